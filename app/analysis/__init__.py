@@ -1,0 +1,1 @@
+"""Hallucination checks and metrics: difference, residual and uncertainty maps (numpy only)."""

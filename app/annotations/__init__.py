@@ -1,0 +1,1 @@
+"""Annotations and measurements in world (LPS) coordinates, with ROI statistics."""

@@ -1,0 +1,1 @@
+"""Qt-free data model: volumes with LPS geometry, display settings, study model, provenance."""

@@ -1,0 +1,25 @@
+"""A minimal observer mechanism, so model objects can notify the UI without importing Qt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Event:
+    """A list of callbacks called with the same arguments when the event is emitted."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, *args: Any, **kwargs: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args, **kwargs)

@@ -1,0 +1,175 @@
+"""Volume: a voxel array with its patient geometry in LPS millimetres.
+
+Conventions, stated once for the whole application:
+
+* World coordinates are DICOM patient coordinates, LPS: +x towards the patient's Left,
+  +y towards Posterior, +z towards Superior, in millimetres.
+* The voxel array is indexed ``array[k, j, i]`` (slice, row, column), the order in which
+  DICOM slices are stacked and SimpleITK's ``GetArrayFromImage`` returns data.
+* Index vectors, spacing and direction columns are given in ``(i, j, k)`` order, as in ITK:
+  ``lps = origin + direction @ (spacing * ijk)``. Column ``c`` of ``direction`` is the unit
+  vector in LPS along which array index ``c`` (i, j, k) increases.
+
+A Volume does not know how it is displayed (window/level lives in ``display``) and does not
+copy its voxels: loaders hand over the array they built and the Volume keeps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from app.core.provenance import Provenance
+
+# Flip between RAS (NIfTI, nibabel) and LPS (DICOM, ITK, this application).
+RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the voxels of an array lie in the patient, in LPS millimetres."""
+
+    origin_lps_mm: np.ndarray  # (3,) world position of voxel (0, 0, 0)'s centre
+    spacing_mm: np.ndarray  # (3,) distance between voxel centres along i, j, k
+    direction: np.ndarray  # (3, 3) columns: unit LPS vectors of the i, j, k axes
+
+    def __post_init__(self) -> None:
+        origin = np.asarray(self.origin_lps_mm, dtype=float).reshape(3)
+        spacing = np.asarray(self.spacing_mm, dtype=float).reshape(3)
+        direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        if np.any(spacing <= 0) or not np.all(np.isfinite(spacing)):
+            raise ValueError(f"spacing must be positive and finite, got {spacing}")
+        if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+            raise ValueError("direction columns must be orthonormal unit vectors")
+        object.__setattr__(self, "origin_lps_mm", origin)
+        object.__setattr__(self, "spacing_mm", spacing)
+        object.__setattr__(self, "direction", direction)
+
+    @classmethod
+    def identity(cls, spacing_mm=(1.0, 1.0, 1.0), origin_lps_mm=(0.0, 0.0, 0.0)) -> Geometry:
+        return cls(np.asarray(origin_lps_mm, float), np.asarray(spacing_mm, float), np.eye(3))
+
+    @classmethod
+    def from_affine_lps(cls, lps_from_ijk: np.ndarray) -> Geometry:
+        """Build from a 4x4 index (i, j, k) -> LPS affine."""
+        affine = np.asarray(lps_from_ijk, dtype=float)
+        linear = affine[:3, :3]
+        spacing = np.linalg.norm(linear, axis=0)
+        return cls(affine[:3, 3].copy(), spacing, linear / spacing)
+
+    @property
+    def lps_from_ijk(self) -> np.ndarray:
+        """4x4 affine taking homogeneous (i, j, k, 1) to LPS millimetres."""
+        affine = np.eye(4)
+        affine[:3, :3] = self.direction * self.spacing_mm
+        affine[:3, 3] = self.origin_lps_mm
+        return affine
+
+    @property
+    def ras_from_ijk(self) -> np.ndarray:
+        """4x4 affine to RAS millimetres: what a NIfTI header stores for the (i, j, k) array."""
+        flip = np.eye(4)
+        flip[:3, :3] = RAS_FROM_LPS
+        return flip @ self.lps_from_ijk
+
+    def lps_from_index(self, ijk) -> np.ndarray:
+        """World LPS (mm) of continuous index ``ijk`` (shape (3,) or (n, 3))."""
+        ijk = np.asarray(ijk, dtype=float)
+        return ijk * self.spacing_mm @ self.direction.T + self.origin_lps_mm
+
+    def index_from_lps(self, lps_mm) -> np.ndarray:
+        """Continuous (i, j, k) index of world LPS point(s) ``lps_mm``."""
+        lps = np.asarray(lps_mm, dtype=float)
+        return (lps - self.origin_lps_mm) @ self.direction / self.spacing_mm
+
+    def orientation_code(self) -> str:
+        """Three letters: the patient direction each of i, j, k points to (e.g. 'LPS', 'RAS')."""
+        return "".join(axis_letter(self.direction[:, c]) for c in range(3))
+
+    def is_oblique(self, tolerance: float = 1e-3) -> bool:
+        return bool(np.any(np.abs(np.abs(self.direction) - np.round(np.abs(self.direction))) > tolerance))
+
+    def allclose(self, other: Geometry, atol_mm: float = 1e-3) -> bool:
+        return (
+            np.allclose(self.origin_lps_mm, other.origin_lps_mm, atol=atol_mm)
+            and np.allclose(self.spacing_mm, other.spacing_mm, atol=atol_mm)
+            and np.allclose(self.direction, other.direction, atol=1e-4)
+        )
+
+
+_POSITIVE_LETTERS = "LPS"
+_NEGATIVE_LETTERS = "RAI"
+
+
+def axis_letter(direction_lps) -> str:
+    """The patient direction (L, R, P, A, S, I) closest to an LPS unit vector."""
+    direction_lps = np.asarray(direction_lps, dtype=float)
+    axis = int(np.argmax(np.abs(direction_lps)))
+    return _POSITIVE_LETTERS[axis] if direction_lps[axis] > 0 else _NEGATIVE_LETTERS[axis]
+
+
+def opposite_letter(letter: str) -> str:
+    pairs = {"L": "R", "R": "L", "P": "A", "A": "P", "S": "I", "I": "S"}
+    return pairs[letter]
+
+
+@dataclass
+class Volume:
+    """A 3D scalar image: ``voxels[k, j, i]`` plus its geometry and what it is.
+
+    ``modality`` is the DICOM modality (CT, MR, ...) or "" when unknown; ``units`` says what
+    a voxel value means ("HU" for CT after rescale). ``provenance`` is set for every volume a
+    generator produced and never cleared: it is what marks a volume synthetic.
+    """
+
+    voxels: np.ndarray
+    geometry: Geometry
+    modality: str = ""
+    units: str = ""
+    name: str = ""
+    provenance: Provenance | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.voxels.ndim != 3:
+            raise ValueError(f"a Volume holds a 3D array, got shape {self.voxels.shape}")
+
+    @property
+    def shape_kji(self) -> tuple[int, int, int]:
+        return tuple(self.voxels.shape)  # type: ignore[return-value]
+
+    @property
+    def size_ijk(self) -> tuple[int, int, int]:
+        k, j, i = self.voxels.shape
+        return (i, j, k)
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.provenance is not None
+
+    def value_at_index(self, ijk) -> float:
+        """Value of the voxel nearest to continuous index ``ijk``; NaN outside the array."""
+        i, j, k = (int(round(float(c))) for c in ijk)
+        nk, nj, ni = self.voxels.shape
+        if 0 <= i < ni and 0 <= j < nj and 0 <= k < nk:
+            return float(self.voxels[k, j, i])
+        return float("nan")
+
+    def value_at_lps(self, lps_mm) -> float:
+        return self.value_at_index(self.geometry.index_from_lps(lps_mm))
+
+    def with_voxels(self, voxels: np.ndarray, **changes) -> Volume:
+        """A new Volume on the same grid with other voxels (and optionally other fields)."""
+        if voxels.shape != self.voxels.shape:
+            raise ValueError(f"shape {voxels.shape} does not match the grid {self.voxels.shape}")
+        return replace(self, voxels=voxels, metadata=dict(self.metadata), **changes)
+
+    def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Axis-aligned LPS bounding box of the voxel centres."""
+        ni, nj, nk = self.size_ijk
+        corners = np.array([[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)])
+        world = self.geometry.lps_from_index(corners)
+        return world.min(axis=0), world.max(axis=0)

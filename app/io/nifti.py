@@ -1,0 +1,104 @@
+"""NIfTI (.nii, .nii.gz) reading and writing with RAS <-> LPS handled in one place.
+
+nibabel's affine maps the data array's (i, j, k) to RAS millimetres; our Volume keeps
+``voxels[k, j, i]`` and an LPS geometry. The array is transposed as a view (no copy).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from app.core.provenance import Provenance
+from app.core.volume import RAS_FROM_LPS, Geometry, Volume
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti_path(path: str | Path) -> bool:
+    return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The JSON sidecar beside a NIfTI file (BIDS style: same stem, .json)."""
+    text = str(path)
+    stem = text[: -len(".nii.gz")] if text.lower().endswith(".nii.gz") else text[: -len(".nii")]
+    return Path(stem + ".json")
+
+
+def load_nifti(path: str | Path) -> Volume:
+    """Read a 3D NIfTI image (a 4D one must have a single volume) as a Volume in LPS."""
+    path = Path(path)
+    image = nib.load(str(path))
+    image = nib.funcs.squeeze_image(image)
+    if len(image.shape) != 3:
+        raise ValueError(f"{path.name}: expected a 3D image, found shape {image.shape}")
+    # sform when set, else qform (nibabel's choice, the one dcm2niix and ITK agree with).
+    ras_from_ijk = np.asarray(image.affine, dtype=float)
+    lps_from_ijk = ras_from_ijk.copy()
+    lps_from_ijk[:3, :] = RAS_FROM_LPS @ ras_from_ijk[:3, :]
+    geometry = _orthonormal_geometry(lps_from_ijk)
+    data = np.asanyarray(image.dataobj)  # applies scl_slope/inter; memory-mapped when possible
+    voxels = data.T  # (i, j, k) -> (k, j, i): a view
+    metadata: dict = {"source_path": str(path)}
+    provenance = None
+    side = sidecar_path(path)
+    if side.exists():
+        try:
+            sidecar = json.loads(side.read_text())
+        except (OSError, ValueError):
+            sidecar = {}
+        metadata["sidecar"] = sidecar
+        if isinstance(sidecar.get("provenance"), dict):
+            provenance = Provenance.from_dict(sidecar["provenance"])
+        modality = str(sidecar.get("Modality", ""))
+    else:
+        modality = ""
+    return Volume(
+        voxels=voxels,
+        geometry=geometry,
+        modality=modality,
+        name=path.name,
+        provenance=provenance,
+        metadata=metadata,
+    )
+
+
+def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:
+    """Geometry from an affine, tolerating slightly non-orthogonal (sheared) headers by QR."""
+    linear = lps_from_ijk[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    direction = linear / spacing
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        q, r = np.linalg.qr(linear)
+        signs = np.sign(np.diag(r))
+        direction = q * signs
+    return Geometry(lps_from_ijk[:3, 3].copy(), spacing, direction)
+
+
+def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = None) -> Path:
+    """Write a Volume as NIfTI with the RAS affine (sform and qform, code 1 = scanner).
+
+    A synthesized volume always gets a JSON sidecar carrying its provenance.
+    """
+    path = Path(path)
+    data = np.ascontiguousarray(volume.voxels).T  # back to (i, j, k)
+    image = nib.Nifti1Image(data, volume.geometry.ras_from_ijk)
+    image.set_sform(volume.geometry.ras_from_ijk, code=1)
+    image.set_qform(volume.geometry.ras_from_ijk, code=1)
+    image.header.set_xyzt_units("mm", "sec")
+    if volume.is_synthetic:
+        image.header["descrip"] = b"SYNTHETIC (GAN output)"
+    nib.save(image, str(path))
+    sidecar = dict(extra_sidecar or {})
+    if volume.modality:
+        sidecar.setdefault("Modality", volume.modality)
+    if volume.provenance is not None:
+        sidecar["Synthetic"] = True
+        sidecar["provenance"] = volume.provenance.to_dict()
+    if sidecar:
+        sidecar_path(path).write_text(json.dumps(sidecar, indent=2, default=str))
+    return path

@@ -1,0 +1,1 @@
+"""Plugin API and runtime: manifests, discovery, safe weight loading, inference (torch lives here)."""

@@ -1,0 +1,1 @@
+"""Reader studies: study model, blinding, durable storage, statistics and reports."""

@@ -1,0 +1,60 @@
+"""SynthView entry point: ``python main.py`` opens the viewer; ``python main.py COMMAND`` runs a CLI.
+
+The command names and arguments are contracts used by outside checks; keep them stable.
+Each command lives in its own module under ``app/cli`` exposing ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so ``info`` never pays
+for Qt or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("app.cli.info", "list the studies and series found at a path"),
+    "convert": ("app.cli.convert", "write a series as NIfTI"),
+    "view": ("app.cli.view", "open the viewer (optionally save a screenshot and exit)"),
+    "synthesize": ("app.cli.synthesize", "run a GAN plugin over a study, folder or NIfTI file"),
+    "compare": ("app.cli.compare", "hallucination maps and metrics for an original/synthesized pair"),
+    "study": ("app.cli.study", "reader studies: create, read, analyze"),
+    "plugins": ("app.cli.plugins", "list and check GAN plugins"),
+    "export": ("app.cli.export", "export volumes and annotations (DICOM, NIfTI, SR, SEG)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthview", description=__doc__.splitlines()[0])
+    from app import __version__
+
+    parser.add_argument("--version", action="version", version=f"SynthView {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text)
+        command_parser.set_defaults(_module=module_name)
+        if name in sys.argv[1:2]:
+            # Only the chosen command's module is imported to declare its arguments.
+            importlib.import_module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        # No command: the desktop application, with any paths given opened at start.
+        from app.ui.application import run_gui
+
+        return run_gui(argv)
+    saved = sys.argv
+    sys.argv = [saved[0], *argv]
+    try:
+        args = build_parser().parse_args(argv)
+    finally:
+        sys.argv = saved
+    module = importlib.import_module(args._module)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
