@@ -1,0 +1,58 @@
+"""Linked cursor and shared display state, without any display."""
+
+import numpy as np
+import pytest
+
+from app.core.display import CT_PRESETS_HU
+from app.core.orientation_phantom import orientation_phantom
+from app.core.planes import Plane
+from app.core.resample import resample_like, resample_onto
+from app.core.viewer_state import ViewerState
+from app.core.volume import Geometry, Volume
+
+
+def test_step_moves_one_slice_along_the_normal_and_stays_inside():
+    volume = orientation_phantom(spacing_mm=(1.0, 1.5, 2.0))
+    state = ViewerState(volume)
+    seen = []
+    state.cursor_changed.connect(seen.append)
+    start = state.cursor_lps_mm
+    state.step(Plane.AXIAL, 1)
+    assert np.allclose(state.cursor_lps_mm - start, [0, 0, 2.0])
+    state.step(Plane.SAGITTAL, -3)
+    assert np.allclose(state.cursor_lps_mm - start, [-3.0, 0, 2.0])
+    state.step(Plane.CORONAL, 1000)
+    _, high = volume.bounds_lps_mm()
+    assert state.cursor_lps_mm[1] == pytest.approx(high[1])
+    assert len(seen) == 3
+
+
+def test_window_adjust_presets_and_events():
+    volume = orientation_phantom()
+    state = ViewerState(volume)
+    changes = []
+    state.display_changed.connect(changes.append)
+    state.apply_preset("Lung")
+    assert state.display.window == CT_PRESETS_HU["Lung"]
+    state.adjust_window(10, -100)
+    assert state.display.window.center == -590 and state.display.window.width == 1400
+    state.set_display(invert=True)
+    assert len(changes) == 3 and changes[-1].invert
+    with pytest.raises(ValueError):
+        state.apply_preset("nonsense")
+
+
+def test_resample_goes_through_world_coordinates_not_voxel_index():
+    # Source: 1 mm grid with value = x in mm. Target: 2 mm grid shifted by 3 mm in x, RAS order.
+    nk, nj, ni = 6, 7, 20
+    x_mm = np.arange(ni, dtype=np.float32)
+    source = Volume(np.broadcast_to(x_mm, (nk, nj, ni)).copy(), Geometry.identity())
+    target_geometry = Geometry(
+        np.array([15.0, 6.0, 0.0]), np.array([2.0, 1.0, 1.0]), np.diag([-1.0, -1.0, 1.0])
+    )
+    result = resample_onto(source, target_geometry, (3, 4, 5))
+    # Target i runs towards the right (-x): x = 15 - 2 i.
+    assert np.allclose(result.voxels[0, 0], [15, 13, 11, 9, 7])
+    assert np.allclose(resample_like(source, source).voxels, source.voxels)
+    outside = resample_onto(source, Geometry.identity(origin_lps_mm=(100, 0, 0)), (1, 1, 1))
+    assert np.isnan(outside.voxels).all()
