@@ -1,0 +1,93 @@
+"""``python main.py view PATH [--layout ...] [--synthesized PATH2] [--screenshot OUT.png]``.
+
+Opens the viewer on PATH (DICOM folder/file or NIfTI). With ``--synthesized`` the compare
+layout is available (and chosen unless another layout is asked for). With ``--screenshot``
+the window is rendered, saved as PNG and the command exits (works offscreen, for figures/tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+LAYOUTS = ("axial", "coronal", "sagittal", "mpr", "compare")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="DICOM folder, DICOM file or NIfTI file")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="axial, coronal, sagittal (1x1), mpr (1x3) or compare (default: compare "
+        "with --synthesized, else mpr)",
+    )
+    parser.add_argument(
+        "--synthesized",
+        metavar="PATH2",
+        default=None,
+        help="a second volume (e.g. a GAN output) shown beside the original",
+    )
+    parser.add_argument(
+        "--screenshot", metavar="OUT.png", default=None, help="save the window as PNG and exit"
+    )
+    parser.add_argument("--size", default="1400x850", help="window size WxH for screenshots")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.ui.loading import load_path
+
+    try:
+        original = load_path(args.path)
+        synthesized = load_path(args.synthesized) if args.synthesized else None
+    except Exception as error:  # noqa: BLE001 - bad input: a clear message, exit code 2
+        print(f"view: cannot open: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    layout = args.layout or ("compare" if synthesized is not None else "mpr")
+    if layout == "compare" and synthesized is None:
+        print("view: --layout compare needs --synthesized PATH2", file=sys.stderr)
+        return 2
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        print(f"view: --size must look like 1400x850, got {args.size!r}", file=sys.stderr)
+        return 2
+
+    from PySide6 import QtCore
+
+    from app.ui.application import create_application
+    from app.ui.main_window import MainWindow
+    from app.ui.settings import ViewerSettings
+
+    app = create_application([])
+    # Screenshots must not depend on (or change) the user's saved settings.
+    settings = None
+    if args.screenshot:
+        settings = ViewerSettings(
+            QtCore.QSettings(
+                QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, "SynthView", "screenshot"
+            )
+        )
+        settings.qsettings.clear()
+    window = MainWindow(settings)
+    window.resize(width, height)
+    if layout == "compare":
+        window.show_compare(original, [synthesized])
+    else:
+        window.layout_name = layout
+        window.open_volume(original)
+        if synthesized is not None:
+            window.browser.add_volume(synthesized)
+    window.show()
+    if args.screenshot:
+        for _ in range(3):
+            app.processEvents()
+        window._reset_zoom()
+        app.processEvents()
+        if not window.save_screenshot(args.screenshot):
+            print(f"view: could not write {args.screenshot}", file=sys.stderr)
+            return 1
+        print(args.screenshot)
+        window.close()
+        return 0
+    return int(app.exec())

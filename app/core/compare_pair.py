@@ -1,0 +1,41 @@
+"""The difference between a synthesized (or second) volume and the original, on the original grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.resample import resample_like
+from app.core.volume import Volume
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``volume`` = other - original on the original's grid; ``symmetric_range`` for display."""
+
+    volume: Volume
+    symmetric_range: float
+
+
+def difference(original: Volume, other: Volume, percentile: float = 99.5) -> Difference:
+    """other - original, with ``other`` resampled through world coordinates when grids differ.
+
+    The display range is symmetric (+-r) with r the ``percentile`` of |difference|, so zero
+    is always the neutral colour of a diverging map.
+    """
+    on_grid = resample_like(other, original)
+    values = np.asarray(on_grid.voxels, dtype=np.float32) - np.asarray(original.voxels, dtype=np.float32)
+    finite = np.abs(values[np.isfinite(values)])
+    magnitude = float(np.percentile(finite, percentile)) if finite.size else 0.0
+    name = f"{other.name or 'other'} - {original.name or 'original'}"
+    result = Volume(
+        values,
+        original.geometry,
+        original.modality,
+        original.units,
+        name,
+        other.provenance,
+        {"difference_of": [original.name, other.name]},
+    )
+    return Difference(result, magnitude if magnitude > 0 else 1.0)

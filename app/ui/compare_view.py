@@ -1,0 +1,115 @@
+"""Compare layout: original | other volume(s) | difference, for one plane or all three.
+
+Every panel follows the one ViewerState (cursor in LPS mm), panels of one plane share zoom and
+pan, original and same-modality volumes share window/level, and the difference panel has its
+own diverging map with a symmetric range and a colour bar. The alternative modes (overlay,
+checkerboard, flicker) pair the original panels with the first other volume, resampled onto
+the original grid through world coordinates.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from app.core.compare_pair import difference
+from app.core.display import WindowLevel, percentile_window
+from app.core.planes import Plane
+from app.core.resample import resample_like
+from app.core.viewer_state import ViewerState
+from app.core.volume import Volume
+from app.ui.color_bar import ColorBar
+from app.ui.layouts import MAX_VOLUMES_PER_ROW, compare_cells
+from app.ui.panel_grid import PanelGrid
+from app.ui.slice_view import COMPARE_MODES, PanelContent
+
+
+class CompareView(QtWidgets.QWidget):
+    def __init__(
+        self, state: ViewerState, original: Volume, others: list[Volume], planes: list[Plane], parent=None
+    ) -> None:
+        super().__init__(parent)
+        if not others:
+            raise ValueError("compare needs at least one volume besides the original")
+        if 1 + len(others) > MAX_VOLUMES_PER_ROW:
+            raise ValueError(f"a row holds at most {MAX_VOLUMES_PER_ROW} volumes, got {1 + len(others)}")
+        self.state = state
+        self.original = original
+        self.others = others
+        self.difference = difference(original, others[0])
+        self._partner_on_grid: Volume | None = None
+
+        columns = [PanelContent(original, title=f"original: {original.name}")]
+        for other in others:
+            # Another modality (MR vs CT) cannot share the original's window: give it its own.
+            own_window = None if other.modality == original.modality else percentile_window(other.voxels)
+            kind = "synthesized" if other.is_synthetic else "acquired"
+            columns.append(PanelContent(other, fixed_window=own_window, title=f"{kind}: {other.name}"))
+        span = self.difference.symmetric_range
+        columns.append(
+            PanelContent(
+                self.difference.volume,
+                fixed_window=WindowLevel(0.0, 2 * span),
+                colormap="diverging",
+                title=f"difference: {self.difference.volume.name}",
+            )
+        )
+
+        self.mode_combo = QtWidgets.QComboBox()
+        self.mode_combo.addItems(COMPARE_MODES)
+        self.mode_combo.currentTextChanged.connect(self.set_mode)
+        self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(50)
+        self.opacity_slider.setEnabled(False)
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        toolbar = QtWidgets.QHBoxLayout()
+        toolbar.addWidget(QtWidgets.QLabel("Compare mode"))
+        toolbar.addWidget(self.mode_combo)
+        toolbar.addWidget(QtWidgets.QLabel("Overlay opacity"))
+        toolbar.addWidget(self.opacity_slider)
+        toolbar.addStretch(1)
+
+        self.grid = PanelGrid(state, compare_cells(columns, planes))
+        self.color_bar = ColorBar("diverging", -span, span, original.units)
+        body = QtWidgets.QHBoxLayout()
+        body.addWidget(self.grid, 1)
+        body.addWidget(self.color_bar)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(toolbar)
+        outer.addLayout(body, 1)
+
+    @property
+    def panels(self):
+        return self.grid.panels
+
+    def original_panels(self):
+        return [panel for panel in self.grid.panels if panel.content.volume is self.original]
+
+    def set_mode(self, mode: str) -> None:
+        """Side by side, or the original panels showing the first other volume over/with it."""
+        if mode != self.mode_combo.currentText():
+            self.mode_combo.setCurrentText(mode)  # re-enters through the signal
+            return
+        partner = None
+        if mode != COMPARE_MODES[0]:
+            if self._partner_on_grid is None:
+                self._partner_on_grid = resample_like(self.others[0], self.original)
+            partner = self._partner_on_grid
+        for panel in self.original_panels():
+            panel.set_partner(partner, mode)
+            panel.set_overlay_opacity(self.opacity_slider.value() / 100)
+        self.opacity_slider.setEnabled(mode == "overlay")
+
+    def toggle_flicker(self) -> None:
+        if self.mode_combo.currentText() != "flicker":
+            self.set_mode("flicker")
+        for panel in self.original_panels():
+            panel.toggle_flicker()
+
+    def _on_opacity(self, value: int) -> None:
+        for panel in self.original_panels():
+            panel.set_overlay_opacity(value / 100)
+
+    def detach(self) -> None:
+        self.grid.detach()

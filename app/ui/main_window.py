@@ -1,0 +1,367 @@
+"""The main window: menus, study browser dock, status bar with readout and load progress.
+
+It wires controls to the model (ViewerState) and to layout widgets; it holds no image logic.
+Public API used by other parts of the application: ``open_path``, ``open_volume``,
+``show_compare``, ``add_dock``, ``set_layout``, ``panels`` and ``state``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.core.planes import Plane
+from app.core.viewer_state import PRESET_NAMES, ViewerState
+from app.core.volume import Volume
+from app.ui.colormaps import COLORMAP_NAMES
+from app.ui.compare_view import CompareView
+from app.ui.layouts import MPR_LAYOUTS, mpr_cells
+from app.ui.loading import LoadTask
+from app.ui.panel_grid import PanelGrid
+from app.ui.settings import ViewerSettings
+from app.ui.shortcuts import ShortcutHelpDialog
+from app.ui.slice_view import SliceView
+from app.ui.study_browser import StudyBrowser
+
+LAYOUT_KEYS = {"axial": "1", "coronal": "2", "sagittal": "3", "mpr": "4", "2x2": "5", "compare": "6"}
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    volume_loaded = QtCore.Signal(object)  # every Volume that finished loading
+    view_changed = QtCore.Signal()  # the panels were rebuilt (new layout or volume)
+
+    def __init__(self, settings: ViewerSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("SynthView")
+        self.setAcceptDrops(True)
+        self.settings = settings or ViewerSettings()
+        self.state: ViewerState | None = None
+        self.current_volume: Volume | None = None
+        self.compare_volumes: list[Volume] = []
+        self.layout_name = self.settings.layout()
+        if self.layout_name not in (*MPR_LAYOUTS, "compare"):
+            self.layout_name = "mpr"
+        self.view: PanelGrid | CompareView | None = None
+        self.last_error = ""
+        self._pending_loads: list[LoadTask] = []
+
+        self._placeholder = QtWidgets.QLabel(
+            "Open a DICOM folder, a DICOM file or a NIfTI file\n"
+            "(File menu, drag and drop, or the command line)."
+        )
+        self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self._stack = QtWidgets.QStackedWidget()
+        self._stack.addWidget(self._placeholder)
+        self.setCentralWidget(self._stack)
+
+        self.browser = StudyBrowser()
+        self.browser.open_requested.connect(self.open_volume)
+        self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
+        self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.readout_label = QtWidgets.QLabel("")
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setRange(0, 0)  # busy indicator: loaders do not report fractions
+        self.progress_bar.setMaximumWidth(160)
+        self.progress_bar.hide()
+        self.statusBar().addWidget(self.readout_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+
+        self._build_menus()
+        geometry = self.settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 850)
+
+    # ----- public API ---------------------------------------------------------------------
+    @property
+    def panels(self) -> list[SliceView]:
+        return list(self.view.panels) if self.view is not None else []
+
+    def add_dock(
+        self,
+        widget: QtWidgets.QWidget,
+        title: str,
+        area: QtCore.Qt.DockWidgetArea = QtCore.Qt.DockWidgetArea.RightDockWidgetArea,
+    ) -> QtWidgets.QDockWidget:
+        """Attach a tool panel (plugins, hallucination regions, ...) as a dock; returns the dock."""
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if hasattr(self, "_docks_menu"):
+            self._docks_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def open_path(self, path: str | Path, series_uid: str | None = None) -> None:
+        """Load a DICOM folder/file or NIfTI file in the background, then show it."""
+        path = str(path)
+        task = LoadTask(path, series_uid)
+        task.setAutoDelete(False)
+        task.signals.loaded.connect(self._on_loaded)
+        task.signals.failed.connect(self._on_failed)
+        self._pending_loads.append(task)
+        self.progress_bar.show()
+        self.statusBar().showMessage(f"Loading {path} ...")
+        QtCore.QThreadPool.globalInstance().start(task)
+
+    def is_loading(self) -> bool:
+        return bool(self._pending_loads)
+
+    def open_volume(self, volume: Volume) -> None:
+        """Show one volume in the current single-volume layout (MPR when in compare)."""
+        self._list_in_browser(volume)
+        self.current_volume = volume
+        self.compare_volumes = []
+        if self.layout_name == "compare":
+            self.layout_name = "mpr"
+        self._install_state(ViewerState(volume))
+        self._rebuild_view()
+
+    def show_compare(
+        self,
+        original: Volume,
+        others: list[Volume],
+        reference: Volume | None = None,
+        planes: list[Plane] | None = None,
+    ) -> None:
+        """original | others... | difference, all linked in world coordinates.
+
+        ``reference`` (default: ``original``) is the volume whose grid sets slice steps and the
+        initial cursor; ``planes`` default to all three (the 3x3 grid with one other volume).
+        """
+        for volume in (original, *others):
+            self._list_in_browser(volume)
+        self.current_volume = original
+        self.compare_volumes = list(others)
+        self._compare_planes = list(planes or Plane)
+        self.layout_name = "compare"
+        self._install_state(ViewerState(reference or original))
+        self._rebuild_view()
+
+    def set_layout(self, name: str) -> None:
+        if name == "compare" and not self.compare_volumes:
+            others = [v for v in self.browser.volumes() if v is not self.current_volume]
+            if self.current_volume is None or not others:
+                self.statusBar().showMessage("Compare needs two volumes: open another one first", 5000)
+                return
+            self.show_compare(self.current_volume, others[:3])
+            return
+        if name not in (*MPR_LAYOUTS, "compare"):
+            raise ValueError(f"unknown layout {name!r}")
+        self.layout_name = name
+        self.settings.set_layout(name)
+        if self.current_volume is not None:
+            if name != "compare":
+                self.compare_volumes = []
+            self._rebuild_view()
+
+    def save_screenshot(self, path: str | Path) -> bool:
+        QtWidgets.QApplication.processEvents()
+        return self.grab().save(str(path))
+
+    # ----- building -----------------------------------------------------------------------
+    def _list_in_browser(self, volume: Volume) -> None:
+        if not any(known is volume for known in self.browser.volumes()):
+            self.browser.add_volume(volume)
+
+    def _install_state(self, state: ViewerState) -> None:
+        if self.view is not None:
+            self.view.detach()
+        self.state = state
+        colormap = self.settings.colormap()
+        if colormap in COLORMAP_NAMES:
+            state.set_display(colormap=colormap)
+
+    def _rebuild_view(self) -> None:
+        old = self.view
+        if self.layout_name == "compare" and self.compare_volumes:
+            self.view = CompareView(
+                self.state,
+                self.current_volume,
+                self.compare_volumes,
+                getattr(self, "_compare_planes", list(Plane)),
+            )
+        else:
+            widget_3d = None
+            if self.layout_name == "2x2":
+                from app.ui.volume_3d import make_volume_3d_widget
+
+                widget_3d = make_volume_3d_widget(self.current_volume)
+            self.view = PanelGrid(self.state, mpr_cells(self.current_volume, self.layout_name, widget_3d))
+        if old is not None:
+            if old is not self.view:
+                old.detach()
+            self._stack.removeWidget(old)
+            old.deleteLater()
+        self._stack.addWidget(self.view)
+        self._stack.setCurrentWidget(self.view)
+        for panel in self.panels:
+            panel.readout_changed.connect(self.readout_label.setText)
+        self.setWindowTitle(f"SynthView — {self.current_volume.name}")
+        QtCore.QTimer.singleShot(0, self._reset_zoom)
+        self.view_changed.emit()
+
+    def _reset_zoom(self) -> None:
+        for panel in self.panels:
+            panel.reset_zoom()
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._add_action(file_menu, "Open file (DICOM or NIfTI)...", "Ctrl+O", self._choose_file)
+        self._add_action(file_menu, "Open DICOM folder...", "Ctrl+D", self._choose_folder)
+        self._recent_menu = file_menu.addMenu("Recent files")
+        self._recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._add_action(file_menu, "Save screenshot...", "Ctrl+Shift+S", self._choose_screenshot)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "Quit", "Ctrl+Q", self.close)
+
+        view_menu = bar.addMenu("&View")
+        for name, key in LAYOUT_KEYS.items():
+            self._add_action(view_menu, f"Layout: {name}", key, lambda n=name: self.set_layout(n))
+        view_menu.addSeparator()
+        self._add_action(view_menu, "Reset zoom and pan", "R", self._reset_zoom)
+        self._add_action(view_menu, "Flicker original / synthesized", "F", self._toggle_flicker)
+        self._docks_menu = view_menu.addMenu("Panels")
+
+        image_menu = bar.addMenu("&Image")
+        presets = image_menu.addMenu("Window presets")
+        for name in PRESET_NAMES:
+            self._add_action(
+                presets, name, None, lambda n=name: self._with_state(lambda s: s.apply_preset(n))
+            )
+        self._add_action(
+            image_menu,
+            "Invert",
+            "I",
+            lambda: self._with_state(lambda s: s.set_display(invert=not s.display.invert)),
+        )
+        self._add_action(image_menu, "Next colormap", "C", self._next_colormap)
+        self._add_action(image_menu, "Threshold mask...", None, self._choose_threshold)
+        self._add_action(image_menu, "Threshold mask on / off", "T", self._toggle_threshold)
+
+        help_menu = bar.addMenu("&Help")
+        self._add_action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts)
+
+    def _add_action(self, menu: QtWidgets.QMenu, text: str, key: str | None, slot) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        if key:
+            action.setShortcut(QtGui.QKeySequence(key))
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda checked=False: slot())
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    # ----- actions ------------------------------------------------------------------------
+    def _with_state(self, change) -> None:
+        if self.state is not None:
+            change(self.state)
+
+    def _next_colormap(self) -> None:
+        if self.state is None:
+            return
+        names = list(COLORMAP_NAMES)
+        current = self.state.display.colormap
+        following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
+        self.state.set_display(colormap=following)
+        self.settings.set_colormap(following)
+
+    def _choose_threshold(self) -> None:
+        if self.state is None:
+            return
+        current = self.state.display.threshold
+        value, accepted = QtWidgets.QInputDialog.getDouble(
+            self,
+            "Threshold mask",
+            "Show voxels above (e.g. 130 HU for calcium):",
+            130.0 if current is None else current,
+            -1e9,
+            1e9,
+            1,
+        )
+        if accepted:
+            self.state.set_display(threshold=value)
+
+    def _toggle_threshold(self) -> None:
+        if self.state is None:
+            return
+        if self.state.display.threshold is None:
+            self.state.set_display(threshold=getattr(self, "_last_threshold", 130.0))
+        else:
+            self._last_threshold = self.state.display.threshold
+            self.state.set_display(threshold=None)
+
+    def _toggle_flicker(self) -> None:
+        if isinstance(self.view, CompareView):
+            self.view.toggle_flicker()
+
+    def show_shortcuts(self) -> ShortcutHelpDialog:
+        dialog = ShortcutHelpDialog(self)
+        dialog.open()
+        return dialog
+
+    def _choose_file(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open image", "", "Images (*.nii *.nii.gz *.dcm *.DCM *);;All files (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def _choose_folder(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if path:
+            self.open_path(path)
+
+    def _choose_screenshot(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save screenshot", "synthview.png", "PNG (*.png)"
+        )
+        if path:
+            self.save_screenshot(path)
+
+    def _fill_recent_menu(self) -> None:
+        self._recent_menu.clear()
+        for path in self.settings.recent_files():
+            action = self._recent_menu.addAction(path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_path(p))
+
+    def _finish_task(self, path: str) -> None:
+        self._pending_loads = [task for task in self._pending_loads if task.path != path]
+        if not self._pending_loads:
+            self.progress_bar.hide()
+
+    def _on_loaded(self, path: str, volume: Volume) -> None:
+        self._finish_task(path)
+        self.settings.add_recent_file(path)
+        self.statusBar().showMessage(f"Loaded {path}", 5000)
+        self.volume_loaded.emit(volume)
+        self.open_volume(volume)
+
+    def _on_failed(self, path: str, message: str) -> None:
+        self._finish_task(path)
+        self.last_error = f"Could not open {path}: {message}"
+        self.statusBar().showMessage(self.last_error)
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Warning, "Could not open", self.last_error, parent=self
+        )
+        box.open()  # not exec(): never block the event loop
+
+    # ----- drag and drop, persistence -----------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.settings.set_window_geometry(self.saveGeometry())
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,56 @@
+"""Keyboard shortcuts: one table used both to bind the actions and to list them in the help."""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+# (key sequence, what it does); panel keys are handled by the focused SliceView itself.
+SHORTCUTS: list[tuple[str, str]] = [
+    ("Ctrl+O", "Open a DICOM or NIfTI file"),
+    ("Ctrl+D", "Open a DICOM folder"),
+    ("1", "Layout: axial"),
+    ("2", "Layout: coronal"),
+    ("3", "Layout: sagittal"),
+    ("4", "Layout: MPR 1x3"),
+    ("5", "Layout: 2x2 with 3D"),
+    ("6", "Layout: compare (when a second volume is open)"),
+    ("I", "Invert grey scale"),
+    ("C", "Next colormap"),
+    ("F", "Flicker original / synthesized (compare)"),
+    ("T", "Threshold mask overlay on / off"),
+    ("R", "Reset zoom and pan"),
+    ("F1", "This help"),
+    ("Up / Down", "Next / previous slice (also mouse wheel)"),
+    ("Page Up / Page Down", "Ten slices"),
+    ("Ctrl+wheel", "Zoom"),
+    ("Left click / drag", "Move the linked crosshair"),
+    ("Right drag", "Window (horizontal) / level (vertical)"),
+    ("Middle drag", "Pan"),
+]
+
+
+class ShortcutHelpDialog(QtWidgets.QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        table = QtWidgets.QTableWidget(len(SHORTCUTS), 2)
+        table.setHorizontalHeaderLabels(["Key", "Action"])
+        for row, (key, action) in enumerate(SHORTCUTS):
+            table.setItem(row, 0, QtWidgets.QTableWidgetItem(key))
+            table.setItem(row, 1, QtWidgets.QTableWidgetItem(action))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = table
+        close = QtWidgets.QPushButton("Close")
+        close.clicked.connect(self.accept)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(
+            QtWidgets.QLabel(
+                "Radiological convention: patient left on screen right (axial, "
+                "coronal); anterior up (axial); superior up (coronal, sagittal)."
+            )
+        )
+        layout.addWidget(table)
+        layout.addWidget(close)
+        self.resize(520, 560)

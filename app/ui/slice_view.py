@@ -1,0 +1,350 @@
+"""SliceView: one 2D panel showing a volume cut along a plane at the linked cursor.
+
+Scene coordinates are millimetres along screen right / screen down (``app.core.planes``), so
+panels of one plane share them and link zoom/pan directly; the view box has a locked 1:1 aspect,
+which draws every volume with the right aspect ratio from its spacing.
+
+Mouse: left click/drag moves the crosshair (cursor), right drag changes window/level, middle
+drag pans, wheel scrolls slices, Ctrl+wheel zooms. Keys: Up/Down, Page Up/Down.
+
+Hooks for other tools (annotations): ``view_box``, ``image_item``, ``plane``, ``volume``,
+``scene_to_lps`` and ``lps_to_scene``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.core.display import WindowLevel
+from app.core.planes import (
+    Plane,
+    SliceImage,
+    edge_letters,
+    extract_slice,
+    lps_from_scene,
+    scene_from_lps,
+    slice_position_mm,
+)
+from app.core.viewer_state import ViewerState
+from app.core.volume import Volume
+from app.ui.colormaps import lookup_table
+
+COMPARE_MODES = ("side by side", "overlay", "checkerboard", "flicker")
+CHECKER_TILE_PIXELS = 16
+
+
+@dataclass
+class PanelContent:
+    """What a panel shows. ``fixed_window``/``colormap`` None: follow the shared display."""
+
+    volume: Volume
+    fixed_window: WindowLevel | None = None
+    colormap: str | None = None
+    title: str = ""
+
+
+class _SliceViewBox(pg.ViewBox):
+    """A ViewBox whose mouse gestures follow workstation habits instead of pyqtgraph's."""
+
+    def __init__(self, owner: SliceView) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self._owner = owner
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._owner.setFocus()
+            self._owner.move_cursor_to_scene(self.mapSceneToView(ev.scenePos()))
+        else:
+            ev.ignore()
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        button = ev.button()
+        if button == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self._owner.move_cursor_to_scene(self.mapSceneToView(ev.scenePos()))
+        elif button == QtCore.Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.scenePos() - ev.lastScenePos()
+            self._owner.drag_window(float(delta.x()), float(delta.y()))
+        else:
+            super().mouseDragEvent(ev, axis)  # middle button pans
+
+    def wheelEvent(self, ev, axis=None) -> None:
+        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        ev.accept()
+        self._owner.scroll(1 if ev.delta() > 0 else -1)
+
+
+def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel(parent)
+    label.setStyleSheet(style)
+    label.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    return label
+
+
+class SliceView(pg.GraphicsView):
+    """One panel: ``content`` cut along ``plane`` at ``state``'s cursor, redrawn when it moves."""
+
+    readout_changed = QtCore.Signal(str)
+
+    def __init__(self, state: ViewerState, content: PanelContent, plane: Plane, parent=None) -> None:
+        super().__init__(parent, background="k")
+        self.state = state
+        self.content = content
+        self.plane = plane
+        self.partner: Volume | None = None  # second volume for overlay/checkerboard/flicker
+        self.compare_mode = COMPARE_MODES[0]
+        self.overlay_opacity = 0.5
+        self.flicker_shows_partner = False
+        self.last_readout = ""
+        self._shown_position_mm: float | None = None
+
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        self._view_box = _SliceViewBox(self)
+        self.setCentralItem(self._view_box)
+        self._image_item = pg.ImageItem(axisOrder="row-major")
+        self._overlay_item = pg.ImageItem(axisOrder="row-major")
+        self._mask_item = pg.ImageItem(axisOrder="row-major")
+        for z, item in enumerate((self._image_item, self._overlay_item, self._mask_item)):
+            item.setZValue(z)
+            self._view_box.addItem(item)
+        pen = pg.mkPen((255, 200, 0, 160), width=1)
+        self._vertical_line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+        self._horizontal_line = pg.InfiniteLine(angle=0, movable=False, pen=pen)
+        for line in (self._vertical_line, self._horizontal_line):
+            line.setZValue(10)
+            self._view_box.addItem(line, ignoreBounds=True)
+
+        letter_style = "color: #ffd24a; font-weight: bold; font-size: 14px; background: transparent;"
+        self._letter_labels = {edge: _overlay_label(self, letter_style) for edge in edge_letters(plane)}
+        for edge, letter in edge_letters(plane).items():
+            self._letter_labels[edge].setText(letter)
+        self._title_label = _overlay_label(self, "color: #dddddd; background: transparent;")
+        self._synthetic_label = _overlay_label(
+            self, "color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;"
+        )
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        state.cursor_changed.connect(self._on_cursor_changed)
+        state.display_changed.connect(self._on_display_changed)
+        self.refresh(force=True)
+        self.reset_zoom()
+
+    # ----- public hooks -------------------------------------------------------------------
+    @property
+    def view_box(self) -> pg.ViewBox:
+        return self._view_box
+
+    @property
+    def image_item(self) -> pg.ImageItem:
+        return self._image_item
+
+    @property
+    def volume(self) -> Volume:
+        """The volume drawn in the base image (the partner in flicker mode when it is shown)."""
+        if self.compare_mode == "flicker" and self.flicker_shows_partner and self.partner is not None:
+            return self.partner
+        return self.content.volume
+
+    def scene_to_lps(self, point_mm: QtCore.QPointF) -> np.ndarray:
+        """LPS (mm) of a point in the view box's coordinates on the slice shown."""
+        position = slice_position_mm(self.plane, self.state.cursor_lps_mm)
+        return lps_from_scene(self.plane, float(point_mm.x()), float(point_mm.y()), position)
+
+    def lps_to_scene(self, lps_mm) -> QtCore.QPointF:
+        u, v = scene_from_lps(self.plane, lps_mm)
+        return QtCore.QPointF(float(u), float(v))
+
+    def synthetic_labels(self) -> list[str]:
+        """The SYNTHETIC labels of every synthesized volume drawn in this panel now."""
+        shown = [self.volume]
+        if self.partner is not None and self.compare_mode in ("overlay", "checkerboard"):
+            shown.append(self.partner)
+        return [v.provenance.label() for v in shown if v.provenance is not None]
+
+    def set_partner(self, partner: Volume | None, mode: str) -> None:
+        """Compare this panel's volume with ``partner`` (already on this volume's grid for
+        checkerboard) in one of ``COMPARE_MODES``."""
+        if mode not in COMPARE_MODES:
+            raise ValueError(f"unknown compare mode {mode!r}")
+        self.partner = partner
+        self.compare_mode = mode if partner is not None else COMPARE_MODES[0]
+        self.flicker_shows_partner = False
+        self.refresh(force=True)
+
+    def toggle_flicker(self) -> None:
+        if self.compare_mode == "flicker" and self.partner is not None:
+            self.flicker_shows_partner = not self.flicker_shows_partner
+            self.refresh(force=True)
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay_opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._overlay_item.setOpacity(self.overlay_opacity)
+
+    def reset_zoom(self) -> None:
+        low, high = self.content.volume.bounds_lps_mm()
+        corners = scene_from_lps(self.plane, np.array([low, high]))
+        u_low, v_low = corners.min(axis=0)
+        u_high, v_high = corners.max(axis=0)
+        self._view_box.setRange(xRange=(u_low, u_high), yRange=(v_low, v_high), padding=0.02)
+
+    # ----- interaction --------------------------------------------------------------------
+    def move_cursor_to_scene(self, point_mm: QtCore.QPointF) -> None:
+        self.state.set_cursor(self.scene_to_lps(point_mm))
+
+    def scroll(self, slices: int) -> None:
+        self.state.step(self.plane, slices)
+
+    def drag_window(self, dx_pixels: float, dy_pixels: float) -> None:
+        """Right drag: horizontal = width, vertical = level (down = brighter), scaled to the window."""
+        if self.content.fixed_window is not None:
+            return
+        width = self.state.display.window.width
+        self.state.adjust_window(delta_center=-dy_pixels * width / 256, delta_width=dx_pixels * width / 128)
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        steps = {
+            QtCore.Qt.Key.Key_Up: 1,
+            QtCore.Qt.Key.Key_Down: -1,
+            QtCore.Qt.Key.Key_PageUp: 10,
+            QtCore.Qt.Key.Key_PageDown: -10,
+        }
+        if event.key() in steps:
+            self.scroll(steps[event.key()])
+            event.accept()
+        else:
+            super().keyPressEvent(event)
+
+    # ----- drawing ------------------------------------------------------------------------
+    def _on_cursor_changed(self, cursor_lps_mm: np.ndarray) -> None:
+        self.refresh()
+
+    def _on_display_changed(self, display) -> None:
+        self.refresh(force=True)
+
+    def _window_and_table(self) -> tuple[WindowLevel, np.ndarray]:
+        display = self.state.display
+        window = self.content.fixed_window or display.window
+        if self.content.colormap is not None:
+            return window, lookup_table(self.content.colormap)
+        return window, lookup_table(display.colormap, display.invert)
+
+    def refresh(self, force: bool = False) -> None:
+        """Redraw: re-cut the slice only when the slice position (or the display) changed."""
+        cursor = self.state.cursor_lps_mm
+        u, v = scene_from_lps(self.plane, cursor)
+        self._vertical_line.setPos(float(u))
+        self._horizontal_line.setPos(float(v))
+        position = slice_position_mm(self.plane, cursor)
+        if force or position != self._shown_position_mm:
+            self._shown_position_mm = position
+            self._draw_slices(position)
+        self._update_labels()
+
+    def _draw_slices(self, position_mm: float) -> None:
+        window, table = self._window_and_table()
+        base = extract_slice(self.volume, self.plane, position_mm)
+        pixels = base.pixels
+        if self.compare_mode == "checkerboard" and self.partner is not None:
+            other = extract_slice(self.partner, self.plane, position_mm).pixels
+            if other.shape == pixels.shape:
+                rows, cols = np.indices(pixels.shape)
+                tiles = ((rows // CHECKER_TILE_PIXELS) + (cols // CHECKER_TILE_PIXELS)) % 2 == 1
+                pixels = np.where(tiles, other, pixels)
+        self._set_image(self._image_item, pixels, base, window, table)
+        if self.compare_mode == "overlay" and self.partner is not None:
+            overlay = extract_slice(self.partner, self.plane, position_mm)
+            self._set_image(self._overlay_item, overlay.pixels, overlay, window, lookup_table("hot"))
+            self._overlay_item.setOpacity(self.overlay_opacity)
+            self._overlay_item.show()
+        else:
+            self._overlay_item.hide()
+        threshold = self.state.display.threshold
+        if threshold is not None and self.content.fixed_window is None:
+            mask = np.zeros(pixels.shape + (4,), dtype=np.uint8)
+            above = np.nan_to_num(pixels, nan=-np.inf) > threshold
+            mask[above] = (255, 40, 40, 140)
+            self._mask_item.setImage(mask, autoLevels=False, levels=None)
+            self._mask_item.setRect(QtCore.QRectF(*base.extent_mm))
+            self._mask_item.show()
+        else:
+            self._mask_item.hide()
+
+    @staticmethod
+    def _set_image(
+        item: pg.ImageItem, pixels: np.ndarray, cut: SliceImage, window: WindowLevel, table: np.ndarray
+    ) -> None:
+        item.setImage(pixels, autoLevels=False, levels=(window.low, window.high), lut=table)
+        item.setRect(QtCore.QRectF(*cut.extent_mm))
+
+    def _update_labels(self) -> None:
+        title = self.content.title or self.volume.name
+        if self.compare_mode == "flicker" and self.partner is not None:
+            title += "  [flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]"
+        self._full_title = title
+        self._title_label.setText(title)
+        labels = self.synthetic_labels()
+        self._synthetic_label.setText("\n".join(labels))
+        self._synthetic_label.adjustSize()
+        # Not switchable: visibility follows only what is drawn.
+        self._synthetic_label.setVisible(bool(labels))
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        width, height = self.width(), self.height()
+        for edge, label in self._letter_labels.items():
+            label.adjustSize()
+            x = {"left": 4, "right": width - label.width() - 4}.get(edge, (width - label.width()) // 2)
+            y = {"top": 2, "bottom": height - label.height() - 2}.get(edge, (height - label.height()) // 2)
+            label.move(x, y)
+        # Elided to the left half so the bottom orientation letter stays readable.
+        metrics = self._title_label.fontMetrics()
+        self._title_label.setText(
+            metrics.elidedText(
+                getattr(self, "_full_title", ""),
+                QtCore.Qt.TextElideMode.ElideMiddle,
+                max(20, width // 2 - 16),
+            )
+        )
+        self._title_label.adjustSize()
+        self._title_label.move(4, height - self._title_label.height() - 2)
+        # Top left, below the top orientation letter, so neither hides the other.
+        self._synthetic_label.move(4, 22)
+        self._synthetic_label.raise_()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "_synthetic_label"):  # pyqtgraph resizes during its own __init__
+            self._place_overlays()
+
+    def readout_at_scene(self, point_mm: QtCore.QPointF) -> str:
+        """'i j k | L P S mm | value' for a scene point on the slice shown."""
+        lps = self.scene_to_lps(point_mm)
+        volume = self.volume
+        index = volume.geometry.index_from_lps(lps)
+        value = volume.value_at_index(index)
+        rounded = np.round(index).astype(int)
+        value_text = "outside" if np.isnan(value) else f"{value:.6g}"
+        if volume.units and not np.isnan(value):
+            value_text += f" {volume.units}"
+        return (
+            f"{volume.name}  voxel ({rounded[0]}, {rounded[1]}, {rounded[2]})  "
+            f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm  value {value_text}"
+        )
+
+    def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        if not self._view_box.sceneBoundingRect().contains(scene_pos):
+            return
+        self.last_readout = self.readout_at_scene(self._view_box.mapSceneToView(scene_pos))
+        self.readout_changed.emit(self.last_readout)
+
+    def detach(self) -> None:
+        """Stop following the shared state (before the panel is discarded)."""
+        self.state.cursor_changed.disconnect(self._on_cursor_changed)
+        self.state.display_changed.disconnect(self._on_display_changed)

@@ -1,0 +1,113 @@
+"""3D volume rendering (VTK, GPU ray casting when available) for the 2x2 layout.
+
+VTK needs an OpenGL context: under Xvfb or a real display it works; on Qt's offscreen
+platform there is none, so a plain label stands in rather than crashing the viewer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.core.display import default_window
+from app.core.volume import Volume
+
+MAX_RENDER_VOXELS = 8_000_000
+
+
+def make_volume_3d_widget(volume: Volume) -> QtWidgets.QWidget:
+    """A VTK volume rendering of ``volume`` in LPS space, or a placeholder without OpenGL."""
+    if QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return _placeholder("3D view needs a display with OpenGL (not available offscreen)")
+    try:
+        return Volume3DWidget(volume)
+    except Exception as error:  # noqa: BLE001 - a missing GL driver must not take the viewer down
+        return _placeholder(f"3D view unavailable: {error}")
+
+
+def _placeholder(text: str) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel(text)
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    return label
+
+
+def vtk_image_from_volume(volume: Volume, max_voxels: int = MAX_RENDER_VOXELS):
+    """vtkImageData with the volume's spacing, origin and direction (LPS), decimated if huge."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    step = max(1, int(np.ceil((volume.voxels.size / max_voxels) ** (1 / 3))))
+    voxels = np.ascontiguousarray(volume.voxels[::step, ::step, ::step], dtype=np.float32)
+    image = vtkImageData()
+    nk, nj, ni = voxels.shape
+    image.SetDimensions(ni, nj, nk)
+    image.SetSpacing(*(volume.geometry.spacing_mm * step))
+    image.SetOrigin(*volume.geometry.origin_lps_mm)
+    image.SetDirectionMatrix(volume.geometry.direction.reshape(-1).tolist())
+    image.GetPointData().SetScalars(numpy_to_vtk(voxels.reshape(-1), deep=True))
+    return image
+
+
+class Volume3DWidget(QtWidgets.QWidget):
+    """QVTKRenderWindowInteractor showing a ray-cast rendering, camera from the patient's front."""
+
+    def __init__(self, volume: Volume, parent=None) -> None:
+        super().__init__(parent)
+        import vtkmodules.vtkRenderingOpenGL2  # noqa: F401 - registers the OpenGL backend
+        import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
+        from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+        from vtkmodules.vtkRenderingCore import (
+            vtkColorTransferFunction,
+            vtkRenderer,
+            vtkVolume,
+            vtkVolumeProperty,
+        )
+        from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
+
+        self.interactor = QVTKRenderWindowInteractor(self)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.interactor)
+
+        window = default_window(volume.voxels, volume.modality)
+        mapper = vtkFixedPointVolumeRayCastMapper()
+        mapper.SetInputData(vtk_image_from_volume(volume))
+        from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+
+        opacity = vtkPiecewiseFunction()
+        opacity.AddPoint(window.low, 0.0)
+        opacity.AddPoint(window.high, 0.6)
+        colors = vtkColorTransferFunction()
+        colors.AddRGBPoint(window.low, 0, 0, 0)
+        colors.AddRGBPoint(window.high, 1, 1, 1)
+        properties = vtkVolumeProperty()
+        properties.SetScalarOpacity(opacity)
+        properties.SetColor(colors)
+        properties.SetInterpolationTypeToLinear()
+        actor = vtkVolume()
+        actor.SetMapper(mapper)
+        actor.SetProperty(properties)
+        self.renderer = vtkRenderer()
+        self.renderer.AddVolume(actor)
+        self.renderer.SetBackground(0, 0, 0)
+        self.interactor.GetRenderWindow().AddRenderer(self.renderer)
+        # Look from anterior (-y in LPS) with superior up: the patient faces the viewer.
+        camera = self.renderer.GetActiveCamera()
+        center = np.mean(volume.bounds_lps_mm(), axis=0)
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(center[0], center[1] - 1000.0, center[2])
+        camera.SetViewUp(0, 0, 1)
+        self.renderer.ResetCamera()
+        self.interactor.Initialize()
+        self.is_synthetic = volume.is_synthetic
+        if volume.provenance is not None:
+            label = QtWidgets.QLabel(volume.provenance.label(), self)
+            label.setStyleSheet("color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;")
+            label.move(4, 4)
+            label.raise_()
+            self.synthetic_label = label
+
+    def render_now(self) -> None:
+        """Render the VTK window immediately (tests and screenshots)."""
+        self.interactor.GetRenderWindow().Render()
