@@ -24,7 +24,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Page Up / Page Down", "Ten slices"),
     ("Ctrl+wheel", "Zoom"),
     ("Left click / drag", "Move the linked crosshair"),
-    ("Right drag", "Window (horizontal) / level (vertical)"),
+    ("Right drag", "Window width (right = wider) / level (up = brighter)"),
     ("Middle drag", "Pan"),
 ]
 

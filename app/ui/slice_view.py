@@ -79,7 +79,8 @@ class _SliceViewBox(pg.ViewBox):
             super().wheelEvent(ev, axis)
             return
         ev.accept()
-        self._owner.scroll(1 if ev.delta() > 0 else -1)
+        notches = int(ev.delta() / 120) or (1 if ev.delta() > 0 else -1)  # high-resolution wheels: >= 1
+        self._owner.scroll(notches)
 
 
 def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
@@ -202,11 +203,11 @@ class SliceView(pg.GraphicsView):
         self.state.step(self.plane, slices)
 
     def drag_window(self, dx_pixels: float, dy_pixels: float) -> None:
-        """Right drag: horizontal = width, vertical = level (down = brighter), scaled to the window."""
+        """Right drag: right = wider window, up = lower level (brighter), scaled to the window."""
         if self.content.fixed_window is not None:
             return
         width = self.state.display.window.width
-        self.state.adjust_window(delta_center=-dy_pixels * width / 256, delta_width=dx_pixels * width / 128)
+        self.state.adjust_window(delta_center=dy_pixels * width / 256, delta_width=dx_pixels * width / 128)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         steps = {

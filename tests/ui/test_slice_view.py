@@ -1,0 +1,170 @@
+"""SliceView driven as a radiologist uses it: scroll, click, right-drag, read values."""
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from app.core.orientation_phantom import LEFT_MARKER, POSTERIOR_MARKER, orientation_phantom
+from app.core.planes import Plane, slice_position_mm
+from app.core.viewer_state import ViewerState
+from app.ui.panel_grid import PanelGrid
+from app.ui.slice_view import PanelContent
+from tests.ui.conftest import drag, pixel_at, wheel, widget_pos_of_lps
+
+
+@pytest.fixture
+def mpr(qtbot, phantom):
+    state = ViewerState(phantom)
+    state.set_window(state.display.window.from_range(0, 3000))
+    grid = PanelGrid(state, [[(PanelContent(phantom), plane) for plane in Plane]])
+    grid.resize(900, 320)
+    qtbot.addWidget(grid)
+    grid.show()
+    qtbot.waitExposed(grid)
+    grid.reset_zoom()
+    QtWidgets.QApplication.processEvents()
+    return state, grid
+
+
+def test_keys_and_wheel_scroll_one_slice_along_the_panel_normal(qtbot, mpr):
+    state, grid = mpr
+    axial, coronal, _ = grid.panels
+    start = state.cursor_lps_mm
+    axial.setFocus()
+    qtbot.keyClick(axial, QtCore.Qt.Key.Key_Up)
+    assert np.allclose(state.cursor_lps_mm - start, [0, 0, 2.0])  # 2 mm slices along k = S
+    qtbot.keyClick(axial, QtCore.Qt.Key.Key_PageDown)
+    assert np.allclose(state.cursor_lps_mm - start, [0, 0, -18.0])
+    centre = coronal.viewport().rect().center()
+    wheel(coronal.viewport(), centre, notches=-2)
+    assert np.allclose(state.cursor_lps_mm - start, [0, -3.0, -18.0])  # 1.5 mm along j = P
+
+
+def test_ctrl_wheel_zooms_instead_and_linked_panels_follow(qtbot, phantom):
+    state = ViewerState(phantom)
+    grid = PanelGrid(state, [[(PanelContent(phantom), Plane.AXIAL), (PanelContent(phantom), Plane.AXIAL)]])
+    grid.resize(600, 300)
+    qtbot.addWidget(grid)
+    grid.show()
+    qtbot.waitExposed(grid)
+    first, second = grid.panels
+    before_cursor = state.cursor_lps_mm
+    before_range = np.array(first.view_box.viewRange())
+    wheel(first.viewport(), first.viewport().rect().center(), 3, QtCore.Qt.KeyboardModifier.ControlModifier)
+    QtWidgets.QApplication.processEvents()
+    after_range = np.array(first.view_box.viewRange())
+    assert np.allclose(state.cursor_lps_mm, before_cursor)
+    assert np.ptp(after_range[0]) < np.ptp(before_range[0])
+    assert np.allclose(second.view_box.viewRange(), first.view_box.viewRange(), atol=1e-6)
+
+
+def test_click_moves_the_crosshair_in_world_coordinates_for_every_plane(qtbot, mpr):
+    state, grid = mpr
+    axial, coronal, sagittal = grid.panels
+    target = phantom_point = orientation_phantom().geometry.lps_from_index([25, 10, 12])
+    qtbot.mouseClick(
+        axial.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pos_of_lps(axial, phantom_point)
+    )
+    cursor = state.cursor_lps_mm
+    # In-plane position within one screen pixel (about 0.3 mm here); slice unchanged.
+    assert abs(cursor[0] - target[0]) < 0.5 and abs(cursor[1] - target[1]) < 0.5
+    assert coronal._vertical_line.value() == pytest.approx(cursor[0])
+    assert sagittal._vertical_line.value() == pytest.approx(cursor[1])
+    assert coronal._shown_position_mm == pytest.approx(slice_position_mm(Plane.CORONAL, cursor))
+
+
+def test_right_drag_changes_the_shared_window_and_the_rendered_pixels(qtbot, mpr):
+    state, grid = mpr
+    axial = grid.panels[0]
+    body_point = axial.state.cursor_lps_mm
+    pos = widget_pos_of_lps(axial, body_point)
+    before = pixel_at(axial.viewport(), pos)
+    window_before = state.display.window
+    centre = axial.viewport().rect().center()
+    # Drag up: lower level -> brighter; drag right: wider window.
+    drag(axial.viewport(), QtCore.Qt.MouseButton.RightButton, centre, centre + QtCore.QPoint(30, -60))
+    window = state.display.window
+    assert window.center < window_before.center and window.width > window_before.width
+    after = pixel_at(axial.viewport(), pos)
+    assert after[0] > before[0]
+    # Every panel shows the same shared window.
+    for panel in grid.panels:
+        assert panel.image_item.levels[0] == pytest.approx(window.low)
+
+
+def test_readout_gives_index_lps_and_value(qtbot, mpr):
+    state, grid = mpr
+    axial = grid.panels[0]
+    phantom = axial.content.volume
+    lps = phantom.geometry.lps_from_index([29, 20, 12])  # inside the left marker
+    text = axial.readout_at_scene(axial.lps_to_scene(lps))
+    assert "voxel (29, 20, 12)" in text
+    assert f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm" in text
+    assert f"value {LEFT_MARKER:g}" in text
+
+
+def test_rendered_markers_sit_on_the_radiological_sides(qtbot, mpr):
+    state, grid = mpr
+    axial = grid.panels[0]
+    phantom = axial.content.volume
+    left = widget_pos_of_lps(axial, phantom.geometry.lps_from_index([29, 20, 12]))
+    posterior = widget_pos_of_lps(axial, phantom.geometry.lps_from_index([18, 34, 12]))
+    centre = widget_pos_of_lps(axial, phantom.geometry.lps_from_index([16, 20, 12]))
+    assert left.x() > centre.x() + 20 and abs(left.y() - centre.y()) < 3
+    assert posterior.y() > centre.y() + 20
+    grey_left, grey_posterior = pixel_at(axial.viewport(), left)[0], pixel_at(axial.viewport(), posterior)[0]
+    assert grey_left == pytest.approx(LEFT_MARKER / 3000 * 255, abs=3)
+    assert grey_posterior == pytest.approx(POSTERIOR_MARKER / 3000 * 255, abs=3)
+
+
+def test_invert_colormap_and_threshold_mask_show_on_the_panel(qtbot, mpr):
+    state, grid = mpr
+    axial = grid.panels[0]
+    phantom = axial.content.volume
+    left = widget_pos_of_lps(axial, phantom.geometry.lps_from_index([29, 20, 12]))
+    normal = pixel_at(axial.viewport(), left)
+    state.set_display(invert=True)
+    inverted = pixel_at(axial.viewport(), left)
+    assert inverted[0] == pytest.approx(255 - normal[0], abs=3)
+    state.set_display(invert=False, threshold=500.0)
+    masked = pixel_at(axial.viewport(), left)
+    assert masked[0] > masked[1] + 40  # red tint over voxels above the threshold
+    body = widget_pos_of_lps(axial, phantom.geometry.lps_from_index([5, 5, 12]))
+    r, g, b = pixel_at(axial.viewport(), body)
+    assert abs(r - g) < 4  # below threshold: no tint
+
+
+def test_panel_exposes_hooks_for_tools(qtbot, mpr):
+    _, grid = mpr
+    sagittal = grid.panels[2]
+    point = np.array([3.0, 40.0, 10.0])
+    assert sagittal.plane is Plane.SAGITTAL
+    assert sagittal.image_item.getViewBox() is sagittal.view_box
+    scene = sagittal.lps_to_scene(point)
+    back = sagittal.scene_to_lps(scene)
+    # In-plane coordinates come back exactly; the normal coordinate is the shown slice.
+    assert back[1:] == pytest.approx(point[1:])
+    assert back[0] == pytest.approx(sagittal.state.cursor_lps_mm[0])
+
+
+def test_synthetic_label_follows_what_is_drawn(qtbot, phantom, synthetic_phantom):
+    state = ViewerState(phantom)
+    grid = PanelGrid(
+        state, [[(PanelContent(phantom), Plane.AXIAL), (PanelContent(synthetic_phantom), Plane.AXIAL)]]
+    )
+    qtbot.addWidget(grid)
+    grid.show()
+    original, synthesized = grid.panels
+    assert synthesized.synthetic_labels() == ["SYNTHETIC — toy-gan 0.1"]
+    assert synthesized._synthetic_label.isVisible()
+    assert not original._synthetic_label.isVisible()
+    original.set_partner(synthetic_phantom, "overlay")
+    assert original._synthetic_label.isVisible()
+    original.set_partner(synthetic_phantom, "flicker")
+    assert not original._synthetic_label.isVisible()
+    original.toggle_flicker()
+    assert original.volume is synthetic_phantom and original._synthetic_label.isVisible()
+    # A hidden label comes back on the next redraw: it cannot be switched off.
+    synthesized._synthetic_label.hide()
+    state.step(Plane.AXIAL, 1)
+    assert synthesized._synthetic_label.isVisible()
