@@ -1,0 +1,111 @@
+"""Redraw time of the 3x3 compare grid for one scroll step on 512x512 slices, offscreen.
+
+One scroll step moves the cursor one slice along the axial normal; every panel of the grid
+that shows that plane re-cuts its slice and all nine panels are repainted (the crosshair of the
+coronal and sagittal panels moves). The figure is reported as median and 95th percentile, and
+as a ratio to the bare numpy windowing (apply_window) of the same nine 512x512 slices measured
+in the same process, so it compares across machines.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_redraw.py [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def make_pair(size: int = 512, slices: int = 64):
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry, Volume
+
+    rng = np.random.default_rng(0)
+    voxels = rng.normal(40, 300, (slices, size, size)).astype(np.float32)
+    geometry = Geometry.identity(spacing_mm=(0.7, 0.7, 0.7))
+    original = Volume(voxels, geometry, modality="CT", units="HU", name="original")
+    synthesized = original.with_voxels(
+        voxels + rng.normal(0, 10, voxels.shape).astype(np.float32),
+        provenance=Provenance("bench-gan", "1"),
+        name="synthesized",
+    )
+    return original, synthesized
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--screenshot", default=None, help="save the grid as PNG at the end (to look at it)")
+    args = parser.parse_args()
+
+    from PySide6 import QtWidgets
+
+    from app.core.display import apply_window
+    from app.core.planes import Plane, extract_slice, slice_position_mm
+    from app.core.viewer_state import ViewerState
+    from app.ui.compare_view import CompareView
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    original, synthesized = make_pair()
+    state = ViewerState(original)
+    view = CompareView(state, original, [synthesized], list(Plane))
+    view.resize(1800, 1800)  # each panel about 590 px: 512x512 slices drawn near 1:1
+    view.show()
+    app.processEvents()
+    view.grid.reset_zoom()
+    app.processEvents()
+
+    def timed(move) -> list[float]:
+        times = []
+        for step in range(args.steps):
+            start = time.perf_counter()
+            move(1 if (step // 20) % 2 == 0 else -1)
+            view.repaint()  # synchronous paint of all nine panels
+            app.processEvents()
+            times.append(time.perf_counter() - start)
+        return times
+
+    # Scroll in the axial row: 3 panels re-cut their slice, 6 move their crosshair.
+    redraw_s = timed(lambda sign: state.step(Plane.AXIAL, sign))
+    # Worst case: the cursor moves one voxel along all three axes, all 9 panels re-cut.
+    full_s = timed(lambda sign: state.set_cursor(state.cursor_lps_mm + sign * 0.7))
+    if args.screenshot:
+        view.grab().save(args.screenshot)
+
+    # Baseline: numpy windowing of the same nine slices (the least any redraw must do).
+    window = state.display.window
+    position = slice_position_mm(Plane.AXIAL, state.cursor_lps_mm)
+    slices = [
+        extract_slice(volume, Plane.AXIAL, position).pixels
+        for volume in (original, synthesized, view.difference.volume)
+    ] * 3
+    baseline_s = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        for pixels in slices:
+            apply_window(pixels, window)
+        baseline_s.append(time.perf_counter() - start)
+
+    base = float(np.median(np.array(baseline_s[5:]) * 1e3))
+    print(f"3x3 compare grid, 512x512 slices, {args.steps - 5} steps each, offscreen")
+    print(f"numpy windowing of the 9 slices (baseline): median {base:.2f} ms")
+    for label, times in (("axial scroll step", redraw_s), ("all 9 panels re-cut", full_s)):
+        values_ms = np.array(times[5:]) * 1e3
+        median, p95 = float(np.median(values_ms)), float(np.percentile(values_ms, 95))
+        print(
+            f"{label}: median {median:.1f} ms, p95 {p95:.1f} ms"
+            f" = {median / base:.1f}x / {p95 / base:.1f}x the baseline (target < 16 ms median)"
+        )
+    view.detach()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
