@@ -86,3 +86,33 @@ def _trilinear(voxels: np.ndarray, ijk: np.ndarray, fill_value: float) -> np.nda
                 accum += wi * wj * wk * voxels[ck, cj, ci]
     values[inside] = accum
     return values
+
+
+def reorient_to_lps(volume: Volume) -> Volume:
+    """The same voxels re-indexed so that i, j, k run along +L, +P, +S (identity direction).
+
+    Exact (flips and transposes, no interpolation) for axis-aligned volumes; an oblique volume
+    is snapped to its nearest axis order, which is only good enough for overview renderings.
+    Used where a consumer ignores direction cosines (VTK's volume mappers).
+    """
+    direction = volume.geometry.direction
+    lps_axis_of_index = [int(np.argmax(np.abs(direction[:, c]))) for c in range(3)]
+    if sorted(lps_axis_of_index) != [0, 1, 2]:
+        raise ValueError("direction too oblique to reorient by axis permutation")
+    # Array axes are (k, j, i); target array axes (S, P, L) = LPS axes (2, 1, 0).
+    index_of_lps_axis = [lps_axis_of_index.index(a) for a in range(3)]
+    voxels = np.transpose(volume.voxels, [2 - index_of_lps_axis[a] for a in (2, 1, 0)])
+    size_ijk = np.array(volume.size_ijk)
+    first_index = np.zeros(3)
+    flips = []
+    for lps_axis, index_axis in enumerate(index_of_lps_axis):
+        if direction[lps_axis, index_axis] < 0:
+            first_index[index_axis] = size_ijk[index_axis] - 1
+            flips.append(2 - lps_axis)
+    if flips:
+        voxels = np.flip(voxels, axis=flips)
+    spacing = volume.geometry.spacing_mm[index_of_lps_axis]
+    geometry = Geometry(volume.geometry.lps_from_index(first_index), spacing, np.eye(3))
+    return Volume(
+        voxels, geometry, volume.modality, volume.units, volume.name, volume.provenance, dict(volume.metadata)
+    )

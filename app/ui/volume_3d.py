@@ -10,6 +10,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import default_window
+from app.core.resample import reorient_to_lps
 from app.core.volume import Volume
 
 MAX_RENDER_VOXELS = 8_000_000
@@ -33,9 +34,15 @@ def _placeholder(text: str) -> QtWidgets.QLabel:
 
 
 def vtk_image_from_volume(volume: Volume, max_voxels: int = MAX_RENDER_VOXELS):
-    """vtkImageData with the volume's spacing, origin and direction (LPS), decimated if huge."""
+    """vtkImageData in LPS world coordinates (axes re-indexed to L, P, S), decimated if huge.
+
+    VTK's volume mappers ignore an image's direction matrix, so the voxels are reordered
+    instead (exact for axis-aligned volumes) and the direction left as identity.
+    """
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    volume = reorient_to_lps(volume)
 
     step = max(1, int(np.ceil((volume.voxels.size / max_voxels) ** (1 / 3))))
     voxels = np.ascontiguousarray(volume.voxels[::step, ::step, ::step], dtype=np.float32)
@@ -44,7 +51,6 @@ def vtk_image_from_volume(volume: Volume, max_voxels: int = MAX_RENDER_VOXELS):
     image.SetDimensions(ni, nj, nk)
     image.SetSpacing(*(volume.geometry.spacing_mm * step))
     image.SetOrigin(*volume.geometry.origin_lps_mm)
-    image.SetDirectionMatrix(volume.geometry.direction.reshape(-1).tolist())
     image.GetPointData().SetScalars(numpy_to_vtk(voxels.reshape(-1), deep=True))
     return image
 
@@ -104,6 +110,7 @@ class Volume3DWidget(QtWidgets.QWidget):
         if volume.provenance is not None:
             label = QtWidgets.QLabel(volume.provenance.label(), self)
             label.setStyleSheet("color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;")
+            label.adjustSize()
             label.move(4, 4)
             label.raise_()
             self.synthetic_label = label

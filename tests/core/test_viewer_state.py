@@ -56,3 +56,17 @@ def test_resample_goes_through_world_coordinates_not_voxel_index():
     assert np.allclose(resample_like(source, source).voxels, source.voxels)
     outside = resample_onto(source, Geometry.identity(origin_lps_mm=(100, 0, 0)), (1, 1, 1))
     assert np.isnan(outside.voxels).all()
+
+
+def test_reorient_to_lps_keeps_every_voxel_at_its_world_position():
+    from app.core.orientation_phantom import orientation_phantom
+    from app.core.resample import reorient_to_lps
+
+    permuted = np.array([[0, 0, 1.0], [1.0, 0, 0], [0, -1.0, 0]])
+    volume = orientation_phantom(size_ijk=(7, 5, 6), direction=permuted)
+    volume = volume.with_voxels(np.random.default_rng(2).random(volume.voxels.shape).astype(np.float32))
+    aligned = reorient_to_lps(volume)
+    assert np.allclose(aligned.geometry.direction, np.eye(3))
+    for ijk in [(0, 0, 0), (6, 4, 5), (3, 1, 2)]:
+        lps = volume.geometry.lps_from_index(ijk)
+        assert aligned.value_at_lps(lps) == volume.value_at_index(ijk)
