@@ -168,3 +168,40 @@ def test_synthetic_label_follows_what_is_drawn(qtbot, phantom, synthetic_phantom
     synthesized._synthetic_label.hide()
     state.step(Plane.AXIAL, 1)
     assert synthesized._synthetic_label.isVisible()
+
+
+def test_ct_readout_is_in_hounsfield_units_and_presets_apply(qtbot):
+    from app.core.volume import Geometry, Volume
+
+    ct = Volume(
+        np.full((5, 6, 7), -1000.0, np.float32), Geometry.identity(), modality="CT", units="HU", name="ct"
+    )
+    ct.voxels[2, 3, 4] = 130.0
+    state = ViewerState(ct)
+    grid = PanelGrid(state, [[(PanelContent(ct), Plane.AXIAL)]])
+    qtbot.addWidget(grid)
+    panel = grid.panels[0]
+    assert state.display.window.center == 50 and state.display.window.width == 400  # soft tissue default
+    assert panel.readout_at_scene(panel.lps_to_scene([4.0, 3.0, 2.0])).endswith("value 130 HU")
+    assert "outside" in panel.readout_at_scene(panel.lps_to_scene([40.0, 3.0, 2.0]))
+    state.apply_preset("Lung")
+    assert tuple(panel.image_item.levels) == pytest.approx((-1350, 150))
+
+
+def test_oblique_volume_is_drawn_in_world_orientation(qtbot):
+    from app.core.volume import Geometry, Volume
+
+    angle = np.deg2rad(20)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    volume = Volume(
+        np.ones((6, 20, 20), np.float32), Geometry(np.zeros(3), np.ones(3), rotation), name="oblique"
+    )
+    volume.voxels[:, :, 15:] = 5.0  # high i side
+    state = ViewerState(volume)
+    grid = PanelGrid(state, [[(PanelContent(volume), Plane.AXIAL)]])
+    qtbot.addWidget(grid)
+    panel = grid.panels[0]
+    point = volume.geometry.lps_from_index([17, 10, 3])
+    assert "value 5" in panel.readout_at_scene(panel.lps_to_scene(point))
+    image = panel.image_item.image
+    assert np.isnan(image).any() and np.nanmax(image) == 5.0
