@@ -6,6 +6,7 @@ import sys
 
 from PySide6 import QtWidgets
 
+from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
@@ -27,10 +28,10 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def run_gui(argv: list[str]) -> int:
+def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
-    window = MainWindow()
+    window = MainWindow(loader=loader)
     window.show()
     for path in argv:
         if not path.startswith("-"):

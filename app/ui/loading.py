@@ -1,32 +1,48 @@
-"""Loading volumes off the UI thread: a QRunnable that reports back through Qt signals."""
+"""Loading volumes off the UI thread: a QRunnable that reports back through Qt signals.
+
+The UI does not import file-format code (an import-linter contract): the function that turns a
+path into a Volume is handed in by the caller (``app.cli.view`` passes ``app.io``'s loader).
+``default_loader`` resolves ``app.io`` at run time for the bare ``python main.py`` start,
+which is the application's composition root, not a dependency of the widgets.
+"""
 
 from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore
 
 from app.core.volume import Volume
 
+VolumeLoader = Callable[[str, "str | None"], Volume]
 
-def load_path(path: str | Path, series_uid: str | None = None) -> Volume:
-    """A Volume from a DICOM folder/file or a NIfTI file (through ``app.io``'s loader)."""
+
+def default_loader() -> VolumeLoader:
+    """``app.io.loader.load_volume`` when present, else a NIfTI-only loader from ``app.io.nifti``."""
+    try:
+        return importlib.import_module("app.io.loader").load_volume
+    except ImportError:
+        nifti = importlib.import_module("app.io.nifti")
+
+        def load_nifti_only(path: str, series_uid: str | None = None) -> Volume:
+            if not nifti.is_nifti_path(path):
+                raise ValueError(
+                    f"{Path(path).name}: not a NIfTI file, and the DICOM loader is not available"
+                )
+            return nifti.load_nifti(path)
+
+        return load_nifti_only
+
+
+def load_path(path: str | Path, series_uid: str | None = None, loader: VolumeLoader | None = None) -> Volume:
+    """A Volume from a DICOM folder/file or a NIfTI file; a clear error for a missing path."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        loader = importlib.import_module("app.io.loader")
-    except ImportError:
-        loader = None
-    if loader is not None:
-        return loader.load_volume(str(path), series_uid=series_uid)
-    from app.io.nifti import is_nifti_path, load_nifti
-
-    if is_nifti_path(path):
-        return load_nifti(path)
-    raise ValueError(f"{path.name}: not a NIfTI file, and the DICOM loader is not available")
+    return (loader or default_loader())(str(path), series_uid=series_uid)
 
 
 class _LoadSignals(QtCore.QObject):
@@ -37,15 +53,16 @@ class _LoadSignals(QtCore.QObject):
 class LoadTask(QtCore.QRunnable):
     """Loads one path in the global thread pool; ``signals.loaded``/``failed`` arrive on the UI thread."""
 
-    def __init__(self, path: str, series_uid: str | None = None) -> None:
+    def __init__(self, path: str, series_uid: str | None = None, loader: VolumeLoader | None = None) -> None:
         super().__init__()
         self.path = path
         self.series_uid = series_uid
+        self.loader = loader
         self.signals = _LoadSignals()
 
     def run(self) -> None:
         try:
-            volume = load_path(self.path, self.series_uid)
+            volume = load_path(self.path, self.series_uid, self.loader)
         except Exception as error:  # noqa: BLE001 - any loader failure becomes a message, never a crash
             traceback.print_exc()
             self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")

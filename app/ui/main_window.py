@@ -17,7 +17,7 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
 from app.ui.layouts import MPR_LAYOUTS, mpr_cells
-from app.ui.loading import LoadTask
+from app.ui.loading import LoadTask, VolumeLoader
 from app.ui.panel_grid import PanelGrid
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import ShortcutHelpDialog
@@ -31,8 +31,9 @@ class MainWindow(QtWidgets.QMainWindow):
     volume_loaded = QtCore.Signal(object)  # every Volume that finished loading
     view_changed = QtCore.Signal()  # the panels were rebuilt (new layout or volume)
 
-    def __init__(self, settings: ViewerSettings | None = None) -> None:
+    def __init__(self, settings: ViewerSettings | None = None, loader: VolumeLoader | None = None) -> None:
         super().__init__()
+        self.loader = loader  # path -> Volume; None: app.io's, resolved at run time
         self.setWindowTitle("SynthView")
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
@@ -98,7 +99,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_path(self, path: str | Path, series_uid: str | None = None) -> None:
         """Load a DICOM folder/file or NIfTI file in the background, then show it."""
         path = str(path)
-        task = LoadTask(path, series_uid)
+        task = LoadTask(path, series_uid, self.loader)
         task.setAutoDelete(False)
         task.signals.loaded.connect(self._on_loaded)
         task.signals.failed.connect(self._on_failed)
