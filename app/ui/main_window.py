@@ -59,7 +59,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser = StudyBrowser()
         self.browser.open_requested.connect(self.open_volume)
         self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
-        self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        browser_dock = self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([browser_dock], [360], QtCore.Qt.Orientation.Horizontal)
 
         self.readout_label = QtWidgets.QLabel("")
         self.progress_bar = QtWidgets.QProgressBar()
@@ -166,7 +167,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def save_screenshot(self, path: str | Path) -> bool:
         QtWidgets.QApplication.processEvents()
-        return self.grab().save(str(path))
+        picture = self.grab()
+        from app.ui.volume_3d import Volume3DWidget
+
+        # OpenGL views are not in grab(): paint their own rendering at their place.
+        painter = QtGui.QPainter(picture)
+        for widget in self.findChildren(Volume3DWidget):
+            if widget.isVisible():
+                painter.drawImage(widget.interactor.mapTo(self, QtCore.QPoint(0, 0)), widget.rendered_image())
+                if widget.synthetic_label is not None:
+                    painter.drawPixmap(
+                        widget.synthetic_label.mapTo(self, QtCore.QPoint(0, 0)), widget.synthetic_label.grab()
+                    )
+        painter.end()
+        return picture.save(str(path))
 
     # ----- building -----------------------------------------------------------------------
     def _list_in_browser(self, volume: Volume) -> None:

@@ -56,6 +56,7 @@ class StudyBrowser(QtWidgets.QWidget):
         self.tree.setHeaderLabels(list(self.COLUMNS))
         self.tree.setIconSize(QtCore.QSize(THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
         self.tree.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setColumnWidth(0, 200)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.compare_button = QtWidgets.QPushButton("Compare selected")
         self.compare_button.clicked.connect(self._on_compare)
@@ -79,8 +80,13 @@ class StudyBrowser(QtWidgets.QWidget):
         name = volume.name or _meta(volume, "SeriesDescription", "source_path", default="volume")
         if volume.is_synthetic:
             name = f"{name}  [{volume.provenance.label()}]"
-        item = QtWidgets.QTreeWidgetItem([name, volume.modality or "?", f"{ni} x {nj} x {nk}", spacing])
+        item = QtWidgets.QTreeWidgetItem([name, volume.modality or "—", f"{ni} x {nj} x {nk}", spacing])
         item.setIcon(0, QtGui.QIcon(thumbnail(volume)))
+        item.setToolTip(
+            0,
+            f"{name}\n{volume.modality or 'unknown modality'}, {ni} x {nj} x {nk} voxels, "
+            f"spacing {spacing} mm, {volume.geometry.orientation_code()}",
+        )
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole, id(volume))
         self._volumes[id(volume)] = volume
         study.addChild(item)

@@ -105,8 +105,9 @@ class Volume3DWidget(QtWidgets.QWidget):
         camera.SetPosition(center[0], center[1] - 1000.0, center[2])
         camera.SetViewUp(0, 0, 1)
         self.renderer.ResetCamera()
+        camera.Zoom(1.6)  # ResetCamera leaves a wide margin around the bounding box
         self.interactor.Initialize()
-        self.is_synthetic = volume.is_synthetic
+        self.synthetic_label: QtWidgets.QLabel | None = None
         if volume.provenance is not None:
             label = QtWidgets.QLabel(volume.provenance.label(), self)
             label.setStyleSheet("color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;")
@@ -118,3 +119,18 @@ class Volume3DWidget(QtWidgets.QWidget):
     def render_now(self) -> None:
         """Render the VTK window immediately (tests and screenshots)."""
         self.interactor.GetRenderWindow().Render()
+
+    def rendered_image(self) -> QtGui.QImage:
+        """The VTK window's pixels as a QImage (``QWidget.grab`` cannot read an OpenGL surface)."""
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+        self.render_now()
+        grabber = vtkWindowToImageFilter()
+        grabber.SetInput(self.interactor.GetRenderWindow())
+        grabber.Update()
+        image = grabber.GetOutput()
+        width, height, _ = image.GetDimensions()
+        rgb = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1, :, :3]
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        return QtGui.QImage(rgb.data, width, height, 3 * width, QtGui.QImage.Format.Format_RGB888).copy()
