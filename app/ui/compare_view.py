@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.core.compare_pair import difference
-from app.core.display import WindowLevel, percentile_window
+from app.core.display import WindowLevel, default_window
 from app.core.planes import Plane
 from app.core.resample import resample_like
 from app.core.viewer_state import ViewerState
@@ -41,9 +41,18 @@ class CompareView(QtWidgets.QWidget):
         columns = [PanelContent(original, title=f"original: {original.name}")]
         for other in others:
             # Another modality (MR vs CT) cannot share the original's window: give it its own.
-            own_window = None if other.modality == original.modality else percentile_window(other.voxels)
+            own_window = (
+                None if other.modality == original.modality else default_window(other.voxels, other.modality)
+            )
             kind = "synthesized" if other.is_synthetic else "acquired"
-            columns.append(PanelContent(other, fixed_window=own_window, title=f"{kind}: {other.name}"))
+            columns.append(
+                PanelContent(
+                    other,
+                    fixed_window=own_window,
+                    title=f"{kind}: {other.name}",
+                    window_adjustable=own_window is not None,
+                )
+            )
         span = self.difference.symmetric_range
         columns.append(
             PanelContent(

@@ -13,13 +13,14 @@ Hooks for other tools (annotations): ``view_box``, ``image_item``, ``plane``, ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import WindowLevel
+from app.core.events import Event
 from app.core.planes import (
     Plane,
     SliceImage,
@@ -39,12 +40,19 @@ CHECKER_TILE_PIXELS = 16
 
 @dataclass
 class PanelContent:
-    """What a panel shows. ``fixed_window``/``colormap`` None: follow the shared display."""
+    """What a panel shows. ``fixed_window``/``colormap`` None: follow the shared display.
+
+    A panel of another modality keeps its own window (``fixed_window``), which right-drag
+    adjusts when ``window_adjustable``; the difference panel's symmetric range is not adjustable.
+    Panels showing the same content (one per plane) all follow ``window_changed``.
+    """
 
     volume: Volume
     fixed_window: WindowLevel | None = None
     colormap: str | None = None
     title: str = ""
+    window_adjustable: bool = False
+    window_changed: Event = field(default_factory=Event, compare=False, repr=False)
 
 
 class _SliceViewBox(pg.ViewBox):
@@ -134,6 +142,7 @@ class SliceView(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.cursor_changed.connect(self._on_cursor_changed)
         state.display_changed.connect(self._on_display_changed)
+        content.window_changed.connect(self._on_content_window_changed)
         self.refresh(force=True)
         self.reset_zoom()
 
@@ -204,10 +213,16 @@ class SliceView(pg.GraphicsView):
 
     def drag_window(self, dx_pixels: float, dy_pixels: float) -> None:
         """Right drag: right = wider window, up = lower level (brighter), scaled to the window."""
-        if self.content.fixed_window is not None:
-            return
-        width = self.state.display.window.width
-        self.state.adjust_window(delta_center=dy_pixels * width / 256, delta_width=dx_pixels * width / 128)
+        content = self.content
+        window = content.fixed_window or self.state.display.window
+        delta_center, delta_width = dy_pixels * window.width / 256, dx_pixels * window.width / 128
+        if content.fixed_window is None:
+            self.state.adjust_window(delta_center=delta_center, delta_width=delta_width)
+        elif content.window_adjustable:
+            content.fixed_window = WindowLevel(
+                window.center + delta_center, max(window.width + delta_width, 1e-3)
+            )
+            content.window_changed.emit()
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         steps = {
@@ -227,6 +242,9 @@ class SliceView(pg.GraphicsView):
         self.refresh()
 
     def _on_display_changed(self, display) -> None:
+        self.refresh(force=True)
+
+    def _on_content_window_changed(self) -> None:
         self.refresh(force=True)
 
     def _window_and_table(self) -> tuple[WindowLevel, np.ndarray]:
@@ -349,3 +367,4 @@ class SliceView(pg.GraphicsView):
         """Stop following the shared state (before the panel is discarded)."""
         self.state.cursor_changed.disconnect(self._on_cursor_changed)
         self.state.display_changed.disconnect(self._on_display_changed)
+        self.content.window_changed.disconnect(self._on_content_window_changed)

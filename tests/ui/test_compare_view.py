@@ -120,3 +120,27 @@ def test_threshold_mask_shows_on_every_image_panel(qtbot, phantom, synthetic_pha
 
 def test_orientation_phantom_constant(phantom):
     assert orientation_phantom().voxels.shape == phantom.voxels.shape
+
+
+def test_other_modality_keeps_its_own_adjustable_window(qtbot, phantom):
+    from tests.ui.conftest import drag
+
+    ct = phantom.with_voxels(phantom.voxels - 1000.0, modality="CT", units="HU", name="ct")
+    view = make_compare(qtbot, phantom, [ct], [Plane.AXIAL, Plane.CORONAL])
+    shared_before = view.state.display.window
+    ct_axial, ct_coronal = view.panels[1], view.panels[4]
+    own_before = tuple(ct_axial.image_item.levels)
+    assert own_before != pytest.approx((shared_before.low, shared_before.high))
+    centre = ct_axial.viewport().rect().center()
+    drag(ct_axial.viewport(), QtCore.Qt.MouseButton.RightButton, centre, centre + QtCore.QPoint(40, 0))
+    assert view.state.display.window == shared_before  # the MR window did not move
+    own_after = tuple(ct_axial.image_item.levels)
+    assert own_after[1] - own_after[0] > own_before[1] - own_before[0]
+    assert tuple(ct_coronal.image_item.levels) == pytest.approx(own_after)  # same series, other plane
+    # The difference panel's symmetric range cannot be dragged away from zero.
+    difference_panel = view.panels[2]
+    levels = tuple(difference_panel.image_item.levels)
+    drag(
+        difference_panel.viewport(), QtCore.Qt.MouseButton.RightButton, centre, centre + QtCore.QPoint(0, 40)
+    )
+    assert tuple(difference_panel.image_item.levels) == pytest.approx(levels)
