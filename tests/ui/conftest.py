@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,6 +14,11 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from app.core.orientation_phantom import orientation_phantom  # noqa: E402
 from app.core.provenance import Provenance  # noqa: E402
+
+# Tests never read or write the user's own viewer settings.
+_SETTINGS_DIR = tempfile.mkdtemp(prefix="synthview-test-settings-")
+for _format in (QtCore.QSettings.Format.NativeFormat, QtCore.QSettings.Format.IniFormat):
+    QtCore.QSettings.setPath(_format, QtCore.QSettings.Scope.UserScope, _SETTINGS_DIR)
 
 
 @pytest.fixture

@@ -139,3 +139,29 @@ def test_open_demo_study_and_run_through_all_planes(qtbot, main_window):
         normal = {Plane.AXIAL: 2, Plane.CORONAL: 1, Plane.SAGITTAL: 0}[panel.plane]
         assert abs(moved[normal]) > 0 and np.allclose(np.delete(moved, normal), 0)
         assert "value" in panel.readout_at_scene(panel.lps_to_scene(state.cursor_lps_mm))
+
+
+def test_run_gui_opens_the_paths_given(qtbot, phantom_file):
+    from app.ui.application import run_gui
+    from app.ui.main_window import MainWindow
+
+    seen = {}
+
+    def poll():
+        windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        opened = [
+            w for w in windows if w.current_volume is not None and w.current_volume.name == "phantom.nii.gz"
+        ]
+        if opened:
+            seen["layout"] = opened[0].layout_name
+            seen["style"] = QtWidgets.QApplication.instance().styleSheet()
+            opened[0].close()
+            QtWidgets.QApplication.instance().quit()
+
+    timer = QtCore.QTimer()
+    timer.timeout.connect(poll)
+    timer.start(50)
+    QtCore.QTimer.singleShot(15000, QtWidgets.QApplication.instance().quit)  # never hang the suite
+    assert run_gui([str(phantom_file)]) == 0
+    timer.stop()
+    assert seen.get("layout") and "QMainWindow" in seen["style"]  # opened, dark theme applied
