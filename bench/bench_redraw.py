@@ -66,7 +66,7 @@ def main() -> int:
         times = []
         for step in range(args.steps):
             start = time.perf_counter()
-            move(1 if (step // 20) % 2 == 0 else -1)
+            move(1 if (step // 10) % 2 == 0 else -1)  # back and forth: stays inside the volume
             view.repaint()  # synchronous paint of all nine panels
             app.processEvents()
             times.append(time.perf_counter() - start)
