@@ -1,0 +1,80 @@
+"""Which device runs a generator: CUDA, Apple MPS or CPU, with an explicit override.
+
+``auto`` (the default) takes CUDA, then MPS, then CPU; the environment variable
+``SYNTHVIEW_DEVICE`` replaces ``auto``. Asking for a device that is absent is an error, not a
+silent fallback, so a user who typed ``--device cuda`` knows the GPU was not used.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from app.plugins.errors import DeviceUnavailableError
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def choose_device(preference: str | None = "auto") -> torch.device:
+    preference = (preference or "auto").lower()
+    if preference == "auto":
+        preference = os.environ.get("SYNTHVIEW_DEVICE", "auto").lower() or "auto"
+    if preference.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                "CUDA was requested but no CUDA GPU is usable (torch built without CUDA, or no driver);"
+                " run with --device cpu"
+            )
+        return torch.device(preference)
+    if preference == "mps":
+        if not _mps_available():
+            raise DeviceUnavailableError(
+                "Apple MPS was requested but is not available; run with --device cpu"
+            )
+        return torch.device("mps")
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    raise DeviceUnavailableError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def describe_device(preference: str | None = "auto") -> str:
+    """One line for the About dialog and status bar, e.g. 'CUDA: NVIDIA H100 (79.1 GiB)'."""
+    try:
+        device = choose_device(preference)
+    except DeviceUnavailableError as error:
+        return f"unavailable: {error}"
+    if device.type == "cuda":
+        index = device.index or 0
+        properties = torch.cuda.get_device_properties(index)
+        return (
+            f"CUDA: {properties.name} ({properties.total_memory / 2**30:.1f} GiB), torch {torch.__version__}"
+        )
+    if device.type == "mps":
+        return f"Apple MPS, torch {torch.__version__}"
+    return f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for a GPU (CUDA or MPS) allocation failure, whatever exception type carries it."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def release_cached_memory(device: torch.device) -> None:
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and _mps_available():
+        torch.mps.empty_cache()
