@@ -1,0 +1,36 @@
+"""Fixtures shared by every test package: the demo study and the MNI152 template.
+
+Others may add fixtures here; keep them cheap (session scope for anything that reads files).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mni_t1_nifti_path() -> Path:
+    """nilearn's bundled MNI152 2009a T1 template (.nii.gz, 197 x 233 x 189, 1 mm, RAS)."""
+    from app.io.demo_study import mni_t1_template_path
+
+    return mni_t1_template_path()
+
+
+@pytest.fixture(scope="session")
+def demo_dicom_dir() -> Path:
+    """The demo DICOM MR series folder (189 axial slices), built first when missing."""
+    from app.io.demo_study import ensure_demo_study
+
+    return ensure_demo_study()
+
+
+@pytest.fixture(scope="session")
+def demo_volume(demo_dicom_dir):
+    """The demo series loaded once per session. Treat it as read-only: other tests share it."""
+    from app.io.loader import load_volume
+
+    volume = load_volume(demo_dicom_dir)
+    volume.voxels.flags.writeable = False
+    return volume
