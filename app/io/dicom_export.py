@@ -1,0 +1,433 @@
+"""Write a Volume as a derived DICOM series (one file per slice), and as NIfTI + sidecar.
+
+What makes the export trustworthy:
+
+* Geometry: Image Position (Patient) per slice from ``geometry.lps_from_index``, Image
+  Orientation (Patient) from the direction's i and j columns, Pixel Spacing in DICOM's
+  row\\column order (spacing along j, then along i), Slice Thickness = spacing along k.
+* Values: int16 with slope 1 when the voxels are integers that fit (lossless), else one
+  series-wide Rescale Slope/Intercept (the written, DS-formatted numbers are the ones used to
+  quantize, so a reader reproduces the values to within half a slope step).
+* Synthetic volumes (``volume.provenance`` set) are never mistaken for acquired ones: Image
+  Type DERIVED\\SECONDARY, Synthetic Data (0008,001C) = YES, a Series Description starting
+  with "SYNTHETIC", Derivation Description and Derivation Code Sequence naming the plugin.
+* New Study/Series/SOP Instance UIDs, or the source study's UID when asked; the source series
+  is referenced (Related Series Sequence, Source Image Sequence per slice when the source
+  slices are known).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
+from pydicom.valuerep import DS
+
+from app.core.volume import Volume
+from app.io.deidentify import deidentify_dataset
+from app.io.nifti import save_nifti
+
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style
+MANUFACTURER = "SynthView"
+_SOP_CLASS_BY_MODALITY = {"CT": CTImageStorage, "MR": MRImageStorage}
+
+# Patient and study attributes copied from a source so the derived series joins its patient.
+_PATIENT_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
+_STUDY_KEYWORDS = (
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+)
+# MR Image module type 1/2 attributes carried over from an MR source (dummy values otherwise).
+_MR_KEYWORDS = (
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "MRAcquisitionType",
+    "RepetitionTime",
+    "EchoTime",
+    "EchoTrainLength",
+    "MagneticFieldStrength",
+)
+
+
+class ExportError(ValueError):
+    """An export that cannot be written as asked (message says why, for the user)."""
+
+
+@dataclass
+class SourceSeries:
+    """What the export needs to know about the acquired series a volume came from."""
+
+    header: Dataset
+    # (SOP Class UID, SOP Instance UID, position along the slice normal in mm) per source file.
+    instances: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredValues:
+    """How voxel values map to stored int16 pixels: value = stored * slope + intercept."""
+
+    slope: float
+    intercept: float
+
+    @property
+    def lossless(self) -> bool:
+        return self.slope == 1.0 and self.intercept == 0.0
+
+
+def write_derived_series(
+    volume: Volume,
+    out_dir: str | Path,
+    source: Dataset | str | Path | SourceSeries | None = None,
+    keep_study_uid: bool = False,
+    deidentify: bool = False,
+    series_description: str | None = None,
+    series_number: int = 9001,
+) -> list[Path]:
+    """Write ``volume`` as a derived DICOM series into ``out_dir`` (created); return the files.
+
+    ``source`` is the acquired series the volume derives from: a pydicom Dataset (one header
+    of it), a DICOM file or folder, or None to use ``volume.metadata`` (keys ``dicom_header``
+    or ``source_dicom``) or, failing that, a fresh patient and study. ``keep_study_uid`` puts
+    the series into the source's study; ``deidentify`` applies the DICOM basic profile.
+    """
+    out_dir = Path(out_dir)
+    if volume.voxels.size == 0:
+        raise ExportError("cannot export an empty volume")
+    if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
+        raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
+    source_series = resolve_source(source if source is not None else _source_from_metadata(volume))
+    if keep_study_uid and source_series is None:
+        raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    stored_values = choose_stored_values(volume.voxels)
+    pixels = quantize(volume.voxels, stored_values)
+    template = _series_template(volume, source_series, keep_study_uid, stored_values)
+    if series_description is None:
+        series_description = _default_description(volume)
+    template.SeriesDescription = series_description[:64]
+    template.SeriesNumber = series_number
+    _set_window(template, volume.voxels)
+
+    uid_map: dict[str, str] = {}
+    geometry = volume.geometry
+    normal = _slice_normal(volume)
+    paths: list[Path] = []
+    for k in range(pixels.shape[0]):
+        dataset = copy.deepcopy(template)
+        dataset.SOPInstanceUID = generate_uid()
+        dataset.InstanceNumber = k + 1
+        position = geometry.lps_from_index([0.0, 0.0, float(k)])
+        dataset.ImagePositionPatient = [_ds(v) for v in position]
+        dataset.SliceLocation = _ds(float(position @ normal))
+        if source_series is not None:
+            _reference_source_slice(dataset, source_series, float(position @ normal), geometry.spacing_mm[2])
+        dataset.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
+        dataset.file_meta = _file_meta(dataset)
+        if deidentify:
+            deidentify_dataset(dataset, uid_map)
+        path = out_dir / f"IM{k + 1:05d}.dcm"
+        dataset.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_derived_nifti(volume: Volume, path: str | Path) -> Path:
+    """NIfTI export; a synthetic volume gets its JSON provenance sidecar (save_nifti does it)."""
+    return save_nifti(volume, path)
+
+
+def choose_stored_values(voxels: np.ndarray) -> StoredValues:
+    """int16 unchanged when lossless, else a series-wide slope/intercept spanning the range."""
+    low = float(np.min(voxels))
+    high = float(np.max(voxels))
+    integer_valued = np.issubdtype(voxels.dtype, np.integer) or bool(np.all(np.mod(voxels, 1) == 0))
+    if integer_valued and low >= -32768 and high <= 32767:
+        return StoredValues(1.0, 0.0)
+    if integer_valued and high - low <= 65535:
+        return StoredValues(1.0, float(DS(np.floor((high + low + 1) / 2), auto_format=True)))
+    intercept = float(DS((high + low) / 2.0, auto_format=True))
+    span = max(high - intercept, intercept - low)
+    slope = float(DS(span / 32000.0, auto_format=True)) if span > 0 else 1.0
+    return StoredValues(slope, intercept)
+
+
+def quantize(voxels: np.ndarray, stored_values: StoredValues) -> np.ndarray:
+    """Stored int16 pixels for ``voxels`` (round to nearest, clipped to int16)."""
+    if stored_values.lossless:
+        return voxels.astype(np.int16, copy=False)
+    scaled = (np.asarray(voxels, dtype=np.float64) - stored_values.intercept) / stored_values.slope
+    return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
+
+
+def resolve_source(source: Dataset | str | Path | SourceSeries | None) -> SourceSeries | None:
+    """Normalise the ``source`` argument: a header and, for a folder, every slice's UIDs."""
+    if source is None or isinstance(source, SourceSeries):
+        return source
+    if isinstance(source, Dataset):
+        return SourceSeries(header=source)
+    path = Path(source)
+    if path.is_file():
+        return SourceSeries(header=_read_header(path))
+    if path.is_dir():
+        return _scan_source_folder(path)
+    raise ExportError(f"source {path} is neither a DICOM file nor a folder")
+
+
+def _source_from_metadata(volume: Volume):
+    for key in ("dicom_header", "source_dicom", "source_series"):
+        value = volume.metadata.get(key)
+        if isinstance(value, (Dataset, SourceSeries)):
+            return value
+        if isinstance(value, (str, Path)) and Path(value).exists():
+            return value
+    return None
+
+
+def _read_header(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as error:  # pydicom raises several types for non-DICOM input
+        raise ExportError(f"source {path.name} is not a readable DICOM file: {error}") from error
+
+
+def _scan_source_folder(folder: Path) -> SourceSeries:
+    headers: list[Dataset] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            headers.append(pydicom.dcmread(path, stop_before_pixels=True))
+        except Exception:  # noqa: S112 - non-DICOM files in a folder are skipped
+            continue
+    headers = [h for h in headers if "ImagePositionPatient" in h and "SOPInstanceUID" in h]
+    if not headers:
+        raise ExportError(f"source folder {folder} holds no DICOM image files")
+    series_uid = headers[0].SeriesInstanceUID
+    headers = [h for h in headers if h.SeriesInstanceUID == series_uid]
+    row, column = np.asarray(headers[0].ImageOrientationPatient, float).reshape(2, 3)
+    normal = np.cross(row, column)
+    instances = [
+        (str(h.SOPClassUID), str(h.SOPInstanceUID), float(np.asarray(h.ImagePositionPatient, float) @ normal))
+        for h in headers
+    ]
+    return SourceSeries(header=headers[0], instances=instances)
+
+
+def _series_template(
+    volume: Volume, source: SourceSeries | None, keep_study_uid: bool, stored_values: StoredValues
+) -> Dataset:
+    now = _dt.datetime.now()
+    header = source.header if source is not None else None
+    modality = (volume.modality or (str(header.get("Modality", "")) if header else "")).upper()
+    sop_class = _SOP_CLASS_BY_MODALITY.get(modality, SecondaryCaptureImageStorage)
+    if sop_class == SecondaryCaptureImageStorage:
+        modality = "OT"
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = sop_class
+    # Value 3 is required for CT/MR; "OTHER" is the defined term for images like ours.
+    ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+    ds.Modality = modality
+    ds.Manufacturer = MANUFACTURER
+    ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.InstanceCreationTime = now.strftime("%H%M%S")
+    ds.ContentDate = ds.InstanceCreationDate
+    ds.ContentTime = ds.InstanceCreationTime
+    ds.SeriesDate = ds.InstanceCreationDate
+    ds.SeriesTime = ds.InstanceCreationTime
+
+    # Patient and study: the source's (same patient), or a fresh anonymous one.
+    for keyword in _PATIENT_KEYWORDS:
+        setattr(ds, keyword, header.get(keyword, "") if header else "")
+    if not header:
+        ds.PatientName = "SYNTHVIEW^EXPORT"
+        ds.PatientID = "SV" + generate_uid()[-10:].replace(".", "")
+    if keep_study_uid and header is not None:
+        ds.StudyInstanceUID = header.StudyInstanceUID
+        for keyword in _STUDY_KEYWORDS:
+            setattr(ds, keyword, header.get(keyword, ""))
+    else:
+        ds.StudyInstanceUID = generate_uid()
+        ds.StudyDate = ds.InstanceCreationDate
+        ds.StudyTime = ds.InstanceCreationTime
+        ds.StudyID = "SV1"
+        ds.AccessionNumber = ""
+        ds.ReferringPhysicianName = ""
+        ds.StudyDescription = "SynthView derived study"
+    ds.SeriesInstanceUID = generate_uid()
+    same_space = header is not None and "FrameOfReferenceUID" in header
+    ds.FrameOfReferenceUID = header.FrameOfReferenceUID if same_space else generate_uid()
+    ds.PositionReferenceIndicator = ""
+    # Type 2C in General Series for CT/MR; empty says "unknown" honestly.
+    ds.Laterality = header.get("Laterality", "") if header else ""
+    ds.PatientPosition = header.get("PatientPosition", "") if header else ""
+    ds.PatientOrientation = ""
+    ds.AcquisitionNumber = 1
+    ds.BodyPartExamined = header.get("BodyPartExamined", "") if header else ""
+    if not ds.BodyPartExamined:
+        del ds.BodyPartExamined
+
+    _set_geometry(ds, volume)
+    _set_pixel_module(ds, volume, stored_values)
+    if modality == "CT":
+        ds.KVP = header.get("KVP", "") if header else ""
+    if modality == "MR":
+        _set_mr_attributes(ds, header)
+    if sop_class == SecondaryCaptureImageStorage:
+        ds.ConversionType = "WSD"
+    _set_derivation(ds, volume, source)
+    return ds
+
+
+def _set_geometry(ds: Dataset, volume: Volume) -> None:
+    geometry = volume.geometry
+    spacing_i, spacing_j, spacing_k = (float(s) for s in geometry.spacing_mm)
+    row_direction = geometry.direction[:, 0]  # along a row, the column index i increases
+    column_direction = geometry.direction[:, 1]
+    ds.ImageOrientationPatient = [_ds(v) for v in (*row_direction, *column_direction)]
+    ds.PixelSpacing = [_ds(spacing_j), _ds(spacing_i)]  # DICOM: row spacing \ column spacing
+    ds.SliceThickness = _ds(spacing_k)
+    ds.SpacingBetweenSlices = _ds(spacing_k)
+
+
+def _set_pixel_module(ds: Dataset, volume: Volume, stored_values: StoredValues) -> None:
+    nk, nj, ni = volume.voxels.shape
+    ds.Rows = nj
+    ds.Columns = ni
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleIntercept = _ds(stored_values.intercept)
+    ds.RescaleSlope = _ds(stored_values.slope)
+    ds.RescaleType = "HU" if volume.modality.upper() == "CT" else "US"
+
+
+def _set_mr_attributes(ds: Dataset, header: Dataset | None) -> None:
+    from_mr = header is not None and str(header.get("Modality", "")).upper() == "MR"
+    defaults = {
+        "ScanningSequence": "RM",
+        "SequenceVariant": "NONE",
+        "ScanOptions": "",
+        "MRAcquisitionType": "3D",
+        "RepetitionTime": "",
+        "EchoTime": "",
+        "EchoTrainLength": "",
+    }
+    for keyword in _MR_KEYWORDS:
+        if from_mr and keyword in header and header.data_element(keyword).value not in (None, ""):
+            setattr(ds, keyword, header.data_element(keyword).value)
+        elif keyword in defaults:
+            setattr(ds, keyword, defaults[keyword])
+
+
+def _set_derivation(ds: Dataset, volume: Volume, source: SourceSeries | None) -> None:
+    provenance = volume.provenance
+    if provenance is not None:
+        ds.add_new(0x0008001C, "CS", "YES")  # Synthetic Data
+        ds.DerivationDescription = provenance.derivation_description()
+        ai_code = _code("123110", "DCM", "Artificial Intelligence")
+        plugin_code = _code(
+            provenance.plugin_name[:16] or "GAN",
+            "99SYNTHVIEW",
+            f"Synthesized by {provenance.plugin_name} {provenance.plugin_version}"[:64],
+        )
+        ds.DerivationCodeSequence = Sequence([ai_code, plugin_code])
+    else:
+        ds.add_new(0x0008001C, "CS", "NO")
+        ds.DerivationDescription = "Exported by SynthView"
+    if source is not None and "SeriesInstanceUID" in source.header:
+        related = Dataset()
+        related.StudyInstanceUID = source.header.StudyInstanceUID
+        related.SeriesInstanceUID = source.header.SeriesInstanceUID
+        related.PurposeOfReferenceCodeSequence = Sequence(
+            [_code("121322", "DCM", "Source image for image processing operation")]
+        )
+        ds.RelatedSeriesSequence = Sequence([related])
+
+
+def _reference_source_slice(
+    ds: Dataset, source: SourceSeries, position_mm: float, spacing_k_mm: float
+) -> None:
+    """Source Image Sequence: the acquired slice at the same position, when there is one."""
+    if not source.instances:
+        return
+    distances = [abs(pos - position_mm) for _, _, pos in source.instances]
+    nearest = int(np.argmin(distances))
+    if distances[nearest] > 0.5 * spacing_k_mm:
+        return
+    sop_class, sop_instance, _ = source.instances[nearest]
+    item = Dataset()
+    item.ReferencedSOPClassUID = sop_class
+    item.ReferencedSOPInstanceUID = sop_instance
+    item.PurposeOfReferenceCodeSequence = Sequence(
+        [_code("121322", "DCM", "Source image for image processing operation")]
+    )
+    ds.SourceImageSequence = Sequence([item])
+
+
+def _set_window(ds: Dataset, voxels: np.ndarray) -> None:
+    sample = voxels[:: max(1, voxels.shape[0] // 16)]
+    low, high = np.percentile(sample, [1.0, 99.0])
+    if high <= low:
+        high = low + 1.0
+    ds.WindowCenter = _ds((low + high) / 2.0)
+    ds.WindowWidth = _ds(high - low)
+
+
+def _slice_normal(volume: Volume) -> np.ndarray:
+    direction = volume.geometry.direction
+    return np.cross(direction[:, 0], direction[:, 1])
+
+
+def _default_description(volume: Volume) -> str:
+    if volume.provenance is not None:
+        name = f"{volume.provenance.plugin_name} {volume.provenance.plugin_version}".strip()
+        return f"SYNTHETIC {name}"
+    return f"DERIVED {volume.name}".strip()
+
+
+def _file_meta(ds: Dataset) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = "SYNTHVIEW"
+    return meta
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = scheme
+    item.CodeMeaning = meaning
+    return item
+
+
+def _ds(value: float) -> DS:
+    """A DS value formatted to fit DICOM's 16 characters (pydicom auto-format)."""
+    number = float(value)
+    if abs(number) < 1e-12:
+        number = 0.0
+    return DS(number, auto_format=True)

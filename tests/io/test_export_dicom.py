@@ -1,0 +1,202 @@
+"""Derived DICOM series export: validity (dciodvfy), geometry and values re-read by pydicom
+and dcm2niix, synthetic marks, UIDs, source references and de-identification."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+from app.core.volume import Geometry, Volume
+from app.io.deidentify import identifying_values
+from app.io.dicom_export import ExportError, choose_stored_values, write_derived_nifti, write_derived_series
+from app.io.nifti import load_nifti, sidecar_path
+from tests.io.export_helpers import (
+    ct_volume,
+    dciodvfy_errors,
+    geometry_from_dicom_files,
+    source_header,
+    synthetic_mr_volume,
+    tool_path,
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic_series(tmp_path_factory):
+    volume = synthetic_mr_volume()
+    return volume, write_derived_series(volume, tmp_path_factory.mktemp("synth"))
+
+
+def test_synthetic_series_passes_dciodvfy(synthetic_series):
+    _, paths = synthetic_series
+    assert dciodvfy_errors(paths[0]) == []
+    assert dciodvfy_errors(paths[-1]) == []
+
+
+def test_ct_series_passes_dciodvfy_and_is_lossless(tmp_path):
+    volume = ct_volume()
+    paths = write_derived_series(volume, tmp_path)
+    assert dciodvfy_errors(paths[0]) == []
+    dataset = pydicom.dcmread(paths[0])
+    assert dataset.SOPClassUID == pydicom.uid.CTImageStorage
+    assert float(dataset.RescaleSlope) == 1.0 and float(dataset.RescaleIntercept) == 0.0
+    geometry, voxels = geometry_from_dicom_files(paths)
+    assert geometry.allclose(volume.geometry, atol_mm=1e-4)
+    np.testing.assert_array_equal(voxels, volume.voxels)
+
+
+def test_unknown_modality_is_secondary_capture_without_errors(tmp_path):
+    volume = synthetic_mr_volume()
+    volume = Volume(volume.voxels, volume.geometry, modality="", provenance=volume.provenance)
+    paths = write_derived_series(volume, tmp_path)
+    assert pydicom.dcmread(paths[0]).Modality == "OT"
+    assert dciodvfy_errors(paths[0]) == []
+
+
+def test_synthetic_marks(synthetic_series):
+    volume, paths = synthetic_series
+    dataset = pydicom.dcmread(paths[0])
+    assert list(dataset.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+    assert dataset[0x0008, 0x001C].value == "YES"
+    assert dataset.SeriesDescription.startswith("SYNTHETIC")
+    assert "pix2pix-t1t2" in dataset.DerivationDescription
+    meanings = [item.CodeMeaning for item in dataset.DerivationCodeSequence]
+    assert "Artificial Intelligence" in meanings
+    assert any("pix2pix-t1t2 1.2.0" in meaning for meaning in meanings)
+    assert dataset.Modality == "MR"
+
+
+def test_geometry_and_values_reread_by_pydicom(synthetic_series):
+    volume, paths = synthetic_series
+    geometry, voxels = geometry_from_dicom_files(paths)
+    assert geometry.allclose(volume.geometry, atol_mm=1e-4)
+    slope = float(pydicom.dcmread(paths[0]).RescaleSlope)
+    assert np.max(np.abs(voxels - volume.voxels)) <= slope / 2 + 1e-6
+    # PixelSpacing is row spacing (along j) then column spacing (along i).
+    row_spacing, column_spacing = (float(v) for v in pydicom.dcmread(paths[0]).PixelSpacing)
+    assert (row_spacing, column_spacing) == pytest.approx((0.9, 0.8))
+
+
+def test_uids_are_new_and_consistent(synthetic_series):
+    _, paths = synthetic_series
+    datasets = [pydicom.dcmread(p) for p in paths]
+    assert len({d.SOPInstanceUID for d in datasets}) == len(paths)
+    assert len({d.SeriesInstanceUID for d in datasets}) == 1
+    assert len({d.StudyInstanceUID for d in datasets}) == 1
+    assert datasets[0].file_meta.MediaStorageSOPInstanceUID == datasets[0].SOPInstanceUID
+
+
+def test_dcm2niix_reads_same_geometry(synthetic_series, tmp_path):
+    volume, paths = synthetic_series
+    result = subprocess.run(
+        [tool_path("dcm2niix"), "-z", "n", "-f", "out", "-o", str(tmp_path), str(paths[0].parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    niftis = sorted(tmp_path.glob("out*.nii"))
+    assert len(niftis) == 1, result.stdout
+    reread = load_nifti(niftis[0])
+    # dcm2niix may flip rows to its own convention: compare world positions of voxel values.
+    assert reread.voxels.shape == volume.voxels.shape
+    corners = np.array([[0, 0, 0], [6, 0, 0], [0, 5, 0], [0, 0, 4], [6, 5, 4]], float)
+    for ijk in corners:
+        lps = volume.geometry.lps_from_index(ijk)
+        reread_ijk = reread.geometry.index_from_lps(lps)
+        np.testing.assert_allclose(reread_ijk, np.round(reread_ijk), atol=1e-3)
+        assert reread.value_at_index(reread_ijk) == pytest.approx(volume.value_at_index(ijk), abs=0.05)
+    np.testing.assert_allclose(
+        sorted(reread.geometry.spacing_mm), sorted(volume.geometry.spacing_mm), atol=1e-4
+    )
+
+
+def _write_source_series(folder) -> tuple[pydicom.Dataset, list]:
+    """An 'acquired' MR series on the same grid as the synthetic volume."""
+    header = source_header()
+    acquired = synthetic_mr_volume()
+    acquired = Volume(acquired.voxels, acquired.geometry, modality="MR")
+    return header, write_derived_series(acquired, folder, source=header, keep_study_uid=True)
+
+
+def test_keep_study_uid_and_source_references(tmp_path):
+    header, source_paths = _write_source_series(tmp_path / "source")
+    source_datasets = [pydicom.dcmread(p) for p in source_paths]
+    paths = write_derived_series(
+        synthetic_mr_volume(), tmp_path / "out", source=tmp_path / "source", keep_study_uid=True
+    )
+    dataset = pydicom.dcmread(paths[2])
+    assert dataset.StudyInstanceUID == header.StudyInstanceUID
+    assert dataset.PatientName == "DOE^JANE"
+    assert dataset.SeriesInstanceUID != source_datasets[0].SeriesInstanceUID
+    assert dataset.FrameOfReferenceUID == header.FrameOfReferenceUID
+    related = dataset.RelatedSeriesSequence[0]
+    assert related.SeriesInstanceUID == source_datasets[0].SeriesInstanceUID
+    # The source slice at the same position is referenced.
+    referenced = dataset.SourceImageSequence[0].ReferencedSOPInstanceUID
+    same_position = [d for d in source_datasets if d.ImagePositionPatient == dataset.ImagePositionPatient]
+    assert referenced == same_position[0].SOPInstanceUID
+    assert dciodvfy_errors(paths[2]) == []
+
+
+def test_new_study_by_default_with_source(tmp_path):
+    header = source_header()
+    paths = write_derived_series(synthetic_mr_volume(), tmp_path, source=header)
+    dataset = pydicom.dcmread(paths[0])
+    assert dataset.StudyInstanceUID != header.StudyInstanceUID
+    assert dataset.PatientID == header.PatientID
+
+
+def test_deidentified_export_has_no_identifying_values(tmp_path):
+    header = source_header()
+    source_values = set(identifying_values(header).values())
+    source_uids = {header.StudyInstanceUID, header.SeriesInstanceUID, header.FrameOfReferenceUID}
+    paths = write_derived_series(
+        synthetic_mr_volume(), tmp_path, source=header, keep_study_uid=True, deidentify=True
+    )
+    datasets = [pydicom.dcmread(p) for p in paths]
+    for dataset in datasets:
+        text_values = {str(element.value) for element in dataset.iterall() if element.VR != "OW"}
+        assert not (source_values & text_values), source_values & text_values
+        assert not (source_uids & text_values)
+        assert dataset.PatientIdentityRemoved == "YES"
+        assert "InstitutionName" not in dataset
+    # Still one consistent study and series after UID replacement.
+    assert len({d.StudyInstanceUID for d in datasets}) == 1
+    assert len({d.SeriesInstanceUID for d in datasets}) == 1
+    assert datasets[0][0x0008, 0x001C].value == "YES"
+    assert dciodvfy_errors(paths[0]) == []
+
+
+def test_float_values_get_a_slope_integer_values_do_not():
+    assert choose_stored_values(np.array([[[-1000, 3000]]], np.int16)).lossless
+    shifted = choose_stored_values(np.array([[[0.0, 60000.0]]]))
+    assert shifted.slope == 1.0 and shifted.intercept != 0.0
+    assert not choose_stored_values(np.array([[[0.1, 0.25]]])).lossless
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    volume = synthetic_mr_volume()
+    with pytest.raises(ExportError, match="NaN"):
+        write_derived_series(volume.with_voxels(np.full(volume.voxels.shape, np.nan, np.float32)), tmp_path)
+    with pytest.raises(ExportError, match="source"):
+        write_derived_series(volume, tmp_path, keep_study_uid=True)
+    not_dicom = tmp_path / "notes.txt"
+    not_dicom.write_text("hello")
+    with pytest.raises(ExportError, match="not a readable DICOM"):
+        write_derived_series(volume, tmp_path / "out", source=not_dicom)
+
+
+def test_nifti_export_has_provenance_sidecar(tmp_path):
+    volume = synthetic_mr_volume()
+    path = write_derived_nifti(volume, tmp_path / "synth.nii.gz")
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert sidecar["Synthetic"] is True
+    assert sidecar["provenance"]["plugin_name"] == "pix2pix-t1t2"
+    reread = load_nifti(path)
+    assert reread.is_synthetic
+    assert reread.geometry.allclose(volume.geometry)
+    assert isinstance(reread.geometry, Geometry)
