@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if _is_corrupt_pickle(error):
+            raise WeightsFormatError(
+                f"{path.name}: not a readable PyTorch checkpoint (corrupt or another format)"
+            ) from error
         raise UnsafeWeightsError(
             f"{path.name}: refused — the file contains Python objects that would run code when"
             " loaded, not just tensors. SynthView loads weights as data only. Re-save the generator"
@@ -86,7 +91,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
     path = Path(path)
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream but still the portable format
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as error:
         raise WeightsFormatError(
             f"{path.name}: not a readable TorchScript archive ({_first_line(error)})"
@@ -114,3 +121,16 @@ def onnx_session(path: str | Path, device_type: str = "cpu"):
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
+
+
+def _is_corrupt_pickle(error: BaseException) -> bool:
+    """A file that is not a pickle at all, as opposed to one naming forbidden callables."""
+    text = str(error)
+    return "GLOBAL" not in text and ("Unsupported operand" in text or "invalid load key" in text)
+
+
+def _offending_global(error: BaseException) -> str:
+    for line in str(error).splitlines():
+        if "GLOBAL" in line:
+            return line.strip()[:300]
+    return _first_line(error)

@@ -1,0 +1,92 @@
+"""Tiny plugins written into a temporary folder for tests: random small weights + manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import yaml
+
+from app.plugins.architectures import build_generator
+from app.plugins.manifest import ArchitectureSpec
+
+MODEL_CARD = {
+    "training_data": "none: random weights for tests",
+    "paired": True,
+    "intended_use": "tests only",
+    "known_limits": "produces noise",
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_data(weights_file: str, weights_sha256: str, **overrides) -> dict:
+    data = {
+        "schema_version": 1,
+        "name": "tiny-mr2ct",
+        "version": "0.1.0",
+        "task": "cross-modality",
+        "input": {"modality": "MR", "contrast": "T1"},
+        "output": {"modality": "CT", "units": "HU"},
+        "dimensionality": "2D",
+        "plane": "axial",
+        "normalization": {
+            "input": {"method": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
+            "output": {"method": "window", "low": -1000, "high": 1000},
+        },
+        "architecture": {
+            "type": "resnet_6blocks",
+            "input_nc": 1,
+            "output_nc": 1,
+            "ngf": 4,
+            "norm": "instance",
+        },
+        "weights": {"file": weights_file, "sha256": weights_sha256},
+        "model_card": dict(MODEL_CARD),
+        "training_domain": {"modalities": ["MR"], "body_parts": ["head"]},
+    }
+    data.update(overrides)
+    return data
+
+
+def write_manifest(folder: Path, data: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plugin.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def make_builtin_plugin(
+    folder: Path, spec: ArchitectureSpec | None = None, seed: int = 0, **overrides
+) -> Path:
+    """A plugin folder with a random built-in generator saved as a plain state dict."""
+    spec = spec or ArchitectureSpec("resnet_6blocks", 1, 1, ngf=4, norm="instance")
+    torch.manual_seed(seed)
+    network = build_generator(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "latest_net_G.pth"
+    torch.save(network.state_dict(), weights)
+    architecture = {
+        "type": spec.type,
+        "input_nc": spec.input_nc,
+        "output_nc": spec.output_nc,
+        "ngf": spec.ngf,
+        "norm": spec.norm,
+        "use_dropout": spec.use_dropout,
+    }
+    data = manifest_data(weights.name, sha256(weights), architecture=architecture, **overrides)
+    write_manifest(folder, data)
+    return folder
+
+
+def make_torchscript_plugin(folder: Path, module: torch.nn.Module, **overrides) -> Path:
+    """A plugin folder with a scripted module (any small network the test defines)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "model.pt"
+    torch.jit.script(module.eval()).save(str(weights))
+    data = manifest_data(weights.name, sha256(weights), architecture={"type": "torchscript"}, **overrides)
+    write_manifest(folder, data)
+    return folder
