@@ -37,6 +37,14 @@ def default_loader() -> VolumeLoader:
         return load_nifti_only
 
 
+def default_scanner() -> Callable[[str], list] | None:
+    """``app.io.loader.scan_path`` (DICOM folder -> studies with their series), when present."""
+    try:
+        return getattr(importlib.import_module("app.io.loader"), "scan_path", None)
+    except ImportError:
+        return None
+
+
 def load_path(path: str | Path, series_uid: str | None = None, loader: VolumeLoader | None = None) -> Volume:
     """A Volume from a DICOM folder/file or a NIfTI file; a clear error for a missing path."""
     path = Path(path)
@@ -46,7 +54,7 @@ def load_path(path: str | Path, series_uid: str | None = None, loader: VolumeLoa
 
 
 class _LoadSignals(QtCore.QObject):
-    loaded = QtCore.Signal(str, object)  # path, Volume
+    loaded = QtCore.Signal(str, object, str)  # path, Volume, series UID asked for ("" if none)
     failed = QtCore.Signal(str, str)  # path, message
 
 
@@ -67,4 +75,27 @@ class LoadTask(QtCore.QRunnable):
             traceback.print_exc()
             self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")
             return
-        self.signals.loaded.emit(self.path, volume)
+        self.signals.loaded.emit(self.path, volume, self.series_uid or "")
+
+
+class _ScanSignals(QtCore.QObject):
+    scanned = QtCore.Signal(str, object)  # path, list of studies
+    failed = QtCore.Signal(str, str)
+
+
+class ScanTask(QtCore.QRunnable):
+    """Scans a DICOM folder's headers in the thread pool (no pixels read)."""
+
+    def __init__(self, path: str, scanner: Callable[[str], list]) -> None:
+        super().__init__()
+        self.path = path
+        self.scanner = scanner
+        self.signals = _ScanSignals()
+
+    def run(self) -> None:
+        try:
+            studies = list(self.scanner(self.path))
+        except Exception as error:  # noqa: BLE001 - reported to the user, never a crash
+            self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")
+            return
+        self.signals.scanned.emit(self.path, studies)

@@ -17,7 +17,7 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
 from app.ui.layouts import MPR_LAYOUTS, mpr_cells
-from app.ui.loading import LoadTask, VolumeLoader
+from app.ui.loading import LoadTask, ScanTask, VolumeLoader, default_scanner
 from app.ui.panel_grid import PanelGrid
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import ShortcutHelpDialog
@@ -31,9 +31,12 @@ class MainWindow(QtWidgets.QMainWindow):
     volume_loaded = QtCore.Signal(object)  # every Volume that finished loading
     view_changed = QtCore.Signal()  # the panels were rebuilt (new layout or volume)
 
-    def __init__(self, settings: ViewerSettings | None = None, loader: VolumeLoader | None = None) -> None:
+    def __init__(
+        self, settings: ViewerSettings | None = None, loader: VolumeLoader | None = None, scanner=None
+    ) -> None:
         super().__init__()
         self.loader = loader  # path -> Volume; None: app.io's, resolved at run time
+        self.scanner = scanner if scanner is not None else default_scanner()  # folder -> studies
         self.setWindowTitle("SynthView")
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
@@ -58,6 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.browser = StudyBrowser()
         self.browser.open_requested.connect(self.open_volume)
+        self.browser.load_requested.connect(self.open_path)
         self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
         browser_dock = self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.resizeDocks([browser_dock], [360], QtCore.Qt.Orientation.Horizontal)
@@ -98,11 +102,19 @@ class MainWindow(QtWidgets.QMainWindow):
         return dock
 
     def open_path(self, path: str | Path, series_uid: str | None = None) -> None:
-        """Load a DICOM folder/file or NIfTI file in the background, then show it."""
+        """Load a DICOM folder/file or NIfTI file in the background, then show it.
+
+        A folder is first scanned (headers only): every series is listed in the study browser
+        and the first one is loaded; the others load on double-click.
+        """
         path = str(path)
-        task = LoadTask(path, series_uid, self.loader)
+        if series_uid is None and self.scanner is not None and Path(path).is_dir():
+            task = ScanTask(path, self.scanner)
+            task.signals.scanned.connect(self._on_scanned)
+        else:
+            task = LoadTask(path, series_uid, self.loader)
+            task.signals.loaded.connect(self._on_loaded)
         task.setAutoDelete(False)
-        task.signals.loaded.connect(self._on_loaded)
         task.signals.failed.connect(self._on_failed)
         self._pending_loads.append(task)
         self.progress_bar.show()
@@ -354,12 +366,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._pending_loads:
             self.progress_bar.hide()
 
-    def _on_loaded(self, path: str, volume: Volume) -> None:
+    def _on_loaded(self, path: str, volume: Volume, series_uid: str = "") -> None:
         self._finish_task(path)
+        if series_uid:
+            self.browser.attach_volume(path, series_uid, volume)
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Loaded {path}", 5000)
         self.volume_loaded.emit(volume)
         self.open_volume(volume)
+
+    def _on_scanned(self, path: str, studies: list) -> None:
+        self._finish_task(path)
+        uids = self.browser.add_scanned(path, studies)
+        if not uids:
+            self._on_failed(path, "no image series found in this folder")
+            return
+        self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
+        self.open_path(path, uids[0])
 
     def _on_failed(self, path: str, message: str) -> None:
         self._finish_task(path)

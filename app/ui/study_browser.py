@@ -44,8 +44,18 @@ def _meta(volume: Volume, *keys: str, default: str = "") -> str:
     return default
 
 
+def _attr(item: object, *names: str, default=""):
+    """The first attribute of ``item`` that is set, among ``names`` (scan results vary in naming)."""
+    for name in names:
+        value = getattr(item, name, None)
+        if value not in (None, "", ()):
+            return value
+    return default
+
+
 class StudyBrowser(QtWidgets.QWidget):
     open_requested = QtCore.Signal(object)  # Volume
+    load_requested = QtCore.Signal(str, str)  # path, series UID (a scanned series not loaded yet)
     compare_requested = QtCore.Signal(list)  # [Volume, ...]
 
     COLUMNS = ("Series", "Modality", "Size", "Spacing (mm)")
@@ -75,12 +85,24 @@ class StudyBrowser(QtWidgets.QWidget):
             patient,
             _meta(volume, "StudyDescription", "study_description", "StudyInstanceUID", default="(study)"),
         )
+        item = QtWidgets.QTreeWidgetItem(
+            [volume.name or _meta(volume, "SeriesDescription", default="volume")]
+        )
+        self._fill_item(item, volume)
+        study.addChild(item)
+        self.tree.expandAll()
+        return item
+
+    def _fill_item(self, item: QtWidgets.QTreeWidgetItem, volume: Volume) -> None:
         ni, nj, nk = volume.size_ijk
         spacing = " x ".join(f"{s:.3g}" for s in volume.geometry.spacing_mm)
-        name = volume.name or _meta(volume, "SeriesDescription", "source_path", default="volume")
-        if volume.is_synthetic:
+        name = item.text(0)
+        if volume.is_synthetic and "SYNTHETIC" not in name:
             name = f"{name}  [{volume.provenance.label()}]"
-        item = QtWidgets.QTreeWidgetItem([name, volume.modality or "—", f"{ni} x {nj} x {nk}", spacing])
+            item.setText(0, name)
+        item.setText(1, volume.modality or "—")
+        item.setText(2, f"{ni} x {nj} x {nk}")
+        item.setText(3, spacing)
         item.setIcon(0, QtGui.QIcon(thumbnail(volume)))
         item.setToolTip(
             0,
@@ -89,9 +111,48 @@ class StudyBrowser(QtWidgets.QWidget):
         )
         item.setData(0, QtCore.Qt.ItemDataRole.UserRole, id(volume))
         self._volumes[id(volume)] = volume
-        study.addChild(item)
+
+    def add_scanned(self, path: str, studies: list) -> list[str]:
+        """List the series a folder scan found (loaded on double-click); returns their UIDs."""
+        uids = []
+        for study in studies:
+            patient = self._child(
+                self.tree.invisibleRootItem(),
+                str(_attr(study, "patient_name", "patient", default="(no patient)")),
+            )
+            study_item = self._child(
+                patient,
+                str(_attr(study, "description", "study_description", "uid", "study_uid", default="(study)")),
+            )
+            for series in _attr(study, "series", default=[]):
+                uid = str(_attr(series, "uid", "series_uid", "series_instance_uid"))
+                shape = _attr(series, "shape", "size", default=())
+                spacing = _attr(series, "spacing_mm", "spacing", default=())
+                item = QtWidgets.QTreeWidgetItem(
+                    [
+                        str(_attr(series, "description", "series_description", default=uid)),
+                        str(_attr(series, "modality", default="—")),
+                        " x ".join(str(n) for n in shape),
+                        " x ".join(f"{float(v):.3g}" for v in spacing),
+                    ]
+                )
+                item.setToolTip(0, f"{uid}\nnot loaded yet: double-click to open")
+                item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, (path, uid))
+                study_item.addChild(item)
+                uids.append(uid)
         self.tree.expandAll()
-        return item
+        return uids
+
+    def attach_volume(self, path: str, series_uid: str, volume: Volume) -> bool:
+        """Mark a scanned series as loaded: its row gets the volume and a thumbnail."""
+        iterator = QtWidgets.QTreeWidgetItemIterator(self.tree)
+        while iterator.value() is not None:
+            item = iterator.value()
+            if item.data(0, QtCore.Qt.ItemDataRole.UserRole + 1) == (path, series_uid):
+                self._fill_item(item, volume)
+                return True
+            iterator += 1
+        return False
 
     def volumes(self) -> list[Volume]:
         return list(self._volumes.values())
@@ -111,6 +172,10 @@ class StudyBrowser(QtWidgets.QWidget):
         volume = self._volume_of(item)
         if volume is not None:
             self.open_requested.emit(volume)
+            return
+        scanned = item.data(0, QtCore.Qt.ItemDataRole.UserRole + 1)
+        if scanned:
+            self.load_requested.emit(*scanned)
 
     def _on_compare(self) -> None:
         chosen = [v for v in (self._volume_of(i) for i in self.tree.selectedItems()) if v is not None]

@@ -1,5 +1,6 @@
 """The main window as a user drives it: open (threaded), layouts by key, help, errors, settings."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,9 @@ def phantom_file(tmp_path, phantom):
 
 
 def open_and_wait(qtbot, window, path):
-    with qtbot.waitSignal(window.view_changed, timeout=20000):
-        window.open_path(path)
-    assert not window.is_loading()
+    window.open_path(path)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=60000)
+    assert not window.last_error, window.last_error
 
 
 def test_open_file_in_background_then_scroll_and_read(qtbot, main_window, phantom_file, phantom):
@@ -127,7 +128,10 @@ def test_settings_persist_between_windows(qtbot, viewer_settings, phantom):
     assert second.layout_name == "sagittal" and second.state.display.colormap == "hot"
 
 
-@pytest.mark.skipif(not DEMO_DICOM.exists(), reason="demo study not built (scripts/build_demo_study.py)")
+@pytest.mark.skipif(
+    not DEMO_DICOM.exists() or importlib.util.find_spec("app.io.loader") is None,
+    reason="demo study not built (scripts/build_demo_study.py) or no DICOM loader yet",
+)
 def test_open_demo_study_and_run_through_all_planes(qtbot, main_window):
     open_and_wait(qtbot, main_window, DEMO_DICOM)
     state = main_window.state
@@ -141,27 +145,103 @@ def test_open_demo_study_and_run_through_all_planes(qtbot, main_window):
         assert "value" in panel.readout_at_scene(panel.lps_to_scene(state.cursor_lps_mm))
 
 
-def test_run_gui_opens_the_paths_given(qtbot, phantom_file):
-    from app.ui.application import run_gui
+RUN_GUI_SCRIPT = r"""
+import sys
+from PySide6 import QtCore, QtWidgets
+from app.ui.application import create_application, run_gui
+from app.ui.main_window import MainWindow
+
+app = create_application([])
+def poll():
+    for window in QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(window, MainWindow) and window.current_volume is not None:
+            print("opened", window.current_volume.name, window.layout_name, "QMainWindow" in app.styleSheet())
+            window.close()
+            app.exit(0)
+timer = QtCore.QTimer()
+timer.timeout.connect(poll)
+timer.start(50)
+QtCore.QTimer.singleShot(30000, lambda: app.exit(3))  # never hang the suite
+sys.exit(run_gui(sys.argv[1:]))
+"""
+
+
+def test_run_gui_opens_the_paths_given(phantom_file, tmp_path):
+    # A child process: app.exec() inside the test process would disturb later tests' event loops.
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_GUI_SCRIPT, str(phantom_file)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "opened phantom.nii.gz mpr True" in result.stdout  # opened, MPR layout, dark theme
+
+
+def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settings, tmp_path, phantom):
+    from dataclasses import dataclass, field
+
     from app.ui.main_window import MainWindow
 
-    seen = {}
+    @dataclass
+    class Series:
+        uid: str
+        modality: str
+        description: str
+        shape: tuple
+        spacing_mm: tuple
 
-    def poll():
-        windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
-        opened = [
-            w for w in windows if w.current_volume is not None and w.current_volume.name == "phantom.nii.gz"
-        ]
-        if opened:
-            seen["layout"] = opened[0].layout_name
-            seen["style"] = QtWidgets.QApplication.instance().styleSheet()
-            opened[0].close()
-            QtWidgets.QApplication.instance().quit()
+    @dataclass
+    class Study:
+        uid: str
+        description: str
+        patient_name: str
+        series: list = field(default_factory=list)
 
-    timer = QtCore.QTimer()
-    timer.timeout.connect(poll)
-    timer.start(50)
-    QtCore.QTimer.singleShot(15000, QtWidgets.QApplication.instance().quit)  # never hang the suite
-    assert run_gui([str(phantom_file)]) == 0
-    timer.stop()
-    assert seen.get("layout") and "QMainWindow" in seen["style"]  # opened, dark theme applied
+    studies = [
+        Study(
+            "1.2",
+            "Head MR",
+            "Doe^Jane",
+            [
+                Series("1.2.1", "MR", "T1", (32, 40, 24), (1, 1.5, 2)),
+                Series("1.2.2", "MR", "T2", (32, 40, 24), (1, 1.5, 2)),
+            ],
+        )
+    ]
+    loads = []
+
+    def loader(path, series_uid=None):
+        loads.append(series_uid)
+        return phantom.with_voxels(
+            phantom.voxels * (1 if series_uid == "1.2.1" else 2), name=f"series {series_uid}"
+        )
+
+    window = MainWindow(viewer_settings, loader=loader, scanner=lambda path: studies)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.view_changed, timeout=20000):
+        window.open_path(tmp_path)
+    assert loads == ["1.2.1"] and window.current_volume.name == "series 1.2.1"
+    tree = window.browser.tree
+    patient = tree.topLevelItem(0)
+    assert patient.text(0) == "Doe^Jane" and patient.child(0).text(0) == "Head MR"
+    series_rows = [patient.child(0).child(i) for i in range(2)]
+    assert [row.text(0) for row in series_rows] == ["T1", "T2"]
+    assert not series_rows[0].icon(0).isNull() and series_rows[1].icon(0).isNull()  # thumbnail once loaded
+    with qtbot.waitSignal(window.view_changed, timeout=20000):
+        tree.itemDoubleClicked.emit(series_rows[1], 0)
+    assert loads == ["1.2.1", "1.2.2"] and window.current_volume.name == "series 1.2.2"
+    assert len(window.browser.volumes()) == 2  # no duplicate rows for loaded series
