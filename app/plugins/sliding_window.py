@@ -65,7 +65,9 @@ def run_tiled(
     than the image. Output has the input's spatial size."""
     spatial = tuple(images.shape[2:])
     if tile_shape is None:
-        padded_shape = [_round_up(s, size_multiple) for s in spatial]
+        # At least two multiples: a ResNet's reflection padding at 1/4 resolution needs 2 pixels.
+        minimum = 2 * size_multiple if size_multiple > 1 else 1
+        padded_shape = [max(_round_up(s, size_multiple), minimum) for s in spatial]
         output = model(_pad_to(images, padded_shape))
         return output[(..., *[slice(0, s) for s in spatial])]
 

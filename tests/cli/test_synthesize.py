@@ -1,0 +1,105 @@
+"""``main.py synthesize`` and ``main.py plugins``: the command-line contracts, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.core.volume import Geometry, Volume
+from app.io.nifti import load_nifti, save_nifti
+from main import main
+from tests.plugins.plugin_factory import make_builtin_plugin
+
+
+@pytest.fixture
+def mr_nifti(tmp_path):
+    rng = np.random.default_rng(0)
+    direction = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # a sagittal acquisition
+    volume = Volume(
+        rng.uniform(0, 500, (4, 12, 8)).astype(np.float32),
+        Geometry(np.array([-5.0, 12.0, 40.0]), np.array([0.9, 1.1, 3.0]), direction),
+        modality="MR",
+    )
+    return save_nifti(volume, tmp_path / "t1.nii.gz"), volume
+
+
+def test_synthesize_writes_nifti_with_input_geometry_and_provenance(tmp_path, mr_nifti, capsys):
+    input_path, original = mr_nifti
+    plugin = make_builtin_plugin(tmp_path / "plugin")
+    output = tmp_path / "out" / "sct.nii.gz"
+    rc = main(["synthesize", "--plugin", str(plugin), str(input_path), str(output), "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    assert "SYNTHETIC" in capsys.readouterr().out
+    result = load_nifti(output)
+    assert result.geometry.allclose(original.geometry, atol_mm=1e-4)
+    assert result.voxels.shape == original.voxels.shape
+    assert result.is_synthetic and result.provenance.plugin_name == "tiny-mr2ct"
+    sidecar = json.loads((tmp_path / "out" / "sct.json").read_text())
+    assert sidecar["Synthetic"] is True and sidecar["provenance"]["device"] == "cpu"
+
+
+def test_synthesize_writes_a_derived_dicom_series_into_a_folder(tmp_path, mr_nifti):
+    pydicom = pytest.importorskip("pydicom")
+    input_path, original = mr_nifti
+    plugin = make_builtin_plugin(tmp_path / "plugin")
+    rc = main(["synthesize", "--plugin", str(plugin), str(input_path), str(tmp_path / "dcm"), "--quiet"])
+    assert rc == 0
+    files = sorted((tmp_path / "dcm").glob("*.dcm")) or sorted(
+        p for p in (tmp_path / "dcm").iterdir() if p.is_file()
+    )
+    assert len(files) == original.voxels.shape[0]
+    header = pydicom.dcmread(files[0], stop_before_pixels=True)
+    assert header.SyntheticData == "YES" and "DERIVED" in header.ImageType
+    assert "tiny-mr2ct" in header.DerivationDescription
+
+
+@pytest.mark.parametrize(
+    ("plugin_arg", "message"),
+    [("no-such-plugin", "no plugin named 'no-such-plugin'"), ("TAMPERED", "SHA-256 mismatch")],
+)
+def test_synthesize_errors_are_one_clear_line_and_exit_2(tmp_path, mr_nifti, capsys, plugin_arg, message):
+    input_path, _ = mr_nifti
+    if plugin_arg == "TAMPERED":
+        folder = make_builtin_plugin(tmp_path / "plugin")
+        (folder / "latest_net_G.pth").write_bytes(b"swapped weights")
+        plugin_arg = str(folder)
+    rc = main(
+        ["synthesize", "--plugin", plugin_arg, str(input_path), str(tmp_path / "o.nii.gz"), "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_wrong_modality_is_refused_on_the_command_line(tmp_path, capsys):
+    volume = Volume(np.zeros((2, 8, 8), np.float32), Geometry.identity(), modality="CT")
+    input_path = save_nifti(volume, tmp_path / "ct.nii.gz")
+    plugin = make_builtin_plugin(tmp_path / "plugin")
+    rc = main(
+        [
+            "synthesize",
+            "--plugin",
+            str(plugin),
+            str(input_path),
+            str(tmp_path / "o.nii.gz"),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert rc == 2 and "expects MR input but this volume is CT" in capsys.readouterr().err
+
+
+def test_plugins_check_and_list(tmp_path, monkeypatch, capsys):
+    user = tmp_path / "user"
+    make_builtin_plugin(user / "good")
+    monkeypatch.setenv("SYNTHVIEW_PLUGIN_PATH", str(user))
+    assert main(["plugins", "check", str(user / "good")]) == 0
+    out = capsys.readouterr().out
+    assert "ok    generator contract: fake input (1, 1, 32, 32) -> output (1, 1, 32, 32)" in out
+    assert main(["plugins", "list", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-mr2ct" in out and "[user]" in out and "Intended use: tests only" in out
+    (user / "good" / "latest_net_G.pth").write_bytes(b"x")
+    assert main(["plugins", "check", "tiny-mr2ct"]) == 1
+    assert "FAIL  generator weights" in capsys.readouterr().out
