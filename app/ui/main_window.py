@@ -61,7 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.browser = StudyBrowser()
         self.browser.open_requested.connect(self.open_volume)
-        self.browser.load_requested.connect(self.open_path)
+        self.browser.load_requested.connect(self._load_series)
         self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
         browser_dock = self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.resizeDocks([browser_dock], [360], QtCore.Qt.Orientation.Horizontal)
@@ -111,9 +111,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if series_uid is None and self.scanner is not None and Path(path).is_dir():
             task = ScanTask(path, self.scanner)
             task.signals.scanned.connect(self._on_scanned)
+            self._start(task)
         else:
-            task = LoadTask(path, series_uid, self.loader)
-            task.signals.loaded.connect(self._on_loaded)
+            self._load_series(path, series_uid)
+
+    def _load_series(self, path: str, series_uid: str | None) -> None:
+        task = LoadTask(path, series_uid or None, self.loader)
+        task.signals.loaded.connect(self._on_loaded)
+        self._start(task)
+
+    def _start(self, task: LoadTask | ScanTask) -> None:
+        path = task.path
         task.setAutoDelete(False)
         task.signals.failed.connect(self._on_failed)
         self._pending_loads.append(task)
@@ -382,7 +390,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_failed(path, "no image series found in this folder")
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
-        self.open_path(path, uids[0])
+        self._load_series(path, uids[0])  # never open_path: an empty UID must not rescan
 
     def _on_failed(self, path: str, message: str) -> None:
         self._finish_task(path)

@@ -13,7 +13,6 @@ from app.ui.compare_view import CompareView
 from app.ui.shortcuts import SHORTCUTS
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_DICOM = ROOT / "resources" / "demo" / "generated" / "demo_mr_t1"
 
 
 @pytest.fixture
@@ -129,11 +128,10 @@ def test_settings_persist_between_windows(qtbot, viewer_settings, phantom):
 
 
 @pytest.mark.skipif(
-    not DEMO_DICOM.exists() or importlib.util.find_spec("app.io.loader") is None,
-    reason="demo study not built (scripts/build_demo_study.py) or no DICOM loader yet",
+    importlib.util.find_spec("app.io.loader") is None, reason="no DICOM loader (app.io.loader) yet"
 )
-def test_open_demo_study_and_run_through_all_planes(qtbot, main_window):
-    open_and_wait(qtbot, main_window, DEMO_DICOM)
+def test_open_demo_study_and_run_through_all_planes(qtbot, main_window, demo_dicom_dir):
+    open_and_wait(qtbot, main_window, demo_dicom_dir)
     state = main_window.state
     for panel in main_window.panels:
         start = state.cursor_lps_mm
