@@ -98,8 +98,10 @@ class StudyBrowser(QtWidgets.QWidget):
         spacing = " x ".join(f"{s:.3g}" for s in volume.geometry.spacing_mm)
         name = item.text(0)
         if volume.is_synthetic and "SYNTHETIC" not in name:
-            name = f"{name}  [{volume.provenance.label()}]"
+            # First, in red: a truncated row must still say it is synthetic.
+            name = f"{volume.provenance.label()} · {name}"
             item.setText(0, name)
+            item.setForeground(0, QtGui.QBrush(QtGui.QColor("#ff4d5e")))
         item.setText(1, volume.modality or "—")
         item.setText(2, f"{ni} x {nj} x {nk}")
         item.setText(3, spacing)

@@ -243,3 +243,13 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
         tree.itemDoubleClicked.emit(series_rows[1], 0)
     assert loads == ["1.2.1", "1.2.2"] and window.current_volume.name == "series 1.2.2"
     assert len(window.browser.volumes()) == 2  # no duplicate rows for loaded series
+
+
+def test_browser_rows_of_synthesized_volumes_start_with_the_label(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    main_window.show_compare(phantom, [synthetic_phantom])
+    rows = main_window.browser.tree.findItems(
+        "SYNTHETIC", QtCore.Qt.MatchFlag.MatchStartsWith | QtCore.Qt.MatchFlag.MatchRecursive
+    )
+    assert [row.text(0) for row in rows] == ["SYNTHETIC — toy-gan 0.1 · toy synth"]
