@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Package the frozen one-folder app into a .deb with dpkg-deb (no fakeroot needed).
+#
+#   bash packaging/deb/build_deb.sh [BUNDLE_DIR=dist/synthview] [OUT_DIR=dist]
+#
+# Layout: the bundle in /opt/synthview, /usr/bin/synthview -> /opt/synthview/synthview, the
+# desktop entry, hicolor icons and MIME types (.dcm, .nii, .nii.gz) under /usr/share. Writes
+# OUT_DIR/synthview_<version>_<arch>.deb and appends deb_mib to OUT_DIR/build-figures.txt.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+BUNDLE_DIR="$(cd "${1:-$REPO_ROOT/dist/synthview}" && pwd)"
+OUT_DIR="$(mkdir -p "${2:-$REPO_ROOT/dist}" && cd "${2:-$REPO_ROOT/dist}" && pwd)"
+[ -x "$BUNDLE_DIR/synthview" ] || { echo "no frozen app at $BUNDLE_DIR (run packaging/build.sh)" >&2; exit 1; }
+
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO_ROOT/app/__init__.py")
+ARCH=$(dpkg --print-architecture)
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/synthview-deb.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+
+install -d "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
+  "$STAGE/usr/share/mime/packages" "$STAGE/usr/share/icons/hicolor/256x256/apps" \
+  "$STAGE/usr/share/icons/hicolor/scalable/apps" "$STAGE/usr/share/doc/synthview"
+cp -a "$BUNDLE_DIR" "$STAGE/opt/synthview"
+ln -s /opt/synthview/synthview "$STAGE/usr/bin/synthview"
+install -m 644 "$HERE/synthview.desktop" "$STAGE/usr/share/applications/synthview.desktop"
+install -m 644 "$HERE/synthview-mime.xml" "$STAGE/usr/share/mime/packages/synthview.xml"
+install -m 644 "$REPO_ROOT/resources/icons/synthview.png" "$STAGE/usr/share/icons/hicolor/256x256/apps/synthview.png"
+install -m 644 "$REPO_ROOT/resources/icons/synthview.svg" "$STAGE/usr/share/icons/hicolor/scalable/apps/synthview.svg"
+install -m 644 "$REPO_ROOT/packaging/LICENSES.md" "$STAGE/usr/share/doc/synthview/copyright"
+for script in postinst prerm postrm; do install -m 755 "$HERE/$script" "$STAGE/DEBIAN/$script"; done
+# Directories 755 and files readable by all users, whatever the build machine's umask.
+chmod -R u+rwX,go+rX,go-w "$STAGE"
+
+installed_kib=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE_KIB@/$installed_kib/" \
+  "$HERE/control.in" > "$STAGE/DEBIAN/control"
+
+deb="$OUT_DIR/synthview_${VERSION}_${ARCH}.deb"
+started=$(date +%s)
+# xz at level 6 with all cores: the usual Debian trade-off between size and build time.
+nice -n 10 dpkg-deb --root-owner-group -Zxz -z6 --threads-max="$(nproc)" --build "$STAGE" "$deb" >/dev/null 2>&1 \
+  || nice -n 10 dpkg-deb --root-owner-group -Zxz -z6 --build "$STAGE" "$deb"
+deb_seconds=$(( $(date +%s) - started ))
+deb_mib=$(( ($(stat -c %s "$deb") + 1048575) / 1048576 ))
+{
+  echo "deb_build_seconds=$deb_seconds"
+  echo "deb_mib=$deb_mib"
+  echo "deb_installed_mib=$(( installed_kib / 1024 ))"
+} >> "$OUT_DIR/build-figures.txt"
+echo "[deb] $deb (${deb_mib} MiB, installs $(( installed_kib / 1024 )) MiB) in ${deb_seconds} s"
