@@ -240,6 +240,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stack.setCurrentWidget(self.view)
         for panel in self.panels:
             panel.readout_changed.connect(self.readout_label.setText)
+        if self.panels:
+            self.panels[0].setFocus()  # arrow keys work at once
         self.setWindowTitle(f"SynthView — {self.current_volume.name}")
         QtCore.QTimer.singleShot(0, self._reset_zoom)
         self.view_changed.emit()

@@ -224,6 +224,12 @@ class SliceView(pg.GraphicsView):
             )
             content.window_changed.emit()
 
+    def enterEvent(self, event) -> None:
+        # Keys scroll the panel under the mouse, as the wheel does (no click needed first).
+        if not self.hasFocus() and self.isActiveWindow():
+            self.setFocus(QtCore.Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
+
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         steps = {
             QtCore.Qt.Key.Key_Up: 1,

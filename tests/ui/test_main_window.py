@@ -253,3 +253,10 @@ def test_browser_rows_of_synthesized_volumes_start_with_the_label(
         "SYNTHETIC", QtCore.Qt.MatchFlag.MatchStartsWith | QtCore.Qt.MatchFlag.MatchRecursive
     )
     assert [row.text(0) for row in rows] == ["SYNTHETIC — toy-gan 0.1 · toy synth"]
+
+
+def test_arrow_keys_work_right_after_opening(qtbot, main_window, phantom):
+    main_window.open_volume(phantom)
+    before = main_window.state.cursor_lps_mm
+    qtbot.keyClick(QtWidgets.QApplication.focusWidget() or main_window, QtCore.Qt.Key.Key_Up)
+    assert main_window.state.cursor_lps_mm[2] == pytest.approx(before[2] + 2.0)
