@@ -8,6 +8,7 @@ from PySide6 import QtWidgets
 
 from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
+from app.ui.plugin_panel import install_plugin_panel
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
@@ -32,6 +33,7 @@ def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
     window = MainWindow(loader=loader)
+    install_plugin_panel(window)
     window.show()
     for path in argv:
         if not path.startswith("-"):

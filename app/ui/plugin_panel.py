@@ -1,0 +1,256 @@
+"""Plugin panel: choose a GAN plugin, read its model card, run it in a worker thread.
+
+The panel only wires controls to ``app.plugins.runtime.synthesize`` (which is Qt-free): the run
+happens in a QThread, progress and cancel go through the runtime's callbacks, and the finished
+Volume is emitted with ``result_ready(original, synthesized)``; ``install_plugin_panel`` connects
+that to the main window's compare layout. torch is imported only when a run starts, so showing
+the panel at start-up stays cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from app.core.volume import Volume
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+class SynthesisWorker(QtCore.QObject):
+    """Runs one synthesis off the UI thread; signals arrive queued on the UI thread."""
+
+    progress = QtCore.Signal(float, str)
+    finished = QtCore.Signal(object)  # SynthesisResult
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+
+    def __init__(self, manifest, volume: Volume, device: str) -> None:
+        super().__init__()
+        self.manifest = manifest
+        self.volume = volume
+        self.device = device
+        self.cancel_event = threading.Event()
+
+    @QtCore.Slot()
+    def run(self) -> None:
+        try:
+            from app.plugins.errors import PluginError, SynthesisCancelled
+            from app.plugins.runtime import RunOptions, synthesize
+
+            result = synthesize(
+                self.manifest,
+                self.volume,
+                RunOptions(device=self.device),
+                progress=lambda fraction, message: self.progress.emit(fraction, message),
+                cancel=self.cancel_event.is_set,
+            )
+        except SynthesisCancelled:
+            self.cancelled.emit()
+        except PluginError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - the panel must report, never crash the viewer
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.finished.emit(result)
+
+
+class PluginPanel(QtWidgets.QWidget):
+    result_ready = QtCore.Signal(object, object)  # original Volume, synthesized Volume
+    run_failed = QtCore.Signal(str)
+
+    def __init__(
+        self,
+        volume_provider: Callable[[], Volume | None] | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.volume_provider = volume_provider or (lambda: None)
+        self.manifests: list = []
+        self.last_result = None
+        self._thread: QtCore.QThread | None = None
+        self._worker: SynthesisWorker | None = None
+
+        self.plugin_combo = QtWidgets.QComboBox()
+        self.plugin_combo.currentIndexChanged.connect(self._show_model_card)
+        self.add_folder_button = QtWidgets.QPushButton("Add folder…")
+        self.add_folder_button.setToolTip("Use a plugin folder (manifest + weights) without installing it")
+        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.refresh_button = QtWidgets.QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.model_card = QtWidgets.QPlainTextEdit()
+        self.model_card.setReadOnly(True)
+        self.model_card.setMinimumHeight(140)
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.addItems(DEVICE_CHOICES)
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.run_button.clicked.connect(self.run_selected)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.status_label = QtWidgets.QLabel("")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        chooser = QtWidgets.QHBoxLayout()
+        chooser.addWidget(self.plugin_combo, 1)
+        chooser.addWidget(self.add_folder_button)
+        chooser.addWidget(self.refresh_button)
+        run_row = QtWidgets.QHBoxLayout()
+        run_row.addWidget(QtWidgets.QLabel("Device"))
+        run_row.addWidget(self.device_combo)
+        run_row.addStretch(1)
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(chooser)
+        layout.addWidget(QtWidgets.QLabel("Model card"))
+        layout.addWidget(self.model_card, 1)
+        layout.addLayout(run_row)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        self.refresh()
+
+    # -- plugins -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-run discovery; plugins with a broken manifest are reported in the status line."""
+        from app.plugins.discovery import discover_plugins
+
+        found = discover_plugins()
+        extra = [m for m in self.manifests if m.name not in {p.name for p in found if p.manifest}]
+        self.manifests = [p.manifest for p in found if p.manifest] + extra
+        broken = [p for p in found if p.manifest is None]
+        self._fill_combo()
+        if broken:
+            self.status_label.setText(
+                "Not loaded (broken manifest): " + ", ".join(f"{p.folder.name}" for p in broken)
+            )
+
+    def add_plugin_folder(self, folder: str | Path) -> bool:
+        """Bring your own generator: a folder with a manifest and weights; True when valid."""
+        from app.plugins.errors import PluginError
+        from app.plugins.manifest import load_manifest
+
+        try:
+            manifest = load_manifest(folder)
+        except PluginError as error:
+            self.status_label.setText(str(error))
+            return False
+        self.manifests = [m for m in self.manifests if m.name != manifest.name] + [manifest]
+        self._fill_combo()
+        self.plugin_combo.setCurrentIndex(self.plugin_combo.findText(self._label(manifest)))
+        self.status_label.setText(f"Added {manifest.name} from {manifest.folder}")
+        return True
+
+    def selected_manifest(self):
+        index = self.plugin_combo.currentIndex()
+        return self.manifests[index] if 0 <= index < len(self.manifests) else None
+
+    @staticmethod
+    def _label(manifest) -> str:
+        return f"{manifest.name} {manifest.version} ({manifest.task})"
+
+    def _fill_combo(self) -> None:
+        self.plugin_combo.blockSignals(True)
+        self.plugin_combo.clear()
+        self.plugin_combo.addItems([self._label(m) for m in self.manifests])
+        self.plugin_combo.blockSignals(False)
+        self.run_button.setEnabled(bool(self.manifests))
+        self._show_model_card()
+
+    def _show_model_card(self, *_args) -> None:
+        manifest = self.selected_manifest()
+        self.model_card.setPlainText(manifest.model_card_text() if manifest else "No plugin found.")
+
+    def _choose_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Plugin folder (manifest + weights)")
+        if folder:
+            self.add_plugin_folder(folder)
+
+    # -- running -------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def run_selected(self) -> bool:
+        """Start the selected plugin on the viewer's current volume; False if it cannot start."""
+        manifest = self.selected_manifest()
+        volume = self.volume_provider()
+        if self.is_running():
+            return False
+        if manifest is None or volume is None:
+            self.status_label.setText("Open a volume and choose a plugin first.")
+            return False
+        self._original = volume
+        self._worker = SynthesisWorker(manifest, volume, self.device_combo.currentText())
+        self._thread = QtCore.QThread(self)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._set_running(True)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Running {manifest.name} on {volume.name or 'the current volume'}…")
+        self._thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel_event.set()
+            self.status_label.setText("Cancelling…")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running and bool(self.manifests))
+        self.cancel_button.setEnabled(running)
+        self.plugin_combo.setEnabled(not running)
+
+    def _finish_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()
+            self._thread.deleteLater()
+        if self._worker is not None:
+            self._worker.deleteLater()
+        self._thread = None
+        self._worker = None
+        self._set_running(False)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(int(round(fraction * 100)))
+        self.status_label.setText(message)
+
+    def _on_finished(self, result) -> None:
+        self._finish_thread()
+        self.last_result = result
+        self.progress_bar.setValue(100)
+        notes = "".join(f"\n{m}" for m in result.messages)
+        self.status_label.setText(
+            f"{result.volume.provenance.label()} — {result.duration_s:.1f} s on {result.device}{notes}"
+        )
+        self.result_ready.emit(self._original, result.volume)
+
+    def _on_failed(self, message: str) -> None:
+        self._finish_thread()
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Failed: {message}")
+        self.run_failed.emit(message)
+
+    def _on_cancelled(self) -> None:
+        self._finish_thread()
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Cancelled; nothing was produced.")
+
+
+def install_plugin_panel(window) -> PluginPanel:
+    """Dock the panel in the main window; a finished run opens the compare layout."""
+    panel = PluginPanel(volume_provider=lambda: window.current_volume)
+    panel.result_ready.connect(lambda original, synthesized: window.show_compare(original, [synthesized]))
+    window.plugin_panel = panel
+    window.add_dock(panel, "GAN plugins")
+    return panel

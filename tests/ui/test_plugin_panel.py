@@ -1,0 +1,81 @@
+"""Plugin panel as a person uses it: pick a plugin, read its card, Run, Cancel, see the result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+import app.plugins.discovery as discovery
+from app.core.volume import Geometry, Volume
+from app.ui.plugin_panel import PluginPanel, install_plugin_panel
+from tests.plugins.plugin_factory import make_builtin_plugin, write_manifest
+
+
+@pytest.fixture
+def user_plugins(tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    make_builtin_plugin(folder / "tiny")
+    write_manifest(folder / "broken", {"name": "broken"})
+    monkeypatch.setenv("SYNTHVIEW_PLUGIN_PATH", str(folder))
+    monkeypatch.setattr(discovery, "REPO_PLUGIN_DIR", tmp_path / "no-repo-plugins")
+    monkeypatch.setattr(discovery, "entry_points", lambda group: [])
+    return folder
+
+
+def test_panel_lists_plugins_shows_model_card_and_broken_ones(qtbot, user_plugins):
+    panel = PluginPanel()
+    qtbot.addWidget(panel)
+    assert panel.plugin_combo.count() == 1 and panel.plugin_combo.currentText().startswith("tiny-mr2ct 0.1.0")
+    assert "Intended use: tests only" in panel.model_card.toPlainText()
+    assert "broken" in panel.status_label.text()
+
+
+def test_run_produces_a_synthetic_volume_on_the_input_grid(qtbot, user_plugins, phantom):
+    panel = PluginPanel(volume_provider=lambda: phantom)
+    qtbot.addWidget(panel)
+    panel.device_combo.setCurrentText("cpu")
+    with qtbot.waitSignal(panel.result_ready, timeout=60000) as blocker:
+        qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+        assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
+    original, synthesized = blocker.args
+    assert original is phantom and synthesized.geometry is phantom.geometry
+    assert synthesized.is_synthetic and synthesized.provenance.device == "cpu"
+    assert "SYNTHETIC" in panel.status_label.text() and panel.progress_bar.value() == 100
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_cancel_stops_the_run_and_produces_nothing(qtbot, user_plugins):
+    volume = Volume(
+        np.random.default_rng(0).uniform(0, 1, (300, 16, 16)).astype(np.float32), Geometry.identity(), "MR"
+    )
+    panel = PluginPanel(volume_provider=lambda: volume)
+    qtbot.addWidget(panel)
+    produced = []
+    panel.result_ready.connect(lambda *args: produced.append(args))
+    panel.run_selected()
+    qtbot.mouseClick(panel.cancel_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=60000)
+    assert produced == [] and "Cancelled" in panel.status_label.text()
+
+
+def test_wrong_modality_and_bad_folder_are_reported_not_raised(qtbot, user_plugins, tmp_path):
+    ct = Volume(np.zeros((2, 8, 8), np.float32), Geometry.identity(), "CT")
+    panel = PluginPanel(volume_provider=lambda: ct)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.run_failed, timeout=60000) as blocker:
+        panel.run_selected()
+    assert "expects MR input" in blocker.args[0] and "Failed" in panel.status_label.text()
+    assert not panel.add_plugin_folder(tmp_path / "nothing-here")
+    assert "no such plugin folder" in panel.status_label.text()
+
+
+def test_panel_in_the_main_window_opens_the_compare_layout(qtbot, main_window, user_plugins, phantom):
+    panel = install_plugin_panel(main_window)
+    main_window.open_volume(phantom)
+    panel.device_combo.setCurrentText("cpu")
+    with qtbot.waitSignal(main_window.view_changed, timeout=60000):
+        qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert main_window.layout_name == "compare"
+    assert len(main_window.compare_volumes) == 1 and main_window.compare_volumes[0].is_synthetic
+    main_window.save_screenshot("/tmp/plugin_panel_compare.png")
