@@ -1,0 +1,123 @@
+"""Out-of-distribution check: does an input look like what the generator was trained on?
+
+The training domain is a plain dict (what ``PluginManifest.declared_training_domain()`` returns,
+or a manifest's ``training_domain`` block): ``modalities``, ``contrasts``, ``spacing_mm`` or
+``spacing_mm_min``/``spacing_mm_max`` (i, j, k), ``intensity_range`` [low, high],
+``intensity_mean`` / ``intensity_std``. Missing keys are simply not checked. Warnings are
+sentences a radiologist can act on, shown before the generator runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.core.volume import Volume
+
+SPACING_TOLERANCE = 0.25  # relative difference from a declared spacing that still counts as in-domain
+MEAN_TOLERANCE_SD = 2.0  # input mean further than this many training SDs from the training mean
+RANGE_OUTSIDE_FRACTION = 0.05  # fraction of voxels outside the declared intensity range
+
+
+@dataclass
+class DomainCheck:
+    """The warnings (empty when in domain) and the input statistics they were based on."""
+
+    warnings: list[str] = field(default_factory=list)
+    statistics: dict = field(default_factory=dict)
+
+    @property
+    def in_domain(self) -> bool:
+        return not self.warnings
+
+
+def _as_domain(domain) -> dict:
+    if isinstance(domain, dict):
+        return domain
+    if hasattr(domain, "declared_training_domain"):
+        return dict(domain.declared_training_domain())
+    raise TypeError("domain must be a dict or have declared_training_domain()")
+
+
+def intensity_statistics(voxels: np.ndarray, max_samples: int = 2_000_000) -> dict:
+    """Mean, SD and 1/99 percentiles of the finite voxels (from a strided sample when large)."""
+    flat = np.asarray(voxels).reshape(-1)
+    flat = flat[:: max(1, flat.size // max_samples)].astype(np.float64)
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return {"mean": float("nan"), "std": float("nan"), "p1": float("nan"), "p99": float("nan")}
+    p1, p99 = np.percentile(flat, [1, 99])
+    return {
+        "mean": float(flat.mean()),
+        "std": float(flat.std()),
+        "p1": float(p1),
+        "p99": float(p99),
+        "values": flat,
+    }
+
+
+def check_domain(volume: Volume, domain) -> DomainCheck:
+    """Compare ``volume`` with a training domain; see the module docstring for the keys."""
+    domain = _as_domain(domain)
+    check = DomainCheck()
+    stats = intensity_statistics(volume.voxels)
+    values = stats.pop("values", np.empty(0))
+    check.statistics = {
+        **stats,
+        "modality": volume.modality,
+        "spacing_mm": [float(s) for s in volume.geometry.spacing_mm],
+    }
+
+    modalities = [str(m).upper() for m in domain.get("modalities", [])]
+    if modalities and volume.modality and volume.modality.upper() not in modalities:
+        check.warnings.append(
+            f"modality {volume.modality} is not in the training domain ({', '.join(modalities)})"
+        )
+    elif modalities and not volume.modality:
+        check.warnings.append(f"input modality unknown; the generator was trained on {', '.join(modalities)}")
+
+    contrasts = [str(c).upper() for c in domain.get("contrasts", [])]
+    contrast = str(volume.metadata.get("contrast", "")).upper()
+    if contrasts and contrast and contrast not in contrasts:
+        check.warnings.append(f"contrast {contrast} is not in the training domain ({', '.join(contrasts)})")
+
+    spacing = volume.geometry.spacing_mm
+    declared = domain.get("spacing_mm")
+    if declared:
+        declared = np.resize(np.asarray(declared, dtype=float), 3)
+        relative = np.abs(spacing - declared) / declared
+        if np.any(relative > SPACING_TOLERANCE):
+            check.warnings.append(
+                f"spacing {_mm(spacing)} mm differs by more than {SPACING_TOLERANCE:.0%} from the trained {_mm(declared)} mm"
+            )
+    low, high = domain.get("spacing_mm_min"), domain.get("spacing_mm_max")
+    if low and np.any(spacing < np.resize(np.asarray(low, dtype=float), 3) - 1e-6):
+        check.warnings.append(f"spacing {_mm(spacing)} mm is finer than the training minimum {_mm(low)} mm")
+    if high and np.any(spacing > np.resize(np.asarray(high, dtype=float), 3) + 1e-6):
+        check.warnings.append(
+            f"spacing {_mm(spacing)} mm is coarser than the training maximum {_mm(high)} mm"
+        )
+
+    intensity_range = domain.get("intensity_range")
+    if intensity_range and values.size:
+        lo, hi = float(intensity_range[0]), float(intensity_range[1])
+        outside = float(np.mean((values < lo) | (values > hi)))
+        if outside > RANGE_OUTSIDE_FRACTION:
+            check.warnings.append(
+                f"{outside:.0%} of voxels lie outside the trained intensity range [{lo:g}, {hi:g}]"
+                " (wrong units, rescale or normalisation?)"
+            )
+    train_mean, train_sd = domain.get("intensity_mean"), domain.get("intensity_std")
+    if train_mean is not None and train_sd and np.isfinite(stats["mean"]):
+        distance = abs(stats["mean"] - float(train_mean)) / float(train_sd)
+        if distance > MEAN_TOLERANCE_SD:
+            check.warnings.append(
+                f"mean intensity {stats['mean']:.4g} is {distance:.1f} training SDs from the training mean"
+                f" {float(train_mean):.4g}"
+            )
+    return check
+
+
+def _mm(values) -> str:
+    return " x ".join(f"{float(v):g}" for v in values)

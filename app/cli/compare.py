@@ -1,0 +1,115 @@
+"""``python main.py compare ORIGINAL SYNTHESIZED [--reference REF] [--json OUT.json] [--report OUT.html]``.
+
+Computes the hallucination maps and metrics headlessly (no Qt): the residual's flagged regions
+(centroid in LPS mm, volume in mL, peak residual) and MAE/MSE/PSNR/SSIM/NCC with the data range
+stated. Prints a summary; ``--json`` writes the full result, ``--report`` the HTML report.
+Exit codes: 0 done, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("original", help="the generator's input (DICOM folder/file or NIfTI)")
+    parser.add_argument("synthesized", help="the generator's output (DICOM folder/file or NIfTI)")
+    parser.add_argument(
+        "--reference", metavar="REF", default=None, help="a real acquisition of the target kind"
+    )
+    parser.add_argument("--json", metavar="OUT.json", default=None, help="write regions and metrics as JSON")
+    parser.add_argument(
+        "--report", metavar="OUT.html", default=None, help="write the HTML hallucination report"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="residual threshold in image units (default 10%% of the range)",
+    )
+    parser.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the residual (mm)")
+    parser.add_argument("--min-volume-ml", type=float, default=0.0, help="ignore smaller regions")
+
+
+def load_any(path: str):
+    """A Volume from a DICOM or NIfTI path, through the io package's loader when present."""
+    try:
+        from app.io.loader import load_volume
+    except ImportError:  # the general loader not available: NIfTI only
+        from app.io.nifti import load_nifti
+
+        return load_nifti(path)
+    return load_volume(path)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    volumes = {}
+    for role in ("original", "synthesized", "reference"):
+        path = getattr(args, role)
+        if path is None:
+            continue
+        if not Path(path).exists():
+            print(f"compare: {role} {path}: no such file or folder", file=sys.stderr)
+            return 2
+        try:
+            volumes[role] = load_any(path)
+        except Exception as error:  # noqa: BLE001 - bad input: a clear message, exit code 2
+            print(f"compare: cannot open {role} {path}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
+    if args.threshold is not None and not args.threshold > 0:
+        print("compare: --threshold must be positive", file=sys.stderr)
+        return 2
+
+    from app.analysis.compare_run import run_compare
+
+    try:
+        result = run_compare(
+            volumes["original"],
+            volumes["synthesized"],
+            volumes.get("reference"),
+            threshold=args.threshold,
+            smoothing_sigma_mm=args.sigma_mm,
+            min_volume_ml=args.min_volume_ml,
+        )
+    except (ValueError, MemoryError) as error:
+        print(f"compare: {error}", file=sys.stderr)
+        return 2
+    data = _json_safe(result.to_dict())
+    for note in result.notes:
+        print(f"note: {note}")
+    for name, metrics in data["metrics"].items():
+        print(
+            f"{name}: MAE {metrics['mae']:.4g}  MSE {metrics['mse']:.4g}  PSNR {metrics['psnr_db']} dB  "
+            f"SSIM {metrics['ssim']:.4f}  NCC {metrics['ncc']:.4f}  (data range {metrics['data_range']:.4g}, "
+            f"{metrics['data_range_source']})"
+        )
+    print(
+        f"{len(result.regions)} region(s) above threshold {result.settings.threshold:.4g} ({result.residual_source})"
+    )
+    for region in result.regions[:10]:
+        centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
+        print(f"  LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:.4g}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(data, indent=2))
+        print(f"wrote {args.json}")
+    if args.report:
+        from app.analysis.report import write_report
+
+        write_report(result, args.report)
+        print(f"wrote {args.report}")
+    return 0

@@ -1,0 +1,53 @@
+"""Out-of-distribution warnings against a declared training domain."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.analysis.ood import check_domain
+from app.core.volume import Geometry, Volume
+
+DOMAIN = {
+    "modalities": ["MR"],
+    "contrasts": ["T1"],
+    "spacing_mm": [1.0, 1.0, 1.0],
+    "intensity_range": [0.0, 1000.0],
+    "intensity_mean": 300.0,
+    "intensity_std": 100.0,
+}
+
+
+def mr(values, spacing=(1.0, 1.0, 1.0), modality="MR", contrast="T1"):
+    return Volume(
+        values.astype(np.float32), Geometry.identity(spacing), modality, metadata={"contrast": contrast}
+    )
+
+
+def test_in_domain_input_gives_no_warning():
+    values = np.random.default_rng(0).normal(300, 80, size=(8, 16, 16)).clip(0, 1000)
+    check = check_domain(mr(values), DOMAIN)
+    assert check.in_domain, check.warnings
+    assert abs(check.statistics["mean"] - 300) < 10
+
+
+def test_each_mismatch_is_named():
+    values = np.random.default_rng(0).normal(300, 80, size=(8, 16, 16)).clip(0, 1000)
+    assert any("modality CT" in w for w in check_domain(mr(values, modality="CT"), DOMAIN).warnings)
+    assert any("contrast T2" in w for w in check_domain(mr(values, contrast="T2"), DOMAIN).warnings)
+    assert any("spacing 1 x 1 x 5" in w for w in check_domain(mr(values, spacing=(1, 1, 5)), DOMAIN).warnings)
+    hu = values - 1024  # e.g. a CT in HU fed to an MR model
+    warnings = check_domain(mr(hu), DOMAIN).warnings
+    assert any("outside the trained intensity range" in w for w in warnings)
+    assert any("training SDs" in w for w in warnings)
+
+
+def test_spacing_bounds_and_manifest_like_objects():
+    class FakeManifest:
+        def declared_training_domain(self):
+            return {"spacing_mm_min": [0.5, 0.5, 0.5], "spacing_mm_max": [1.5, 1.5, 3.0]}
+
+    values = np.ones((4, 4, 4))
+    assert check_domain(mr(values, spacing=(1, 1, 2)), FakeManifest()).in_domain
+    assert "coarser" in check_domain(mr(values, spacing=(1, 1, 4)), FakeManifest()).warnings[0]
+    assert "finer" in check_domain(mr(values, spacing=(0.3, 1, 1)), FakeManifest()).warnings[0]
+    assert check_domain(mr(values), {}).in_domain  # nothing declared, nothing checked
