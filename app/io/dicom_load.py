@@ -1,0 +1,219 @@
+"""Read the pixels of a scanned series into one preallocated array, in parallel.
+
+The volume array is allocated once; every frame is written straight into its slice. For
+uncompressed little-endian files the scanner recorded where PixelData starts, so the bytes are
+read with ``readinto`` directly into the array (no intermediate copies, no pydicom parse).
+Everything else (compressed syntaxes through pylibjpeg, big endian, multi-frame objects) is
+decoded by pydicom and copied into place. Rescale slope/intercept are applied per frame
+afterwards, in place: int16 when the rescaled values are integers that fit, float32 only when
+needed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import ExplicitVRLittleEndian
+
+from app.core.study import FrameRef, SeriesInfo
+from app.core.volume import Geometry, Volume
+from app.io.errors import LoadError
+
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+_MAX_WORKERS = min(8, (os.cpu_count() or 2) + 2)
+
+
+def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
+    """The series as a Volume (voxels[k, j, i], LPS geometry). Raises ``LoadError``.
+
+    Stored values are read in parallel into one array of the stored type; the rescale is then
+    applied in place (int16 when the rescaled values are integers that fit, which is the usual
+    CT/MR case), so the peak memory stays close to the volume's own size.
+    """
+    if series.samples_per_pixel != 1 or series.photometric == "PALETTE COLOR":
+        raise LoadError(
+            f"series {series.uid} is a colour image ({series.photometric}, {series.samples_per_pixel} "
+            "samples per pixel); only greyscale volumes can be loaded"
+        )
+    if series.bits_allocated not in (1, 8, 16, 32):
+        raise LoadError(f"series {series.uid}: {series.bits_allocated}-bit pixels are not supported")
+    columns, rows, slices = series.size_ijk
+    stored = _stored_dtype(series)
+    voxels = np.empty((slices, rows, columns), dtype=stored)
+    ranges = np.zeros((slices, 2), dtype=np.float64)  # per-slice stored min, max
+    raw_jobs: list[tuple[int, FrameRef]] = []
+    decode_jobs: dict[str, list[tuple[int, FrameRef]]] = defaultdict(list)
+    for k, frame in enumerate(series.frames):
+        if frame.pixel_offset >= 0 and series.bits_allocated in (8, 16):
+            raw_jobs.append((k, frame))
+        else:
+            decode_jobs[frame.path].append((k, frame))
+    workers = max_workers or _MAX_WORKERS
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(_read_raw_chunk, series, voxels, ranges, part) for part in _chunks(raw_jobs, workers)
+        ]
+        futures += [
+            pool.submit(_decode_file, series, voxels, ranges, path, jobs)
+            for path, jobs in decode_jobs.items()
+        ]
+        for future in futures:
+            future.result()  # re-raises the first LoadError
+        voxels = _apply_rescale(voxels, ranges, series.frames, pool, workers)
+    return _volume(series, voxels)
+
+
+def _chunks(jobs: list, workers: int) -> list[list]:
+    size = max(1, len(jobs) // (workers * 4) + 1)
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
+def rescaled_dtype(ranges: np.ndarray, frames: list[FrameRef]) -> np.dtype:
+    """int16 when every rescaled value is an integer that fits, else int32, else float32."""
+    slopes = np.array([f.rescale_slope for f in frames])
+    intercepts = np.array([f.rescale_intercept for f in frames])
+    if np.any(slopes != np.round(slopes)) or np.any(intercepts != np.round(intercepts)):
+        return np.dtype(np.float32)
+    ends = ranges * slopes[:, None] + intercepts[:, None]
+    low, high = float(min(ends.min(), 0)), float(ends.max())
+    for candidate in (np.int16, np.int32):
+        info = np.iinfo(candidate)
+        if info.min <= low and high <= info.max:
+            return np.dtype(candidate)
+    return np.dtype(np.float32)
+
+
+def _apply_rescale(
+    voxels: np.ndarray, ranges: np.ndarray, frames: list[FrameRef], pool, workers: int
+) -> np.ndarray:
+    target = rescaled_dtype(ranges, frames)
+    identity = all(f.rescale_slope == 1.0 and f.rescale_intercept == 0.0 for f in frames)
+    if voxels.dtype == target and identity:
+        return voxels
+    stored_max = float(ranges[:, 1].max()) if len(ranges) else 0.0
+    if target == np.int16 and voxels.dtype.itemsize == 2 and stored_max <= 32767:
+        output = voxels.view(np.int16)  # same bits for these values: rescale in place, no copy
+    else:
+        output = np.empty(voxels.shape, dtype=target)
+    in_place = output.base is voxels
+
+    def rescale(part: list[int]) -> None:
+        for k in part:
+            if not in_place:
+                np.copyto(output[k], voxels[k], casting="unsafe")
+            _rescale_in_place(output[k], frames[k])
+
+    for future in [pool.submit(rescale, part) for part in _chunks(list(range(len(frames))), workers)]:
+        future.result()
+    return output
+
+
+def _volume(series: SeriesInfo, voxels: np.ndarray) -> Volume:
+    geometry = Geometry(
+        np.asarray(series.origin_lps_mm), np.asarray(series.spacing_mm), np.asarray(series.direction)
+    )
+    metadata = dict(series.metadata)
+    metadata.update(
+        {
+            "SeriesInstanceUID": series.series_instance_uid,
+            "series_uid": series.uid,
+            "source_path": str(Path(series.frames[0].path).parent),
+            "warnings": list(series.warnings),
+            "TransferSyntaxUID": series.transfer_syntax_uid,
+        }
+    )
+    rescale_type = str(series.metadata.get("RescaleType", ""))
+    units = "HU" if series.modality == "CT" and rescale_type in ("", "HU") else rescale_type
+    return Volume(
+        voxels=voxels,
+        geometry=geometry,
+        modality=series.modality,
+        units=units,
+        name=series.description or f"Series {series.number or series.uid}",
+        metadata=metadata,
+    )
+
+
+def _stored_dtype(series: SeriesInfo) -> np.dtype:
+    kind = "i" if series.pixel_representation else "u"
+    return np.dtype(f"{kind}{max(series.bits_allocated // 8, 1)}")
+
+
+def _read_raw_chunk(
+    series: SeriesInfo, voxels: np.ndarray, ranges: np.ndarray, jobs: list[tuple[int, FrameRef]]
+) -> None:
+    """Read uncompressed frames straight into their slices (little endian, stored dtype)."""
+    _, rows, columns = voxels.shape
+    expected = rows * columns * voxels.dtype.itemsize
+    explicit = series.transfer_syntax_uid == ExplicitVRLittleEndian
+    for k, frame in jobs:
+        name = Path(frame.path).name
+        try:
+            with open(frame.path, "rb") as handle:
+                handle.seek(frame.pixel_offset)
+                header = handle.read(12 if explicit else 8)
+                if len(header) < 8 or header[:4] != _PIXEL_DATA_TAG:
+                    raise LoadError(f"{name}: no pixel data in this file")
+                length = int.from_bytes(header[8:12] if explicit else header[4:8], "little")
+                if length < expected:
+                    raise LoadError(f"{name}: pixel data holds {length} bytes, {expected} expected")
+                read = handle.readinto(memoryview(voxels[k]).cast("B"))
+        except OSError as error:
+            raise LoadError(f"{name}: cannot read ({error})") from error
+        if read != expected:
+            raise LoadError(f"{name}: file is truncated ({read} of {expected} pixel bytes present)")
+        _fix_high_bits(voxels[k], series)
+        ranges[k] = voxels[k].min(), voxels[k].max()
+
+
+def _fix_high_bits(pixels: np.ndarray, series: SeriesInfo) -> None:
+    """Clear bits above BitsStored (unsigned) or sign-extend from them (signed), in place."""
+    unused = series.bits_allocated - series.bits_stored
+    if unused <= 0 or series.bits_allocated < 8:
+        return
+    if series.pixel_representation:
+        pixels <<= unused
+        pixels >>= unused  # arithmetic shift on a signed array: sign extension
+    else:
+        pixels &= (1 << series.bits_stored) - 1
+
+
+def _rescale_in_place(plane: np.ndarray, frame: FrameRef) -> None:
+    if frame.rescale_slope != 1.0:
+        plane *= plane.dtype.type(frame.rescale_slope)
+    if frame.rescale_intercept != 0.0:
+        plane += plane.dtype.type(frame.rescale_intercept)
+
+
+def _decode_file(
+    series: SeriesInfo, voxels: np.ndarray, ranges: np.ndarray, path: str, jobs: list[tuple[int, FrameRef]]
+) -> None:
+    """Decode a file with pydicom (compressed syntaxes via pylibjpeg) and place its frames."""
+    name = Path(path).name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(path)
+            if "PixelData" not in dataset:
+                raise LoadError(f"{name}: no pixel data in this file")
+            pixels = dataset.pixel_array
+    except LoadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - decoder errors vary by plugin; report them
+        raise LoadError(f"{name}: cannot decode pixel data ({type(error).__name__}: {error})") from error
+    _, rows, columns = voxels.shape
+    multi = any(frame.frame_index is not None for _, frame in jobs)
+    if multi and pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    for k, frame in jobs:
+        plane = pixels[frame.frame_index] if multi else pixels
+        if plane.shape != (rows, columns):
+            raise LoadError(f"{name}: decoded image is {plane.shape}, header says {(rows, columns)}")
+        np.copyto(voxels[k], plane, casting="unsafe")
+        ranges[k] = plane.min(), plane.max()

@@ -1,0 +1,564 @@
+"""Scan files and folders for DICOM images, reading headers only, and group them into series.
+
+Each file is parsed up to (not including) its pixel data with a fixed set of tags, so a scan
+reads a few kilobytes per file. Files are grouped study -> series; a DICOM series that mixes
+orientations, image sizes or (overlapping) acquisitions is split into parts that each make one
+volume. Frames are sorted along the slice normal by ImagePositionPatient, and the spacing
+between them is checked (uneven spacing, missing slices, gantry tilt). Anything that is not a
+readable DICOM image is skipped and reported with a reason; nothing here raises for bad files.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings as py_warnings
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
+
+HEADER_TAGS = [
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Modality",
+    "StudyDescription",
+    "SeriesDescription",
+    "PatientName",
+    "PatientID",
+    "StudyDate",
+    "SeriesDate",
+    "SeriesNumber",
+    "AcquisitionNumber",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "GantryDetectorTilt",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    # Inside the functional groups (the tag filter applies to nested items too).
+    "PlanePositionSequence",
+    "PlaneOrientationSequence",
+    "PixelMeasuresSequence",
+    "PixelValueTransformationSequence",
+]
+
+# Uncompressed little-endian syntaxes whose pixels can be read straight into the volume array.
+RAW_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+_ORIENTATION_DECIMALS = 4  # direction cosines equal to 1e-4 belong to one stack
+_SPACING_TOLERANCE = 0.01  # relative deviation of one gap from the typical gap
+_TILT_TOLERANCE_DEG = 0.05
+
+
+@dataclass
+class _Header:
+    """What the scanner keeps of one file's header."""
+
+    path: str
+    dataset: pydicom.Dataset
+    pixel_offset: int
+    transfer_syntax_uid: str
+
+
+def iter_candidate_files(path: Path) -> Iterable[Path]:
+    """Every regular file under ``path`` (recursively, sorted), skipping hidden files."""
+    if path.is_file():
+        yield path
+        return
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def dicomdir_files(dicomdir_path: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """The image files a DICOMDIR references (paths resolved beside it)."""
+    skipped: list[SkippedFile] = []
+    try:
+        dicomdir = pydicom.dcmread(dicomdir_path)
+        records = dicomdir.DirectoryRecordSequence
+    except Exception as error:  # noqa: BLE001 - any unreadable DICOMDIR: fall back to walking
+        return [], [SkippedFile(str(dicomdir_path), f"unreadable DICOMDIR ({error})")]
+    files = []
+    for record in records:
+        ids = record.get("ReferencedFileID")
+        if not ids:
+            continue
+        parts = [ids] if isinstance(ids, str) else list(ids)
+        file_path = dicomdir_path.parent.joinpath(*parts)
+        if file_path.is_file():
+            files.append(file_path)
+        else:
+            skipped.append(SkippedFile(str(file_path), "listed in the DICOMDIR but missing"))
+    return files, skipped
+
+
+def read_header(path: Path) -> _Header:
+    """Parse one file's header up to its pixel data. Raises ``ValueError`` for non-DICOM files."""
+    with open(path, "rb") as handle:
+        try:
+            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+        except InvalidDicomError:
+            # No preamble: still DICOM if it starts with a group 0x0008 element.
+            handle.seek(0)
+            if handle.read(2) not in (b"\x08\x00", b"\x02\x00"):
+                raise ValueError("not a DICOM file") from None
+            handle.seek(0)
+            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+        # The parser stops at the PixelData tag (or at the end of the file).
+        pixel_offset = handle.tell()
+    meta = getattr(dataset, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not syntax:
+        syntax = ImplicitVRLittleEndian if dataset.is_implicit_VR else ExplicitVRLittleEndian
+    return _Header(str(path), dataset, pixel_offset, syntax)
+
+
+def scan(path: str | Path) -> ScanResult:
+    """Studies and series found in a DICOM file or folder (recursive; DICOMDIR when present)."""
+    with py_warnings.catch_warnings():
+        py_warnings.simplefilter("ignore")  # pydicom's notes on odd values; problems are reported
+        return _scan(Path(path))
+
+
+def _scan(path: Path) -> ScanResult:
+    result = ScanResult()
+    if path.is_dir() and (path / "DICOMDIR").is_file():
+        files, skipped = dicomdir_files(path / "DICOMDIR")
+        result.skipped.extend(skipped)
+        if not files:
+            files = [f for f in iter_candidate_files(path) if f.name != "DICOMDIR"]
+    else:
+        files = list(iter_candidate_files(path))
+    headers = []
+    for file_path in files:
+        try:
+            header = read_header(file_path)
+        except ValueError as error:
+            result.skipped.append(SkippedFile(str(file_path), str(error)))
+            continue
+        except Exception as error:  # noqa: BLE001 - a corrupt file is reported, never fatal
+            result.skipped.append(SkippedFile(str(file_path), f"unreadable DICOM header ({error})"))
+            continue
+        reason = _not_an_image_reason(header.dataset)
+        if reason:
+            result.skipped.append(SkippedFile(str(file_path), reason))
+            continue
+        headers.append(header)
+    result.studies = _group(headers, result.skipped)
+    return result
+
+
+def _not_an_image_reason(ds: pydicom.Dataset) -> str:
+    if "DirectoryRecordSequence" in ds or str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
+        return "DICOMDIR (media directory), not an image"
+    if "Rows" not in ds or "Columns" not in ds:
+        modality = str(ds.get("Modality", "")) or "unknown modality"
+        return f"no image in this file ({modality} object without Rows/Columns)"
+    return ""
+
+
+def _group(headers: list[_Header], skipped: list[SkippedFile]) -> list[StudyInfo]:
+    by_series: dict[tuple[str, str], list[_Header]] = defaultdict(list)
+    for header in headers:
+        ds = header.dataset
+        by_series[(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")))].append(header)
+    studies: dict[str, StudyInfo] = {}
+    for (study_uid, series_uid), members in by_series.items():
+        first = members[0].dataset
+        study = studies.get(study_uid)
+        if study is None:
+            study = StudyInfo(
+                uid=study_uid,
+                description=_text(first, "StudyDescription"),
+                patient_name=_text(first, "PatientName"),
+                patient_id=_text(first, "PatientID"),
+                date=_text(first, "StudyDate"),
+            )
+            studies[study_uid] = study
+        try:
+            parts = _split_series(members)
+        except Exception as error:  # noqa: BLE001 - one odd series never stops the scan
+            skipped.extend(SkippedFile(h.path, f"inconsistent image header ({error})") for h in members)
+            continue
+        for index, part in enumerate(parts):
+            uid = series_uid if index == 0 else f"{series_uid}#{index + 1}"
+            try:
+                series = _build_series(uid, series_uid, study_uid, part)
+            except Exception as error:  # noqa: BLE001 - one odd series never stops the scan
+                skipped.extend(SkippedFile(h.path, f"inconsistent image header ({error})") for h in part)
+                continue
+            if len(parts) > 1:
+                series.warnings.append(
+                    f"DICOM series {series_uid} was split into {len(parts)} volumes "
+                    "(mixed orientation, image size or acquisition)"
+                )
+            study.series.append(series)
+    ordered = [s for s in studies.values() if s.series]
+    for study in ordered:
+        study.series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    return ordered
+
+
+def _split_series(members: list[_Header]) -> list[list[_Header]]:
+    """Parts of one DICOM series that each form a single volume."""
+    groups: dict[tuple, list[_Header]] = defaultdict(list)
+    for header in members:
+        ds = header.dataset
+        if _is_multiframe(ds):
+            groups[("multiframe", header.path)].append(header)
+            continue
+        cosines = _floats(ds.get("ImageOrientationPatient"), 6)
+        orientation = () if cosines is None else tuple(np.round(cosines, _ORIENTATION_DECIMALS))
+        key = (
+            orientation,
+            int(ds.Rows),
+            int(ds.Columns),
+            int(ds.get("SamplesPerPixel", 1) or 1),
+            int(ds.get("BitsAllocated", 16) or 16),
+        )
+        groups[key].append(header)
+    parts = []
+    for group in groups.values():
+        parts.extend(_split_overlapping(group))
+    parts.sort(key=lambda p: (_int_or(p[0].dataset.get("InstanceNumber"), 0), p[0].path))
+    return parts
+
+
+def _is_multiframe(ds: pydicom.Dataset) -> bool:
+    return _int_or(ds.get("NumberOfFrames"), 1) > 1 or "PerFrameFunctionalGroupsSequence" in ds
+
+
+def _split_overlapping(group: list[_Header]) -> list[list[_Header]]:
+    """Split single-frame files that share positions: first by acquisition, then by repetition."""
+    if len(group) < 2 or "ImagePositionPatient" not in group[0].dataset:
+        return [group]
+    positions = [_position_key(h) for h in group]
+    if None in positions or len(set(positions)) == len(positions):
+        return [group]
+    by_acquisition: dict[int, list[_Header]] = defaultdict(list)
+    for header in group:
+        by_acquisition[_int_or(header.dataset.get("AcquisitionNumber"), 0)].append(header)
+    parts: list[list[_Header]] = []
+    for acquisition in sorted(by_acquisition):
+        members = sorted(
+            by_acquisition[acquisition], key=lambda h: (_int_or(h.dataset.get("InstanceNumber"), 0), h.path)
+        )
+        # Still repeated positions (dynamic or multi-echo): the n-th visit of a position -> part n.
+        seen: dict[tuple, int] = defaultdict(int)
+        repeats: dict[int, list[_Header]] = defaultdict(list)
+        for header in members:
+            key = _position_key(header)
+            repeats[seen[key]].append(header)
+            seen[key] += 1
+        parts.extend(repeats[n] for n in sorted(repeats))
+    return parts
+
+
+def _position_key(header: _Header) -> tuple | None:
+    position = _floats(header.dataset.get("ImagePositionPatient"), 3)
+    return None if position is None else tuple(np.round(position, 3))
+
+
+def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]) -> SeriesInfo:
+    first = part[0]
+    ds = first.dataset
+    if len(part) == 1 and (_is_multiframe(ds)):
+        frames, row_dir, col_dir, pixel_spacing, warnings = _multiframe_frames(first)
+    else:
+        frames, row_dir, col_dir, pixel_spacing, warnings = _single_frame_frames(part)
+    normal = np.cross(row_dir, col_dir)
+    frames, slice_spacing, more_warnings = _sort_and_check(frames, normal, ds)
+    warnings.extend(more_warnings)
+    direction = np.column_stack([row_dir, col_dir, normal])
+    syntax = first.transfer_syntax_uid
+    return SeriesInfo(
+        uid=uid,
+        series_instance_uid=series_uid,
+        study_uid=study_uid,
+        modality=_text(ds, "Modality"),
+        description=_text(ds, "SeriesDescription"),
+        number=_int_or(ds.get("SeriesNumber"), None),
+        patient_name=_text(ds, "PatientName"),
+        patient_id=_text(ds, "PatientID"),
+        date=_text(ds, "SeriesDate") or _text(ds, "StudyDate"),
+        size_ijk=(int(ds.Columns), int(ds.Rows), len(frames)),
+        spacing_mm=(float(pixel_spacing[1]), float(pixel_spacing[0]), float(slice_spacing)),
+        origin_lps_mm=tuple(float(v) for v in frames[0].position_lps_mm),
+        direction=tuple(tuple(float(v) for v in row) for row in direction),
+        frames=frames,
+        warnings=warnings,
+        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
+        pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
+        samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+        photometric=_text(ds, "PhotometricInterpretation") or "MONOCHROME2",
+        transfer_syntax_uid=syntax,
+        metadata=_series_metadata(ds),
+    )
+
+
+def _single_frame_frames(part: list[_Header]):
+    ds = part[0].dataset
+    warnings: list[str] = []
+    row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings)
+    pixel_spacing = _pixel_spacing(ds, warnings)
+    raw = part[0].transfer_syntax_uid in RAW_SYNTAXES
+    frames = []
+    for index, header in enumerate(part):
+        h = header.dataset
+        position = _floats(h.get("ImagePositionPatient"), 3)
+        if position is None:
+            # No patient position: stack along the normal in instance order.
+            position = np.zeros(3)
+            if index == 0:
+                warnings.append("no ImagePositionPatient: slices stacked by instance number")
+        slope, intercept = _rescale(h)
+        offset = header.pixel_offset if raw and header.transfer_syntax_uid in RAW_SYNTAXES else -1
+        frames.append(
+            FrameRef(header.path, None, tuple(float(v) for v in position), slope, intercept, offset)
+        )
+    if "ImagePositionPatient" not in ds:
+        step = float(_first_number(ds, "SpacingBetweenSlices", "SliceThickness") or 1.0)
+        normal = np.cross(row_dir, col_dir)
+        ordered = sorted(frames, key=lambda f: _int_or(_instance_number(f.path, part), 0))
+        frames = [
+            FrameRef(
+                f.path,
+                None,
+                tuple(float(v) for v in normal * step * n),
+                f.rescale_slope,
+                f.rescale_intercept,
+                f.pixel_offset,
+            )
+            for n, f in enumerate(ordered)
+        ]
+    return frames, row_dir, col_dir, pixel_spacing, warnings
+
+
+def _instance_number(path: str, part: list[_Header]):
+    for header in part:
+        if header.path == path:
+            return header.dataset.get("InstanceNumber")
+    return None
+
+
+def _multiframe_frames(header: _Header):
+    """Frames of an (enhanced) multi-frame object from its functional groups."""
+    ds = header.dataset
+    warnings: list[str] = []
+    count = max(_int_or(ds.get("NumberOfFrames"), 1), 1)
+    shared = ds.SharedFunctionalGroupsSequence[0] if ds.get("SharedFunctionalGroupsSequence") else None
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+
+    def group_value(index: int, sequence: str, attribute: str):
+        for source in (per_frame[index] if index < len(per_frame) else None, shared):
+            if source is not None and sequence in source and len(source[sequence].value):
+                item = source[sequence].value[0]
+                if attribute in item:
+                    return item[attribute].value
+        return ds.get(attribute)
+
+    orientation = group_value(0, "PlaneOrientationSequence", "ImageOrientationPatient")
+    row_dir, col_dir = _orientation(orientation, warnings)
+    spacing = _floats(group_value(0, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    if spacing is None:
+        spacing = _pixel_spacing(ds, warnings)
+    normal = np.cross(row_dir, col_dir)
+    step = float(
+        _floats(group_value(0, "PixelMeasuresSequence", "SpacingBetweenSlices"), 1)[0]
+        if group_value(0, "PixelMeasuresSequence", "SpacingBetweenSlices") is not None
+        else _first_number(ds, "SpacingBetweenSlices", "SliceThickness") or 1.0
+    )
+    frames = []
+    missing_position = False
+    for index in range(count):
+        frame_orientation = _floats(
+            group_value(index, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+        )
+        if frame_orientation is not None and not np.allclose(
+            frame_orientation, np.r_[row_dir, col_dir], atol=10**-_ORIENTATION_DECIMALS
+        ):
+            raise ValueError("frames of this multi-frame object have different orientations")
+        position = _floats(group_value(index, "PlanePositionSequence", "ImagePositionPatient"), 3)
+        if position is None:
+            missing_position = True
+            position = _floats(ds.get("ImagePositionPatient"), 3)
+            position = (np.zeros(3) if position is None else position) + normal * step * index
+        slope = group_value(index, "PixelValueTransformationSequence", "RescaleSlope")
+        intercept = group_value(index, "PixelValueTransformationSequence", "RescaleIntercept")
+        frames.append(
+            FrameRef(
+                header.path,
+                index,
+                tuple(float(v) for v in position),
+                float(slope) if slope not in (None, "") else 1.0,
+                float(intercept) if intercept not in (None, "") else 0.0,
+                -1,
+            )
+        )
+    if missing_position:
+        warnings.append("no per-frame positions: frames stacked at the slice spacing")
+    return frames, row_dir, col_dir, spacing, warnings
+
+
+def _sort_and_check(frames: list[FrameRef], normal: np.ndarray, ds: pydicom.Dataset):
+    """Frames sorted along the normal, the slice spacing, and warnings about the stack."""
+    warnings: list[str] = []
+    positions = np.array([f.position_lps_mm for f in frames], dtype=float)
+    distances = positions @ normal
+    order = np.argsort(distances, kind="stable")
+    frames = [frames[i] for i in order]
+    distances = distances[order]
+    positions = positions[order]
+    if len(frames) < 2:
+        spacing = float(_first_number(ds, "SpacingBetweenSlices", "SliceThickness") or 1.0)
+        return frames, spacing if spacing > 0 else 1.0, warnings
+    gaps = np.diff(distances)
+    if np.any(gaps < 1e-3):
+        warnings.append(f"{int(np.sum(gaps < 1e-3))} slice(s) share a position with another slice")
+        gaps_positive = gaps[gaps >= 1e-3]
+        if gaps_positive.size == 0:
+            return frames, float(_first_number(ds, "SliceThickness") or 1.0), warnings
+        gaps = gaps_positive
+    spacing = float(np.median(gaps))
+    deviation = np.abs(gaps - spacing) / spacing
+    if np.any(deviation > _SPACING_TOLERANCE):
+        missing = int(np.sum(np.maximum(np.rint(gaps / spacing) - 1, 0)))
+        if missing:
+            warnings.append(
+                f"{missing} missing slice(s): gaps of up to {gaps.max():.3g} mm in a {spacing:.3g} mm series"
+            )
+        uneven = np.abs(gaps / spacing - np.rint(gaps / spacing)) > _SPACING_TOLERANCE
+        if np.any(uneven) or not missing:
+            warnings.append(
+                f"uneven slice spacing: {gaps.min():.4g} to {gaps.max():.4g} mm (volume uses {spacing:.4g} mm)"
+            )
+    stack = positions[-1] - positions[0]
+    length = np.linalg.norm(stack)
+    if length > 0:
+        cosine = abs(float(stack @ normal)) / length
+        tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
+        if tilt_deg > _TILT_TOLERANCE_DEG:
+            shear_mm = float(np.sqrt(max(length**2 - (stack @ normal) ** 2, 0.0)))
+            warnings.append(
+                f"gantry tilt of {tilt_deg:.2f} deg: slices shown unsheared, "
+                f"positions off by up to {shear_mm:.1f} mm"
+            )
+    return frames, spacing, warnings
+
+
+def _orientation(value, warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    cosines = _floats(value, 6)
+    if cosines is None:
+        warnings.append("no ImageOrientationPatient: axial orientation assumed")
+        return np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    row_dir, col_dir = cosines[:3], cosines[3:]
+    row_dir = row_dir / np.linalg.norm(row_dir)
+    # Re-orthogonalise slightly inconsistent cosines (rounded in the header).
+    col_dir = col_dir - (col_dir @ row_dir) * row_dir
+    col_dir = col_dir / np.linalg.norm(col_dir)
+    return row_dir, col_dir
+
+
+def _pixel_spacing(ds: pydicom.Dataset, warnings: list[str]) -> np.ndarray:
+    for name in ("PixelSpacing", "ImagerPixelSpacing"):
+        spacing = _floats(ds.get(name), 2)
+        if spacing is not None and np.all(spacing > 0):
+            return spacing
+    warnings.append("no PixelSpacing: 1 mm pixels assumed")
+    return np.array([1.0, 1.0])
+
+
+def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    slope = ds.get("RescaleSlope")
+    intercept = ds.get("RescaleIntercept")
+    slope = float(slope) if slope not in (None, "") else 1.0
+    intercept = float(intercept) if intercept not in (None, "") else 0.0
+    return (slope if slope != 0 else 1.0), intercept
+
+
+def _series_metadata(ds: pydicom.Dataset) -> dict:
+    keys = (
+        "PatientName",
+        "PatientID",
+        "StudyInstanceUID",
+        "StudyDescription",
+        "StudyDate",
+        "SeriesDescription",
+        "SeriesNumber",
+        "FrameOfReferenceUID",
+        "Modality",
+        "RescaleType",
+    )
+    metadata = {key: _text(ds, key) for key in keys if ds.get(key) not in (None, "")}
+    for key in ("WindowCenter", "WindowWidth"):
+        value = _floats(ds.get(key), None)
+        if value is not None and value.size:
+            metadata[key] = float(value[0])
+    return metadata
+
+
+def _floats(value, count: int | None) -> np.ndarray | None:
+    """A DICOM multi-valued number as floats, or None when absent or of the wrong length."""
+    if value is None or value == "":
+        return None
+    try:
+        numbers = np.array(
+            [float(v) for v in value] if not isinstance(value, str | float | int) else [float(value)]
+        )
+    except (TypeError, ValueError):
+        return None
+    if count is not None and numbers.size != count:
+        return None
+    if not np.all(np.isfinite(numbers)):
+        return None
+    return numbers
+
+
+def _first_number(ds: pydicom.Dataset, *names: str) -> float | None:
+    for name in names:
+        value = _floats(ds.get(name), 1)
+        if value is not None and value[0] > 0:
+            return float(value[0])
+    return None
+
+
+def _int_or(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _text(ds: pydicom.Dataset, name: str) -> str:
+    value = ds.get(name)
+    return "" if value is None else str(value).strip()
