@@ -16,7 +16,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 DEIDENTIFICATION_METHOD = "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile"
-PSEUDONYM_PATIENT_NAME = "ANONYMOUS"
+PSEUDONYM_PATIENT_NAME = "ANONYMOUS^"
 
 # Replaced by a dummy value (keyword -> value); the profile's "D" for attributes a module needs.
 _DUMMY_VALUES: dict[str, str] = {
