@@ -1,0 +1,223 @@
+"""``python main.py study SUBCOMMAND``: reader studies.
+
+    study create DEFINITION.yaml OUT_DIR [--db URL]          blinded reading package + truth file
+    study create --real DIR --synthetic DIR OUT_DIR [--name N] [--seed S] [--practice N] [--db URL]
+    study read READING_DIR --reader ID [--db URL] [--windowed]   the reading session (full screen)
+    study analyze INPUT [--json OUT] [--report OUT.html]     INPUT: database file or URL, CSV, iMRMC
+    study export-csv INPUT OUT.csv [--imrmc OUT.imrmc]       long format (reader, modality, case, ...)
+    study edit [DEFINITION.yaml]                              the study editor dialog
+
+Exit codes: 0 success, 2 bad input (with a one-line message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="study_command", required=True)
+
+    create = sub.add_parser(
+        "create", help="blinded reading package, truth file and database from a definition"
+    )
+    create.add_argument("definition", nargs="?", help="study definition (YAML or JSON)")
+    create.add_argument("out_dir", nargs="?", help="folder for the reading package, truth file and database")
+    create.add_argument("--real", help="folder of real images (instead of a definition)")
+    create.add_argument("--synthetic", help="folder of synthetic images (instead of a definition)")
+    create.add_argument("--name", default="Visual Turing test")
+    create.add_argument(
+        "--seed", type=int, default=None, help="randomisation seed (default: random, recorded)"
+    )
+    create.add_argument("--practice", type=int, default=0, help="practice cases per class (folders mode)")
+    create.add_argument("--db", default=None, help="database file or URL (default OUT_DIR/answers.db)")
+
+    read = sub.add_parser("read", help="open the reading session for one reader")
+    read.add_argument("reading_dir", help="the reading package folder (OUT_DIR/reading)")
+    read.add_argument("--reader", required=True, help="reader id")
+    read.add_argument("--db", default=None, help="database file or URL (default: the package's)")
+    read.add_argument("--windowed", action="store_true", help="a normal window instead of full screen")
+
+    analyze = sub.add_parser("analyze", help="statistics and report")
+    analyze.add_argument("input", help="study database (file or URL), long-format CSV or iMRMC file")
+    analyze.add_argument("--json", dest="json_out", metavar="OUT", default=None)
+    analyze.add_argument("--report", metavar="OUT.html", default=None)
+
+    export = sub.add_parser("export-csv", help="long-format CSV (and optionally iMRMC) export")
+    export.add_argument("input", help="study database (file or URL), CSV or iMRMC file")
+    export.add_argument("out_csv")
+    export.add_argument("--imrmc", default=None, help="also write an iMRMC input file")
+
+    edit = sub.add_parser("edit", help="open the study editor dialog")
+    edit.add_argument("definition", nargs="?", default=None)
+
+
+def _fail(message: str) -> int:
+    print(f"study: {message}", file=sys.stderr)
+    return 2
+
+
+def _create(args: argparse.Namespace) -> int:
+    import secrets
+
+    from app.io.nifti import load_nifti, save_nifti
+    from app.readerstudy.definition import StudyDefinitionError, definition_from_folders, load_definition
+    from app.readerstudy.package import create_study
+
+    load_volume = load_nifti
+    try:
+        from app.io.loader import load_volume as _general_loader  # DICOM and more, when available
+
+        load_volume = _general_loader
+    except ImportError:
+        pass
+    try:
+        if args.real or args.synthetic:
+            if not (args.real and args.synthetic):
+                return _fail("create: --real and --synthetic go together")
+            out_dir = args.out_dir or args.definition
+            if not out_dir:
+                return _fail("create: OUT_DIR is missing")
+            seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+            definition = definition_from_folders(args.real, args.synthetic, args.name, seed, args.practice)
+        else:
+            if not (args.definition and args.out_dir):
+                return _fail("create: give DEFINITION OUT_DIR, or --real DIR --synthetic DIR OUT_DIR")
+            out_dir = args.out_dir
+            definition = load_definition(args.definition)
+            if args.seed is not None:
+                definition.seed = args.seed
+        created = create_study(definition, out_dir, load_volume, save_nifti, database=args.db)
+    except (StudyDefinitionError, ValueError, OSError) as error:
+        return _fail(f"create: {error}")
+    for warning in created.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"study {created.study_id}: {len(definition.cases)} cases, seed {definition.seed}")
+    print(f"readers open:      {created.reading_dir}")
+    print(f"truth (keep apart): {created.truth_path}")
+    print(f"database:          {created.database_url}")
+    return 0
+
+
+def _database_for(reading_dir: Path, package: dict, override: str | None) -> str | Path:
+    if override:
+        return override
+    relative = package.get("database")
+    if not relative:
+        raise ValueError("this reading package names no database: give --db URL")
+    return (reading_dir / relative).resolve()
+
+
+def _read(args: argparse.Namespace) -> int:
+    from app.io.nifti import load_nifti
+    from app.readerstudy.package import load_package
+    from app.readerstudy.session import ReadingSession
+    from app.readerstudy.storage import StudyStore
+
+    try:
+        package, reading_dir = load_package(args.reading_dir)
+        store = StudyStore(_database_for(reading_dir, package, args.db), create=False)
+        session = ReadingSession(package, reading_dir, store, args.reader)
+    except (ValueError, OSError, KeyError) as error:
+        return _fail(f"read: {error}")
+
+    from app.ui.application import create_application
+    from app.ui.reading.session_window import ReadingWindow
+
+    app = create_application([])
+    app.setApplicationDisplayName("Reading session")
+    window = ReadingWindow(session, load_nifti)
+    if args.windowed:
+        window.resize(1400, 900)
+        window.show()
+    else:
+        window.showFullScreen()
+    code = int(app.exec())
+    store.close()
+    return code
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from app.readerstudy.analysis import analyze
+    from app.readerstudy.report import write_report
+
+    try:
+        result = analyze(args.input)
+    except (ValueError, OSError, KeyError) as error:
+        return _fail(f"analyze: {error}")
+    except Exception as error:  # noqa: BLE001 - e.g. a database URL that cannot be reached
+        return _fail(f"analyze: cannot read {args.input}: {type(error).__name__}: {error}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
+    if args.report:
+        write_report(result, args.report)
+    print(_summary(result))
+    return 0
+
+
+def _summary(result: dict) -> str:
+    lines = [f"readers: {', '.join(result['readers'])}; readings: {result['readings']}; positive = synthetic"]
+    for modality, section in result["modalities"].items():
+        binary = section["binary"]
+        if binary:
+            pooled = binary["pooled"]
+            lines.append(
+                f"[{modality}] accuracy {pooled['accuracy']['estimate']:.3f}, fooling rate "
+                f"{pooled['fooling_rate']['estimate']:.3f}, exact binomial p = {pooled['binomial_p_value']:.4g}"
+            )
+        for reader, entry in section["roc"].get("per_reader", {}).items():
+            lines.append(
+                f"[{modality}] reader {reader}: AUC {entry['auc']:.8f} (DeLong 95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f})"
+            )
+    mrmc = result.get("mrmc") or {}
+    if "f_statistic" in mrmc:
+        lines.append(
+            f"MRMC ({mrmc['test']}): F = {mrmc['f_statistic']:.3f}, ndf = {mrmc['ndf']}, "
+            f"ddf = {mrmc['ddf']:.2f}, p = {mrmc['p_value']:.4f}"
+        )
+    return "\n".join(lines)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from app.readerstudy.analysis import load_rows
+    from app.readerstudy.ratings import write_csv, write_imrmc
+
+    try:
+        rows, _ = load_rows(args.input)
+    except (ValueError, OSError, KeyError) as error:
+        return _fail(f"export-csv: {error}")
+    write_csv(rows, args.out_csv)
+    if args.imrmc:
+        write_imrmc(rows, args.imrmc)
+    print(f"{len(rows)} readings written to {args.out_csv}")
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    from app.readerstudy.definition import StudyDefinitionError, load_definition
+    from app.ui.application import create_application
+    from app.ui.reading.editor_dialog import StudyEditorDialog
+
+    definition = None
+    if args.definition and Path(args.definition).exists():
+        try:
+            definition = load_definition(args.definition)
+        except StudyDefinitionError as error:
+            return _fail(f"edit: {error}")
+    create_application([])
+    dialog = StudyEditorDialog(definition, save_path=args.definition)
+    return 0 if dialog.exec() else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    handlers = {
+        "create": _create,
+        "read": _read,
+        "analyze": _analyze,
+        "export-csv": _export,
+        "edit": _edit,
+    }
+    return handlers[args.study_command](args)

@@ -1,0 +1,260 @@
+"""Analysis of a reader study: from a database, a long-format CSV or an iMRMC file to one dict.
+
+Positive class = synthetic. Practice items never reach the analysis (they are left out when rows
+are built from the database). The result is plain JSON-ready data; ``app.readerstudy.report``
+renders it as HTML.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from app.readerstudy import mrmc, stats
+from app.readerstudy.ratings import RatingRow, read_csv, read_imrmc
+from app.readerstudy.storage import StudyStore
+
+
+def confidence_rating(choice: str, confidence: float, scale: str) -> float:
+    """One 'how synthetic' score from a real/synthetic call and its confidence.
+
+    1-5 scale: real with confidence 5 -> 1 ... real 1 -> 5, synthetic 1 -> 6 ... synthetic 5 -> 10.
+    0-100 scale: 50 -/+ confidence / 2 (0 = surely real, 100 = surely synthetic)."""
+    if scale == "1-5":
+        return 5.0 + confidence if choice == "synthetic" else 6.0 - confidence
+    return 50.0 + confidence / 2 if choice == "synthetic" else 50.0 - confidence / 2
+
+
+def rows_from_store(store: StudyStore, study_id: str | None = None) -> list[RatingRow]:
+    """Long-format rows of every reader of a study (the only study when not named); no practice."""
+    if study_id is None:
+        ids = store.study_ids()
+        if len(ids) != 1:
+            raise ValueError(f"the database holds {len(ids)} studies; name one ({', '.join(ids)})")
+        study_id = ids[0]
+    package = store.package(study_id)
+    truth = store.truth(study_id)
+    questions = package["questions"]
+    call = next((q for q in questions if q["type"] == "real_synthetic"), None)
+    two_afc = next((q for q in questions if q["type"] == "two_afc"), None)
+    likert = next((q for q in questions if q["type"] == "likert"), None)
+    rows = []
+    for reader in store.readers(study_id):
+        answers = store.latest_answers(study_id, reader)
+        times = store.time_spent(study_id, reader)
+        for item_id, values in answers.items():
+            item_truth = truth.get(item_id)
+            if item_truth is None or item_truth["practice"]:
+                continue
+            time_s = times.get(item_id)
+            if item_truth["synthetic_image_id"]:
+                if two_afc is None or two_afc["id"] not in values:
+                    continue
+                picked = values[two_afc["id"]]
+                rows.append(
+                    RatingRow(
+                        reader,
+                        item_truth["modality"],
+                        item_truth["mrmc_case"],
+                        1,
+                        None,
+                        time_s,
+                        int(picked["choice"] == item_truth["synthetic_image_id"]),
+                        None,
+                        pair=item_id,
+                    )
+                )
+                continue
+            rating = decision = quality = None
+            if call is not None and call["id"] in values:
+                answer = values[call["id"]]
+                decision = int(answer["choice"] == "synthetic")
+                rating = confidence_rating(
+                    answer["choice"], float(answer["confidence"]), call.get("scale", "1-5")
+                )
+            if likert is not None and likert["id"] in values:
+                quality = float(values[likert["id"]])
+            rows.append(
+                RatingRow(
+                    reader,
+                    item_truth["modality"],
+                    item_truth["mrmc_case"],
+                    int(item_truth["truth"]),
+                    rating,
+                    time_s,
+                    decision,
+                    quality,
+                )
+            )
+    return rows
+
+
+def load_rows(source: str | Path) -> tuple[list[RatingRow], str]:
+    """Rows from a database URL or file, a long-format CSV or an iMRMC file; and what it was."""
+    text = str(source)
+    if "://" in text:
+        store = StudyStore(text, create=False)
+        try:
+            return rows_from_store(store), "database"
+        finally:
+            store.close()
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"SQLite format 3"):
+        store = StudyStore(path, create=False)
+        try:
+            return rows_from_store(store), "database"
+        finally:
+            store.close()
+    if path.suffix.lower() == ".csv":
+        return read_csv(path), "csv"
+    if "BEGIN DATA" in path.read_text(encoding="utf-8", errors="replace").upper():
+        return read_imrmc(path), "imrmc"
+    raise ValueError(f"{path.name}: not a study database, long-format CSV or iMRMC file")
+
+
+def _by(rows: list[RatingRow], *keys: str) -> dict:
+    groups: dict = defaultdict(list)
+    for row in rows:
+        groups[tuple(getattr(row, k) for k in keys) if len(keys) > 1 else getattr(row, keys[0])].append(row)
+    return dict(sorted(groups.items()))
+
+
+def _binary_section(rows: list[RatingRow]) -> dict:
+    decided = [r for r in rows if r.decision is not None]
+    if not decided:
+        return {}
+    per_reader = {
+        reader: stats.summarise_decisions([r.truth for r in group], [r.decision for r in group]).to_dict()
+        for reader, group in _by(decided, "reader").items()
+    }
+    pooled = stats.summarise_decisions([r.truth for r in decided], [r.decision for r in decided]).to_dict()
+    return {"per_reader": per_reader, "pooled": pooled, "interval": stats.CLOPPER_PEARSON_NAME}
+
+
+def _roc_section(rows: list[RatingRow]) -> dict:
+    rated = [r for r in rows if r.rating is not None]
+    if not rated or len({r.truth for r in rated}) < 2:
+        return {}
+    per_reader, curves = {}, {}
+    for reader, group in _by(rated, "reader").items():
+        truth = [r.truth for r in group]
+        scores = [r.rating for r in group]
+        if len(set(truth)) < 2:
+            continue
+        per_reader[reader] = stats.delong_auc(truth, scores).to_dict()
+        fpr, tpr = stats.roc_curve_points(truth, scores)
+        curves[reader] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+    pooled = stats.delong_auc([r.truth for r in rated], [r.rating for r in rated]).to_dict()
+    return {"per_reader": per_reader, "pooled_readings": pooled, "curves": curves}
+
+
+def _agreement_section(rows: list[RatingRow]) -> dict:
+    """Fleiss' kappa (bootstrap CI) and pairwise Cohen's kappa over cases every reader called."""
+    decided = [r for r in rows if r.decision is not None]
+    readers = sorted({r.reader for r in decided})
+    if len(readers) < 2:
+        return {}
+    calls = {(r.reader, r.case): r.decision for r in decided}
+    cases = sorted({r.case for r in decided if all((reader, r.case) in calls for reader in readers)})
+    if len(cases) < 2:
+        return {"note": "fewer than two cases were called by every reader"}
+    matrix = np.array([[calls[(reader, case)] for reader in readers] for case in cases])
+    result: dict = {"cases": len(cases), "readers": readers}
+    if len(np.unique(matrix)) < 2:
+        result["note"] = "every call was the same: kappa is undefined"
+        return result
+    result["fleiss"] = stats.fleiss_kappa_bootstrap(matrix, replicates=1000).to_dict()
+    result["cohen_pairwise"] = {
+        f"{a} vs {b}": stats.cohen_kappa(matrix[:, i], matrix[:, j])
+        for (i, a), (j, b) in itertools.combinations(enumerate(readers), 2)
+    }
+    return result
+
+
+def _likert_section(rows: list[RatingRow]) -> dict:
+    scored = [r for r in rows if r.likert is not None]
+    real = [r.likert for r in scored if r.truth == 0]
+    synthetic = [r.likert for r in scored if r.truth == 1]
+    if not real or not synthetic:
+        return {}
+    return stats.compare_likert(real, synthetic).to_dict()
+
+
+def _two_afc_section(rows: list[RatingRow]) -> dict:
+    pairs = [r for r in rows if r.pair and r.decision is not None]
+    if not pairs:
+        return {}
+
+    def summary(group: list[RatingRow]) -> dict:
+        correct = sum(r.decision for r in group)
+        return {
+            "proportion_correct": stats.clopper_pearson(correct, len(group)).to_dict(),
+            "binomial_p_value": stats.exact_binomial_test(correct, len(group)),
+            "test": stats.EXACT_BINOMIAL_TEST_NAME,
+        }
+
+    return {
+        "per_reader": {reader: summary(group) for reader, group in _by(pairs, "reader").items()},
+        "pooled": summary(pairs),
+    }
+
+
+def _mrmc_section(rows: list[RatingRow]) -> dict:
+    rated = [r for r in rows if r.rating is not None and not r.pair]
+    modalities = sorted({r.modality for r in rated})
+    if len(modalities) < 2:
+        return {}
+    if len(modalities) > 2:
+        modalities = modalities[:2]
+    readers = sorted({r.reader for r in rated})
+    scores = {(r.modality, r.reader, r.case): r.rating for r in rated}
+    truth = {r.case: r.truth for r in rated}
+    cases = sorted(c for c in truth if all((m, rd, c) in scores for m in modalities for rd in readers))
+    if len(readers) < 2 or len({truth[c] for c in cases}) < 2:
+        return {"note": "MRMC needs two or more readers and both classes read under both modalities"}
+    array = np.array([[[scores[(m, rd, c)] for c in cases] for rd in readers] for m in modalities])
+    result = mrmc.obuchowski_rockette(array, np.array([truth[c] for c in cases]), modalities, readers)
+    out = result.to_dict()
+    out["cases"] = len(cases)
+    out["cases_left_out_incomplete"] = len(truth) - len(cases)
+    return out
+
+
+def analyze_rows(rows: list[RatingRow]) -> dict:
+    """Every statistic the study supports, per modality, plus MRMC across two modalities."""
+    if not rows:
+        raise ValueError("no readings to analyse")
+    result: dict = {
+        "positive_class": "synthetic",
+        "readers": sorted({r.reader for r in rows}),
+        "readings": len(rows),
+        "modalities": {},
+    }
+    for modality, group in _by(rows, "modality").items():
+        singles = [r for r in group if not r.pair]
+        timed = [r.time_s for r in group if r.time_s is not None]
+        result["modalities"][modality] = {
+            "cases": len({r.case for r in singles}),
+            "binary": _binary_section(singles),
+            "roc": _roc_section(singles),
+            "agreement": _agreement_section(singles),
+            "likert": _likert_section(singles),
+            "two_afc": _two_afc_section(group),
+            "mean_time_per_case_s": float(np.mean(timed)) if timed else None,
+        }
+    result["mrmc"] = _mrmc_section(rows)
+    return result
+
+
+def analyze(source: str | Path) -> dict:
+    rows, kind = load_rows(source)
+    result = analyze_rows(rows)
+    result["input"] = {"source": str(source), "kind": kind}
+    return result

@@ -1,0 +1,182 @@
+"""Blinding: turn a study definition into a reading package that readers open.
+
+Layout written by ``create_study(definition, out_dir, ...)``::
+
+    out_dir/truth.json            coordinator only: opaque ids -> source paths, truth, modality
+    out_dir/answers.db            default SQLite database (WAL) unless a URL is given
+    out_dir/reading/study.json    what the reading session opens: questions, options, items
+    out_dir/reading/images/<opaque id>.nii.gz
+
+What is normalised or stripped from every image a reader sees, so nothing but the pixels can
+tell synthetic from real: file name and path (opaque random ids), series description, UIDs and
+every header field (only voxels and geometry are kept), provenance and its sidecar, the plugin
+name, the data type (all float32), and (optionally, ``common_spacing_mm``) the voxel spacing.
+The item list in ``study.json`` is sorted by opaque id, so its order carries no truth; modality
+names (which may be plugin names) stay in the truth file.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.core.resample import resample_onto
+from app.core.volume import Geometry, Volume
+from app.readerstudy.definition import StudyDefinition
+from app.readerstudy.storage import StudyStore
+
+PACKAGE_FILE = "study.json"
+READING_DIR = "reading"
+TRUTH_FILE = "truth.json"
+DEFAULT_DATABASE = "answers.db"
+
+LoadVolume = Callable[[Path], Volume]
+SaveVolume = Callable[[Volume, Path], object]
+
+
+@dataclass
+class CreatedStudy:
+    study_id: str
+    reading_dir: Path
+    truth_path: Path
+    database_url: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def opaque_id(prefix: str) -> str:
+    """A random identifier that says nothing about the case (not derived from names or order)."""
+    return f"{prefix}{secrets.token_hex(4).upper()}"
+
+
+def blinded_volume(volume: Volume, image_id: str, common_spacing_mm: float | None = None) -> Volume:
+    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata."""
+    if common_spacing_mm:
+        low, high = volume.bounds_lps_mm()
+        spacing = np.full(3, float(common_spacing_mm))
+        extent = np.abs(volume.geometry.direction.T @ (high - low))
+        size_ijk = np.maximum(1, np.round(extent / spacing).astype(int) + 1)
+        # Keep the direction; choose the grid that covers the same extent at the new spacing.
+        origin = volume.geometry.origin_lps_mm
+        geometry = Geometry(origin, spacing, volume.geometry.direction)
+        volume = resample_onto(
+            volume, geometry, (int(size_ijk[2]), int(size_ijk[1]), int(size_ijk[0])), fill_value=0.0
+        )
+    voxels = np.asarray(volume.voxels, dtype=np.float32).copy()
+    geometry = volume.geometry
+    return Volume(voxels=voxels, geometry=geometry, modality="", name=image_id, provenance=None, metadata={})
+
+
+def _leak_warnings(described: list[tuple[str, Volume]]) -> list[str]:
+    """Differences between real and synthetic sources that blinding does not remove by itself."""
+    warnings = []
+    by_truth: dict[str, dict[str, set]] = {"real": {}, "synthetic": {}}
+    for truth, volume in described:
+        bucket = by_truth[truth]
+        bucket.setdefault("spacing", set()).add(tuple(np.round(volume.geometry.spacing_mm, 3)))
+        bucket.setdefault("shape", set()).add(volume.shape_kji)
+    for key in ("spacing", "shape"):
+        real, synthetic = by_truth["real"].get(key, set()), by_truth["synthetic"].get(key, set())
+        if real and synthetic and real.isdisjoint(synthetic):
+            hint = " (set options.common_spacing_mm)" if key == "spacing" else ""
+            warnings.append(f"every real case differs from every synthetic one in {key}{hint}")
+    return warnings
+
+
+def create_study(
+    definition: StudyDefinition,
+    out_dir: str | Path,
+    load_volume: LoadVolume,
+    save_volume: SaveVolume,
+    database: str | Path | None = None,
+) -> CreatedStudy:
+    """Write the blinded reading package and truth file, and register the study in the database."""
+    definition.validate()
+    out_dir = Path(out_dir)
+    reading_dir = out_dir / READING_DIR
+    images_dir = reading_dir / "images"
+    if (reading_dir / PACKAGE_FILE).exists():
+        raise FileExistsError(f"{reading_dir} already holds a reading package")
+    images_dir.mkdir(parents=True, exist_ok=True)
+    study_id = opaque_id("S")
+    items, truth_items, truth_rows, described = [], {}, [], []
+    spacing = definition.options.common_spacing_mm
+    for case in definition.cases:
+        item_id = opaque_id("K")
+        sources = [(case.path, case.truth)]
+        if case.paired_path:
+            other = "real" if case.truth == "synthetic" else "synthetic"
+            sources.append((case.paired_path, other))
+        image_ids, synthetic_image = [], None
+        for path, truth in sources:
+            image_id = opaque_id("I")
+            try:
+                volume = load_volume(definition.resolve(path))
+            except Exception as error:  # a loader may raise anything: name the case, not a traceback
+                raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
+            described.append((truth, volume))
+            save_volume(blinded_volume(volume, image_id, spacing), images_dir / f"{image_id}.nii.gz")
+            image_ids.append(image_id)
+            if truth == "synthetic":
+                synthetic_image = image_id
+        items.append({"item_id": item_id, "image_ids": image_ids, "practice": case.practice})
+        truth_items[item_id] = {
+            "case": case.id,
+            "sources": [str(definition.resolve(p)) for p, _ in sources],
+            "truth": case.truth,
+            "synthetic_image_id": synthetic_image if case.paired_path else None,
+            "modality": case.modality,
+            "mrmc_case": case.mrmc_case or case.id,
+            "practice": case.practice,
+        }
+        truth_rows.append(
+            {
+                "item_id": item_id,
+                "truth": None if case.paired_path else int(case.truth == "synthetic"),
+                "synthetic_image_id": synthetic_image if case.paired_path else None,
+                "modality": case.modality,
+                "mrmc_case": case.mrmc_case or case.id,
+                "practice": int(case.practice),
+            }
+        )
+    options = {k: v for k, v in definition.to_dict()["options"].items() if k != "common_spacing_mm"}
+    package = {
+        "format": "synthview-reading-package/1",
+        "study_id": study_id,
+        "seed": definition.seed,
+        "questions": definition.to_dict()["questions"],
+        "options": options,
+        "items": sorted(items, key=lambda item: item["item_id"]),
+        "database": f"../{DEFAULT_DATABASE}" if database is None else None,
+    }
+    (reading_dir / PACKAGE_FILE).write_text(json.dumps(package, indent=2), encoding="utf-8")
+    truth_path = out_dir / TRUTH_FILE
+    truth_path.write_text(
+        json.dumps({"study_id": study_id, "name": definition.name, "items": truth_items}, indent=2),
+        encoding="utf-8",
+    )
+    store = StudyStore(database if database is not None else out_dir / DEFAULT_DATABASE)
+    try:
+        store.register_study(study_id, definition.name, package, truth_rows)
+        url = store.url
+    finally:
+        store.close()
+    return CreatedStudy(study_id, reading_dir, truth_path, url, _leak_warnings(described))
+
+
+def load_package(reading_dir: str | Path) -> tuple[dict, Path]:
+    """The reading package (``study.json``) of a reading folder or file, and its folder."""
+    path = Path(reading_dir)
+    if path.is_dir():
+        path = path / PACKAGE_FILE
+    try:
+        package = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"not a reading package: {path} ({error})") from None
+    if package.get("format") != "synthview-reading-package/1":
+        raise ValueError(f"not a reading package: {path}")
+    return package, path.parent

@@ -1,0 +1,395 @@
+"""Durable storage of reader-study answers with SQLAlchemy: SQLite (WAL) or PostgreSQL.
+
+Durability rules:
+
+* every call that records answers is one transaction, committed before it returns, so the UI
+  shows the next case only after the answers are on disk (SQLite: WAL with ``synchronous=FULL``,
+  which survives power loss; PostgreSQL: its default synchronous commit);
+* ``answers``, ``case_times`` and ``audit`` are append-only: a changed answer is a new row with
+  a higher revision, and database triggers refuse UPDATE and DELETE on them;
+* every change writes an audit row saying who, when and what (old value -> new value).
+
+The ``truth`` table is written by the coordinator (``study create``) and read only by the
+analysis; the reading session never queries it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    DDL,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+studies = Table(
+    "studies",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_utc", String(40), nullable=False),
+    Column("package_json", Text, nullable=False),
+)
+
+truth_table = Table(
+    "truth",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("truth", Integer, nullable=True),  # single image: 1 synthetic, 0 real
+    Column("synthetic_image_id", String(64), nullable=True),  # 2AFC pair: which image is synthetic
+    Column("modality", String(200), nullable=False),
+    Column("mrmc_case", String(200), nullable=False),
+    Column("practice", Integer, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("study_id", String(64), primary_key=True),
+    Column("reader_id", String(200), primary_key=True),
+    Column("seed", String(40), nullable=False),
+    Column("order_json", Text, nullable=False),
+    Column("created_utc", String(40), nullable=False),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("answer_id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", String(64), nullable=False),
+    Column("reader_id", String(200), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("question_id", String(64), nullable=False),
+    Column("value_json", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("recorded_utc", String(40), nullable=False),
+    UniqueConstraint("study_id", "reader_id", "item_id", "question_id", "revision"),
+)
+
+case_times = Table(
+    "case_times",
+    metadata,
+    Column("time_id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", String(64), nullable=False),
+    Column("reader_id", String(200), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("recorded_utc", String(40), nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", String(64), nullable=False),
+    Column("who", String(200), nullable=False),
+    Column("when_utc", String(40), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("item_id", String(64), nullable=True),
+    Column("detail_json", Text, nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("answers", "case_times", "audit")
+
+for _name in APPEND_ONLY_TABLES:
+    for _verb in ("UPDATE", "DELETE"):
+        event.listen(
+            metadata,
+            "after_create",
+            DDL(
+                f"CREATE TRIGGER IF NOT EXISTS {_name}_no_{_verb.lower()} BEFORE {_verb} ON {_name} "
+                f"BEGIN SELECT RAISE(ABORT, '{_name} is append-only'); END"
+            ).execute_if(dialect="sqlite"),
+        )
+event.listen(
+    metadata,
+    "after_create",
+    DDL(
+        "CREATE OR REPLACE FUNCTION synthview_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
+    ).execute_if(dialect="postgresql"),
+)
+for _name in APPEND_ONLY_TABLES:
+    event.listen(
+        metadata,
+        "after_create",
+        DDL(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{_name}_append_only') "
+            f"THEN CREATE TRIGGER {_name}_append_only BEFORE UPDATE OR DELETE ON {_name} "
+            f"FOR EACH ROW EXECUTE FUNCTION synthview_append_only(); END IF; END $$"
+        ).execute_if(dialect="postgresql"),
+    )
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def database_url(target: str | Path) -> str:
+    """A SQLAlchemy URL from a URL or a path to a SQLite file."""
+    text = str(target)
+    if "://" in text:
+        if text.startswith("postgresql://"):
+            text = "postgresql+psycopg://" + text[len("postgresql://") :]
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: power-loss safe
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    item_id: str
+    question_id: str
+    value: object
+    revision: int
+    recorded_utc: str
+
+
+class StudyStore:
+    """All reads and writes of one study database (many studies may share it)."""
+
+    def __init__(self, target: str | Path, create: bool = True) -> None:
+        self.url = database_url(target)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite and not create:
+            path = Path(self.url[len("sqlite:///") :])
+            if not path.exists():
+                raise FileNotFoundError(f"no study database at {path}")
+        self.engine: Engine = create_engine(self.url, future=True)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _configure_sqlite)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----- coordinator ---------------------------------------------------------------------
+    def register_study(self, study_id: str, name: str, package: dict, truth_rows: list[dict]) -> None:
+        """Store the reader-facing package and (separately) the truth of every item."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(studies).values(
+                    study_id=study_id, name=name, created_utc=utc_now(), package_json=json.dumps(package)
+                )
+            )
+            for row in truth_rows:
+                connection.execute(insert(truth_table).values(study_id=study_id, **row))
+            connection.execute(
+                insert(audit).values(
+                    study_id=study_id,
+                    who="coordinator",
+                    when_utc=utc_now(),
+                    action="create-study",
+                    item_id=None,
+                    detail_json=json.dumps({"items": len(truth_rows)}),
+                )
+            )
+
+    def study_ids(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return [r[0] for r in connection.execute(select(studies.c.study_id).order_by(studies.c.study_id))]
+
+    def package(self, study_id: str) -> dict:
+        with self.engine.connect() as connection:
+            text = connection.execute(
+                select(studies.c.package_json).where(studies.c.study_id == study_id)
+            ).scalar_one_or_none()
+        if text is None:
+            raise KeyError(f"study {study_id} is not in this database")
+        return json.loads(text)
+
+    def truth(self, study_id: str) -> dict[str, dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(truth_table).where(truth_table.c.study_id == study_id))
+            return {r.item_id: dict(r._mapping) for r in rows}
+
+    # ----- reader sessions -----------------------------------------------------------------
+    def session_order(self, study_id: str, reader_id: str) -> tuple[str, list[dict]] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(sessions.c.seed, sessions.c.order_json).where(
+                    (sessions.c.study_id == study_id) & (sessions.c.reader_id == reader_id)
+                )
+            ).first()
+        return None if row is None else (row.seed, json.loads(row.order_json))
+
+    def start_session(self, study_id: str, reader_id: str, seed: str, order: list[dict]) -> list[dict]:
+        """Record a reader's order once; a second start (or a race) returns the recorded one."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    insert(sessions).values(
+                        study_id=study_id,
+                        reader_id=reader_id,
+                        seed=seed,
+                        order_json=json.dumps(order),
+                        created_utc=utc_now(),
+                    )
+                )
+                connection.execute(
+                    insert(audit).values(
+                        study_id=study_id,
+                        who=reader_id,
+                        when_utc=utc_now(),
+                        action="start-session",
+                        item_id=None,
+                        detail_json=json.dumps({"seed": seed}),
+                    )
+                )
+        except IntegrityError:
+            pass
+        recorded = self.session_order(study_id, reader_id)
+        assert recorded is not None
+        return recorded[1]
+
+    def readers(self, study_id: str) -> list[str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(sessions.c.reader_id)
+                .where(sessions.c.study_id == study_id)
+                .order_by(sessions.c.reader_id)
+            )
+            return [r[0] for r in rows]
+
+    def record_answers(
+        self, study_id: str, reader_id: str, item_id: str, values: dict[str, object], seconds: float
+    ) -> None:
+        """Append the answers to one item (new revisions where they change) and the time spent,
+        with audit rows, in one committed transaction."""
+        now = utc_now()
+        with self.engine.begin() as connection:
+            latest = self._latest(connection, study_id, reader_id, item_id)
+            for question_id, value in values.items():
+                previous = latest.get(question_id)
+                if previous is not None and previous.value == value:
+                    continue
+                revision = 1 if previous is None else previous.revision + 1
+                connection.execute(
+                    insert(answers).values(
+                        study_id=study_id,
+                        reader_id=reader_id,
+                        item_id=item_id,
+                        question_id=question_id,
+                        value_json=json.dumps(value),
+                        revision=revision,
+                        recorded_utc=now,
+                    )
+                )
+                connection.execute(
+                    insert(audit).values(
+                        study_id=study_id,
+                        who=reader_id,
+                        when_utc=now,
+                        action="answer" if previous is None else "change-answer",
+                        item_id=item_id,
+                        detail_json=json.dumps(
+                            {
+                                "question": question_id,
+                                "old": None if previous is None else previous.value,
+                                "new": value,
+                                "revision": revision,
+                            }
+                        ),
+                    )
+                )
+            if seconds > 0:
+                connection.execute(
+                    insert(case_times).values(
+                        study_id=study_id,
+                        reader_id=reader_id,
+                        item_id=item_id,
+                        seconds=seconds,
+                        recorded_utc=now,
+                    )
+                )
+
+    def record_time(self, study_id: str, reader_id: str, item_id: str, seconds: float, action: str) -> None:
+        """Time spent on an item without answering it (pause, close, navigating away)."""
+        now = utc_now()
+        with self.engine.begin() as connection:
+            if seconds > 0:
+                connection.execute(
+                    insert(case_times).values(
+                        study_id=study_id,
+                        reader_id=reader_id,
+                        item_id=item_id,
+                        seconds=seconds,
+                        recorded_utc=now,
+                    )
+                )
+            connection.execute(
+                insert(audit).values(
+                    study_id=study_id,
+                    who=reader_id,
+                    when_utc=now,
+                    action=action,
+                    item_id=item_id,
+                    detail_json=json.dumps({"seconds": seconds}),
+                )
+            )
+
+    @staticmethod
+    def _latest(connection, study_id: str, reader_id: str, item_id: str | None = None) -> dict:
+        query = select(answers).where((answers.c.study_id == study_id) & (answers.c.reader_id == reader_id))
+        if item_id is not None:
+            query = query.where(answers.c.item_id == item_id)
+        latest: dict = {}
+        for row in connection.execute(query.order_by(answers.c.revision)):
+            key = row.question_id if item_id is not None else (row.item_id, row.question_id)
+            latest[key] = StoredAnswer(
+                row.item_id, row.question_id, json.loads(row.value_json), row.revision, row.recorded_utc
+            )
+        return latest
+
+    def latest_answers(self, study_id: str, reader_id: str) -> dict[str, dict[str, object]]:
+        """item -> question -> latest value, for one reader."""
+        with self.engine.connect() as connection:
+            latest = self._latest(connection, study_id, reader_id)
+        result: dict[str, dict[str, object]] = {}
+        for (item_id, question_id), stored in latest.items():
+            result.setdefault(item_id, {})[question_id] = stored.value
+        return result
+
+    def time_spent(self, study_id: str, reader_id: str) -> dict[str, float]:
+        """item -> total seconds over every visit."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(case_times.c.item_id, func.sum(case_times.c.seconds))
+                .where((case_times.c.study_id == study_id) & (case_times.c.reader_id == reader_id))
+                .group_by(case_times.c.item_id)
+            )
+            return {r[0]: float(r[1]) for r in rows}
+
+    def audit_trail(self, study_id: str) -> list[dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(audit).where(audit.c.study_id == study_id).order_by(audit.c.audit_id)
+            )
+            return [dict(r._mapping) for r in rows]

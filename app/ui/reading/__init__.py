@@ -1,0 +1,1 @@
+"""Reader-study screens: the blinded reading-session window and the study editor dialog."""
