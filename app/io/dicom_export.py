@@ -113,7 +113,7 @@ def write_derived_series(
         raise ExportError("cannot export an empty volume")
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
-    source_series = resolve_source(source if source is not None else _source_from_metadata(volume))
+    source_series = resolve_source(source if source is not None else _source_from_metadata(volume), volume)
     if keep_study_uid and source_series is None:
         raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,9 @@ def quantize(voxels: np.ndarray, stored_values: StoredValues) -> np.ndarray:
     return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
 
 
-def resolve_source(source: Dataset | str | Path | SourceSeries | None) -> SourceSeries | None:
+def resolve_source(
+    source: Dataset | str | Path | SourceSeries | None, volume: Volume | None = None
+) -> SourceSeries | None:
     """Normalise the ``source`` argument: a header and, for a folder, every slice's UIDs."""
     if source is None or isinstance(source, SourceSeries):
         return source
@@ -188,17 +190,21 @@ def resolve_source(source: Dataset | str | Path | SourceSeries | None) -> Source
     if path.is_file():
         return SourceSeries(header=_read_header(path))
     if path.is_dir():
-        return _scan_source_folder(path)
+        return _scan_source_folder(path, volume)
     raise ExportError(f"source {path} is neither a DICOM file nor a folder")
 
 
 def _source_from_metadata(volume: Volume):
+    """A source named in the metadata: a header, or the folder a DICOM series was loaded from."""
     for key in ("dicom_header", "source_dicom", "source_series"):
         value = volume.metadata.get(key)
         if isinstance(value, (Dataset, SourceSeries)):
             return value
         if isinstance(value, (str, Path)) and Path(value).exists():
             return value
+    loaded_from = volume.metadata.get("source_path")  # app.io.loader sets it for DICOM series
+    if volume.metadata.get("SeriesInstanceUID") and loaded_from and Path(loaded_from).is_dir():
+        return loaded_from
     return None
 
 
@@ -209,18 +215,28 @@ def _read_header(path: Path) -> Dataset:
         raise ExportError(f"source {path.name} is not a readable DICOM file: {error}") from error
 
 
-def _scan_source_folder(folder: Path) -> SourceSeries:
-    headers: list[Dataset] = []
+def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSeries:
+    """The source series in ``folder``: the one on the volume's grid when there is one (same
+    orientation and slice count; a study folder holds several), else the largest."""
+    by_series: dict[str, list[Dataset]] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            headers.append(pydicom.dcmread(path, stop_before_pixels=True))
-        except Exception:  # noqa: S112 - non-DICOM files in a folder are skipped
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - non-DICOM files in a folder are skipped
             continue
-    headers = [h for h in headers if "ImagePositionPatient" in h and "SOPInstanceUID" in h]
-    if not headers:
+        if "ImagePositionPatient" in header and "SOPInstanceUID" in header and "SeriesInstanceUID" in header:
+            by_series.setdefault(str(header.SeriesInstanceUID), []).append(header)
+    if not by_series:
         raise ExportError(f"source folder {folder} holds no DICOM image files")
-    series_uid = headers[0].SeriesInstanceUID
-    headers = [h for h in headers if h.SeriesInstanceUID == series_uid]
+
+    def fits(headers: list[Dataset]) -> bool:
+        if volume is None or len(headers) != volume.voxels.shape[0]:
+            return False
+        orientation = np.asarray(headers[0].ImageOrientationPatient, float)
+        return bool(np.allclose(orientation, volume.geometry.direction[:, :2].T.ravel(), atol=1e-3))
+
+    candidates = sorted(by_series.values(), key=lambda h: (fits(h), len(h)), reverse=True)
+    headers = candidates[0]
     row, column = np.asarray(headers[0].ImageOrientationPatient, float).reshape(2, 3)
     normal = np.cross(row, column)
     instances = [

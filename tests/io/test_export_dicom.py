@@ -200,3 +200,29 @@ def test_nifti_export_has_provenance_sidecar(tmp_path):
     assert reread.is_synthetic
     assert reread.geometry.allclose(volume.geometry)
     assert isinstance(reread.geometry, Geometry)
+
+
+def test_source_folder_with_several_series_picks_the_one_on_the_grid(tmp_path):
+    header, source_paths = _write_source_series(tmp_path / "study" / "matching")
+    other = ct_volume()
+    other = Volume(np.zeros((9, 5, 6), np.int16), other.geometry, modality="CT")
+    write_derived_series(other, tmp_path / "study" / "bigger_other", source=source_header())
+    paths = write_derived_series(synthetic_mr_volume(), tmp_path / "out", source=tmp_path / "study")
+    related = pydicom.dcmread(paths[0]).RelatedSeriesSequence[0]
+    assert related.SeriesInstanceUID == pydicom.dcmread(source_paths[0]).SeriesInstanceUID
+
+
+def test_volume_loaded_from_dicom_is_its_own_source(tmp_path):
+    from app.io.loader import load_volume
+
+    _, source_paths = _write_source_series(tmp_path / "source")
+    loaded = load_volume(tmp_path / "source")
+    paths = write_derived_series(loaded, tmp_path / "out")
+    dataset = pydicom.dcmread(paths[0])
+    assert dataset.PatientName == "DOE^JANE"
+    assert (
+        dataset.RelatedSeriesSequence[0].SeriesInstanceUID
+        == pydicom.dcmread(source_paths[0]).SeriesInstanceUID
+    )
+    geometry, voxels = geometry_from_dicom_files(paths)
+    assert geometry.allclose(loaded.geometry, atol_mm=1e-4)
