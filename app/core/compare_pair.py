@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.resample import resample_like
+from app.core.lazy_voxels import DifferenceVoxels
+from app.core.resample import lazy_resample_like
 from app.core.volume import Volume
 
 
@@ -21,12 +22,20 @@ class Difference:
 def difference(original: Volume, other: Volume, percentile: float = 99.5) -> Difference:
     """other - original, with ``other`` resampled through world coordinates when grids differ.
 
-    The display range is symmetric (+-r) with r the ``percentile`` of |difference|, so zero
-    is always the neutral colour of a diverging map.
+    On one grid the difference is computed at once (a subtraction); on different grids it is
+    lazy (``DifferenceVoxels``): each slice is resampled when it is drawn, so opening a
+    comparison never stalls on resampling a whole series. The display range is symmetric
+    (+-r) with r the ``percentile`` of |difference| over a sample, so zero is always the
+    neutral colour of a diverging map.
     """
-    on_grid = resample_like(other, original)
-    values = np.asarray(on_grid.voxels, dtype=np.float32) - np.asarray(original.voxels, dtype=np.float32)
-    sample = values.reshape(-1)[:: max(1, values.size // 1_000_000)]  # a strided sample is plenty
+    on_grid = lazy_resample_like(other, original)
+    if on_grid is other:
+        values = np.asarray(other.voxels, dtype=np.float32) - np.asarray(original.voxels, dtype=np.float32)
+        sample = values.reshape(-1)[:: max(1, values.size // 1_000_000)]
+    else:
+        values = DifferenceVoxels(on_grid.voxels, original.voxels)
+        slices = np.unique(np.linspace(0, values.shape[0] - 1, min(values.shape[0], 12)).astype(int))
+        sample = np.concatenate([values[int(k)].reshape(-1) for k in slices])
     finite = np.abs(sample[np.isfinite(sample)])
     magnitude = float(np.percentile(finite, percentile)) if finite.size else 0.0
     name = f"{other.name or 'other'} - {original.name or 'original'}"

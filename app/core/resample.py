@@ -53,6 +53,34 @@ def resample_like(source: Volume, reference: Volume, linear: bool = True) -> Vol
     return resample_onto(source, reference.geometry, reference.shape_kji, linear)
 
 
+def lazy_resample_like(source: Volume, reference: Volume, linear: bool = True) -> Volume:
+    """``source`` on ``reference``'s grid, sampled only where read (see ``lazy_voxels``).
+
+    The same volume comes back when the grids already agree.
+    """
+    from app.core.lazy_voxels import ResampledVoxels
+
+    if source.geometry.allclose(reference.geometry) and source.shape_kji == reference.shape_kji:
+        return source
+    voxels = ResampledVoxels(source.voxels, source.geometry, reference.geometry, reference.shape_kji, linear)
+    return Volume(
+        voxels,
+        reference.geometry,
+        source.modality,
+        source.units,
+        source.name,
+        source.provenance,
+        {**source.metadata, "resampled_onto_grid": True},
+    )
+
+
+def sample_at_index(
+    voxels: np.ndarray, ijk: np.ndarray, linear: bool = True, fill_value: float = np.nan
+) -> np.ndarray:
+    """Values of ``voxels[k, j, i]`` at continuous (n, 3) indices; ``fill_value`` outside."""
+    return (_trilinear if linear else _nearest)(voxels, np.asarray(ijk, float).reshape(-1, 3), fill_value)
+
+
 def _nearest(voxels: np.ndarray, ijk: np.ndarray, fill_value: float) -> np.ndarray:
     nk, nj, ni = voxels.shape
     index = np.floor(ijk + 0.5).astype(np.int64)

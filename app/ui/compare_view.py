@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from app.core.compare_pair import difference
 from app.core.display import WindowLevel, default_window
 from app.core.planes import Plane
-from app.core.resample import resample_like
+from app.core.resample import lazy_resample_like
 from app.core.viewer_state import ViewerState
 from app.core.volume import Volume
 from app.ui.color_bar import ColorBar
@@ -103,7 +103,7 @@ class CompareView(QtWidgets.QWidget):
         partner = None
         if mode != COMPARE_MODES[0]:
             if self._partner_on_grid is None:
-                self._partner_on_grid = resample_like(self.others[0], self.original)
+                self._partner_on_grid = lazy_resample_like(self.others[0], self.original)
             partner = self._partner_on_grid
         for panel in self.original_panels():
             panel.set_partner(partner, mode)

@@ -161,12 +161,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._compare_planes = list(planes or Plane)
         self.layout_name = "compare"
         self._install_state(ViewerState(reference or original))
-        # Differences of series on other grids are resampled here (about 1 s per 10 M voxels).
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
-        try:
-            self._rebuild_view()
-        finally:
-            QtWidgets.QApplication.restoreOverrideCursor()
+        self._rebuild_view()
 
     def set_layout(self, name: str) -> None:
         if name == "compare" and not self.compare_volumes:

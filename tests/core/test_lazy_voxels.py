@@ -1,0 +1,67 @@
+"""Lazy resampling answers every read exactly as the eager resampler would."""
+
+import numpy as np
+import pytest
+
+from app.core.compare_pair import difference
+from app.core.lazy_voxels import DifferenceVoxels, ResampledVoxels
+from app.core.orientation_phantom import orientation_phantom
+from app.core.planes import Plane, extract_slice
+from app.core.resample import lazy_resample_like, resample_onto
+from app.core.volume import Geometry, Volume
+
+
+@pytest.fixture
+def pair():
+    source = orientation_phantom(size_ijk=(12, 10, 8))
+    source = source.with_voxels(np.random.default_rng(3).random(source.voxels.shape).astype(np.float32) * 100)
+    target_geometry = Geometry(
+        np.array([5.0, 35.0, -3.0]), np.array([0.8, 1.2, 1.5]), np.diag([-1.0, -1.0, 1.0])
+    )
+    return source, target_geometry, (9, 11, 13)
+
+
+def test_every_kind_of_read_matches_the_eager_result(pair):
+    source, geometry, shape = pair
+    eager = resample_onto(source, geometry, shape).voxels
+    lazy = ResampledVoxels(source.voxels, source.geometry, geometry, shape)
+    assert lazy.shape == eager.shape and lazy.ndim == 3
+    for key in [4, (2, 3), (slice(None), 5), (slice(1, 7, 2), slice(None), -1), (3, 4, 5), (-1, -2, -3)]:
+        np.testing.assert_array_equal(lazy[key], eager[key])
+    rows, cols = np.array([[0, 1], [2, 3]]), np.array([[4, 5], [6, 7]])
+    np.testing.assert_array_equal(
+        lazy[np.array([[1, 2], [3, 4]]), rows, cols], eager[np.array([[1, 2], [3, 4]]), rows, cols]
+    )
+    np.testing.assert_array_equal(np.asarray(lazy), eager)
+    with pytest.raises(IndexError):
+        lazy[9]
+    with pytest.raises(IndexError):
+        lazy[np.array([0]), :, 1]
+
+
+def test_lazy_volume_slices_like_an_eager_one(pair):
+    source, geometry, shape = pair
+    reference = Volume(np.zeros(shape, np.float32), geometry)
+    lazy_volume = lazy_resample_like(source, reference)
+    eager_volume = resample_onto(source, geometry, shape)
+    for plane in Plane:
+        cut_lazy = extract_slice(
+            lazy_volume, plane, 0.0 if plane is Plane.AXIAL else 40.0 if plane is Plane.CORONAL else 0.0
+        )
+        cut_eager = extract_slice(eager_volume, plane, cut_lazy.position_mm)
+        np.testing.assert_array_equal(cut_lazy.pixels, cut_eager.pixels)
+    index = (4, 5, 6)
+    assert lazy_volume.value_at_index(index) == eager_volume.value_at_index(index) or np.isnan(
+        eager_volume.value_at_index(index)
+    )
+    assert lazy_resample_like(source, source) is source
+
+
+def test_difference_on_other_grids_is_lazy_and_right(pair):
+    source, geometry, shape = pair
+    original = Volume(np.full(shape, 10.0, np.float32), geometry)
+    result = difference(original, source)
+    assert isinstance(result.volume.voxels, DifferenceVoxels)
+    expected = resample_onto(source, geometry, shape).voxels - 10.0
+    np.testing.assert_allclose(result.volume.voxels[3], expected[3])
+    assert 0 < result.symmetric_range <= np.nanmax(np.abs(expected))
