@@ -28,7 +28,11 @@ def _filtered(image: np.ndarray) -> np.ndarray:
 
 
 def ssim_components(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[float, float]:
-    """(mean luminance term, mean contrast-structure term) with a Gaussian window, population covariance."""
+    """(mean SSIM, mean contrast-structure term) with a Gaussian window and population covariance.
+
+    Only pixels whose whole window lies inside the image are averaged (MATLAB's ``filter2
+    'valid'`` of the reference implementation).
+    """
     mu_x, mu_y = _filtered(x), _filtered(y)
     var_x = _filtered(x * x) - mu_x**2
     var_y = _filtered(y * y) - mu_y**2
@@ -36,28 +40,32 @@ def ssim_components(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[fl
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
     contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
-    # Crop the half window at the border, where reflection padding biases the statistics.
     pad = int(GAUSSIAN_TRUNCATE * GAUSSIAN_SIGMA + 0.5)
     crop = tuple(slice(pad, s - pad) if s > 2 * pad else slice(None) for s in x.shape)
-    return float(luminance[crop].mean()), float(contrast_structure[crop].mean())
+    return float((luminance * contrast_structure)[crop].mean()), float(contrast_structure[crop].mean())
 
 
 def ms_ssim(
     x: np.ndarray, y: np.ndarray, data_range: float, weights: Sequence[float] = MS_SSIM_WEIGHTS
 ) -> float:
-    """Multi-scale SSIM of two same-shape 2D images; the number of scales is ``len(weights)``."""
+    """Multi-scale SSIM of two same-shape 2D images; the number of scales is ``len(weights)``.
+
+    ``prod_{s < S} mean(cs_s) ** w_s * mean(ssim_S) ** w_S`` (negative terms clipped to 0).
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"MS-SSIM needs two 2D images of one shape, got {x.shape} and {y.shape}")
     scales = len(weights)
-    if min(x.shape) < 2 ** (scales - 1) * 4:
-        raise ValueError(f"images of {x.shape} are too small for {scales} scales")
+    if min(x.shape) < 2 ** (scales - 1) * 11:
+        raise ValueError(
+            f"images of {x.shape} are too small for {scales} scales (need {2 ** (scales - 1) * 11})"
+        )
     result = 1.0
     for scale, weight in enumerate(weights):
-        luminance, contrast_structure = ssim_components(x, y, data_range)
+        ssim, contrast_structure = ssim_components(x, y, data_range)
         if scale == scales - 1:
-            result *= (max(luminance, 0.0) * max(contrast_structure, 0.0)) ** weight
+            result *= max(ssim, 0.0) ** weight
         else:
             result *= max(contrast_structure, 0.0) ** weight
             x, y = _downsample(x), _downsample(y)

@@ -1,0 +1,81 @@
+"""``python main.py compare`` end to end on NIfTI files: JSON regions/metrics, HTML report, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.io.nifti import save_nifti
+from main import main
+
+
+@pytest.fixture
+def pair(tmp_path):
+    # RAS-stored on disk (save_nifti), LPS in memory: the centroid must come back in LPS.
+    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    shape = (14, 36, 36)
+    healthy = np.full(shape, 200.0, np.float32)
+    original = healthy.copy()
+    k, j, i = np.indices(shape)
+    original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = 320.0
+    original_path = save_nifti(Volume(original, geometry, "MR", name="t1"), tmp_path / "t1.nii.gz")
+    output = Volume(healthy, geometry, "MR", name="healthy", provenance=Provenance("eraser", "1.0"))
+    output_path = save_nifti(output, tmp_path / "healthy.nii.gz")
+    return original_path, output_path, geometry.lps_from_index([10, 20, 7])
+
+
+def test_compare_writes_regions_metrics_and_report(pair, tmp_path, capsys):
+    original_path, output_path, lesion_lps = pair
+    out_json, out_html = tmp_path / "out.json", tmp_path / "report.html"
+    code = main(
+        ["compare", str(original_path), str(output_path), "--json", str(out_json), "--report", str(out_html)]
+    )
+    assert code == 0
+    data = json.loads(out_json.read_text())
+    assert data["region_count"] == 1
+    region = data["regions"][0]
+    assert np.allclose(region["centroid_lps_mm"], lesion_lps, atol=0.3)
+    assert lesion_lps[0] == pytest.approx(10.0)  # 20 mm - 10 voxels towards the right
+    # At the default threshold (10 % of the range) the smoothed region extends past the lesion edge;
+    # at half the lesion contrast its volume is the lesion's.
+    assert 4 / 3 * np.pi * 4**3 / 1000 < region["volume_ml"] < 3 * 4 / 3 * np.pi * 4**3 / 1000
+    half = tmp_path / "half.json"
+    assert (
+        main(["compare", str(original_path), str(output_path), "--threshold", "60", "--json", str(half)]) == 0
+    )
+    half_region = json.loads(half.read_text())["regions"][0]
+    assert half_region["volume_ml"] == pytest.approx(4 / 3 * np.pi * 4**3 / 1000, rel=0.25)
+    assert region["peak_residual"] > 60
+    metrics = data["metrics"]["synthesized_vs_original"]
+    assert metrics["data_range"] == pytest.approx(120.0) and metrics["data_range_source"]
+    assert data["synthesized_provenance"]["plugin_name"] == "eraser"
+    html = out_html.read_text()
+    assert "data:image/png;base64," in html and "SYNTHETIC — eraser 1.0" in html
+    assert "1 region(s)" in capsys.readouterr().out
+
+
+def test_threshold_option_and_identical_inputs(pair, tmp_path):
+    original_path, _, _ = pair
+    out_json = tmp_path / "same.json"
+    assert (
+        main(["compare", str(original_path), str(original_path), "--threshold", "5", "--json", str(out_json)])
+        == 0
+    )
+    data = json.loads(out_json.read_text())
+    assert data["region_count"] == 0 and data["settings"]["threshold"] == 5.0
+    assert data["metrics"]["synthesized_vs_original"]["psnr_db"] == "inf"
+
+
+def test_bad_input_gives_a_clear_message(tmp_path, capsys, pair):
+    original_path, _, _ = pair
+    assert main(["compare", str(tmp_path / "missing.nii"), str(original_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    junk = tmp_path / "junk.nii"
+    junk.write_bytes(b"not an image")
+    assert main(["compare", str(original_path), str(junk)]) == 2
+    assert "cannot open synthesized" in capsys.readouterr().err
+    assert main(["compare", str(original_path), str(original_path), "--threshold", "-1"]) == 2
