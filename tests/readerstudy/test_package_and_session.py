@@ -1,0 +1,201 @@
+"""Study definition, blinding of the reading package, per-reader order, durable append-only answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from app.io.nifti import load_nifti, save_nifti, sidecar_path
+from app.readerstudy.definition import StudyDefinitionError, load_definition, save_definition
+from app.readerstudy.package import create_study, load_package
+from app.readerstudy.session import AnswerError, ReadingSession, reader_seed, reading_order
+from app.readerstudy.storage import StudyStore, answers
+
+from .conftest import PLUGIN_NAME
+
+CALL_SYNTHETIC = {"choice": "synthetic", "confidence": 4}
+CALL_REAL = {"choice": "real", "confidence": 2}
+
+
+def open_session(created, reader: str) -> ReadingSession:
+    package, reading_dir = load_package(created.reading_dir)
+    return ReadingSession(package, reading_dir, StudyStore(created.database_url, create=False), reader)
+
+
+def answer_all(session: ReadingSession, seconds: float = 2.0) -> None:
+    while not session.finished:
+        session.submit({"call": CALL_SYNTHETIC, "quality": 3}, seconds)
+
+
+def test_reading_package_is_blinded(created_study, case_folders):
+    created, definition = created_study
+    reading = created.reading_dir
+    files = [p for p in reading.rglob("*") if p.is_file()]
+    names = " ".join(str(p.relative_to(reading)) for p in files).lower()
+    package_text = (reading / "study.json").read_text().lower()
+    for leak in ("synthetic_scans", "real_scans", "sub-", PLUGIN_NAME, "t1w", "seriesdescription", "toygan"):
+        assert leak not in names and leak not in package_text
+    assert '"truth"' not in package_text and "modality" not in package_text and "vtt of" not in package_text
+    # Truth lives outside the reading folder.
+    assert created.truth_path.parent == reading.parent and not created.truth_path.is_relative_to(reading)
+    images = sorted((reading / "images").iterdir())
+    assert len(images) == len(definition.cases)
+    dtypes = set()
+    for image in images:
+        assert image.name.endswith(".nii.gz") and not sidecar_path(image).exists()
+        volume = load_nifti(image)
+        assert volume.provenance is None and not volume.is_synthetic
+        dtypes.add(np.asarray(volume.voxels).dtype)
+    assert dtypes == {np.dtype(np.float32)}  # int16 real vs float32 synthetic no longer differ
+    # Items are listed by opaque id, not grouped by truth.
+    ids = [item["item_id"] for item in json.loads(package_text)["items"]]
+    assert ids == sorted(ids)
+
+
+def test_blinded_images_keep_pixels_and_geometry(created_study, case_folders):
+    created, _ = created_study
+    truth = json.loads(created.truth_path.read_text())["items"]
+    item_id, entry = next(iter(truth.items()))
+    package, _ = load_package(created.reading_dir)
+    image_id = next(i["image_ids"][0] for i in package["items"] if i["item_id"] == item_id)
+    source = load_nifti(entry["sources"][0])
+    blinded = load_nifti(created.reading_dir / "images" / f"{image_id}.nii.gz")
+    np.testing.assert_array_equal(np.asarray(blinded.voxels), np.asarray(source.voxels, dtype=np.float32))
+    assert blinded.geometry.allclose(source.geometry)
+
+
+def test_definition_round_trip_and_errors(tmp_path, created_study):
+    _, definition = created_study
+    path = save_definition(definition, tmp_path / "study.yaml")
+    loaded = load_definition(path)
+    assert [c.path for c in loaded.cases] == [c.path for c in definition.cases]
+    assert loaded.seed == 1234
+    json_path = save_definition(definition, tmp_path / "study.json")
+    assert load_definition(json_path).name == definition.name
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nquestions: [{id: q, type: essay}]\ncases: []\n")
+    with pytest.raises(StudyDefinitionError, match="essay"):
+        load_definition(bad)
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(
+        "name: x\nquestions: [{id: q, type: likert}]\ncases: [{id: a, path: nowhere.nii, truth: real}]\n"
+    )
+    with pytest.raises(StudyDefinitionError, match="image not found"):
+        load_definition(missing)
+    unsafe = tmp_path / "unsafe.yaml"
+    unsafe.write_text("!!python/object/apply:os.system ['true']\n")
+    with pytest.raises(StudyDefinitionError):
+        load_definition(unsafe)
+
+
+def test_order_is_reproducible_from_seed_and_differs_between_readers():
+    items = [{"item_id": f"K{i:02d}", "image_ids": [f"I{i}"], "practice": i < 2} for i in range(20)]
+    first = reading_order(items, 99, "reader-a")
+    assert first == reading_order(items, 99, "reader-a")
+    assert [o["item_id"] for o in first[:2]] == ["K00", "K01"]  # practice first, in order
+    others = [reading_order(items, 99, reader) for reader in ("reader-b", "reader-c")]
+    assert all([o["item_id"] for o in other] != [o["item_id"] for o in first] for other in others)
+    assert reading_order(items, 100, "reader-a") != first
+    assert reader_seed(99, "reader-a") != reader_seed(99, "reader-b")
+
+
+def test_session_records_resumes_and_keeps_an_audit_trail(created_study):
+    created, definition = created_study
+    session = open_session(created, "R1")
+    assert session.progress() == ("practice", 1, 2)
+    with pytest.raises(AnswerError, match="please answer"):
+        session.submit({"quality": 3}, 1.0)
+    session.submit({"call": CALL_REAL, "quality": 4}, 3.0)
+    session.submit({"call": CALL_SYNTHETIC, "quality": 2}, 2.0)
+    assert session.progress() == ("case", 1, len(definition.cases) - 2)
+    session.leave(4.0, "pause")
+    second_item = session.current.item_id
+    session.submit({"call": CALL_SYNTHETIC, "quality": 2, "comment": "noisy"}, 1.5)
+    assert session.time_spent()[second_item] == pytest.approx(5.5)  # summed over both visits
+
+    resumed = open_session(created, "R1")  # a new process: same order, first unanswered case
+    assert [i.item_id for i in resumed.items] == [i.item_id for i in session.items]
+    assert resumed.position == 3
+    assert resumed.stored_answers(second_item)["comment"] == "noisy"
+
+    trail = resumed.store.audit_trail(created.study_id)
+    assert [row["action"] for row in trail].count("answer") == 7
+    assert {"create-study", "start-session", "pause"} <= {row["action"] for row in trail}
+    assert all(row["who"] in ("coordinator", "R1") and row["when_utc"] for row in trail)
+
+
+def test_answers_are_append_only(created_study):
+    created, _ = created_study
+    session = open_session(created, "R1")
+    session.submit({"call": CALL_REAL, "quality": 4}, 1.0)
+    engine = session.store.engine
+    for statement in (sa.update(answers).values(value_json='"x"'), sa.delete(answers)):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(statement)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_changing_answers_follows_the_study_option(tmp_path, case_folders):
+    from app.readerstudy.definition import definition_from_folders
+
+    real_dir, synthetic_dir = case_folders
+    definition = definition_from_folders(real_dir, synthetic_dir, "nav", seed=5)
+    definition.options.allow_case_navigation = True
+    definition.options.allow_answer_modification = True
+    created = create_study(definition, tmp_path / "nav", load_nifti, save_nifti)
+    session = open_session(created, "R2")
+    first = session.current.item_id
+    session.submit({"call": CALL_REAL, "quality": 4}, 1.0)
+    session.go_to(0, seconds_on_current=2.0)
+    assert session.current.item_id == first
+    session.submit({"call": CALL_SYNTHETIC, "quality": 4}, 1.0)
+    assert session.position == 1
+    with pytest.raises(AnswerError, match="not available"):
+        session.go_to(5)
+    trail = session.store.audit_trail(created.study_id)
+    change = [json.loads(r["detail_json"]) for r in trail if r["action"] == "change-answer"]
+    assert change == [{"question": "call", "old": CALL_REAL, "new": CALL_SYNTHETIC, "revision": 2}]
+    with session.store.engine.connect() as connection:
+        revisions = connection.execute(sa.select(answers.c.revision).where(answers.c.item_id == first)).all()
+    assert sorted(r[0] for r in revisions) == [1, 1, 2]  # the old answer is kept
+
+
+def test_changing_answers_refused_when_not_allowed(created_study):
+    created, _ = created_study
+    session = open_session(created, "R3")
+    session.submit({"call": CALL_REAL, "quality": 4}, 1.0)
+    with pytest.raises(AnswerError, match="does not allow"):
+        session.go_to(0)
+
+
+def test_three_readers_and_analysis_exclude_practice(created_study):
+    from app.readerstudy.analysis import analyze
+
+    created, definition = created_study
+    truth = json.loads(created.truth_path.read_text())["items"]
+    for reader, accuracy in (("R1", 1.0), ("R2", 0.5), ("R3", 0.0)):
+        session = open_session(created, reader)
+        rng = np.random.default_rng(len(reader) + ord(reader[-1]))
+        while not session.finished:
+            is_synthetic = truth[session.current.item_id]["truth"] == "synthetic"
+            correct = rng.random() < accuracy
+            choice = "synthetic" if is_synthetic == correct else "real"
+            session.submit(
+                {"call": {"choice": choice, "confidence": 3}, "quality": 4 if choice == "real" else 2}, 1.0
+            )
+    result = analyze(created.database_url.replace("sqlite:///", ""))
+    section = result["modalities"]["default"]
+    main_cases = sum(1 for c in definition.cases if not c.practice)
+    assert section["cases"] == main_cases
+    assert section["binary"]["per_reader"]["R1"]["accuracy"]["estimate"] == 1.0
+    assert section["binary"]["per_reader"]["R3"]["accuracy"]["estimate"] == 0.0
+    assert section["binary"]["pooled"]["accuracy"]["total"] == 3 * main_cases
+    assert set(section["agreement"]["cohen_pairwise"]) == {"R1 vs R2", "R1 vs R3", "R2 vs R3"}
+    assert section["agreement"]["cohen_pairwise"]["R1 vs R3"] == pytest.approx(-1.0)
+    assert section["roc"]["per_reader"]["R1"]["auc"] == 1.0
+    assert section["likert"]["test_name"].startswith("Mann-Whitney")
