@@ -40,7 +40,7 @@ class ViewerState:
         self._cursor_lps_mm = (low + high) / 2.0
         # Snap the initial cursor onto a voxel centre so the first slice is exact.
         self._cursor_lps_mm = self.snap_to_voxel(self._cursor_lps_mm)
-        self._display = DisplayState(window=default_window(reference.voxels, reference.modality))
+        self._display = DisplayState(window=initial_window(reference))
 
     @property
     def cursor_lps_mm(self) -> np.ndarray:
@@ -96,6 +96,18 @@ class ViewerState:
             self.set_window(percentile_window(self.reference.voxels, 0.0, 100.0))
         else:
             raise ValueError(f"unknown window preset {name!r}")
+
+
+def initial_window(volume: Volume) -> WindowLevel:
+    """The window the series' own header suggests (DICOM Window Center/Width), else the
+    modality default (CT soft tissue, MR 1st..99th percentile)."""
+    center, width = volume.metadata.get("WindowCenter"), volume.metadata.get("WindowWidth")
+    try:
+        if center is not None and width is not None and float(width) > 0:
+            return WindowLevel(float(center), float(width))
+    except (TypeError, ValueError):
+        pass
+    return default_window(volume.voxels, volume.modality)
 
 
 PRESET_NAMES = ("Brain", "Lung", "Bone", "Abdomen", "Soft tissue", "MR percentiles", "Full range")

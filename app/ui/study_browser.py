@@ -115,7 +115,8 @@ class StudyBrowser(QtWidgets.QWidget):
         self._volumes[id(volume)] = volume
 
     def add_scanned(self, path: str, studies: list) -> list[str]:
-        """List the series a folder scan found (loaded on double-click); returns their UIDs."""
+        """List the series a folder scan found (loaded on double-click); returns their UIDs,
+        the series with the most frames first (the one to show)."""
         uids = []
         for study in studies:
             patient = self._child(
@@ -128,7 +129,7 @@ class StudyBrowser(QtWidgets.QWidget):
             )
             for series in _attr(study, "series", default=[]):
                 uid = str(_attr(series, "uid", "series_uid", "series_instance_uid"))
-                shape = _attr(series, "shape", "size", default=())
+                shape = _attr(series, "size_ijk", "shape", "size", default=())
                 spacing = _attr(series, "spacing_mm", "spacing", default=())
                 item = QtWidgets.QTreeWidgetItem(
                     [
@@ -141,9 +142,10 @@ class StudyBrowser(QtWidgets.QWidget):
                 item.setToolTip(0, f"{uid}\nnot loaded yet: double-click to open")
                 item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, (path, uid))
                 study_item.addChild(item)
-                uids.append(uid)
+                uids.append((len(_attr(series, "frames", default=[])), uid))
         self.tree.expandAll()
-        return uids
+        largest_first = sorted(uids, key=lambda pair: -pair[0])  # stable: scan order among equals
+        return [uid for _, uid in largest_first]
 
     def attach_volume(self, path: str, series_uid: str, volume: Volume) -> bool:
         """Mark a scanned series as loaded: its row gets the volume and a thumbnail."""

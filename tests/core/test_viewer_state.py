@@ -70,3 +70,14 @@ def test_reorient_to_lps_keeps_every_voxel_at_its_world_position():
     for ijk in [(0, 0, 0), (6, 4, 5), (3, 1, 2)]:
         lps = volume.geometry.lps_from_index(ijk)
         assert aligned.value_at_lps(lps) == volume.value_at_index(ijk)
+
+
+def test_initial_window_comes_from_the_header_when_present():
+    from app.core.viewer_state import initial_window
+
+    volume = orientation_phantom()
+    volume.metadata.update(WindowCenter=300.0, WindowWidth=600.0)
+    assert ViewerState(volume).display.window == initial_window(volume)
+    assert initial_window(volume).center == 300.0 and initial_window(volume).width == 600.0
+    volume.metadata["WindowWidth"] = 0  # invalid: fall back to the modality default
+    assert initial_window(volume).width != 600.0
