@@ -215,9 +215,17 @@ def _read_header(path: Path) -> Dataset:
         raise ExportError(f"source {path.name} is not a readable DICOM file: {error}") from error
 
 
-def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSeries:
-    """The source series in ``folder``: the one on the volume's grid when there is one (same
-    orientation and slice count; a study folder holds several), else the largest."""
+def read_series_headers(folder: str | Path, series_uid: str | None = None) -> list[Dataset]:
+    """Headers (no pixels) of one image series under ``folder``: ``series_uid``, else the largest."""
+    by_series = _headers_by_series(Path(folder))
+    if series_uid is not None:
+        if series_uid not in by_series:
+            raise ExportError(f"no series {series_uid} under {folder}")
+        return by_series[series_uid]
+    return max(by_series.values(), key=len)
+
+
+def _headers_by_series(folder: Path) -> dict[str, list[Dataset]]:
     by_series: dict[str, list[Dataset]] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
@@ -228,6 +236,13 @@ def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSer
             by_series.setdefault(str(header.SeriesInstanceUID), []).append(header)
     if not by_series:
         raise ExportError(f"source folder {folder} holds no DICOM image files")
+    return by_series
+
+
+def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSeries:
+    """The source series in ``folder``: the one on the volume's grid when there is one (same
+    orientation and slice count; a study folder holds several), else the largest."""
+    by_series = _headers_by_series(folder)
 
     def fits(headers: list[Dataset]) -> bool:
         if volume is None or len(headers) != volume.voxels.shape[0]:

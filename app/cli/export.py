@@ -1,0 +1,134 @@
+"""``python main.py export INPUT [--dicom DIR] [--nifti OUT.nii.gz] [--annotations A.json]
+[--sr SR.dcm] [--seg SEG.dcm] [--mask-nifti MASK.nii.gz] [--source SRC] [--keep-study]
+[--deidentify] [--series UID]``.
+
+Exports a volume (synthesized or not) and its annotations headlessly:
+
+* ``--dicom DIR``: a derived DICOM series (Synthetic Data = YES and a SYNTHETIC description
+  for synthesized volumes); ``--source`` names the acquired series it derives from (default:
+  the input itself when it is DICOM); ``--keep-study`` files it into that study.
+* ``--nifti``: NIfTI with the JSON provenance sidecar.
+* ``--annotations``: the JSON sidecar to export (default: ``INPUT.annotations.json`` when
+  present); ``--sr`` writes its measurements as DICOM SR (TID 1500), ``--seg`` its label mask
+  as DICOM SEG, ``--mask-nifti`` the mask as NIfTI. SR and SEG refer to a DICOM series: the
+  series written by ``--dicom`` when given, else the input when it is DICOM.
+* ``--deidentify``: the derived series follows the basic de-identification profile, and SR/SEG
+  (which then need ``--dicom``) take their patient and study from that de-identified series.
+
+Exit codes: 0 done, 2 bad input or an export that cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="volume to export: DICOM folder/file or NIfTI")
+    parser.add_argument("--series", metavar="UID", default=None, help="series of a DICOM input")
+    parser.add_argument("--dicom", metavar="DIR", default=None, help="write a derived DICOM series here")
+    parser.add_argument("--nifti", metavar="OUT.nii.gz", default=None, help="write NIfTI + JSON sidecar")
+    parser.add_argument("--source", metavar="SRC", default=None, help="acquired DICOM series it derives from")
+    parser.add_argument("--keep-study", action="store_true", help="put the series in the source's study")
+    parser.add_argument("--deidentify", action="store_true", help="DICOM basic de-identification profile")
+    parser.add_argument("--annotations", metavar="A.json", default=None, help="annotation sidecar to export")
+    parser.add_argument("--sr", metavar="SR.dcm", default=None, help="measurements as DICOM SR (TID 1500)")
+    parser.add_argument("--seg", metavar="SEG.dcm", default=None, help="label mask as DICOM SEG")
+    parser.add_argument("--mask-nifti", metavar="MASK.nii.gz", default=None, help="label mask as NIfTI")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.annotations.sidecar import AnnotationFileError
+    from app.io.dicom_export import ExportError
+    from app.io.errors import LoadError
+
+    try:
+        for line in export(args):
+            print(line)
+    except (LoadError, ExportError, AnnotationFileError, FileNotFoundError, ValueError) as error:
+        print(f"export: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def export(args: argparse.Namespace) -> list[str]:
+    """Do the exports asked for; return one line per file or series written."""
+    from app.annotations.sidecar import load_annotations, sidecar_path_for
+    from app.io import dicom_export
+    from app.io.loader import load_volume
+
+    wanted = [args.dicom, args.nifti, args.sr, args.seg, args.mask_nifti]
+    if not any(wanted):
+        raise ValueError("nothing to do: give at least one of --dicom, --nifti, --sr, --seg, --mask-nifti")
+    volume = load_volume(args.input, series_uid=args.series)
+    written: list[str] = []
+    derived_dir: Path | None = None
+    if args.dicom:
+        paths = dicom_export.write_derived_series(
+            volume, args.dicom, source=args.source, keep_study_uid=args.keep_study, deidentify=args.deidentify
+        )
+        derived_dir = Path(args.dicom)
+        written.append(f"{args.dicom}: {len(paths)} DICOM files")
+    if args.nifti:
+        written.append(str(dicom_export.write_derived_nifti(volume, args.nifti)))
+    if not (args.sr or args.seg or args.mask_nifti):
+        return written
+
+    annotations_path = Path(args.annotations) if args.annotations else sidecar_path_for(args.input)
+    if not annotations_path.exists():
+        raise FileNotFoundError(f"no annotation file {annotations_path} (give --annotations)")
+    document = load_annotations(annotations_path)
+    if args.mask_nifti:
+        written.append(_mask_nifti(document, args.mask_nifti))
+    if args.sr or args.seg:
+        evidence = _evidence(volume, derived_dir, args)
+        if args.sr:
+            from app.io.dicom_sr import write_measurement_sr
+
+            measured = volume if derived_dir is None else _reloaded(derived_dir)
+            written.append(str(write_measurement_sr(document, evidence, args.sr, measured)))
+        if args.seg:
+            from app.io.dicom_seg import write_label_seg
+
+            if document.mask is None or document.mask.voxel_count() == 0:
+                raise ValueError(f"{annotations_path.name} has no painted label mask for --seg")
+            mask = document.mask
+            written.append(str(write_label_seg(mask.labels, mask.geometry, evidence, args.seg, mask.names)))
+    return written
+
+
+def _evidence(volume, derived_dir: Path | None, args: argparse.Namespace) -> list:
+    """Headers of the DICOM series SR/SEG refer to: the written series, else the DICOM input."""
+    from app.io.dicom_export import ExportError, read_series_headers
+
+    if derived_dir is not None:
+        return read_series_headers(derived_dir)
+    if args.deidentify:
+        # A de-identified SR/SEG must refer to de-identified images, or its references dangle.
+        raise ExportError(
+            "--deidentify with --sr/--seg needs --dicom DIR: they refer to that de-identified series"
+        )
+    loaded_from = volume.metadata.get("source_path")
+    series_uid = volume.metadata.get("SeriesInstanceUID")
+    if not series_uid or not loaded_from or not Path(loaded_from).is_dir():
+        raise ExportError(
+            "SR and SEG refer to a DICOM series: the input is not DICOM, so also give --dicom DIR"
+        )
+    return read_series_headers(Path(loaded_from), series_uid)
+
+
+def _reloaded(folder: Path):
+    from app.io.loader import load_volume
+
+    return load_volume(folder)
+
+
+def _mask_nifti(document, path: str) -> str:
+    from app.io.mask_nifti import save_label_mask_nifti
+
+    if document.mask is None:
+        raise ValueError("the annotation file has no label mask for --mask-nifti")
+    mask = document.mask
+    return str(save_label_mask_nifti(mask.labels, mask.geometry, path, mask.names))

@@ -1,0 +1,107 @@
+"""``python main.py export``: volumes, annotations, SR, SEG and masks from the command line."""
+
+from __future__ import annotations
+
+import highdicom as hd
+import numpy as np
+import pydicom
+
+from app.annotations.document import AnnotationDocument
+from app.annotations.label_mask import LabelMask
+from app.annotations.shapes import EllipseRoi, Ruler
+from app.annotations.sidecar import save_annotations
+from app.core.volume import Volume
+from app.io.nifti import save_nifti
+from main import main
+from tests.io.export_helpers import dciodvfy_errors, source_header, synthetic_mr_volume
+
+
+def annotated(volume: Volume) -> AnnotationDocument:
+    document = AnnotationDocument()
+    center = volume.geometry.lps_from_index([3, 3, 2])
+    u, v = volume.geometry.direction[:, 0], volume.geometry.direction[:, 1]
+    document.insert(Ruler(label="width", start_lps=center, end_lps=center + 4 * u))
+    document.insert(
+        EllipseRoi(
+            label="lesion", center_lps=center, axis_u_lps=u, axis_v_lps=v, half_width_mm=2, half_height_mm=1.5
+        )
+    )
+    mask = LabelMask.empty_like(volume.geometry, volume.shape_kji)
+    mask.labels[2, 2:4, 2:5] = 1
+    document.mask = mask
+    return document
+
+
+def test_synthetic_nifti_to_deidentified_dicom_sr_seg_mask(tmp_path, capsys):
+    volume = synthetic_mr_volume()
+    nifti = save_nifti(volume, tmp_path / "synth.nii.gz")
+    save_annotations(annotated(volume), tmp_path / "synth.annotations.json")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "export",
+            str(nifti),
+            "--dicom", str(out / "series"),
+            "--sr", str(out / "sr.dcm"),
+            "--seg", str(out / "seg.dcm"),
+            "--mask-nifti", str(out / "mask.nii.gz"),
+            "--nifti", str(out / "copy.nii.gz"),
+            "--deidentify",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    series = sorted((out / "series").glob("*.dcm"))
+    assert len(series) == 5
+    first = pydicom.dcmread(series[0])
+    assert first[0x0008, 0x001C].value == "YES" and first.PatientIdentityRemoved == "YES"
+    sr = hd.sr.srread(out / "sr.dcm")
+    assert sr.StudyInstanceUID == first.StudyInstanceUID
+    assert len(sr.content.get_planar_roi_measurement_groups()) == 2
+    seg = hd.seg.segread(out / "seg.dcm")
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == first.SeriesInstanceUID
+    assert (out / "mask.nii.gz").exists() and (out / "copy.json").exists()
+    assert dciodvfy_errors(out / "sr.dcm") == [] and dciodvfy_errors(out / "seg.dcm") == []
+
+
+def test_dicom_input_sr_refers_to_the_input_series(tmp_path, capsys):
+    from app.io.dicom_export import write_derived_series
+
+    acquired = synthetic_mr_volume()
+    acquired = Volume(acquired.voxels, acquired.geometry, modality="MR")
+    source_paths = write_derived_series(
+        acquired, tmp_path / "mr", source=source_header(), keep_study_uid=True
+    )
+    save_annotations(annotated(acquired), tmp_path / "notes.json")
+    code = main(
+        [
+            "export",
+            str(tmp_path / "mr"),
+            "--annotations",
+            str(tmp_path / "notes.json"),
+            "--sr",
+            str(tmp_path / "sr.dcm"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    sr = pydicom.dcmread(tmp_path / "sr.dcm")
+    source = pydicom.dcmread(source_paths[0])
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
+    assert sr.PatientName == "DOE^JANE"
+    groups = hd.sr.srread(tmp_path / "sr.dcm").content.get_planar_roi_measurement_groups()
+    lesion = [g for g in groups if str(g.tracking_identifier) == "lesion"][0]
+    assert "Mean" in {m.name.meaning for m in lesion.get_measurements()}
+
+
+def test_bad_requests_exit_2_with_a_message(tmp_path, capsys):
+    volume = synthetic_mr_volume()
+    nifti = save_nifti(volume, tmp_path / "v.nii.gz")
+    assert main(["export", str(nifti)]) == 2
+    assert "nothing to do" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing.nii.gz"), "--nifti", str(tmp_path / "x.nii.gz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export", str(nifti), "--sr", str(tmp_path / "sr.dcm")]) == 2
+    assert "annotation" in capsys.readouterr().err
+    save_annotations(annotated(volume), tmp_path / "v.annotations.json")
+    assert main(["export", str(nifti), "--sr", str(tmp_path / "sr.dcm")]) == 2
+    assert "--dicom" in capsys.readouterr().err
+    np.testing.assert_equal((tmp_path / "sr.dcm").exists(), False)
