@@ -101,7 +101,15 @@ class _BatchRunner:
         self.mixed_precision = options.mixed_precision
         self.overlap = self.manifest.patch_overlap if options.patch_overlap is None else options.patch_overlap
         self.messages = messages
-        plugin.generator.to(device)
+        try:
+            plugin.generator.to(device)
+        except Exception as error:
+            if not is_out_of_memory(error) or device.type == "cpu":
+                raise
+            release_cached_memory(device)
+            self.messages.append(f"{device.type} out of memory loading the generator; running on the CPU")
+            self.device = torch.device("cpu")
+            plugin.generator.to(self.device)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
