@@ -82,6 +82,8 @@ def write_series(
     for n, z in reversed(list(enumerate(z_positions_mm))):
         pixels = (np.arange(shape[0] * shape[1]).reshape(shape) + 100 * n).astype(np.uint16)
         position = normal * z + np.array([x_shift_per_slice_mm * n, 0, 0]) + np.array([-10.0, 20.0, 0.0])
-        write_slice(folder / f"{prefix}{n:03d}.dcm", pixels, position, orientation, series_uid, n + 1, **kwargs)
+        write_slice(
+            folder / f"{prefix}{n:03d}.dcm", pixels, position, orientation, series_uid, n + 1, **kwargs
+        )
         planes.insert(0, pixels)
     return planes
