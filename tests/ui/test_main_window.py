@@ -260,3 +260,26 @@ def test_arrow_keys_work_right_after_opening(qtbot, main_window, phantom):
     before = main_window.state.cursor_lps_mm
     qtbot.keyClick(QtWidgets.QApplication.focusWidget() or main_window, QtCore.Qt.Key.Key_Up)
     assert main_window.state.cursor_lps_mm[2] == pytest.approx(before[2] + 2.0)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("app.io.loader") is None, reason="no DICOM loader (app.io.loader) yet"
+)
+def test_demo_dicom_and_its_nifti_source_line_up_in_compare(
+    qtbot, main_window, demo_volume, mni_t1_nifti_path
+):
+    from app.io.nifti import load_nifti
+
+    template = load_nifti(mni_t1_nifti_path)  # RAS-ordered array; the DICOM series is LPS-ordered
+    main_window.show_compare(demo_volume, [template])
+    panels = main_window.panels
+    for index in [(60, 90, 100), (120, 150, 40), (98, 40, 150)]:
+        lps = demo_volume.geometry.lps_from_index(index)
+        main_window.state.set_cursor(lps)
+        for dicom_panel, nifti_panel in [(panels[row * 3], panels[row * 3 + 1]) for row in range(3)]:
+            dicom_value = demo_volume.voxels[index[2], index[1], index[0]]
+            assert f"value {dicom_value:g}" in dicom_panel.readout_at_scene(dicom_panel.lps_to_scene(lps))
+            # The demo stores the template x4 as int16: same anatomy at the same world point.
+            nifti_value = template.value_at_lps(lps)
+            assert dicom_value == pytest.approx(4 * nifti_value)
+            assert f"value {nifti_value:g}" in nifti_panel.readout_at_scene(nifti_panel.lps_to_scene(lps))
