@@ -78,13 +78,14 @@ class ReplaceAnnotation(Command):
 
 @dataclass
 class PaintMask(Command):
-    """One brush or eraser stroke: writes ``value`` at the given voxels, remembers the old ones."""
+    """One brush or eraser stroke: writes ``value`` at the voxels it covers, remembers the old
+    values. A stroke grows while the mouse moves (``extend``) and undoes as one step."""
 
     document: AnnotationDocument
     mask: LabelMask
     indices_kji: np.ndarray
     value: int
-    _previous: np.ndarray | None = field(default=None, repr=False)
+    _chunks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
     _previous_mask: LabelMask | None = None
 
     @property
@@ -94,12 +95,24 @@ class PaintMask(Command):
     def do(self) -> None:
         self._previous_mask = self.document.mask
         self.document.mask = self.mask
-        self._previous = self.mask.read(self.indices_kji)
-        self.mask.write(self.indices_kji, self.value)
+        pending = [self.indices_kji] + [indices for indices, _ in self._chunks[1:]]
+        self._chunks = []
+        for indices in pending:
+            self._apply(indices)
         self.document.changed.emit()
 
+    def extend(self, indices_kji: np.ndarray) -> None:
+        """Paint more of the same stroke (already done: the stack need not be involved)."""
+        self._apply(indices_kji)
+        self.document.changed.emit()
+
+    def _apply(self, indices_kji: np.ndarray) -> None:
+        self._chunks.append((indices_kji, self.mask.read(indices_kji)))
+        self.mask.write(indices_kji, self.value)
+
     def undo(self) -> None:
-        self.mask.write(self.indices_kji, self._previous)
+        for indices, previous in reversed(self._chunks):
+            self.mask.write(indices, previous)
         self.document.mask = self._previous_mask
         self.document.changed.emit()
 

@@ -74,3 +74,21 @@ def test_brush_and_eraser_undo_exactly():
     assert mask.voxel_count() == 0 and document.mask is None
     stack.redo()
     np.testing.assert_array_equal(mask.labels, painted)
+
+
+def test_a_brush_stroke_undoes_as_one_step():
+    geometry = Geometry.identity((1.0, 1.0, 1.0))
+    mask = LabelMask.empty_like(geometry, (3, 20, 20))
+    document = AnnotationDocument()
+    stack = CommandStack()
+    axes = ([1, 0, 0], [0, 1, 0])
+    stroke = PaintMask(document, mask, mask.disk_indices([5, 5, 1], 2.0, *axes), 1)
+    stack.push(stroke)
+    for x in (7, 9, 11):
+        stroke.extend(mask.disk_indices([x, 5, 1], 2.0, *axes))
+    painted = mask.labels.copy()
+    assert mask.labels[1, 5, 13] == 1 and mask.labels[1, 5, 2] == 0
+    stack.undo()
+    assert mask.voxel_count() == 0
+    stack.redo()
+    np.testing.assert_array_equal(mask.labels, painted)
