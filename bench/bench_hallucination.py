@@ -1,0 +1,268 @@
+"""Does the hallucination check catch hallucinations? A benchmark with ground truth.
+
+Held-out real slabs of nilearn's MNI152 T1 template get lesions of known diameter (3-12 mm) and
+contrast (hypo- or hyperintense, 15-50 % of the intensity range). Simulated generators then
+translate each slab the way a GAN does (slight blur, noise, a smooth intensity bias) and:
+
+* ``faithful``: keeps every lesion (does not hallucinate);
+* ``eraser``: a pseudo-healthy/CycleGAN generator trained on lesion-free targets, removes lesions;
+* ``inserter``: trained on lesion-only targets, paints lesions into a lesion-free input.
+
+A *changed region* is a lesion the output removed or invented: where the output's content
+differs from the truth. Every check scores candidate regions (each inserted lesion, plus as many
+lesion-sized spheres at random lesion-free brain positions) by the peak of its map inside the
+region; the region AUROC says how well that score separates changed from unchanged regions
+(unchanged: the faithful generator's preserved lesions and the random spheres). Checks:
+
+* ``residual``: |smoothed(input - output)| (pseudo-healthy residual, the compare CLI's map);
+* ``cycle``: |G_BA(G_AB(x)) - x| with a reverse generator trained on the same lesion-free domain;
+* ``ensemble``: per-voxel SD over 5 checkpoints that each erase/paint a lesion with p = 0.6.
+
+False-positive regions per case: regions ``find_regions`` flags at the compare CLI's default
+threshold that touch no changed lesion. Timing is reported as a ratio to a bare numpy
+|a - b| of the same slab measured in the same process.
+
+    .venv/bin/python bench/bench_hallucination.py [--cases 12] [--reduced]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.analysis.residual_regions import ResidualSettings, default_threshold, find_regions, smooth  # noqa: E402
+from app.analysis.uncertainty import voxel_sd  # noqa: E402
+from app.core.volume import Geometry  # noqa: E402
+
+DIAMETERS_MM = (3.0, 5.0, 8.0, 12.0)
+GENERATORS = ("faithful", "eraser", "inserter")
+CHECKS = ("residual", "cycle", "ensemble")
+SMOOTHING_SIGMA_MM = 1.0
+
+
+@dataclass
+class Lesion:
+    centre_kji: np.ndarray
+    diameter_mm: float
+    contrast: float
+    mask: np.ndarray
+
+
+@dataclass
+class Candidate:
+    changed: bool
+    diameter_mm: float
+    mask: np.ndarray
+
+
+def load_template() -> tuple[np.ndarray, Geometry]:
+    from app.io.demo_study import mni_t1_template_path
+    from app.io.nifti import load_nifti
+
+    volume = load_nifti(mni_t1_template_path())
+    return np.asarray(volume.voxels, dtype=np.float32), volume.geometry
+
+
+def held_out_slabs(
+    voxels: np.ndarray, cases: int, slab_slices: int, crop: int | None, rng
+) -> list[np.ndarray]:
+    """Axial slabs through the brain (array axis 0 of the template is superior-inferior)."""
+    brain_slices = np.flatnonzero(voxels.reshape(voxels.shape[0], -1).mean(axis=1) > voxels.mean())
+    starts = np.linspace(brain_slices[0] + 10, brain_slices[-1] - slab_slices - 10, cases).astype(int)
+    slabs = []
+    for start in starts:
+        slab = voxels[start : start + slab_slices]
+        if crop:
+            cj, ci = slab.shape[1] // 2, slab.shape[2] // 2
+            slab = slab[:, cj - crop // 2 : cj + crop // 2, ci - crop // 2 : ci + crop // 2]
+        slabs.append(np.array(slab, dtype=np.float32))
+    return slabs
+
+
+def sphere(shape, centre_kji, radius_mm, spacing_kji) -> np.ndarray:
+    k, j, i = np.indices(shape, sparse=True)
+    distance2 = sum(
+        ((axis - c) * s) ** 2 for axis, c, s in zip((k, j, i), centre_kji, spacing_kji, strict=True)
+    )
+    return distance2 <= radius_mm**2
+
+
+def place_lesions(slab: np.ndarray, spacing_kji, per_case: int, rng, occupied: np.ndarray) -> list[Lesion]:
+    """Lesions at random brain positions, not touching each other or the slab edge."""
+    scale = float(np.percentile(slab, 99.5) - np.percentile(slab, 0.5))
+    brain = ndimage.binary_erosion(slab > np.percentile(slab, 60), iterations=3)
+    lesions: list[Lesion] = []
+    positions = np.argwhere(brain)
+    for attempt in range(400):
+        if len(lesions) == per_case or positions.size == 0:
+            break
+        diameter = DIAMETERS_MM[(len(lesions) + attempt) % len(DIAMETERS_MM)]
+        centre = positions[rng.integers(len(positions))]
+        radius = diameter / 2
+        margin = np.ceil(radius / np.asarray(spacing_kji)).astype(int) + 1
+        if np.any(centre < margin) or np.any(centre >= np.array(slab.shape) - margin):
+            continue
+        mask = sphere(slab.shape, centre, radius, spacing_kji)
+        guard = sphere(slab.shape, centre, radius + 6.0, spacing_kji)
+        if (guard & occupied).any():
+            continue
+        occupied |= guard
+        contrast = float(rng.choice([-1, 1]) * rng.uniform(0.15, 0.5) * scale)
+        lesions.append(Lesion(centre, diameter, contrast, mask))
+    return lesions
+
+
+def with_lesions(slab: np.ndarray, lesions: list[Lesion]) -> np.ndarray:
+    image = slab.copy()
+    for lesion in lesions:
+        soft = ndimage.gaussian_filter(lesion.mask.astype(np.float32), 0.7)  # partial-volume edge
+        image += lesion.contrast * soft
+    return image
+
+
+def gan_like(image: np.ndarray, rng, scale: float) -> np.ndarray:
+    """A faithful translation's imperfections: blur, noise and a smooth multiplicative bias."""
+    bias = ndimage.gaussian_filter(rng.normal(0, 1, image.shape).astype(np.float32), 12)
+    bias = 1 + 0.03 * bias / max(float(np.abs(bias).max()), 1e-6)
+    return ndimage.gaussian_filter(image, 0.6) * bias + rng.normal(0, 0.01 * scale, image.shape).astype(
+        np.float32
+    )
+
+
+def auroc(positive: list[float], negative: list[float]) -> float:
+    """Mann-Whitney AUROC with ties counted half."""
+    if not positive or not negative:
+        return float("nan")
+    pos = np.asarray(positive)[:, None]
+    neg = np.asarray(negative)[None, :]
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
+def run_benchmark(
+    cases: int = 12, lesions_per_case: int = 8, slab_slices: int = 24, crop: int | None = None, seed: int = 0
+):
+    """All generators x checks over ``cases`` slabs; returns a dict of figures."""
+    rng = np.random.default_rng(seed)
+    voxels, geometry = load_template()
+    spacing_kji = geometry.spacing_mm[::-1]
+    slab_geometry = Geometry(geometry.origin_lps_mm, geometry.spacing_mm, geometry.direction)
+    scores = {check: [] for check in CHECKS}  # (changed, diameter, score)
+    false_positives = {check: [] for check in CHECKS}
+    sensitivity_at_default = []
+    time_check = time_baseline = 0.0
+    for slab in held_out_slabs(voxels, cases, slab_slices, crop, rng):
+        scale = float(np.percentile(slab, 99.5) - np.percentile(slab, 0.5))
+        occupied = np.zeros(slab.shape, bool)
+        lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+        decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)  # lesion-free spheres
+        threshold = default_threshold(slab)
+        for generator in GENERATORS:
+            if generator == "inserter":
+                original = slab.copy()  # lesion-free input
+                truth = slab
+                members = [[rng.random() < 0.6 or m == 0 for _ in lesions] for m in range(5)]
+                outputs = [
+                    gan_like(
+                        with_lesions(slab, [x for x, on in zip(lesions, use, strict=True) if on]), rng, scale
+                    )
+                    for use in members
+                ]
+                changed = [True] * len(lesions)
+                cycle_back = gan_like(slab, rng, scale)  # G_BA maps to the lesion-free domain
+            else:
+                original = with_lesions(slab, lesions)
+                truth = original
+                if generator == "eraser":
+                    members = [[not (rng.random() < 0.6 or m == 0) for _ in lesions] for m in range(5)]
+                    changed = [True] * len(lesions)
+                else:
+                    members = [[True] * len(lesions) for _ in range(5)]
+                    changed = [False] * len(lesions)
+                outputs = [
+                    gan_like(
+                        with_lesions(slab, [x for x, on in zip(lesions, use, strict=True) if on]), rng, scale
+                    )
+                    for use in members
+                ]
+                cycle_back = gan_like(outputs[0] if generator == "eraser" else original, rng, scale)
+            output = outputs[0]
+            del truth
+            start = time.perf_counter()
+            residual_map = np.abs(smooth(original - output, slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM))
+            regions, labels = find_regions(
+                original - output, slab_geometry, ResidualSettings(threshold, SMOOTHING_SIGMA_MM)
+            )
+            time_check += time.perf_counter() - start
+            start = time.perf_counter()
+            np.abs(original - output)
+            time_baseline += time.perf_counter() - start
+            maps = {
+                "residual": residual_map,
+                "cycle": np.abs(smooth(cycle_back - original, slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM)),
+                "ensemble": smooth(voxel_sd(outputs), slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM),
+            }
+            # Region-level ground truth for the displayed output (member 0).
+            candidates = [
+                Candidate(c, lesion.diameter_mm, lesion.mask)
+                for c, lesion in zip(changed, lesions, strict=True)
+            ]
+            candidates += [Candidate(False, d.diameter_mm, d.mask) for d in decoys]
+            changed_mask = np.zeros(slab.shape, bool)
+            for candidate in candidates:
+                if candidate.changed:
+                    changed_mask |= candidate.mask
+            for check, values in maps.items():
+                for candidate in candidates:
+                    score = float(values[candidate.mask].max())
+                    scores[check].append((candidate.changed, candidate.diameter_mm, score, generator))
+                check_threshold = threshold if check != "ensemble" else threshold / 2
+                flagged = values > check_threshold
+                flagged_labels, count = ndimage.label(flagged, structure=np.ones((3, 3, 3), bool))
+                touching = set(np.unique(flagged_labels[changed_mask & flagged])) - {0}
+                false_positives[check].append(count - len(touching))
+            hits = [bool(labels[c.mask].any()) for c in candidates if c.changed and c.diameter_mm >= 5]
+            sensitivity_at_default.extend(hits)
+    figures = {"cases": cases * len(GENERATORS), "lesions_per_case": lesions_per_case}
+    for check in CHECKS:
+        rows = scores[check]
+        for label, keep in (("all", lambda d: True), (">=5mm", lambda d: d >= 5), ("<5mm", lambda d: d < 5)):
+            positive = [s for c, d, s, _ in rows if c and keep(d)]
+            negative = [s for c, d, s, _ in rows if not c and keep(d)]
+            figures[f"{check} region AUROC {label}"] = auroc(positive, negative)
+        for generator in ("eraser", "inserter"):
+            positive = [s for c, d, s, g in rows if c and d >= 5 and g == generator]
+            negative = [s for c, d, s, _ in rows if not c and d >= 5]
+            figures[f"{check} region AUROC >=5mm, {generator} only"] = auroc(positive, negative)
+        figures[f"{check} false-positive regions per case"] = float(np.mean(false_positives[check]))
+    figures["residual sensitivity at default threshold >=5mm"] = (
+        float(np.mean(sensitivity_at_default)) if sensitivity_at_default else float("nan")
+    )
+    figures["residual check time / numpy |a-b| time"] = time_check / max(time_baseline, 1e-9)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=12, help="slabs (each run through every generator)")
+    parser.add_argument("--reduced", action="store_true", help="the small CI configuration")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.reduced:
+        figures = run_benchmark(cases=2, lesions_per_case=6, slab_slices=16, crop=96, seed=args.seed)
+    else:
+        figures = run_benchmark(cases=args.cases, seed=args.seed)
+    for name, value in figures.items():
+        print(f"{name:55s} {value:.3f}" if isinstance(value, float) else f"{name:55s} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
