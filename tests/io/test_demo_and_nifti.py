@@ -1,0 +1,48 @@
+"""The demo study is a well-formed, deterministic DICOM series; NIfTI loads in LPS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+
+from app.io.demo_study import build_demo_study
+from app.io.loader import load_volume
+
+
+def test_demo_series_is_the_template_in_lps(demo_volume, mni_t1_nifti_path):
+    template = load_volume(mni_t1_nifti_path)  # RAS on disk -> LPS Volume
+    assert demo_volume.modality == "MR"
+    assert demo_volume.voxels.dtype == np.int16
+    assert demo_volume.geometry.orientation_code() == "LPS"
+    # Same patient position for the same voxel: world LPS of a voxel in both volumes.
+    for lps in ([0.0, 0.0, 0.0], [-40.0, 25.0, 10.0], [30.0, -50.0, -20.0]):
+        ours = demo_volume.value_at_lps(lps)
+        theirs = template.value_at_lps(lps)
+        assert ours == 4 * theirs
+    assert demo_volume.metadata["warnings"] == []
+
+
+def test_demo_headers_are_consistent(demo_dicom_dir):
+    files = sorted(demo_dicom_dir.glob("*.dcm"))
+    first, last = (pydicom.dcmread(p, stop_before_pixels=True) for p in (files[0], files[-1]))
+    assert first.SOPClassUID == pydicom.uid.MRImageStorage
+    assert first.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    for key in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "PatientID"):
+        assert first[key].value == last[key].value
+    assert first.SOPInstanceUID != last.SOPInstanceUID
+    assert [float(v) for v in first.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+    assert float(last.ImagePositionPatient[2]) - float(first.ImagePositionPatient[2]) == len(files) - 1
+
+
+def test_demo_build_is_deterministic(tmp_path, demo_dicom_dir):
+    rebuilt = build_demo_study(tmp_path / "again")
+    for name in ("IM0001.dcm", "IM0100.dcm"):
+        assert (rebuilt / name).read_bytes() == (demo_dicom_dir / name).read_bytes()
+
+
+def test_nifti_ras_becomes_lps(mni_t1_nifti_path):
+    volume = load_volume(mni_t1_nifti_path)
+    # The template's affine is RAS identity at (-98, -134, -72): +i is Right in LPS terms.
+    assert volume.geometry.orientation_code() == "RAS"
+    assert np.allclose(volume.geometry.origin_lps_mm, [98, 134, -72])
+    assert volume.voxels.shape == (189, 233, 197)
