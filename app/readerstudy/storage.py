@@ -34,6 +34,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -126,7 +127,7 @@ event.listen(
     "after_create",
     DDL(
         "CREATE OR REPLACE FUNCTION synthview_append_only() RETURNS trigger AS $$ "
-        "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
+        "BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
     ).execute_if(dialect="postgresql"),
 )
 for _name in APPEND_ONLY_TABLES:
@@ -185,7 +186,14 @@ class StudyStore:
         self.engine: Engine = create_engine(self.url, future=True)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _configure_sqlite)
-        metadata.create_all(self.engine)
+        # Created once (by the coordinator); readers and the analysis only check they are there.
+        if not inspect(self.engine).has_table("audit"):
+            if not create:
+                self.engine.dispose()
+                raise ValueError(
+                    f"no reader-study tables in {self.engine.url.render_as_string(hide_password=True)}"
+                )
+            metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -54,3 +54,83 @@ def created_study(tmp_path, case_folders):
     )
     created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
     return created, definition
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL 15 server (initdb into a temp dir + pg_ctl), run as the ``postgres``
+    user when the tests run as root. Skipped, with the reason, only when the binaries are absent."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not (POSTGRES_BIN / "initdb").exists() or not (POSTGRES_BIN / "pg_ctl").exists():
+        pytest.skip(f"PostgreSQL server binaries not installed ({POSTGRES_BIN}/initdb, pg_ctl)")
+    root = Path(tempfile.mkdtemp(prefix="synthview-pg-"))
+    data_dir, socket_dir, log = root / "data", root / "socket", root / "server.log"
+    socket_dir.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        account = pwd.getpwnam("postgres")
+        for path in (root, socket_dir):
+            os.chown(path, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(
+        [
+            *as_user,
+            str(POSTGRES_BIN / "initdb"),
+            "-D",
+            str(data_dir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    started = subprocess.run(
+        [
+            *as_user,
+            str(POSTGRES_BIN / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-l",
+            str(log),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:
+        text = log.read_text() if log.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {started.stderr}\n{text}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(POSTGRES_BIN / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)

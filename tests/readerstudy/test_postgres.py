@@ -1,0 +1,69 @@
+"""A PostgreSQL-backed study: two readers answering at the same time on a real server."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from app.io.nifti import load_nifti, save_nifti
+from app.readerstudy.analysis import analyze
+from app.readerstudy.definition import definition_from_folders
+from app.readerstudy.package import create_study, load_package
+from app.readerstudy.session import ReadingSession
+from app.readerstudy.storage import StudyStore, answers
+
+pytestmark = pytest.mark.postgres
+
+
+def test_two_concurrent_readers_on_postgresql(tmp_path, case_folders, postgres_url):
+    real_dir, synthetic_dir = case_folders
+    definition = definition_from_folders(real_dir, synthetic_dir, "multi-site", seed=77, practice_per_class=1)
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti, database=postgres_url)
+    assert created.database_url.startswith("postgresql+psycopg://")
+    package, reading_dir = load_package(created.reading_dir)
+    assert package["database"] is None  # the URL is given to readers, not stored in their package
+    barrier = threading.Barrier(2)
+    orders: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def read(reader: str, choice: str) -> None:
+        try:
+            store = StudyStore(postgres_url, create=False)
+            session = ReadingSession(package, reading_dir, store, reader)
+            orders[reader] = [item.item_id for item in session.items]
+            barrier.wait(timeout=30)
+            while not session.finished:
+                session.submit({"call": {"choice": choice, "confidence": 3}, "quality": 3}, 1.0)
+            store.close()
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=read, args=(r, c))
+        for r, c in (("site-a/R1", "real"), ("site-b/R2", "synthetic"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert orders["site-a/R1"] != orders["site-b/R2"]
+    assert orders["site-a/R1"][:2] == orders["site-b/R2"][:2]  # the practice items come first for both
+
+    store = StudyStore(postgres_url, create=False)
+    assert set(store.readers(created.study_id)) == {"site-a/R1", "site-b/R2"}
+    for reader in ("site-a/R1", "site-b/R2"):
+        assert len(store.latest_answers(created.study_id, reader)) == len(definition.cases)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        with store.engine.begin() as connection:
+            connection.execute(sa.delete(answers))
+    store.close()
+
+    result = analyze(postgres_url)
+    section = result["modalities"]["default"]
+    main = sum(1 for c in definition.cases if not c.practice)
+    assert section["binary"]["per_reader"]["site-a/R1"]["specificity"]["estimate"] == 1.0
+    assert section["binary"]["per_reader"]["site-b/R2"]["sensitivity"]["estimate"] == 1.0
+    assert section["binary"]["pooled"]["accuracy"]["total"] == 2 * main
