@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from PySide6 import QtWidgets
@@ -29,10 +30,33 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
+# Tool panels other parts of the application attach to the main window through its public API
+# (add_dock, show_compare, ...): (module, installer function taking the window).
+TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (("app.ui.plugin_panel", "install_plugin_panel"),)
+
+
+def install_tool_docks(window: MainWindow) -> list[str]:
+    """Run every installer that exists; one that fails is reported, never fatal. Returns errors."""
+    errors = []
+    for module_name, function_name in TOOL_DOCK_INSTALLERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue  # that part of the application is not installed
+        try:
+            getattr(module, function_name)(window)
+        except Exception as error:  # noqa: BLE001 - a broken tool panel must not stop the viewer
+            errors.append(f"{module_name}.{function_name}: {error}")
+    if errors:
+        window.statusBar().showMessage("Some tool panels could not start: " + "; ".join(errors))
+    return errors
+
+
 def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
     window = MainWindow(loader=loader)
+    install_tool_docks(window)
     install_plugin_panel(window)
     window.show()
     for path in argv:

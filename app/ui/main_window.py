@@ -282,6 +282,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self._add_action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts)
+        self._add_action(help_menu, "About SynthView", None, self._show_about)
 
     def _add_action(self, menu: QtWidgets.QMenu, text: str, key: str | None, slot) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
@@ -340,6 +341,11 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = ShortcutHelpDialog(self)
         dialog.open()
         return dialog
+
+    def _show_about(self) -> None:
+        from app.ui.about_dialog import AboutDialog
+
+        AboutDialog(self).open()
 
     def _choose_file(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(

@@ -283,3 +283,24 @@ def test_demo_dicom_and_its_nifti_source_line_up_in_compare(
             nifti_value = template.value_at_lps(lps)
             assert dicom_value == pytest.approx(4 * nifti_value)
             assert f"value {nifti_value:g}" in nifti_panel.readout_at_scene(nifti_panel.lps_to_scene(lps))
+
+
+def test_tool_docks_attach_and_a_broken_one_is_reported(qtbot, main_window, monkeypatch):
+    import types
+
+    from app.ui import application
+
+    fake = types.ModuleType("fake_tools")
+    fake.good = lambda window: window.add_dock(QtWidgets.QLabel("tool"), "Good tool")
+    fake.bad = lambda window: 1 / 0
+    monkeypatch.setitem(__import__("sys").modules, "fake_tools", fake)
+    monkeypatch.setattr(
+        application,
+        "TOOL_DOCK_INSTALLERS",
+        (("fake_tools", "good"), ("fake_tools", "bad"), ("not_installed_module", "x")),
+    )
+    errors = application.install_tool_docks(main_window)
+    assert len(errors) == 1 and "fake_tools.bad" in errors[0]
+    titles = [dock.windowTitle() for dock in main_window.findChildren(QtWidgets.QDockWidget)]
+    assert "Good tool" in titles and "Studies" in titles
+    assert "could not start" in main_window.statusBar().currentMessage()
