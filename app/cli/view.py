@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         window.open_volume(original)
         if synthesized is not None:
             window.browser.add_volume(synthesized)
+    if not args.screenshot:
+        from app.ui.application import install_tool_docks
+
+        install_tool_docks(window)
     window.show()
     if args.screenshot:
         for _ in range(3):
