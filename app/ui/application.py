@@ -32,7 +32,10 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
 
 # Tool panels other parts of the application attach to the main window through its public API
 # (add_dock, show_compare, ...): (module, installer function taking the window).
-TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (("app.ui.plugin_panel", "install_plugin_panel"),)
+TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (
+    ("app.ui.plugin_panel", "install_plugin_panel"),
+    ("app.ui.hallucination_panel", "install_hallucination_panel"),
+)
 
 
 def install_tool_docks(window: MainWindow) -> list[str]:

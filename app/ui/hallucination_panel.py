@@ -1,0 +1,205 @@
+"""Hallucination panel: flagged regions of an original/synthesized pair, threshold and map choice.
+
+A thin Qt adapter over ``app.analysis.compare_run``: it computes nothing itself. Clicking a
+region moves the shared cursor (LPS mm) so every linked panel jumps to the region's centroid;
+changing the threshold recomputes the region list only; choosing a map shows it as one more
+linked panel beside the original and the synthesized volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from app.analysis.compare_run import CompareResult, run_compare
+from app.core.volume import Volume
+
+MAP_NONE = "(difference only)"
+
+
+class HallucinationPanel(QtWidgets.QWidget):
+    """Region table, threshold control and map selection for one CompareResult."""
+
+    region_activated = QtCore.Signal(object)  # np.ndarray (3,) LPS mm of the region's centroid
+    map_selected = QtCore.Signal(object)  # Volume of the chosen map, or None for none
+    result_changed = QtCore.Signal(object)  # CompareResult after a check or a new threshold
+
+    def __init__(self, pair_provider: Callable[[], tuple[Volume, Volume] | None] | None = None, parent=None):
+        super().__init__(parent)
+        self.pair_provider = pair_provider
+        self.result: CompareResult | None = None
+
+        self.run_button = QtWidgets.QPushButton("Check the compared pair")
+        self.run_button.setToolTip(
+            "Compute residual regions and metrics for the original and synthesized volume"
+        )
+        self.run_button.clicked.connect(self.run_check)
+
+        self.threshold_spin = QtWidgets.QDoubleSpinBox()
+        self.threshold_spin.setDecimals(3)
+        self.threshold_spin.setRange(0.001, 1e7)
+        self.threshold_spin.setKeyboardTracking(False)
+        self.threshold_spin.setToolTip("Smoothed |residual| above this (image units) is flagged")
+        self.threshold_spin.valueChanged.connect(self.set_threshold)
+        self.threshold_spin.setEnabled(False)
+
+        self.map_combo = QtWidgets.QComboBox()
+        self.map_combo.addItem(MAP_NONE)
+        self.map_combo.setEnabled(False)
+        self.map_combo.currentIndexChanged.connect(self._on_map_chosen)
+
+        self.note_label = QtWidgets.QLabel("")
+        self.note_label.setWordWrap(True)
+        self.note_label.setStyleSheet("color: #e0a040")
+
+        self.table = QtWidgets.QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Volume (mL)", "Peak", "Mean", "Centroid L, P, S (mm)"])
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(True)
+        self.table.cellClicked.connect(lambda row, _column: self.activate_region(row))
+        self.table.cellActivated.connect(lambda row, _column: self.activate_region(row))
+
+        self.metrics_label = QtWidgets.QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Threshold", self.threshold_spin)
+        form.addRow("Map", self.map_combo)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.run_button)
+        layout.addLayout(form)
+        layout.addWidget(self.note_label)
+        self.count_label = QtWidgets.QLabel("No check run yet.")
+        layout.addWidget(self.count_label)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.metrics_label)
+
+    # ----- computing (delegated to app.analysis) ------------------------------------------
+    def run_check(self) -> None:
+        pair = self.pair_provider() if self.pair_provider else None
+        if pair is None:
+            self.note_label.setText("Open a compare (original and synthesized) first.")
+            return
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            self.set_result(run_compare(*pair))
+        except (ValueError, MemoryError) as error:
+            self.note_label.setText(f"Check failed: {error}")
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
+
+    def set_result(self, result: CompareResult) -> None:
+        """Show a computed check (maps offered, threshold, regions, notes, metrics)."""
+        self.result = result
+        self.threshold_spin.blockSignals(True)
+        self.threshold_spin.setValue(result.settings.threshold)
+        self.threshold_spin.blockSignals(False)
+        self.threshold_spin.setEnabled(True)
+        self.map_combo.blockSignals(True)
+        self.map_combo.clear()
+        self.map_combo.addItem(MAP_NONE)
+        for name in self.maps():
+            self.map_combo.addItem(name)
+        self.map_combo.blockSignals(False)
+        self.map_combo.setEnabled(True)
+        self.note_label.setText("\n".join(result.notes))
+        self._fill_metrics()
+        self._fill_regions()
+        self.result_changed.emit(result)
+
+    def maps(self) -> dict[str, Volume]:
+        """The maps this check offers, by display name (no raw difference across modalities)."""
+        if self.result is None:
+            return {}
+        result = self.result
+        offered: dict[str, Volume] = {}
+        if result.input_difference.meaningful or result.reference_difference is not None:
+            offered[f"Residual ({result.residual_source})"] = result.residual_map
+        if result.input_difference.meaningful:
+            offered["Absolute difference |synthesized - original|"] = result.input_difference.absolute
+        if result.reference_difference is not None:
+            offered["Absolute difference |synthesized - reference|"] = result.reference_difference.absolute
+        return offered
+
+    def set_threshold(self, threshold: float) -> None:
+        if self.result is None or threshold <= 0 or threshold == self.result.settings.threshold:
+            return
+        self.result = self.result.with_threshold(float(threshold))
+        self._fill_regions()
+        self.result_changed.emit(self.result)
+
+    # ----- regions ------------------------------------------------------------------------
+    def _fill_regions(self) -> None:
+        regions = self.result.regions if self.result else []
+        self.table.setRowCount(len(regions))
+        for row, region in enumerate(regions):
+            centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
+            cells = (
+                f"{region.volume_ml:.3f}",
+                f"{region.peak_residual:.4g}",
+                f"{region.mean_residual:.4g}",
+                centroid,
+            )
+            for column, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                if column < 3:
+                    item.setTextAlignment(
+                        QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+        threshold = self.result.settings.threshold if self.result else 0
+        self.count_label.setText(f"{len(regions)} region(s) above {threshold:.4g} — click one to go there")
+
+    def activate_region(self, row: int) -> None:
+        if self.result is None or not 0 <= row < len(self.result.regions):
+            return
+        self.table.selectRow(row)
+        self.region_activated.emit(np.asarray(self.result.regions[row].centroid_lps_mm, dtype=float))
+
+    def _fill_metrics(self) -> None:
+        lines = []
+        for name, metrics in self.result.metrics.items():
+            lines.append(
+                f"<b>{name.replace('_', ' ')}</b>: MAE {metrics.mae:.4g}, PSNR {metrics.psnr_db:.2f} dB, "
+                f"SSIM {metrics.ssim:.4f}, NCC {metrics.ncc:.4f} (data range {metrics.data_range:.4g})"
+            )
+        self.metrics_label.setText("<br>".join(lines))
+
+    def _on_map_chosen(self, index: int) -> None:
+        name = self.map_combo.itemText(index)
+        self.map_selected.emit(self.maps().get(name))
+
+
+def install_hallucination_panel(window) -> HallucinationPanel:
+    """Dock the panel in the main window: regions move the shared cursor, maps join the compare."""
+
+    def pair() -> tuple[Volume, Volume] | None:
+        if window.current_volume is None or not window.compare_volumes:
+            return None
+        return window.current_volume, window.compare_volumes[0]
+
+    panel = HallucinationPanel(pair_provider=pair)
+
+    def go_to(lps_mm: np.ndarray) -> None:
+        if window.state is not None:
+            window.state.set_cursor(lps_mm)
+
+    def show_map(map_volume: Volume | None) -> None:
+        result = panel.result
+        if result is None:
+            return
+        others = [result.synthesized] + ([map_volume] if map_volume is not None else [])
+        window.show_compare(result.original, others)
+
+    panel.region_activated.connect(go_to)
+    panel.map_selected.connect(show_map)
+    window.hallucination_panel = panel
+    window.add_dock(panel, "Hallucination check")
+    return panel

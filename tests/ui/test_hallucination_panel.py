@@ -1,0 +1,77 @@
+"""Hallucination panel used as a radiologist does: run the check, click a region, change threshold and map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.ui.hallucination_panel import MAP_NONE, install_hallucination_panel
+
+
+@pytest.fixture
+def lesion_pair():
+    geometry = Geometry(np.array([-40.0, -50.0, -20.0]), np.array([1.0, 1.0, 2.0]), np.eye(3))
+    shape = (24, 96, 96)
+    k, j, i = np.indices(shape)
+    head = ((i - 48) / 40.0) ** 2 + ((j - 48) / 44.0) ** 2 + ((k - 12) / 11.0) ** 2 <= 1
+    healthy = np.where(head, 400.0, 0.0).astype(np.float32)
+    original = healthy.copy()
+    big = (i - 30) ** 2 + (j - 40) ** 2 + ((k - 12) * 2) ** 2 <= 6**2
+    small = (i - 65) ** 2 + (j - 60) ** 2 + ((k - 14) * 2) ** 2 <= 3**2
+    original[big] += 250  # strong lesion
+    original[small] += 90  # faint lesion
+    original_volume = Volume(original, geometry, "MR", name="T1")
+    synthesized = Volume(
+        healthy, geometry, "MR", name="pseudo-healthy", provenance=Provenance("eraser", "0.1")
+    )
+    return (
+        original_volume,
+        synthesized,
+        geometry.lps_from_index([30, 40, 12]),
+        geometry.lps_from_index([65, 60, 14]),
+    )
+
+
+def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
+    original, synthesized, big_lps, small_lps = lesion_pair
+    panel = install_hallucination_panel(main_window)
+    panel.run_check()
+    assert "first" in panel.note_label.text()  # nothing compared yet: a message, no crash
+    main_window.show_compare(original, [synthesized])
+    qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert panel.table.rowCount() == 2
+    first_centroid = [float(v) for v in panel.table.item(0, 3).text().split(",")]
+    assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
+
+    # Clicking the second row moves the shared cursor (all linked panels) to that region.
+    rect = panel.table.visualRect(panel.table.model().index(1, 0))
+    qtbot.mouseClick(panel.table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
+
+    # Raising the threshold above the faint lesion's contrast leaves only the strong one.
+    panel.threshold_spin.setValue(150.0)
+    assert panel.table.rowCount() == 1 and panel.result.settings.threshold == 150.0
+
+    # Choosing a map shows it as one more linked column of the compare.
+    names = [panel.map_combo.itemText(i) for i in range(panel.map_combo.count())]
+    assert names[0] == MAP_NONE and any(n.startswith("Residual") for n in names)
+    panel.map_combo.setCurrentIndex(1)
+    assert len(main_window.compare_volumes) == 2
+    assert main_window.compare_volumes[1].provenance is not None  # a map of a synthetic volume stays marked
+    panel.map_combo.setCurrentIndex(0)
+    assert len(main_window.compare_volumes) == 1
+    main_window.save_screenshot("/tmp/hallucination_panel.png")
+
+
+def test_cross_modality_pair_offers_no_raw_difference(qtbot, main_window, lesion_pair):
+    original, synthesized, _, _ = lesion_pair
+    ct = synthesized.with_voxels(synthesized.voxels, modality="CT")
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [ct])
+    panel.run_check()
+    assert panel.table.rowCount() == 0
+    assert "cross-modality" in panel.note_label.text()
+    assert panel.map_combo.count() == 1  # only "(difference only)"
