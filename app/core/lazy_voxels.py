@@ -49,11 +49,23 @@ def _requested_kji(key, shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, 
     raise IndexError("mixing slices and index arrays is not supported here")
 
 
-class ResampledVoxels:
-    """``source_voxels`` (on ``source_geometry``) seen on the grid (``geometry``, ``shape_kji``)."""
+class _LazyVoxels:
+    """What every lazy 3D float32 array shares: ``shape``, ``ndim``, ``dtype``, ``np.asarray``."""
 
     ndim = 3
     dtype = np.dtype(np.float32)
+    shape: tuple[int, int, int]
+
+    def __getitem__(self, key) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = np.stack([self[k] for k in range(self.shape[0])])
+        return whole if dtype is None else whole.astype(dtype)
+
+
+class ResampledVoxels(_LazyVoxels):
+    """``source_voxels`` (on ``source_geometry``) seen on the grid (``geometry``, ``shape_kji``)."""
 
     def __init__(
         self,
@@ -80,16 +92,9 @@ class ResampledVoxels:
         values = sample_at_index(self._source_voxels, source_ijk, self._linear, self._fill_value)
         return values.reshape(result_shape)
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        whole = np.stack([self[k] for k in range(self.shape[0])])
-        return whole if dtype is None else whole.astype(dtype)
 
-
-class DifferenceVoxels:
+class DifferenceVoxels(_LazyVoxels):
     """``minuend - subtrahend`` element by element (both on one grid), as float32."""
-
-    ndim = 3
-    dtype = np.dtype(np.float32)
 
     def __init__(self, minuend, subtrahend) -> None:
         if tuple(minuend.shape) != tuple(subtrahend.shape):
@@ -100,7 +105,3 @@ class DifferenceVoxels:
 
     def __getitem__(self, key) -> np.ndarray:
         return np.asarray(self._minuend[key], np.float32) - np.asarray(self._subtrahend[key], np.float32)
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        whole = np.stack([self[k] for k in range(self.shape[0])])
-        return whole if dtype is None else whole.astype(dtype)

@@ -17,10 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RENDER_SCRIPT = r"""
 import json, sys
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 app = QtWidgets.QApplication([])
-from vtkmodules.util.numpy_support import vtk_to_numpy
-from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
 from app.core.orientation_phantom import orientation_phantom
 from app.core.provenance import Provenance
 from app.ui.volume_3d import Volume3DWidget
@@ -33,12 +31,9 @@ for direction in (np.eye(3), np.diag([-1.0, -1.0, 1.0])):
     widget.show()
     app.processEvents()
     widget.render_now()
-    grabber = vtkWindowToImageFilter()
-    grabber.SetInput(widget.interactor.GetRenderWindow())
-    grabber.Update()
-    image = grabber.GetOutput()
-    nx, ny, _ = image.GetDimensions()
-    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(ny, nx, -1)[::-1, :, 0].astype(int)
+    image = widget.rendered_image().convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    pixels = pixels[:, : image.width()].astype(int)
     images.append(pixels)
     label_shown = widget.synthetic_label.isVisible()
 a, b = images
