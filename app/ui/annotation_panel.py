@@ -1,0 +1,357 @@
+"""The annotation dock: tools, label, brush size, undo/redo, the statistics table, save/load.
+
+``AnnotationController`` wires the Qt-free model (AnnotationDocument, CommandStack, ROI
+statistics) to the panels of the main window: it keeps one AnnotationOverlay per panel and is
+re-attached whenever the window rebuilds its view. The statistics table measures every ROI on
+each volume shown (original | synthesized... | difference) side by side: a quick check of
+whether a lesion was preserved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.annotations.builders import Tool, build_annotation
+from app.annotations.commands import AddAnnotation, CommandStack, PaintMask, RemoveAnnotation
+from app.annotations.document import AnnotationDocument
+from app.annotations.label_mask import LabelMask
+from app.annotations.roi_stats import RoiStatistics, compare_roi
+from app.annotations.shapes import PlanarRegion
+from app.annotations.sidecar import AnnotationFileError, load_annotations, save_annotations
+from app.core.planes import PLANE_AXES
+from app.core.volume import Volume
+from app.ui.annotation_overlay import AnnotationOverlay, measurement_text
+
+TOOL_KEYS = {
+    Tool.NAVIGATE: "Esc",
+    Tool.POINT: "M",
+    Tool.RULER: "D",
+    Tool.ANGLE: "A",
+    Tool.RECTANGLE: "B",
+    Tool.ELLIPSE: "E",
+    Tool.FREEHAND: "G",
+    Tool.BRUSH: "P",
+    Tool.ERASER: "X",
+}
+
+
+class AnnotationController(QtCore.QObject):
+    """The document, its undo stack, the current tool, and the overlays on the panels."""
+
+    changed = QtCore.Signal()  # document, selection or volumes changed: refresh views/tables
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.document = AnnotationDocument()
+        self.stack = CommandStack()
+        self.tool = Tool.NAVIGATE
+        self.label_text = ""
+        self.brush_radius_mm = 3.0
+        self.selected_id: str | None = None
+        self.volumes: dict[str, Volume] = {}  # column name -> volume, for the statistics table
+        self.reference: Volume | None = None  # the grid a new label mask is painted on
+        self.overlays: list[AnnotationOverlay] = []
+        self.document.changed.connect(self._on_document_changed)
+
+    # ----- wiring ---------------------------------------------------------------------------
+    def attach(self, panels: list) -> None:
+        """Put an overlay on each panel (old overlays, of discarded panels, are dropped)."""
+        for overlay in self.overlays:
+            try:
+                overlay.detach()
+            except (RuntimeError, TypeError):  # panel already deleted by Qt
+                pass
+        self.overlays = [AnnotationOverlay(panel, self) for panel in panels]
+
+    def set_volumes(self, volumes: dict[str, Volume], reference: Volume | None) -> None:
+        self.volumes = dict(volumes)
+        self.reference = reference
+        if reference is not None and not self.document.reference:
+            self.document.reference = {"name": reference.name, **_frame_of_reference(reference)}
+        self.changed.emit()
+
+    def set_document(self, document: AnnotationDocument) -> None:
+        self.document.changed.disconnect(self._on_document_changed)
+        self.document = document
+        self.document.changed.connect(self._on_document_changed)
+        self.stack.clear()
+        self.selected_id = None
+        self._on_document_changed()
+
+    def set_tool(self, tool: Tool) -> None:
+        self.tool = tool
+        for overlay in self.overlays:
+            overlay.cancel_gesture()
+
+    def _on_document_changed(self) -> None:
+        if self.selected_id is not None and self.selected_id not in self.document.ids():
+            self.selected_id = None
+        self.redraw()
+        self.changed.emit()
+
+    def redraw(self) -> None:
+        for overlay in self.overlays:
+            overlay.redraw()
+
+    def select(self, annotation_id: str | None) -> None:
+        self.selected_id = annotation_id
+        self.redraw()
+
+    # ----- edits (all through the undo stack) ----------------------------------------------
+    def finish_gesture(self, panel, points_lps: list[np.ndarray]) -> None:
+        axes = PLANE_AXES[panel.plane]
+        annotation = build_annotation(self.tool, points_lps, axes.right_lps, axes.down_lps, self.label_text)
+        if annotation is not None:
+            self.stack.push(AddAnnotation(self.document, annotation))
+            self.select(annotation.annotation_id)
+
+    def begin_stroke(self, panel, lps: np.ndarray) -> PaintMask | None:
+        mask = self._mask_for_painting()
+        if mask is None:
+            return None
+        axes = PLANE_AXES[panel.plane]
+        indices = mask.disk_indices(lps, self.brush_radius_mm, axes.right_lps, axes.down_lps)
+        stroke = PaintMask(self.document, mask, indices, 0 if self.tool is Tool.ERASER else 1)
+        self.stack.push(stroke)
+        return stroke
+
+    def continue_stroke(self, stroke: PaintMask | None, panel, lps: np.ndarray) -> None:
+        if stroke is None:
+            return
+        axes = PLANE_AXES[panel.plane]
+        stroke.extend(stroke.mask.disk_indices(lps, self.brush_radius_mm, axes.right_lps, axes.down_lps))
+
+    def _mask_for_painting(self) -> LabelMask | None:
+        if self.document.mask is not None:
+            return self.document.mask
+        if self.reference is None:
+            return None
+        return LabelMask.empty_like(self.reference.geometry, self.reference.shape_kji)
+
+    def delete_selected(self) -> None:
+        if self.selected_id is not None:
+            self.stack.push(RemoveAnnotation(self.document, self.selected_id))
+
+    def undo(self) -> None:
+        self.stack.undo()
+
+    def redo(self) -> None:
+        self.stack.redo()
+
+    # ----- statistics -----------------------------------------------------------------------
+    def statistics(self) -> dict[str, dict[str, RoiStatistics]]:
+        """ROI id -> {volume column name -> statistics} for every region annotation."""
+        return {
+            annotation.annotation_id: compare_roi(annotation, self.volumes)
+            for annotation in self.document
+            if isinstance(annotation, PlanarRegion)
+        }
+
+
+def _frame_of_reference(volume: Volume) -> dict:
+    uid = volume.metadata.get("FrameOfReferenceUID")
+    return {"frame_of_reference_uid": str(uid)} if uid else {}
+
+
+def format_statistics(stats: RoiStatistics) -> str:
+    if stats.voxel_count == 0:
+        return "outside"
+    units = f" {stats.units}" if stats.units else ""
+    return (
+        f"{stats.mean:.1f} ± {stats.sd:.1f}{units}  [{stats.minimum:.4g}, {stats.maximum:.4g}]"
+        f"  n={stats.voxel_count}"
+    )
+
+
+class AnnotationPanel(QtWidgets.QWidget):
+    """The dock's contents; ``controller`` holds the state, this widget only shows and asks."""
+
+    FIXED_COLUMNS = ("Label", "Type", "Measure")
+
+    def __init__(self, controller: AnnotationController | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.controller = controller or AnnotationController(self)
+        self.tool_buttons: dict[Tool, QtWidgets.QToolButton] = {}
+        self.status = ""
+
+        tools = QtWidgets.QGridLayout()
+        group = QtWidgets.QButtonGroup(self)
+        group.setExclusive(True)
+        for index, tool in enumerate(Tool):
+            button = QtWidgets.QToolButton()
+            button.setText(tool.value.capitalize())
+            button.setCheckable(True)
+            button.setToolTip(f"{tool.value} ({TOOL_KEYS[tool]})")
+            button.setObjectName(f"tool_{tool.value}")
+            button.clicked.connect(lambda _checked=False, t=tool: self.choose_tool(t))
+            group.addButton(button)
+            tools.addWidget(button, index // 3, index % 3)
+            self.tool_buttons[tool] = button
+        self.tool_buttons[Tool.NAVIGATE].setChecked(True)
+
+        self.label_edit = QtWidgets.QLineEdit()
+        self.label_edit.setPlaceholderText("label for new annotations (e.g. lesion 1)")
+        self.label_edit.textChanged.connect(self._on_label_changed)
+        self.radius_spin = QtWidgets.QDoubleSpinBox()
+        self.radius_spin.setRange(0.5, 50.0)
+        self.radius_spin.setSuffix(" mm")
+        self.radius_spin.setValue(self.controller.brush_radius_mm)
+        self.radius_spin.valueChanged.connect(
+            lambda value: setattr(self.controller, "brush_radius_mm", value)
+        )
+        form = QtWidgets.QFormLayout()
+        form.addRow("Label", self.label_edit)
+        form.addRow("Brush radius", self.radius_spin)
+
+        self.undo_button = QtWidgets.QPushButton("Undo")
+        self.redo_button = QtWidgets.QPushButton("Redo")
+        self.delete_button = QtWidgets.QPushButton("Delete")
+        self.save_button = QtWidgets.QPushButton("Save…")
+        self.load_button = QtWidgets.QPushButton("Load…")
+        self.undo_button.clicked.connect(self.controller.undo)
+        self.redo_button.clicked.connect(self.controller.redo)
+        self.delete_button.clicked.connect(self.controller.delete_selected)
+        self.save_button.clicked.connect(self._choose_save)
+        self.load_button.clicked.connect(self._choose_load)
+        buttons = QtWidgets.QHBoxLayout()
+        for button in (
+            self.undo_button,
+            self.redo_button,
+            self.delete_button,
+            self.save_button,
+            self.load_button,
+        ):
+            buttons.addWidget(button)
+
+        self.table = QtWidgets.QTableWidget(0, len(self.FIXED_COLUMNS))
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.table.horizontalHeader().setStretchLastSection(True)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(tools)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.table, 1)
+
+        self.controller.changed.connect(self.refresh)
+        self.controller.stack.changed.connect(self._update_buttons)
+        self.refresh()
+
+    def choose_tool(self, tool: Tool) -> None:
+        self.tool_buttons[tool].setChecked(True)
+        self.controller.set_tool(tool)
+
+    def _on_label_changed(self, text: str) -> None:
+        self.controller.label_text = text
+
+    def _update_buttons(self) -> None:
+        stack = self.controller.stack
+        self.undo_button.setEnabled(stack.can_undo())
+        self.redo_button.setEnabled(stack.can_redo())
+        self.undo_button.setToolTip(f"Undo {stack.undo_text()} (Ctrl+Z)")
+        self.redo_button.setToolTip(f"Redo {stack.redo_text()} (Ctrl+Shift+Z)")
+        self.delete_button.setEnabled(self.controller.selected_id is not None)
+
+    def refresh(self) -> None:
+        """Rebuild the table: one row per annotation, one statistics column per volume."""
+        controller = self.controller
+        names = list(controller.volumes)
+        statistics = controller.statistics()
+        self.table.blockSignals(True)
+        self.table.setColumnCount(len(self.FIXED_COLUMNS) + len(names))
+        self.table.setHorizontalHeaderLabels([*self.FIXED_COLUMNS, *names])
+        annotations = list(controller.document)
+        self.table.setRowCount(len(annotations))
+        for row, annotation in enumerate(annotations):
+            cells = [annotation.label, annotation.kind, measurement_text(annotation).split(": ")[-1]]
+            if annotation.kind == "point":
+                cells[2] = ""
+            per_volume = statistics.get(annotation.annotation_id, {})
+            for name in names:
+                cells.append(format_statistics(per_volume[name]) if name in per_volume else "")
+            for column, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setData(QtCore.Qt.ItemDataRole.UserRole, annotation.annotation_id)
+                self.table.setItem(row, column, item)
+            if annotation.annotation_id == controller.selected_id:
+                self.table.selectRow(row)
+        self.table.resizeColumnsToContents()
+        self.table.blockSignals(False)
+        self._update_buttons()
+
+    def _on_table_selection(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            item = self.table.item(rows[0].row(), 0)
+            self.controller.select(item.data(QtCore.Qt.ItemDataRole.UserRole))
+        self._update_buttons()
+
+    # ----- files ----------------------------------------------------------------------------
+    def save_to(self, path: str | Path) -> Path:
+        return save_annotations(self.controller.document, path)
+
+    def load_from(self, path: str | Path) -> bool:
+        """Replace the annotations with a file's; a bad file leaves them and says why."""
+        try:
+            document = load_annotations(path)
+        except AnnotationFileError as error:
+            self.status = str(error)
+            QtWidgets.QMessageBox.warning(self, "Cannot load annotations", str(error))
+            return False
+        self.controller.set_document(document)
+        self.status = f"loaded {len(document)} annotations"
+        return True
+
+    def _choose_save(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save annotations", "annotations.annotations.json", "Annotations (*.json)"
+        )
+        if path:
+            self.save_to(path)
+
+    def _choose_load(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load annotations", "", "Annotations (*.json)")
+        if path:
+            self.load_from(path)
+
+
+def install_annotation_tools(window) -> AnnotationPanel:
+    """Dock the annotation tools in a MainWindow and follow its views (re-attached on rebuild)."""
+    panel = AnnotationPanel()
+    window.add_dock(panel, "Annotations")
+    controller = panel.controller
+
+    def follow_view() -> None:
+        controller.attach(window.panels)
+        volumes: dict[str, Volume] = {}
+        original = window.current_volume
+        if original is not None:
+            volumes["original"] = original
+        for index, other in enumerate(window.compare_volumes):
+            kind = "synthesized" if other.is_synthetic else "acquired"
+            volumes[f"{kind} {index + 1}" if len(window.compare_volumes) > 1 else kind] = other
+        difference = getattr(getattr(window, "view", None), "difference", None)
+        if difference is not None:
+            volumes["difference"] = difference.volume
+        controller.set_volumes(volumes, original)
+
+    window.view_changed.connect(follow_view)
+    shortcuts = [
+        ("Ctrl+Z", controller.undo),
+        ("Ctrl+Shift+Z", controller.redo),
+        ("Ctrl+Y", controller.redo),
+        ("Delete", controller.delete_selected),
+    ]
+    shortcuts += [(key, lambda t=tool: panel.choose_tool(t)) for tool, key in TOOL_KEYS.items()]
+    for key, slot in shortcuts:
+        shortcut = QtGui.QShortcut(QtGui.QKeySequence(key), window)
+        shortcut.activated.connect(slot)
+    if window.panels:
+        follow_view()
+    return panel

@@ -1,0 +1,142 @@
+"""Annotation tools used as a reader does: pick a tool, drag on a panel, read the table,
+undo/redo with the keyboard, paint a mask, save and reload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from app.annotations.shapes import EllipseRoi, Ruler
+from app.core.planes import Plane
+from app.ui.annotation_panel import install_annotation_tools
+from tests.ui.conftest import drag, widget_pos_of_lps
+
+
+@pytest.fixture
+def compare_window(qtbot, main_window, phantom, synthetic_phantom):
+    tools = install_annotation_tools(main_window)
+    main_window.show_compare(phantom, [synthetic_phantom], planes=[Plane.AXIAL])
+    qtbot.waitUntil(lambda: len(tools.controller.overlays) == 3)
+    QtWidgets.QApplication.processEvents()
+    return main_window, tools
+
+
+def click_tool(qtbot, tools, name: str) -> None:
+    qtbot.mouseClick(tools.findChild(QtWidgets.QToolButton, f"tool_{name}"), QtCore.Qt.MouseButton.LeftButton)
+
+
+def test_ellipse_drawn_on_original_shows_on_every_panel_with_side_by_side_stats(
+    qtbot, compare_window, phantom
+):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "ellipse")
+    tools.label_edit.setText("lesion")
+    original_panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    start = widget_pos_of_lps(original_panel, center - [4.0, 3.0, 0.0])
+    end = widget_pos_of_lps(original_panel, center + [4.0, 3.0, 0.0])
+    drag(original_panel.viewport(), QtCore.Qt.MouseButton.LeftButton, start, end)
+
+    document = tools.controller.document
+    assert len(document) == 1
+    ellipse = next(iter(document))
+    assert isinstance(ellipse, EllipseRoi) and ellipse.label == "lesion"
+    np.testing.assert_allclose(ellipse.center_lps[:2], center[:2], atol=0.6)
+    assert (ellipse.half_width_mm, ellipse.half_height_mm) == pytest.approx((4.0, 3.0), abs=0.6)
+    # The crosshair did not move: the tool took the drag.
+    np.testing.assert_allclose(window.state.cursor_lps_mm, center)
+    # Same world place on original, synthesized and difference panels.
+    for overlay in tools.controller.overlays:
+        assert [a.annotation_id for a in overlay.visible_annotations()] == [ellipse.annotation_id]
+    headers = [tools.table.horizontalHeaderItem(c).text() for c in range(tools.table.columnCount())]
+    assert headers[3:] == ["original", "synthesized", "difference"]
+    for column in (3, 4, 5):
+        assert "±" in tools.table.item(0, column).text()
+    stats = tools.controller.statistics()[ellipse.annotation_id]
+    assert stats["original"].voxel_count == stats["synthesized"].voxel_count > 10
+    assert stats["difference"].mean == pytest.approx(
+        stats["synthesized"].mean - stats["original"].mean, abs=1e-3
+    )
+
+
+def test_ruler_undo_redo_with_keys_and_navigate_restores_crosshair(qtbot, compare_window):
+    window, tools = compare_window
+    panel = window.panels[1]
+    panel.setFocus()
+    qtbot.keyClick(panel, QtCore.Qt.Key.Key_D)  # ruler
+    center = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + [6.0, 8.0, 0.0]),
+    )
+    ruler = next(iter(tools.controller.document))
+    assert isinstance(ruler, Ruler) and ruler.length_mm == pytest.approx(10.0, abs=0.8)
+    assert "mm" in tools.table.item(0, 2).text()
+    qtbot.keyClick(panel, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert len(tools.controller.document) == 0
+    qtbot.keyClick(
+        panel,
+        QtCore.Qt.Key.Key_Z,
+        QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert len(tools.controller.document) == 1
+    qtbot.keyClick(panel, QtCore.Qt.Key.Key_Escape)  # back to navigate: a click moves the crosshair
+    target = center + [5.0, 0.0, 0.0]
+    qtbot.mouseClick(panel.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pos_of_lps(panel, target))
+    assert window.state.cursor_lps_mm[0] == pytest.approx(target[0], abs=0.6)
+
+
+def test_brush_stroke_paints_the_mask_and_undoes(qtbot, compare_window):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "brush")
+    tools.radius_spin.setValue(2.0)
+    panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + [6.0, 0, 0]),
+    )
+    mask = tools.controller.document.mask
+    assert mask is not None and mask.voxel_count() > 20
+    k, j, i = np.round(window.current_volume.geometry.index_from_lps(center)[::-1]).astype(int)
+    assert mask.labels[k, j, i] == 1
+    assert set(np.argwhere(mask.labels)[:, 0]) == {k}  # painted on the slice shown only
+    click_tool(qtbot, tools, "eraser")
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center),
+    )
+    assert mask.labels[k, j, i] == 0
+    qtbot.mouseClick(tools.undo_button, QtCore.Qt.MouseButton.LeftButton)
+    assert mask.labels[k, j, i] == 1
+    qtbot.mouseClick(tools.undo_button, QtCore.Qt.MouseButton.LeftButton)
+    assert tools.controller.document.mask is None
+
+
+def test_save_and_reload_restores_annotations(qtbot, compare_window, tmp_path):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "rectangle")
+    panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + [5.0, 5.0, 0]),
+    )
+    saved = next(iter(tools.controller.document))
+    path = tools.save_to(tmp_path / "a.annotations.json")
+    tools.controller.delete_selected()
+    assert len(tools.controller.document) == 0
+    assert tools.load_from(path)
+    reloaded = next(iter(tools.controller.document))
+    assert reloaded.same_as(saved)
+    assert tools.table.rowCount() == 1
+    assert all(overlay.visible_annotations() for overlay in tools.controller.overlays)
