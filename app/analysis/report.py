@@ -25,7 +25,7 @@ from app.core.volume import Volume
 
 CROP_HALF_MM = 40.0
 MAX_REGIONS_SHOWN = 12
-PIXEL_SIZE_MM = 0.5  # the report images are drawn at a fixed 0.5 mm per screen pixel
+PIXEL_SIZE_MM = 0.25  # the report images are drawn at a fixed 0.25 mm per screen pixel (320 px panels)
 
 
 def _crop(volume: Volume, centroid_lps: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ def _residual_rgb(pixels: np.ndarray, scale: float) -> np.ndarray:
 
 
 def region_image(
-    result: CompareResult, region_index: int, synthesized_on_grid: Volume, window: WindowLevel
+    result: CompareResult, region_index: int, synthesized_on_grid: Volume, window: WindowLevel | None = None
 ) -> bytes:
     """PNG of base | synthesized | residual around one region, with the region outlined in yellow."""
     region = result.regions[region_index]
@@ -66,9 +66,13 @@ def region_image(
     base = result.reference if result.reference is not None else result.original
     labels = Volume((result.label_map == region.label).astype(np.float32), base.geometry)
     outline_mask = _crop(labels, centroid) > 0.5
-    outline = outline_mask & ~ndimage.binary_erosion(outline_mask)
+    outline = outline_mask & ~ndimage.binary_erosion(outline_mask, iterations=2)
+    base_pixels = _crop(base, centroid)
+    if window is None:  # local contrast: the crop's own 1-99 percentiles
+        finite = base_pixels[np.isfinite(base_pixels)]
+        window = percentile_window(finite) if finite.size else WindowLevel(0.0, 1.0)
     panels = [
-        _grey(_crop(base, centroid), window),
+        _grey(base_pixels, window),
         _grey(_crop(synthesized_on_grid, centroid), window),
         _residual_rgb(_crop(result.residual_map, centroid), max(abs(result.settings.threshold) * 3, 1e-6)),
     ]
@@ -86,7 +90,6 @@ def _table(rows: list[tuple[str, str]]) -> str:
 def render_report(result: CompareResult, title: str = "Hallucination check") -> str:
     """The report as one HTML string (images embedded, no external files)."""
     base = result.reference if result.reference is not None else result.original
-    window = percentile_window(np.asarray(base.voxels))
     synthesized_on_grid = resample_like(result.synthesized, base)
     data = result.to_dict()
     provenance = data["synthesized_provenance"]
@@ -166,7 +169,7 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
             "blue = signal added); the region is outlined in yellow.</p>"
         )
     for index, region in enumerate(result.regions[:MAX_REGIONS_SHOWN]):
-        png = base64.b64encode(region_image(result, index, synthesized_on_grid, window)).decode("ascii")
+        png = base64.b64encode(region_image(result, index, synthesized_on_grid)).decode("ascii")
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         parts.append(f"<h3>Region {index + 1}</h3>")
         parts.append(
