@@ -101,7 +101,8 @@ class AnnotationOverlay(QtCore.QObject):
                 uv = np.vstack([uv, uv[:1]])
             self._add(pg.PlotDataItem(uv[:, 0], uv[:, 1], pen=pen))
         text = pg.TextItem(measurement_text(annotation), color=color, anchor=(0, 1))
-        text.setPos(float(uv[0, 0]), float(uv[0, 1]))
+        top = int(np.argmin(uv[:, 1])) if isinstance(annotation, PlanarRegion) else 0  # above a region
+        text.setPos(float(uv[top, 0]), float(uv[top, 1]))
         self._add(text)
 
     def _draw_mask(self) -> None:

@@ -38,6 +38,16 @@ TOOL_KEYS = {
 }
 
 
+STAT_ROWS = (
+    ("mean", "mean"),
+    ("SD", "sd"),
+    ("min", "minimum"),
+    ("max", "maximum"),
+    ("area mm²", "area_mm2"),
+    ("voxels", "voxel_count"),
+)
+
+
 class AnnotationController(QtCore.QObject):
     """The document, its undo stack, the current tool, and the overlays on the panels."""
 
@@ -233,11 +243,19 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.table.horizontalHeader().setStretchLastSection(True)
 
+        # The selected ROI measured on each volume, side by side (rows: statistics).
+        self.stats_table = QtWidgets.QTableWidget(len(STAT_ROWS), 0)
+        self.stats_table.setVerticalHeaderLabels([name for name, _ in STAT_ROWS])
+        self.stats_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.stats_title = QtWidgets.QLabel("Select an ROI to compare its statistics")
+
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(tools)
         layout.addLayout(form)
         layout.addLayout(buttons)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 2)
+        layout.addWidget(self.stats_title)
+        layout.addWidget(self.stats_table, 1)
 
         self.controller.changed.connect(self.refresh)
         self.controller.stack.changed.connect(self._update_buttons)
@@ -283,13 +301,36 @@ class AnnotationPanel(QtWidgets.QWidget):
                 self.table.selectRow(row)
         self.table.resizeColumnsToContents()
         self.table.blockSignals(False)
+        self._fill_stats_table(statistics.get(controller.selected_id or "", {}))
         self._update_buttons()
+
+    def _fill_stats_table(self, per_volume: dict[str, RoiStatistics]) -> None:
+        names = list(per_volume)
+        self.stats_table.setColumnCount(len(names))
+        self.stats_table.setHorizontalHeaderLabels(names)
+        selected = self.controller.selected_id
+        label = self.controller.document.get(selected).label if per_volume else ""
+        self.stats_title.setText(
+            f"ROI {label!r}: original vs synthesized vs difference"
+            if per_volume
+            else "Select an ROI to compare"
+        )
+        for column, name in enumerate(names):
+            stats = per_volume[name]
+            for row, (_, attribute) in enumerate(STAT_ROWS):
+                value = getattr(stats, attribute)
+                text = str(value) if attribute == "voxel_count" else f"{value:.5g}"
+                if attribute in ("mean", "sd", "minimum", "maximum") and stats.units:
+                    text += f" {stats.units}"
+                self.stats_table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
+        self.stats_table.resizeColumnsToContents()
 
     def _on_table_selection(self) -> None:
         rows = self.table.selectionModel().selectedRows()
         if rows:
             item = self.table.item(rows[0].row(), 0)
             self.controller.select(item.data(QtCore.Qt.ItemDataRole.UserRole))
+        self._fill_stats_table(self.controller.statistics().get(self.controller.selected_id or "", {}))
         self._update_buttons()
 
     # ----- files ----------------------------------------------------------------------------

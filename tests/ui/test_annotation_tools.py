@@ -140,3 +140,46 @@ def test_save_and_reload_restores_annotations(qtbot, compare_window, tmp_path):
     assert reloaded.same_as(saved)
     assert tools.table.rowCount() == 1
     assert all(overlay.visible_annotations() for overlay in tools.controller.overlays)
+
+
+def test_selected_roi_statistics_side_by_side(qtbot, compare_window):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "freehand")
+    panel = window.panels[0]
+    c = window.state.cursor_lps_mm.copy()
+    path = [c, c + [6, 0, 0], c + [6, 6, 0], c + [0, 6, 0], c + [0, 0.5, 0]]
+    viewport = panel.viewport()
+    points = [widget_pos_of_lps(panel, p) for p in path]
+    _stroke(viewport, points[:2])
+    assert len(tools.controller.document) == 0  # a straight scribble encloses nothing: no ROI
+    _stroke(viewport, points)
+    roi = next(iter(tools.controller.document))
+    assert roi.kind == "freehand" and roi.area_mm2 == pytest.approx(33, abs=6)
+    tools.table.selectRow(0)
+    headers = [
+        tools.stats_table.horizontalHeaderItem(c).text() for c in range(tools.stats_table.columnCount())
+    ]
+    assert headers == ["original", "synthesized", "difference"]
+    assert tools.stats_table.item(5, 0).text() == tools.stats_table.item(5, 1).text()  # same voxels
+    assert "original vs synthesized" in tools.stats_title.text()
+
+
+def _stroke(viewport, points) -> None:
+    from PySide6 import QtGui
+
+    def send(kind, pos, button, buttons):
+        event = QtGui.QMouseEvent(
+            kind,
+            QtCore.QPointF(pos),
+            QtCore.QPointF(viewport.mapToGlobal(pos)),
+            button,
+            buttons,
+            QtCore.Qt.KeyboardModifier.NoModifier,
+        )
+        QtWidgets.QApplication.sendEvent(viewport, event)
+
+    left = QtCore.Qt.MouseButton.LeftButton
+    send(QtCore.QEvent.Type.MouseButtonPress, points[0], left, left)
+    for point in points[1:]:
+        send(QtCore.QEvent.Type.MouseMove, point, QtCore.Qt.MouseButton.NoButton, left)
+    send(QtCore.QEvent.Type.MouseButtonRelease, points[-1], left, QtCore.Qt.MouseButton.NoButton)
