@@ -34,7 +34,8 @@ class ReadingSliceView(SliceView):
         self.allow_scroll = allow_scroll
         self.window_locked = window_locked
         super().__init__(state, content, Plane.AXIAL, parent)
-        for item in self.view_box.addedItems:
+        # No crosshair: nothing but the image is drawn over the case.
+        for item in self.view_box.childGroup.childItems():
             if isinstance(item, pg.InfiniteLine):
                 item.hide()
 
@@ -99,6 +100,7 @@ class ReadingWindow(QtWidgets.QWidget):
         self.message_label = QtWidgets.QLabel()
         self.message_label.setStyleSheet("color: #ff8080;")
         self.message_label.setWordWrap(True)
+        self.message_label.setMinimumHeight(48)
         self.previous_button = QtWidgets.QPushButton("Previous")
         self.previous_button.clicked.connect(self.previous)
         self.previous_button.setVisible(bool(self.options.get("allow_case_navigation")))
@@ -213,6 +215,7 @@ class ReadingWindow(QtWidgets.QWidget):
             except Exception:  # noqa: BLE001 - never show a path or a traceback to a reader
                 error = QtWidgets.QLabel(f"This image could not be displayed (case {item.item_id}).")
                 self.image_layout.addWidget(error, 1)
+                error.show()
                 continue
             content = PanelContent(
                 volume,
@@ -237,6 +240,7 @@ class ReadingWindow(QtWidgets.QWidget):
                 column.addWidget(caption)
             column.addWidget(view, 1)
             self.image_layout.addWidget(holder, 1)
+            holder.show()
         stored = self.session.stored_answers(item.item_id)
         for question in self.session.questions_for(item.item_id):
             widget = question_widget(question, item.image_ids)
@@ -244,6 +248,7 @@ class ReadingWindow(QtWidgets.QWidget):
                 widget.set_value(stored[question.id])
             self.question_widgets.append(widget)
             self.questions_layout.addWidget(widget)
+            widget.show()
         self.previous_button.setEnabled(self.session.position > 0)
         self._time_up = False
         self.image_stack.setCurrentWidget(self.image_area)

@@ -1,0 +1,205 @@
+"""The reading-session window, used as a reader uses it: clicks on answers, Next, Pause/Resume.
+
+The blinding walk visits every visible widget's text, tooltip and the window title at every
+step of a scripted session and asserts that no file name, folder, path, plugin name, series
+description or the word "synthetic" shows anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from app.io.nifti import load_nifti, save_nifti
+from app.readerstudy.definition import CaseSpec, Question, definition_from_folders
+from app.readerstudy.package import create_study, load_package
+from app.readerstudy.session import ReadingSession
+from app.readerstudy.storage import StudyStore
+from app.ui.reading.session_window import ReadingWindow
+from tests.readerstudy.conftest import PLUGIN_NAME, write_cases
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def visible_texts(window: QtWidgets.QWidget) -> list[str]:
+    """Everything a reader could read: titles, texts, tooltips, status tips of visible widgets."""
+    texts = [window.windowTitle(), QtWidgets.QApplication.applicationDisplayName()]
+    for widget in [window, *window.findChildren(QtWidgets.QWidget)]:
+        if not widget.isVisible():
+            continue
+        texts += [
+            widget.toolTip(),
+            widget.statusTip(),
+            widget.whatsThis(),
+            widget.accessibleName(),
+            widget.windowTitle(),
+        ]
+        for getter in ("text", "title", "toPlainText", "placeholderText"):
+            if hasattr(widget, getter):
+                value = getattr(widget, getter)()
+                if isinstance(value, str):
+                    texts.append(value)
+    return [t for t in texts if t]
+
+
+def assert_blinded(window: QtWidgets.QWidget, forbidden: list[str]) -> None:
+    for text in visible_texts(window):
+        lowered = text.lower()
+        for token in forbidden:
+            assert token.lower() not in lowered, f"{token!r} visible in {text!r}"
+
+
+def click(qtbot, button: QtWidgets.QAbstractButton) -> None:
+    """Click where a person would: on a radio button's indicator (its centre may be empty space)."""
+    if isinstance(button, QtWidgets.QRadioButton):
+        qtbot.mouseClick(button, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(8, button.height() // 2))
+    else:
+        qtbot.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+
+
+def find_button(window: QtWidgets.QWidget, text: str) -> QtWidgets.QAbstractButton:
+    buttons = [
+        b for b in window.findChildren(QtWidgets.QAbstractButton) if b.text() == text and b.isVisible()
+    ]
+    assert buttons, f"no visible button {text!r}"
+    return buttons[0]
+
+
+@pytest.fixture
+def study(tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=3, synthetic=3)
+    definition = definition_from_folders(real_dir, synthetic_dir, "toygan VTT", seed=9, practice_per_class=1)
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    forbidden = [
+        "synthetic",
+        PLUGIN_NAME,
+        "toygan",
+        "sub-",
+        "T1w",
+        "SeriesDescription",
+        "real_scans",
+        str(tmp_path),
+    ]
+    forbidden += [Path(c.path).name for c in definition.cases]
+    return created, definition, forbidden
+
+
+def open_window(qtbot, created, reader: str, clock=None) -> ReadingWindow:
+    package, reading_dir = load_package(created.reading_dir)
+    session = ReadingSession(package, reading_dir, StudyStore(created.database_url, create=False), reader)
+    window = ReadingWindow(session, load_nifti, clock=clock or FakeClock())
+    qtbot.addWidget(window)
+    window.resize(1200, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_scripted_session_is_blinded_and_records_every_answer(qtbot, study):
+    created, definition, forbidden = study
+    clock = FakeClock()
+    window = open_window(qtbot, created, "R1", clock)
+    assert window.progress_label.text() == "Practice case 1 of 2"
+    steps = 0
+    while window.session.current is not None:
+        assert_blinded(window, forbidden)
+        assert len(window.views) == 1 and window.views[0].isVisible()
+        # Next without answers is refused with a message; nothing is recorded.
+        click(qtbot, window.next_button)
+        assert "please answer" in window.message_label.text()
+        click(qtbot, find_button(window, "Generated" if steps % 2 else "Real"))
+        call = [w for w in window.question_widgets if w.question.id == "call"][0]
+        click(qtbot, call.confidence_group.button(3))  # confidence 4
+        quality = [w for w in window.question_widgets if w.question.id == "quality"][0]
+        click(qtbot, quality.group.button(2))
+        assert_blinded(window, forbidden)
+        if steps == 2:
+            window.views[0].grab().save("/tmp/g_reading_panel.png")
+            window.grab().save("/tmp/g_reading_window.png")
+            click(qtbot, window.pause_button)
+            assert window.pages.currentWidget() is window.paused_page
+            assert_blinded(window, forbidden)
+            clock.now += 100.0  # paused time is not reading time
+            click(qtbot, window.resume_button)
+        clock.now += 7.0
+        click(qtbot, window.next_button)
+        steps += 1
+    assert steps == len(definition.cases)
+    assert window.pages.currentWidget() is window.finished_page
+    assert_blinded(window, forbidden)
+    store = window.session.store
+    stored = store.latest_answers(created.study_id, "R1")
+    assert len(stored) == len(definition.cases)
+    assert all(values["quality"] == 3 and values["call"]["confidence"] == 4 for values in stored.values())
+    times = store.time_spent(created.study_id, "R1")
+    assert sorted(times.values()) == [pytest.approx(7.0)] * len(definition.cases)
+
+
+def test_reopening_resumes_at_first_unanswered_case(qtbot, study):
+    created, _, _ = study
+    window = open_window(qtbot, created, "R2")
+    for _ in range(3):
+        click(qtbot, find_button(window, "Real"))
+        click(
+            qtbot,
+            [w for w in window.question_widgets if w.question.id == "call"][0].confidence_group.button(1),
+        )
+        click(qtbot, [w for w in window.question_widgets if w.question.id == "quality"][0].group.button(0))
+        click(qtbot, window.next_button)
+    expected = window.session.current.item_id
+    window.close()
+    reopened = open_window(qtbot, created, "R2")
+    assert reopened.session.current.item_id == expected
+    assert reopened.progress_label.text() == "Case 2 of 4"
+
+
+def test_locked_window_level_and_scroll(qtbot, tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    definition = definition_from_folders(real_dir, synthetic_dir, "locked", seed=1)
+    definition.options.window_level_locked = True
+    definition.options.allow_scroll = False
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    window = open_window(qtbot, created, "R1")
+    view = window.views[0]
+    window_before, cursor_before = view.content.fixed_window, view.state.cursor_lps_mm
+    view.drag_window(40, 40)
+    view.scroll(1)
+    assert view.content.fixed_window == window_before
+    assert (view.state.cursor_lps_mm == cursor_before).all()
+
+
+def test_paired_two_alternative_forced_choice(qtbot, tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=2, synthetic=2)
+    reals, synthetics = sorted(real_dir.glob("*.nii.gz")), sorted(synthetic_dir.glob("*.nii.gz"))
+    definition = definition_from_folders(real_dir, synthetic_dir, "2afc", seed=3)
+    definition.questions = [Question("pick", "two_afc", scale="0-100")]
+    definition.cases = [
+        CaseSpec(f"pair{i}", str(r), "real", paired_path=str(s))
+        for i, (r, s) in enumerate(zip(reals, synthetics, strict=True))
+    ]
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    truth = json.loads(created.truth_path.read_text())["items"]
+    window = open_window(qtbot, created, "R1")
+    picks = []
+    while window.session.current is not None:
+        assert len(window.views) == 2 and window.views[1].isVisible()
+        assert_blinded(window, ["synthetic", PLUGIN_NAME, "sub-"])
+        click(qtbot, find_button(window, "Image A"))
+        window.question_widgets[0].confidence_spin.setValue(80)
+        picks.append((window.session.current.item_id, window.session.current.image_ids[0]))
+        click(qtbot, window.next_button)
+    from app.readerstudy.analysis import analyze
+
+    result = analyze(created.database_url)
+    correct = sum(truth[item]["synthetic_image_id"] == image for item, image in picks)
+    pooled = result["modalities"]["default"]["two_afc"]["pooled"]
+    assert pooled["proportion_correct"]["successes"] == correct
+    assert pooled["proportion_correct"]["total"] == 2
