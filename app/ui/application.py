@@ -35,6 +35,7 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
 TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (
     ("app.ui.plugin_panel", "install_plugin_panel"),
     ("app.ui.hallucination_panel", "install_hallucination_panel"),
+    ("app.ui.annotation_panel", "install_annotation_tools"),
 )
 
 
