@@ -21,18 +21,27 @@ def pair():
     return source, target_geometry, (9, 11, 13)
 
 
-def test_every_kind_of_read_matches_the_eager_result(pair):
+def _rotated(geometry):
+    angle = np.deg2rad(25)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    return Geometry(geometry.origin_lps_mm, geometry.spacing_mm, rotation @ geometry.direction)
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned (separable)", "oblique (general)"])
+def test_every_kind_of_read_matches_the_eager_result(pair, oblique):
     source, geometry, shape = pair
+    geometry = _rotated(geometry) if oblique else geometry
     eager = resample_onto(source, geometry, shape).voxels
     lazy = ResampledVoxels(source.voxels, source.geometry, geometry, shape)
     assert lazy.shape == eager.shape and lazy.ndim == 3
     for key in [4, (2, 3), (slice(None), 5), (slice(1, 7, 2), slice(None), -1), (3, 4, 5), (-1, -2, -3)]:
-        np.testing.assert_array_equal(lazy[key], eager[key])
+        np.testing.assert_allclose(lazy[key], eager[key], rtol=1e-5)
+        assert np.array_equal(np.isnan(lazy[key]), np.isnan(eager[key]))
     rows, cols = np.array([[0, 1], [2, 3]]), np.array([[4, 5], [6, 7]])
-    np.testing.assert_array_equal(
-        lazy[np.array([[1, 2], [3, 4]]), rows, cols], eager[np.array([[1, 2], [3, 4]]), rows, cols]
+    np.testing.assert_allclose(
+        lazy[np.array([[1, 2], [3, 4]]), rows, cols], eager[np.array([[1, 2], [3, 4]]), rows, cols], rtol=1e-5
     )
-    np.testing.assert_array_equal(np.asarray(lazy), eager)
+    np.testing.assert_allclose(np.asarray(lazy), eager, rtol=1e-5)
     with pytest.raises(IndexError):
         lazy[9]
     with pytest.raises(IndexError):
@@ -49,7 +58,7 @@ def test_lazy_volume_slices_like_an_eager_one(pair):
             lazy_volume, plane, 0.0 if plane is Plane.AXIAL else 40.0 if plane is Plane.CORONAL else 0.0
         )
         cut_eager = extract_slice(eager_volume, plane, cut_lazy.position_mm)
-        np.testing.assert_array_equal(cut_lazy.pixels, cut_eager.pixels)
+        np.testing.assert_allclose(cut_lazy.pixels, cut_eager.pixels, rtol=1e-5)
     index = (4, 5, 6)
     assert lazy_volume.value_at_index(index) == eager_volume.value_at_index(index) or np.isnan(
         eager_volume.value_at_index(index)
@@ -63,5 +72,13 @@ def test_difference_on_other_grids_is_lazy_and_right(pair):
     result = difference(original, source)
     assert isinstance(result.volume.voxels, DifferenceVoxels)
     expected = resample_onto(source, geometry, shape).voxels - 10.0
-    np.testing.assert_allclose(result.volume.voxels[3], expected[3])
+    np.testing.assert_allclose(result.volume.voxels[3], expected[3], rtol=1e-5)
     assert 0 < result.symmetric_range <= np.nanmax(np.abs(expected))
+
+
+def test_nearest_neighbour_reads_match_too(pair):
+    source, geometry, shape = pair
+    eager = resample_onto(source, geometry, shape, linear=False).voxels
+    lazy = ResampledVoxels(source.voxels, source.geometry, geometry, shape, linear=False)
+    np.testing.assert_array_equal(lazy[4], eager[4])
+    np.testing.assert_array_equal(lazy[:, 3], eager[:, 3])
