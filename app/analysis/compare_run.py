@@ -6,15 +6,18 @@ Batch "logic" in the 3D Slicer sense: the CLI, the HTML report and the viewer's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from app.analysis.difference_maps import DifferenceMaps, difference_maps, same_kind
 from app.analysis.metrics import Metrics, compute_metrics
 from app.analysis.residual_regions import Region, ResidualSettings, default_threshold, find_regions
+from app.analysis.uncertainty import voxel_sd
 from app.core.resample import resample_like
 from app.core.volume import Volume
+
+NO_RESIDUAL = "none"
 
 
 @dataclass
@@ -33,27 +36,23 @@ class CompareResult:
     label_map: np.ndarray
     metrics: dict[str, Metrics] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extra_maps: dict[str, Volume] = field(default_factory=dict)  # cycle residual, ensemble SD (residual grid)
 
     def with_threshold(self, threshold: float) -> CompareResult:
         """The same check with another threshold (only the regions are recomputed)."""
-        settings = ResidualSettings(
-            threshold, self.settings.smoothing_sigma_mm, self.settings.min_volume_ml, self.settings.signed
-        )
+        settings = replace(self.settings, threshold=float(threshold))
+        if self.residual_source == NO_RESIDUAL:
+            return replace(self, settings=settings)
         regions, labels = find_regions(self.residual_map.voxels, self.residual_map.geometry, settings)
-        return CompareResult(
-            self.original,
-            self.synthesized,
-            self.reference,
-            settings,
-            self.input_difference,
-            self.reference_difference,
-            self.residual_map,
-            self.residual_source,
-            regions,
-            labels,
-            self.metrics,
-            list(self.notes),
-        )
+        return replace(self, settings=settings, regions=regions, label_map=labels, notes=list(self.notes))
+
+    def region_map_means(self) -> list[dict[str, float]]:
+        """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""
+        result = []
+        for region in self.regions:
+            inside = self.label_map == region.label
+            result.append({name: float(np.nanmean(m.voxels[inside])) for name, m in self.extra_maps.items()})
+        return result
 
     def to_dict(self) -> dict:
         """The JSON contract of ``main.py compare``: flagged regions and metrics, with settings and provenance."""
@@ -68,9 +67,21 @@ class CompareResult:
             "input_difference_meaningful": self.input_difference.meaningful,
             "notes": list(self.notes),
             "region_count": len(self.regions),
-            "regions": [r.to_dict() for r in self.regions],
+            "regions": [
+                {**r.to_dict(), "map_means": means}
+                for r, means in zip(self.regions, self.region_map_means(), strict=True)
+            ],
             "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
+            "maps": {name: _summary(m.voxels) for name, m in self.extra_maps.items()},
         }
+
+
+def _summary(values: np.ndarray) -> dict:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return {"max": None, "mean": None, "p99": None}
+    return {"max": float(finite.max()), "mean": float(finite.mean()), "p99": float(np.percentile(finite, 99))}
 
 
 def _describe(volume: Volume) -> dict:
@@ -93,13 +104,17 @@ def run_compare(
     threshold: float | None = None,
     smoothing_sigma_mm: float = 1.0,
     min_volume_ml: float = 0.0,
+    cycle_reconstruction: Volume | None = None,
+    ensemble: list[Volume] | None = None,
 ) -> CompareResult:
     """Compute maps, regions and metrics.
 
-    Regions come from the reference difference when a reference is given (output vs truth on
-    the reference grid), else from the pseudo-healthy residual original - synthesized when the
-    two are the same kind of image; for a cross-modality pair without reference there is no
-    meaningful residual and no regions are flagged (a note says so). ``threshold`` defaults to
+    Regions come from the first meaningful residual of: the reference difference (output vs a
+    real acquisition, on the reference grid), the pseudo-healthy residual original - synthesized
+    (same kind of image only), the cycle residual original - G_BA(G_AB(original)) when
+    ``cycle_reconstruction`` is given. A cross-modality pair with none of these flags nothing,
+    and a note says so. ``ensemble`` (other outputs of the same task: checkpoints, MC-dropout or
+    TTA runs) adds a per-voxel SD map over them and ``synthesized``. ``threshold`` defaults to
     10 % of the base image's robust intensity range.
     """
     notes: list[str] = []
@@ -108,43 +123,55 @@ def run_compare(
         notes.append(input_difference.reason)
     reference_difference = None
     metrics: dict[str, Metrics] = {}
+    base = original
+    residual_values = None
+    source = NO_RESIDUAL
     if reference is not None:
         reference_difference = difference_maps(reference, synthesized)
-        if not reference_difference.meaningful:
-            notes.append(f"reference: {reference_difference.reason}")
         base = reference
-        # Residual = truth - output on the reference grid (positive where the output lost signal).
-        residual_values = -reference_difference.signed.voxels
-        source = "reference - synthesized"
-        on_reference = resample_like(synthesized, reference).voxels
-        metrics["synthesized_vs_reference"] = compute_metrics(reference.voxels, on_reference)
-    else:
-        base = original
-        residual_values = -input_difference.signed.voxels
-        source = "original - synthesized"
+        if reference_difference.meaningful:
+            # truth - output on the reference grid (positive where the output lost signal)
+            residual_values = -reference_difference.signed.voxels
+            source = "reference - synthesized"
+            on_reference = resample_like(synthesized, reference).voxels
+            metrics["synthesized_vs_reference"] = compute_metrics(reference.voxels, on_reference)
+        else:
+            notes.append(f"reference: {reference_difference.reason}")
     if input_difference.meaningful:
         on_original = resample_like(synthesized, original).voxels
         metrics["synthesized_vs_original"] = compute_metrics(original.voxels, on_original)
-    residual_map = Volume(
-        np.asarray(residual_values, dtype=np.float32),
-        base.geometry,
-        base.modality,
-        base.units,
-        f"residual {source}",
-        synthesized.provenance,
-        {"map": "residual", "source": source},
-    )
+        if residual_values is None:
+            residual_values = resample_like(
+                _with_values(original, -input_difference.signed.voxels), base
+            ).voxels
+            source = "original - synthesized"
+    extra_maps: dict[str, Volume] = {}
+    if cycle_reconstruction is not None:
+        back = resample_like(cycle_reconstruction, original).voxels
+        cycle_signed = np.asarray(original.voxels, dtype=np.float32) - np.asarray(back, dtype=np.float32)
+        cycle_on_base = resample_like(_with_values(original, cycle_signed), base).voxels
+        extra_maps["cycle residual"] = _map(base, np.abs(cycle_on_base), "cycle residual", synthesized)
+        if residual_values is None:
+            residual_values, source = cycle_on_base, "original - cycle reconstruction"
+    if ensemble:
+        members = [resample_like(v, base).voxels for v in (synthesized, *ensemble)]
+        extra_maps["ensemble SD"] = _map(
+            base, voxel_sd(members), f"ensemble SD over {len(members)}", synthesized
+        )
+    if residual_values is None:
+        residual_values = np.zeros(base.shape_kji, dtype=np.float32)
+        notes.append(
+            "no regions flagged: no same-modality pair to compare "
+            "(load a reference acquisition or the cycle reconstruction)"
+        )
+    residual_map = _map(base, residual_values, f"residual {source}", synthesized)
     if threshold is None:
         threshold = default_threshold(base.voxels)
     settings = ResidualSettings(float(threshold), smoothing_sigma_mm, min_volume_ml)
-    usable = (
-        reference_difference.meaningful if reference_difference is not None else input_difference.meaningful
-    )
-    if usable:
+    if source != NO_RESIDUAL:
         regions, labels = find_regions(residual_map.voxels, residual_map.geometry, settings)
     else:
         regions, labels = [], np.zeros(base.shape_kji, dtype=np.int32)
-        notes.append("no regions flagged: no same-modality pair to compare (load a reference acquisition)")
     ok, _ = same_kind(original, synthesized)
     if ok and not synthesized.provenance:
         notes.append(
@@ -163,4 +190,22 @@ def run_compare(
         labels,
         metrics,
         notes,
+        extra_maps,
+    )
+
+
+def _with_values(grid: Volume, values: np.ndarray) -> Volume:
+    return Volume(np.asarray(values, dtype=np.float32), grid.geometry, grid.modality, grid.units, grid.name)
+
+
+def _map(base: Volume, values: np.ndarray, name: str, synthesized: Volume) -> Volume:
+    """A map on ``base``'s grid, carrying the synthesized volume's provenance (it is derived from it)."""
+    return Volume(
+        np.asarray(values, dtype=np.float32),
+        base.geometry,
+        base.modality,
+        base.units,
+        name,
+        synthesized.provenance,
+        {"map": name},
     )

@@ -141,6 +141,9 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
             ]
         )
     )
+    for name, summary in data["maps"].items():
+        parts.append(f"<h3>{html.escape(name)} map</h3>")
+        parts.append(_table([(k, "-" if v is None else f"{v:.4g}") for k, v in summary.items()]))
     for note in result.notes:
         parts.append(f"<p class='note'>Note: {html.escape(note)}</p>")
     parts.append("<h2>Metrics</h2>")
@@ -168,6 +171,7 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
             f"{2 * CROP_HALF_MM:g} mm square: base | synthesized | residual (red = signal lost in the output, "
             "blue = signal added); the region is outlined in yellow.</p>"
         )
+    map_means = result.region_map_means()
     for index, region in enumerate(result.regions[:MAX_REGIONS_SHOWN]):
         png = base64.b64encode(region_image(result, index, synthesized_on_grid)).decode("ascii")
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
@@ -179,6 +183,7 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
                     ("volume (mL)", f"{region.volume_ml:.4g}"),
                     ("peak residual", f"{region.peak_residual:.4g}"),
                     ("mean residual", f"{region.mean_residual:.4g}"),
+                    *((f"mean {name} inside", f"{value:.4g}") for name, value in map_means[index].items()),
                 ]
             )
         )

@@ -33,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the residual (mm)")
     parser.add_argument("--min-volume-ml", type=float, default=0.0, help="ignore smaller regions")
+    parser.add_argument(
+        "--cycle",
+        metavar="RECON",
+        default=None,
+        help="G_BA(G_AB(original)) from a CycleGAN's reverse generator",
+    )
+    parser.add_argument(
+        "--ensemble",
+        metavar="PATH",
+        nargs="+",
+        default=None,
+        help="other outputs of the same task (checkpoints, MC-dropout or TTA runs): adds a per-voxel SD map",
+    )
 
 
 def load_any(path: str):
@@ -58,8 +71,9 @@ def _json_safe(value):
 
 def run(args: argparse.Namespace) -> int:
     volumes = {}
-    for role in ("original", "synthesized", "reference"):
-        path = getattr(args, role)
+    roles = [(role, getattr(args, role)) for role in ("original", "synthesized", "reference", "cycle")]
+    roles += [(f"ensemble {n + 1}", path) for n, path in enumerate(args.ensemble or [])]
+    for role, path in roles:
         if path is None:
             continue
         if not Path(path).exists():
@@ -84,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             smoothing_sigma_mm=args.sigma_mm,
             min_volume_ml=args.min_volume_ml,
+            cycle_reconstruction=volumes.get("cycle"),
+            ensemble=[v for role, v in volumes.items() if role.startswith("ensemble")] or None,
         )
     except (ValueError, MemoryError) as error:
         print(f"compare: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from app.analysis.compare_run import CompareResult, run_compare
+from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
 
 MAP_NONE = "(difference only)"
@@ -119,12 +119,14 @@ class HallucinationPanel(QtWidgets.QWidget):
             return {}
         result = self.result
         offered: dict[str, Volume] = {}
-        if result.input_difference.meaningful or result.reference_difference is not None:
+        if result.residual_source != NO_RESIDUAL:
             offered[f"Residual ({result.residual_source})"] = result.residual_map
         if result.input_difference.meaningful:
             offered["Absolute difference |synthesized - original|"] = result.input_difference.absolute
         if result.reference_difference is not None:
             offered["Absolute difference |synthesized - reference|"] = result.reference_difference.absolute
+        for name, volume in result.extra_maps.items():
+            offered[name[0].upper() + name[1:]] = volume
         return offered
 
     def set_threshold(self, threshold: float) -> None:

@@ -105,3 +105,28 @@ def test_checklist_sign_off_and_tamper_evident_log(tmp_path):
     lines[0] = lines[0].replace("present", "absent")
     (tmp_path / "audit.jsonl").write_text("\n".join(lines) + "\n")
     assert log.verify() == ["line 2: chain broken (an earlier line was edited or removed)"]
+
+
+def test_cycle_and_ensemble_maps_flag_a_cross_modality_erasure():
+    # MR -> CT generator that erased the lesion: the raw difference is meaningless, but the
+    # cycle reconstruction (back to MR) lacks the lesion, and the ensemble disagrees there.
+    original, synthetic_ct, lesion, geometry = lesion_pair("CT")
+    reconstruction = Volume(synthetic_ct.voxels.copy(), geometry, "MR", name="cycle")  # lesion-free MR
+    faithful_member = Volume(original.voxels.copy(), geometry, "CT", name="checkpoint 2")
+    result = run_compare(
+        original,
+        synthetic_ct,
+        threshold=20.0,
+        cycle_reconstruction=reconstruction,
+        ensemble=[faithful_member],
+    )
+    assert result.residual_source == "original - cycle reconstruction"
+    assert len(result.regions) == 1
+    assert np.allclose(result.regions[0].centroid_lps_mm, geometry.lps_from_index([25, 15, 6]), atol=0.5)
+    sd = result.extra_maps["ensemble SD"].voxels
+    assert sd[lesion].min() == pytest.approx(30.0, abs=1e-3) and sd[~lesion].max() < 1e-3  # |60| / 2
+    means = result.to_dict()["regions"][0]["map_means"]
+    assert means["cycle residual"] > 20 and means["ensemble SD"] > 10
+    assert "ensemble SD" in result.to_dict()["maps"]
+    html = render_report(result)
+    assert "cycle residual map" in html and "mean ensemble SD inside" in html

@@ -79,3 +79,29 @@ def test_bad_input_gives_a_clear_message(tmp_path, capsys, pair):
     assert main(["compare", str(original_path), str(junk)]) == 2
     assert "cannot open synthesized" in capsys.readouterr().err
     assert main(["compare", str(original_path), str(original_path), "--threshold", "-1"]) == 2
+
+
+def test_cycle_and_ensemble_options(pair, tmp_path):
+    original_path, output_path, lesion_lps = pair
+    out_json = tmp_path / "maps.json"
+    code = main(
+        [
+            "compare",
+            str(original_path),
+            str(output_path),
+            "--cycle",
+            str(output_path),
+            "--ensemble",
+            str(original_path),
+            "--json",
+            str(out_json),
+        ]
+    )
+    assert code == 0
+    data = json.loads(out_json.read_text())
+    assert data["maps"]["ensemble SD"]["max"] == pytest.approx(60.0, abs=0.5)  # members 200 and 320
+    assert data["maps"]["cycle residual"]["max"] == pytest.approx(120.0, abs=0.5)
+    assert data["regions"][0]["map_means"]["ensemble SD"] > 20
+    assert (
+        main(["compare", str(original_path), str(output_path), "--ensemble", str(tmp_path / "nope.nii")]) == 2
+    )
