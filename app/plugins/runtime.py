@@ -111,8 +111,8 @@ class _BatchRunner:
             self.device = torch.device("cpu")
             plugin.generator.to(self.device)
 
-    def _infer(self, batch: np.ndarray) -> np.ndarray:
-        images = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+    def _infer(self, batch: torch.Tensor) -> torch.Tensor:
+        images = batch.to(self.device, non_blocking=True)
         autocast = (
             torch.autocast("cuda", dtype=torch.float16)
             if self.device.type == "cuda" and self.mixed_precision and self.plugin.generator.kind == "torch"
@@ -127,13 +127,13 @@ class _BatchRunner:
                 size_multiple=self.manifest.size_multiple,
             )
         channel = output.shape[1] // 2  # single channel, or the centre one of a 2.5D output
-        return output[:, channel].float().cpu().numpy()
+        return output[:, channel].float()
 
     def run(
         self,
         count: int,
-        make_batch: Callable[[range], np.ndarray],
-        store: Callable[[range, np.ndarray], None],
+        make_batch: Callable[[range], torch.Tensor],
+        store: Callable[[range, torch.Tensor], None],
         progress: ProgressCallback,
         cancel: CancelCallback,
     ) -> None:
@@ -171,12 +171,35 @@ class _BatchRunner:
         raise PluginError("out of memory on the CPU: the image or patch is too large for this machine")
 
 
-def _slice_batch(stack: np.ndarray, indices: range, context_slices: int) -> np.ndarray:
+def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int) -> torch.Tensor:
     """(B, C, rows, cols): C = 1, or the slice with its neighbours (edges repeated) for 2.5D."""
     half = context_slices // 2
-    offsets = np.arange(-half, half + 1)
-    chosen = np.clip(np.asarray(indices)[:, None] + offsets[None, :], 0, stack.shape[0] - 1)
+    centre = torch.arange(indices.start, indices.stop, device=stack.device)
+    offsets = torch.arange(-half, half + 1, device=stack.device)
+    chosen = (centre[:, None] + offsets[None, :]).clamp(0, stack.shape[0] - 1)
     return stack[chosen]
+
+
+def _upload(voxels: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The voxels as a float32 tensor on ``device`` (small integer types travel as they are)."""
+    array = np.asarray(voxels)
+    if array.dtype not in (np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32, np.float64):
+        array = array.astype(np.float32)
+    if not array.flags.c_contiguous or not array.flags.writeable:
+        array = np.array(array, order="C")
+    return torch.from_numpy(array).to(device).float()
+
+
+def _to_stack(tensor: torch.Tensor, layout) -> torch.Tensor:
+    stack = tensor.permute(*layout.axes)
+    flips = [axis for axis, flip in enumerate(layout.flips) if flip]
+    return (torch.flip(stack, flips) if flips else stack).contiguous()
+
+
+def _from_stack(stack: torch.Tensor, layout) -> torch.Tensor:
+    flips = [axis for axis, flip in enumerate(layout.flips) if flip]
+    stack = torch.flip(stack, flips) if flips else stack
+    return stack.permute(*np.argsort(layout.axes).tolist())
 
 
 def synthesize(
@@ -199,23 +222,34 @@ def synthesize(
     progress(0.0, f"normalising ({manifest.normalization['input']['method']})")
 
     fitted = fit_input_scaling(volume.voxels, manifest.normalization)
-    normalized = to_network(volume.voxels, fitted)
     runner = _BatchRunner(plugin, device, options, messages)
+    # The whole pipeline (scaling, reorientation, batching, inverse) runs on the compute
+    # device, so a GPU run copies the volume there once and the result back once.
+    try:
+        normalized = to_network(_upload(volume.voxels, runner.device), fitted)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        release_cached_memory(runner.device)
+        messages.append(
+            f"the volume does not fit in {runner.device.type} memory; slices are sent one batch at a time"
+        )
+        normalized = to_network(_upload(volume.voxels, torch.device("cpu")), fitted)
     layout = None
     if manifest.dimensionality == "3D":
-        output = np.empty(normalized.shape, np.float32)
-
-        def store_3d(indices: range, values: np.ndarray) -> None:
-            output[...] = values[0]
-
-        runner.run(1, lambda _: normalized[None, None], store_3d, progress, cancel)
+        outputs: list[torch.Tensor] = []
+        runner.run(
+            1, lambda _: normalized[None, None], lambda _, values: outputs.append(values[0]), progress, cancel
+        )
+        output = outputs[0]
     else:
         layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
-        stack = np.ascontiguousarray(layout.to_stack(normalized))
-        output_stack = np.empty(stack.shape, np.float32)
+        stack = _to_stack(normalized, layout)
+        del normalized
+        output_stack = torch.empty(stack.shape, dtype=torch.float32, device=stack.device)
 
-        def store_slices(indices: range, values: np.ndarray) -> None:
-            output_stack[indices.start : indices.stop] = values
+        def store_slices(indices: range, values: torch.Tensor) -> None:
+            output_stack[indices.start : indices.stop] = values.to(output_stack.device)
 
         runner.run(
             stack.shape[0],
@@ -224,11 +258,11 @@ def synthesize(
             progress,
             cancel,
         )
-        output = layout.from_stack(output_stack)
+        output = _from_stack(output_stack, layout)
 
     if warning := _spacing_warning(manifest, volume, layout.axes if layout else None):
         messages.append(warning)
-    voxels = np.ascontiguousarray(from_network(output, manifest.normalization, fitted))
+    voxels = np.ascontiguousarray(from_network(output, manifest.normalization, fitted).cpu().numpy())
     duration_s = time.perf_counter() - started
     provenance = Provenance(
         plugin_name=manifest.name,

@@ -204,6 +204,8 @@ class _OomOffCpu(Generator):
 
 def test_out_of_memory_at_batch_one_falls_back_to_cpu_and_says_so(resnet_plugin, monkeypatch):
     monkeypatch.setattr(runtime, "choose_device", lambda preference: torch.device("meta"))
+    upload = runtime._upload  # the volume stays in CPU memory; only the network "runs" on meta
+    monkeypatch.setattr(runtime, "_upload", lambda voxels, device: upload(voxels, torch.device("cpu")))
     plugin = LoadedPlugin(resnet_plugin.manifest, _OomOffCpu(), "0" * 64)
     result = synthesize(plugin, mr_volume(shape=(3, 8, 8)), RunOptions(batch_size=2))
     assert result.device == "cpu" and result.volume.provenance.device == "cpu"

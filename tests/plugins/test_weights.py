@@ -107,7 +107,10 @@ def test_torchscript_and_onnx_generators_run(tmp_path):
         initializer=[half],
     )
     model_path = tmp_path / "g.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model_path))
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8
+    )  # older runtimes read it
+    onnx.save(model, str(model_path))
     onnx_generator, _ = load_generator(
         ArchitectureSpec("onnx"), WeightsRef(model_path, sha256_of_file(model_path))
     )
