@@ -1,0 +1,234 @@
+"""Export the panels on screen (e.g. the compare layout) as a PNG or SVG figure.
+
+What is burned in, so a figure cannot be mistaken or misread once it leaves the app:
+the orientation letters at every panel edge, a scale bar in millimetres per panel, each
+panel's title, the red SYNTHETIC label on every panel that shows synthesized data, and a
+footer saying the figure contains synthesized images. Panels keep their on-screen
+arrangement; images are the panels' own renderings (annotations included), the text and the
+marks are drawn by the figure painter, so in SVG they stay text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
+
+from app.core.planes import edge_letters
+
+LETTER_COLOR = QtGui.QColor(255, 210, 74)
+SYNTHETIC_BACKGROUND = QtGui.QColor(192, 0, 26)
+FOOTER_HEIGHT = 26
+MARGIN = 4
+SYNTHETIC_FOOTER = "Contains SYNTHETIC (generated) images — not acquired data"
+
+
+@dataclass(frozen=True)
+class ScaleBar:
+    length_mm: float
+    length_pixels: float
+
+    @property
+    def text(self) -> str:
+        if self.length_mm >= 10 and self.length_mm % 10 == 0:
+            return f"{self.length_mm / 10:g} cm"
+        return f"{self.length_mm:g} mm"
+
+
+def pixels_per_mm(panel) -> float:
+    """On-screen pixels per millimetre of a panel (its view box keeps a 1:1 aspect)."""
+    view_box = panel.view_box
+    origin = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(0.0, 0.0)))
+    ten_mm = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(10.0, 0.0)))
+    return abs(ten_mm.x() - origin.x()) / 10.0
+
+
+def scale_bar(panel, target_fraction: float = 0.25) -> ScaleBar:
+    """A round length (1, 2 or 5 x 10^n mm) close to ``target_fraction`` of the panel width."""
+    per_mm = pixels_per_mm(panel)
+    wanted_mm = max(panel.viewport().width() * target_fraction / max(per_mm, 1e-9), 1e-3)
+    exponent = math.floor(math.log10(wanted_mm))
+    candidates = [m * 10**exponent for m in (1, 2, 5, 10)]
+    length = max((c for c in candidates if c <= wanted_mm), default=candidates[0])
+    return ScaleBar(float(length), float(length * per_mm))
+
+
+def _rects(widgets: list[QtWidgets.QWidget]) -> list[QtCore.QRect]:
+    """Each widget's rectangle in the figure: on-screen arrangement, shifted to start at 0, 0."""
+    rects = [QtCore.QRect(w.mapTo(w.window(), QtCore.QPoint(0, 0)), w.size()) for w in widgets]
+    bounds = rects[0]
+    for rect in rects[1:]:
+        bounds = bounds.united(rect)
+    return [rect.translated(-bounds.topLeft()) for rect in rects]
+
+
+def figure_size(panels, extras=()) -> QtCore.QSize:
+    rects = _rects([p.viewport() for p in panels] + list(extras))
+    width = max(r.right() for r in rects) + 1
+    height = max(r.bottom() for r in rects) + 1 + FOOTER_HEIGHT
+    return QtCore.QSize(width, height)
+
+
+def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
+    """Paint the panels (and ``extras`` such as the colour bar, as they look) with their
+    burned-in marks; the painter's device has figure_size()."""
+    QtWidgets.QApplication.processEvents()
+    size = figure_size(panels, extras)
+    painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), QtGui.QColor("black"))
+    rects = _rects([p.viewport() for p in panels] + list(extras))
+    for widget, rect in zip(extras, rects[len(panels) :], strict=True):
+        painter.drawPixmap(rect, widget.grab())
+    any_synthetic = False
+    for panel, rect in zip(panels, rects[: len(panels)], strict=True):
+        painter.drawPixmap(rect, panel.viewport().grab())
+        _paint_letters(painter, rect, panel)
+        _paint_title(painter, rect, panel.content.title or panel.volume.name)
+        _paint_scale_bar(painter, rect, scale_bar(panel))
+        labels = panel.synthetic_labels()
+        if labels:
+            any_synthetic = True
+            _paint_synthetic(painter, rect, labels)
+    footer = QtCore.QRect(0, size.height() - FOOTER_HEIGHT, size.width(), FOOTER_HEIGHT)
+    if any_synthetic:
+        painter.fillRect(footer, SYNTHETIC_BACKGROUND)
+        _text(painter, footer.adjusted(MARGIN, 0, 0, 0), SYNTHETIC_FOOTER, QtGui.QColor("white"), bold=True)
+
+
+def _font(painter: QtGui.QPainter, pixel_size: int, bold: bool) -> None:
+    font = QtGui.QFont(painter.font())
+    font.setPixelSize(pixel_size)
+    font.setBold(bold)
+    painter.setFont(font)
+
+
+def _text(painter, rect: QtCore.QRect, text: str, color, bold=False, align=None, pixel_size=13) -> None:
+    _font(painter, pixel_size, bold)
+    painter.setPen(color)
+    flags = (
+        align
+        if align is not None
+        else QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
+    )
+    painter.drawText(rect, int(flags), text)
+
+
+def _paint_letters(painter, rect: QtCore.QRect, panel) -> None:
+    a = QtCore.Qt.AlignmentFlag
+    places = {
+        "top": a.AlignHCenter | a.AlignTop,
+        "bottom": a.AlignHCenter | a.AlignBottom,
+        "left": a.AlignLeft | a.AlignVCenter,
+        "right": a.AlignRight | a.AlignVCenter,
+    }
+    inner = rect.adjusted(MARGIN, 2, -MARGIN, -2)
+    for edge, letter in edge_letters(panel.plane).items():
+        _text(painter, inner, letter, LETTER_COLOR, bold=True, align=places[edge], pixel_size=16)
+
+
+def _paint_title(painter, rect: QtCore.QRect, title: str) -> None:
+    area = QtCore.QRect(rect.left() + MARGIN, rect.bottom() - 20, rect.width() // 2, 18)
+    elided = QtGui.QFontMetrics(painter.font()).elidedText(
+        title, QtCore.Qt.TextElideMode.ElideMiddle, area.width()
+    )
+    _text(painter, area, elided, QtGui.QColor(221, 221, 221))
+
+
+def _paint_scale_bar(painter, rect: QtCore.QRect, bar: ScaleBar) -> None:
+    right = rect.right() - 3 * MARGIN
+    left = right - bar.length_pixels
+    y = rect.bottom() - 24
+    pen = QtGui.QPen(QtGui.QColor("white"), 3)
+    painter.setPen(pen)
+    painter.drawLine(QtCore.QPointF(left, y), QtCore.QPointF(right, y))
+    for x in (left, right):
+        painter.drawLine(QtCore.QPointF(x, y - 5), QtCore.QPointF(x, y + 5))
+    label_rect = QtCore.QRect(int(left), int(y) + 4, int(max(bar.length_pixels, 48)), 18)
+    _text(
+        painter,
+        label_rect,
+        bar.text,
+        QtGui.QColor("white"),
+        bold=True,
+        align=QtCore.Qt.AlignmentFlag.AlignLeft,
+    )
+
+
+def _paint_synthetic(painter, rect: QtCore.QRect, labels: list[str]) -> None:
+    _font(painter, 13, True)
+    metrics = QtGui.QFontMetrics(painter.font())
+    y = rect.top() + 22
+    for label in labels:
+        box = QtCore.QRect(
+            rect.left() + MARGIN, y, metrics.horizontalAdvance(label) + 10, metrics.height() + 4
+        )
+        painter.fillRect(box, SYNTHETIC_BACKGROUND)
+        _text(
+            painter, box, label, QtGui.QColor("white"), bold=True, align=QtCore.Qt.AlignmentFlag.AlignCenter
+        )
+        y += box.height() + 2
+
+
+def export_figure(panels, path: str | Path, extras=()) -> Path:
+    """Write ``panels`` (plus ``extras`` widgets, e.g. the colour bar) as a figure; the format
+    follows the suffix (.png or .svg)."""
+    panels = list(panels)
+    if not panels:
+        raise ValueError("there is nothing on screen to export: open a volume first")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    size = figure_size(panels, extras)
+    if suffix == ".svg":
+        generator = QtSvg.QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(size)
+        generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), size))
+        generator.setTitle("SynthView figure")
+        generator.setDescription(
+            SYNTHETIC_FOOTER if any(p.synthetic_labels() for p in panels) else "SynthView figure"
+        )
+        painter = QtGui.QPainter(generator)
+        paint_figure(painter, panels, extras)
+        painter.end()
+    elif suffix == ".png":
+        image = QtGui.QImage(size, QtGui.QImage.Format.Format_RGB32)
+        painter = QtGui.QPainter(image)
+        paint_figure(painter, panels, extras)
+        painter.end()
+        if not image.save(str(path)):
+            raise OSError(f"could not write {path}")
+    else:
+        raise ValueError(f"figure format {suffix or '(none)'} not supported: use .png or .svg")
+    return path
+
+
+def figure_extras(window) -> list[QtWidgets.QWidget]:
+    """Widgets that belong in the figure besides the panels: the difference colour bar."""
+    color_bar = getattr(getattr(window, "view", None), "color_bar", None)
+    return [color_bar] if color_bar is not None and color_bar.isVisible() else []
+
+
+def install_figure_export(window) -> None:
+    """Add File > Export figure (PNG/SVG) to a MainWindow."""
+    menus = [action.menu() for action in window.menuBar().actions() if action.menu() is not None]
+    file_menu = next((m for m in menus if m.title().replace("&", "") == "File"), None)
+    if file_menu is None:
+        file_menu = window.menuBar().addMenu("&File")
+    action = QtGui.QAction("Export figure (PNG/SVG)...", window)
+    action.setShortcut(QtGui.QKeySequence("Ctrl+E"))
+
+    def choose() -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            window, "Export figure", "figure.png", "PNG image (*.png);;SVG drawing (*.svg)"
+        )
+        if path:
+            try:
+                export_figure(window.panels, path, figure_extras(window))
+                window.statusBar().showMessage(f"Figure written to {path}", 5000)
+            except (OSError, ValueError) as error:
+                QtWidgets.QMessageBox.warning(window, "Cannot export the figure", str(error))
+
+    action.triggered.connect(choose)
+    file_menu.addAction(action)
+    window.export_figure_action = action

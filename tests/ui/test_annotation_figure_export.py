@@ -1,0 +1,85 @@
+"""Figure export of the compare layout: PNG/SVG with letters, scale bar and SYNTHETIC marks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtGui, QtWidgets
+
+from app.core.planes import Plane
+from app.ui.figure_export import (
+    SYNTHETIC_BACKGROUND,
+    export_figure,
+    figure_extras,
+    figure_size,
+    install_figure_export,
+    pixels_per_mm,
+    scale_bar,
+)
+from tests.ui.conftest import widget_pos_of_lps
+
+
+@pytest.fixture
+def compare_window(qtbot, main_window, phantom, synthetic_phantom):
+    main_window.show_compare(phantom, [synthetic_phantom], planes=[Plane.AXIAL])
+    qtbot.waitUntil(lambda: len(main_window.panels) == 3)
+    QtWidgets.QApplication.processEvents()
+    return main_window
+
+
+def red_pixels(image: QtGui.QImage, x0: int, y0: int, x1: int, y1: int) -> int:
+    target = SYNTHETIC_BACKGROUND.rgb()
+    return sum(1 for x in range(x0, x1) for y in range(y0, y1) if image.pixel(x, y) == target)
+
+
+def test_png_has_synthetic_labels_only_on_synthetic_panels_and_a_footer(compare_window, tmp_path):
+    panels = compare_window.panels
+    path = export_figure(panels, tmp_path / "figure.png", figure_extras(compare_window))
+    image = QtGui.QImage(str(path))
+    size = figure_size(panels, figure_extras(compare_window))
+    assert (image.width(), image.height()) == (size.width(), size.height())
+    width = panels[0].viewport().width()
+    assert red_pixels(image, 0, 0, width - 4, 60) == 0  # original: no SYNTHETIC label
+    assert red_pixels(image, width + 4, 0, 2 * width, 60) > 50  # synthesized panel
+    assert red_pixels(image, 0, image.height() - 20, 50, image.height() - 4) > 100  # footer
+
+
+def test_scale_bar_matches_the_world(compare_window):
+    panel = compare_window.panels[0]
+    center = compare_window.state.cursor_lps_mm
+    a = widget_pos_of_lps(panel, center)
+    b = widget_pos_of_lps(panel, center + np.array([10.0, 0.0, 0.0]))
+    assert pixels_per_mm(panel) == pytest.approx(abs(b.x() - a.x()) / 10.0, abs=0.15)
+    bar = scale_bar(panel)
+    assert bar.length_pixels == pytest.approx(bar.length_mm * pixels_per_mm(panel))
+    assert bar.length_mm in {m * 10.0**e for m in (1, 2, 5) for e in range(-2, 4)}
+    assert 0.1 * panel.viewport().width() < bar.length_pixels <= 0.26 * panel.viewport().width()
+
+
+def test_svg_keeps_marks_as_text(compare_window, tmp_path):
+    path = export_figure(compare_window.panels, tmp_path / "figure.svg")
+    text = path.read_text()
+    assert text.count("SYNTHETIC — toy-gan 0.1") == 2
+    assert "Contains SYNTHETIC" in text
+    assert " mm<" in text or " cm<" in text
+    for letter in ("R", "L", "A", "P"):
+        assert f">{letter}<" in text
+
+
+def test_acquired_only_figure_has_no_synthetic_marks(qtbot, main_window, phantom, tmp_path):
+    main_window.open_volume(phantom)
+    qtbot.waitUntil(lambda: len(main_window.panels) > 0)
+    path = export_figure(main_window.panels, tmp_path / "plain.svg")
+    assert "SYNTHETIC" not in path.read_text()
+
+
+def test_bad_requests_and_menu_action(main_window, compare_window, tmp_path):
+    with pytest.raises(ValueError, match="png or .svg"):
+        export_figure(compare_window.panels, tmp_path / "figure.tiff")
+    with pytest.raises(ValueError, match="nothing"):
+        export_figure([], tmp_path / "figure.png")
+    install_figure_export(main_window)
+    file_menu = [
+        a.menu() for a in main_window.menuBar().actions() if a.menu() and "File" in a.menu().title()
+    ][0]
+    assert main_window.export_figure_action in file_menu.actions()
