@@ -47,6 +47,7 @@ def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
     stored = _stored_dtype(series)
     voxels = np.empty((slices, rows, columns), dtype=stored)
     ranges = np.zeros((slices, 2), dtype=np.float64)  # per-slice stored min, max
+    done = np.zeros(slices, dtype=bool)  # slices already rescaled to int16 by their reader
     raw_jobs: list[tuple[int, FrameRef]] = []
     decode_jobs: dict[str, list[tuple[int, FrameRef]]] = defaultdict(list)
     for k, frame in enumerate(series.frames):
@@ -57,7 +58,8 @@ def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
     workers = max_workers or _MAX_WORKERS
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [
-            pool.submit(_read_raw_chunk, series, voxels, ranges, part) for part in _chunks(raw_jobs, workers)
+            pool.submit(_read_raw_chunk, series, voxels, ranges, done, part)
+            for part in _chunks(raw_jobs, workers)
         ]
         futures += [
             pool.submit(_decode_file, series, voxels, ranges, path, jobs)
@@ -65,7 +67,7 @@ def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
         ]
         for future in futures:
             future.result()  # re-raises the first LoadError
-        voxels = _apply_rescale(voxels, ranges, series.frames, pool, workers)
+        voxels = _apply_rescale(voxels, ranges, series.frames, done, pool, workers)
     return _volume(series, voxels)
 
 
@@ -90,28 +92,37 @@ def rescaled_dtype(ranges: np.ndarray, frames: list[FrameRef]) -> np.dtype:
 
 
 def _apply_rescale(
-    voxels: np.ndarray, ranges: np.ndarray, frames: list[FrameRef], pool, workers: int
+    voxels: np.ndarray, ranges: np.ndarray, frames: list[FrameRef], done: np.ndarray, pool, workers: int
 ) -> np.ndarray:
+    """Rescale the slices the readers left as stored values; ``done`` slices already hold int16."""
     target = rescaled_dtype(ranges, frames)
-    identity = all(f.rescale_slope == 1.0 and f.rescale_intercept == 0.0 for f in frames)
-    if voxels.dtype == target and identity:
-        return voxels
-    stored_max = float(ranges[:, 1].max()) if len(ranges) else 0.0
-    if target == np.int16 and voxels.dtype.itemsize == 2 and stored_max <= 32767:
+    pending_max = float(ranges[~done, 1].max()) if np.any(~done) else 0.0
+    if target == np.int16 and voxels.dtype.itemsize == 2 and pending_max <= 32767:
         output = voxels.view(np.int16)  # same bits for these values: rescale in place, no copy
+        if voxels.dtype == np.int16 and np.all(done | _is_identity(frames)):
+            return voxels
     else:
         output = np.empty(voxels.shape, dtype=target)
-    in_place = output.base is voxels
+    in_place = output.base is voxels or output is voxels
 
     def rescale(part: list[int]) -> None:
         for k in part:
-            if not in_place:
+            if in_place:
+                if not done[k]:
+                    _rescale_in_place(output[k], frames[k])
+            elif done[k]:
+                np.copyto(output[k], voxels[k].view(np.int16), casting="unsafe")
+            else:
                 np.copyto(output[k], voxels[k], casting="unsafe")
-            _rescale_in_place(output[k], frames[k])
+                _rescale_in_place(output[k], frames[k])
 
     for future in [pool.submit(rescale, part) for part in _chunks(list(range(len(frames))), workers)]:
         future.result()
     return output
+
+
+def _is_identity(frames: list[FrameRef]) -> np.ndarray:
+    return np.array([f.rescale_slope == 1.0 and f.rescale_intercept == 0.0 for f in frames])
 
 
 def _volume(series: SeriesInfo, voxels: np.ndarray) -> Volume:
@@ -146,9 +157,18 @@ def _stored_dtype(series: SeriesInfo) -> np.dtype:
 
 
 def _read_raw_chunk(
-    series: SeriesInfo, voxels: np.ndarray, ranges: np.ndarray, jobs: list[tuple[int, FrameRef]]
+    series: SeriesInfo,
+    voxels: np.ndarray,
+    ranges: np.ndarray,
+    done: np.ndarray,
+    jobs: list[tuple[int, FrameRef]],
 ) -> None:
-    """Read uncompressed frames straight into their slices (little endian, stored dtype)."""
+    """Read uncompressed frames straight into their slices (little endian, stored dtype).
+
+    While a slice is still in cache, an integer rescale whose result fits int16 is applied
+    in place (the usual CT case); ``done[k]`` records it.
+    """
+    int16 = np.iinfo(np.int16)
     _, rows, columns = voxels.shape
     expected = rows * columns * voxels.dtype.itemsize
     explicit = series.transfer_syntax_uid == ExplicitVRLittleEndian
@@ -169,7 +189,19 @@ def _read_raw_chunk(
         if read != expected:
             raise LoadError(f"{name}: file is truncated ({read} of {expected} pixel bytes present)")
         _fix_high_bits(voxels[k], series)
-        ranges[k] = voxels[k].min(), voxels[k].max()
+        low, high = voxels[k].min(), voxels[k].max()
+        ranges[k] = low, high
+        slope, intercept = frame.rescale_slope, frame.rescale_intercept
+        if (
+            voxels.dtype.itemsize == 2
+            and high <= int16.max
+            and slope == round(slope)
+            and intercept == round(intercept)
+        ):
+            ends = (low * slope + intercept, high * slope + intercept)
+            if int16.min <= min(ends) and max(ends) <= int16.max and int16.min <= high * slope <= int16.max:
+                _rescale_in_place(voxels[k].view(np.int16), frame)
+                done[k] = True
 
 
 def _fix_high_bits(pixels: np.ndarray, series: SeriesInfo) -> None:

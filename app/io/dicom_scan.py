@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
@@ -177,8 +180,47 @@ def _scan(path: Path) -> ScanResult:
     return result
 
 
+_FAST_TAGS = {keyword: (Tag(tag_for_keyword(keyword)), dictionary_VR(keyword)) for keyword in HEADER_TAGS}
+_FAST_TEXT_VRS = {"UI", "CS", "DS", "IS"}
+
+
+def _fast(ds: pydicom.Dataset, keyword: str, default=None):
+    """``ds.get(keyword)`` for the plain values read from every file, parsed from the raw bytes.
+
+    pydicom's general conversion (with validation) costs more than reading the header itself;
+    UIDs, codes, numbers and unsigned shorts are simple enough to decode directly. Anything
+    unusual falls back to pydicom.
+    """
+    tag, vr = _FAST_TAGS[keyword]
+    element = ds.get_item(tag)
+    if element is None:
+        return default
+    if not isinstance(element, RawDataElement):
+        value = element.value
+        return default if value is None or value == "" else value
+    raw = element.value
+    if not raw:
+        return default
+    if vr == "US" and element.is_little_endian and len(raw) == 2:
+        return int.from_bytes(raw, "little")
+    if vr in _FAST_TEXT_VRS:
+        parts = raw.decode("latin-1").strip("\x00 ").split("\\")
+        try:
+            if vr == "DS":
+                values = [float(part) for part in parts]
+            elif vr == "IS":
+                values = [int(float(part)) for part in parts]
+            else:
+                return parts[0].strip("\x00 ") if len(parts) == 1 else [p.strip() for p in parts]
+        except ValueError:
+            return ds.get(keyword, default)
+        return values[0] if len(values) == 1 else values
+    value = ds.get(keyword, default)
+    return default if value is None or value == "" else value
+
+
 def _not_an_image_reason(ds: pydicom.Dataset) -> str:
-    if "DirectoryRecordSequence" in ds or str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
+    if "DirectoryRecordSequence" in ds or str(_fast(ds, "SOPClassUID", "")) == "1.2.840.10008.1.3.10":
         return "DICOMDIR (media directory), not an image"
     if "Rows" not in ds or "Columns" not in ds:
         modality = str(ds.get("Modality", "")) or "unknown modality"
@@ -190,7 +232,9 @@ def _group(headers: list[_Header], skipped: list[SkippedFile]) -> list[StudyInfo
     by_series: dict[tuple[str, str], list[_Header]] = defaultdict(list)
     for header in headers:
         ds = header.dataset
-        by_series[(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")))].append(header)
+        by_series[(str(_fast(ds, "StudyInstanceUID", "")), str(_fast(ds, "SeriesInstanceUID", "")))].append(
+            header
+        )
     studies: dict[str, StudyInfo] = {}
     for (study_uid, series_uid), members in by_series.items():
         first = members[0].dataset
@@ -236,25 +280,27 @@ def _split_series(members: list[_Header]) -> list[list[_Header]]:
         if _is_multiframe(ds):
             groups[("multiframe", header.path)].append(header)
             continue
-        cosines = _floats(ds.get("ImageOrientationPatient"), 6)
-        orientation = () if cosines is None else tuple(np.round(cosines, _ORIENTATION_DECIMALS))
+        cosines = _floats(_fast(ds, "ImageOrientationPatient"), 6)
+        orientation = (
+            () if cosines is None else tuple(round(float(v), _ORIENTATION_DECIMALS) for v in cosines)
+        )
         key = (
             orientation,
             int(ds.Rows),
             int(ds.Columns),
-            int(ds.get("SamplesPerPixel", 1) or 1),
-            int(ds.get("BitsAllocated", 16) or 16),
+            int(_fast(ds, "SamplesPerPixel", 1) or 1),
+            int(_fast(ds, "BitsAllocated", 16) or 16),
         )
         groups[key].append(header)
     parts = []
     for group in groups.values():
         parts.extend(_split_overlapping(group))
-    parts.sort(key=lambda p: (_int_or(p[0].dataset.get("InstanceNumber"), 0), p[0].path))
+    parts.sort(key=lambda p: (_int_or(_fast(p[0].dataset, "InstanceNumber"), 0), p[0].path))
     return parts
 
 
 def _is_multiframe(ds: pydicom.Dataset) -> bool:
-    return _int_or(ds.get("NumberOfFrames"), 1) > 1 or "PerFrameFunctionalGroupsSequence" in ds
+    return _int_or(_fast(ds, "NumberOfFrames"), 1) > 1 or "PerFrameFunctionalGroupsSequence" in ds
 
 
 def _split_overlapping(group: list[_Header]) -> list[list[_Header]]:
@@ -266,11 +312,12 @@ def _split_overlapping(group: list[_Header]) -> list[list[_Header]]:
         return [group]
     by_acquisition: dict[int, list[_Header]] = defaultdict(list)
     for header in group:
-        by_acquisition[_int_or(header.dataset.get("AcquisitionNumber"), 0)].append(header)
+        by_acquisition[_int_or(_fast(header.dataset, "AcquisitionNumber"), 0)].append(header)
     parts: list[list[_Header]] = []
     for acquisition in sorted(by_acquisition):
         members = sorted(
-            by_acquisition[acquisition], key=lambda h: (_int_or(h.dataset.get("InstanceNumber"), 0), h.path)
+            by_acquisition[acquisition],
+            key=lambda h: (_int_or(_fast(h.dataset, "InstanceNumber"), 0), h.path),
         )
         # Still repeated positions (dynamic or multi-echo): the n-th visit of a position -> part n.
         seen: dict[tuple, int] = defaultdict(int)
@@ -284,8 +331,8 @@ def _split_overlapping(group: list[_Header]) -> list[list[_Header]]:
 
 
 def _position_key(header: _Header) -> tuple | None:
-    position = _floats(header.dataset.get("ImagePositionPatient"), 3)
-    return None if position is None else tuple(np.round(position, 3))
+    position = _floats(_fast(header.dataset, "ImagePositionPatient"), 3)
+    return None if position is None else tuple(round(float(v), 3) for v in position)
 
 
 def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]) -> SeriesInfo:
@@ -335,7 +382,7 @@ def _single_frame_frames(part: list[_Header]):
     frames = []
     for index, header in enumerate(part):
         h = header.dataset
-        position = _floats(h.get("ImagePositionPatient"), 3)
+        position = _floats(_fast(h, "ImagePositionPatient"), 3)
         if position is None:
             # No patient position: stack along the normal in instance order.
             position = np.zeros(3)
@@ -367,7 +414,7 @@ def _single_frame_frames(part: list[_Header]):
 def _instance_number(path: str, part: list[_Header]):
     for header in part:
         if header.path == path:
-            return header.dataset.get("InstanceNumber")
+            return _fast(header.dataset, "InstanceNumber")
     return None
 
 
@@ -499,8 +546,8 @@ def _pixel_spacing(ds: pydicom.Dataset, warnings: list[str]) -> np.ndarray:
 
 
 def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
-    slope = ds.get("RescaleSlope")
-    intercept = ds.get("RescaleIntercept")
+    slope = _fast(ds, "RescaleSlope")
+    intercept = _fast(ds, "RescaleIntercept")
     slope = float(slope) if slope not in (None, "") else 1.0
     intercept = float(intercept) if intercept not in (None, "") else 0.0
     return (slope if slope != 0 else 1.0), intercept
