@@ -198,7 +198,8 @@ class SliceView(pg.GraphicsView):
         self._overlay_item.setOpacity(self.overlay_opacity)
 
     def reset_zoom(self) -> None:
-        low, high = self.content.volume.bounds_lps_mm()
+        """Fit the reference volume (the same field of view in every linked panel)."""
+        low, high = self.state.reference.bounds_lps_mm()
         corners = scene_from_lps(self.plane, np.array([low, high]))
         u_low, v_low = corners.min(axis=0)
         u_high, v_high = corners.max(axis=0)
