@@ -231,8 +231,12 @@ class AnnotationOverlay(QtCore.QObject):
         self._clear_preview()
 
     def detach(self) -> None:
-        self.panel.viewport().removeEventFilter(self)
+        """Stop following the viewer state first: the panel may already be gone on Qt's side."""
         self.panel.state.cursor_changed.disconnect(self._on_cursor_changed)
+        try:
+            self.panel.viewport().removeEventFilter(self)
+        except RuntimeError:  # the panel was deleted with its view
+            pass
 
 
 def _points(annotation: Annotation) -> np.ndarray:

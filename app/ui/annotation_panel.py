@@ -70,10 +70,7 @@ class AnnotationController(QtCore.QObject):
     def attach(self, panels: list) -> None:
         """Put an overlay on each panel (old overlays, of discarded panels, are dropped)."""
         for overlay in self.overlays:
-            try:
-                overlay.detach()
-            except (RuntimeError, TypeError):  # panel already deleted by Qt
-                pass
+            overlay.detach()
         self.overlays = [AnnotationOverlay(panel, self) for panel in panels]
 
     def set_volumes(self, volumes: dict[str, Volume], reference: Volume | None) -> None:

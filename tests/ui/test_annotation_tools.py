@@ -183,3 +183,15 @@ def _stroke(viewport, points) -> None:
     for point in points[1:]:
         send(QtCore.QEvent.Type.MouseMove, point, QtCore.Qt.MouseButton.NoButton, left)
     send(QtCore.QEvent.Type.MouseButtonRelease, points[-1], left, QtCore.Qt.MouseButton.NoButton)
+
+
+def test_layout_changes_keep_one_overlay_per_panel(qtbot, main_window, phantom):
+    tools = install_annotation_tools(main_window)
+    main_window.open_volume(phantom)
+    qtbot.waitUntil(lambda: len(tools.controller.overlays) == len(main_window.panels) > 0)
+    for layout in ("axial", "mpr", "sagittal"):
+        main_window.set_layout(layout)
+        QtWidgets.QApplication.processEvents()
+        assert len(tools.controller.overlays) == len(main_window.panels)
+        main_window.state.set_cursor(main_window.state.cursor_lps_mm + 1.0)  # old overlays are gone
+    assert list(tools.controller.volumes) == ["original"]
