@@ -108,3 +108,21 @@ def test_broken_nifti(tmp_path):
     (tmp_path / "broken.nii.gz").write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(LoadError, match="broken.nii.gz: not a readable NIfTI"):
         load_volume(tmp_path / "broken.nii.gz")
+
+
+def test_every_bundled_test_file_scans_and_loads_or_fails_cleanly():
+    """pydicom's whole test set (odd syntaxes, RT, SR, colour, broken files): never a crash."""
+    from app.io.dicom_load import load_series
+
+    result = scan(P)
+    assert len(result.all_series()) > 20 and len(result.skipped) > 5
+    loaded = 0
+    for series in result.all_series():
+        try:
+            volume = load_series(series)
+        except LoadError as error:
+            assert str(error)
+            continue
+        assert volume.voxels.shape == tuple(reversed(series.size_ijk))
+        loaded += 1
+    assert loaded > 15

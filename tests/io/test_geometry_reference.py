@@ -97,3 +97,21 @@ def test_demo_series_matches_dcm2niix(demo_dicom_dir, demo_volume, tmp_path):
 def test_demo_series_matches_simpleitk(demo_dicom_dir, demo_volume):
     files = sorted(demo_dicom_dir.glob("*.dcm"))
     _assert_same(canonical_from_volume(demo_volume), sitk_canonical(files))
+
+
+def test_oblique_series_matches_dcm2niix_and_simpleitk(tmp_path):
+    from tests.io.series_factory import write_series
+
+    angle = np.deg2rad(17.0)
+    row = [np.cos(angle), np.sin(angle), 0.0]
+    col = [0.0, np.cos(np.deg2rad(25.0)), -np.sin(np.deg2rad(25.0))]
+    col = list(np.array(col) - np.dot(col, row) * np.array(row))
+    col = list(np.array(col) / np.linalg.norm(col))
+    write_series(tmp_path / "dicom", [0.0, 1.5, 3.0, 4.5], shape=(7, 9), orientation=(*row, *col))
+    files = sorted((tmp_path / "dicom").glob("*.dcm"))
+    volume = load_volume(tmp_path / "dicom")
+    assert volume.geometry.is_oblique()
+    ours = canonical_from_volume(volume)
+    _assert_same(ours, sitk_canonical(files))
+    if dcm2niix_binary() is not None:
+        _assert_same(ours, dcm2niix_canonical(files, tmp_path / "d2n"))
