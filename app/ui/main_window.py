@@ -277,6 +277,9 @@ class MainWindow(QtWidgets.QMainWindow):
             lambda: self._with_state(lambda s: s.set_display(invert=not s.display.invert)),
         )
         self._add_action(image_menu, "Next colormap", "C", self._next_colormap)
+        colormaps = image_menu.addMenu("Colormap")
+        for name in COLORMAP_NAMES:
+            self._add_action(colormaps, name, None, lambda n=name: self.set_colormap(n))
         self._add_action(image_menu, "Threshold mask...", None, self._choose_threshold)
         self._add_action(image_menu, "Threshold mask on / off", "T", self._toggle_threshold)
 
@@ -299,14 +302,20 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.state is not None:
             change(self.state)
 
+    def set_colormap(self, name: str) -> None:
+        """Colormap of the original and same-modality panels (remembered for next time)."""
+        if name not in COLORMAP_NAMES:
+            raise ValueError(f"unknown colormap {name!r}")
+        self.settings.set_colormap(name)
+        if self.state is not None:
+            self.state.set_display(colormap=name)
+
     def _next_colormap(self) -> None:
         if self.state is None:
             return
         names = list(COLORMAP_NAMES)
         current = self.state.display.colormap
-        following = names[(names.index(current) + 1) % len(names)] if current in names else names[0]
-        self.state.set_display(colormap=following)
-        self.settings.set_colormap(following)
+        self.set_colormap(names[(names.index(current) + 1) % len(names)] if current in names else names[0])
 
     def _choose_threshold(self) -> None:
         if self.state is None:
