@@ -59,7 +59,7 @@ def blinded_volume(volume: Volume, image_id: str, common_spacing_mm: float | Non
         low, high = volume.bounds_lps_mm()
         spacing = np.full(3, float(common_spacing_mm))
         extent = np.abs(volume.geometry.direction.T @ (high - low))
-        size_ijk = np.maximum(1, np.round(extent / spacing).astype(int) + 1)
+        size_ijk = np.floor(extent / spacing + 1e-6).astype(int) + 1  # stays inside the source
         # Keep the direction; choose the grid that covers the same extent at the new spacing.
         origin = volume.geometry.origin_lps_mm
         geometry = Geometry(origin, spacing, volume.geometry.direction)

@@ -38,8 +38,8 @@ def roc_png(curves: dict, title: str) -> bytes:
     for reader, curve in curves.items():
         axes.plot(curve["fpr"], curve["tpr"], marker="o", markersize=3, label=f"reader {reader}")
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    axes.set_xlabel("1 - specificity (real called synthetic)")
-    axes.set_ylabel("sensitivity (synthetic called synthetic)")
+    axes.set_xlabel("false positive fraction (1 - specificity)")
+    axes.set_ylabel("true positive fraction (sensitivity)")
     axes.set_title(title)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.01)

@@ -199,3 +199,40 @@ def test_three_readers_and_analysis_exclude_practice(created_study):
     assert section["agreement"]["cohen_pairwise"]["R1 vs R3"] == pytest.approx(-1.0)
     assert section["roc"]["per_reader"]["R1"]["auc"] == 1.0
     assert section["likert"]["test_name"].startswith("Mann-Whitney")
+
+
+def test_common_spacing_removes_a_spacing_difference(tmp_path):
+    from app.core.volume import Geometry, Volume
+    from app.readerstudy.package import blinded_volume
+
+    volume = Volume(
+        np.arange(4 * 6 * 8, dtype=np.int16).reshape(4, 6, 8), Geometry.identity((0.5, 0.5, 2.0)), name="x"
+    )
+    blinded = blinded_volume(volume, "IABC", common_spacing_mm=1.0)
+    np.testing.assert_allclose(blinded.geometry.spacing_mm, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(blinded.geometry.origin_lps_mm, volume.geometry.origin_lps_mm)
+    # Within the same extent: centres 0-3.5 mm -> 4 voxels, 0-2.5 mm -> 3, 0-6 mm -> 7.
+    assert blinded.shape_kji == (7, 3, 4)
+    assert blinded.voxels.dtype == np.float32 and blinded.name == "IABC" and blinded.provenance is None
+    assert blinded.value_at_lps(volume.geometry.lps_from_index([2, 2, 1])) == pytest.approx(
+        float(volume.voxels[1, 2, 2])
+    )
+
+
+def test_create_warns_when_spacing_tells_real_from_synthetic(tmp_path):
+    from app.core.volume import Geometry, Volume
+    from app.readerstudy.definition import CaseSpec, StudyDefinition, default_questions
+
+    paths = []
+    for index, spacing in enumerate([(1, 1, 1), (0.5, 0.5, 0.5)]):
+        path = tmp_path / f"case{index}.nii.gz"
+        save_nifti(Volume(np.zeros((2, 3, 4), np.float32), Geometry.identity(spacing)), path)
+        paths.append(path)
+    definition = StudyDefinition(
+        "w",
+        1,
+        default_questions(),
+        [CaseSpec("a", str(paths[0]), "real"), CaseSpec("b", str(paths[1]), "synthetic")],
+    )
+    created = create_study(definition, tmp_path / "out", load_nifti, save_nifti)
+    assert any("spacing" in warning and "common_spacing_mm" in warning for warning in created.warnings)

@@ -203,3 +203,36 @@ def test_paired_two_alternative_forced_choice(qtbot, tmp_path):
     pooled = result["modalities"]["default"]["two_afc"]["pooled"]
     assert pooled["proportion_correct"]["successes"] == correct
     assert pooled["proportion_correct"]["total"] == 2
+
+
+def test_time_limit_hides_the_case_and_localise_records_a_click(qtbot, tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    definition = definition_from_folders(real_dir, synthetic_dir, "timed", seed=2)
+    definition.options.time_limit_s = 20
+    definition.questions.append(Question("finding", "localise", required=False))
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    clock = FakeClock()
+    window = open_window(qtbot, created, "R1", clock)
+    view = window.views[0]
+    qtbot.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view.viewport().rect().center())
+    finding = [w for w in window.question_widgets if w.question.id == "finding"][0]
+    assert finding.value() is not None and finding.value()["image_id"] == window.session.current.image_ids[0]
+    clicked_lps = finding.value()["lps_mm"]
+    # On the slice shown (axial: same S as the slice), inside the image.
+    assert clicked_lps[2] == pytest.approx(view.state.cursor_lps_mm[2])
+    low, high = view.volume.bounds_lps_mm()
+    assert all(min(a, b) - 1 <= x <= max(a, b) + 1 for a, b, x in zip(low, high, clicked_lps, strict=True))
+    assert window.timer_label.text() == "20 s left"
+    clock.now += 25
+    window._on_tick()
+    assert window.image_stack.currentWidget() is window.hidden_label
+    click(qtbot, find_button(window, "Real"))
+    click(
+        qtbot, [w for w in window.question_widgets if w.question.id == "call"][0].confidence_group.button(0)
+    )
+    click(qtbot, [w for w in window.question_widgets if w.question.id == "quality"][0].group.button(0))
+    item = window.session.current.item_id
+    click(qtbot, window.next_button)
+    stored = window.session.store.latest_answers(created.study_id, "R1")[item]
+    assert stored["finding"]["lps_mm"] == pytest.approx(clicked_lps)
+    assert window.image_stack.currentWidget() is window.image_area  # the next case is shown again
