@@ -231,3 +231,35 @@ def test_cancel_stops_the_run_and_progress_is_reported(resnet_plugin):
         progress=lambda f, m: reported.append(f),
     )
     assert reported == sorted(reported) and reported[-1] == 1.0
+
+
+class PointwiseConv3d(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv = torch.nn.Conv3d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x))
+
+
+def test_3d_plugin_with_patches_equals_the_whole_volume_for_a_pointwise_network(tmp_path):
+    network = PointwiseConv3d().eval()
+    common = {
+        "dimensionality": "3D",
+        "normalization": {
+            "input": {"method": "window", "low": 0, "high": 1000},
+            "output": {"method": "none"},
+        },
+    }
+    del_plane = {"plane": None}
+    folder = make_torchscript_plugin(
+        tmp_path / "p3d", network, patch_size=[4, 6, 5], patch_overlap=0.5, **common, **del_plane
+    )
+    text = (folder / "plugin.yaml").read_text().replace("plane: null\n", "")
+    (folder / "plugin.yaml").write_text(text)
+    volume = mr_volume(shape=(9, 13, 11))
+    out = synthesize(load_plugin(load_manifest(folder)), volume, RunOptions(device="cpu")).volume.voxels
+    with torch.inference_mode():
+        expected = network(torch.from_numpy(volume.voxels / 1000.0 * 2 - 1)[None, None].float())[0, 0].numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
