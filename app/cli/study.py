@@ -2,7 +2,7 @@
 
     study create DEFINITION.yaml OUT_DIR [--db URL]          blinded reading package + truth file
     study create --real DIR --synthetic DIR OUT_DIR [--name N] [--seed S] [--practice N] [--db URL]
-    study read READING_DIR --reader ID [--db URL] [--windowed]   the reading session (full screen)
+    study read READING_DIR --reader ID [--db URL] [--windowed] [--screenshot OUT.png]   the session
     study analyze INPUT [--json OUT] [--report OUT.html]     INPUT: database file or URL, CSV, iMRMC
     study export-csv INPUT OUT.csv [--imrmc OUT.imrmc]       long format (reader, modality, case, ...)
     study edit [DEFINITION.yaml]                              the study editor dialog
@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     read.add_argument("--reader", required=True, help="reader id")
     read.add_argument("--db", default=None, help="database file or URL (default: the package's)")
     read.add_argument("--windowed", action="store_true", help="a normal window instead of full screen")
+    read.add_argument(
+        "--screenshot", metavar="OUT.png", default=None, help="save the first screen as PNG and exit"
+    )
 
     analyze = sub.add_parser("analyze", help="statistics and report")
     analyze.add_argument("input", help="study database (file or URL), long-format CSV or iMRMC file")
@@ -130,11 +133,17 @@ def _read(args: argparse.Namespace) -> int:
     app = create_application([])
     app.setApplicationDisplayName("Reading session")
     window = ReadingWindow(session, load_nifti)
-    if args.windowed:
+    if args.windowed or args.screenshot:
         window.resize(1400, 900)
         window.show()
     else:
         window.showFullScreen()
+    if args.screenshot:
+        app.processEvents()
+        window.grab().save(args.screenshot)
+        window.close()
+        store.close()
+        return 0
     code = int(app.exec())
     store.close()
     return code

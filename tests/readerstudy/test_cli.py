@@ -153,3 +153,36 @@ def test_bad_input_gives_a_message_and_exit_code_2(tmp_path, capsys):
         main(["study", "create", "--real", str(empty), "--synthetic", str(empty), str(tmp_path / "out")]) == 2
     )
     assert "no image files" in capsys.readouterr().err
+
+
+def test_study_read_opens_the_session_window(tmp_path, case_folders):
+    real_dir, synthetic_dir = case_folders
+    out_dir = tmp_path / "study"
+    assert (
+        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
+        == 0
+    )
+    screenshot = tmp_path / "first.png"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "study",
+            "read",
+            str(out_dir / "reading"),
+            "--reader",
+            "R9",
+            "--screenshot",
+            str(screenshot),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert screenshot.stat().st_size > 1000
+    store = StudyStore(out_dir / "answers.db", create=False)
+    assert store.readers(store.study_ids()[0]) == ["R9"]  # the reader's order is recorded
+    store.close()
