@@ -98,8 +98,10 @@ def iter_candidate_files(path: Path) -> Iterable[Path]:
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
+            candidate = Path(root) / name
+            # Regular files only: opening a FIFO or a device would block the scan.
+            if not name.startswith(".") and candidate.is_file():
+                yield candidate
 
 
 def dicomdir_files(dicomdir_path: Path) -> tuple[list[Path], list[SkippedFile]]:
@@ -378,7 +380,8 @@ def _single_frame_frames(part: list[_Header]):
     warnings: list[str] = []
     row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings)
     pixel_spacing = _pixel_spacing(ds, warnings)
-    raw = part[0].transfer_syntax_uid in RAW_SYNTAXES
+    # Direct reads need the series' own syntax: a file in another syntax is decoded instead.
+    raw_syntax = part[0].transfer_syntax_uid if part[0].transfer_syntax_uid in RAW_SYNTAXES else None
     frames = []
     for index, header in enumerate(part):
         h = header.dataset
@@ -389,7 +392,7 @@ def _single_frame_frames(part: list[_Header]):
             if index == 0:
                 warnings.append("no ImagePositionPatient: slices stacked by instance number")
         slope, intercept = _rescale(h)
-        offset = header.pixel_offset if raw and header.transfer_syntax_uid in RAW_SYNTAXES else -1
+        offset = header.pixel_offset if header.transfer_syntax_uid == raw_syntax else -1
         frames.append(
             FrameRef(header.path, None, tuple(float(v) for v in position), slope, intercept, offset)
         )

@@ -101,3 +101,24 @@ def test_dicomdir_lists_the_files(tmp_path):
     (series,) = result.all_series()
     assert len(series.frames) == 3
     assert result.skipped == []
+
+
+def test_fifo_and_hidden_files_do_not_block_or_count(tmp_path):
+    import os
+
+    write_series(tmp_path, [0.0, 1.0])
+    os.mkfifo(tmp_path / "pipe.dcm")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00" * 10)
+    result = scan(tmp_path)
+    assert [len(s.frames) for s in result.all_series()] == [2]
+    assert result.skipped == []
+
+
+def test_series_mixing_explicit_and_implicit_little_endian(tmp_path):
+    planes = write_series(tmp_path, [0.0, 1.0, 2.0])
+    first = sorted(tmp_path.iterdir())[0]
+    dataset = pydicom.dcmread(first)
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    dataset.save_as(first, implicit_vr=True, little_endian=True)
+    volume = load_volume(tmp_path)
+    assert np.array_equal(volume.voxels, np.stack(planes).astype(np.int16) - 1024)
