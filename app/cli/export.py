@@ -101,22 +101,20 @@ def export(args: argparse.Namespace) -> list[str]:
 
 def _evidence(volume, derived_dir: Path | None, args: argparse.Namespace) -> list:
     """Headers of the DICOM series SR/SEG refer to: the written series, else the DICOM input."""
-    from app.io.dicom_export import ExportError, read_series_headers
+    from app.io.annotation_export import evidence_headers
+    from app.io.dicom_export import ExportError
 
-    if derived_dir is not None:
-        return read_series_headers(derived_dir)
-    if args.deidentify:
+    if derived_dir is None and args.deidentify:
         # A de-identified SR/SEG must refer to de-identified images, or its references dangle.
         raise ExportError(
             "--deidentify with --sr/--seg needs --dicom DIR: they refer to that de-identified series"
         )
-    loaded_from = volume.metadata.get("source_path")
-    series_uid = volume.metadata.get("SeriesInstanceUID")
-    if not series_uid or not loaded_from or not Path(loaded_from).is_dir():
+    try:
+        return evidence_headers(volume, derived_dir)
+    except ExportError:
         raise ExportError(
             "SR and SEG refer to a DICOM series: the input is not DICOM, so also give --dicom DIR"
-        )
-    return read_series_headers(Path(loaded_from), series_uid)
+        ) from None
 
 
 def _reloaded(folder: Path):
