@@ -72,19 +72,29 @@ def load_template() -> tuple[np.ndarray, Geometry]:
 
 
 def held_out_slabs(
-    voxels: np.ndarray, cases: int, slab_slices: int, crop: int | None, rng
-) -> list[np.ndarray]:
-    """Axial slabs through the brain (array axis 0 of the template is superior-inferior)."""
+    voxels: np.ndarray, cases: int, slab_slices: int, crop: int | None
+) -> list[tuple[np.ndarray, list]]:
+    """Axial slabs through the brain (array axis 0 of the template is superior-inferior), each
+    with the (k, j, i) index of its first voxel in the template."""
     brain_slices = np.flatnonzero(voxels.reshape(voxels.shape[0], -1).mean(axis=1) > voxels.mean())
     starts = np.linspace(brain_slices[0] + 10, brain_slices[-1] - slab_slices - 10, cases).astype(int)
     slabs = []
     for start in starts:
         slab = voxels[start : start + slab_slices]
+        first = [int(start), 0, 0]
         if crop:
             cj, ci = slab.shape[1] // 2, slab.shape[2] // 2
             slab = slab[:, cj - crop // 2 : cj + crop // 2, ci - crop // 2 : ci + crop // 2]
-        slabs.append(np.array(slab, dtype=np.float32))
+            first = [int(start), cj - crop // 2, ci - crop // 2]
+        slabs.append((np.array(slab, dtype=np.float32), first))
     return slabs
+
+
+def slab_geometry(template: Geometry, start_kji) -> Geometry:
+    """The slab's own geometry: the template's, with the origin moved to the slab's first voxel."""
+    return Geometry(
+        template.lps_from_index(np.asarray(start_kji, float)[::-1]), template.spacing_mm, template.direction
+    )
 
 
 def sphere(shape, centre_kji, radius_mm, spacing_kji) -> np.ndarray:
@@ -153,12 +163,12 @@ def run_benchmark(
     rng = np.random.default_rng(seed)
     voxels, geometry = load_template()
     spacing_kji = geometry.spacing_mm[::-1]
-    slab_geometry = Geometry(geometry.origin_lps_mm, geometry.spacing_mm, geometry.direction)
     scores = {check: [] for check in CHECKS}  # (changed, diameter, score)
     false_positives = {check: [] for check in CHECKS}
     sensitivity_at_default = []
     time_check = time_baseline = 0.0
-    for slab in held_out_slabs(voxels, cases, slab_slices, crop, rng):
+    for slab, start in held_out_slabs(voxels, cases, slab_slices, crop):
+        grid = slab_geometry(geometry, start)
         scale = float(np.percentile(slab, 99.5) - np.percentile(slab, 0.5))
         occupied = np.zeros(slab.shape, bool)
         lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
@@ -196,9 +206,9 @@ def run_benchmark(
             output = outputs[0]
             del truth
             start = time.perf_counter()
-            residual_map = np.abs(smooth(original - output, slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM))
+            residual_map = np.abs(smooth(original - output, grid.spacing_mm, SMOOTHING_SIGMA_MM))
             regions, labels = find_regions(
-                original - output, slab_geometry, ResidualSettings(threshold, SMOOTHING_SIGMA_MM)
+                original - output, grid, ResidualSettings(threshold, SMOOTHING_SIGMA_MM)
             )
             time_check += time.perf_counter() - start
             start = time.perf_counter()
@@ -206,8 +216,8 @@ def run_benchmark(
             time_baseline += time.perf_counter() - start
             maps = {
                 "residual": residual_map,
-                "cycle": np.abs(smooth(cycle_back - original, slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM)),
-                "ensemble": smooth(voxel_sd(outputs), slab_geometry.spacing_mm, SMOOTHING_SIGMA_MM),
+                "cycle": np.abs(smooth(cycle_back - original, grid.spacing_mm, SMOOTHING_SIGMA_MM)),
+                "ensemble": smooth(voxel_sd(outputs), grid.spacing_mm, SMOOTHING_SIGMA_MM),
             }
             # Region-level ground truth for the displayed output (member 0).
             candidates = [
@@ -249,18 +259,93 @@ def run_benchmark(
     return figures
 
 
+def find_shipped_pseudo_healthy() -> Path | None:
+    """The shipped pseudo-healthy plugin's folder under plugins/, when that plugin exists."""
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    for folder in sorted(root.glob("*pseudo*healthy*")) if root.is_dir() else []:
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def run_plugin_benchmark(
+    plugin_ref: str | Path, cases: int = 4, lesions_per_case: int = 8, seed: int = 0
+) -> dict:
+    """The residual check on a real pseudo-healthy plugin: lesions inserted into held-out slabs
+    should be removed by the plugin, so its residual should flag them and nothing else."""
+    from app.core.volume import Volume
+    from app.plugins.discovery import find_plugin
+    from app.plugins.runtime import RunOptions, synthesize
+
+    manifest = find_plugin(str(plugin_ref))
+    rng = np.random.default_rng(seed)
+    voxels, geometry = load_template()
+    spacing_kji = geometry.spacing_mm[::-1]
+    positive, negative, false_positives, hits, removed = [], [], [], [], []
+    seconds = 0.0
+    for slab, start in held_out_slabs(voxels, cases, 24, None):
+        grid = slab_geometry(geometry, start)
+        occupied = np.zeros(slab.shape, bool)
+        lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+        decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+        original = with_lesions(slab, lesions)
+        began = time.perf_counter()
+        output = synthesize(
+            manifest, Volume(original, grid, "MR", name="slab"), RunOptions(seed=seed)
+        ).volume.voxels
+        seconds += time.perf_counter() - began
+        output = np.asarray(output, dtype=np.float32)
+        residual_map = np.abs(smooth(original - output, grid.spacing_mm, SMOOTHING_SIGMA_MM))
+        positive += [float(residual_map[lesion.mask].max()) for lesion in lesions]
+        negative += [float(residual_map[decoy.mask].max()) for decoy in decoys]
+        regions, labels = find_regions(original - output, grid, ResidualSettings(default_threshold(slab)))
+        touched = {int(v) for lesion in lesions for v in np.unique(labels[lesion.mask]) if v}
+        false_positives.append(len([r for r in regions if r.label not in touched]))
+        hits += [bool(labels[lesion.mask].any()) for lesion in lesions if lesion.diameter_mm >= 5]
+        for lesion in lesions:
+            change = float(np.mean((original - output)[lesion.mask]))
+            removed.append(change / lesion.contrast)
+    return {
+        "plugin": f"{manifest.name} {manifest.version}",
+        "plugin residual region AUROC (lesions vs lesion-free spheres)": auroc(positive, negative),
+        "plugin residual false-positive regions per case": float(np.mean(false_positives)),
+        "plugin residual sensitivity at default threshold >=5mm": float(np.mean(hits))
+        if hits
+        else float("nan"),
+        "plugin mean fraction of lesion contrast removed": float(np.mean(removed)),
+        "plugin seconds per slab": seconds / cases,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=12, help="slabs (each run through every generator)")
     parser.add_argument("--reduced", action="store_true", help="the small CI configuration")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--plugin",
+        default="auto",
+        help="a pseudo-healthy plugin (name or folder) to benchmark too; 'auto': the shipped one if present; 'none'",
+    )
     args = parser.parse_args(argv)
     if args.reduced:
         figures = run_benchmark(cases=2, lesions_per_case=6, slab_slices=16, crop=96, seed=args.seed)
     else:
         figures = run_benchmark(cases=args.cases, seed=args.seed)
+    plugin = (
+        find_shipped_pseudo_healthy()
+        if args.plugin == "auto"
+        else (None if args.plugin == "none" else args.plugin)
+    )
+    if plugin is not None:
+        try:
+            figures.update(run_plugin_benchmark(plugin, cases=1 if args.reduced else 4, seed=args.seed))
+        except Exception as error:  # noqa: BLE001 - report and still print the simulated figures
+            figures["plugin"] = f"{plugin}: could not run ({type(error).__name__}: {error})"
+    else:
+        figures["plugin"] = "no pseudo-healthy plugin under plugins/ (skipped)"
     for name, value in figures.items():
-        print(f"{name:55s} {value:.3f}" if isinstance(value, float) else f"{name:55s} {value}")
+        print(f"{name:62s} {value:.3f}" if isinstance(value, float) else f"{name:62s} {value}")
     return 0
 
 
