@@ -9,6 +9,7 @@ whether a lesion was preserved.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -218,11 +219,17 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.delete_button = QtWidgets.QPushButton("Delete")
         self.save_button = QtWidgets.QPushButton("Save…")
         self.load_button = QtWidgets.QPushButton("Load…")
+        self.export_button = QtWidgets.QPushButton("Export SR/SEG…")
+        self.export_button.setToolTip(
+            "Write the annotations as DICOM SR (TID 1500), the mask as DICOM SEG and NIfTI, and the JSON sidecar"
+        )
+        self.deidentify_check = QtWidgets.QCheckBox("De-identify DICOM exports")
         self.undo_button.clicked.connect(self.controller.undo)
         self.redo_button.clicked.connect(self.controller.redo)
         self.delete_button.clicked.connect(self.controller.delete_selected)
         self.save_button.clicked.connect(self._choose_save)
         self.load_button.clicked.connect(self._choose_load)
+        self.export_button.clicked.connect(self._choose_export)
         buttons = QtWidgets.QHBoxLayout()
         for button in (
             self.undo_button,
@@ -250,6 +257,10 @@ class AnnotationPanel(QtWidgets.QWidget):
         layout.addLayout(tools)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        export_row = QtWidgets.QHBoxLayout()
+        export_row.addWidget(self.export_button)
+        export_row.addWidget(self.deidentify_check)
+        layout.addLayout(export_row)
         layout.addWidget(self.table, 2)
         layout.addWidget(self.stats_title)
         layout.addWidget(self.stats_table, 1)
@@ -345,6 +356,34 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.controller.set_document(document)
         self.status = f"loaded {len(document)} annotations"
         return True
+
+    def export_to(self, folder: str | Path) -> list[Path]:
+        """Export the annotations of the volume they were drawn on into ``folder``.
+
+        The exporter lives in app.io (file formats); it is resolved at run time so the UI
+        package does not import file-format code (the architecture's import contract).
+        """
+        reference = self.controller.reference
+        if reference is None:
+            raise ValueError("open a volume first: exports refer to the volume the annotations are on")
+        exporter = importlib.import_module("app.io.annotation_export")
+        written = exporter.export_annotation_bundle(
+            self.controller.document, reference, folder, deidentify=self.deidentify_check.isChecked()
+        )
+        self.status = f"exported {len(written)} files to {folder}"
+        return written
+
+    def _choose_export(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Export annotations into folder")
+        if not folder:
+            return
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
+        try:
+            self.export_to(folder)
+        except Exception as error:  # noqa: BLE001 - any export failure is reported, never a crash
+            QtWidgets.QMessageBox.warning(self, "Cannot export annotations", str(error))
+        finally:
+            QtWidgets.QApplication.restoreOverrideCursor()
 
     def _choose_save(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
