@@ -226,3 +226,21 @@ def test_volume_loaded_from_dicom_is_its_own_source(tmp_path):
     )
     geometry, voxels = geometry_from_dicom_files(paths)
     assert geometry.allclose(loaded.geometry, atol_mm=1e-4)
+
+
+def test_left_handed_volume_keeps_every_voxel_at_its_world_place(tmp_path):
+    """k running against i x j (slices stored feet-last): positions, not order, carry geometry."""
+    from app.io.loader import load_volume
+
+    rng = np.random.default_rng(5)
+    geometry = Geometry(np.array([3.0, -4.0, 50.0]), np.array([1.0, 1.2, 3.0]), np.diag([1.0, 1.0, -1.0]))
+    volume = Volume(rng.integers(0, 1000, size=(4, 5, 6)).astype(np.int16), geometry, modality="CT")
+    paths = write_derived_series(volume, tmp_path)
+    assert dciodvfy_errors(paths[0]) == []
+    reread = load_volume(tmp_path)
+    k, j, i = np.indices(volume.voxels.shape).reshape(3, -1)
+    world = geometry.lps_from_index(np.column_stack([i, j, k]))
+    reread_ijk = np.rint(reread.geometry.index_from_lps(world)).astype(int)
+    np.testing.assert_array_equal(
+        reread.voxels[reread_ijk[:, 2], reread_ijk[:, 1], reread_ijk[:, 0]], volume.voxels[k, j, i]
+    )
