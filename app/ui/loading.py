@@ -8,6 +8,7 @@ which is the application's composition root, not a dependency of the widgets.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import traceback
 from collections.abc import Callable
@@ -43,6 +44,21 @@ def default_scanner() -> Callable[[str], list] | None:
         return getattr(importlib.import_module("app.io.loader"), "scan_path", None)
     except ImportError:
         return None
+
+
+def default_series_preview() -> Callable[[object], Volume] | None:
+    """A function reading only the middle frame of a scanned series (for its thumbnail)."""
+    try:
+        load_series = importlib.import_module("app.io.dicom_load").load_series
+    except (ImportError, AttributeError):
+        return None
+
+    def middle_frame(series) -> Volume:
+        middle = series.frames[len(series.frames) // 2]
+        columns, rows, _ = series.size_ijk
+        return load_series(dataclasses.replace(series, frames=[middle], size_ijk=(columns, rows, 1)))
+
+    return middle_frame
 
 
 def load_path(path: str | Path, series_uid: str | None = None, loader: VolumeLoader | None = None) -> Volume:
@@ -99,3 +115,26 @@ class ScanTask(QtCore.QRunnable):
             self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")
             return
         self.signals.scanned.emit(self.path, studies)
+
+
+class _PreviewSignals(QtCore.QObject):
+    preview_ready = QtCore.Signal(str, str, object)  # path, series UID, one-slice Volume
+
+
+class PreviewTask(QtCore.QRunnable):
+    """Reads one frame per scanned series, in the background, for the browser's thumbnails."""
+
+    def __init__(self, path: str, series_list: list, preview: Callable[[object], Volume]) -> None:
+        super().__init__()
+        self.path = path
+        self.series_list = series_list
+        self.preview = preview
+        self.signals = _PreviewSignals()
+
+    def run(self) -> None:
+        for series in self.series_list:
+            try:
+                volume = self.preview(series)
+            except Exception:  # noqa: BLE001 - a missing thumbnail is not worth a message
+                continue
+            self.signals.preview_ready.emit(self.path, str(series.uid), volume)

@@ -17,7 +17,14 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
 from app.ui.layouts import MPR_LAYOUTS, mpr_cells
-from app.ui.loading import LoadTask, ScanTask, VolumeLoader, default_scanner
+from app.ui.loading import (
+    LoadTask,
+    PreviewTask,
+    ScanTask,
+    VolumeLoader,
+    default_scanner,
+    default_series_preview,
+)
 from app.ui.panel_grid import PanelGrid
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import ShortcutHelpDialog
@@ -32,11 +39,16 @@ class MainWindow(QtWidgets.QMainWindow):
     view_changed = QtCore.Signal()  # the panels were rebuilt (new layout or volume)
 
     def __init__(
-        self, settings: ViewerSettings | None = None, loader: VolumeLoader | None = None, scanner=None
+        self,
+        settings: ViewerSettings | None = None,
+        loader: VolumeLoader | None = None,
+        scanner=None,
+        series_preview=None,
     ) -> None:
         super().__init__()
         self.loader = loader  # path -> Volume; None: app.io's, resolved at run time
         self.scanner = scanner if scanner is not None else default_scanner()  # folder -> studies
+        self.series_preview = series_preview if series_preview is not None else default_series_preview()
         self.setWindowTitle("SynthView")
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
@@ -402,6 +414,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_failed(path, "no image series found in this folder")
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
+        if self.series_preview is not None:
+            previews = PreviewTask(
+                path,
+                [series for study in studies for series in getattr(study, "series", [])],
+                self.series_preview,
+            )
+            previews.setAutoDelete(False)
+            previews.signals.preview_ready.connect(self.browser.set_preview)
+            self._preview_tasks = [previews]  # kept alive while it runs
+            QtCore.QThreadPool.globalInstance().start(previews)
         self._load_series(path, uids[0])  # never open_path: an empty UID must not rescan
 
     def _on_failed(self, path: str, message: str) -> None:

@@ -10,16 +10,23 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import apply_window, default_window
-from app.core.planes import Plane, extract_slice, slice_position_mm
+from app.core.planes import PLANE_AXES, Plane, extract_slice, slice_position_mm
 from app.core.volume import Volume
 
 THUMBNAIL_PIXELS = 64
 
 
+def acquisition_plane(volume: Volume) -> Plane:
+    """The display plane closest to the slices as acquired (normal along the k axis)."""
+    k_axis = volume.geometry.direction[:, 2]
+    return max(Plane, key=lambda plane: abs(float(PLANE_AXES[plane].normal_lps @ k_axis)))
+
+
 def thumbnail(volume: Volume) -> QtGui.QPixmap:
-    """The middle axial slice, windowed, scaled to fit ``THUMBNAIL_PIXELS`` with its aspect."""
+    """The middle slice in the acquisition plane, windowed, scaled to ``THUMBNAIL_PIXELS``."""
     low, high = volume.bounds_lps_mm()
-    cut = extract_slice(volume, Plane.AXIAL, slice_position_mm(Plane.AXIAL, (low + high) / 2))
+    plane = acquisition_plane(volume)
+    cut = extract_slice(volume, plane, slice_position_mm(plane, (low + high) / 2))
     grey = np.ascontiguousarray(
         apply_window(np.nan_to_num(cut.pixels), default_window(volume.voxels, volume.modality))
     )
@@ -149,14 +156,27 @@ class StudyBrowser(QtWidgets.QWidget):
 
     def attach_volume(self, path: str, series_uid: str, volume: Volume) -> bool:
         """Mark a scanned series as loaded: its row gets the volume and a thumbnail."""
+        item = self._scanned_item(path, series_uid)
+        if item is None:
+            return False
+        self._fill_item(item, volume)
+        return True
+
+    def set_preview(self, path: str, series_uid: str, preview: Volume) -> bool:
+        """Thumbnail of a scanned series not loaded yet (from a one-frame preview)."""
+        item = self._scanned_item(path, series_uid)
+        if item is None or item.data(0, QtCore.Qt.ItemDataRole.UserRole) is not None:
+            return False  # unknown, or already loaded (it has its real thumbnail)
+        item.setIcon(0, QtGui.QIcon(thumbnail(preview)))
+        return True
+
+    def _scanned_item(self, path: str, series_uid: str) -> QtWidgets.QTreeWidgetItem | None:
         iterator = QtWidgets.QTreeWidgetItemIterator(self.tree)
         while iterator.value() is not None:
-            item = iterator.value()
-            if item.data(0, QtCore.Qt.ItemDataRole.UserRole + 1) == (path, series_uid):
-                self._fill_item(item, volume)
-                return True
+            if iterator.value().data(0, QtCore.Qt.ItemDataRole.UserRole + 1) == (path, series_uid):
+                return iterator.value()
             iterator += 1
-        return False
+        return None
 
     def volumes(self) -> list[Volume]:
         return list(self._volumes.values())

@@ -227,7 +227,12 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
             phantom.voxels * (1 if series_uid == "1.2.1" else 2), name=f"series {series_uid}"
         )
 
-    window = MainWindow(viewer_settings, loader=loader, scanner=lambda path: studies)
+    def preview(series):  # one frame of the series, as the DICOM preview reader returns it
+        from app.core.volume import Volume
+
+        return Volume(phantom.voxels[12:13].copy(), phantom.geometry, name="preview")
+
+    window = MainWindow(viewer_settings, loader=loader, scanner=lambda path: studies, series_preview=preview)
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(window.view_changed, timeout=20000):
@@ -238,7 +243,8 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
     assert patient.text(0) == "Doe^Jane" and patient.child(0).text(0) == "Head MR"
     series_rows = [patient.child(0).child(i) for i in range(2)]
     assert [row.text(0) for row in series_rows] == ["T1", "T2"]
-    assert not series_rows[0].icon(0).isNull() and series_rows[1].icon(0).isNull()  # thumbnail once loaded
+    assert not series_rows[0].icon(0).isNull()  # loaded: its own thumbnail
+    qtbot.waitUntil(lambda: not series_rows[1].icon(0).isNull(), timeout=10000)  # preview of an unloaded one
     with qtbot.waitSignal(window.view_changed, timeout=20000):
         tree.itemDoubleClicked.emit(series_rows[1], 0)
     assert loads == ["1.2.1", "1.2.2"] and window.current_volume.name == "series 1.2.2"
