@@ -75,6 +75,7 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
     package, package_path, database = make_study(tmp_path)
     rng = random.Random(2024)
     confirmed: list[str] = []
+    runs_that_answered = 0
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     for _ in range(KILLS):
         child = subprocess.Popen(
@@ -90,7 +91,9 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
         time.sleep(rng.uniform(0.0, 0.08))  # kill while answers are being committed
         child.send_signal(signal.SIGKILL)
         output, _ = child.communicate(timeout=30)
-        confirmed += [line.split()[1] for line in output.splitlines() if line.startswith("CONFIRMED")]
+        this_run = [line.split()[1] for line in output.splitlines() if line.startswith("CONFIRMED")]
+        confirmed += this_run
+        runs_that_answered += bool(this_run)
 
         store = StudyStore(database, create=False)
         stored = store.latest_answers("SDURABLE", "reader-k")
@@ -105,4 +108,5 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         store.close()
-    assert len(confirmed) > 0
+    print(f"{KILLS} kills, {len(confirmed)} confirmed answers, {runs_that_answered} runs killed mid-session")
+    assert runs_that_answered >= KILLS // 2  # most kills land while answers are being written
