@@ -117,6 +117,9 @@ def write_derived_series(
     if keep_study_uid and source_series is None:
         raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.glob("*.dcm")):
+        # Two series in one folder get read as one by some tools: never mix them.
+        raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
 
     stored_values = choose_stored_values(volume.voxels)
     pixels = quantize(volume.voxels, stored_values)

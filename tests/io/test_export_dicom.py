@@ -244,3 +244,9 @@ def test_left_handed_volume_keeps_every_voxel_at_its_world_place(tmp_path):
     np.testing.assert_array_equal(
         reread.voxels[reread_ijk[:, 2], reread_ijk[:, 1], reread_ijk[:, 0]], volume.voxels[k, j, i]
     )
+
+
+def test_refuses_to_mix_two_series_in_one_folder(tmp_path):
+    write_derived_series(ct_volume(), tmp_path)
+    with pytest.raises(ExportError, match="empty folder"):
+        write_derived_series(ct_volume(), tmp_path)
