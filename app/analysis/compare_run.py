@@ -106,6 +106,7 @@ def run_compare(
     min_volume_ml: float = 0.0,
     cycle_reconstruction: Volume | None = None,
     ensemble: list[Volume] | None = None,
+    extra_maps: dict[str, Volume] | None = None,
 ) -> CompareResult:
     """Compute maps, regions and metrics.
 
@@ -114,7 +115,9 @@ def run_compare(
     (same kind of image only), the cycle residual original - G_BA(G_AB(original)) when
     ``cycle_reconstruction`` is given. A cross-modality pair with none of these flags nothing,
     and a note says so. ``ensemble`` (other outputs of the same task: checkpoints, MC-dropout or
-    TTA runs) adds a per-voxel SD map over them and ``synthesized``. ``threshold`` defaults to
+    TTA runs) adds a per-voxel SD map over them and ``synthesized``; ``extra_maps`` (e.g. a TTA
+    SD or perturbation change map computed by the caller) are shown and summarised per region,
+    resampled onto the residual's grid. ``threshold`` defaults to
     10 % of the base image's robust intensity range.
     """
     notes: list[str] = []
@@ -145,6 +148,7 @@ def run_compare(
                 _with_values(original, -input_difference.signed.voxels), base
             ).voxels
             source = "original - synthesized"
+    given_maps = extra_maps or {}
     extra_maps: dict[str, Volume] = {}
     if cycle_reconstruction is not None:
         back = resample_like(cycle_reconstruction, original).voxels
@@ -158,6 +162,8 @@ def run_compare(
         extra_maps["ensemble SD"] = _map(
             base, voxel_sd(members), f"ensemble SD over {len(members)}", synthesized
         )
+    for name, volume in given_maps.items():
+        extra_maps[name] = _map(base, resample_like(volume, base).voxels, name, synthesized)
     if residual_values is None:
         residual_values = np.zeros(base.shape_kji, dtype=np.float32)
         notes.append(

@@ -46,6 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="other outputs of the same task (checkpoints, MC-dropout or TTA runs): adds a per-voxel SD map",
     )
+    parser.add_argument(
+        "--plugin",
+        metavar="NAME",
+        default=None,
+        help="the plugin that made SYNTHESIZED: checks ORIGINAL against its training domain and runs it again"
+        " for --tta / --perturbation",
+    )
+    parser.add_argument("--tta", action="store_true", help="with --plugin: test-time augmentation SD map")
+    parser.add_argument(
+        "--perturbation",
+        metavar="FRACTION",
+        type=float,
+        default=None,
+        help="with --plugin: change map for input noise of SD = FRACTION x the input's intensity range",
+    )
 
 
 def load_any(path: str):
@@ -57,6 +72,47 @@ def load_any(path: str):
 
         return load_nifti(path)
     return load_volume(path)
+
+
+def plugin_checks(
+    plugin_name: str, original, tta: bool, perturbation: float | None
+) -> tuple[dict, list[str]]:
+    """Out-of-distribution warnings and the maps that need the generator run again (torch lives here,
+    behind the plugin runtime, never in app.analysis)."""
+    import numpy as np
+
+    from app.analysis.consistency import PerturbationSettings, perturbation_change
+    from app.analysis.ood import check_domain
+    from app.analysis.uncertainty import default_augmentations, tta_uncertainty
+    from app.plugins.discovery import find_plugin
+    from app.plugins.loading import load_plugin
+    from app.plugins.runtime import RunOptions, synthesize
+
+    manifest = find_plugin(plugin_name)
+    notes = [
+        f"out of the training domain of {manifest.name}: {w}"
+        for w in check_domain(original, manifest).warnings
+    ]
+    if not tta and perturbation is None:
+        return {}, notes
+    loaded = load_plugin(manifest)
+
+    def generate(voxels: np.ndarray) -> np.ndarray:
+        volume = original.with_voxels(np.ascontiguousarray(voxels, dtype=np.float32))
+        return synthesize(loaded, volume, RunOptions(seed=0)).volume.voxels
+
+    maps = {}
+    voxels = np.asarray(original.voxels, dtype=np.float32)
+    if tta:
+        low, high = np.percentile(voxels, [0.5, 99.5])
+        spread = tta_uncertainty(generate, voxels, default_augmentations(scale=float(high - low)))
+        maps["TTA SD"] = original.with_voxels(spread, name="TTA SD")
+    if perturbation is not None:
+        change, noise_sd = perturbation_change(generate, voxels, PerturbationSettings(perturbation))
+        maps[f"perturbation change (noise SD {noise_sd:.3g})"] = original.with_voxels(
+            change, name="perturbation"
+        )
+    return maps, notes
 
 
 def _json_safe(value):
@@ -88,6 +144,17 @@ def run(args: argparse.Namespace) -> int:
         print("compare: --threshold must be positive", file=sys.stderr)
         return 2
 
+    if (args.tta or args.perturbation is not None) and not args.plugin:
+        print("compare: --tta and --perturbation need --plugin NAME", file=sys.stderr)
+        return 2
+    extra_maps, notes = {}, []
+    if args.plugin:
+        try:
+            extra_maps, notes = plugin_checks(args.plugin, volumes["original"], args.tta, args.perturbation)
+        except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
+            print(f"compare: plugin {args.plugin}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
+
     from app.analysis.compare_run import run_compare
 
     try:
@@ -100,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
             min_volume_ml=args.min_volume_ml,
             cycle_reconstruction=volumes.get("cycle"),
             ensemble=[v for role, v in volumes.items() if role.startswith("ensemble")] or None,
+            extra_maps=extra_maps,
         )
+        result.notes[:0] = notes
     except (ValueError, MemoryError) as error:
         print(f"compare: {error}", file=sys.stderr)
         return 2

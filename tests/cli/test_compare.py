@@ -105,3 +105,34 @@ def test_cycle_and_ensemble_options(pair, tmp_path):
     assert (
         main(["compare", str(original_path), str(output_path), "--ensemble", str(tmp_path / "nope.nii")]) == 2
     )
+
+
+def test_plugin_checks_add_tta_and_perturbation_maps_and_domain_warnings(tmp_path):
+    from tests.plugins.plugin_factory import make_builtin_plugin
+
+    domain = {"modalities": ["MR"], "spacing_mm_max": [1.0, 1.0, 1.0]}
+    plugin = make_builtin_plugin(tmp_path / "tiny", training_domain=domain)
+    rng = np.random.default_rng(0)
+    geometry = Geometry.identity(spacing_mm=(1.0, 1.0, 1.5))
+    original = Volume(rng.normal(300, 50, (6, 24, 24)).astype(np.float32), geometry, "MR", name="mr")
+    synthesized = Volume(rng.normal(0, 100, (6, 24, 24)).astype(np.float32), geometry, "CT", "HU", "ct")
+    original_path = save_nifti(original, tmp_path / "mr.nii.gz")
+    synthesized_path = save_nifti(synthesized, tmp_path / "ct.nii.gz")
+    out_json = tmp_path / "plugin.json"
+    args = [
+        "compare",
+        str(original_path),
+        str(synthesized_path),
+        "--plugin",
+        str(plugin),
+        "--json",
+        str(out_json),
+    ]
+    assert main([*args, "--tta", "--perturbation", "0.02"]) == 0
+    data = json.loads(out_json.read_text())
+    assert "TTA SD" in data["maps"] and data["maps"]["TTA SD"]["max"] > 0
+    assert any(name.startswith("perturbation change") for name in data["maps"])
+    assert any("coarser than the training maximum" in note for note in data["notes"])
+    assert any("cross-modality" in note for note in data["notes"])
+    assert main(["compare", str(original_path), str(synthesized_path), "--tta"]) == 2  # needs --plugin
+    assert main([*args[:-2], "--plugin", str(tmp_path / "missing-plugin")]) == 2
