@@ -106,3 +106,18 @@ def test_nan_outside_grid_is_left_out():
     test[0] = np.nan
     result = compute_metrics(reference, test)
     assert result.voxel_count == 900 and result.mae == pytest.approx(1.0)
+
+
+def test_float32_and_integer_arrays_match_skimage_as_given(pair):
+    reference, test = pair  # float32: skimage computes in float32, we in float64
+    result = compute_metrics(reference, test)
+    assert abs(result.ssim - skm.structural_similarity(reference, test, data_range=result.data_range)) < 1e-6
+    assert abs(result.mse - skm.mean_squared_error(reference, test)) < 1e-6 * max(1.0, result.mse)
+    ct_reference, ct_test = (reference * 10).astype(np.int16), (test * 10).astype(np.int16)  # e.g. stored HU
+    result = compute_metrics(ct_reference, ct_test)
+    assert (
+        abs(result.ssim - skm.structural_similarity(ct_reference, ct_test, data_range=result.data_range))
+        < 1e-6
+    )
+    expected = skm.peak_signal_noise_ratio(ct_reference, ct_test, data_range=result.data_range)
+    assert abs(result.psnr_db - expected) < 1e-6
