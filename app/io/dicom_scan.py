@@ -26,6 +26,7 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
+from app.io.dicom_header import read_explicit_le_header
 
 HEADER_TAGS = [
     "SOPClassUID",
@@ -129,6 +130,11 @@ def dicomdir_files(dicomdir_path: Path) -> tuple[list[Path], list[SkippedFile]]:
 def read_header(path: Path) -> _Header:
     """Parse one file's header up to its pixel data. Raises ``ValueError`` for non-DICOM files."""
     with open(path, "rb") as handle:
+        fast = read_explicit_le_header(handle)
+        if fast is not None:
+            dataset, pixel_offset, syntax = fast
+            return _Header(str(path), dataset, pixel_offset, syntax)
+        handle.seek(0)
         try:
             dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS)
         except InvalidDicomError:
