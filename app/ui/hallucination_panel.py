@@ -19,6 +19,28 @@ from app.core.volume import Volume
 MAP_NONE = "(difference only)"
 
 
+class _CheckSignals(QtCore.QObject):
+    finished = QtCore.Signal(object)  # CompareResult
+    failed = QtCore.Signal(str)
+
+
+class _CheckTask(QtCore.QRunnable):
+    """``run_compare`` off the UI thread (seconds on a full head volume)."""
+
+    def __init__(self, pair: tuple[Volume, Volume]) -> None:
+        super().__init__()
+        self.pair = pair
+        self.signals = _CheckSignals()
+
+    def run(self) -> None:
+        try:
+            result = run_compare(*self.pair)
+        except Exception as error:  # noqa: BLE001 - any failure becomes a message in the panel, never a crash
+            self.signals.failed.emit(f"{type(error).__name__}: {error}")
+            return
+        self.signals.finished.emit(result)
+
+
 class HallucinationPanel(QtWidgets.QWidget):
     """Region table, threshold control and map selection for one CompareResult."""
 
@@ -30,6 +52,7 @@ class HallucinationPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.pair_provider = pair_provider
         self.result: CompareResult | None = None
+        self._task: _CheckTask | None = None
 
         self.run_button = QtWidgets.QPushButton("Check the compared pair")
         self.run_button.setToolTip(
@@ -82,17 +105,35 @@ class HallucinationPanel(QtWidgets.QWidget):
 
     # ----- computing (delegated to app.analysis) ------------------------------------------
     def run_check(self) -> None:
+        """Compute the check for the compared pair in the thread pool; the result arrives on the UI thread."""
         pair = self.pair_provider() if self.pair_provider else None
         if pair is None:
             self.note_label.setText("Open a compare (original and synthesized) first.")
             return
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
-        try:
-            self.set_result(run_compare(*pair))
-        except (ValueError, MemoryError) as error:
-            self.note_label.setText(f"Check failed: {error}")
-        finally:
-            QtWidgets.QApplication.restoreOverrideCursor()
+        if self._task is not None:
+            return  # one check at a time
+        self.run_button.setEnabled(False)
+        self.count_label.setText("Computing residual regions and metrics ...")
+        task = _CheckTask(pair)
+        task.setAutoDelete(False)
+        task.signals.finished.connect(self._on_finished)
+        task.signals.failed.connect(self._on_failed)
+        self._task = task
+        QtCore.QThreadPool.globalInstance().start(task)
+
+    def is_running(self) -> bool:
+        return self._task is not None
+
+    def _on_finished(self, result: CompareResult) -> None:
+        self._task = None
+        self.run_button.setEnabled(True)
+        self.set_result(result)
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self.run_button.setEnabled(True)
+        self.count_label.setText("No check run yet.")
+        self.note_label.setText(f"Check failed: {message}")
 
     def set_result(self, result: CompareResult) -> None:
         """Show a computed check (maps offered, threshold, regions, notes, metrics)."""

@@ -42,6 +42,9 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     assert "first" in panel.note_label.text()  # nothing compared yet: a message, no crash
     main_window.show_compare(original, [synthesized])
     qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert not panel.run_button.isEnabled()  # computing in the background
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.run_button.isEnabled()
     assert panel.table.rowCount() == 2
     first_centroid = [float(v) for v in panel.table.item(0, 3).text().split(",")]
     assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
@@ -72,6 +75,21 @@ def test_cross_modality_pair_offers_no_raw_difference(qtbot, main_window, lesion
     panel = install_hallucination_panel(main_window)
     main_window.show_compare(original, [ct])
     panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.table.rowCount() == 0
     assert "cross-modality" in panel.note_label.text()
     assert panel.map_combo.count() == 1  # only "(difference only)"
+
+
+def test_a_failing_check_gives_a_message(qtbot, main_window, lesion_pair):
+    original, _, _, _ = lesion_pair
+    tiny = Volume(np.zeros((2, 2, 2), np.float32), Geometry.identity(), "MR", name="tiny")
+    panel = install_hallucination_panel(main_window)
+    panel.pair_provider = lambda: (original, "not a volume")
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.note_label.text().startswith("Check failed:") and panel.run_button.isEnabled()
+    panel.pair_provider = lambda: (tiny, tiny)
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.table.rowCount() == 0 and "0 region(s)" in panel.count_label.text()
