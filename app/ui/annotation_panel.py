@@ -9,6 +9,7 @@ whether a lesion was preserved.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 
@@ -16,7 +17,13 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.annotations.builders import Tool, build_annotation
-from app.annotations.commands import AddAnnotation, CommandStack, PaintMask, RemoveAnnotation
+from app.annotations.commands import (
+    AddAnnotation,
+    CommandStack,
+    PaintMask,
+    RemoveAnnotation,
+    ReplaceAnnotation,
+)
 from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
 from app.annotations.roi_stats import RoiStatistics, compare_roi
@@ -139,6 +146,12 @@ class AnnotationController(QtCore.QObject):
             return None
         return LabelMask.empty_like(self.reference.geometry, self.reference.shape_kji)
 
+    def relabel(self, annotation_id: str, label: str) -> None:
+        """Rename an annotation (undoable)."""
+        annotation = self.document.get(annotation_id)
+        if annotation.label != label:
+            self.stack.push(ReplaceAnnotation(self.document, dataclasses.replace(annotation, label=label)))
+
     def delete_selected(self) -> None:
         if self.selected_id is not None:
             self.stack.push(RemoveAnnotation(self.document, self.selected_id))
@@ -243,8 +256,10 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table = QtWidgets.QTableWidget(0, len(self.FIXED_COLUMNS))
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        triggers = QtWidgets.QAbstractItemView.EditTrigger
+        self.table.setEditTriggers(triggers.DoubleClicked | triggers.EditKeyPressed)  # the label only
         self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.table.itemChanged.connect(self._on_item_changed)
         self.table.horizontalHeader().setStretchLastSection(True)
 
         # The selected ROI measured on each volume, side by side (rows: statistics).
@@ -304,6 +319,8 @@ class AnnotationPanel(QtWidgets.QWidget):
             for column, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, annotation.annotation_id)
+                if column != 0:
+                    item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
                 self.table.setItem(row, column, item)
             if annotation.annotation_id == controller.selected_id:
                 self.table.selectRow(row)
@@ -332,6 +349,12 @@ class AnnotationPanel(QtWidgets.QWidget):
                     text += f" {stats.units}"
                 self.stats_table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
         self.stats_table.resizeColumnsToContents()
+
+    def _on_item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
+        if item.column() == 0:
+            annotation_id, label = item.data(QtCore.Qt.ItemDataRole.UserRole), item.text()
+            # Deferred: the edit rebuilds the table, which must not happen inside the editor's commit.
+            QtCore.QTimer.singleShot(0, lambda: self.controller.relabel(annotation_id, label))
 
     def _on_table_selection(self) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -220,3 +220,18 @@ def test_export_button_writes_sr_seg_and_sidecar(qtbot, compare_window, tmp_path
     assert (tmp_path / "measurements_sr.dcm").exists() and (tmp_path / "mask_seg.dcm").exists()
     assert (tmp_path / "annotations.annotations.json").exists() and (tmp_path / "mask.nii.gz").exists()
     assert "exported" in tools.status
+
+
+def test_rename_in_the_table_is_undoable(qtbot, compare_window):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "point")
+    panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    qtbot.mouseClick(panel.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pos_of_lps(panel, center))
+    marker = next(iter(tools.controller.document))
+    assert not tools.table.item(0, 1).flags() & QtCore.Qt.ItemFlag.ItemIsEditable
+    tools.table.item(0, 0).setText("nodule A")  # what the cell editor commits
+    qtbot.waitUntil(lambda: tools.controller.document.get(marker.annotation_id).label == "nodule A")
+    tools.controller.undo()
+    assert tools.controller.document.get(marker.annotation_id).label == ""
+    assert tools.table.item(0, 0).text() == ""
