@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -86,7 +87,9 @@ def make_torchscript_plugin(folder: Path, module: torch.nn.Module, **overrides) 
     """A plugin folder with a scripted module (any small network the test defines)."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / "model.pt"
-    torch.jit.script(module.eval()).save(str(weights))
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream, still a supported format here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(module.eval()).save(str(weights))
     data = manifest_data(weights.name, sha256(weights), architecture={"type": "torchscript"}, **overrides)
     write_manifest(folder, data)
     return folder

@@ -88,6 +88,7 @@ def test_wrapped_and_data_parallel_checkpoints_are_unwrapped(tmp_path):
     assert list(load_state_dict(path)) == ["model.1.weight"]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_and_onnx_generators_run(tmp_path):
     scripted = tmp_path / "g.pt"
     torch.jit.script(torch.nn.Sequential(torch.nn.Tanh())).save(str(scripted))
