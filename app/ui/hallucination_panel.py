@@ -78,11 +78,15 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.note_label.setStyleSheet("color: #e0a040")
 
         self.table = QtWidgets.QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Volume (mL)", "Peak", "Mean", "Centroid L, P, S (mm)"])
+        self.table.setHorizontalHeaderLabels(["mL", "Peak", "Mean", "Centroid LPS (mm)"])
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip(
+            "Volume, peak and mean smoothed residual, centroid in LPS mm; click to go there"
+        )
+        self.setMinimumWidth(340)
         self.table.verticalHeader().setVisible(True)
         self.table.cellClicked.connect(lambda row, _column: self.activate_region(row))
         self.table.cellActivated.connect(lambda row, _column: self.activate_region(row))
@@ -182,7 +186,7 @@ class HallucinationPanel(QtWidgets.QWidget):
         regions = self.result.regions if self.result else []
         self.table.setRowCount(len(regions))
         for row, region in enumerate(regions):
-            centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
+            centroid = " ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
             cells = (
                 f"{region.volume_ml:.3f}",
                 f"{region.peak_residual:.4g}",

@@ -46,7 +46,7 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.run_button.isEnabled()
     assert panel.table.rowCount() == 2
-    first_centroid = [float(v) for v in panel.table.item(0, 3).text().split(",")]
+    first_centroid = [float(v) for v in panel.table.item(0, 3).text().split()]
     assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
 
     # Clicking the second row moves the shared cursor (all linked panels) to that region.
