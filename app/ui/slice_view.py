@@ -22,6 +22,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.core.display import WindowLevel
 from app.core.events import Event
 from app.core.planes import (
+    PLANE_AXES,
     Plane,
     SliceImage,
     edge_letters,
@@ -31,7 +32,7 @@ from app.core.planes import (
     slice_position_mm,
 )
 from app.core.viewer_state import ViewerState
-from app.core.volume import Volume
+from app.core.volume import Volume, axis_letter
 from app.ui.colormaps import lookup_table
 
 COMPARE_MODES = ("side by side", "overlay", "checkerboard", "flicker")
@@ -135,7 +136,10 @@ class SliceView(pg.GraphicsView):
         self._letter_labels = {edge: _overlay_label(self, letter_style) for edge in edge_letters(plane)}
         for edge, letter in edge_letters(plane).items():
             self._letter_labels[edge].setText(letter)
-        self._title_label = _overlay_label(self, "color: #dddddd; background: transparent;")
+        # A translucent backing keeps the text readable over bright anatomy.
+        text_style = "color: #e8e8e8; background: rgba(0, 0, 0, 120); padding: 0px 2px;"
+        self._title_label = _overlay_label(self, text_style)
+        self._position_label = _overlay_label(self, text_style)
         self._synthetic_label = _overlay_label(
             self, "color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;"
         )
@@ -309,12 +313,28 @@ class SliceView(pg.GraphicsView):
         item.setImage(pixels, autoLevels=False, levels=(window.low, window.high), lut=table)
         item.setRect(QtCore.QRectF(*cut.extent_mm))
 
+    def position_text(self) -> str:
+        """Bottom-right corner: slice number / count of the drawn volume, position, window."""
+        volume = self.volume
+        position = slice_position_mm(self.plane, self.state.cursor_lps_mm)
+        normal_in_index = np.abs(volume.geometry.direction.T @ PLANE_AXES[self.plane].normal_lps)
+        axis = int(np.argmax(normal_in_index))  # index axis the plane steps along
+        index = volume.geometry.index_from_lps(self.state.cursor_lps_mm)[axis]
+        count = volume.size_ijk[axis]
+        number = int(np.floor(index + 0.5)) + 1
+        slice_text = f"{number}/{count}" if 1 <= number <= count else f"-/{count}"
+        window, _ = self._window_and_table()
+        letter = axis_letter(PLANE_AXES[self.plane].normal_lps)  # LPS coordinate along the normal
+        return f"{slice_text}  {letter} {position:+.1f} mm  W {window.width:.4g} L {window.center:.4g}"
+
     def _update_labels(self) -> None:
         title = self.content.title or self.volume.name
         if self.compare_mode == "flicker" and self.partner is not None:
             title += "  [flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]"
         self._full_title = title
         self._title_label.setText(title)
+        self._position_label.setText(self.position_text())
+        self._position_label.adjustSize()
         labels = self.synthetic_labels()
         self._synthetic_label.setText("\n".join(labels))
         self._synthetic_label.adjustSize()
@@ -329,19 +349,22 @@ class SliceView(pg.GraphicsView):
             x = {"left": 4, "right": width - label.width() - 4}.get(edge, (width - label.width()) // 2)
             y = {"top": 2, "bottom": height - label.height() - 2}.get(edge, (height - label.height()) // 2)
             label.move(x, y)
-        # Elided to the left half so the bottom orientation letter stays readable.
+        # Title top left, elided to the left half (the top letter sits in the middle).
         metrics = self._title_label.fontMetrics()
         self._title_label.setText(
             metrics.elidedText(
                 getattr(self, "_full_title", ""),
                 QtCore.Qt.TextElideMode.ElideMiddle,
-                max(20, width // 2 - 16),
+                max(20, width // 2 - 28),
             )
         )
         self._title_label.adjustSize()
-        self._title_label.move(4, height - self._title_label.height() - 2)
-        # Top left, below the top orientation letter, so neither hides the other.
-        self._synthetic_label.move(4, 22)
+        self._title_label.move(4, 2)
+        # Bottom right, one line up: clear of the bottom letter even in narrow panels.
+        line = self._position_label.height()
+        self._position_label.move(width - self._position_label.width() - 4, height - 2 * line - 2)
+        # Top left, under the title, so neither hides the other.
+        self._synthetic_label.move(4, 4 + self._title_label.height())
         self._synthetic_label.raise_()
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:

@@ -218,3 +218,15 @@ def test_middle_drag_pans_without_moving_the_cursor(qtbot, mpr):
     assert after.x() < before.x() - 1  # content follows the hand: the view moves the other way
     assert abs(after.y() - before.y()) < 0.5
     assert np.allclose(state.cursor_lps_mm, cursor)
+
+
+def test_corner_shows_slice_number_position_and_window(qtbot, mpr):
+    state, grid = mpr
+    axial, coronal, sagittal = grid.panels
+    # Phantom: 24 slices of 2 mm from z = -5; the cursor starts on slice index 12 (z = 19).
+    assert axial.position_text() == "13/24  S +19.0 mm  W 3000 L 1500"
+    state.step(Plane.AXIAL, -2)
+    assert axial.position_text().startswith("11/24  S +15.0 mm")
+    assert coronal.position_text().startswith("21/40  P +50.0 mm")
+    assert sagittal.position_text().startswith("17/32  L +6.0 mm")
+    assert axial._position_label.text() == axial.position_text()
