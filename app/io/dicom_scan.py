@@ -1,7 +1,8 @@
 """Scan files and folders for DICOM images, reading headers only, and group them into series.
 
-Each file is parsed up to (not including) its pixel data with a fixed set of tags, so a scan
-reads a few kilobytes per file. Files are grouped study -> series; a DICOM series that mixes
+Each file is parsed up to (not including) its pixel data, so a scan reads a few kilobytes per
+file: explicit VR little endian files through the fast reader in ``dicom_header``, anything
+else through pydicom with a fixed set of tags. Files are grouped study -> series; a DICOM series that mixes
 orientations, image sizes or (overlapping) acquisitions is split into parts that each make one
 volume. Frames are sorted along the slice normal by ImagePositionPatient, and the spacing
 between them is checked (uneven spacing, missing slices, gantry tilt). Anything that is not a
