@@ -7,7 +7,7 @@ of synthetic images called real (1 - sensitivity).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as sps
@@ -32,13 +32,7 @@ class Proportion:
     ci_high: float
 
     def to_dict(self) -> dict:
-        return {
-            "successes": self.successes,
-            "total": self.total,
-            "estimate": self.estimate,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-        }
+        return asdict(self)
 
 
 def clopper_pearson(successes: int, total: int, confidence: float = 0.95) -> Proportion:
@@ -136,13 +130,7 @@ class AucEstimate:
     method: str = "DeLong et al. (1988) variance, normal interval clipped to [0, 1]"
 
     def to_dict(self) -> dict:
-        return {
-            "auc": self.auc,
-            "standard_error": self.standard_error,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def delong_auc(truth_positive, scores, confidence: float = 0.95) -> AucEstimate:
@@ -210,13 +198,7 @@ class KappaEstimate:
     method: str = "Fleiss' kappa; percentile bootstrap interval resampling cases"
 
     def to_dict(self) -> dict:
-        return {
-            "kappa": self.kappa,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "bootstrap_replicates": self.bootstrap_replicates,
-            "method": self.method,
-        }
+        return asdict(self)
 
 
 def fleiss_kappa_bootstrap(
@@ -252,7 +234,7 @@ class LikertComparison:
     test_name: str = MANN_WHITNEY_NAME
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 def compare_likert(real_scores, synthetic_scores) -> LikertComparison:

@@ -164,6 +164,30 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _audit(
+    connection, study_id: str, who: str, action: str, item_id: str | None, detail: dict, when: str
+) -> None:
+    connection.execute(
+        insert(audit).values(
+            study_id=study_id,
+            who=who,
+            when_utc=when,
+            action=action,
+            item_id=item_id,
+            detail_json=json.dumps(detail),
+        )
+    )
+
+
+def _time(connection, study_id: str, reader_id: str, item_id: str, seconds: float, when: str) -> None:
+    if seconds > 0:
+        connection.execute(
+            insert(case_times).values(
+                study_id=study_id, reader_id=reader_id, item_id=item_id, seconds=seconds, recorded_utc=when
+            )
+        )
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
     item_id: str
@@ -209,15 +233,14 @@ class StudyStore:
             )
             for row in truth_rows:
                 connection.execute(insert(truth_table).values(study_id=study_id, **row))
-            connection.execute(
-                insert(audit).values(
-                    study_id=study_id,
-                    who="coordinator",
-                    when_utc=utc_now(),
-                    action="create-study",
-                    item_id=None,
-                    detail_json=json.dumps({"items": len(truth_rows)}),
-                )
+            _audit(
+                connection,
+                study_id,
+                "coordinator",
+                "create-study",
+                None,
+                {"items": len(truth_rows)},
+                utc_now(),
             )
 
     def study_ids(self) -> list[str]:
@@ -261,16 +284,7 @@ class StudyStore:
                         created_utc=utc_now(),
                     )
                 )
-                connection.execute(
-                    insert(audit).values(
-                        study_id=study_id,
-                        who=reader_id,
-                        when_utc=utc_now(),
-                        action="start-session",
-                        item_id=None,
-                        detail_json=json.dumps({"seed": seed}),
-                    )
-                )
+                _audit(connection, study_id, reader_id, "start-session", None, {"seed": seed}, utc_now())
         except IntegrityError:
             pass
         recorded = self.session_order(study_id, reader_id)
@@ -310,58 +324,22 @@ class StudyStore:
                         recorded_utc=now,
                     )
                 )
-                connection.execute(
-                    insert(audit).values(
-                        study_id=study_id,
-                        who=reader_id,
-                        when_utc=now,
-                        action="answer" if previous is None else "change-answer",
-                        item_id=item_id,
-                        detail_json=json.dumps(
-                            {
-                                "question": question_id,
-                                "old": None if previous is None else previous.value,
-                                "new": value,
-                                "revision": revision,
-                            }
-                        ),
-                    )
-                )
-            if seconds > 0:
-                connection.execute(
-                    insert(case_times).values(
-                        study_id=study_id,
-                        reader_id=reader_id,
-                        item_id=item_id,
-                        seconds=seconds,
-                        recorded_utc=now,
-                    )
-                )
+                detail = {
+                    "question": question_id,
+                    "old": None if previous is None else previous.value,
+                    "new": value,
+                    "revision": revision,
+                }
+                action = "answer" if previous is None else "change-answer"
+                _audit(connection, study_id, reader_id, action, item_id, detail, now)
+            _time(connection, study_id, reader_id, item_id, seconds, now)
 
     def record_time(self, study_id: str, reader_id: str, item_id: str, seconds: float, action: str) -> None:
         """Time spent on an item without answering it (pause, close, navigating away)."""
         now = utc_now()
         with self.engine.begin() as connection:
-            if seconds > 0:
-                connection.execute(
-                    insert(case_times).values(
-                        study_id=study_id,
-                        reader_id=reader_id,
-                        item_id=item_id,
-                        seconds=seconds,
-                        recorded_utc=now,
-                    )
-                )
-            connection.execute(
-                insert(audit).values(
-                    study_id=study_id,
-                    who=reader_id,
-                    when_utc=now,
-                    action=action,
-                    item_id=item_id,
-                    detail_json=json.dumps({"seconds": seconds}),
-                )
-            )
+            _time(connection, study_id, reader_id, item_id, seconds, now)
+            _audit(connection, study_id, reader_id, action, item_id, {"seconds": seconds}, now)
 
     @staticmethod
     def _latest(connection, study_id: str, reader_id: str, item_id: str | None = None) -> dict:
