@@ -31,6 +31,7 @@ class Tool(enum.Enum):
     FREEHAND = "freehand"
     BRUSH = "brush"
     ERASER = "eraser"
+    MOVE = "move"
 
     @property
     def clicks_needed(self) -> int:

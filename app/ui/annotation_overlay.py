@@ -45,6 +45,7 @@ class AnnotationOverlay(QtCore.QObject):
         self._preview: pg.PlotDataItem | None = None
         self._gesture: list[np.ndarray] = []
         self._stroke = None
+        self._moving: tuple[Annotation, np.ndarray] | None = None  # (annotation, press point)
         self._mask_item = pg.ImageItem(axisOrder="row-major")
         self._mask_item.setZValue(OVERLAY_Z - 1)
         panel.view_box.addItem(self._mask_item, ignoreBounds=True)
@@ -178,10 +179,29 @@ class AnnotationOverlay(QtCore.QObject):
         return False
 
     def _gesture_active(self) -> bool:
-        return bool(self._gesture) or self._stroke is not None
+        return bool(self._gesture) or self._stroke is not None or self._moving is not None
+
+    def annotation_near(self, lps: np.ndarray, tolerance_pixels: float = 8.0) -> Annotation | None:
+        """The shown annotation whose drawing passes closest to ``lps`` (within a few pixels)."""
+        pixel_mm = 1.0 / max(pixels_per_mm(self.panel), 1e-9)
+        target = scene_from_lps(self.panel.plane, lps)
+        best, best_distance = None, tolerance_pixels * pixel_mm
+        for annotation in self.visible_annotations():
+            uv = scene_from_lps(self.panel.plane, _outline(annotation))
+            if isinstance(annotation, PlanarRegion):
+                uv = np.vstack([uv, uv[:1]])
+            distance = _distance_to_polyline(target, uv)
+            if distance <= best_distance:
+                best, best_distance = annotation, distance
+        return best
 
     def _press(self, lps: np.ndarray) -> None:
         tool = self.controller.tool
+        if tool is Tool.MOVE:
+            hit = self.annotation_near(lps)
+            self.controller.select(hit.annotation_id if hit is not None else None)
+            self._moving = (hit, lps) if hit is not None else None
+            return
         if tool in (Tool.BRUSH, Tool.ERASER):
             self._stroke = self.controller.begin_stroke(self.panel, lps)
             return
@@ -196,6 +216,10 @@ class AnnotationOverlay(QtCore.QObject):
 
     def _move(self, lps: np.ndarray) -> None:
         tool = self.controller.tool
+        if self._moving is not None:
+            annotation, start = self._moving
+            self._show_preview(list(_outline(annotation.moved(lps - start))))
+            return
         if self._stroke is not None:
             self.controller.continue_stroke(self._stroke, self.panel, lps)
             return
@@ -208,6 +232,12 @@ class AnnotationOverlay(QtCore.QObject):
         self._show_preview(self._gesture)
 
     def _release(self, lps: np.ndarray) -> None:
+        if self._moving is not None:
+            annotation, start = self._moving
+            self._moving = None
+            self._clear_preview()
+            self.controller.move_annotation(annotation, lps - start)
+            return
         if self._stroke is not None:
             self._stroke = None
             return
@@ -226,6 +256,7 @@ class AnnotationOverlay(QtCore.QObject):
         self.controller.finish_gesture(self.panel, points)
 
     def cancel_gesture(self) -> None:
+        self._moving = None
         self._gesture = []
         self._stroke = None
         self._clear_preview()
@@ -237,6 +268,26 @@ class AnnotationOverlay(QtCore.QObject):
             self.panel.viewport().removeEventFilter(self)
         except RuntimeError:  # the panel was deleted with its view
             pass
+
+
+def pixels_per_mm(panel) -> float:
+    """On-screen pixels per millimetre of a panel (its view box keeps a 1:1 aspect)."""
+    view_box = panel.view_box
+    origin = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(0.0, 0.0)))
+    ten_mm = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(10.0, 0.0)))
+    return abs(ten_mm.x() - origin.x()) / 10.0
+
+
+def _distance_to_polyline(point: np.ndarray, polyline: np.ndarray) -> float:
+    """Shortest distance from a 2D point to a polyline (a single point counts as one)."""
+    if len(polyline) == 1:
+        return float(np.linalg.norm(point - polyline[0]))
+    starts, ends = polyline[:-1], polyline[1:]
+    segment = ends - starts
+    length2 = np.maximum(np.sum(segment**2, axis=1), 1e-12)
+    t = np.clip(np.sum((point - starts) * segment, axis=1) / length2, 0.0, 1.0)
+    nearest = starts + t[:, None] * segment
+    return float(np.min(np.linalg.norm(point - nearest, axis=1)))
 
 
 def _points(annotation: Annotation) -> np.ndarray:

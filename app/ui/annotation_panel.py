@@ -43,6 +43,7 @@ TOOL_KEYS = {
     Tool.FREEHAND: "G",
     Tool.BRUSH: "P",
     Tool.ERASER: "X",
+    Tool.MOVE: "V",
 }
 
 
@@ -145,6 +146,11 @@ class AnnotationController(QtCore.QObject):
         if self.reference is None:
             return None
         return LabelMask.empty_like(self.reference.geometry, self.reference.shape_kji)
+
+    def move_annotation(self, annotation, offset_lps_mm: np.ndarray) -> None:
+        """Translate an annotation by a world offset (undoable); a zero drag does nothing."""
+        if float(np.linalg.norm(offset_lps_mm)) > 1e-6:
+            self.stack.push(ReplaceAnnotation(self.document, annotation.moved(offset_lps_mm)))
 
     def relabel(self, annotation_id: str, label: str) -> None:
         """Rename an annotation (undoable)."""

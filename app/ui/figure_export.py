@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
 from app.core.planes import edge_letters
+from app.ui.annotation_overlay import pixels_per_mm
 
 LETTER_COLOR = QtGui.QColor(255, 210, 74)
 SYNTHETIC_BACKGROUND = QtGui.QColor(192, 0, 26)
@@ -35,14 +36,6 @@ class ScaleBar:
         if self.length_mm >= 10 and self.length_mm % 10 == 0:
             return f"{self.length_mm / 10:g} cm"
         return f"{self.length_mm:g} mm"
-
-
-def pixels_per_mm(panel) -> float:
-    """On-screen pixels per millimetre of a panel (its view box keeps a 1:1 aspect)."""
-    view_box = panel.view_box
-    origin = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(0.0, 0.0)))
-    ten_mm = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(10.0, 0.0)))
-    return abs(ten_mm.x() - origin.x()) / 10.0
 
 
 def scale_bar(panel, target_fraction: float = 0.25) -> ScaleBar:

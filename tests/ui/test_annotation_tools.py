@@ -235,3 +235,38 @@ def test_rename_in_the_table_is_undoable(qtbot, compare_window):
     tools.controller.undo()
     assert tools.controller.document.get(marker.annotation_id).label == ""
     assert tools.table.item(0, 0).text() == ""
+
+
+def test_move_tool_drags_an_annotation_and_undo_puts_it_back(qtbot, compare_window):
+    window, tools = compare_window
+    click_tool(qtbot, tools, "ruler")
+    panel = window.panels[2]  # drawn on the difference panel, moved there too
+    c = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, c),
+        widget_pos_of_lps(panel, c + [8.0, 0, 0]),
+    )
+    ruler = next(iter(tools.controller.document))
+    click_tool(qtbot, tools, "move")
+    grab = c + [4.0, 0, 0]  # the middle of the line
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, grab),
+        widget_pos_of_lps(panel, grab + [0, 5.0, 0]),
+    )
+    moved = tools.controller.document.get(ruler.annotation_id)
+    np.testing.assert_allclose(moved.start_lps - ruler.start_lps, [0, 5.0, 0], atol=0.6)
+    assert moved.length_mm == pytest.approx(ruler.length_mm)
+    # Dragging empty space moves nothing and clears the selection.
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, c + [0, -9.0, 0]),
+        widget_pos_of_lps(panel, c),
+    )
+    assert tools.controller.selected_id is None
+    tools.controller.undo()
+    np.testing.assert_allclose(tools.controller.document.get(ruler.annotation_id).start_lps, ruler.start_lps)
