@@ -48,11 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_argument("input", help="study database (file or URL), long-format CSV or iMRMC file")
     analyze.add_argument("--json", dest="json_out", metavar="OUT", default=None)
     analyze.add_argument("--report", metavar="OUT.html", default=None)
+    analyze.add_argument("--study", default=None, help="study id, when the database holds several")
 
     export = sub.add_parser("export-csv", help="long-format CSV (and optionally iMRMC) export")
     export.add_argument("input", help="study database (file or URL), CSV or iMRMC file")
     export.add_argument("out_csv")
     export.add_argument("--imrmc", default=None, help="also write an iMRMC input file")
+    export.add_argument("--study", default=None, help="study id, when the database holds several")
 
     edit = sub.add_parser("edit", help="open the study editor dialog")
     edit.add_argument("definition", nargs="?", default=None)
@@ -154,7 +156,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from app.readerstudy.report import write_report
 
     try:
-        result = analyze(args.input)
+        result = analyze(args.input, args.study)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"analyze: {error}")
     except Exception as error:  # noqa: BLE001 - e.g. a database URL that cannot be reached
@@ -195,7 +197,7 @@ def _export(args: argparse.Namespace) -> int:
     from app.readerstudy.ratings import write_csv, write_imrmc
 
     try:
-        rows, _ = load_rows(args.input)
+        rows, _ = load_rows(args.input, args.study)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"export-csv: {error}")
     write_csv(rows, args.out_csv)

@@ -92,13 +92,15 @@ def rows_from_store(store: StudyStore, study_id: str | None = None) -> list[Rati
     return rows
 
 
-def load_rows(source: str | Path) -> tuple[list[RatingRow], str]:
-    """Rows from a database URL or file, a long-format CSV or an iMRMC file; and what it was."""
+def load_rows(source: str | Path, study_id: str | None = None) -> tuple[list[RatingRow], str]:
+    """Rows from a database URL or file, a long-format CSV or an iMRMC file; and what it was.
+
+    ``study_id`` picks one study of a database that holds several."""
     text = str(source)
     if "://" in text:
         store = StudyStore(text, create=False)
         try:
-            return rows_from_store(store), "database"
+            return rows_from_store(store, study_id), "database"
         finally:
             store.close()
     path = Path(text)
@@ -109,7 +111,7 @@ def load_rows(source: str | Path) -> tuple[list[RatingRow], str]:
     if head.startswith(b"SQLite format 3"):
         store = StudyStore(path, create=False)
         try:
-            return rows_from_store(store), "database"
+            return rows_from_store(store, study_id), "database"
         finally:
             store.close()
     if path.suffix.lower() == ".csv":
@@ -253,8 +255,8 @@ def analyze_rows(rows: list[RatingRow]) -> dict:
     return result
 
 
-def analyze(source: str | Path) -> dict:
-    rows, kind = load_rows(source)
+def analyze(source: str | Path, study_id: str | None = None) -> dict:
+    rows, kind = load_rows(source, study_id)
     result = analyze_rows(rows)
     result["input"] = {"source": str(source), "kind": kind}
     return result

@@ -236,3 +236,45 @@ def test_create_warns_when_spacing_tells_real_from_synthetic(tmp_path):
     )
     created = create_study(definition, tmp_path / "out", load_nifti, save_nifti)
     assert any("spacing" in warning and "common_spacing_mm" in warning for warning in created.warnings)
+
+
+def test_two_modality_study_from_the_database_gets_mrmc_and_studies_are_kept_apart(tmp_path, case_folders):
+    """Each case read under two modalities (e.g. two generators); two studies share one database."""
+    from app.readerstudy.analysis import analyze
+    from app.readerstudy.definition import CaseSpec, StudyDefinition, default_questions
+
+    real_dir, synthetic_dir = case_folders
+    images = sorted(real_dir.glob("*.nii.gz")) + sorted(synthetic_dir.glob("*.nii.gz"))
+    cases = []
+    for modality in ("gan-a", "gan-b"):
+        for index, path in enumerate(images):
+            truth = "real" if "real_scans" in str(path) else "synthetic"
+            cases.append(
+                CaseSpec(f"{modality}-{index}", str(path), truth, modality=modality, mrmc_case=f"c{index}")
+            )
+    definition = StudyDefinition("mrmc", 8, default_questions(), cases)
+    database = tmp_path / "shared.db"
+    created = create_study(definition, tmp_path / "one", load_nifti, save_nifti, database=database)
+    other = create_study(definition, tmp_path / "two", load_nifti, save_nifti, database=database)
+    truth = json.loads(created.truth_path.read_text())["items"]
+    rng = np.random.default_rng(4)
+    for reader in ("R1", "R2", "R3"):
+        package, reading_dir = load_package(created.reading_dir)
+        session = ReadingSession(package, reading_dir, StudyStore(database, create=False), reader)
+        while not session.finished:
+            entry = truth[session.current.item_id]
+            skill = 0.9 if entry["modality"] == "gan-a" else 0.6
+            is_synthetic = entry["truth"] == "synthetic"
+            choice = "synthetic" if is_synthetic == (rng.random() < skill) else "real"
+            confidence = int(rng.integers(1, 6))
+            session.submit({"call": {"choice": choice, "confidence": confidence}, "quality": 3}, 1.0)
+    with pytest.raises(ValueError, match="holds 2 studies"):
+        analyze(database)
+    result = analyze(database, created.study_id)
+    assert set(result["modalities"]) == {"gan-a", "gan-b"}
+    mrmc = result["mrmc"]
+    assert mrmc["modalities"] == ["gan-a", "gan-b"] and mrmc["cases"] == len(images)
+    assert mrmc["ndf"] == 1 and mrmc["ddf"] > 0 and 0 <= mrmc["p_value"] <= 1
+    assert set(mrmc["reader_auc"]["gan-a"]) == {"R1", "R2", "R3"}
+    with pytest.raises(ValueError, match="no readings"):
+        analyze(database, other.study_id)
