@@ -103,6 +103,8 @@ def _parse(buffer: bytes, complete: bool):
                 Tag(tag), vr.decode("ascii"), length, value, value_start, False, True
             )
         position = value_end
+    if not complete:
+        raise _NeedMore  # the elements read so far end exactly at the buffer's end
     if syntax != ExplicitVRLittleEndian:
         return None
     return pydicom.Dataset(elements), end, syntax
