@@ -122,7 +122,6 @@ def write_derived_series(
         raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
 
     stored_values = choose_stored_values(volume.voxels)
-    pixels = quantize(volume.voxels, stored_values)
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
     if series_description is None:
         series_description = _default_description(volume)
@@ -134,7 +133,7 @@ def write_derived_series(
     geometry = volume.geometry
     normal = _slice_normal(volume)
     paths: list[Path] = []
-    for k in range(pixels.shape[0]):
+    for k in range(volume.voxels.shape[0]):
         dataset = copy.deepcopy(template)
         dataset.SOPInstanceUID = generate_uid()
         dataset.InstanceNumber = k + 1
@@ -143,7 +142,8 @@ def write_derived_series(
         dataset.SliceLocation = _ds(float(position @ normal))
         if source_series is not None:
             _reference_source_slice(dataset, source_series, float(position @ normal), geometry.spacing_mm[2])
-        dataset.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
+        # Slice by slice: no full-volume float64 copy of a large series.
+        dataset.PixelData = np.ascontiguousarray(quantize(volume.voxels[k], stored_values)).tobytes()
         dataset.file_meta = _file_meta(dataset)
         if deidentify:
             deidentify_dataset(dataset, uid_map)
