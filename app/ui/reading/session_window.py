@@ -39,6 +39,15 @@ class ReadingSliceView(SliceView):
             if isinstance(item, pg.InfiniteLine):
                 item.hide()
 
+    def _update_labels(self) -> None:
+        # Only the orientation letters stay on the image: the viewer's title and position/window
+        # read-outs could tell images apart (spacing, intensity range) and are hidden here.
+        super()._update_labels()
+        for name in ("_title_label", "_position_label", "_synthetic_label"):
+            label = getattr(self, name, None)
+            if label is not None:
+                label.hide()
+
     def scroll(self, slices: int) -> None:
         if self.allow_scroll:
             super().scroll(slices)

@@ -51,6 +51,10 @@ def visible_texts(window: QtWidgets.QWidget) -> list[str]:
 
 
 def assert_blinded(window: QtWidgets.QWidget, forbidden: list[str]) -> None:
+    for view in getattr(window, "views", []):
+        # On the image itself nothing but orientation letters (no name, window or position read-out).
+        shown = [label.text() for label in view.findChildren(QtWidgets.QLabel) if label.isVisible()]
+        assert set(shown) <= {"A", "P", "R", "L", "S", "I"}, shown
     for text in visible_texts(window):
         lowered = text.lower()
         for token in forbidden:
