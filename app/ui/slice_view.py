@@ -115,6 +115,7 @@ class SliceView(pg.GraphicsView):
         self.flicker_shows_partner = False
         self.last_readout = ""
         self._shown_position_mm: float | None = None
+        self._label_texts: tuple[str, str, str] | None = None
 
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self._view_box = _SliceViewBox(self)
@@ -331,16 +332,19 @@ class SliceView(pg.GraphicsView):
         title = self.content.title or self.volume.name
         if self.compare_mode == "flicker" and self.partner is not None:
             title += "  [flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]"
-        self._full_title = title
-        self._title_label.setText(title)
-        self._position_label.setText(self.position_text())
-        self._position_label.adjustSize()
-        labels = self.synthetic_labels()
-        self._synthetic_label.setText("\n".join(labels))
-        self._synthetic_label.adjustSize()
-        # Not switchable: visibility follows only what is drawn.
-        self._synthetic_label.setVisible(bool(labels))
-        self._place_overlays()
+        position = self.position_text()
+        synthetic = "\n".join(self.synthetic_labels())
+        # Text changes repaint the image under the labels: touch them only when they change.
+        if (title, position, synthetic) != self._label_texts:
+            self._label_texts = (title, position, synthetic)
+            self._full_title = title
+            self._position_label.setText(position)
+            self._position_label.adjustSize()
+            self._synthetic_label.setText(synthetic)
+            self._synthetic_label.adjustSize()
+            self._place_overlays()
+        # Not switchable: re-asserted on every redraw, following only what is drawn.
+        self._synthetic_label.setVisible(bool(synthetic))
 
     def _place_overlays(self) -> None:
         width, height = self.width(), self.height()
