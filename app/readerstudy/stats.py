@@ -16,8 +16,9 @@ EXACT_BINOMIAL_TEST_NAME = (
     "exact two-sided binomial test (H0: p = 0.5; p-values of outcomes no more likely than observed summed)"
 )
 CLOPPER_PEARSON_NAME = "Clopper-Pearson exact interval"
-MANN_WHITNEY_NAME = (
-    "Mann-Whitney U test, two-sided (normal approximation with tie correction when ties or n > 8, else exact)"
+MANN_WHITNEY_EXACT = "Mann-Whitney U test, two-sided, exact distribution"
+MANN_WHITNEY_ASYMPTOTIC = (
+    "Mann-Whitney U test, two-sided, normal approximation with tie and continuity correction"
 )
 
 
@@ -231,7 +232,7 @@ class LikertComparison:
     synthetic_n: int
     u_statistic: float
     p_value: float
-    test_name: str = MANN_WHITNEY_NAME
+    test_name: str
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -243,7 +244,16 @@ def compare_likert(real_scores, synthetic_scores) -> LikertComparison:
     synthetic = np.asarray(synthetic_scores, dtype=float)
     if real.size == 0 or synthetic.size == 0:
         raise ValueError("Likert comparison needs scores for both real and synthetic images")
-    result = sps.mannwhitneyu(synthetic, real, alternative="two-sided", method="auto")
+    # Exact only where it is exact: a small sample and no ties (Likert scores nearly always tie).
+    tied = np.unique(np.concatenate([real, synthetic])).size < real.size + synthetic.size
+    exact = min(real.size, synthetic.size) <= 8 and not tied
+    result = sps.mannwhitneyu(
+        synthetic,
+        real,
+        alternative="two-sided",
+        method="exact" if exact else "asymptotic",
+        use_continuity=True,
+    )
     return LikertComparison(
         float(np.median(real)),
         float(np.median(synthetic)),
@@ -251,4 +261,5 @@ def compare_likert(real_scores, synthetic_scores) -> LikertComparison:
         int(synthetic.size),
         float(result.statistic),
         float(result.pvalue),
+        MANN_WHITNEY_EXACT if exact else MANN_WHITNEY_ASYMPTOTIC,
     )

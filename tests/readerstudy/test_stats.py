@@ -141,3 +141,14 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     not_imrmc.write_text("hello\n")
     with pytest.raises(ValueError, match="BEGIN DATA"):
         read_imrmc(not_imrmc)
+
+
+def test_mann_whitney_matches_scipy_and_names_the_variant():
+    tied = stats.compare_likert([4, 5, 4, 5, 5, 4, 3, 4, 5, 4], [2, 3, 2, 1, 3, 2, 4, 2, 3, 3])
+    reference = sps.mannwhitneyu(
+        [2, 3, 2, 1, 3, 2, 4, 2, 3, 3], [4, 5, 4, 5, 5, 4, 3, 4, 5, 4], method="asymptotic"
+    )
+    assert tied.p_value == pytest.approx(reference.pvalue, rel=1e-12)
+    assert "normal approximation" in tied.test_name
+    untied = stats.compare_likert([1.5, 2.5, 3.5], [0.1, 0.2, 0.3])
+    assert untied.p_value == pytest.approx(0.1) and "exact" in untied.test_name
