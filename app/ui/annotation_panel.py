@@ -28,7 +28,7 @@ from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
 from app.annotations.roi_stats import RoiStatistics, compare_roi
 from app.annotations.shapes import PlanarRegion
-from app.annotations.sidecar import AnnotationFileError, load_annotations, save_annotations
+from app.annotations.sidecar import AnnotationFileError, load_annotations, save_annotations, sidecar_path_for
 from app.core.planes import PLANE_AXES
 from app.core.volume import Volume
 from app.ui.annotation_overlay import AnnotationOverlay, measurement_text
@@ -414,9 +414,20 @@ class AnnotationPanel(QtWidgets.QWidget):
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
 
+    def load_sidecar_of(self, volume: Volume) -> bool:
+        """Open the annotations saved beside a volume's file (``NAME.annotations.json``), if any."""
+        source = volume.metadata.get("source_path")
+        if not source:
+            return False
+        path = sidecar_path_for(source)
+        return path.exists() and self.load_from(path)
+
     def _choose_save(self) -> None:
+        reference = self.controller.reference
+        source = reference.metadata.get("source_path") if reference is not None else None
+        suggested = str(sidecar_path_for(source)) if source else "annotations.annotations.json"
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save annotations", "annotations.annotations.json", "Annotations (*.json)"
+            self, "Save annotations", suggested, "Annotations (*.json)"
         )
         if path:
             self.save_to(path)
@@ -445,7 +456,10 @@ def install_annotation_tools(window) -> AnnotationPanel:
         difference = getattr(getattr(window, "view", None), "difference", None)
         if difference is not None:
             volumes["difference"] = difference.volume
+        new_reference = original is not None and original is not controller.reference
         controller.set_volumes(volumes, original)
+        if new_reference and len(controller.document) == 0 and controller.document.mask is None:
+            panel.load_sidecar_of(original)
 
     window.view_changed.connect(follow_view)
     shortcuts = [

@@ -270,3 +270,20 @@ def test_move_tool_drags_an_annotation_and_undo_puts_it_back(qtbot, compare_wind
     assert tools.controller.selected_id is None
     tools.controller.undo()
     np.testing.assert_allclose(tools.controller.document.get(ruler.annotation_id).start_lps, ruler.start_lps)
+
+
+def test_annotations_saved_beside_a_file_open_with_it(qtbot, main_window, phantom, tmp_path):
+    from app.annotations.document import AnnotationDocument
+    from app.annotations.shapes import PointMarker
+    from app.annotations.sidecar import save_annotations
+
+    document = AnnotationDocument()
+    document.insert(
+        PointMarker(label="saved earlier", position_lps=phantom.geometry.lps_from_index([5, 5, 5]))
+    )
+    save_annotations(document, tmp_path / "scan.annotations.json")
+    phantom.metadata["source_path"] = str(tmp_path / "scan.nii.gz")
+    tools = install_annotation_tools(main_window)
+    main_window.open_volume(phantom)
+    qtbot.waitUntil(lambda: len(tools.controller.document) == 1)
+    assert next(iter(tools.controller.document)).label == "saved earlier"
