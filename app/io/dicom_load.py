@@ -12,6 +12,7 @@ needed.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian
 
+from app.core.provenance import Provenance
 from app.core.study import FrameRef, SeriesInfo
 from app.core.volume import Geometry, Volume
 from app.io.errors import LoadError
@@ -147,8 +149,32 @@ def _volume(series: SeriesInfo, voxels: np.ndarray) -> Volume:
         modality=series.modality,
         units=units,
         name=series.description or f"Series {series.number or series.uid}",
+        provenance=provenance_from_header(series.metadata),
         metadata=metadata,
     )
+
+
+_DERIVATION = re.compile(r"^Synthesized by (?P<name>\S+) (?P<version>\S+)(?: \((?P<task>[^)]*)\))?")
+
+
+def provenance_from_header(metadata: dict) -> Provenance | None:
+    """A series marked Synthetic Data = YES stays synthetic when it is read back.
+
+    The derivation description SynthView writes names the plugin; for series written by other
+    software the generator is unknown but the volume is still synthetic.
+    """
+    if str(metadata.get("SyntheticData", "")).strip().upper() != "YES":
+        return None
+    description = str(metadata.get("DerivationDescription", ""))
+    match = _DERIVATION.match(description)
+    if match:
+        return Provenance(
+            plugin_name=match["name"],
+            plugin_version=match["version"],
+            task=match["task"] or "",
+            source_description=description,
+        )
+    return Provenance(plugin_name="unknown generator", plugin_version="", source_description=description)
 
 
 def _stored_dtype(series: SeriesInfo) -> np.dtype:

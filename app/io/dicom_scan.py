@@ -575,6 +575,8 @@ def _series_metadata(ds: pydicom.Dataset) -> dict:
         "FrameOfReferenceUID",
         "Modality",
         "RescaleType",
+        "SyntheticData",
+        "DerivationDescription",
     )
     metadata = {key: _text(ds, key) for key in keys if ds.get(key) not in (None, "")}
     for key in ("WindowCenter", "WindowWidth"):
