@@ -163,9 +163,9 @@ class ReadingSession:
                 raise AnswerError("answers to this case cannot be changed in this study")
         self.store.record_answers(self.study_id, self.reader_id, item.item_id, values, seconds)
         self._answers.setdefault(item.item_id, {}).update(values)
-        self.position = self.first_unanswered()
-        if self.position <= self.items.index(item):
-            self.position = min(self.items.index(item) + 1, len(self.items))
+        # Answered items always form a prefix of the order, so the next item is either a
+        # revisited one (after going back) or the first unanswered one.
+        self.position = min(self.items.index(item) + 1, len(self.items))
 
     def leave(self, seconds: float, action: str = "pause") -> None:
         """Record time spent on the current item without answering (pause, close, navigation)."""

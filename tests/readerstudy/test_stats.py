@@ -152,3 +152,17 @@ def test_mann_whitney_matches_scipy_and_names_the_variant():
     assert "normal approximation" in tied.test_name
     untied = stats.compare_likert([1.5, 2.5, 3.5], [0.1, 0.2, 0.3])
     assert untied.p_value == pytest.approx(0.1) and "exact" in untied.test_name
+
+
+def test_delong_covariance_diagonal_is_the_single_reader_delong_variance():
+    from app.readerstudy.mrmc import delong_auc_covariance
+
+    rng = np.random.default_rng(5)
+    truth = np.r_[np.zeros(20, bool), np.ones(15, bool)]
+    scores = rng.integers(1, 6, size=(2, 3, truth.size)) + truth
+    covariance = delong_auc_covariance(scores, truth)
+    for index in range(6):
+        i, j = divmod(index, 3)
+        assert covariance[index, index] == pytest.approx(
+            stats.delong_auc(truth, scores[i, j]).standard_error ** 2
+        )

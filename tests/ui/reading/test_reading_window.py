@@ -240,3 +240,46 @@ def test_time_limit_hides_the_case_and_localise_records_a_click(qtbot, tmp_path)
     stored = window.session.store.latest_answers(created.study_id, "R1")[item]
     assert stored["finding"]["lps_mm"] == pytest.approx(clicked_lps)
     assert window.image_stack.currentWidget() is window.image_area  # the next case is shown again
+
+
+def test_previous_shows_stored_answers_and_a_change_is_audited(qtbot, tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=2, synthetic=1)
+    definition = definition_from_folders(real_dir, synthetic_dir, "nav", seed=4)
+    definition.options.allow_case_navigation = True
+    definition.options.allow_answer_modification = True
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    clock = FakeClock()
+    window = open_window(qtbot, created, "R1", clock)
+    assert window.previous_button.isVisible() and not window.previous_button.isEnabled()
+
+    def answer(choice: str) -> None:
+        click(qtbot, find_button(window, choice))
+        click(
+            qtbot,
+            [w for w in window.question_widgets if w.question.id == "call"][0].confidence_group.button(2),
+        )
+        click(qtbot, [w for w in window.question_widgets if w.question.id == "quality"][0].group.button(3))
+
+    first = window.session.current.item_id
+    answer("Real")
+    clock.now += 5
+    click(qtbot, window.next_button)
+    answer("Real")
+    clock.now += 5
+    click(qtbot, window.next_button)
+    clock.now += 2
+    click(qtbot, window.previous_button)
+    clock.now += 1
+    click(qtbot, window.previous_button)
+    assert window.session.current.item_id == first
+    call = [w for w in window.question_widgets if w.question.id == "call"][0]
+    assert call.value() == {"choice": "real", "confidence": 3}  # the stored answer is shown
+    click(qtbot, find_button(window, "Generated"))
+    clock.now += 4
+    click(qtbot, window.next_button)
+    assert window.session.position == 1  # on to the next item, not past the reviewed ones
+    store = window.session.store
+    assert store.latest_answers(created.study_id, "R1")[first]["call"]["choice"] == "synthetic"
+    assert store.time_spent(created.study_id, "R1")[first] == pytest.approx(5 + 4)
+    changes = [r for r in store.audit_trail(created.study_id) if r["action"] == "change-answer"]
+    assert len(changes) == 1 and changes[0]["who"] == "R1" and changes[0]["item_id"] == first
