@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import default_window
 from app.core.planes import Plane
@@ -142,9 +142,12 @@ class ReadingWindow(QtWidgets.QWidget):
         paused_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.resume_button = QtWidgets.QPushButton("Resume")
         self.resume_button.clicked.connect(self.resume)
+        self.stop_button = QtWidgets.QPushButton("Close and continue later")
+        self.stop_button.clicked.connect(self.close)
         paused_layout.addStretch(1)
         paused_layout.addWidget(paused_label)
         paused_layout.addWidget(self.resume_button, 0, QtCore.Qt.AlignmentFlag.AlignCenter)
+        paused_layout.addWidget(self.stop_button, 0, QtCore.Qt.AlignmentFlag.AlignCenter)
         paused_layout.addStretch(1)
 
         self.finished_page = QtWidgets.QWidget()
@@ -306,13 +309,26 @@ class ReadingWindow(QtWidgets.QWidget):
     def pause(self) -> None:
         if self.session.current is None or self.pages.currentWidget() is self.paused_page:
             return
-        self.session.leave(self._elapsed(), "pause")
+        try:
+            self.session.leave(self._elapsed(), "pause")
+        except Exception:  # noqa: BLE001 - the time is informative; pausing must always work
+            pass
         self._shown_since = None
         self.pages.setCurrentWidget(self.paused_page)
 
     def resume(self) -> None:
         self.pages.setCurrentIndex(0)
         self._shown_since = self.clock()
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        """Escape pauses (the way out of full screen); Ctrl+Return is Next."""
+        control = event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier
+        if event.key() == QtCore.Qt.Key.Key_Escape:
+            self.pause()
+        elif control and event.key() in (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter):
+            self.next()
+        else:
+            super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:
         if self._shown_since is not None and self.session.current is not None:

@@ -157,9 +157,12 @@ def test_reopening_resumes_at_first_unanswered_case(qtbot, study):
             [w for w in window.question_widgets if w.question.id == "call"][0].confidence_group.button(1),
         )
         click(qtbot, [w for w in window.question_widgets if w.question.id == "quality"][0].group.button(0))
-        click(qtbot, window.next_button)
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_Return, QtCore.Qt.KeyboardModifier.ControlModifier)  # = Next
     expected = window.session.current.item_id
-    window.close()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)  # Escape pauses; the pause page offers to stop
+    assert window.pages.currentWidget() is window.paused_page
+    click(qtbot, window.stop_button)
+    assert not window.isVisible()
     reopened = open_window(qtbot, created, "R2")
     assert reopened.session.current.item_id == expected
     assert reopened.progress_label.text() == "Case 2 of 4"
