@@ -118,6 +118,7 @@ class SliceView(pg.GraphicsView):
         self._label_texts: tuple[str, str, str] | None = None
 
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self._view_box = _SliceViewBox(self)
         self.setCentralItem(self._view_box)
         self._image_item = pg.ImageItem(axisOrder="row-major")
@@ -138,9 +139,14 @@ class SliceView(pg.GraphicsView):
         for edge, letter in edge_letters(plane).items():
             self._letter_labels[edge].setText(letter)
         # A translucent backing keeps the text readable over bright anatomy.
-        text_style = "color: #e8e8e8; background: rgba(0, 0, 0, 120); padding: 0px 2px;"
-        self._title_label = _overlay_label(self, text_style)
-        self._position_label = _overlay_label(self, text_style)
+        # An opaque backing keeps the text readable over bright anatomy, and lets Qt repaint a
+        # changed label alone, without the image under it (one paint per panel per scroll).
+        self._title_label = _overlay_label(
+            self, "color: #e8e8e8; background: rgba(0, 0, 0, 120); padding: 0 2px;"
+        )
+        # The corner text changes on every scroll: drawn in the view's own paint pass
+        # (drawForeground) rather than as a label, whose every change costs another paint.
+        self.drawn_position_text = ""
         self._synthetic_label = _overlay_label(
             self, "color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;"
         )
@@ -335,14 +341,16 @@ class SliceView(pg.GraphicsView):
         position = self.position_text()
         synthetic = "\n".join(self.synthetic_labels())
         # Text changes repaint the image under the labels: touch them only when they change.
-        if (title, position, synthetic) != self._label_texts:
-            self._label_texts = (title, position, synthetic)
+        previous = self._label_texts
+        self._label_texts = (title, position, synthetic)
+        if previous is None or (title, synthetic) != (previous[0], previous[2]):
             self._full_title = title
-            self._position_label.setText(position)
-            self._position_label.adjustSize()
             self._synthetic_label.setText(synthetic)
             self._synthetic_label.adjustSize()
             self._place_overlays()
+        # The corner text needs no update of its own: it changes only with the slice, the
+        # cursor or the window, each of which changes the scene, and the whole viewport is
+        # repainted on any scene change (FullViewportUpdate): one paint per panel per scroll.
         # Not switchable: re-asserted on every redraw, following only what is drawn.
         self._synthetic_label.setVisible(bool(synthetic))
 
@@ -364,12 +372,25 @@ class SliceView(pg.GraphicsView):
         )
         self._title_label.adjustSize()
         self._title_label.move(4, 2)
-        # Bottom right, one line up: clear of the bottom letter even in narrow panels.
-        line = self._position_label.height()
-        self._position_label.move(width - self._position_label.width() - 4, height - 2 * line - 2)
         # Top left, under the title, so neither hides the other.
         self._synthetic_label.move(4, 4 + self._title_label.height())
         self._synthetic_label.raise_()
+
+    def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
+        """Bottom right, one line up (clear of the bottom letter): slice, position, window."""
+        super().drawForeground(painter, rect)
+        text = self._label_texts[1] if self._label_texts else ""
+        painter.save()
+        painter.resetTransform()  # viewport pixels, not scene millimetres
+        metrics = painter.fontMetrics()
+        width, line = metrics.horizontalAdvance(text) + 6, metrics.height()
+        viewport = self.viewport().rect()
+        box = QtCore.QRect(viewport.width() - width - 4, viewport.height() - 2 * line - 4, width, line + 2)
+        painter.fillRect(box, QtGui.QColor(0, 0, 0, 120))
+        painter.setPen(QtGui.QColor("#e8e8e8"))
+        painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+        self.drawn_position_text = text
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)

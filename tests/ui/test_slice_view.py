@@ -229,4 +229,5 @@ def test_corner_shows_slice_number_position_and_window(qtbot, mpr):
     assert axial.position_text().startswith("11/24  S +15.0 mm")
     assert coronal.position_text().startswith("21/40  P +50.0 mm")
     assert sagittal.position_text().startswith("17/32  L +6.0 mm")
-    assert axial._position_label.text() == axial.position_text()
+    axial.viewport().repaint()
+    assert axial.drawn_position_text == axial.position_text()
