@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -46,6 +47,12 @@ def test_reading_package_is_blinded(created_study, case_folders):
     dtypes = set()
     for image in images:
         assert image.name.endswith(".nii.gz") and not sidecar_path(image).exists()
+        header = nib.load(str(image)).header
+        assert (
+            header["descrip"].tobytes().strip(b"\x00") == b""
+            and header["aux_file"].tobytes().strip(b"\x00") == b""
+        )
+        assert header.get_data_dtype() == np.float32
         volume = load_nifti(image)
         assert volume.provenance is None and not volume.is_synthetic
         dtypes.add(np.asarray(volume.voxels).dtype)
