@@ -22,7 +22,11 @@ False-positive regions per case: regions ``find_regions`` flags at the compare C
 threshold that touch no changed lesion. Timing is reported as a ratio to a bare numpy
 |a - b| of the same slab measured in the same process.
 
-    .venv/bin/python bench/bench_hallucination.py [--cases 12] [--reduced]
+With ``--plugin auto`` (the default) the shipped pseudo-healthy plugin under plugins/ is run too,
+through the plugin runtime, on slabs with this benchmark's lesions and with lesions like its
+training lesions: its residual should flag the lesions it removed and nothing else.
+
+    .venv/bin/python bench/bench_hallucination.py [--cases 12] [--reduced] [--plugin auto|NAME|none]
 """
 
 from __future__ import annotations
@@ -268,53 +272,77 @@ def find_shipped_pseudo_healthy() -> Path | None:
     return None
 
 
+def training_like(slab: np.ndarray, lesions: list[Lesion], rng) -> tuple[np.ndarray, list[Lesion]]:
+    """Lesions as the shipped plugin saw in training: intensity replaced by a dark (0.15-0.35) or
+    bright (0.95-1.1) fraction of the slab's 99.5th percentile, soft edge. Contrasts are updated."""
+    reference = float(np.percentile(slab, 99.5))
+    image = slab.copy()
+    updated = []
+    for lesion in lesions:
+        level = reference * (rng.uniform(0.15, 0.35) if rng.random() < 0.5 else rng.uniform(0.95, 1.1))
+        soft = ndimage.gaussian_filter(lesion.mask.astype(np.float32), 0.7)
+        image = image * (1 - soft) + level * soft
+        contrast = float(np.mean(image[lesion.mask] - slab[lesion.mask]))
+        updated.append(Lesion(lesion.centre_kji, lesion.diameter_mm, contrast, lesion.mask))
+    return image, updated
+
+
 def run_plugin_benchmark(
     plugin_ref: str | Path, cases: int = 4, lesions_per_case: int = 8, seed: int = 0
 ) -> dict:
     """The residual check on a real pseudo-healthy plugin: lesions inserted into held-out slabs
-    should be removed by the plugin, so its residual should flag them and nothing else."""
+    should be removed by the plugin, so its residual should flag them and nothing else. Run with
+    this benchmark's additive lesions and with lesions like the plugin's training lesions."""
     from app.core.volume import Volume
     from app.plugins.discovery import find_plugin
+    from app.plugins.loading import load_plugin
     from app.plugins.runtime import RunOptions, synthesize
 
     manifest = find_plugin(str(plugin_ref))
-    rng = np.random.default_rng(seed)
+    plugin = load_plugin(manifest)
     voxels, geometry = load_template()
     spacing_kji = geometry.spacing_mm[::-1]
-    positive, negative, false_positives, hits, removed = [], [], [], [], []
-    seconds = 0.0
-    for slab, start in held_out_slabs(voxels, cases, 24, None):
-        grid = slab_geometry(geometry, start)
-        occupied = np.zeros(slab.shape, bool)
-        lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
-        decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
-        original = with_lesions(slab, lesions)
-        began = time.perf_counter()
-        output = synthesize(
-            manifest, Volume(original, grid, "MR", name="slab"), RunOptions(seed=seed)
-        ).volume.voxels
-        seconds += time.perf_counter() - began
-        output = np.asarray(output, dtype=np.float32)
-        residual_map = np.abs(smooth(original - output, grid.spacing_mm, SMOOTHING_SIGMA_MM))
-        positive += [float(residual_map[lesion.mask].max()) for lesion in lesions]
-        negative += [float(residual_map[decoy.mask].max()) for decoy in decoys]
-        regions, labels = find_regions(original - output, grid, ResidualSettings(default_threshold(slab)))
-        touched = {int(v) for lesion in lesions for v in np.unique(labels[lesion.mask]) if v}
-        false_positives.append(len([r for r in regions if r.label not in touched]))
-        hits += [bool(labels[lesion.mask].any()) for lesion in lesions if lesion.diameter_mm >= 5]
-        for lesion in lesions:
-            change = float(np.mean((original - output)[lesion.mask]))
-            removed.append(change / lesion.contrast)
-    return {
-        "plugin": f"{manifest.name} {manifest.version}",
-        "plugin residual region AUROC (lesions vs lesion-free spheres)": auroc(positive, negative),
-        "plugin residual false-positive regions per case": float(np.mean(false_positives)),
-        "plugin residual sensitivity at default threshold >=5mm": float(np.mean(hits))
-        if hits
-        else float("nan"),
-        "plugin mean fraction of lesion contrast removed": float(np.mean(removed)),
-        "plugin seconds per slab": seconds / cases,
-    }
+    figures: dict = {"plugin": f"{manifest.name} {manifest.version}"}
+    for lesion_kind in ("additive", "training-like"):
+        rng = np.random.default_rng(seed)
+        positive, negative, false_positives, hits, removed = [], [], [], [], []
+        seconds = 0.0
+        for slab, start in held_out_slabs(voxels, cases, 24, None):
+            grid = slab_geometry(geometry, start)
+            occupied = np.zeros(slab.shape, bool)
+            lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+            decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+            if lesion_kind == "additive":
+                original = with_lesions(slab, lesions)
+            else:
+                original, lesions = training_like(slab, lesions, rng)
+            began = time.perf_counter()
+            output = synthesize(
+                plugin, Volume(original, grid, "MR", name="slab"), RunOptions(seed=seed)
+            ).volume.voxels
+            seconds += time.perf_counter() - began
+            output = np.asarray(output, dtype=np.float32)
+            residual_map = np.abs(smooth(original - output, grid.spacing_mm, SMOOTHING_SIGMA_MM))
+            positive += [
+                float(residual_map[lesion.mask].max()) for lesion in lesions if lesion.diameter_mm >= 5
+            ]
+            negative += [float(residual_map[decoy.mask].max()) for decoy in decoys if decoy.diameter_mm >= 5]
+            regions, labels = find_regions(original - output, grid, ResidualSettings(default_threshold(slab)))
+            touched = {int(v) for lesion in lesions for v in np.unique(labels[lesion.mask]) if v}
+            false_positives.append(len([r for r in regions if r.label not in touched]))
+            hits += [bool(labels[lesion.mask].any()) for lesion in lesions if lesion.diameter_mm >= 5]
+            removed += [
+                float(np.mean((original - output)[x.mask])) / x.contrast for x in lesions if x.contrast
+            ]
+        prefix = f"plugin, {lesion_kind} lesions:"
+        figures[f"{prefix} residual region AUROC >=5mm"] = auroc(positive, negative)
+        figures[f"{prefix} false-positive regions per case"] = float(np.mean(false_positives))
+        figures[f"{prefix} sensitivity at default threshold >=5mm"] = (
+            float(np.mean(hits)) if hits else float("nan")
+        )
+        figures[f"{prefix} mean fraction of lesion contrast removed"] = float(np.mean(removed))
+        figures[f"{prefix} seconds per slab"] = seconds / cases
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         figures["plugin"] = "no pseudo-healthy plugin under plugins/ (skipped)"
     for name, value in figures.items():
-        print(f"{name:62s} {value:.3f}" if isinstance(value, float) else f"{name:62s} {value}")
+        print(f"{name:68s} {value:.3f}" if isinstance(value, float) else f"{name:68s} {value}")
     return 0
 
 
