@@ -197,7 +197,13 @@ def default_questions() -> list[Question]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and str(p).lower().endswith(IMAGE_SUFFIXES))
+    """The cases of a folder: image files, and sub-folders (each one DICOM series)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if (p.is_file() and str(p).lower().endswith(IMAGE_SUFFIXES))
+        or (p.is_dir() and not p.name.startswith("."))
+    )
 
 
 def definition_from_folders(
@@ -208,7 +214,8 @@ def definition_from_folders(
     practice_per_class: int = 0,
     base_dir: str | Path | None = None,
 ) -> StudyDefinition:
-    """A visual-Turing-test definition from a folder of real and a folder of synthetic images.
+    """A visual-Turing-test definition from a folder of real and a folder of synthetic images
+    (image files, or one sub-folder per DICOM series).
 
     The first ``practice_per_class`` files of each folder become practice cases."""
     cases = []

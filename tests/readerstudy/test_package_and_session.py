@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import nibabel as nib
@@ -285,3 +286,33 @@ def test_two_modality_study_from_the_database_gets_mrmc_and_studies_are_kept_apa
     assert set(mrmc["reader_auc"]["gan-a"]) == {"R1", "R2", "R3"}
     with pytest.raises(ValueError, match="no readings"):
         analyze(database, other.study_id)
+
+
+def test_dicom_series_cases_are_blinded_to_pixels_only(tmp_path, case_folders):
+    """A synthetic case stored as a derived DICOM series (image type, series description, UIDs,
+    synthetic-data flag) reaches readers as a bare float32 NIfTI with the same pixels."""
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry, Volume
+    from app.io.dicom_export import write_derived_series
+    from app.io.loader import load_volume
+    from app.readerstudy.definition import definition_from_folders
+
+    real_dir, synthetic_dir = case_folders
+    voxels = np.arange(3 * 8 * 6, dtype=np.float32).reshape(3, 8, 6) * 3.0
+    volume = Volume(
+        voxels, Geometry.identity((0.8, 0.8, 2.5)), modality="MR", provenance=Provenance(PLUGIN_NAME, "2.0")
+    )
+    write_derived_series(volume, synthetic_dir / "dicom_case", series_description=f"{PLUGIN_NAME} output")
+    definition = definition_from_folders(real_dir, synthetic_dir, "dicom", seed=1)
+    assert any(c.path.endswith("dicom_case") and c.truth == "synthetic" for c in definition.cases)
+    created = create_study(definition, tmp_path / "study", load_volume, save_nifti)
+    truth = json.loads(created.truth_path.read_text())["items"]
+    item_id = next(k for k, v in truth.items() if v["sources"][0].endswith("dicom_case"))
+    package, _ = load_package(created.reading_dir)
+    image_id = next(i["image_ids"][0] for i in package["items"] if i["item_id"] == item_id)
+    image = created.reading_dir / "images" / f"{image_id}.nii.gz"
+    blinded = load_nifti(image)
+    np.testing.assert_allclose(np.asarray(blinded.voxels), voxels, atol=0.01)
+    np.testing.assert_allclose(blinded.geometry.spacing_mm, [0.8, 0.8, 2.5])
+    assert blinded.provenance is None and not sidecar_path(image).exists()
+    assert PLUGIN_NAME.encode() not in gzip.decompress(image.read_bytes())  # anywhere in the file
