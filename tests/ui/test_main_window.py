@@ -310,3 +310,30 @@ def test_tool_docks_attach_and_a_broken_one_is_reported(qtbot, main_window, monk
     titles = [dock.windowTitle() for dock in main_window.findChildren(QtWidgets.QDockWidget)]
     assert "Good tool" in titles and "Studies" in titles
     assert "could not start" in main_window.statusBar().currentMessage()
+
+
+def test_compare_two_acquired_series_from_the_browser(qtbot, main_window, phantom):
+    from app.core.resample import resample_onto
+    from app.core.volume import Geometry
+
+    other_grid = Geometry(np.array([25.0, 70.0, -5.0]), np.array([0.9, 1.1, 1.3]), np.diag([-1.0, -1.0, 1.0]))
+    t2 = resample_onto(phantom, other_grid, (37, 53, 40))
+    t2.name = "T2 on its own grid"
+    main_window.open_volume(phantom)
+    main_window.browser.add_volume(t2)
+    tree = main_window.browser.tree
+    rows = tree.findItems("", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive)
+    for row in rows:
+        if row.data(0, QtCore.Qt.ItemDataRole.UserRole) is not None:
+            row.setSelected(True)
+    qtbot.mouseClick(main_window.browser.compare_button, QtCore.Qt.MouseButton.LeftButton)
+    assert isinstance(main_window.view, CompareView)
+    assert len(main_window.panels) == 9 and not any(
+        p._synthetic_label.isVisible() for p in main_window.panels
+    )
+    # Linked in world coordinates: the same point reads the same marker in both series.
+    lps = phantom.geometry.lps_from_index([29, 20, 12])
+    main_window.state.set_cursor(lps)
+    first, second = main_window.panels[0], main_window.panels[1]
+    assert first.readout_at_scene(first.lps_to_scene(lps)).endswith("value 1000")
+    assert second.readout_at_scene(second.lps_to_scene(lps)).endswith("value 1000")
