@@ -368,15 +368,23 @@ class MainWindow(QtWidgets.QMainWindow):
 
         AboutDialog(self).open()
 
+    def _start_directory(self) -> str:
+        """Where file dialogs open: beside the most recent file (remembered in QSettings)."""
+        recent = self.settings.recent_files()
+        return str(Path(recent[0]).parent) if recent else ""
+
     def _choose_file(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.nii *.nii.gz *.dcm *.DCM *);;All files (*)"
+            self,
+            "Open image",
+            self._start_directory(),
+            "Images (*.nii *.nii.gz *.dcm *.DCM *);;All files (*)",
         )
         if path:
             self.open_path(path)
 
     def _choose_folder(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._start_directory())
         if path:
             self.open_path(path)
 
