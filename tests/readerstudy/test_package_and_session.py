@@ -124,6 +124,11 @@ def test_session_records_resumes_and_keeps_an_audit_trail(created_study):
     session.submit({"call": CALL_SYNTHETIC, "quality": 2, "comment": "noisy"}, 1.5)
     assert session.time_spent()[second_item] == pytest.approx(5.5)  # summed over both visits
 
+    seed, order = session.store.session_order(created.study_id, "R1")
+    package, _ = load_package(created.reading_dir)
+    assert int(seed) == reader_seed(definition.seed, "R1")  # the recorded seed reproduces the order
+    assert order == reading_order(package["items"], definition.seed, "R1")
+
     resumed = open_session(created, "R1")  # a new process: same order, first unanswered case
     assert [i.item_id for i in resumed.items] == [i.item_id for i in session.items]
     assert resumed.position == 3
