@@ -337,3 +337,11 @@ def test_compare_two_acquired_series_from_the_browser(qtbot, main_window, phanto
     first, second = main_window.panels[0], main_window.panels[1]
     assert first.readout_at_scene(first.lps_to_scene(lps)).endswith("value 1000")
     assert second.readout_at_scene(second.lps_to_scene(lps)).endswith("value 1000")
+
+
+def test_the_shipped_tool_docks_install_cleanly(qtbot, main_window, phantom):
+    from app.ui.application import install_tool_docks
+
+    assert install_tool_docks(main_window) == []
+    main_window.open_volume(phantom)  # the tools follow a rebuilt view without errors
+    assert len(main_window.findChildren(QtWidgets.QDockWidget)) >= 2
