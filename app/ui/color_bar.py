@@ -14,7 +14,9 @@ class ColorBar(QtWidgets.QWidget):
     def __init__(self, colormap: str, low: float, high: float, units: str = "", parent=None) -> None:
         super().__init__(parent)
         self.colormap, self.low, self.high, self.units = colormap, float(low), float(high), units
-        self.setFixedWidth(74)
+        # Wide enough for the longest label (units included), never cut.
+        widest = max(self.fontMetrics().horizontalAdvance(text) for text in self.labels())
+        self.setFixedWidth(24 + widest + 6)
         self.setMinimumHeight(80)
 
     def labels(self) -> list[str]:

@@ -41,9 +41,9 @@ class CompareView(QtWidgets.QWidget):
         columns = [PanelContent(original, title=f"original: {original.name}")]
         for other in others:
             # Another modality (MR vs CT) cannot share the original's window: give it its own.
-            own_window = (
-                None if other.modality == original.modality else default_window(other.voxels, other.modality)
-            )
+            # An unknown modality ("", e.g. NIfTI) is taken to be the original's.
+            other_modality = other.modality and original.modality and other.modality != original.modality
+            own_window = default_window(other.voxels, other.modality) if other_modality else None
             kind = "synthesized" if other.is_synthetic else "acquired"
             columns.append(
                 PanelContent(

@@ -383,8 +383,10 @@ class SliceView(pg.GraphicsView):
         painter.save()
         painter.resetTransform()  # viewport pixels, not scene millimetres
         metrics = painter.fontMetrics()
-        width, line = metrics.horizontalAdvance(text) + 6, metrics.height()
         viewport = self.viewport().rect()
+        if metrics.horizontalAdvance(text) + 14 > viewport.width():
+            text = text.split("  W ")[0]  # narrow panel: slice and position only
+        width, line = metrics.horizontalAdvance(text) + 6, metrics.height()
         box = QtCore.QRect(viewport.width() - width - 4, viewport.height() - 2 * line - 4, width, line + 2)
         painter.fillRect(box, QtGui.QColor(0, 0, 0, 120))
         painter.setPen(QtGui.QColor("#e8e8e8"))
