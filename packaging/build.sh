@@ -23,8 +23,10 @@ done
 # The demo study ships inside the bundle: build it first (idempotent, seconds when present).
 "$PYTHON" scripts/build_demo_study.py --quiet
 
+NICE=()
+command -v nice >/dev/null && NICE=(nice -n 10)
 started=$(date +%s)
-nice -n 10 "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN \
+${NICE[@]+"${NICE[@]}"} "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN \
   --workpath build/pyinstaller --distpath dist packaging/synthview.spec
 build_seconds=$(( $(date +%s) - started ))
 

@@ -38,9 +38,13 @@ sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE_KIB@/$
 
 deb="$OUT_DIR/synthview_${VERSION}_${ARCH}.deb"
 started=$(date +%s)
-# xz at level 6 with all cores: the usual Debian trade-off between size and build time.
-nice -n 10 dpkg-deb --root-owner-group -Zxz -z6 --threads-max="$(nproc)" --build "$STAGE" "$deb" >/dev/null 2>&1 \
-  || nice -n 10 dpkg-deb --root-owner-group -Zxz -z6 --build "$STAGE" "$deb"
+# zstd (level 3) compresses the ~1.6 GB bundle about 30x faster than xz for ~20% more size;
+# dpkg reads it since Debian 12 / Ubuntu 21.10. DEB_COMPRESSION=xz for older systems.
+compression="${DEB_COMPRESSION:-zstd}"
+level=3
+[ "$compression" = xz ] && level=6
+nice -n 10 dpkg-deb --root-owner-group "-Z$compression" "-z$level" --threads-max="$(nproc)" \
+  --build "$STAGE" "$deb" >/dev/null
 deb_seconds=$(( $(date +%s) - started ))
 deb_mib=$(( ($(stat -c %s "$deb") + 1048575) / 1048576 ))
 {
