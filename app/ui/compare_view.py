@@ -76,6 +76,12 @@ class CompareView(QtWidgets.QWidget):
         toolbar.addWidget(self.mode_combo)
         toolbar.addWidget(QtWidgets.QLabel("Overlay opacity"))
         toolbar.addWidget(self.opacity_slider)
+        self.planes = list(planes)
+        self.plane_combo = QtWidgets.QComboBox()
+        self.plane_combo.addItems(["all planes"] + [plane.value for plane in self.planes])
+        self.plane_combo.currentTextChanged.connect(self.show_planes)
+        toolbar.addWidget(QtWidgets.QLabel("Rows"))
+        toolbar.addWidget(self.plane_combo)
         toolbar.addStretch(1)
 
         self.grid = PanelGrid(state, compare_cells(columns, planes))
@@ -94,6 +100,13 @@ class CompareView(QtWidgets.QWidget):
 
     def original_panels(self):
         return [panel for panel in self.grid.panels if panel.content.volume is self.original]
+
+    def show_planes(self, choice: str) -> None:
+        """'all planes' (3x3) or one plane's row (1x3); hidden rows stay linked and up to date."""
+        for panel in self.grid.panels:
+            panel.set_shown(choice == "all planes" or panel.plane.value == choice)
+        if self.plane_combo.currentText() != choice:
+            self.plane_combo.setCurrentText(choice)
 
     def set_mode(self, mode: str) -> None:
         """Side by side, or the original panels showing the first other volume over/with it."""

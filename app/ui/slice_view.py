@@ -273,7 +273,14 @@ class SliceView(pg.GraphicsView):
         return window, lookup_table(display.colormap, display.invert)
 
     def refresh(self, force: bool = False) -> None:
-        """Redraw: re-cut the slice only when the slice position (or the display) changed."""
+        """Redraw: re-cut the slice only when the slice position (or the display) changed.
+
+        A panel put aside (``set_shown(False)``: a compare row not shown) waits until shown.
+        """
+        if getattr(self, "_put_aside", False):
+            self._stale = True
+            return
+        self._stale = False
         cursor = self.state.cursor_lps_mm
         u, v = scene_from_lps(self.plane, cursor)
         self._vertical_line.setPos(float(u))
@@ -375,6 +382,13 @@ class SliceView(pg.GraphicsView):
         # Top left, under the title, so neither hides the other.
         self._synthetic_label.move(4, 4 + self._title_label.height())
         self._synthetic_label.raise_()
+
+    def set_shown(self, shown: bool) -> None:
+        """Show or put aside this panel; a panel put aside skips redraws and catches up when shown."""
+        self._put_aside = not shown
+        self.setVisible(shown)
+        if shown and getattr(self, "_stale", False):
+            self.refresh(force=True)
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         """Bottom right, one line up (clear of the bottom letter): slice, position, window."""

@@ -144,3 +144,16 @@ def test_other_modality_keeps_its_own_adjustable_window(qtbot, phantom):
         difference_panel.viewport(), QtCore.Qt.MouseButton.RightButton, centre, centre + QtCore.QPoint(0, 40)
     )
     assert tuple(difference_panel.image_item.levels) == pytest.approx(levels)
+
+
+def test_one_plane_row_or_all_three(qtbot, phantom, synthetic_phantom):
+    view = make_compare(qtbot, phantom, [synthetic_phantom])
+    view.plane_combo.setCurrentText("coronal")
+    visible = [panel for panel in view.panels if panel.isVisible()]
+    assert len(visible) == 3 and all(panel.plane is Plane.CORONAL for panel in visible)
+    axial = view.panels[0]
+    view.state.step(Plane.AXIAL, 2)  # hidden rows skip the work, then catch up when shown
+    assert axial._shown_position_mm != pytest.approx(view.state.cursor_lps_mm[2])
+    view.show_planes("all planes")
+    assert all(panel.isVisible() for panel in view.panels)
+    assert axial._shown_position_mm == pytest.approx(view.state.cursor_lps_mm[2])
