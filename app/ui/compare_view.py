@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.core.compare_pair import difference
-from app.core.display import WindowLevel, default_window
+from app.core.display import WindowLevel, default_window, percentile_window
 from app.core.planes import Plane
 from app.core.resample import lazy_resample_like
 from app.core.viewer_state import ViewerState
@@ -39,20 +39,7 @@ class CompareView(QtWidgets.QWidget):
         self._partner_on_grid: Volume | None = None
 
         columns = [PanelContent(original, title=f"original: {original.name}")]
-        for other in others:
-            # Another modality (MR vs CT) cannot share the original's window: give it its own.
-            # An unknown modality ("", e.g. NIfTI) is taken to be the original's.
-            other_modality = other.modality and original.modality and other.modality != original.modality
-            own_window = default_window(other.voxels, other.modality) if other_modality else None
-            kind = "synthesized" if other.is_synthetic else "acquired"
-            columns.append(
-                PanelContent(
-                    other,
-                    fixed_window=own_window,
-                    title=f"{kind}: {other.name}",
-                    window_adjustable=own_window is not None,
-                )
-            )
+        columns += [self._column_of(other) for other in others]
         span = self.difference.symmetric_range
         columns.append(
             PanelContent(
@@ -93,6 +80,29 @@ class CompareView(QtWidgets.QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(toolbar)
         outer.addLayout(body, 1)
+
+    def _column_of(self, other: Volume) -> PanelContent:
+        """How a further volume is drawn: with the original's window, or its own when it is
+        another modality (MR vs CT) or a map (hallucination, uncertainty: ``metadata['map']``)."""
+        if "map" in other.metadata:
+            return PanelContent(
+                other,
+                fixed_window=percentile_window(other.voxels, 1.0, 99.5),
+                colormap="hot",
+                title=f"map: {other.name}",
+                window_adjustable=True,
+            )
+        # An unknown modality ("", e.g. NIfTI) is taken to be the original's.
+        original = self.original
+        other_modality = other.modality and original.modality and other.modality != original.modality
+        own_window = default_window(other.voxels, other.modality) if other_modality else None
+        kind = "synthesized" if other.is_synthetic else "acquired"
+        return PanelContent(
+            other,
+            fixed_window=own_window,
+            title=f"{kind}: {other.name}",
+            window_adjustable=own_window is not None,
+        )
 
     @property
     def panels(self):

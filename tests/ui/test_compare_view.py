@@ -157,3 +157,15 @@ def test_one_plane_row_or_all_three(qtbot, phantom, synthetic_phantom):
     view.show_planes("all planes")
     assert all(panel.isVisible() for panel in view.panels)
     assert axial._shown_position_mm == pytest.approx(view.state.cursor_lps_mm[2])
+
+
+def test_a_map_column_gets_its_own_window_and_heat_colours(qtbot, phantom, synthetic_phantom):
+    magnitude = np.abs(synthetic_phantom.voxels - phantom.voxels)
+    heat = synthetic_phantom.with_voxels(magnitude, name="absolute difference")
+    heat.metadata["map"] = "absolute"
+    view = make_compare(qtbot, phantom, [synthetic_phantom, heat], [Plane.AXIAL])
+    map_panel = view.panels[2]
+    assert map_panel.content.colormap == "hot" and map_panel.content.title.startswith("map:")
+    low, high = map_panel.image_item.levels
+    assert 0 <= low < high <= float(magnitude.max())  # its own range, not the MR window
+    assert map_panel._synthetic_label.isVisible()  # derived from the synthesized volume
