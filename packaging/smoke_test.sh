@@ -68,6 +68,16 @@ if command -v desktop-file-validate >/dev/null; then
   desktop-file-validate "$ROOT/usr/share/applications/synthview.desktop" || fail "desktop entry invalid"
 fi
 
+# The desktop now opens .dcm/.nii/.nii.gz with SynthView (postinst refreshed the caches).
+if [ "$mode" = dpkg ] && command -v update-mime-database >/dev/null; then
+  grep -q 'application/x-nifti-gz:\*\.nii\.gz' /usr/share/mime/globs2 || fail ".nii.gz not registered"
+  grep -q 'application/dicom:\*\.dcm' /usr/share/mime/globs2 || fail ".dcm not registered"
+fi
+if [ "$mode" = dpkg ] && command -v update-desktop-database >/dev/null; then
+  grep -q '^application/x-nifti=.*synthview.desktop' /usr/share/applications/mimeinfo.cache \
+    || fail "desktop database does not list SynthView for NIfTI"
+fi
+
 # A clean user: its own HOME, no Python on PATH, no access to the repository's virtualenv.
 export HOME="$WORK/home"
 mkdir -p "$HOME"
@@ -98,9 +108,14 @@ if [ -n "${SMOKE_PLUGIN:-}" ]; then
   candidates=("$SMOKE_PLUGIN")
 else
   candidates=()
-  for manifest in "$ROOT"/opt/synthview/_internal/plugins/*/manifest.*; do
+  # Image-to-image plugins first (a denoiser is the quickest); the DCGAN sampler takes no input.
+  for manifest in "$ROOT"/opt/synthview/_internal/plugins/*/{plugin.yaml,plugin.yml,plugin.toml}; do
     [ -e "$manifest" ] && candidates+=("$(dirname "$manifest")")
   done
+  ordered=()
+  for plugin in "${candidates[@]}"; do [[ "$plugin" == *dcgan* ]] || ordered+=("$plugin"); done
+  for plugin in "${candidates[@]}"; do if [[ "$plugin" == *dcgan* ]]; then ordered+=("$plugin"); fi; done
+  candidates=("${ordered[@]}")
 fi
 [ ${#candidates[@]} -gt 0 ] || fail "no shipped plugin found in the bundle"
 for plugin in "${candidates[@]}"; do
