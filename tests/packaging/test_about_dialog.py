@@ -42,7 +42,7 @@ def test_pyside6_and_qt_are_listed_as_lgpl_with_installed_version(about_dialog):
 
 def test_every_bundled_component_has_a_licence_and_an_installed_version(about_dialog):
     names = {component.name for component in about_dialog.components}
-    assert {"PyTorch (CPU build)", "VTK", "pydicom", "SimpleITK (ITK)", "pyqtgraph"} <= names
+    assert {"PyTorch (CPU build)", "VTK", "pydicom", "NiBabel", "pyqtgraph"} <= names
     for row in range(about_dialog.table.rowCount()):
         name = about_dialog.table.item(row, 0).text()
         assert about_dialog.table.item(row, 2).text(), name
