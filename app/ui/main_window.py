@@ -278,9 +278,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         image_menu = bar.addMenu("&Image")
         presets = image_menu.addMenu("Window presets")
-        for name in PRESET_NAMES:
+        for number, name in enumerate(PRESET_NAMES, start=1):
             self._add_action(
-                presets, name, None, lambda n=name: self._with_state(lambda s: s.apply_preset(n))
+                presets, name, f"Alt+{number}", lambda n=name: self._with_state(lambda s: s.apply_preset(n))
             )
         self._add_action(
             image_menu,

@@ -56,6 +56,8 @@ def test_layout_keys_and_image_keys(qtbot, main_window, phantom, synthetic_phant
     assert main_window.state.display.colormap == "hot"
     qtbot.keyClick(main_window, "t")
     assert main_window.state.display.threshold == 130.0
+    qtbot.keyClick(main_window, "2", QtCore.Qt.KeyboardModifier.AltModifier)  # window preset: lung
+    assert main_window.state.display.window.center == -600
     # Compare with a second open volume (key 6), flicker with F.
     main_window.browser.add_volume(synthetic_phantom)
     qtbot.keyClick(main_window, "6")
