@@ -347,3 +347,32 @@ def test_the_shipped_tool_docks_install_cleanly(qtbot, main_window, phantom):
     assert install_tool_docks(main_window) == []
     main_window.open_volume(phantom)  # the tools follow a rebuilt view without errors
     assert len(main_window.findChildren(QtWidgets.QDockWidget)) >= 2
+
+
+def test_window_stays_responsive_while_a_slow_load_runs(qtbot, viewer_settings, phantom, tmp_path):
+    import threading
+
+    from app.ui.main_window import MainWindow
+
+    release = threading.Event()
+
+    def slow_loader(path, series_uid=None):
+        release.wait(10)  # held until the test has seen the UI thread at work
+        return phantom
+
+    window = MainWindow(viewer_settings, loader=slow_loader)
+    qtbot.addWidget(window)
+    window.show()
+    path = tmp_path / "slow.nii.gz"
+    path.write_bytes(b"")
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    window.open_path(path)
+    qtbot.waitUntil(lambda: len(ticks) >= 10, timeout=5000)  # the event loop keeps running
+    assert window.is_loading() and window.progress_bar.isVisible()
+    release.set()
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
+    timer.stop()
+    assert window.current_volume is phantom and not window.progress_bar.isVisible()
