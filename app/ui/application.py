@@ -9,7 +9,6 @@ from PySide6 import QtWidgets
 
 from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
-from app.ui.plugin_panel import install_plugin_panel
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
@@ -62,7 +61,6 @@ def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     app = create_application([])
     window = MainWindow(loader=loader)
     install_tool_docks(window)
-    install_plugin_panel(window)
     window.show()
     for path in argv:
         if not path.startswith("-"):
