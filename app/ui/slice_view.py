@@ -116,6 +116,7 @@ class SliceView(pg.GraphicsView):
         self.last_readout = ""
         self._shown_position_mm: float | None = None
         self._label_texts: tuple[str, str, str] | None = None
+        self._recent_cuts: dict[tuple[int, float], tuple[Volume, SliceImage]] = {}
 
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
@@ -260,10 +261,10 @@ class SliceView(pg.GraphicsView):
         self.refresh()
 
     def _on_display_changed(self, display) -> None:
-        self.refresh(force=True)
+        self.refresh(force=True, keep_cuts=True)
 
     def _on_content_window_changed(self) -> None:
-        self.refresh(force=True)
+        self.refresh(force=True, keep_cuts=True)
 
     def _window_and_table(self) -> tuple[WindowLevel, np.ndarray]:
         display = self.state.display
@@ -272,11 +273,14 @@ class SliceView(pg.GraphicsView):
             return window, lookup_table(self.content.colormap)
         return window, lookup_table(display.colormap, display.invert)
 
-    def refresh(self, force: bool = False) -> None:
-        """Redraw: re-cut the slice only when the slice position (or the display) changed.
+    def refresh(self, force: bool = False, keep_cuts: bool = False) -> None:
+        """Redraw: re-cut the slice only when the slice position changed, or when ``force``d
+        (then from the voxels again, unless ``keep_cuts``: only the display changed).
 
         A panel put aside (``set_shown(False)``: a compare row not shown) waits until shown.
         """
+        if force and not keep_cuts:
+            self._recent_cuts.clear()  # voxels may have changed in place
         if getattr(self, "_put_aside", False):
             self._stale = True
             return
@@ -291,19 +295,31 @@ class SliceView(pg.GraphicsView):
             self._draw_slices(position)
         self._update_labels()
 
+    def _cut(self, volume: Volume, position_mm: float) -> SliceImage:
+        """The slice of ``volume`` at ``position_mm``, kept for redraws that change only the
+        display (a window drag redraws many times; a lazily resampled slice costs milliseconds)."""
+        key = (id(volume), position_mm)
+        cut = self._recent_cuts.get(key)
+        if cut is None or cut[0] is not volume:
+            cut = (volume, extract_slice(volume, self.plane, position_mm))
+            self._recent_cuts[key] = cut
+            while len(self._recent_cuts) > 4:
+                self._recent_cuts.pop(next(iter(self._recent_cuts)))
+        return cut[1]
+
     def _draw_slices(self, position_mm: float) -> None:
         window, table = self._window_and_table()
-        base = extract_slice(self.volume, self.plane, position_mm)
+        base = self._cut(self.volume, position_mm)
         pixels = base.pixels
         if self.compare_mode == "checkerboard" and self.partner is not None:
-            other = extract_slice(self.partner, self.plane, position_mm).pixels
+            other = self._cut(self.partner, position_mm).pixels
             if other.shape == pixels.shape:
                 rows, cols = np.indices(pixels.shape)
                 tiles = ((rows // CHECKER_TILE_PIXELS) + (cols // CHECKER_TILE_PIXELS)) % 2 == 1
                 pixels = np.where(tiles, other, pixels)
         self._set_image(self._image_item, pixels, base, window, table)
         if self.compare_mode == "overlay" and self.partner is not None:
-            overlay = extract_slice(self.partner, self.plane, position_mm)
+            overlay = self._cut(self.partner, position_mm)
             self._set_image(self._overlay_item, overlay.pixels, overlay, window, lookup_table("hot"))
             self._overlay_item.setOpacity(self.overlay_opacity)
             self._overlay_item.show()

@@ -231,3 +231,19 @@ def test_corner_shows_slice_number_position_and_window(qtbot, mpr):
     assert sagittal.position_text().startswith("17/32  L +6.0 mm")
     axial.viewport().repaint()
     assert axial.drawn_position_text == axial.position_text()
+
+
+def test_window_changes_reuse_the_cut_slice(qtbot, mpr, monkeypatch):
+    import app.ui.slice_view as slice_view_module
+
+    state, grid = mpr
+    calls = []
+    original_extract = slice_view_module.extract_slice
+    monkeypatch.setattr(
+        slice_view_module, "extract_slice", lambda *a: calls.append(a) or original_extract(*a)
+    )
+    for width in (1000, 1200, 1400):
+        state.set_window(state.display.window.from_range(0, width))
+    assert calls == []  # the display changed, the slices did not
+    state.step(Plane.AXIAL, 1)
+    assert len(calls) == 1  # only the axial panel cuts a new slice
