@@ -5,6 +5,7 @@ Others may add fixtures here; keep them cheap (session scope for anything that r
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,19 @@ def demo_volume(demo_dicom_dir):
     volume = load_volume(demo_dicom_dir)
     volume.voxels.flags.writeable = False
     return volume
+
+
+@pytest.fixture(autouse=True)
+def _qt_application_style_is_reset():
+    """A test that builds the styled application (qdarkstyle) must not change later renders.
+
+    The QApplication is shared by every Qt test of the session; its style sheet changes widget
+    margins, so golden-image tests would depend on test order without this reset.
+    """
+    yield
+    if "PySide6.QtWidgets" in sys.modules:
+        from PySide6 import QtWidgets
+
+        app = QtWidgets.QApplication.instance()
+        if app is not None and app.styleSheet():
+            app.setStyleSheet("")

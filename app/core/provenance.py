@@ -22,7 +22,7 @@ class Provenance:
     seed: int | None = None
     source_description: str = ""
     created_utc: str = field(
-        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     )
 
     def to_dict(self) -> dict:
