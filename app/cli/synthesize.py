@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run even if the input modality is not the plugin's",
     )
+    parser.add_argument(
+        "--strict-domain",
+        action="store_true",
+        help="refuse to run when the input is outside the plugin's declared training domain",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -62,6 +67,22 @@ def write_output(volume, output: str, input_path: str) -> str:
     return f"{output} ({len(files)} DICOM files)"
 
 
+def domain_allows_run(manifest, volume, strict: bool) -> bool:
+    """Print the out-of-distribution warnings (always, even with --quiet); False to refuse (strict)."""
+    from app.analysis.ood import check_domain
+
+    warnings = check_domain(volume, manifest).warnings
+    for warning in warnings:
+        print(f"warning: outside the training domain of {manifest.name}: {warning}", file=sys.stderr)
+    if warnings and strict:
+        print(
+            f"synthesize: error: refused by --strict-domain ({len(warnings)} training-domain warning(s))",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from app.plugins.discovery import find_plugin
     from app.plugins.errors import PluginError
@@ -75,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.input).exists():
             raise FileNotFoundError(f"{args.input} does not exist")
         volume = load_input_volume(args.input, args.series)
+        if not domain_allows_run(manifest, volume, args.strict_domain):
+            return 2
         from app.plugins.runtime import RunOptions, synthesize
 
         options = RunOptions(
