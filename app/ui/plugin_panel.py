@@ -96,6 +96,8 @@ class PluginPanel(QtWidgets.QWidget):
         self.status_label = QtWidgets.QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.domain_box = self._build_domain_box()
+        self._acknowledged: tuple = (None, None)  # (manifest, volume) the user chose to run anyway
 
         chooser = QtWidgets.QHBoxLayout()
         chooser.addWidget(self.plugin_combo, 1)
@@ -112,6 +114,7 @@ class PluginPanel(QtWidgets.QWidget):
         layout.addWidget(QtWidgets.QLabel("Model card"))
         layout.addWidget(self.model_card, 1)
         layout.addLayout(run_row)
+        layout.addWidget(self.domain_box)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
         self.refresh()
@@ -185,6 +188,8 @@ class PluginPanel(QtWidgets.QWidget):
         if manifest is None or volume is None:
             self.status_label.setText("Open a volume and choose a plugin first.")
             return False
+        if not self._domain_acknowledged(manifest, volume):
+            return False
         self._original = volume
         self._worker = SynthesisWorker(manifest, volume, self.device_combo.currentText())
         self._thread = QtCore.QThread(self)
@@ -199,6 +204,75 @@ class PluginPanel(QtWidgets.QWidget):
         self.status_label.setText(f"Running {manifest.name} on {volume.name or 'the current volume'}…")
         self._thread.start()
         return True
+
+    # -- out-of-distribution warning, acknowledged before a run -------------------------------
+    def _build_domain_box(self) -> QtWidgets.QFrame:
+        box = QtWidgets.QFrame()
+        box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        box.setStyleSheet("QFrame { border: 2px solid #e0a040; } QLabel { border: none; }")
+        self.domain_label = QtWidgets.QLabel("")
+        self.domain_label.setWordWrap(True)
+        self.domain_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_anyway_button = QtWidgets.QPushButton("Run anyway")
+        self.run_anyway_button.setToolTip("I have read the warnings; run the generator on this input")
+        self.run_anyway_button.clicked.connect(self.run_anyway)
+        self.dont_run_button = QtWidgets.QPushButton("Don't run")
+        self.dont_run_button.clicked.connect(self._dismiss_domain_warning)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.dont_run_button)
+        buttons.addWidget(self.run_anyway_button)
+        layout = QtWidgets.QVBoxLayout(box)
+        layout.addWidget(self.domain_label)
+        layout.addLayout(buttons)
+        box.hide()
+        return box
+
+    def _domain_acknowledged(self, manifest, volume: Volume) -> bool:
+        """True when the input is in the training domain or the user chose to run anyway;
+        otherwise show the warnings and wait for the user's answer."""
+        from app.analysis.ood import check_domain
+
+        if self._acknowledged[0] is manifest and self._acknowledged[1] is volume:
+            return True
+        if volume.modality and manifest.input_modalities and not manifest.accepts_modality(volume.modality):
+            return True  # the runtime refuses the wrong modality with its own clear message
+        warnings = check_domain(volume, manifest).warnings
+        if not warnings:
+            return True
+        items = "".join(f"<li>{warning}</li>" for warning in warnings)
+        self.domain_label.setText(
+            f"<b>This input is outside the training domain of {manifest.name}.</b>"
+            f"<ul>{items}</ul>The output may be unreliable (invented or missing structures)."
+        )
+        self.domain_box.show()
+        self.run_button.setEnabled(False)
+        self.status_label.setText("Read the training-domain warning, then run anyway or don't run.")
+        self._pending_domain = (manifest, volume)
+        return False
+
+    def domain_warnings_shown(self) -> bool:
+        return not self.domain_box.isHidden()
+
+    def run_anyway(self) -> bool:
+        """The user acknowledged the warnings: run the plugin on that input."""
+        manifest, volume = getattr(self, "_pending_domain", (None, None))
+        self._dismiss_domain_warning()
+        if (
+            manifest is None
+            or manifest is not self.selected_manifest()
+            or volume is not self.volume_provider()
+        ):
+            return False
+        self._acknowledged = (manifest, volume)
+        return self.run_selected()
+
+    def _dismiss_domain_warning(self) -> None:
+        self.domain_box.hide()
+        self._pending_domain = (None, None)
+        self.run_button.setEnabled(bool(self.manifests) and not self.is_running())
+        if self.status_label.text().startswith("Read the training-domain warning"):
+            self.status_label.setText("")
 
     def cancel(self) -> None:
         if self._worker is not None:
