@@ -92,6 +92,33 @@ class _SliceViewBox(pg.ViewBox):
         self._owner.scroll(notches)
 
 
+def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
+    """``text`` broken into lines no wider than ``width_px`` (``advance``: str -> pixels).
+
+    Breaks at spaces first, inside a word only where the word alone is too wide; nothing is
+    dropped, so joining the lines gives back every character of ``text`` (less the breaking
+    spaces). Existing line breaks are kept.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current = ""
+        for word in paragraph.split(" "):
+            candidate = f"{current} {word}" if current else word
+            if advance(candidate) <= width_px:
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            current = ""
+            for character in word:  # a word wider than the line: break it where it must
+                if current and advance(current + character) > width_px:
+                    lines.append(current)
+                    current = ""
+                current += character
+        lines.append(current)
+    return lines
+
+
 def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(parent)
     label.setStyleSheet(style)
@@ -148,6 +175,7 @@ class SliceView(pg.GraphicsView):
         # The corner text changes on every scroll: drawn in the view's own paint pass
         # (drawForeground) rather than as a label, whose every change costs another paint.
         self.drawn_position_text = ""
+        self.drawn_position_box = QtCore.QRect()
         self._synthetic_label = _overlay_label(
             self, "color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;"
         )
@@ -368,8 +396,6 @@ class SliceView(pg.GraphicsView):
         self._label_texts = (title, position, synthetic)
         if previous is None or (title, synthetic) != (previous[0], previous[2]):
             self._full_title = title
-            self._synthetic_label.setText(synthetic)
-            self._synthetic_label.adjustSize()
             self._place_overlays()
         # The corner text needs no update of its own: it changes only with the slice, the
         # cursor or the window, each of which changes the scene, and the whole viewport is
@@ -384,20 +410,32 @@ class SliceView(pg.GraphicsView):
             x = {"left": 4, "right": width - label.width() - 4}.get(edge, (width - label.width()) // 2)
             y = {"top": 2, "bottom": height - label.height() - 2}.get(edge, (height - label.height()) // 2)
             label.move(x, y)
-        # Title top left, elided to the left half (the top letter sits in the middle).
+        # Title top left, elided at its end to the left half (the top letter sits in the
+        # middle): the kind ("original", "synthesized", "difference") comes first and stays.
         metrics = self._title_label.fontMetrics()
         self._title_label.setText(
             metrics.elidedText(
                 getattr(self, "_full_title", ""),
-                QtCore.Qt.TextElideMode.ElideMiddle,
+                QtCore.Qt.TextElideMode.ElideRight,
                 max(20, width // 2 - 28),
             )
         )
         self._title_label.adjustSize()
         self._title_label.move(4, 2)
-        # Top left, under the title, so neither hides the other.
-        self._synthetic_label.move(4, 4 + self._title_label.height())
-        self._synthetic_label.raise_()
+        # Top left, under the title, so neither hides the other. Never elided: wrapped onto
+        # as many lines as the panel's width needs, so every character stays on screen.
+        label = self._synthetic_label
+        synthetic = self._label_texts[2] if self._label_texts else ""
+        label.ensurePolished()  # the style sheet's bold font, before measuring with it
+        room = width - 8
+        for slack in (10, 20, 40):  # the style sheet's padding, then more if the style adds some
+            lines = wrap_to_width(synthetic, max(room - slack, 1), label.fontMetrics().horizontalAdvance)
+            label.setText("\n".join(lines))
+            label.adjustSize()
+            if label.width() <= room:
+                break
+        label.move(4, 4 + self._title_label.height())
+        label.raise_()
 
     def set_shown(self, shown: bool) -> None:
         """Show or put aside this panel; a panel put aside skips redraws and catches up when shown."""
@@ -414,15 +452,37 @@ class SliceView(pg.GraphicsView):
         painter.resetTransform()  # viewport pixels, not scene millimetres
         metrics = painter.fontMetrics()
         viewport = self.viewport().rect()
-        if metrics.horizontalAdvance(text) + 14 > viewport.width():
-            text = text.split("  W ")[0]  # narrow panel: slice and position only
-        width, line = metrics.horizontalAdvance(text) + 6, metrics.height()
-        box = QtCore.QRect(viewport.width() - width - 4, viewport.height() - 2 * line - 4, width, line + 2)
-        painter.fillRect(box, QtGui.QColor(0, 0, 0, 120))
-        painter.setPen(QtGui.QColor("#e8e8e8"))
-        painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+        text, box = self._corner_text_box(text, metrics, viewport)
+        if text:
+            painter.fillRect(box, QtGui.QColor(0, 0, 0, 120))
+            painter.setPen(QtGui.QColor("#e8e8e8"))
+            painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
         self.drawn_position_text = text
+        self.drawn_position_box = box
+
+    def _corner_text_box(
+        self, text: str, metrics: QtGui.QFontMetrics, viewport: QtCore.QRect
+    ) -> tuple[str, QtCore.QRect]:
+        """The corner text that fits and where: the full line, then without the window, then
+        the slice number alone, elided at last; nothing where it would cover the SYNTHETIC label."""
+        line = metrics.height()
+        slice_only = text.split("  ")[0]
+        candidates = [text, text.split("  W ")[0], slice_only]
+        fitting = [c for c in candidates if metrics.horizontalAdvance(c) + 14 <= viewport.width()]
+        chosen = (
+            fitting[0]
+            if fitting
+            else metrics.elidedText(
+                slice_only, QtCore.Qt.TextElideMode.ElideRight, max(viewport.width() - 14, 0)
+            )
+        )
+        width = metrics.horizontalAdvance(chosen) + 6
+        box = QtCore.QRect(viewport.width() - width - 4, viewport.height() - 2 * line - 4, width, line + 2)
+        label = self._synthetic_label
+        if label.isVisibleTo(self) and label.geometry().intersects(box.translated(self.viewport().pos())):
+            return "", QtCore.QRect()
+        return chosen, box
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -1,0 +1,62 @@
+"""Panel overlay text in crowded layouts: the SYNTHETIC label always whole and on top."""
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from app.core.provenance import Provenance
+from app.ui.slice_view import wrap_to_width
+
+
+def test_wrap_keeps_every_character_and_breaks_long_words():
+    advance = len  # one pixel per character
+    lines = wrap_to_width("SYNTHETIC — a_very_long_plugin_name 1.0.0", 12, advance)
+    assert all(len(line) <= 12 for line in lines)
+    assert "".join(lines).replace(" ", "") == "SYNTHETIC—a_very_long_plugin_name1.0.0"
+    assert wrap_to_width("SYNTHETIC — short 1", 100, advance) == ["SYNTHETIC — short 1"]
+    assert wrap_to_width("one\ntwo", 100, advance) == ["one", "two"]
+
+
+def _visible_text_fits(label: QtWidgets.QLabel) -> bool:
+    metrics = label.fontMetrics()
+    room = label.contentsRect().width()
+    return all(metrics.horizontalAdvance(line) <= room for line in label.text().split("\n"))
+
+
+def test_synthetic_label_is_whole_and_on_top_in_a_crowded_compare_grid(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    """Four volumes per row and three rows at 1200 px: narrow panels, long plugin name."""
+    long_named = phantom.with_voxels(
+        phantom.voxels + np.float32(5),
+        provenance=Provenance("mr-t1-to-ct-cyclegan-resnet9-brain", "12.3.4"),
+        name="a synthesized volume with a long descriptive name",
+    )
+    main_window.show_compare(phantom, [synthetic_phantom, long_named, synthetic_phantom])
+    qtbot.waitUntil(lambda: len(main_window.panels) == 15)
+    QtWidgets.QApplication.processEvents()
+    labelled = [panel for panel in main_window.panels if panel.synthetic_labels()]
+    assert len(labelled) == 12  # three synthesized columns and the difference (of a synthesized one)
+    for panel in labelled:
+        panel.viewport().repaint()  # the corner text is drawn in the paint pass
+        label = panel._synthetic_label
+        assert label.isVisible()
+        expected = "".join("\n".join(panel.synthetic_labels()).split())
+        assert "".join(label.text().split()) == expected  # nothing elided or dropped
+        assert QtCore.QRect(QtCore.QPoint(0, 0), panel.size()).contains(label.geometry())
+        assert _visible_text_fits(label)
+        # Nothing drawn over it: it is the topmost child and the corner text keeps clear of it.
+        assert panel.children()[-1] is label or not any(
+            child.isVisible() and child.geometry().intersects(label.geometry())
+            for child in panel.children()[panel.children().index(label) + 1 :]
+            if isinstance(child, QtWidgets.QWidget)
+        )
+        corner = panel.drawn_position_box.translated(panel.viewport().pos())
+        assert not corner.intersects(label.geometry())
+        # The corner text stays inside the panel (shortened, not cut off).
+        assert panel.drawn_position_box.isNull() or panel.viewport().rect().contains(panel.drawn_position_box)
+    for panel in main_window.panels:
+        title = panel._title_label
+        assert title.geometry().right() < panel.width() // 2  # clear of the top letter
+        assert title.text().split(":")[0] in {"original", "synthesized", "difference", "acquired"} or (
+            title.text().endswith("…")
+        )
