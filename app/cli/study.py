@@ -3,8 +3,14 @@
     study create DEFINITION.yaml OUT_DIR [--db URL]          blinded reading package + truth file
     study create --real DIR --synthetic DIR OUT_DIR [--name N] [--seed S] [--practice N] [--db URL]
     study read READING_DIR --reader ID [--db URL] [--windowed] [--screenshot OUT.png]   the session
-    study analyze INPUT [--json OUT] [--report OUT.html]     INPUT: database file or URL, CSV, iMRMC
-    study export-csv INPUT OUT.csv [--imrmc OUT.imrmc]       long format (reader, modality, case, ...)
+    study analyze INPUT [--json OUT] [--report OUT.html] [--truth truth.json]
+                                                              INPUT: database file or URL, CSV, iMRMC
+    study export-csv INPUT OUT.csv [--imrmc OUT.imrmc] [--truth truth.json]
+                                                              long format (reader, modality, case, ...)
+
+The answers database holds no truth: a database INPUT is joined with the coordinator's truth file,
+by default ``truth.json`` beside a SQLite database file (the layout ``study create`` writes);
+give ``--truth`` for a server URL or a database kept elsewhere.
     study edit [DEFINITION.yaml]                              the study editor dialog
 
 Exit codes: 0 success, 2 bad input (with a one-line message on stderr).
@@ -49,12 +55,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_argument("--json", dest="json_out", metavar="OUT", default=None)
     analyze.add_argument("--report", metavar="OUT.html", default=None)
     analyze.add_argument("--study", default=None, help="study id, when the database holds several")
+    analyze.add_argument(
+        "--truth",
+        default=None,
+        metavar="truth.json",
+        help="the coordinator's truth file (default: truth.json beside a SQLite database)",
+    )
 
     export = sub.add_parser("export-csv", help="long-format CSV (and optionally iMRMC) export")
     export.add_argument("input", help="study database (file or URL), CSV or iMRMC file")
     export.add_argument("out_csv")
     export.add_argument("--imrmc", default=None, help="also write an iMRMC input file")
     export.add_argument("--study", default=None, help="study id, when the database holds several")
+    export.add_argument(
+        "--truth",
+        default=None,
+        metavar="truth.json",
+        help="the coordinator's truth file (default: truth.json beside a SQLite database)",
+    )
 
     edit = sub.add_parser("edit", help="open the study editor dialog")
     edit.add_argument("definition", nargs="?", default=None)
@@ -156,7 +174,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from app.readerstudy.report import write_report
 
     try:
-        result = analyze(args.input, args.study)
+        result = analyze(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"analyze: {error}")
     except Exception as error:  # noqa: BLE001 - e.g. a database URL that cannot be reached
@@ -197,7 +215,7 @@ def _export(args: argparse.Namespace) -> int:
     from app.readerstudy.ratings import write_csv, write_imrmc
 
     try:
-        rows, _ = load_rows(args.input, args.study)
+        rows, _ = load_rows(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"export-csv: {error}")
     write_csv(rows, args.out_csv)

@@ -16,6 +16,7 @@ import numpy as np
 from app.readerstudy import mrmc, stats
 from app.readerstudy.ratings import RatingRow, read_csv, read_imrmc
 from app.readerstudy.storage import StudyStore
+from app.readerstudy.truth import ItemTruth, StudyTruth, default_truth_path, load_truth
 
 
 def confidence_rating(choice: str, confidence: float, scale: str) -> float:
@@ -28,43 +29,91 @@ def confidence_rating(choice: str, confidence: float, scale: str) -> float:
     return 50.0 + confidence / 2 if choice == "synthetic" else 50.0 - confidence / 2
 
 
-def rows_from_store(store: StudyStore, study_id: str | None = None) -> list[RatingRow]:
-    """Long-format rows of every reader of a study (the only study when not named); no practice."""
+TruthSource = str | Path | StudyTruth | None
+
+
+def _resolve_truth(truth: TruthSource, database_target: str | Path) -> StudyTruth:
+    """The coordinator's truth: as given, or ``truth.json`` beside a SQLite database file."""
+    if isinstance(truth, StudyTruth):
+        return truth
+    if truth is None:
+        truth = default_truth_path(database_target)
+        if truth is None:
+            raise ValueError(
+                "the answers database holds no truth: give the coordinator's truth file (--truth truth.json)"
+            )
+    return load_truth(truth)
+
+
+def _localisation(values: dict, localise: list[dict], item: ItemTruth) -> tuple:
+    """(click LPS, distance to the finding, tolerance) of an item's first recorded click."""
+    click = None
+    for question in localise:
+        answer = values.get(question["id"])
+        if isinstance(answer, dict) and len(answer.get("lps_mm") or []) == 3:
+            click = tuple(float(x) for x in answer["lps_mm"])
+            break
+    if item.finding_lps_mm is None:
+        return click, None, None
+    distance = None if click is None else float(np.linalg.norm(np.subtract(click, item.finding_lps_mm)))
+    return click, distance, item.tolerance_mm
+
+
+def rows_from_store(
+    store: StudyStore, study_id: str | None = None, truth: TruthSource = None
+) -> list[RatingRow]:
+    """Long-format rows of every reader of a study, the readers' answers (database) joined with the
+    coordinator's truth file; no practice. The study is the one named, else the truth file's,
+    else the database's only one."""
+    ids = store.study_ids()
+    truth_document = None
+    if study_id is None and truth is not None:
+        truth_document = _resolve_truth(truth, store.url)
+        study_id = truth_document.study_id or None
     if study_id is None:
-        ids = store.study_ids()
         if len(ids) != 1:
             raise ValueError(f"the database holds {len(ids)} studies; name one ({', '.join(ids)})")
         study_id = ids[0]
     package = store.package(study_id)
-    truth = store.truth(study_id)
+    truth_document = truth_document or _resolve_truth(truth, store.url)
+    if truth_document.study_id and truth_document.study_id != study_id:
+        where = truth_document.path or "the truth file"
+        raise ValueError(f"{where} is the truth of study {truth_document.study_id}, not {study_id}")
+    truth_items = truth_document.items
     questions = package["questions"]
     call = next((q for q in questions if q["type"] == "real_synthetic"), None)
     two_afc = next((q for q in questions if q["type"] == "two_afc"), None)
     likert = next((q for q in questions if q["type"] == "likert"), None)
+    localise = [q for q in questions if q["type"] == "localise"]
+    free_text = [q for q in questions if q["type"] == "free_text"]
     rows = []
     for reader in store.readers(study_id):
         answers = store.latest_answers(study_id, reader)
         times = store.time_spent(study_id, reader)
         for item_id, values in answers.items():
-            item_truth = truth.get(item_id)
-            if item_truth is None or item_truth["practice"]:
+            item_truth = truth_items.get(item_id)
+            if item_truth is None or item_truth.practice:
                 continue
             time_s = times.get(item_id)
-            if item_truth["synthetic_image_id"]:
+            text = " | ".join(
+                str(values[q["id"]]).strip() for q in free_text if str(values.get(q["id"]) or "").strip()
+            )
+            if item_truth.synthetic_image_id:
                 if two_afc is None or two_afc["id"] not in values:
                     continue
                 picked = values[two_afc["id"]]
                 rows.append(
                     RatingRow(
                         reader,
-                        item_truth["modality"],
-                        item_truth["mrmc_case"],
+                        item_truth.modality,
+                        item_truth.mrmc_case,
                         1,
                         None,
                         time_s,
-                        int(picked["choice"] == item_truth["synthetic_image_id"]),
+                        int(picked["choice"] == item_truth.synthetic_image_id),
                         None,
                         pair=item_id,
+                        free_text=text,
                     )
                 )
                 continue
@@ -77,30 +126,38 @@ def rows_from_store(store: StudyStore, study_id: str | None = None) -> list[Rati
                 )
             if likert is not None and likert["id"] in values:
                 quality = float(values[likert["id"]])
+            click, distance, tolerance = _localisation(values, localise, item_truth)
             rows.append(
                 RatingRow(
                     reader,
-                    item_truth["modality"],
-                    item_truth["mrmc_case"],
-                    int(item_truth["truth"]),
+                    item_truth.modality,
+                    item_truth.mrmc_case,
+                    int(item_truth.truth),
                     rating,
                     time_s,
                     decision,
                     quality,
+                    click_lps_mm=click,
+                    finding_distance_mm=distance,
+                    tolerance_mm=tolerance,
+                    free_text=text,
                 )
             )
     return rows
 
 
-def load_rows(source: str | Path, study_id: str | None = None) -> tuple[list[RatingRow], str]:
+def load_rows(
+    source: str | Path, study_id: str | None = None, truth: TruthSource = None
+) -> tuple[list[RatingRow], str]:
     """Rows from a database URL or file, a long-format CSV or an iMRMC file; and what it was.
 
-    ``study_id`` picks one study of a database that holds several."""
+    ``study_id`` picks one study of a database that holds several; ``truth`` is the coordinator's
+    truth file for a database (default: ``truth.json`` beside a SQLite database file)."""
     text = str(source)
     if "://" in text:
         store = StudyStore(text, create=False)
         try:
-            return rows_from_store(store, study_id), "database"
+            return rows_from_store(store, study_id, truth), "database"
         finally:
             store.close()
     path = Path(text)
@@ -111,7 +168,7 @@ def load_rows(source: str | Path, study_id: str | None = None) -> tuple[list[Rat
     if head.startswith(b"SQLite format 3"):
         store = StudyStore(path, create=False)
         try:
-            return rows_from_store(store, study_id), "database"
+            return rows_from_store(store, study_id, truth), "database"
         finally:
             store.close()
     if path.suffix.lower() == ".csv":
@@ -208,6 +265,34 @@ def _two_afc_section(rows: list[RatingRow]) -> dict:
     }
 
 
+def _localisation_section(rows: list[RatingRow]) -> dict:
+    """Hit rate of localisation clicks on cases with a marked finding: a hit is a click within
+    the tolerance radius of the finding; a case left without a click counts as a miss."""
+    marked = [r for r in rows if r.tolerance_mm is not None]
+    if not marked:
+        return {}
+
+    def summary(group: list[RatingRow]) -> dict:
+        distances = [r.finding_distance_mm for r in group if r.finding_distance_mm is not None]
+        hits = sum(
+            1 for r in group if r.finding_distance_mm is not None and r.finding_distance_mm <= r.tolerance_mm
+        )
+        return {
+            "cases": len(group),
+            "clicked": len(distances),
+            "hits": hits,
+            "hit_rate": stats.clopper_pearson(hits, len(group)).to_dict(),
+            "median_distance_mm": float(np.median(distances)) if distances else None,
+        }
+
+    return {
+        "tolerance_mm": sorted({r.tolerance_mm for r in marked}),
+        "per_reader": {reader: summary(group) for reader, group in _by(marked, "reader").items()},
+        "pooled": summary(marked),
+        "interval": stats.CLOPPER_PEARSON_NAME,
+    }
+
+
 def _mrmc_section(rows: list[RatingRow]) -> dict:
     rated = [r for r in rows if r.rating is not None and not r.pair]
     modalities = sorted({r.modality for r in rated})
@@ -249,14 +334,15 @@ def analyze_rows(rows: list[RatingRow]) -> dict:
             "agreement": _agreement_section(singles),
             "likert": _likert_section(singles),
             "two_afc": _two_afc_section(group),
+            "localisation": _localisation_section(singles),
             "mean_time_per_case_s": float(np.mean(timed)) if timed else None,
         }
     result["mrmc"] = _mrmc_section(rows)
     return result
 
 
-def analyze(source: str | Path, study_id: str | None = None) -> dict:
-    rows, kind = load_rows(source, study_id)
+def analyze(source: str | Path, study_id: str | None = None, truth: TruthSource = None) -> dict:
+    rows, kind = load_rows(source, study_id, truth)
     result = analyze_rows(rows)
     result["input"] = {"source": str(source), "kind": kind}
     return result

@@ -23,6 +23,7 @@ Example (YAML)::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class CaseSpec:
     mrmc_case: str = ""  # the same case read under several modalities shares this key
     practice: bool = False
     paired_path: str = ""  # 2AFC: shown beside ``path``
+    # Where the case's marked finding is (LPS mm, in the image's own world frame; kept in the
+    # truth file only): a localise click within the study's tolerance of it is a hit.
+    finding_lps_mm: list[float] | None = None
 
 
 @dataclass
@@ -80,6 +84,22 @@ class StudyOptions:
     allow_scroll: bool = True
     time_limit_s: float | None = None
     common_spacing_mm: float | None = None  # resample every case to this isotropic spacing
+    # "percentile": rescale each case's [low, high] percentiles to ``intensity_range`` (clipped,
+    # quantised to 4096 levels, float32), so value range, offset and quantisation say nothing.
+    intensity_normalisation: str = "none"
+    intensity_percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
+    intensity_range: list[float] = field(default_factory=lambda: [0.0, 4095.0])
+    localisation_tolerance_mm: float = 10.0  # a click this close to the marked finding is a hit
+
+
+BLINDING_ONLY_OPTIONS = (
+    "common_spacing_mm",
+    "intensity_normalisation",
+    "intensity_percentiles",
+    "intensity_range",
+    "localisation_tolerance_mm",
+)  # applied when the package is written (or in the analysis); not in what readers open
+INTENSITY_NORMALISATIONS = ("none", "percentile")
 
 
 @dataclass
@@ -138,6 +158,39 @@ class StudyDefinition:
             raise StudyDefinitionError("every case is a practice case: nothing to analyse")
         if self.options.time_limit_s is not None and self.options.time_limit_s <= 0:
             raise StudyDefinitionError("time_limit_s must be positive")
+        self._validate_blinding_options()
+        for case in self.cases:
+            if case.finding_lps_mm is not None:
+                try:
+                    valid = len(case.finding_lps_mm) == 3 and all(
+                        math.isfinite(float(x)) for x in case.finding_lps_mm
+                    )
+                except (TypeError, ValueError):
+                    valid = False
+                if not valid:
+                    raise StudyDefinitionError(
+                        f"case {case.id}: finding_lps_mm must be three numbers (L, P, S mm)"
+                    )
+
+    def _validate_blinding_options(self) -> None:
+        options = self.options
+        if options.intensity_normalisation not in INTENSITY_NORMALISATIONS:
+            raise StudyDefinitionError(
+                f"intensity_normalisation must be one of {', '.join(INTENSITY_NORMALISATIONS)}"
+            )
+        try:
+            low_pct, high_pct = (float(x) for x in options.intensity_percentiles)
+            low, high = (float(x) for x in options.intensity_range)
+        except (TypeError, ValueError):
+            raise StudyDefinitionError(
+                "intensity_percentiles and intensity_range are two numbers each"
+            ) from None
+        if not 0 <= low_pct < high_pct <= 100:
+            raise StudyDefinitionError("intensity_percentiles must rise within 0-100")
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise StudyDefinitionError("intensity_range must be two finite rising numbers")
+        if not options.localisation_tolerance_mm > 0:
+            raise StudyDefinitionError("localisation_tolerance_mm must be positive")
 
 
 def _from_dict(data: dict, base_dir: Path) -> StudyDefinition:

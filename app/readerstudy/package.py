@@ -2,15 +2,19 @@
 
 Layout written by ``create_study(definition, out_dir, ...)``::
 
-    out_dir/truth.json            coordinator only: opaque ids -> source paths, truth, modality
-    out_dir/answers.db            default SQLite database (WAL) unless a URL is given
+    out_dir/truth.json            coordinator only: opaque ids -> source paths, truth, modality,
+                                  finding (the only place the truth is written)
+    out_dir/answers.db            default SQLite database (WAL) unless a URL is given: the
+                                  package and the readers' answers, no truth
     out_dir/reading/study.json    what the reading session opens: questions, options, items
     out_dir/reading/images/<opaque id>.nii.gz
 
 What is normalised or stripped from every image a reader sees, so nothing but the pixels can
 tell synthetic from real: file name and path (opaque random ids), series description, UIDs and
 every header field (only voxels and geometry are kept), provenance and its sidecar, the plugin
-name, the data type (all float32), and (optionally, ``common_spacing_mm``) the voxel spacing.
+name, the data type (all float32), and optionally the voxel spacing (``common_spacing_mm``) and
+the value range (``intensity_normalisation: percentile``: each case's 1st-99th percentiles mapped
+to a common range and quantised alike, so offsets, scale and quantisation say nothing).
 The item list in ``study.json`` is sorted by opaque id, so its order carries no truth; modality
 names (which may be plugin names) stay in the truth file.
 """
@@ -27,13 +31,14 @@ import numpy as np
 
 from app.core.resample import resample_onto
 from app.core.volume import Geometry, Volume
-from app.readerstudy.definition import StudyDefinition
+from app.readerstudy.definition import BLINDING_ONLY_OPTIONS, StudyDefinition, StudyOptions
 from app.readerstudy.storage import StudyStore
+from app.readerstudy.truth import TRUTH_FILE, write_truth
 
 PACKAGE_FILE = "study.json"
 READING_DIR = "reading"
-TRUTH_FILE = "truth.json"
 DEFAULT_DATABASE = "answers.db"
+INTENSITY_LEVELS = 4096  # 12 bits, as CT and most MR series store
 
 LoadVolume = Callable[[Path], Volume]
 SaveVolume = Callable[[Volume, Path], object]
@@ -53,8 +58,39 @@ def opaque_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(4).upper()}"
 
 
-def blinded_volume(volume: Volume, image_id: str, common_spacing_mm: float | None = None) -> Volume:
-    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata."""
+def normalise_intensity(
+    voxels: np.ndarray,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+    value_range: tuple[float, float] = (0.0, 4095.0),
+    levels: int = INTENSITY_LEVELS,
+) -> np.ndarray:
+    """Map the case's own [low, high] percentiles to ``value_range``, clip, and quantise to
+    ``levels`` evenly spaced values (whole numbers for the default 0-4095).
+
+    Every case then spans the same range with the same quantisation, whatever its source's
+    offset, scale, units or data type (integers for acquired, continuous values for generated
+    images). Non-finite voxels become the low end. float32 out."""
+    values = np.asarray(voxels, dtype=np.float64)
+    finite = np.isfinite(values)
+    low_out, high_out = float(value_range[0]), float(value_range[1])
+    out = np.full(values.shape, low_out, dtype=np.float64)
+    if finite.any():
+        low, high = np.percentile(values[finite], [float(percentiles[0]), float(percentiles[1])])
+        if high > low:
+            out[finite] = (values[finite] - low) * ((high_out - low_out) / (high - low)) + low_out
+        np.clip(out, low_out, high_out, out=out)
+        step = (high_out - low_out) / (levels - 1)
+        out = np.round((out - low_out) / step) * step + low_out
+    return out.astype(np.float32)
+
+
+def blinded_volume(
+    volume: Volume, image_id: str, common_spacing_mm: float | None = None, options: StudyOptions | None = None
+) -> Volume:
+    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata;
+    resampled to ``common_spacing_mm`` and intensity-normalised as ``options`` say."""
+    if common_spacing_mm is None and options is not None:
+        common_spacing_mm = options.common_spacing_mm
     if common_spacing_mm:
         low, high = volume.bounds_lps_mm()
         spacing = np.full(3, float(common_spacing_mm))
@@ -66,12 +102,15 @@ def blinded_volume(volume: Volume, image_id: str, common_spacing_mm: float | Non
         volume = resample_onto(
             volume, geometry, (int(size_ijk[2]), int(size_ijk[1]), int(size_ijk[0])), fill_value=0.0
         )
-    voxels = np.asarray(volume.voxels, dtype=np.float32).copy()
+    if options is not None and options.intensity_normalisation == "percentile":
+        voxels = normalise_intensity(volume.voxels, options.intensity_percentiles, options.intensity_range)
+    else:
+        voxels = np.asarray(volume.voxels, dtype=np.float32).copy()
     geometry = volume.geometry
     return Volume(voxels=voxels, geometry=geometry, modality="", name=image_id, provenance=None, metadata={})
 
 
-def _leak_warnings(described: list[tuple[str, Volume]]) -> list[str]:
+def _leak_warnings(described: list[tuple[str, Volume]], normalised: bool = False) -> list[str]:
     """Differences between real and synthetic sources that blinding does not remove by itself."""
     warnings = []
     by_truth: dict[str, dict[str, set]] = {"real": {}, "synthetic": {}}
@@ -79,11 +118,21 @@ def _leak_warnings(described: list[tuple[str, Volume]]) -> list[str]:
         bucket = by_truth[truth]
         bucket.setdefault("spacing", set()).add(tuple(np.round(volume.geometry.spacing_mm, 3)))
         bucket.setdefault("shape", set()).add(volume.shape_kji)
-    for key in ("spacing", "shape"):
+        sample = np.asarray(volume.voxels).ravel()[:: max(1, volume.voxels.size // 20000)]
+        sample = sample[np.isfinite(sample)]
+        bucket.setdefault("value quantisation (whole numbers or not)", set()).add(
+            bool(np.all(sample == np.round(sample)))
+        )
+    hints = {
+        "spacing": " (set options.common_spacing_mm)",
+        "value quantisation (whole numbers or not)": " (set options.intensity_normalisation: percentile)",
+    }
+    for key in ("spacing", "shape", "value quantisation (whole numbers or not)"):
+        if normalised and key.startswith("value"):
+            continue  # normalisation quantises every case alike
         real, synthetic = by_truth["real"].get(key, set()), by_truth["synthetic"].get(key, set())
         if real and synthetic and real.isdisjoint(synthetic):
-            hint = " (set options.common_spacing_mm)" if key == "spacing" else ""
-            warnings.append(f"every real case differs from every synthetic one in {key}{hint}")
+            warnings.append(f"every real case differs from every synthetic one in {key}{hints.get(key, '')}")
     return warnings
 
 
@@ -103,8 +152,7 @@ def create_study(
         raise FileExistsError(f"{reading_dir} already holds a reading package")
     images_dir.mkdir(parents=True, exist_ok=True)
     study_id = opaque_id("S")
-    items, truth_items, truth_rows, described = [], {}, [], []
-    spacing = definition.options.common_spacing_mm
+    items, truth_items, described = [], {}, []
     for case in definition.cases:
         item_id = opaque_id("K")
         sources = [(case.path, case.truth)]
@@ -119,7 +167,10 @@ def create_study(
             except Exception as error:  # a loader may raise anything: name the case, not a traceback
                 raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
             described.append((truth, volume))
-            save_volume(blinded_volume(volume, image_id, spacing), images_dir / f"{image_id}.nii.gz")
+            save_volume(
+                blinded_volume(volume, image_id, options=definition.options),
+                images_dir / f"{image_id}.nii.gz",
+            )
             image_ids.append(image_id)
             if truth == "synthetic":
                 synthetic_image = image_id
@@ -132,18 +183,12 @@ def create_study(
             "modality": case.modality,
             "mrmc_case": case.mrmc_case or case.id,
             "practice": case.practice,
+            "finding_lps_mm": None
+            if case.finding_lps_mm is None
+            else [float(x) for x in case.finding_lps_mm],
+            "tolerance_mm": float(definition.options.localisation_tolerance_mm),
         }
-        truth_rows.append(
-            {
-                "item_id": item_id,
-                "truth": None if case.paired_path else int(case.truth == "synthetic"),
-                "synthetic_image_id": synthetic_image if case.paired_path else None,
-                "modality": case.modality,
-                "mrmc_case": case.mrmc_case or case.id,
-                "practice": int(case.practice),
-            }
-        )
-    options = {k: v for k, v in definition.to_dict()["options"].items() if k != "common_spacing_mm"}
+    options = {k: v for k, v in definition.to_dict()["options"].items() if k not in BLINDING_ONLY_OPTIONS}
     package = {
         "format": "synthview-reading-package/1",
         "study_id": study_id,
@@ -154,18 +199,15 @@ def create_study(
         "database": f"../{DEFAULT_DATABASE}" if database is None else None,
     }
     (reading_dir / PACKAGE_FILE).write_text(json.dumps(package, indent=2), encoding="utf-8")
-    truth_path = out_dir / TRUTH_FILE
-    truth_path.write_text(
-        json.dumps({"study_id": study_id, "name": definition.name, "items": truth_items}, indent=2),
-        encoding="utf-8",
-    )
+    truth_path = write_truth(out_dir / TRUTH_FILE, study_id, definition.name, truth_items)
     store = StudyStore(database if database is not None else out_dir / DEFAULT_DATABASE)
     try:
-        store.register_study(study_id, definition.name, package, truth_rows)
+        store.register_study(study_id, definition.name, package)
         url = store.url
     finally:
         store.close()
-    return CreatedStudy(study_id, reading_dir, truth_path, url, _leak_warnings(described))
+    normalised = definition.options.intensity_normalisation != "none"
+    return CreatedStudy(study_id, reading_dir, truth_path, url, _leak_warnings(described, normalised))
 
 
 def load_package(reading_dir: str | Path) -> tuple[dict, Path]:

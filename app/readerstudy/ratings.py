@@ -4,6 +4,10 @@ CSV and the iMRMC text format.
 ``truth`` is 1 for a synthetic (positive) case and 0 for a real one; ``rating`` is the
 confidence that the case is synthetic (higher = more synthetic); ``decision`` is the reader's
 binary call (1 = synthetic) when the study asked for one; ``likert`` an image-quality score.
+Localisation: ``click_lps_mm`` is the reader's click (LPS mm, columns click_l_mm, click_p_mm,
+click_s_mm); when the case has a marked finding, ``finding_distance_mm`` is the click's distance
+from it (empty when the reader did not click) and ``tolerance_mm`` the hit radius. ``free_text``
+holds the reader's comments (quoted by the CSV writer: commas and new lines are safe).
 """
 
 from __future__ import annotations
@@ -13,7 +17,24 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-CSV_COLUMNS = ("reader", "modality", "case", "truth", "rating", "time_s", "decision", "likert", "pair")
+CSV_COLUMNS = (
+    "reader",
+    "modality",
+    "case",
+    "truth",
+    "rating",
+    "time_s",
+    "decision",
+    "likert",
+    "pair",
+    "click_l_mm",
+    "click_p_mm",
+    "click_s_mm",
+    "finding_distance_mm",
+    "tolerance_mm",
+    "free_text",
+)
+CLICK_COLUMNS = ("click_l_mm", "click_p_mm", "click_s_mm")
 
 
 @dataclass(frozen=True)
@@ -28,6 +49,18 @@ class RatingRow:
     likert: float | None = None
     # 2AFC: ``pair`` names the pair; truth = 1 and decision = 1 when the synthetic one was picked.
     pair: str = ""
+    click_lps_mm: tuple[float, float, float] | None = None
+    finding_distance_mm: float | None = None
+    tolerance_mm: float | None = None  # set only for cases with a marked finding
+    free_text: str = ""
+
+    def cell(self, column: str) -> object:
+        """The CSV cell of one column ('' for a missing value)."""
+        if column in CLICK_COLUMNS:
+            value = None if self.click_lps_mm is None else self.click_lps_mm[CLICK_COLUMNS.index(column)]
+        else:
+            value = getattr(self, column)
+        return "" if value is None else value
 
 
 def _optional_float(text: str | None) -> float | None:
@@ -44,7 +77,7 @@ def write_csv(rows: list[RatingRow], path: str | Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
-            writer.writerow(["" if getattr(row, c) is None else getattr(row, c) for c in CSV_COLUMNS])
+            writer.writerow([row.cell(c) for c in CSV_COLUMNS])
     return path
 
 
@@ -64,6 +97,7 @@ def read_csv(path: str | Path) -> list[RatingRow]:
             record = {mapping[k.strip()]: v for k, v in raw.items() if k is not None}
             try:
                 decision = _optional_float(record.get("decision"))
+                click = [_optional_float(record.get(c)) for c in CLICK_COLUMNS]
                 rows.append(
                     RatingRow(
                         reader=str(record["reader"]).strip(),
@@ -75,6 +109,10 @@ def read_csv(path: str | Path) -> list[RatingRow]:
                         decision=None if decision is None else int(decision),
                         likert=_optional_float(record.get("likert")),
                         pair=str(record.get("pair") or "").strip(),
+                        click_lps_mm=None if None in click else tuple(click),
+                        finding_distance_mm=_optional_float(record.get("finding_distance_mm")),
+                        tolerance_mm=_optional_float(record.get("tolerance_mm")),
+                        free_text=str(record.get("free_text") or ""),
                     )
                 )
             except (TypeError, ValueError) as error:

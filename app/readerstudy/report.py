@@ -142,6 +142,33 @@ def _two_afc_html(section: dict) -> str:
     )
 
 
+def _localisation_html(section: dict | None) -> str:
+    if not section:
+        return ""
+    rows = [
+        [
+            html.escape(reader),
+            str(entry["cases"]),
+            str(entry["clicked"]),
+            str(entry["hits"]),
+            _ci(entry["hit_rate"]),
+            _fmt(entry["median_distance_mm"], 1),
+        ]
+        for reader, entry in [*section["per_reader"].items(), ("pooled", section["pooled"])]
+    ]
+    tolerance = ", ".join(f"{t:g}" for t in section["tolerance_mm"])
+    return (
+        "<h3>Localisation (cases with a marked finding)</h3>"
+        + _table(
+            ["reader", "cases", "clicked", "hits", "hit rate [95 % CI]", "median distance (mm)"],
+            rows,
+        )
+        + f"<p class='note'>A hit is a click within {html.escape(tolerance)} mm of the marked finding "
+        + "(LPS millimetres); a case without a click is a miss. "
+        + f"Intervals: {html.escape(section['interval'])}, 95 %.</p>"
+    )
+
+
 def _mrmc_html(section: dict) -> str:
     if not section:
         return ""
@@ -183,6 +210,7 @@ def render_html(result: dict, title: str = "Reader study report") -> str:
         parts.append(_agreement_html(section["agreement"]))
         parts.append(_likert_html(section["likert"]))
         parts.append(_two_afc_html(section["two_afc"]))
+        parts.append(_localisation_html(section.get("localisation")))
         if section["mean_time_per_case_s"] is not None:
             parts.append(f"<p>Mean reading time per case: {section['mean_time_per_case_s']:.1f} s.</p>")
     parts.append(_mrmc_html(result.get("mrmc", {})))

@@ -9,8 +9,9 @@ Durability rules:
   a higher revision, and database triggers refuse UPDATE and DELETE on them;
 * every change writes an audit row saying who, when and what (old value -> new value).
 
-The ``truth`` table is written by the coordinator (``study create``) and read only by the
-analysis; the reading session never queries it.
+No truth is stored here: the database is what readers write to (and, with a shared server, can
+read), so the truth stays in the coordinator's truth file (``app.readerstudy.truth``) and the
+analysis joins the two. The study's name is not stored either (it may say what is synthetic).
 """
 
 from __future__ import annotations
@@ -49,18 +50,6 @@ studies = Table(
     Column("name", Text, nullable=False),
     Column("created_utc", String(40), nullable=False),
     Column("package_json", Text, nullable=False),
-)
-
-truth_table = Table(
-    "truth",
-    metadata,
-    Column("study_id", String(64), primary_key=True),
-    Column("item_id", String(64), primary_key=True),
-    Column("truth", Integer, nullable=True),  # single image: 1 synthetic, 0 real
-    Column("synthetic_image_id", String(64), nullable=True),  # 2AFC pair: which image is synthetic
-    Column("modality", String(200), nullable=False),
-    Column("mrmc_case", String(200), nullable=False),
-    Column("practice", Integer, nullable=False),
 )
 
 sessions = Table(
@@ -223,23 +212,25 @@ class StudyStore:
         self.engine.dispose()
 
     # ----- coordinator ---------------------------------------------------------------------
-    def register_study(self, study_id: str, name: str, package: dict, truth_rows: list[dict]) -> None:
-        """Store the reader-facing package and (separately) the truth of every item."""
+    def register_study(self, study_id: str, name: str, package: dict, truth_rows: object = None) -> None:
+        """Store the reader-facing package. ``name`` is the coordinator's and is not stored (only
+        the opaque study id); the truth is refused: it belongs in the truth file only."""
+        if truth_rows:
+            raise ValueError("the truth is kept in the coordinator's truth file, not the answers database")
+        del name
         with self.engine.begin() as connection:
             connection.execute(
                 insert(studies).values(
-                    study_id=study_id, name=name, created_utc=utc_now(), package_json=json.dumps(package)
+                    study_id=study_id, name=study_id, created_utc=utc_now(), package_json=json.dumps(package)
                 )
             )
-            for row in truth_rows:
-                connection.execute(insert(truth_table).values(study_id=study_id, **row))
             _audit(
                 connection,
                 study_id,
                 "coordinator",
                 "create-study",
                 None,
-                {"items": len(truth_rows)},
+                {"items": len(package.get("items", []))},
                 utc_now(),
             )
 
@@ -255,11 +246,6 @@ class StudyStore:
         if text is None:
             raise KeyError(f"study {study_id} is not in this database")
         return json.loads(text)
-
-    def truth(self, study_id: str) -> dict[str, dict]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(truth_table).where(truth_table.c.study_id == study_id))
-            return {r.item_id: dict(r._mapping) for r in rows}
 
     # ----- reader sessions -----------------------------------------------------------------
     def session_order(self, study_id: str, reader_id: str) -> tuple[str, list[dict]] | None:

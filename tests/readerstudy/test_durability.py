@@ -54,19 +54,8 @@ def make_study(tmp_path: Path) -> tuple[dict, Path, Path]:
 
     package_path.write_text(json.dumps(package))
     database = tmp_path / "answers.db"
-    truth = [
-        {
-            "item_id": item["item_id"],
-            "truth": 1,
-            "synthetic_image_id": None,
-            "modality": "m",
-            "mrmc_case": item["item_id"],
-            "practice": 0,
-        }
-        for item in package["items"]
-    ]
     store = StudyStore(database)
-    store.register_study("SDURABLE", "durability", package, truth)
+    store.register_study("SDURABLE", "durability", package)  # no truth in the answers database
     store.close()
     return package, package_path, database
 

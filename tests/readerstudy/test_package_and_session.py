@@ -283,14 +283,14 @@ def test_two_modality_study_from_the_database_gets_mrmc_and_studies_are_kept_apa
             session.submit({"call": {"choice": choice, "confidence": confidence}, "quality": 3}, 1.0)
     with pytest.raises(ValueError, match="holds 2 studies"):
         analyze(database)
-    result = analyze(database, created.study_id)
+    result = analyze(database, created.study_id, truth=created.truth_path)
     assert set(result["modalities"]) == {"gan-a", "gan-b"}
     mrmc = result["mrmc"]
     assert mrmc["modalities"] == ["gan-a", "gan-b"] and mrmc["cases"] == len(images)
     assert mrmc["ndf"] == 1 and mrmc["ddf"] > 0 and 0 <= mrmc["p_value"] <= 1
     assert set(mrmc["reader_auc"]["gan-a"]) == {"R1", "R2", "R3"}
     with pytest.raises(ValueError, match="no readings"):
-        analyze(database, other.study_id)
+        analyze(database, other.study_id, truth=other.truth_path)
 
 
 def test_dicom_series_cases_are_blinded_to_pixels_only(tmp_path, case_folders):

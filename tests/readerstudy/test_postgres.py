@@ -61,7 +61,7 @@ def test_two_concurrent_readers_on_postgresql(tmp_path, case_folders, postgres_u
             connection.execute(sa.delete(answers))
     store.close()
 
-    result = analyze(postgres_url)
+    result = analyze(postgres_url, truth=created.truth_path)  # the server holds no truth
     section = result["modalities"]["default"]
     main = sum(1 for c in definition.cases if not c.practice)
     assert section["binary"]["per_reader"]["site-a/R1"]["specificity"]["estimate"] == 1.0
