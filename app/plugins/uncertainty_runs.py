@@ -1,0 +1,259 @@
+"""Run a plugin again for the hallucination checks: TTA, Monte-Carlo dropout, perturbation, cycle.
+
+The statistics (per-voxel SD, change, cycle residual) are ``app.analysis``'s numpy functions;
+this module only supplies the generator runs, so torch stays in ``app.plugins``. Every map it
+returns is a Volume on the synthesized volume's grid with ``metadata['map']`` (the compare
+layout draws it as a heat map) and the synthesized volume's provenance, because a map derived
+from a synthetic image must stay marked synthetic. ``progress(fraction, message)`` and
+``cancel() -> bool`` are the runtime's callbacks, so a Qt worker and a script wrap the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from app.analysis.consistency import PerturbationSettings, cycle_residual, perturbation_change
+from app.analysis.uncertainty import Augmentation, default_augmentations, voxel_sd
+from app.core.volume import Volume
+from app.plugins.cycle import reconstruct_with_reverse
+from app.plugins.errors import PluginError
+from app.plugins.loading import LoadedPlugin, load_plugin
+from app.plugins.manifest import PluginManifest
+from app.plugins.runtime import CancelCallback, ProgressCallback, RunOptions, synthesize
+
+MAP_KINDS = ("tta", "mc_dropout", "perturbation", "cycle")
+_DROPOUT_SCRIPT_NAMES = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"}
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """Which map to compute and its settings (recorded in the map's metadata)."""
+
+    kind: str  # one of MAP_KINDS
+    mc_samples: int = 8
+    noise_fraction: float = 0.01
+    shift_voxels: int = 1
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.kind not in MAP_KINDS:
+            raise ValueError(f"map kind must be one of {MAP_KINDS}, not {self.kind!r}")
+        if self.kind == "mc_dropout" and self.mc_samples < 2:
+            raise ValueError("Monte-Carlo dropout needs at least 2 samples")
+        if self.kind == "perturbation" and not self.noise_fraction > 0:
+            raise ValueError("the perturbation noise fraction must be positive")
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+# ----- Monte-Carlo dropout ------------------------------------------------------------------
+def dropout_modules(plugin: LoadedPlugin) -> list[torch.nn.Module]:
+    """The generator's dropout layers (PyTorch or TorchScript); none for ONNX models."""
+    module = getattr(plugin.generator, "module", None)
+    if plugin.generator.kind != "torch" or module is None:
+        return []
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd)
+        or getattr(m, "original_name", "") in _DROPOUT_SCRIPT_NAMES
+    ]
+
+
+def has_dropout(plugin: LoadedPlugin) -> bool:
+    return bool(dropout_modules(plugin))
+
+
+def may_have_dropout(manifest: PluginManifest) -> bool:
+    """Cheap guess from the manifest alone (no weights loaded): built-ins say so, TorchScript may."""
+    spec = manifest.architecture
+    return spec.use_dropout if spec.is_builtin else spec.type == "torchscript"
+
+
+@contextmanager
+def dropout_enabled(plugin: LoadedPlugin) -> Iterator[int]:
+    """Only the dropout layers in train mode (norm layers keep their eval behaviour); restored after."""
+    layers = dropout_modules(plugin)
+    if not layers:
+        raise PluginError(
+            f"{plugin.manifest.name} has no dropout layers: Monte-Carlo dropout is not possible"
+        )
+    for layer in layers:
+        layer.train(True)
+    try:
+        yield len(layers)
+    finally:
+        for layer in layers:
+            layer.train(False)
+
+
+# ----- runs ---------------------------------------------------------------------------------
+def _run_many(
+    plugin: LoadedPlugin,
+    volume: Volume,
+    inputs: Sequence[np.ndarray | None],
+    label: str,
+    options: RunOptions,
+    progress: ProgressCallback,
+    cancel: CancelCallback,
+    vary_seed: bool = False,
+) -> list[np.ndarray]:
+    """The generator's output voxels for each input array (None: the volume's own voxels)."""
+    outputs = []
+    count = len(inputs)
+    for number, voxels in enumerate(inputs):
+        source = volume if voxels is None else volume.with_voxels(np.ascontiguousarray(voxels, np.float32))
+        run_options = replace(options, seed=options.seed + number) if vary_seed else options
+
+        def step(fraction: float, message: str, number: int = number) -> None:
+            progress((number + fraction) / count, f"{label} {number + 1}/{count}: {message}")
+
+        outputs.append(synthesize(plugin, source, run_options, progress=step, cancel=cancel).volume.voxels)
+    return outputs
+
+
+def tta_runs(
+    plugin: LoadedPlugin,
+    volume: Volume,
+    augmentations: Sequence[Augmentation] | None = None,
+    options: RunOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> list[np.ndarray]:
+    """One de-augmented output per augmentation (default: ``default_augmentations``)."""
+    voxels = np.asarray(volume.voxels, dtype=np.float32)
+    if augmentations is None:
+        low, high = np.percentile(voxels, [0.5, 99.5])
+        augmentations = default_augmentations(scale=float(high - low))
+    inputs = [np.asarray(a.forward(voxels), dtype=np.float32) for a in augmentations]
+    outputs = _run_many(
+        plugin, volume, inputs, "TTA", options or RunOptions(), progress or _no_progress, cancel or _never
+    )
+    return [np.asarray(a.inverse(o), dtype=np.float32) for a, o in zip(augmentations, outputs, strict=True)]
+
+
+def mc_dropout_runs(
+    plugin: LoadedPlugin,
+    volume: Volume,
+    samples: int = 8,
+    options: RunOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> list[np.ndarray]:
+    """``samples`` outputs with only the dropout layers active, seeds seed, seed+1, ..."""
+    options = options or RunOptions()
+    with dropout_enabled(plugin):
+        return _run_many(
+            plugin,
+            volume,
+            [None] * samples,
+            "MC dropout",
+            options,
+            progress or _no_progress,
+            cancel or _never,
+            vary_seed=True,
+        )
+
+
+# ----- maps ---------------------------------------------------------------------------------
+def map_volume(grid: Volume, values: np.ndarray, name: str, provenance, settings: dict) -> Volume:
+    """A map on ``grid`` marked as a map (heat colormap in the compare) and as derived from a synthetic."""
+    return Volume(
+        np.asarray(values, dtype=np.float32),
+        grid.geometry,
+        grid.modality,
+        grid.units,
+        name,
+        provenance,
+        {"map": name, "map_settings": dict(settings)},
+    )
+
+
+def resolve_plugin(synthesized: Volume, manifests: Sequence[PluginManifest] = ()) -> LoadedPlugin:
+    """The plugin that made ``synthesized`` (by its provenance), loaded; refuses other weights."""
+    provenance = synthesized.provenance
+    if provenance is None:
+        raise PluginError("this volume carries no synthesis provenance: no plugin to run again")
+    manifest = next((m for m in manifests if m.name == provenance.plugin_name), None)
+    if manifest is None:
+        from app.plugins.discovery import find_plugin
+
+        manifest = find_plugin(provenance.plugin_name)
+    plugin = load_plugin(manifest)
+    if provenance.weights_sha256 and plugin.weights_sha256 != provenance.weights_sha256:
+        raise PluginError(
+            f"the weights of {manifest.name} available now are not the ones that made this volume"
+            " (SHA-256 differs); the map would describe another model"
+        )
+    return plugin
+
+
+def compute_map(
+    request: MapRequest,
+    plugin: LoadedPlugin,
+    original: Volume,
+    synthesized: Volume,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> Volume:
+    """The requested map for ``synthesized`` = plugin(``original``)."""
+    progress = progress or _no_progress
+    cancel = cancel or _never
+    options = RunOptions(device=request.device, seed=request.seed)
+    provenance = synthesized.provenance
+    if request.kind == "tta":
+        outputs = tta_runs(plugin, original, None, options, progress, cancel)
+        sd = voxel_sd(outputs)
+        settings = {"runs": len(outputs), "shift_voxels": request.shift_voxels, "jitter": "+-2 %"}
+        return map_volume(synthesized, sd, f"TTA SD ({len(outputs)} runs)", provenance, settings)
+    if request.kind == "mc_dropout":
+        outputs = mc_dropout_runs(plugin, original, request.mc_samples, options, progress, cancel)
+        settings = {"samples": request.mc_samples, "seed": request.seed}
+        name = f"MC-dropout SD ({request.mc_samples} samples)"
+        return map_volume(synthesized, voxel_sd(outputs), name, provenance, settings)
+    if request.kind == "perturbation":
+        done: list[str] = []
+
+        def generate(voxels: np.ndarray) -> np.ndarray:
+            part = len(done)  # perturbation_change runs the baseline first, then the noisy input
+            label = ("baseline", "noisy input")[part]
+
+            def step(fraction: float, message: str) -> None:
+                progress((part + fraction) / 2, f"perturbation, {label}: {message}")
+
+            done.append(label)
+            return synthesize(
+                plugin, original.with_voxels(voxels), options, progress=step, cancel=cancel
+            ).volume.voxels
+
+        settings = PerturbationSettings(request.noise_fraction, request.seed)
+        change, noise_sd = perturbation_change(generate, original.voxels, settings)
+        name = f"perturbation change (noise {request.noise_fraction:g} of range, SD {noise_sd:.3g})"
+        return map_volume(
+            synthesized,
+            change,
+            name,
+            provenance,
+            {"noise_fraction": request.noise_fraction, "noise_sd": noise_sd},
+        )
+    reconstruction = reconstruct_with_reverse(
+        plugin,
+        synthesized,
+        options,
+        progress=lambda f, m: progress(f, f"cycle: {m}"),
+        cancel=cancel,
+    ).volume
+    residual = cycle_residual(original.voxels, reconstruction.voxels)
+    return map_volume(original, residual, "cycle residual |G_BA(G_AB(x)) - x|", provenance, {})
