@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,30 +24,10 @@ from app.plugins.cycle import reconstruct_with_reverse
 from app.plugins.errors import PluginError
 from app.plugins.loading import LoadedPlugin, load_plugin
 from app.plugins.manifest import PluginManifest
+from app.plugins.rerun_maps import MapRequest
 from app.plugins.runtime import CancelCallback, ProgressCallback, RunOptions, synthesize
 
-MAP_KINDS = ("tta", "mc_dropout", "perturbation", "cycle")
 _DROPOUT_SCRIPT_NAMES = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"}
-
-
-@dataclass(frozen=True)
-class MapRequest:
-    """Which map to compute and its settings (recorded in the map's metadata)."""
-
-    kind: str  # one of MAP_KINDS
-    mc_samples: int = 8
-    noise_fraction: float = 0.01
-    shift_voxels: int = 1
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.kind not in MAP_KINDS:
-            raise ValueError(f"map kind must be one of {MAP_KINDS}, not {self.kind!r}")
-        if self.kind == "mc_dropout" and self.mc_samples < 2:
-            raise ValueError("Monte-Carlo dropout needs at least 2 samples")
-        if self.kind == "perturbation" and not self.noise_fraction > 0:
-            raise ValueError("the perturbation noise fraction must be positive")
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -74,12 +54,6 @@ def dropout_modules(plugin: LoadedPlugin) -> list[torch.nn.Module]:
 
 def has_dropout(plugin: LoadedPlugin) -> bool:
     return bool(dropout_modules(plugin))
-
-
-def may_have_dropout(manifest: PluginManifest) -> bool:
-    """Cheap guess from the manifest alone (no weights loaded): built-ins say so, TorchScript may."""
-    spec = manifest.architecture
-    return spec.use_dropout if spec.is_builtin else spec.type == "torchscript"
 
 
 @contextmanager

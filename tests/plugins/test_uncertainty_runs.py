@@ -12,9 +12,9 @@ from app.core.volume import Geometry, Volume
 from app.plugins.errors import PluginError, SynthesisCancelled
 from app.plugins.loading import load_plugin
 from app.plugins.manifest import ArchitectureSpec, load_manifest
+from app.plugins.rerun_maps import MapRequest, map_availability
 from app.plugins.runtime import RunOptions, synthesize
 from app.plugins.uncertainty_runs import (
-    MapRequest,
     compute_map,
     dropout_enabled,
     has_dropout,
@@ -76,6 +76,9 @@ def test_mc_dropout_varies_only_through_dropout_and_restores_eval_mode(dropout_p
 def test_mc_dropout_on_a_network_without_dropout_is_a_clear_error(tmp_path):
     plugin = load_plugin(load_manifest(make_builtin_plugin(tmp_path / "plain")))
     assert not has_dropout(plugin)
+    availability = map_availability(plugin.manifest)
+    assert "no dropout layers" in availability["mc_dropout"] and "no reverse" in availability["cycle"]
+    assert availability["tta"] == availability["perturbation"] == ""
     with pytest.raises(PluginError, match="no dropout layers"):
         mc_dropout_runs(plugin, mr_volume(), samples=2, options=CPU)
 
