@@ -1,0 +1,163 @@
+"""Render a plugin's MODEL_CARD.md from its manifest and its training/held-out record."""
+
+from __future__ import annotations
+
+import json
+
+
+def _metric_rows(heldout: dict) -> list[str]:
+    rows = [
+        "| images compared with the held-out truth | MAE (fraction of p99.5) | PSNR (dB) | SSIM |",
+        "| --- | --- | --- | --- |",
+    ]
+    labels = {"output_vs_truth": "plugin output", "input_vs_truth": "degraded input (baseline)"}
+    for key, label in labels.items():
+        values = heldout[key]
+        rows.append(f"| {label} | {values['mae']:.4f} | {values['psnr_db']:.2f} | {values['ssim']:.3f} |")
+    return rows
+
+
+def _generator_rows(heldout: dict) -> list[str]:
+    return [
+        "| figure | value |",
+        "| --- | --- |",
+        *(f"| {key} | {value} |" for key, value in heldout.items()),
+        "",
+        "MAE/PSNR/SSIM here compare each sample with its NEAREST training slice (lower MAE / higher"
+        " SSIM = closer to copying). `heldout_to_nearest_training_*` gives the same figure for real"
+        " slices of the other head: samples much closer to the training slices than that would"
+        " suggest memorisation. Pixel values are fractions of the 99.5th percentile.",
+    ]
+
+
+def assessment(heldout: dict) -> list[str]:
+    """Plain statements of where the output beats the degraded input and where it does not."""
+    output, baseline = heldout["output_vs_truth"], heldout["input_vs_truth"]
+    better = [name for name, key, sign in _FIGURES if sign * (output[key] - baseline[key]) > 0]
+    worse = [name for name, key, sign in _FIGURES if sign * (output[key] - baseline[key]) <= 0]
+    lines = [
+        f"**Assessment:** on the held-out head the output is closer to the truth than the degraded input by"
+        f" {', '.join(better) or 'no figure'}; it is NOT closer by {', '.join(worse) or 'no figure'}."
+    ]
+    lesions = heldout.get("lesions")
+    if lesions and (
+        lesions["residual_lesion_to_brain_ratio"] < 1.5 or lesions["lesion_error_removed_fraction"] < 0.5
+    ):
+        lines.append("")
+        lines.append(
+            "**The residual map does NOT reliably show lesions at this training size:** it removed"
+            f" {lesions['lesion_error_removed_fraction']:.0%} of the inserted lesions' error and the residual"
+            f" inside lesions is {lesions['residual_lesion_to_brain_ratio']} x that of the rest of the brain."
+            " Treat it as a demonstration of the pipeline, not as a lesion detector."
+        )
+    return lines
+
+
+_FIGURES = (("MAE", "mae", -1), ("PSNR", "psnr_db", +1), ("SSIM", "ssim", +1))
+
+
+def render_model_card(manifest: dict, record: dict) -> str:
+    card = manifest["model_card"]
+    training = record["training"]
+    heldout = record["heldout"]
+    lines = [
+        f"# Model card: {manifest['name']} {manifest['version']}",
+        "",
+        "**Every output of this model is SYNTHETIC.** The viewer labels it, exports mark it.",
+        "",
+    ]
+    if record.get("quick"):
+        lines += [
+            "> QUICK RUN: reduced-size CPU training for checking the pipeline, not the shipped weights.",
+            "",
+        ]
+    lines += [
+        f"{manifest['description']}",
+        "",
+        "## Model",
+        f"- Task: {manifest['task']}; works in 2D, {manifest['plane']} plane.",
+        f"- Architecture: `{manifest['architecture']['type']}`"
+        + (
+            f" (pix2pix/CycleGAN ResNet generator, ngf {manifest['architecture']['ngf']},"
+            f" {manifest['architecture']['norm']} norm), trained as a pix2pix conditional GAN"
+            f" (least-squares PatchGAN critic with weight {record['training'].get('adversarial_weight', 1.0)}"
+            f" + {record['training'].get('lambda_l1', 100.0):g} x L1)."
+            if manifest["architecture"]["type"] != "torchscript"
+            else " DCGAN generator (latent 64 -> 64 x 64, batch norm), trained against a DCGAN critic"
+            " (BCE, one-sided label smoothing 0.9)."
+        ),
+        f"- Weights: `{manifest['weights']['file']}`, {record['weights_bytes'] / 1e6:.1f} MB,"
+        f" SHA-256 `{record['weights_sha256']}`.",
+        f"- Paired training: {'yes' if card['paired'] else 'no'}.",
+        f"- Normalisation: input {json.dumps(manifest['normalization']['input'])}, output"
+        f" {json.dumps(manifest['normalization']['output'])}, network range [-1, 1].",
+        "",
+        "## Training data",
+        card["training_data"],
+        "",
+        "## Training run",
+        f"- {training['iterations_run']} of {training['iterations_planned']} planned iterations,"
+        f" batch {training['batch_size']}, {training['seconds']} s on {training['device']}"
+        f" (torch {training['torch']}), seed {training['seed']}, {training['trained_utc']}.",
+        f"- Command: `{training['command']}` (data: `python -m app.plugins.training.data`).",
+        "- Seeds fix data sampling and initialisation; GPU kernels are not bit-reproducible, so a"
+        " retrain gives close, not identical, weights (the manifest hash then changes).",
+        "",
+        f"## Held-out evaluation ({record['heldout_head']}, never seen in training)",
+    ]
+    if "degradation" in record:
+        lines += [record["degradation"]["heldout"], ""]
+        lines += _metric_rows(heldout)
+        lines += ["", *assessment(heldout)]
+        if "lesions" in heldout:
+            lesions = heldout["lesions"]
+            lines += [
+                "",
+                f"- Residual |input - output| inside the lesions vs elsewhere in the brain: ratio"
+                f" {lesions['residual_lesion_to_brain_ratio']} (higher = lesions stand out more).",
+                f"- Fraction of the lesions' error removed: {lesions['lesion_error_removed_fraction']:.1%}.",
+            ]
+        lines += [
+            "",
+            "Metrics: intensities divided by the held-out head's 99.5th percentile and clipped to [0, 1]"
+            " (data range 1); SSIM is the mean 2D SSIM over the slices (scikit-image). The plugin runs"
+            " through the app's runtime (`app.plugins.runtime.synthesize`, no mixed precision).",
+        ]
+    else:
+        lines += _generator_rows(heldout)
+    lines += [
+        "",
+        "## Intended use",
+        card["intended_use"],
+        "",
+        "## Known limits and failure modes",
+        card["known_limits"],
+        "",
+        "## Reproduce",
+        "```",
+        "python -m app.plugins.training.data            # cache the two heads (build/training_data)",
+        f"python -m app.plugins.training.shipped --plugins {record.get('folder', '') or '<folder>'} [--quick]",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render MODEL_CARD.md of plugin folders from their plugin.yaml and metrics.json."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    for folder in map(Path, argv if argv is not None else sys.argv[1:]):
+        manifest = yaml.safe_load((folder / "plugin.yaml").read_text())
+        record = json.loads((folder / "metrics.json").read_text())
+        record.setdefault("folder", folder.name)
+        (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record))
+        print(f"{folder}/MODEL_CARD.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""Paired training data and held-out cases for the three image-to-image plugins.
+
+Every image is in a plugin's own plane, laid out exactly as the runtime presents slices to a 2D
+generator (``app.plugins.plane_stack``), and scaled the way its manifest says: divided by the
+input's 99.5th percentile (0 -> -1, that percentile -> +1, clipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.core.volume import Geometry, Volume
+from app.plugins.plane_stack import plane_layout
+from app.plugins.training.data import Head, robust_max
+from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
+
+DENOISE, SUPER_RESOLUTION, PSEUDO_HEALTHY = "denoise", "super_resolution", "pseudo_healthy"
+PLANES = {DENOISE: "axial", SUPER_RESOLUTION: "coronal", PSEUDO_HEALTHY: "axial"}
+HELDOUT_NOISE_SIGMA = 0.05  # of the 99.5th percentile
+HELDOUT_THICKNESS_MM = 4
+HELDOUT_LESIONS = 10
+HELDOUT_SLICES = 8
+HELDOUT_SEED = 2024
+
+
+def array_axis_along(direction: np.ndarray, lps_axis: int) -> int:
+    """The numpy axis of ``voxels[k, j, i]`` that runs closest to LPS axis 0 (L), 1 (P) or 2 (S)."""
+    column = int(np.argmax(np.abs(np.asarray(direction)[lps_axis, :])))
+    return 2 - column
+
+
+def to_plane_stack(voxels: np.ndarray, head: Head, plane: str) -> np.ndarray:
+    return np.ascontiguousarray(plane_layout(head.direction, plane).to_stack(voxels))
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainingStacks:
+    """Degraded inputs and clean targets as (slices, rows, cols) stacks scaled to [0, 1]."""
+
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]  # same length as inputs (may repeat the same array)
+    valid_slices: np.ndarray  # slice indices with enough head in them
+    focus_points: list[np.ndarray] | None = None  # per stack: (n, 3) slice,row,col of lesions
+    noise_sigma: tuple[float, float] | None = None  # Rician noise added on the fly
+
+
+def head_versions(head: Head) -> list[np.ndarray]:
+    """The training head as a whole head and skull-stripped, each divided by its own 99.5th
+    percentile (as the runtime scales an input). Stripped copies teach the generator the
+    intensity balance of brain-only volumes (the demo study and many research data sets)."""
+    stripped = head.t1 * head.brain_mask
+    return [head.t1 / robust_max(head.t1), stripped / robust_max(stripped)]
+
+
+def training_stacks(kind: str, head: Head, rng: np.random.Generator, copies: int) -> TrainingStacks:
+    """Degraded/clean stacks from the training head; ``copies`` degraded volumes (SR, lesions),
+    alternating whole-head and skull-stripped versions."""
+    plane = PLANES[kind]
+    versions = head_versions(head)
+    clean_stacks = [to_plane_stack(v, head, plane) for v in versions]
+    head_fraction = (clean_stacks[0] > 0.1).mean(axis=(1, 2))
+    valid = np.flatnonzero(head_fraction > 0.15)
+    if kind == DENOISE:
+        return TrainingStacks(clean_stacks, clean_stacks, valid, noise_sigma=(0.01, 0.10))
+    inputs, targets, focus = [], [], []
+    for index in range(copies):
+        version = index % len(versions)
+        clean = versions[version]
+        if kind == SUPER_RESOLUTION:
+            thickness = (3, 4, 5)[(index // len(versions)) % 3]
+            phase = int(rng.integers(thickness))
+            degraded = thick_slices(clean, thickness, array_axis_along(head.direction, 2), phase)
+        elif kind == PSEUDO_HEALTHY:
+            lesions = insert_lesions(clean, head.brain_mask, rng, int(rng.integers(8, 17)), 1.0)
+            degraded = lesions.voxels
+            focus.append(np.argwhere(to_plane_stack(lesions.lesion_mask, head, plane)))
+        else:
+            raise ValueError(f"unknown task {kind!r}")
+        inputs.append(to_plane_stack(degraded, head, plane))
+        targets.append(clean_stacks[version])
+    return TrainingStacks(inputs, targets, valid, focus_points=focus or None)
+
+
+class PairSampler:
+    """Random (degraded, truth) crops in the network range [-1, 1], augmented on the device.
+
+    Augmentation: flips of both image axes and transposition (so the generator does not
+    depend on the runtime's slice orientation, and the super-resolution model deblurs along
+    whichever image axis is blurred) and a common intensity gain (``gain_range``) (so it keeps the
+    input's intensity level instead of learning the training head's).
+    """
+
+    def __init__(
+        self,
+        stacks: TrainingStacks,
+        crop: int,
+        device: torch.device,
+        seed: int,
+        gain_range: tuple[float, float] = (0.75, 1.3),
+    ) -> None:
+        self.gain_range = gain_range
+        self.inputs = [torch.from_numpy(s.astype(np.float32)).to(device) for s in stacks.inputs]
+        unique_targets = {id(t): torch.from_numpy(t.astype(np.float32)).to(device) for t in stacks.targets}
+        self.targets = [unique_targets[id(t)] for t in stacks.targets]
+        self.valid = stacks.valid_slices
+        self.focus = stacks.focus_points
+        self.noise_sigma = stacks.noise_sigma
+        self.crop = crop
+        self.device = device
+        self.rng = np.random.default_rng(seed)
+        self.torch_gen = torch.Generator(device=device).manual_seed(seed)
+
+    def _origin(self, size: int, centre: int | None) -> int:
+        if centre is None:
+            return int(self.rng.integers(0, size - self.crop + 1))
+        return int(
+            np.clip(
+                centre - self.rng.integers(self.crop // 8, self.crop - self.crop // 8), 0, size - self.crop
+            )
+        )
+
+    def __call__(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        degraded, truth = [], []
+        for _ in range(batch_size):
+            stack_index = int(self.rng.integers(len(self.inputs)))
+            source, target = self.inputs[stack_index], self.targets[stack_index]
+            centre = (None, None)
+            if self.focus is not None and len(self.focus[stack_index]) and self.rng.random() < 0.75:
+                slice_index, *centre = self.focus[stack_index][
+                    self.rng.integers(len(self.focus[stack_index]))
+                ]
+            else:
+                slice_index = int(self.rng.choice(self.valid))
+            rows, cols = source.shape[1:]
+            r0, c0 = self._origin(rows, centre[0]), self._origin(cols, centre[1])
+            window = (slice_index, slice(r0, r0 + self.crop), slice(c0, c0 + self.crop))
+            pair = torch.stack([source[window], target[window]])
+            if self.rng.random() < 0.5:
+                pair = pair.flip(1)
+            if self.rng.random() < 0.5:
+                pair = pair.flip(2)
+            if self.rng.random() < 0.5:
+                pair = pair.transpose(1, 2)
+            pair = pair * float(self.rng.uniform(*self.gain_range))
+            degraded.append(pair[0])
+            truth.append(pair[1])
+        degraded_batch = torch.stack(degraded)[:, None]
+        truth_batch = torch.stack(truth)[:, None]
+        if self.noise_sigma is not None:
+            low, high = self.noise_sigma
+            sigma = low + (high - low) * torch.rand(
+                batch_size, 1, 1, 1, device=self.device, generator=self.torch_gen
+            )
+            real = degraded_batch + sigma * torch.randn(
+                degraded_batch.shape, device=self.device, generator=self.torch_gen
+            )
+            imag = sigma * torch.randn(degraded_batch.shape, device=self.device, generator=self.torch_gen)
+            degraded_batch = torch.sqrt(real * real + imag * imag)
+        return _to_network(degraded_batch), _to_network(truth_batch)
+
+
+def _to_network(unit: torch.Tensor) -> torch.Tensor:
+    return unit.clamp(0.0, 1.0) * 2.0 - 1.0
+
+
+# ----------------------------------------------------------------------------------- held out
+
+
+@dataclass
+class HeldoutCase:
+    """A small slab of the held-out head: degraded input (a Volume, scanner units) and truth."""
+
+    kind: str
+    input_volume: Volume
+    truth: np.ndarray  # same shape as input_volume.voxels
+    reference_intensity: float  # the held-out head's 99.5th percentile: metrics divide by it
+    plane: str
+    direction: np.ndarray
+    lesion_mask: np.ndarray | None = None
+    brain_mask: np.ndarray | None = None
+
+
+def _slab(voxels: np.ndarray, head: Head, plane: str, indices: np.ndarray) -> np.ndarray:
+    layout = plane_layout(head.direction, plane)
+    return np.ascontiguousarray(layout.from_stack(layout.to_stack(voxels)[indices]))
+
+
+def heldout_case(kind: str, head: Head, slices: int = HELDOUT_SLICES) -> HeldoutCase:
+    """The fixed held-out evaluation of a plugin kind (same numbers on every machine)."""
+    rng = np.random.default_rng(HELDOUT_SEED)
+    plane = PLANES[kind]
+    reference = robust_max(head.t1)
+    truth_full = head.t1.astype(np.float32)
+    stack_count = to_plane_stack(truth_full, head, plane).shape[0]
+    indices = np.linspace(0.3 * stack_count, 0.7 * stack_count, slices).astype(int)
+    lesion_slab = brain_slab = None
+    if kind == DENOISE:
+        truth = _slab(truth_full, head, plane, indices)
+        degraded = rician_noise(truth, HELDOUT_NOISE_SIGMA * reference, rng)
+    elif kind == SUPER_RESOLUTION:
+        through_plane = array_axis_along(head.direction, 2)
+        degraded = _slab(thick_slices(truth_full, HELDOUT_THICKNESS_MM, through_plane), head, plane, indices)
+        truth = _slab(truth_full, head, plane, indices)
+    elif kind == PSEUDO_HEALTHY:
+        lesions = insert_lesions(truth_full, head.brain_mask, rng, HELDOUT_LESIONS, reference)
+        lesion_area = to_plane_stack(lesions.lesion_mask, head, plane).sum(axis=(1, 2))
+        indices = np.sort(np.argsort(lesion_area, kind="stable")[::-1][:slices])
+        degraded = _slab(lesions.voxels, head, plane, indices)
+        truth = _slab(truth_full, head, plane, indices)
+        lesion_slab = _slab(lesions.lesion_mask, head, plane, indices)
+        brain_slab = _slab(head.brain_mask, head, plane, indices)
+    else:
+        raise ValueError(f"unknown task {kind!r}")
+    geometry = Geometry(np.zeros(3), np.asarray(head.spacing_mm, float), np.asarray(head.direction, float))
+    volume = Volume(
+        voxels=degraded.astype(np.float32),
+        geometry=geometry,
+        modality="MR",
+        name=f"{head.name} held-out {kind}",
+    )
+    return HeldoutCase(
+        kind, volume, truth, reference, plane, np.asarray(head.direction), lesion_slab, brain_slab
+    )

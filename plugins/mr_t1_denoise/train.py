@@ -1,0 +1,14 @@
+"""Train the shipped 'mr_t1_denoise' plugin (see MODEL_CARD.md): full size on CUDA, or --quick on a CPU.
+
+python plugins/mr_t1_denoise/train.py [--quick] [--device cpu|cuda] [--iterations N]
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.plugins.training.shipped import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main(["--plugins", "mr_t1_denoise", *sys.argv[1:]]))
