@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0
   libxcb-cursor0 libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxrender1 libxi6
   postgresql dicom3tools dcmtk
+  mricron-data
   desktop-file-utils
 )
 missing=()
