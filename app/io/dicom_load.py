@@ -15,7 +15,8 @@ import os
 import re
 import warnings
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,14 @@ _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 _MAX_WORKERS = min(8, (os.cpu_count() or 2) + 2)
 
 
-def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
+def load_series(
+    series: SeriesInfo,
+    max_workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Volume:
     """The series as a Volume (voxels[k, j, i], LPS geometry). Raises ``LoadError``.
+
+    ``progress(frames_read, frames_total)`` is called (from this thread) as frames arrive.
 
     Stored values are read in parallel into one array of the stored type; the rescale is then
     applied in place (int16 when the rescaled values are integers that fit, which is the usual
@@ -59,16 +66,22 @@ def load_series(series: SeriesInfo, max_workers: int | None = None) -> Volume:
             decode_jobs[frame.path].append((k, frame))
     workers = max_workers or _MAX_WORKERS
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(_read_raw_chunk, series, voxels, ranges, done, part)
+        frames_of = {
+            pool.submit(_read_raw_chunk, series, voxels, ranges, done, part): len(part)
             for part in _chunks(raw_jobs, workers)
-        ]
-        futures += [
-            pool.submit(_decode_file, series, voxels, ranges, path, jobs)
-            for path, jobs in decode_jobs.items()
-        ]
-        for future in futures:
+        }
+        frames_of.update(
+            {
+                pool.submit(_decode_file, series, voxels, ranges, path, jobs): len(jobs)
+                for path, jobs in decode_jobs.items()
+            }
+        )
+        frames_read = 0
+        for future in as_completed(frames_of):
             future.result()  # re-raises the first LoadError
+            frames_read += frames_of[future]
+            if progress is not None:
+                progress(frames_read, slices)
         voxels = _apply_rescale(voxels, ranges, series.frames, done, pool, workers)
     return _volume(series, voxels)
 
@@ -143,6 +156,8 @@ def _volume(series: SeriesInfo, voxels: np.ndarray) -> Volume:
     )
     rescale_type = str(series.metadata.get("RescaleType", ""))
     units = "HU" if series.modality == "CT" and rescale_type in ("", "HU") else rescale_type
+    if units == "US":  # DICOM's "unspecified": no unit to show (it would read as ultrasound)
+        units = ""
     return Volume(
         voxels=voxels,
         geometry=geometry,

@@ -7,6 +7,7 @@ series) raises ``LoadError`` with a message naming the file and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from app.core.study import ScanResult, SeriesInfo
@@ -27,8 +28,15 @@ def scan_path(path: str | Path) -> ScanResult:
     return scan(path)
 
 
-def load_volume(path: str | Path, series_uid: str | None = None) -> Volume:
-    """Load a NIfTI file, or one series of a DICOM file/folder (the largest when not named)."""
+def load_volume(
+    path: str | Path,
+    series_uid: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Volume:
+    """Load a NIfTI file, or one series of a DICOM file/folder (the largest when not named).
+
+    ``progress(frames_read, frames_total)`` follows a DICOM series load (NIfTI: not called).
+    """
     path = Path(path)
     if not path.exists():
         raise LoadError(f"{path} does not exist")
@@ -40,7 +48,7 @@ def load_volume(path: str | Path, series_uid: str | None = None) -> Volume:
     result = scan(path)
     series = choose_series(result, path, series_uid)
     try:
-        return load_series(series)
+        return load_series(series, progress=progress)
     except LoadError:
         raise
     except (MemoryError, ValueError) as error:

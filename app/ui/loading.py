@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -61,17 +62,38 @@ def default_series_preview() -> Callable[[object], Volume] | None:
     return middle_frame
 
 
-def load_path(path: str | Path, series_uid: str | None = None, loader: VolumeLoader | None = None) -> Volume:
-    """A Volume from a DICOM folder/file or a NIfTI file; a clear error for a missing path."""
+def load_path(
+    path: str | Path,
+    series_uid: str | None = None,
+    loader: VolumeLoader | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Volume:
+    """A Volume from a DICOM folder/file or a NIfTI file; a clear error for a missing path.
+
+    ``progress(done, total)`` is handed to loaders that take it (``app.io``'s DICOM loader
+    reports frames read); other loaders run without it.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    return (loader or default_loader())(str(path), series_uid=series_uid)
+    load = loader or default_loader()
+    if progress is not None and _accepts_progress(load):
+        return load(str(path), series_uid=series_uid, progress=progress)
+    return load(str(path), series_uid=series_uid)
+
+
+def _accepts_progress(function: Callable) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 class _LoadSignals(QtCore.QObject):
     loaded = QtCore.Signal(str, object, str)  # path, Volume, series UID asked for ("" if none)
     failed = QtCore.Signal(str, str)  # path, message
+    progress = QtCore.Signal(str, int, int)  # path, done, total (e.g. DICOM frames read)
 
 
 class LoadTask(QtCore.QRunnable):
@@ -86,7 +108,12 @@ class LoadTask(QtCore.QRunnable):
 
     def run(self) -> None:
         try:
-            volume = load_path(self.path, self.series_uid, self.loader)
+            volume = load_path(
+                self.path,
+                self.series_uid,
+                self.loader,
+                progress=lambda done, total: self.signals.progress.emit(self.path, int(done), int(total)),
+            )
         except Exception as error:  # noqa: BLE001 - any loader failure becomes a message, never a crash
             traceback.print_exc()
             self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")

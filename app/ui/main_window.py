@@ -31,6 +31,7 @@ from app.ui.shortcuts import ShortcutHelpDialog
 from app.ui.slice_view import SliceView
 from app.ui.study_browser import StudyBrowser
 
+TOOL_DOCK_WIDTH_PX = 380  # a tool dock's starting width: the images keep most of the screen
 LAYOUT_KEYS = {"axial": "1", "coronal": "2", "sagittal": "3", "mpr": "4", "2x2": "5", "compare": "6"}
 
 
@@ -80,7 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.readout_label = QtWidgets.QLabel("")
         self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setRange(0, 0)  # busy indicator: loaders do not report fractions
+        self.progress_bar.setRange(0, 0)  # busy until the loader reports a fraction (DICOM frames)
         self.progress_bar.setMaximumWidth(160)
         self.progress_bar.hide()
         self.statusBar().addWidget(self.readout_label, 1)
@@ -108,7 +109,19 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
         dock.setWidget(widget)
+        # Tool panels share one column as tabs: stacked, their minimum heights add up and push
+        # the window past a laptop screen's height (1280x800), and each gets a sliver.
+        neighbours = [
+            other
+            for other in self.findChildren(QtWidgets.QDockWidget)
+            if other is not dock and not other.isFloating() and self.dockWidgetArea(other) == area
+        ]
         self.addDockWidget(area, dock)
+        if neighbours:
+            self.tabifyDockWidget(neighbours[0], dock)
+            neighbours[0].raise_()  # the first tool stays in front; the others are a click away
+        else:
+            self.resizeDocks([dock], [TOOL_DOCK_WIDTH_PX], QtCore.Qt.Orientation.Horizontal)
         if hasattr(self, "_docks_menu"):
             self._docks_menu.addAction(dock.toggleViewAction())
         return dock
@@ -130,6 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _load_series(self, path: str, series_uid: str | None) -> None:
         task = LoadTask(path, series_uid or None, self.loader)
         task.signals.loaded.connect(self._on_loaded)
+        task.signals.progress.connect(self._on_progress)
         self._start(task)
 
     def _start(self, task: LoadTask | ScanTask) -> None:
@@ -137,6 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
         task.setAutoDelete(False)
         task.signals.failed.connect(self._on_failed)
         self._pending_loads.append(task)
+        self.progress_bar.setRange(0, 0)  # busy until a fraction arrives
         self.progress_bar.show()
         self.statusBar().showMessage(f"Loading {path} ...")
         QtCore.QThreadPool.globalInstance().start(task)
@@ -405,6 +420,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending_loads = [task for task in self._pending_loads if task.path != path]
         if not self._pending_loads:
             self.progress_bar.hide()
+
+    def _on_progress(self, path: str, done: int, total: int) -> None:
+        """A real percentage while a DICOM series loads (frames read of frames in the series)."""
+        if total <= 0 or not any(task.path == path for task in self._pending_loads):
+            return
+        percent = round(100 * min(done, total) / total)
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(percent)
+        self.statusBar().showMessage(f"Loading {path} ... {percent}% ({done} of {total} slices)")
 
     def _on_loaded(self, path: str, volume: Volume, series_uid: str = "") -> None:
         self._finish_task(path)

@@ -73,7 +73,11 @@ class StudyBrowser(QtWidgets.QWidget):
         self.tree.setHeaderLabels(list(self.COLUMNS))
         self.tree.setIconSize(QtCore.QSize(THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
         self.tree.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.tree.setColumnWidth(0, 200)
+        self.tree.setColumnWidth(0, 220)
+        self.tree.setIndentation(12)  # three levels deep: room for the series name, not for indents
+        header = self.tree.header()
+        for column in range(1, len(self.COLUMNS)):
+            header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.compare_button = QtWidgets.QPushButton("Compare selected")
         self.compare_button.clicked.connect(self._on_compare)

@@ -60,3 +60,33 @@ def test_synthetic_label_is_whole_and_on_top_in_a_crowded_compare_grid(
         assert title.text().split(":")[0] in {"original", "synthesized", "difference", "acquired"} or (
             title.text().endswith("…")
         )
+
+
+def test_dicom_series_load_shows_a_real_percentage(qtbot, main_window, tmp_path):
+    from tests.io.series_factory import write_series
+
+    write_series(tmp_path / "series", [float(z) for z in range(16)], shape=(8, 8))
+    percentages = []
+    main_window.progress_bar.valueChanged.connect(
+        lambda value: percentages.append((main_window.progress_bar.maximum(), value))
+    )
+    main_window.open_path(tmp_path / "series")
+    qtbot.waitUntil(
+        lambda: main_window.current_volume is not None and not main_window.is_loading(), timeout=30000
+    )
+    assert not main_window.last_error, main_window.last_error
+    reported = [value for maximum, value in percentages if maximum == 100]
+    assert reported and reported[-1] == 100 and reported == sorted(reported)
+    assert not main_window.progress_bar.isVisible()
+
+
+def test_a_loader_without_progress_still_loads(qtbot, viewer_settings, phantom, tmp_path):
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(viewer_settings, loader=lambda path, series_uid=None: phantom)
+    qtbot.addWidget(window)
+    path = tmp_path / "x.nii.gz"
+    path.write_bytes(b"")
+    window.open_path(path)
+    qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
+    assert window.current_volume is phantom and not window.last_error
