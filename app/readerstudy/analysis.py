@@ -307,7 +307,10 @@ def _mrmc_section(rows: list[RatingRow]) -> dict:
     if len(readers) < 2 or len({truth[c] for c in cases}) < 2:
         return {"note": "MRMC needs two or more readers and both classes read under both modalities"}
     array = np.array([[[scores[(m, rd, c)] for c in cases] for rd in readers] for m in modalities])
-    result = mrmc.obuchowski_rockette(array, np.array([truth[c] for c in cases]), modalities, readers)
+    try:
+        result = mrmc.obuchowski_rockette(array, np.array([truth[c] for c in cases]), modalities, readers)
+    except ValueError as error:
+        return {"note": str(error)}
     out = result.to_dict()
     out["cases"] = len(cases)
     out["cases_left_out_incomplete"] = len(truth) - len(cases)

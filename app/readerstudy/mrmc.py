@@ -174,8 +174,14 @@ def obuchowski_rockette(
     interaction = auc - modality_auc[:, None] - reader_mean[None, :] + grand
     ms_tr = np.sum(interaction**2) / ((n_mod - 1) * (n_read - 1))
     denominator = ms_tr + n_read * max(cov2 - cov3, 0.0)
+    if not denominator > 0:
+        # e.g. every reader perfect under both modalities: nothing varies, F is 0/0.
+        raise ValueError(
+            "no reader or case variance in the AUCs: the Obuchowski-Rockette F test is undefined"
+        )
     f_statistic = ms_t / denominator
-    ddf = denominator**2 / (ms_tr**2 / ((n_mod - 1) * (n_read - 1)))
+    # Hillis ddf; with no treatment-by-reader variance it tends to infinity (the chi-square limit).
+    ddf = denominator**2 / (ms_tr**2 / ((n_mod - 1) * (n_read - 1))) if ms_tr > 0 else float("inf")
     p_value = float(sps.f.sf(f_statistic, n_mod - 1, ddf))
 
     difference = float(modality_auc[0] - modality_auc[1])
