@@ -78,8 +78,7 @@ def heads_from_files() -> tuple[Head, Head]:
     mni = _read(paths["mni_t1"])
     gm = np.asarray(_read(paths["mni_gm"]).voxels, dtype=np.float32)
     wm = np.asarray(_read(paths["mni_wm"]).voxels, dtype=np.float32)
-    scale = max(float(gm.max()), float(wm.max()), 1.0)
-    mni_mask = (gm + wm) / (scale if scale > 1.5 else 1.0) > 0.5
+    mni_mask = _mni_brain_mask(gm, wm)
     colin = _read(paths["colin_t1"])
     colin_mask = np.asarray(_read(paths["colin_bet"]).voxels) > 0
     return (
@@ -98,6 +97,26 @@ def heads_from_files() -> tuple[Head, Head]:
             tuple(mni.geometry.spacing_mm),
         ),
     )
+
+
+def heldout_head_from_files() -> Head:
+    """Only the held-out MNI152 head (what the shipped-plugin regression tests need)."""
+    data = nilearn_data_dir()
+    mni = _read(data / MNI_T1_NAME)
+    gm = np.asarray(_read(data / MNI_GM_NAME).voxels, dtype=np.float32)
+    wm = np.asarray(_read(data / MNI_WM_NAME).voxels, dtype=np.float32)
+    return Head(
+        "MNI152-2009a",
+        np.asarray(mni.voxels, np.float32),
+        _mni_brain_mask(gm, wm),
+        mni.geometry.direction,
+        tuple(mni.geometry.spacing_mm),
+    )
+
+
+def _mni_brain_mask(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    scale = max(float(gm.max()), float(wm.max()), 1.0)
+    return (gm + wm) / (scale if scale > 1.5 else 1.0) > 0.5
 
 
 def write_cache(path: Path = DEFAULT_CACHE) -> Path:
