@@ -143,6 +143,7 @@ class SliceView(pg.GraphicsView):
         self.last_readout = ""
         self._shown_position_mm: float | None = None
         self._label_texts: tuple[str, str, str] | None = None
+        self._overlay_text_visible = True  # title and corner read-out (see set_overlay_text_visible)
         self._recent_cuts: dict[tuple[int, float], tuple[Volume, SliceImage]] = {}
 
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
@@ -187,6 +188,23 @@ class SliceView(pg.GraphicsView):
         self.reset_zoom()
 
     # ----- public hooks -------------------------------------------------------------------
+    def set_overlay_text_visible(self, visible: bool) -> None:
+        """Show or hide the text drawn over the image: the title (volume name) and the corner
+        read-out (slice, position, window). Orientation letters stay, and so does the SYNTHETIC
+        label, which follows only what is drawn. Blinded reading sessions hide the text."""
+        self._overlay_text_visible = bool(visible)
+        self._title_label.setVisible(self._overlay_text_visible)
+        self.viewport().update()
+
+    @property
+    def overlay_text_visible(self) -> bool:
+        return self._overlay_text_visible
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        """Show or hide the crosshair lines (the cursor position still follows the state)."""
+        self._vertical_line.setVisible(bool(visible))
+        self._horizontal_line.setVisible(bool(visible))
+
     @property
     def view_box(self) -> pg.ViewBox:
         return self._view_box
@@ -447,6 +465,9 @@ class SliceView(pg.GraphicsView):
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         """Bottom right, one line up (clear of the bottom letter): slice, position, window."""
         super().drawForeground(painter, rect)
+        if not self._overlay_text_visible:
+            self.drawn_position_text = ""
+            return
         text = self._label_texts[1] if self._label_texts else ""
         painter.save()
         painter.resetTransform()  # viewport pixels, not scene millimetres

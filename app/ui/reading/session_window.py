@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import default_window
@@ -34,19 +33,10 @@ class ReadingSliceView(SliceView):
         self.allow_scroll = allow_scroll
         self.window_locked = window_locked
         super().__init__(state, content, Plane.AXIAL, parent)
-        # No crosshair: nothing but the image is drawn over the case.
-        for item in self.view_box.childGroup.childItems():
-            if isinstance(item, pg.InfiniteLine):
-                item.hide()
-
-    def _update_labels(self) -> None:
-        # Only the orientation letters stay on the image: the viewer's title and position/window
-        # read-outs could tell images apart (spacing, intensity range) and are hidden here.
-        super()._update_labels()
-        for name in ("_title_label", "_position_label", "_synthetic_label"):
-            label = getattr(self, name, None)
-            if label is not None:
-                label.hide()
+        # Nothing but the image and its orientation letters: no crosshair, and no title or
+        # position/window read-out (they could tell images apart by spacing or intensity range).
+        self.set_crosshair_visible(False)
+        self.set_overlay_text_visible(False)
 
     def scroll(self, slices: int) -> None:
         if self.allow_scroll:

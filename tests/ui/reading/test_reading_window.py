@@ -286,3 +286,48 @@ def test_previous_shows_stored_answers_and_a_change_is_audited(qtbot, tmp_path):
     assert store.time_spent(created.study_id, "R1")[first] == pytest.approx(5 + 4)
     changes = [r for r in store.audit_trail(created.study_id) if r["action"] == "change-answer"]
     assert len(changes) == 1 and changes[0]["who"] == "R1" and changes[0]["item_id"] == first
+
+
+def test_reading_panels_hide_overlay_text_through_the_public_option(qtbot, study):
+    """The blinding uses SliceView's public switches, so a renamed private label cannot leak
+    the title or the slice/position/window read-out onto a case."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    from app.core.planes import Plane
+    from app.core.viewer_state import ViewerState
+    from app.core.volume import Geometry, Volume
+    from app.ui.slice_view import PanelContent, SliceView
+
+    created, _, forbidden = study
+    window = open_window(qtbot, created, "R1")
+    view = window.views[0]
+    window.grab()  # paint once, as a reader would see it
+    assert not view.overlay_text_visible
+    assert view.drawn_position_text == ""
+    assert_blinded(window, forbidden)
+    lines = [i for i in view.view_box.childGroup.childItems() if isinstance(i, pg.InfiniteLine)]
+    assert lines and not any(line.isVisible() for line in lines)
+    view.grab().save("/tmp/g_reading_panel_blinded.png")
+
+    # The same switch on a viewer panel: the read-out is drawn, then gone, then back.
+    volume = Volume(
+        np.arange(60, dtype=np.float32).reshape(3, 4, 5), Geometry.identity((1, 1, 2)), name="vol-x"
+    )
+    panel = SliceView(ViewerState(volume), PanelContent(volume, title="patient-title"), Plane.AXIAL)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.grab()
+    assert panel.overlay_text_visible and "mm" in panel.drawn_position_text
+    shown = [label.text() for label in panel.findChildren(QtWidgets.QLabel) if label.isVisible()]
+    assert any("patient-title" in text for text in shown)
+    panel.set_overlay_text_visible(False)
+    panel.grab()
+    assert panel.drawn_position_text == ""
+    shown = [label.text() for label in panel.findChildren(QtWidgets.QLabel) if label.isVisible()]
+    assert set(shown) <= {"A", "P", "R", "L", "S", "I"}, shown
+    panel.set_overlay_text_visible(True)
+    panel.grab()
+    assert "mm" in panel.drawn_position_text
