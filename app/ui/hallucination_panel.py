@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
+from app.ui.hallucination_reruns import RerunMapsBox
 
 MAP_NONE = "(difference only)"
 
@@ -48,11 +49,18 @@ class HallucinationPanel(QtWidgets.QWidget):
     map_selected = QtCore.Signal(object)  # Volume of the chosen map, or None for none
     result_changed = QtCore.Signal(object)  # CompareResult after a check or a new threshold
 
-    def __init__(self, pair_provider: Callable[[], tuple[Volume, Volume] | None] | None = None, parent=None):
+    def __init__(
+        self,
+        pair_provider: Callable[[], tuple[Volume, Volume] | None] | None = None,
+        parent=None,
+        manifests_provider: Callable[[], list] | None = None,
+    ):
         super().__init__(parent)
         self.pair_provider = pair_provider
         self.result: CompareResult | None = None
         self._task: _CheckTask | None = None
+        self.computed_maps: dict[str, Volume] = {}  # from generator reruns, for ``_maps_for``
+        self._maps_for: Volume | None = None
 
         self.run_button = QtWidgets.QPushButton("Check the compared pair")
         self.run_button.setToolTip(
@@ -106,6 +114,11 @@ class HallucinationPanel(QtWidgets.QWidget):
         layout.addWidget(self.count_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.metrics_label)
+        self.reruns = RerunMapsBox(
+            lambda: self.pair_provider() if self.pair_provider else None, manifests_provider
+        )
+        self.reruns.map_ready.connect(self.add_map)
+        layout.addWidget(self.reruns)
 
     # ----- computing (delegated to app.analysis) ------------------------------------------
     def run_check(self) -> None:
@@ -146,22 +159,51 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.threshold_spin.setValue(result.settings.threshold)
         self.threshold_spin.blockSignals(False)
         self.threshold_spin.setEnabled(True)
-        self.map_combo.blockSignals(True)
-        self.map_combo.clear()
-        self.map_combo.addItem(MAP_NONE)
-        for name in self.maps():
-            self.map_combo.addItem(name)
-        self.map_combo.blockSignals(False)
-        self.map_combo.setEnabled(True)
+        self._fill_map_combo()
         self.note_label.setText("\n".join(result.notes))
         self._fill_metrics()
         self._fill_regions()
         self.result_changed.emit(result)
 
+    def _fill_map_combo(self, select: str | None = None) -> None:
+        """List the offered maps; ``select`` one of them (which shows it) or keep the current one."""
+        current = select or self.map_combo.currentText()
+        self.map_combo.blockSignals(True)
+        self.map_combo.clear()
+        self.map_combo.addItem(MAP_NONE)
+        for name in self.maps():
+            self.map_combo.addItem(name)
+        index = self.map_combo.findText(current)
+        self.map_combo.setCurrentIndex(max(index, 0))
+        self.map_combo.blockSignals(False)
+        self.map_combo.setEnabled(self.map_combo.count() > 1)
+        if select is not None and index >= 0:
+            self._on_map_chosen(index)
+
+    def add_map(self, map_volume: Volume) -> None:
+        """A map computed by a generator rerun: offered from now on and shown at once."""
+        pair = self.pair_provider() if self.pair_provider else None
+        if pair is None:
+            return
+        if self._maps_for is not pair[1]:
+            self.computed_maps = {}
+            self._maps_for = pair[1]
+        self.computed_maps[map_volume.name] = map_volume
+        self._fill_map_combo(select=map_volume.name)
+
+    def refresh_for_view(self) -> None:
+        """The compare changed: forget maps of another synthesized volume, update the rerun buttons."""
+        pair = self.pair_provider() if self.pair_provider else None
+        if self.computed_maps and (pair is None or pair[1] is not self._maps_for):
+            self.computed_maps = {}
+            self._maps_for = None
+            self._fill_map_combo()
+        self.reruns.refresh()
+
     def maps(self) -> dict[str, Volume]:
-        """The maps this check offers, by display name (no raw difference across modalities)."""
+        """The maps offered, by display name (no raw difference across modalities), reruns' included."""
         if self.result is None:
-            return {}
+            return dict(self.computed_maps)
         result = self.result
         offered: dict[str, Volume] = {}
         if result.residual_source != NO_RESIDUAL:
@@ -172,6 +214,7 @@ class HallucinationPanel(QtWidgets.QWidget):
             offered["Absolute difference |synthesized - reference|"] = result.reference_difference.absolute
         for name, volume in result.extra_maps.items():
             offered[name[0].upper() + name[1:]] = volume
+        offered.update(self.computed_maps)
         return offered
 
     def set_threshold(self, threshold: float) -> None:
@@ -232,21 +275,28 @@ def install_hallucination_panel(window) -> HallucinationPanel:
             return None
         return window.current_volume, window.compare_volumes[0]
 
-    panel = HallucinationPanel(pair_provider=pair)
+    def manifests() -> list:
+        plugin_panel = getattr(window, "plugin_panel", None)
+        return list(plugin_panel.manifests) if plugin_panel is not None else []
+
+    panel = HallucinationPanel(pair_provider=pair, manifests_provider=manifests)
 
     def go_to(lps_mm: np.ndarray) -> None:
         if window.state is not None:
             window.state.set_cursor(lps_mm)
 
     def show_map(map_volume: Volume | None) -> None:
-        result = panel.result
-        if result is None:
+        shown = pair()
+        if shown is None and panel.result is not None:
+            shown = panel.result.original, panel.result.synthesized
+        if shown is None:
             return
-        others = [result.synthesized] + ([map_volume] if map_volume is not None else [])
-        window.show_compare(result.original, others)
+        original, synthesized = shown
+        window.show_compare(original, [synthesized] + ([map_volume] if map_volume is not None else []))
 
     panel.region_activated.connect(go_to)
     panel.map_selected.connect(show_map)
+    window.view_changed.connect(panel.refresh_for_view)
     window.hallucination_panel = panel
     window.add_dock(panel, "Hallucination check")
     return panel

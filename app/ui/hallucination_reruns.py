@@ -1,0 +1,229 @@
+"""Rerun the generator for hallucination maps: TTA SD, MC-dropout SD, perturbation change, cycle residual.
+
+A thin Qt adapter over ``app.plugins.uncertainty_runs``: the buttons say which maps the plugin
+that made the compared volume offers (from its manifest, without importing torch), a run goes
+to the thread pool with progress and cancel, and a finished map is emitted with ``map_ready``
+so the hallucination panel shows it as a linked map column of the compare layout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from app.core.volume import Volume
+
+PairProvider = Callable[[], tuple[Volume, Volume] | None]
+
+
+class _RerunSignals(QtCore.QObject):
+    progress = QtCore.Signal(float, str)
+    finished = QtCore.Signal(object)  # map Volume
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+
+
+class RerunTask(QtCore.QRunnable):
+    """Load the plugin that made ``synthesized`` and compute one map, off the UI thread."""
+
+    def __init__(self, request, original: Volume, synthesized: Volume, manifests: list) -> None:
+        super().__init__()
+        self.request = request
+        self.original = original
+        self.synthesized = synthesized
+        self.manifests = manifests
+        self.cancel_event = threading.Event()
+        self.signals = _RerunSignals()
+
+    def run(self) -> None:
+        try:
+            from app.plugins.errors import PluginError, SynthesisCancelled
+            from app.plugins.uncertainty_runs import compute_map, resolve_plugin
+
+            plugin = resolve_plugin(self.synthesized, self.manifests)
+            result = compute_map(
+                self.request,
+                plugin,
+                self.original,
+                self.synthesized,
+                progress=self.signals.progress.emit,
+                cancel=self.cancel_event.is_set,
+            )
+        except SynthesisCancelled:
+            self.signals.cancelled.emit()
+        except PluginError as error:
+            self.signals.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - a failed rerun is a message, never a crash
+            self.signals.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.signals.finished.emit(result)
+
+
+class RerunMapsBox(QtWidgets.QGroupBox):
+    """Buttons per map kind, their settings, progress and cancel."""
+
+    map_ready = QtCore.Signal(object)  # map Volume (metadata 'map')
+
+    def __init__(
+        self,
+        pair_provider: PairProvider | None = None,
+        manifests_provider: Callable[[], list] | None = None,
+        parent=None,
+    ) -> None:
+        super().__init__("Rerun the generator", parent)
+        from app.plugins.rerun_maps import MAP_KINDS, MAP_TITLES
+
+        self.pair_provider = pair_provider or (lambda: None)
+        self.manifests_provider = manifests_provider or (lambda: [])
+        self._task: RerunTask | None = None
+        self.last_error = ""
+
+        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        grid = QtWidgets.QGridLayout()
+        for number, kind in enumerate(MAP_KINDS):
+            button = QtWidgets.QPushButton(MAP_TITLES[kind])
+            button.clicked.connect(lambda checked=False, k=kind: self.compute(k))
+            self.buttons[kind] = button
+            grid.addWidget(button, number // 2, number % 2)
+
+        self.mc_samples_spin = QtWidgets.QSpinBox()
+        self.mc_samples_spin.setRange(2, 64)
+        self.mc_samples_spin.setValue(8)
+        self.mc_samples_spin.setToolTip("Forward passes with the dropout layers active")
+        self.noise_spin = QtWidgets.QDoubleSpinBox()
+        self.noise_spin.setRange(0.1, 20.0)
+        self.noise_spin.setDecimals(1)
+        self.noise_spin.setSingleStep(0.5)
+        self.noise_spin.setValue(1.0)
+        self.noise_spin.setSuffix(" % of range")
+        self.noise_spin.setToolTip(
+            "Input noise SD for the perturbation check, as a share of the intensity range"
+        )
+        settings = QtWidgets.QFormLayout()
+        settings.addRow("MC samples", self.mc_samples_spin)
+        settings.addRow("Noise", self.noise_spin)
+
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row = QtWidgets.QHBoxLayout()
+        progress_row.addWidget(self.progress_bar, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.status_label = QtWidgets.QLabel("")
+        self.status_label.setWordWrap(True)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addLayout(settings)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status_label)
+        self.refresh()
+
+    # ----- which maps the compared volume's plugin offers ---------------------------------
+    def _plugin_manifest(self, synthesized: Volume):
+        """The manifest of the plugin named in the provenance, or (None, reason)."""
+        from app.plugins.errors import PluginError
+
+        name = synthesized.provenance.plugin_name
+        for manifest in self.manifests_provider() or []:
+            if manifest.name == name:
+                return manifest, ""
+        try:
+            from app.plugins.discovery import find_plugin
+
+            return find_plugin(name), ""
+        except PluginError as error:
+            return None, str(error)
+
+    def refresh(self) -> None:
+        """Enable the buttons for the maps the compared volume's plugin offers (tooltips say why not)."""
+        from app.plugins.rerun_maps import map_availability
+
+        pair = self.pair_provider()
+        reasons: dict[str, str]
+        if pair is None:
+            reasons = dict.fromkeys(self.buttons, "Open a compare (original and synthesized) first")
+        elif pair[1].provenance is None:
+            reasons = dict.fromkeys(self.buttons, "The compared volume is not a plugin output")
+        else:
+            manifest, problem = self._plugin_manifest(pair[1])
+            if manifest is None:
+                reasons = dict.fromkeys(self.buttons, f"Plugin not available: {problem}")
+            else:
+                reasons = map_availability(manifest)
+        running = self.is_running()
+        for kind, button in self.buttons.items():
+            button.setEnabled(not reasons[kind] and not running)
+            button.setToolTip(reasons[kind] or f"Rerun the generator to compute the {button.text()} map")
+        plugin = pair[1].provenance.plugin_name if pair is not None and pair[1].provenance else ""
+        self.setTitle(f"Rerun the generator ({plugin})" if plugin else "Rerun the generator")
+        if not running and not self.last_error and not any(not r for r in reasons.values()):
+            self.status_label.setText(next(iter(reasons.values()), ""))
+
+    # ----- running ------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self._task is not None
+
+    def compute(self, kind: str) -> bool:
+        """Start one map for the compared pair in the thread pool; False if it cannot start."""
+        from app.plugins.rerun_maps import MAP_TITLES, MapRequest
+
+        pair = self.pair_provider()
+        if self.is_running() or pair is None or pair[1].provenance is None:
+            return False
+        request = MapRequest(
+            kind, mc_samples=self.mc_samples_spin.value(), noise_fraction=self.noise_spin.value() / 100
+        )
+        task = RerunTask(request, pair[0], pair[1], list(self.manifests_provider() or []))
+        task.setAutoDelete(False)
+        task.signals.progress.connect(self._on_progress)
+        task.signals.finished.connect(self._on_finished)
+        task.signals.failed.connect(self._on_failed)
+        task.signals.cancelled.connect(self._on_cancelled)
+        self._task = task
+        self.last_error = ""
+        self._set_running(True)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Computing {MAP_TITLES[kind]} …")
+        QtCore.QThreadPool.globalInstance().start(task)
+        return True
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel_event.set()
+            self.status_label.setText("Cancelling …")
+
+    def _set_running(self, running: bool) -> None:
+        for button in self.buttons.values():
+            button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.refresh()
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(int(round(fraction * 100)))
+        self.status_label.setText(message)
+
+    def _on_finished(self, map_volume: Volume) -> None:
+        self._task = None
+        self._set_running(False)
+        self.progress_bar.setValue(100)
+        self.status_label.setText(f"Shown: {map_volume.name}")
+        self.map_ready.emit(map_volume)
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self.last_error = message
+        self._set_running(False)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self._task = None
+        self._set_running(False)
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Cancelled; no map was made.")
