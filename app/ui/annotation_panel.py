@@ -463,15 +463,26 @@ def install_annotation_tools(window) -> AnnotationPanel:
 
     window.view_changed.connect(follow_view)
     shortcuts = [
-        ("Ctrl+Z", controller.undo),
-        ("Ctrl+Shift+Z", controller.redo),
-        ("Ctrl+Y", controller.redo),
-        ("Delete", controller.delete_selected),
+        (
+            key,
+            "Back to navigation (no annotation tool)"
+            if tool is Tool.NAVIGATE
+            else f"Annotation tool: {tool.value}",
+            lambda t=tool: panel.choose_tool(t),
+        )
+        for tool, key in TOOL_KEYS.items()
     ]
-    shortcuts += [(key, lambda t=tool: panel.choose_tool(t)) for tool, key in TOOL_KEYS.items()]
-    for key, slot in shortcuts:
-        shortcut = QtGui.QShortcut(QtGui.QKeySequence(key), window)
-        shortcut.activated.connect(slot)
+    shortcuts += [
+        ("Ctrl+Z", "Undo the last annotation edit", controller.undo),
+        ("Ctrl+Shift+Z", "Redo an annotation edit", controller.redo),
+        ("Ctrl+Y", "Redo an annotation edit", controller.redo),
+        ("Del", "Delete the selected annotation", controller.delete_selected),
+    ]
+    for key, description, slot in shortcuts:
+        if hasattr(window, "add_shortcut"):  # bound in the window and listed in its F1 help
+            window.add_shortcut(key, description, slot)
+        else:
+            QtGui.QShortcut(QtGui.QKeySequence(key), window).activated.connect(slot)
     if window.panels:
         follow_view()
     return panel

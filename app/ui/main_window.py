@@ -27,7 +27,7 @@ from app.ui.loading import (
 )
 from app.ui.panel_grid import PanelGrid
 from app.ui.settings import ViewerSettings
-from app.ui.shortcuts import ShortcutHelpDialog
+from app.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
 from app.ui.slice_view import SliceView
 from app.ui.study_browser import StudyBrowser
 
@@ -62,6 +62,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view: PanelGrid | CompareView | None = None
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
+        self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
 
         self._placeholder = QtWidgets.QLabel(
             "Open a DICOM folder, a DICOM file or a NIfTI file\n"
@@ -125,6 +126,40 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "_docks_menu"):
             self._docks_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def add_shortcut(self, key: str, description: str, slot) -> QtGui.QAction:
+        """Bind ``key`` in the whole window (a tool dock's keys) and list it in the F1 help."""
+        action = QtGui.QAction(description, self)
+        action.setShortcut(QtGui.QKeySequence(key))
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda checked=False: slot())
+        self.addAction(action)
+        self._tool_shortcuts.append((key, description))
+        return action
+
+    def key_actions(self) -> list[QtGui.QAction]:
+        """Every action of the window and its menus that has a key bound."""
+        actions = list(self.actions())
+        menus = [action.menu() for action in self.menuBar().actions() if action.menu() is not None]
+        while menus:
+            menu = menus.pop()
+            for action in menu.actions():
+                if action.menu() is not None:
+                    menus.append(action.menu())
+                else:
+                    actions.append(action)
+        return [action for action in actions if not action.shortcut().isEmpty()]
+
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """What F1 shows: the viewer's table, the tool docks' keys, then any other bound key."""
+        listed = [*SHORTCUTS, *self._tool_shortcuts]
+        known = {QtGui.QKeySequence(key).toString() for key, _ in listed}
+        for action in self.key_actions():
+            key = action.shortcut().toString()
+            if key not in known:
+                listed.append((key, action.text().replace("&", "").rstrip(".")))
+                known.add(key)
+        return listed
 
     def open_path(self, path: str | Path, series_uid: str | None = None) -> None:
         """Load a DICOM folder/file or NIfTI file in the background, then show it.
@@ -374,7 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.view.toggle_flicker()
 
     def show_shortcuts(self) -> ShortcutHelpDialog:
-        dialog = ShortcutHelpDialog(self)
+        dialog = ShortcutHelpDialog(self, self.shortcut_list())
         dialog.open()
         return dialog
 

@@ -33,12 +33,17 @@ SHORTCUTS: list[tuple[str, str]] = [
 
 
 class ShortcutHelpDialog(QtWidgets.QDialog):
-    def __init__(self, parent=None) -> None:
+    """The table of ``shortcuts`` (default: the viewer's own; the main window adds its tool
+    docks' keys, e.g. the annotation tools)."""
+
+    def __init__(self, parent=None, shortcuts: list[tuple[str, str]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        table = QtWidgets.QTableWidget(len(SHORTCUTS), 2)
+        shortcuts = SHORTCUTS if shortcuts is None else shortcuts
+        table = QtWidgets.QTableWidget(len(shortcuts), 2)
         table.setHorizontalHeaderLabels(["Key", "Action"])
-        for row, (key, action) in enumerate(SHORTCUTS):
+        table.verticalHeader().hide()
+        for row, (key, action) in enumerate(shortcuts):
             table.setItem(row, 0, QtWidgets.QTableWidgetItem(key))
             table.setItem(row, 1, QtWidgets.QTableWidgetItem(action))
         table.resizeColumnsToContents()
@@ -56,4 +61,4 @@ class ShortcutHelpDialog(QtWidgets.QDialog):
         )
         layout.addWidget(table)
         layout.addWidget(close)
-        self.resize(520, 560)
+        self.resize(560, 640)
