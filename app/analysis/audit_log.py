@@ -1,7 +1,7 @@
 """Lesion checklist and radiologist sign-off, recorded in an append-only audit log (JSON lines).
 
 Findings marked on the original are confirmed one by one on the synthesized output (present,
-absent, altered). Every action is appended as one JSON line carrying the SHA-256 of the previous
+absent, altered, uncertain). Every action is appended as one JSON line carrying the SHA-256 of the previous
 line, so an edited or deleted entry breaks the chain and ``verify`` reports where. The file is
 only ever opened for appending.
 """
@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-FINDING_STATES = ("present", "absent", "altered", "unsure")
+FINDING_STATES = ("present", "absent", "altered", "uncertain")
 GENESIS = "0" * 64
 
 
@@ -86,6 +86,18 @@ class AuditLog:
         return problems
 
 
+def case_id_for(original, synthesized) -> str:
+    """A case identifier for one original/synthesized pair: names, plugin and time of synthesis.
+
+    Duck-typed on Volume (``name``, ``provenance``) so this module stays free of app.core.
+    """
+    provenance = getattr(synthesized, "provenance", None)
+    parts = [original.name or "original", synthesized.name or "synthesized"]
+    if provenance is not None:
+        parts += [f"{provenance.plugin_name} {provenance.plugin_version}", provenance.created_utc]
+    return " | ".join(parts)
+
+
 class LesionChecklist:
     """Findings of the original, each to be confirmed on the output, then signed off."""
 
@@ -93,6 +105,40 @@ class LesionChecklist:
         self.log = log
         self.case_id = case_id
         self.findings = {f.finding_id: f for f in findings}
+
+    @classmethod
+    def from_log(cls, log: AuditLog, case_id: str) -> LesionChecklist:
+        """The checklist of ``case_id`` as recorded so far (findings marked with ``mark``)."""
+        findings = []
+        for entry in log.entries():
+            if entry.get("case_id") == case_id and entry.get("action") == "mark_finding":
+                data = entry["finding"]
+                findings.append(
+                    Finding(
+                        data["finding_id"],
+                        tuple(float(v) for v in data["centroid_lps_mm"]),
+                        data.get("description", ""),
+                        float(data.get("diameter_mm", 0.0)),
+                    )
+                )
+        return cls(log, case_id, findings)
+
+    def next_finding_id(self) -> str:
+        return f"F{len(self.findings) + 1}"
+
+    def mark(self, centroid_lps_mm, description: str, user: str, diameter_mm: float = 0.0) -> Finding:
+        """Record a finding seen on the original (where, in LPS mm, and what); refused after sign-off."""
+        if self.is_signed_off():
+            raise ValueError("this case is signed off; no more findings can be added")
+        finding = Finding(
+            self.next_finding_id(),
+            tuple(float(v) for v in centroid_lps_mm),
+            description.strip(),
+            float(diameter_mm),
+        )
+        self.log.append("mark_finding", user, case_id=self.case_id, finding=asdict(finding))
+        self.findings[finding.finding_id] = finding
+        return finding
 
     def states(self) -> dict[str, str]:
         """The latest recorded state of every finding ("" when not yet reviewed)."""
@@ -103,6 +149,8 @@ class LesionChecklist:
         return result
 
     def confirm(self, finding_id: str, state: str, user: str, note: str = "") -> dict:
+        if self.is_signed_off():
+            raise ValueError("this case is signed off; its findings can no longer be changed")
         if finding_id not in self.findings:
             raise KeyError(f"no finding {finding_id!r} in case {self.case_id}")
         if state not in FINDING_STATES:
@@ -120,6 +168,8 @@ class LesionChecklist:
 
     def sign_off(self, user: str, statement: str = "") -> dict:
         """Record the reading radiologist's sign-off; refused until every finding is reviewed."""
+        if self.is_signed_off():
+            raise ValueError("this case is already signed off")
         missing = [fid for fid, state in self.states().items() if not state]
         if missing:
             raise ValueError(f"cannot sign off: findings not reviewed: {', '.join(missing)}")
