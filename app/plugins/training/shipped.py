@@ -123,7 +123,8 @@ GENERATOR = {
     " demonstration of what a small GAN learns. The images are SYNTHETIC and show no real patient.",
     "known_limits": "Trained on about 130 slices of one head: samples are low resolution (64 px), mostly"
     " recombine that head's anatomy, may show impossible anatomy (asymmetric ventricles, broken skull"
-    " outlines, checkerboard texture), and carry no pathology. Not evidence of anything clinical.",
+    " outlines, checkerboard texture), and carry no pathology. Not evidence of anything clinical. Check the"
+    " card's min_pairwise_sample_mae: a small GAN on so few images partly collapses (near-identical seeds).",
 }
 
 

@@ -1,0 +1,77 @@
+"""The sample gallery as a person uses it: generate, click tiles to select, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from app.plugins.generation import GeneratedSample
+from app.ui.gallery import SampleGallery
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_axial_dcgan"
+
+
+@pytest.fixture
+def gallery(qtbot):
+    widget = SampleGallery.for_plugin(PLUGIN)
+    qtbot.addWidget(widget)
+    widget.resize(700, 560)
+    widget.show()
+    return widget
+
+
+def test_generate_shows_one_tile_per_seed_with_its_seed(gallery, qtbot):
+    gallery.first_seed.setValue(10)
+    gallery.count.setValue(8)
+    qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    assert [tile.text() for tile in gallery.tiles] == [f"seed {s}" for s in range(10, 18)]
+    assert "SYNTHETIC" in gallery.banner.text() and gallery.banner.isVisible()
+    assert not gallery.export_button.isEnabled()
+    assert all(tile.isVisible() for tile in gallery.tiles)
+    qtbot.wait(20)
+    gallery.grab().save("/tmp/gallery_generated.png")
+
+
+def test_click_to_select_then_export_writes_cases(gallery, qtbot, tmp_path, monkeypatch):
+    gallery.count.setValue(6)
+    qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(gallery.tiles[1], QtCore.Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(gallery.tiles[4], QtCore.Qt.MouseButton.LeftButton)
+    assert [s.seed for s in gallery.selected_samples()] == [1, 4]
+    assert gallery.export_button.isEnabled()
+    qtbot.wait(20)
+    gallery.grab().save("/tmp/gallery_selected.png")
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    with qtbot.waitSignal(gallery.exported) as signal:
+        qtbot.mouseClick(gallery.export_button, QtCore.Qt.MouseButton.LeftButton)
+    records = [json.loads(Path(p).read_text()) for p in signal.args[0]]
+    assert [(r["seed"], r["truth"]) for r in records] == [(1, "synthetic"), (4, "synthetic")]
+    assert (tmp_path / records[0]["files"]["png"]).is_file()
+    assert "Exported 2 case(s)" in gallery.status.text()
+    qtbot.mouseClick(gallery.tiles[1], QtCore.Qt.MouseButton.LeftButton)
+    assert [s.seed for s in gallery.selected_samples()] == [4]
+
+
+def test_a_failing_generator_shows_a_message_instead_of_crashing(qtbot):
+    def broken(seeds):
+        raise RuntimeError("weights missing")
+
+    gallery = SampleGallery(broken, title="broken")
+    qtbot.addWidget(gallery)
+    qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    assert "Could not generate: weights missing" in gallery.status.text()
+    assert gallery.tiles == []
+
+
+def test_export_with_nothing_selected_asks_for_a_selection(qtbot, tmp_path):
+    sample = GeneratedSample(5, np.zeros((64, 64), np.float32), "g", "1", "0" * 64)
+    gallery = SampleGallery(lambda seeds: [sample], title="g")
+    qtbot.addWidget(gallery)
+    gallery.generate(5, 1)
+    assert gallery.export_selected(tmp_path) == []
+    assert "Select at least one" in gallery.status.text()
+    assert not list(tmp_path.iterdir())
