@@ -16,6 +16,7 @@ from app.core.viewer_state import PRESET_NAMES, ViewerState
 from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
+from app.ui.device_status import DeviceStatusLabel
 from app.ui.layouts import MPR_LAYOUTS, mpr_cells
 from app.ui.loading import (
     LoadTask,
@@ -45,6 +46,7 @@ class MainWindow(QtWidgets.QMainWindow):
         loader: VolumeLoader | None = None,
         scanner=None,
         series_preview=None,
+        device_describer=None,
     ) -> None:
         super().__init__()
         self.loader = loader  # path -> Volume; None: app.io's, resolved at run time
@@ -85,8 +87,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.setRange(0, 0)  # busy until the loader reports a fraction (DICOM frames)
         self.progress_bar.setMaximumWidth(160)
         self.progress_bar.hide()
+        # Which device GAN plugins will use: asked in the background once the window shows.
+        self.device_label = DeviceStatusLabel(device_describer)
         self.statusBar().addWidget(self.readout_label, 1)
         self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.device_label)
 
         self._build_menus()
         geometry = self.settings.window_geometry()
@@ -512,6 +517,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if url.isLocalFile():
                 self.open_path(url.toLocalFile())
         event.acceptProposedAction()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        self.device_label.start()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.settings.set_window_geometry(self.saveGeometry())

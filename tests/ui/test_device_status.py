@@ -1,0 +1,77 @@
+"""The status bar names the device GAN plugins will use, without importing torch at start-up."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.ui.device_status import PENDING_TEXT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+START_WINDOW = """
+import sys
+from PySide6 import QtCore
+from app.ui.application import create_application, install_tool_docks
+from app.ui.main_window import MainWindow
+from app.ui.settings import ViewerSettings
+
+app = create_application([])
+settings = ViewerSettings(QtCore.QSettings(sys.argv[1], QtCore.QSettings.Format.IniFormat))
+window = MainWindow(settings)
+errors = install_tool_docks(window)
+window.show()
+timer = QtCore.QElapsedTimer()
+timer.start()
+while timer.elapsed() < 500:  # the window shown, painted and idle for a moment
+    app.processEvents()
+print("torch" in sys.modules, "app.plugins.device" in sys.modules, window.device_label.text(), errors)
+"""
+
+
+def test_starting_the_main_window_does_not_import_torch(tmp_path):
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", START_WINDOW, str(tmp_path / "settings.ini")],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert last_line == f"False False {PENDING_TEXT} []", last_line
+
+
+def test_the_device_line_arrives_after_start_up(qtbot, viewer_settings, monkeypatch):
+    from app.ui import device_status
+    from app.ui.main_window import MainWindow
+
+    monkeypatch.setattr(device_status, "DEVICE_CHECK_DELAY_MS", 0)
+    window = MainWindow(
+        viewer_settings, device_describer=lambda: "CUDA: NVIDIA H100 (79.1 GiB), torch 2.13.0"
+    )
+    qtbot.addWidget(window)
+    assert window.device_label.text() == PENDING_TEXT  # nothing asked before the window shows
+    window.show()
+    qtbot.waitUntil(lambda: window.device_label.description != "", timeout=5000)
+    assert window.device_label.text() == "GAN device: CUDA: NVIDIA H100 (79.1 GiB)"
+    assert "torch 2.13.0" in window.device_label.toolTip()
+    assert window.device_label.isVisible()
+
+
+def test_a_failing_device_check_says_unknown(qtbot, viewer_settings, monkeypatch):
+    from app.ui import device_status
+    from app.ui.main_window import MainWindow
+
+    monkeypatch.setattr(device_status, "DEVICE_CHECK_DELAY_MS", 0)
+
+    def broken() -> str:
+        raise RuntimeError("driver mismatch")
+
+    window = MainWindow(viewer_settings, device_describer=broken)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.device_label.description != "", timeout=5000)
+    assert window.device_label.text().startswith("GAN device: unknown (RuntimeError: driver mismatch")
