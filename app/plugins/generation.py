@@ -11,10 +11,11 @@ torch is imported lazily: the gallery widget imports this module at start-up.
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
 
 TRUTH_SYNTHETIC = "synthetic"
+
+VolumeWriter = Callable[..., Path]  # (volume, path, extra_sidecar=dict) -> path written
+
+
+def default_nifti_writer() -> VolumeWriter:
+    """``app.io.nifti.save_nifti``, resolved at run time: file formats stay in app.io."""
+    return importlib.import_module("app.io.nifti").save_nifti
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,10 @@ def png_bytes(image_unit: np.ndarray, text: dict[str, str] | None = None) -> byt
 
 
 def export_cases(
-    samples: Sequence[GeneratedSample], folder: str | Path, formats: Sequence[str] = ("nifti", "png")
+    samples: Sequence[GeneratedSample],
+    folder: str | Path,
+    formats: Sequence[str] = ("nifti", "png"),
+    write_nifti: VolumeWriter | None = None,
 ) -> list[Path]:
     """Write each sample as a reader-study case (NIfTI and/or PNG + JSON); returns the JSONs.
 
@@ -168,8 +179,7 @@ def export_cases(
             "files": {},
         }
         if "nifti" in formats:
-            from app.io.nifti import save_nifti
-
+            save_nifti = write_nifti or default_nifti_writer()
             name = f"{sample.case_id}.nii.gz"
             save_nifti(
                 sample.as_volume(),

