@@ -147,9 +147,11 @@ def database_url(target: str | Path) -> str:
 
 def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # The wait first: switching to WAL needs a lock, which another reader's connection (or the
+    # recovery after a killed one) may hold for a moment.
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: power-loss safe
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 

@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from app.readerstudy.session import ReadingSession
 from app.readerstudy.storage import StudyStore
 
@@ -70,12 +72,14 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
         child = subprocess.Popen(
             [sys.executable, "-c", READER_SCRIPT, str(package_path), str(database)],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
             cwd=str(REPO_ROOT),
             env=environment,
         )
         start_line = child.stdout.readline().split()
+        if not start_line:  # the reader died before starting: say why
+            pytest.fail(f"the reader process did not start: {child.communicate(timeout=30)[1]}")
         assert start_line[0] == "START"
         time.sleep(rng.uniform(0.0, 0.08))  # kill while answers are being committed
         child.send_signal(signal.SIGKILL)

@@ -4,6 +4,8 @@ format live in ``app.readerstudy.definition``."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -14,12 +16,12 @@ from app.readerstudy.definition import (
     Question,
     StudyDefinition,
     StudyDefinitionError,
-    StudyOptions,
     default_questions,
     save_definition,
 )
 
-CASE_COLUMNS = ("id", "image", "truth", "modality", "practice", "paired image (2AFC)")
+CASE_COLUMNS = ("id", "image", "truth", "modality", "practice", "paired image (2AFC)", "finding L, P, S (mm)")
+FINDING_COLUMN = 6
 
 
 class StudyEditorDialog(QtWidgets.QDialog):
@@ -31,6 +33,10 @@ class StudyEditorDialog(QtWidgets.QDialog):
         self.save_path = save_path
         self.base_dir = definition.base_dir if definition else str(Path.cwd())
         definition = definition or StudyDefinition("New reader study", 0, default_questions(), [])
+        # Kept so that what the dialog does not show (intensity percentiles and range, MRMC case
+        # keys) survives a round trip through it.
+        self._loaded_options = definition.options
+        self._loaded_cases = {case.id: case for case in definition.cases}
 
         self.name_edit = QtWidgets.QLineEdit(definition.name)
         self.seed_spin = QtWidgets.QSpinBox()
@@ -58,6 +64,20 @@ class StudyEditorDialog(QtWidgets.QDialog):
         self.spacing_spin.setSpecialValueText("keep")
         self.spacing_spin.setSuffix(" mm")
         self.spacing_spin.setValue(options.common_spacing_mm or 0)
+        self.normalise_check = QtWidgets.QCheckBox(
+            "Normalise intensities (each case's {:g}-{:g}th percentiles)".format(
+                *options.intensity_percentiles
+            )
+        )
+        self.normalise_check.setToolTip(
+            "Rescale every case to one value range and quantisation, so value ranges cannot tell cases apart"
+        )
+        self.normalise_check.setChecked(options.intensity_normalisation == "percentile")
+        self.tolerance_spin = QtWidgets.QDoubleSpinBox()
+        self.tolerance_spin.setRange(0.1, 500)
+        self.tolerance_spin.setDecimals(1)
+        self.tolerance_spin.setSuffix(" mm")
+        self.tolerance_spin.setValue(options.localisation_tolerance_mm)
 
         types = {q.type: q for q in definition.questions}
         self.question_checks: dict[str, QtWidgets.QCheckBox] = {}
@@ -84,7 +104,12 @@ class StudyEditorDialog(QtWidgets.QDialog):
         self.case_table = QtWidgets.QTableWidget(0, len(CASE_COLUMNS))
         self.case_table.setHorizontalHeaderLabels(CASE_COLUMNS)
         self.case_table.horizontalHeader().setStretchLastSection(True)
-        self.case_table.setColumnWidth(1, 360)
+        for column, width in ((0, 90), (1, 280), (2, 95), (3, 95), (4, 65)):
+            self.case_table.setColumnWidth(column, width)
+        for column in (5, FINDING_COLUMN):  # wide enough for their headers
+            self.case_table.setColumnWidth(
+                column, self.case_table.horizontalHeader().sectionSizeHint(column) + 12
+            )
         self.case_table.setTextElideMode(QtCore.Qt.TextElideMode.ElideLeft)  # the file name stays readable
         for case in definition.cases:
             self._append_case(case)
@@ -104,7 +129,9 @@ class StudyEditorDialog(QtWidgets.QDialog):
         form.addRow("Randomisation seed", self.seed_spin)
         form.addRow("Time limit per case", self.time_spin)
         form.addRow("Common voxel spacing", self.spacing_spin)
+        form.addRow("Localisation hit radius", self.tolerance_spin)
         for check in (
+            self.normalise_check,
             self.shuffle_check,
             self.modify_check,
             self.navigate_check,
@@ -151,6 +178,8 @@ class StudyEditorDialog(QtWidgets.QDialog):
         )
         self.case_table.setItem(row, 4, practice)
         self.case_table.setItem(row, 5, QtWidgets.QTableWidgetItem(case.paired_path))
+        finding = "" if case.finding_lps_mm is None else ", ".join(f"{x:g}" for x in case.finding_lps_mm)
+        self.case_table.setItem(row, FINDING_COLUMN, QtWidgets.QTableWidgetItem(finding))
 
     def add_images(self, paths: list[str | Path], truth: str) -> None:
         """Append one case per image file, ids numbered after the existing ones."""
@@ -196,18 +225,21 @@ class StudyEditorDialog(QtWidgets.QDialog):
         cases = []
         for row in range(self.case_table.rowCount()):
             case_id = self._cell(row, 0)
+            loaded = self._loaded_cases.get(case_id)
             cases.append(
                 CaseSpec(
                     id=case_id,
                     path=self._cell(row, 1),
                     truth=self.case_table.cellWidget(row, 2).currentText(),
                     modality=self._cell(row, 3) or "default",
-                    mrmc_case=case_id,
+                    mrmc_case=(loaded.mrmc_case if loaded and loaded.mrmc_case else case_id),
                     practice=self.case_table.item(row, 4).checkState() == QtCore.Qt.CheckState.Checked,
                     paired_path=self._cell(row, 5),
+                    finding_lps_mm=_parse_finding(self._cell(row, FINDING_COLUMN)),
                 )
             )
-        options = StudyOptions(
+        options = dataclasses.replace(
+            self._loaded_options,
             shuffle=self.shuffle_check.isChecked(),
             allow_answer_modification=self.modify_check.isChecked(),
             allow_case_navigation=self.navigate_check.isChecked(),
@@ -215,6 +247,8 @@ class StudyEditorDialog(QtWidgets.QDialog):
             allow_scroll=self.scroll_check.isChecked(),
             time_limit_s=self.time_spin.value() or None,
             common_spacing_mm=self.spacing_spin.value() or None,
+            intensity_normalisation="percentile" if self.normalise_check.isChecked() else "none",
+            localisation_tolerance_mm=self.tolerance_spin.value(),
         )
         return StudyDefinition(
             self.name_edit.text().strip(), self.seed_spin.value(), questions, cases, options, self.base_dir
@@ -240,3 +274,15 @@ class StudyEditorDialog(QtWidgets.QDialog):
         self.message_label.setText("")
         self.accept()
         return True
+
+
+def _parse_finding(text: str) -> list | None:
+    """'L, P, S' (commas or spaces) -> three floats; None when empty. Anything else is passed on
+    as written, for the definition's validation to name."""
+    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
+    if not parts:
+        return None
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        return parts

@@ -45,3 +45,45 @@ def test_editor_refuses_an_invalid_study_with_a_message(qtbot, tmp_path):
     assert not dialog.save(target)
     assert "no cases" in dialog.message_label.text()
     assert not target.exists()
+
+
+def test_editor_sets_normalisation_and_findings_and_keeps_what_it_does_not_show(qtbot, tmp_path):
+    from app.readerstudy.definition import CaseSpec, StudyDefinition, default_questions, save_definition
+
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    cases = [
+        CaseSpec(
+            "r", str(next(real_dir.glob("*.nii.gz"))), "real", mrmc_case="pair-1", finding_lps_mm=[1.5, 2, 3]
+        ),
+        CaseSpec("s", str(next(synthetic_dir.glob("*.nii.gz"))), "synthetic", mrmc_case="pair-2"),
+    ]
+    original = StudyDefinition("with findings", 3, default_questions(), cases)
+    original.options.intensity_percentiles = [2.0, 98.0]
+    source = save_definition(original, tmp_path / "in.yaml")
+    dialog = StudyEditorDialog(load_definition(source))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.case_table.item(0, 6).text() == "1.5, 2, 3" and dialog.case_table.item(1, 6).text() == ""
+    assert not dialog.normalise_check.isChecked()
+    check_box = dialog.normalise_check
+    qtbot.mouseClick(
+        check_box, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(8, check_box.height() // 2)
+    )
+    dialog.tolerance_spin.setValue(7.5)
+    dialog.case_table.item(1, 6).setText("4 5 6")
+    target = tmp_path / "out.yaml"
+    assert dialog.save(target)
+    loaded = load_definition(target)
+    assert loaded.options.intensity_normalisation == "percentile"
+    assert loaded.options.intensity_percentiles == [2.0, 98.0]  # not shown, kept
+    assert loaded.options.localisation_tolerance_mm == 7.5
+    assert [c.finding_lps_mm for c in loaded.cases] == [[1.5, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert [c.mrmc_case for c in loaded.cases] == ["pair-1", "pair-2"]
+
+    again = StudyEditorDialog(loaded)
+    qtbot.addWidget(again)
+    again.case_table.item(0, 6).setText("1, 2")
+    assert not again.save(tmp_path / "bad.yaml")
+    assert "finding_lps_mm" in again.message_label.text() and not (tmp_path / "bad.yaml").exists()
+    dialog.grab().save("/tmp/g_study_editor_findings.png")
