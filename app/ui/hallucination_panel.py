@@ -268,7 +268,8 @@ class HallucinationPanel(QtWidgets.QWidget):
 
 
 def install_hallucination_panel(window) -> HallucinationPanel:
-    """Dock the panel in the main window: regions move the shared cursor, maps join the compare."""
+    """Dock the panel in the main window: regions move the shared cursor, maps join the compare.
+    The lesion checklist (``app.ui.hallucination_checklist``) is docked beside it, as a tab."""
 
     def pair() -> tuple[Volume, Volume] | None:
         if window.current_volume is None or not window.compare_volumes:
@@ -298,5 +299,12 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
     window.hallucination_panel = panel
-    window.add_dock(panel, "Hallucination check")
+    dock = window.add_dock(panel, "Hallucination check")
+    from app.ui.hallucination_checklist import install_lesion_checklist
+
+    install_lesion_checklist(window)
+    checklist_dock = window.lesion_checklist.parentWidget()
+    if isinstance(checklist_dock, QtWidgets.QDockWidget):
+        window.tabifyDockWidget(dock, checklist_dock)
+        dock.raise_()
     return panel
