@@ -197,6 +197,13 @@ def _summary(result: dict) -> str:
                 f"[{modality}] accuracy {pooled['accuracy']['estimate']:.3f}, fooling rate "
                 f"{pooled['fooling_rate']['estimate']:.3f}, exact binomial p = {pooled['binomial_p_value']:.4g}"
             )
+        localisation = section.get("localisation") or {}
+        if localisation:
+            pooled = localisation["pooled"]
+            lines.append(
+                f"[{modality}] localisation: {pooled['hits']}/{pooled['cases']} clicks within "
+                f"{', '.join(f'{t:g}' for t in localisation['tolerance_mm'])} mm of the marked finding"
+            )
         for reader, entry in section["roc"].get("per_reader", {}).items():
             lines.append(
                 f"[{modality}] reader {reader}: AUC {entry['auc']:.8f} (DeLong 95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f})"

@@ -162,6 +162,7 @@ def test_analyze_needs_the_truth_file_when_it_is_not_beside_the_database(
     assert "--truth" in capsys.readouterr().err
     out = tmp_path / "r.json"
     assert cli(["analyze", database, "--truth", str(moved), "--json", str(out)]) == 0
+    assert "clicks within 3 mm of the marked finding" in capsys.readouterr().out
     assert set(json.loads(out.read_text())["modalities"]) == set(MODALITIES)
     # The study is taken from the truth file, and a truth file of another study is refused.
     other = json.loads(moved.read_text())
