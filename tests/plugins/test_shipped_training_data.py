@@ -1,0 +1,81 @@
+"""The training utilities behind the shipped plugins: degradations, paired sampling, and that a
+(tiny) training run yields weights the runtime loads strictly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from app.plugins.architectures import load_builtin_generator
+from app.plugins.manifest import ArchitectureSpec
+from app.plugins.training.data import Head
+from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
+from app.plugins.training.loops import train_pix2pix
+from app.plugins.training.tasks import PSEUDO_HEALTHY, SUPER_RESOLUTION, PairSampler, training_stacks
+
+
+def test_thick_slices_reproduce_a_linear_ramp_and_average_within_a_slab():
+    ramp = np.arange(12, dtype=np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+    thick = thick_slices(ramp, 4)
+    np.testing.assert_allclose(thick[2:10, 0, 0], np.arange(2, 10))  # between the first and last centre
+    assert thick[0, 0, 0] == pytest.approx(1.5)  # before the first centre: the first slab's mean
+    steps = np.zeros((8, 2, 2), np.float32)
+    steps[::2] = 1.0
+    np.testing.assert_allclose(thick_slices(steps, 2), 0.5)  # alternate slices average out
+    np.testing.assert_allclose(thick_slices(np.moveaxis(ramp, 0, 1), 4, axis=1), np.moveaxis(thick, 0, 1))
+
+
+def test_rician_noise_has_the_rayleigh_floor_in_background_and_no_bias_in_bright_tissue():
+    rng = np.random.default_rng(0)
+    background = rician_noise(np.zeros(200_000, np.float32), 2.0, rng)
+    assert background.min() >= 0
+    assert background.mean() == pytest.approx(2.0 * np.sqrt(np.pi / 2), rel=0.02)
+    bright = rician_noise(np.full(200_000, 100.0, np.float32), 2.0, rng)
+    assert bright.mean() == pytest.approx(100.0, abs=0.1)
+    assert bright.std() == pytest.approx(2.0, rel=0.05)
+
+
+def test_lesions_stay_inside_the_brain_and_repeat_with_the_seed():
+    clean = np.full((40, 40, 40), 0.7, np.float32)
+    brain = np.zeros(clean.shape, bool)
+    brain[8:32, 8:32, 8:32] = True
+    first = insert_lesions(clean, brain, np.random.default_rng(5), 3, 1.0)
+    again = insert_lesions(clean, brain, np.random.default_rng(5), 3, 1.0)
+    np.testing.assert_array_equal(first.voxels, again.voxels)
+    changed = np.abs(first.voxels - clean) > 1e-6
+    assert changed.any() and not (changed & ~brain).any()
+    assert first.lesion_mask.any() and not (first.lesion_mask & ~brain).any()
+
+
+@pytest.fixture(scope="module")
+def toy_head() -> Head:
+    rng = np.random.default_rng(1)
+    t1 = np.zeros((40, 48, 44), np.float32)
+    t1[4:36, 4:44, 4:40] = 80 + 10 * rng.standard_normal((32, 40, 36))
+    brain = np.zeros(t1.shape, bool)
+    brain[10:30, 10:38, 10:34] = True
+    t1[brain] = 120
+    return Head("toy", t1, brain, np.diag([-1.0, -1.0, 1.0]), (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("kind", [SUPER_RESOLUTION, PSEUDO_HEALTHY])
+def test_pair_sampler_gives_network_range_crops_of_degraded_and_clean(kind, toy_head):
+    stacks = training_stacks(kind, toy_head, np.random.default_rng(0), copies=2)
+    assert len(stacks.inputs) == len(stacks.targets) == 2
+    assert (kind == PSEUDO_HEALTHY) == (stacks.focus_points is not None)
+    degraded, truth = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=0)(6)
+    assert degraded.shape == truth.shape == (6, 1, 16, 16)
+    assert degraded.min() >= -1 and degraded.max() <= 1 and truth.min() >= -1 and truth.max() <= 1
+    assert not torch.equal(degraded, truth)
+
+
+def test_a_training_run_yields_weights_the_runtime_loads_strictly(toy_head):
+    spec = ArchitectureSpec("resnet_6blocks", 1, 1, ngf=4, norm="instance")
+    stacks = training_stacks(SUPER_RESOLUTION, toy_head, np.random.default_rng(0), copies=1)
+    sampler = PairSampler(stacks, crop=32, device=torch.device("cpu"), seed=0)  # the critic needs >= 32 px
+    generator, run = train_pix2pix(spec, sampler, 2, 2, torch.device("cpu"), seed=0, log=lambda _: None)
+    assert run.iterations_run == 2
+    loaded = load_builtin_generator(spec, generator.state_dict())
+    image = torch.zeros(1, 1, 16, 16)
+    torch.testing.assert_close(loaded(image), generator(image))
