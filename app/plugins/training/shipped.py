@@ -91,7 +91,8 @@ PLUGINS: dict[str, dict] = {
         " resampled to a 1 mm grid (linear interpolation along the slice axis), for reformatting. Not for diagnosis.",
         "known_limits": "Expects the input already interpolated to 1 mm along the slice axis (the runtime does not"
         " resample). Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
-        " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head.",
+        " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head. May add a faint"
+        " checkerboard texture (transposed convolutions) that shows on the difference map.",
     },
     "mr_t1_pseudo_healthy": {
         "kind": PSEUDO_HEALTHY,
