@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from app.readerstudy.definition import Question
 
@@ -113,6 +113,8 @@ class FreeTextQuestion(QuestionWidget):
 class LocaliseQuestion(QuestionWidget):
     """Filled by clicking on the image; the point is kept in LPS millimetres."""
 
+    changed = QtCore.Signal(object)  # the new value (None when cleared), for the mark on the image
+
     def __init__(self, question: Question, parent=None) -> None:
         super().__init__(question, parent)
         self.point: dict | None = None
@@ -128,6 +130,7 @@ class LocaliseQuestion(QuestionWidget):
     def set_value(self, value: object) -> None:
         self.point = value if isinstance(value, dict) else None
         self.status.setText("Location marked" if self.point else "No location marked")
+        self.changed.emit(self.point)
 
 
 def question_widget(question: Question, image_ids: list[str]) -> QuestionWidget:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import default_window
@@ -37,6 +39,36 @@ class ReadingSliceView(SliceView):
         # position/window read-out (they could tell images apart by spacing or intensity range).
         self.set_crosshair_visible(False)
         self.set_overlay_text_visible(False)
+        # The reader's localisation click, drawn on the slice it was made on.
+        self.mark_lps_mm: np.ndarray | None = None
+        self.mark_item = pg.ScatterPlotItem(
+            size=16, symbol="+", pen=pg.mkPen((0, 220, 255), width=2), brush=None, pxMode=True
+        )
+        self.mark_item.setZValue(20)
+        self.view_box.addItem(self.mark_item, ignoreBounds=True)
+        self.mark_item.hide()
+        state.cursor_changed.connect(lambda *_: self._place_mark())
+
+    def show_mark(self, lps_mm) -> None:
+        """Mark a clicked location (LPS mm), or remove the mark (None)."""
+        self.mark_lps_mm = None if lps_mm is None else np.asarray(lps_mm, dtype=float)
+        self._place_mark()
+
+    def mark_visible(self) -> bool:
+        return self.mark_item.isVisible()
+
+    def _place_mark(self) -> None:
+        if self.mark_lps_mm is None:
+            self.mark_item.hide()
+            return
+        geometry = self.volume.geometry
+        axis = int(np.argmax(np.abs(geometry.direction[2, :])))  # index axis along S (axial normal)
+        on_slice = (
+            abs(self.state.cursor_lps_mm[2] - self.mark_lps_mm[2]) <= geometry.spacing_mm[axis] / 2 + 1e-6
+        )
+        point = self.lps_to_scene(self.mark_lps_mm)
+        self.mark_item.setData([point.x()], [point.y()])
+        self.mark_item.setVisible(bool(on_slice))
 
     def scroll(self, slices: int) -> None:
         if self.allow_scroll:
@@ -251,11 +283,20 @@ class ReadingWindow(QtWidgets.QWidget):
             self.question_widgets.append(widget)
             self.questions_layout.addWidget(widget)
             widget.show()
+            if question.type == "localise":
+                widget.changed.connect(self._show_marks)
+                self._show_marks(widget.value())
         self.previous_button.setEnabled(self.session.position > 0)
         self._time_up = False
         self.image_stack.setCurrentWidget(self.image_area)
         self._shown_since = self.clock()
         self._on_tick()
+
+    def _show_marks(self, value: object) -> None:
+        """The localisation mark on the image it was made on (none on the other of a pair)."""
+        for view in self.views:
+            mine = isinstance(value, dict) and value.get("image_id") == view.image_id
+            view.show_mark(value["lps_mm"] if mine else None)
 
     def _on_view_clicked(self, view: ReadingSliceView) -> None:
         for widget in self.question_widgets:

@@ -331,3 +331,31 @@ def test_reading_panels_hide_overlay_text_through_the_public_option(qtbot, study
     panel.set_overlay_text_visible(True)
     panel.grab()
     assert "mm" in panel.drawn_position_text
+
+
+def test_localisation_click_is_marked_on_its_slice_and_cleared(qtbot, tmp_path):
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    definition = definition_from_folders(real_dir, synthetic_dir, "marks", seed=5)
+    definition.questions.append(Question("finding", "localise", required=False))
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    window = open_window(qtbot, created, "R1")
+    view = window.views[0]
+    assert not view.mark_visible()
+    target = view.viewport().rect().center() + QtCore.QPoint(30, -20)
+    qtbot.mouseClick(view.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=target)
+    finding = [w for w in window.question_widgets if w.question.id == "finding"][0]
+    clicked = finding.value()["lps_mm"]
+    assert view.mark_visible()
+    x, y = view.mark_item.getData()
+    point = view.lps_to_scene(clicked)
+    assert (x[0], y[0]) == pytest.approx((point.x(), point.y()))
+    view.grab().save("/tmp/g_reading_mark.png")
+    view.scroll(1)  # another slice: the mark belongs to the clicked one
+    assert view.state.cursor_lps_mm[2] != pytest.approx(clicked[2]) and not view.mark_visible()
+    view.scroll(-1)
+    assert view.mark_visible()
+    clear = find_button(window, "Clear")
+    qtbot.wait(20)  # let the side panel lay out, as it has long before a person reaches for Clear
+    window.grab().save("/tmp/g_reading_marks_window.png")
+    click(qtbot, clear)
+    assert finding.value() is None and not view.mark_visible()
