@@ -65,6 +65,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
         self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
+        self._first_dock_of_area: dict[QtCore.Qt.DockWidgetArea, QtWidgets.QDockWidget] = {}
+        self._docks_fitted = False
 
         self._placeholder = QtWidgets.QLabel(
             "Open a DICOM folder, a DICOM file or a NIfTI file\n"
@@ -75,12 +77,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stack.addWidget(self._placeholder)
         self.setCentralWidget(self._stack)
 
+        # Tabs of the tool docks run down the window's right edge: a row of tabs along the top
+        # would set the dock's minimum width and take the width from the images.
+        self.setTabPosition(
+            QtCore.Qt.DockWidgetArea.RightDockWidgetArea, QtWidgets.QTabWidget.TabPosition.East
+        )
         self.browser = StudyBrowser()
         self.browser.open_requested.connect(self.open_volume)
         self.browser.load_requested.connect(self._load_series)
         self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
-        browser_dock = self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([browser_dock], [360], QtCore.Qt.Orientation.Horizontal)
+        self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.readout_label = QtWidgets.QLabel("")
         self.progress_bar = QtWidgets.QProgressBar()
@@ -115,19 +121,23 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
         dock.setWidget(widget)
+        # A long entry (a plugin's full name) must not set the whole column's minimum width:
+        # combo boxes in docks shrink and elide; the open list still shows entries in full.
+        for combo in widget.findChildren(QtWidgets.QComboBox):
+            combo.setSizeAdjustPolicy(
+                QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(min(combo.minimumContentsLength() or 12, 12))
+            combo.setMinimumWidth(combo.sizeHint().width())  # Qt keeps a stale minimumSizeHint
         # Tool panels share one column as tabs: stacked, their minimum heights add up and push
         # the window past a laptop screen's height (1280x800), and each gets a sliver.
-        neighbours = [
-            other
-            for other in self.findChildren(QtWidgets.QDockWidget)
-            if other is not dock and not other.isFloating() and self.dockWidgetArea(other) == area
-        ]
         self.addDockWidget(area, dock)
-        if neighbours:
-            self.tabifyDockWidget(neighbours[0], dock)
-            neighbours[0].raise_()  # the first tool stays in front; the others are a click away
+        first = self._first_dock_of_area.get(area)
+        if first is not None and not first.isFloating() and self.dockWidgetArea(first) == area:
+            self.tabifyDockWidget(first, dock)
+            first.raise_()  # the first tool stays in front; the others are a tab away
         else:
-            self.resizeDocks([dock], [TOOL_DOCK_WIDTH_PX], QtCore.Qt.Orientation.Horizontal)
+            self._first_dock_of_area[area] = dock
         if hasattr(self, "_docks_menu"):
             self._docks_menu.addAction(dock.toggleViewAction())
         return dock
@@ -521,6 +531,20 @@ class MainWindow(QtWidgets.QMainWindow):
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
         self.device_label.start()
+        if not self._docks_fitted:
+            self._docks_fitted = True
+            QtCore.QTimer.singleShot(0, self, self.fit_docks)  # once the docks' sizes are laid out
+
+    def fit_docks(self) -> None:
+        """Dock columns at a share of the window's width, so the images keep most of it."""
+        width = self.width()
+        for area, share, most in (
+            (QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, 0.22, 340),
+            (QtCore.Qt.DockWidgetArea.RightDockWidgetArea, 0.27, TOOL_DOCK_WIDTH_PX),
+        ):
+            dock = self._first_dock_of_area.get(area)
+            if dock is not None and self.dockWidgetArea(dock) == area and dock.isVisible():
+                self.resizeDocks([dock], [min(most, int(share * width))], QtCore.Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.settings.set_window_geometry(self.saveGeometry())

@@ -43,6 +43,7 @@ class ShortcutHelpDialog(QtWidgets.QDialog):
         table = QtWidgets.QTableWidget(len(shortcuts), 2)
         table.setHorizontalHeaderLabels(["Key", "Action"])
         table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)  # compact rows
         for row, (key, action) in enumerate(shortcuts):
             table.setItem(row, 0, QtWidgets.QTableWidgetItem(key))
             table.setItem(row, 1, QtWidgets.QTableWidgetItem(action))
@@ -53,12 +54,12 @@ class ShortcutHelpDialog(QtWidgets.QDialog):
         close = QtWidgets.QPushButton("Close")
         close.clicked.connect(self.accept)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(
-            QtWidgets.QLabel(
-                "Radiological convention: patient left on screen right (axial, "
-                "coronal); anterior up (axial); superior up (coronal, sagittal)."
-            )
+        convention = QtWidgets.QLabel(
+            "Radiological convention: patient left on screen right (axial, "
+            "coronal); anterior up (axial); superior up (coronal, sagittal)."
         )
+        convention.setWordWrap(True)
+        layout.addWidget(convention)
         layout.addWidget(table)
         layout.addWidget(close)
         self.resize(560, 640)

@@ -163,13 +163,12 @@ class SliceView(pg.GraphicsView):
             line.setZValue(10)
             self._view_box.addItem(line, ignoreBounds=True)
 
-        letter_style = "color: #ffd24a; font-weight: bold; font-size: 14px; background: transparent;"
+        # A translucent backing keeps the letters readable over bright images (difference maps).
+        letter_style = "color: #ffd24a; font-weight: bold; font-size: 14px; background: rgba(0, 0, 0, 110); padding: 0 2px;"
         self._letter_labels = {edge: _overlay_label(self, letter_style) for edge in edge_letters(plane)}
         for edge, letter in edge_letters(plane).items():
             self._letter_labels[edge].setText(letter)
-        # A translucent backing keeps the text readable over bright anatomy.
-        # An opaque backing keeps the text readable over bright anatomy, and lets Qt repaint a
-        # changed label alone, without the image under it (one paint per panel per scroll).
+        # A translucent backing keeps the title readable over bright anatomy.
         self._title_label = _overlay_label(
             self, "color: #e8e8e8; background: rgba(0, 0, 0, 120); padding: 0 2px;"
         )
