@@ -35,7 +35,40 @@ def fake_input_shape(manifest: PluginManifest) -> tuple[int, ...]:
     return (1, channels, *([side] * dims))
 
 
+def _generation_check(manifest: PluginManifest, generator: Generator) -> str:
+    """A generator from noise takes z of shape (n, latent_dim), declared by its TorchScript module."""
+    latent_dim = getattr(getattr(generator, "module", None), "latent_dim", None)
+    if not isinstance(latent_dim, int) or latent_dim < 1:
+        raise PluginError("a generation plugin's TorchScript module must expose an int 'latent_dim'")
+    torch.manual_seed(0)
+    z = torch.randn(2, latent_dim)
+    with torch.inference_mode():
+        output = generator.module(z).float()
+    if output.ndim != 4 or output.shape[0] != 2:
+        raise PluginError(
+            f"noise (2, {latent_dim}) gave output shape {tuple(output.shape)}, not (2, C, H, W)"
+        )
+    if manifest.patch_size and tuple(output.shape[2:]) != tuple(manifest.patch_size):
+        raise PluginError(
+            f"samples are {tuple(output.shape[2:])} but the manifest says {manifest.patch_size}"
+        )
+    return _range_check(manifest, output, f"noise (2, {latent_dim})")
+
+
+def _range_check(manifest: PluginManifest, output: torch.Tensor, given: str) -> str:
+    if not torch.isfinite(output).all():
+        raise PluginError("output contains NaN or infinite values")
+    low, high = manifest.normalization.get("network_range", DEFAULT_NETWORK_RANGE)
+    if output.min() < low - 1e-3 or output.max() > high + 1e-3:
+        raise PluginError(
+            f"output range [{output.min():.3g}, {output.max():.3g}] leaves the network range [{low}, {high}]"
+        )
+    return f"{given} -> output {tuple(output.shape)}, range [{output.min():.3f}, {output.max():.3f}]"
+
+
 def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: int | None) -> str:
+    if manifest.task == "generation":
+        return _generation_check(manifest, generator)
     shape = fake_input_shape(manifest)
     torch.manual_seed(0)
     fake = torch.rand(shape) * 2 - 1
@@ -45,14 +78,7 @@ def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: in
     expected = (1, expected_channels, *shape[2:])
     if tuple(output.shape) != expected:
         raise PluginError(f"output shape {tuple(output.shape)} but the manifest implies {expected}")
-    if not torch.isfinite(output).all():
-        raise PluginError("output contains NaN or infinite values")
-    low, high = manifest.normalization.get("network_range", DEFAULT_NETWORK_RANGE)
-    if output.min() < low - 1e-3 or output.max() > high + 1e-3:
-        raise PluginError(
-            f"output range [{output.min():.3g}, {output.max():.3g}] leaves the network range [{low}, {high}]"
-        )
-    return f"fake input {tuple(shape)} -> output {tuple(output.shape)}, range [{output.min():.3f}, {output.max():.3f}]"
+    return _range_check(manifest, output, f"fake input {tuple(shape)}")
 
 
 def _check_generator(
