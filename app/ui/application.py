@@ -36,6 +36,7 @@ TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (
     ("app.ui.hallucination_panel", "install_hallucination_panel"),
     ("app.ui.annotation_panel", "install_annotation_tools"),
     ("app.ui.figure_export", "install_figure_export"),
+    ("app.ui.gallery", "install_gallery_menu"),
 )
 
 

@@ -182,3 +182,44 @@ class SampleGallery(QtWidgets.QWidget):
         self.status.setText(f"Exported {len(written)} case(s) to {folder} (truth label: synthetic).")
         self.exported.emit(written)
         return written
+
+
+def install_gallery_menu(window) -> QtWidgets.QMenu:
+    """Add Tools > Sample gallery, one entry per generation plugin found (listed when opened)."""
+    menus = [action.menu() for action in window.menuBar().actions() if action.menu() is not None]
+    tools = next((m for m in menus if m.title().replace("&", "") == "Tools"), None)
+    if tools is None:
+        tools = window.menuBar().addMenu("&Tools")
+    gallery_menu = tools.addMenu("Sample gallery")
+    window.galleries = []
+
+    def open_gallery(folder: Path) -> None:
+        try:
+            gallery = SampleGallery.for_plugin(folder)
+        except Exception as error:  # a broken plugin gets a message, never a crash
+            QtWidgets.QMessageBox.warning(window, "Cannot open the generator", str(error))
+            return
+        gallery.resize(900, 700)
+        gallery.show()
+        window.galleries.append(gallery)
+
+    def fill() -> None:
+        # Discovery reads manifests only (no torch); done when the menu opens, not at start-up.
+        from app.plugins.discovery import discover_plugins
+
+        gallery_menu.clear()
+        generators = [
+            plugin
+            for plugin in discover_plugins()
+            if plugin.manifest is not None and plugin.manifest.task == "generation"
+        ]
+        for plugin in generators:
+            action = gallery_menu.addAction(f"{plugin.manifest.name} {plugin.manifest.version}")
+            action.triggered.connect(lambda checked=False, folder=plugin.folder: open_gallery(folder))
+        if not generators:
+            gallery_menu.addAction("No generation plugin found").setEnabled(False)
+
+    gallery_menu.aboutToShow.connect(fill)
+    window.gallery_menu = gallery_menu
+    window.fill_gallery_menu = fill
+    return gallery_menu
