@@ -14,6 +14,8 @@ from app.core.resample import reorient_to_lps
 from app.core.volume import Volume
 
 MAX_RENDER_VOXELS = 8_000_000
+# Faces of the orientation cube: world axes are LPS (+x left, +y posterior, +z superior).
+ORIENTATION_FACES = {"XPlus": "L", "XMinus": "R", "YPlus": "P", "YMinus": "A", "ZPlus": "S", "ZMinus": "I"}
 
 
 def make_volume_3d_widget(volume: Volume) -> QtWidgets.QWidget:
@@ -107,6 +109,7 @@ class Volume3DWidget(QtWidgets.QWidget):
         self.renderer.ResetCamera()
         camera.Zoom(1.6)  # ResetCamera leaves a wide margin around the bounding box
         self.interactor.Initialize()
+        self.orientation_marker = self._add_orientation_marker()
         self.synthetic_label: QtWidgets.QLabel | None = None
         if volume.provenance is not None:
             label = QtWidgets.QLabel(volume.provenance.label(), self)
@@ -115,6 +118,29 @@ class Volume3DWidget(QtWidgets.QWidget):
             label.move(4, 4)
             label.raise_()
             self.synthetic_label = label
+
+    def _add_orientation_marker(self):
+        """A cube in the bottom-left corner labelled with the patient's sides (LPS world: +x is
+        the patient's left, +y posterior, +z superior); it turns with the camera."""
+        from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
+        from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+
+        cube = vtkAnnotatedCubeActor()
+        for face, letter in ORIENTATION_FACES.items():
+            getattr(cube, f"Set{face}FaceText")(letter)
+        cube.SetFaceTextScale(0.6)
+        cube.GetCubeProperty().SetColor(0.25, 0.25, 0.3)
+        cube.GetTextEdgesProperty().SetColor(1.0, 0.82, 0.29)
+        for face in ("X", "Y", "Z"):
+            for side in ("Plus", "Minus"):
+                getattr(cube, f"Get{face}{side}FaceProperty")().SetColor(1.0, 0.82, 0.29)
+        marker = vtkOrientationMarkerWidget()
+        marker.SetOrientationMarker(cube)
+        marker.SetInteractor(self.interactor)
+        marker.SetViewport(0.0, 0.0, 0.18, 0.18)
+        marker.SetEnabled(1)
+        marker.InteractiveOff()
+        return marker
 
     def render_now(self) -> None:
         """Render the VTK window immediately (tests and screenshots)."""

@@ -30,6 +30,11 @@ for direction in (np.eye(3), np.diag([-1.0, -1.0, 1.0])):
     widget.resize(160, 160)
     widget.show()
     app.processEvents()
+    cube = widget.orientation_marker.GetOrientationMarker()
+    faces = [cube.GetXPlusFaceText(), cube.GetXMinusFaceText(), cube.GetYPlusFaceText(),
+             cube.GetYMinusFaceText(), cube.GetZPlusFaceText(), cube.GetZMinusFaceText()]
+    marker_on = bool(widget.orientation_marker.GetEnabled())
+    widget.orientation_marker.SetEnabled(0)  # the brightness figures below are of the volume alone
     widget.render_now()
     image = widget.rendered_image().convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
     pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
@@ -40,7 +45,7 @@ a, b = images
 third = a.shape[1] // 3
 print(json.dumps({"max": int(a.max()), "difference": float(np.abs(a - b).mean()),
                   "left_third": float(a[:, :third].mean()), "right_third": float(a[:, -third:].mean()),
-                  "label": bool(label_shown)}))
+                  "label": bool(label_shown), "faces": faces, "marker_on": marker_on}))
 """
 
 
@@ -64,3 +69,5 @@ def test_volume_rendering_seen_from_the_front_whatever_the_array_order():
     # Seen from the front, the patient's left marker is on the screen's right.
     assert figures["right_third"] > figures["left_third"] + 1
     assert figures["label"]
+    # The orientation cube names the patient's sides on the LPS world axes (+x is left).
+    assert figures["marker_on"] and figures["faces"] == ["L", "R", "P", "A", "S", "I"]
