@@ -78,11 +78,25 @@ def _downsample(image: np.ndarray) -> np.ndarray:
     return 0.25 * (image[0::2, 0::2] + image[1::2, 0::2] + image[0::2, 1::2] + image[1::2, 1::2])
 
 
-def mean_pairwise_ms_ssim(images: Sequence[np.ndarray], data_range: float) -> float:
+def weights_for_shape(shape: Sequence[int]) -> tuple[float, ...]:
+    """The MS-SSIM weights for as many scales as images of ``shape`` allow (at most five),
+    renormalised to sum to 1: a 64 x 64 image allows three (its coarsest scale is 16 x 16)."""
+    scales = len(MS_SSIM_WEIGHTS)
+    while scales > 1 and min(shape) < 2 ** (scales - 1) * 11:
+        scales -= 1
+    if min(shape) < 11:
+        raise ValueError(f"images of {tuple(shape)} are too small for MS-SSIM (need 11 pixels a side)")
+    weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
+    return tuple(float(w) for w in weights / weights.sum())
+
+
+def mean_pairwise_ms_ssim(
+    images: Sequence[np.ndarray], data_range: float, weights: Sequence[float] = MS_SSIM_WEIGHTS
+) -> float:
     """Mean MS-SSIM over all unordered pairs (higher = less diverse)."""
     if len(images) < 2:
         raise ValueError("diversity needs at least two images")
-    return float(np.mean([ms_ssim(a, b, data_range) for a, b in combinations(images, 2)]))
+    return float(np.mean([ms_ssim(a, b, data_range, weights) for a, b in combinations(images, 2)]))
 
 
 @dataclass(frozen=True)
@@ -98,10 +112,15 @@ class DiversityReport:
 
 
 def diversity(
-    samples: Sequence[np.ndarray], real: Sequence[np.ndarray], data_range: float
+    samples: Sequence[np.ndarray],
+    real: Sequence[np.ndarray],
+    data_range: float,
+    weights: Sequence[float] = MS_SSIM_WEIGHTS,
 ) -> DiversityReport:
     return DiversityReport(
-        mean_pairwise_ms_ssim(samples, data_range), mean_pairwise_ms_ssim(real, data_range), data_range
+        mean_pairwise_ms_ssim(samples, data_range, weights),
+        mean_pairwise_ms_ssim(real, data_range, weights),
+        data_range,
     )
 
 
@@ -113,15 +132,86 @@ class Neighbour:
 
 
 def nearest_real_neighbours(
-    sample: np.ndarray, real: Sequence[np.ndarray], data_range: float, count: int = 3
+    sample: np.ndarray,
+    real: Sequence[np.ndarray],
+    data_range: float,
+    count: int = 3,
+    weights: Sequence[float] = MS_SSIM_WEIGHTS,
 ) -> list[Neighbour]:
     """The ``count`` real images most similar to ``sample`` by MS-SSIM (best first)."""
     sample = np.asarray(sample, dtype=np.float64)
     found = [
         Neighbour(
-            i, ms_ssim(sample, r, data_range), float(np.mean((sample - np.asarray(r, dtype=np.float64)) ** 2))
+            i,
+            ms_ssim(sample, r, data_range, weights),
+            float(np.mean((sample - np.asarray(r, dtype=np.float64)) ** 2)),
         )
         for i, r in enumerate(real)
     ]
     found.sort(key=lambda n: (-n.ms_ssim, n.mse))
     return found[:count]
+
+
+MEMORISATION_MS_SSIM = 0.95  # a sample this close to a real image may be a memorised copy
+NEAR_DUPLICATE_MS_SSIM = 0.95  # two samples this alike: partial mode collapse (one mode, two seeds)
+
+
+@dataclass(frozen=True)
+class GeneratorCheck:
+    """Diversity of a generator's samples against real images, and each sample's nearest real one."""
+
+    report: DiversityReport
+    nearest: list[Neighbour]  # one per sample, into the real images
+    weights: tuple[float, ...]
+    memorisation_ms_ssim: float = MEMORISATION_MS_SSIM
+    near_duplicates: tuple[tuple[int, int, float], ...] = ()  # sample pairs, most alike first
+
+    @property
+    def possibly_memorised(self) -> list[int]:
+        """Indices of samples whose nearest real image reaches the memorisation threshold."""
+        return [n for n, near in enumerate(self.nearest) if near.ms_ssim >= self.memorisation_ms_ssim]
+
+    def to_dict(self) -> dict:
+        return {
+            "samples_mean_pairwise_ms_ssim": self.report.samples_ms_ssim,
+            "real_mean_pairwise_ms_ssim": self.report.real_ms_ssim,
+            "data_range": self.report.data_range,
+            "ms_ssim_scales": len(self.weights),
+            "collapse_suspected": self.report.collapse_suspected,
+            "memorisation_ms_ssim": self.memorisation_ms_ssim,
+            "possibly_memorised": self.possibly_memorised,
+            "near_duplicate_ms_ssim": NEAR_DUPLICATE_MS_SSIM,
+            "near_duplicate_pairs": [
+                {"samples": [a, b], "ms_ssim": value} for a, b, value in self.near_duplicates
+            ],
+            "nearest_real": [
+                {"real_index": n.index, "ms_ssim": n.ms_ssim, "mse": n.mse} for n in self.nearest
+            ],
+        }
+
+
+def check_generator(
+    samples: Sequence[np.ndarray],
+    real: Sequence[np.ndarray],
+    data_range: float,
+    memorisation_ms_ssim: float = MEMORISATION_MS_SSIM,
+) -> GeneratorCheck:
+    """Mode collapse (pairwise MS-SSIM, samples vs real) and memorisation (nearest real image)."""
+    shapes = {np.shape(image) for image in (*samples, *real)}
+    if len(shapes) != 1:
+        raise ValueError(f"samples and real images must share one shape, got {sorted(shapes)}")
+    weights = weights_for_shape(shapes.pop())
+    pairs = [
+        (a, b, ms_ssim(samples[a], samples[b], data_range, weights))
+        for a, b in combinations(range(len(samples)), 2)
+    ]
+    if not pairs:
+        raise ValueError("diversity needs at least two images")
+    report = DiversityReport(
+        float(np.mean([value for _, _, value in pairs])),
+        mean_pairwise_ms_ssim(real, data_range, weights),
+        data_range,
+    )
+    nearest = [nearest_real_neighbours(s, real, data_range, 1, weights)[0] for s in samples]
+    duplicates = sorted((p for p in pairs if p[2] >= NEAR_DUPLICATE_MS_SSIM), key=lambda p: -p[2])
+    return GeneratorCheck(report, nearest, weights, memorisation_ms_ssim, tuple(duplicates))

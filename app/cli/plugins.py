@@ -3,6 +3,9 @@
 ``list`` shows every discovered plugin (repository, user folder, entry points) and any whose
 manifest is broken, with the reason. ``check`` validates one plugin folder: manifest, weights
 hash, strict load, and a fake-tensor run through the network (exit status 1 if any step fails).
+``diversity NAME --real VOLUME`` samples a generation plugin and reports mode collapse (mean
+pairwise MS-SSIM of samples vs real slices) and possibly memorised samples (exit status 2 on bad
+input).
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     list_parser.add_argument("--verbose", "-v", action="store_true", help="print each model card")
     check_parser = sub.add_parser("check", help="validate a plugin folder (manifest, hash, contract)")
     check_parser.add_argument("path", help="plugin folder or manifest file (or a discovered plugin name)")
+    diversity_parser = sub.add_parser(
+        "diversity", help="mode-collapse and memorisation check of a generation plugin"
+    )
+    diversity_parser.add_argument("plugin", help="generation plugin name or folder")
+    diversity_parser.add_argument(
+        "--real", required=True, help="a real volume (NIfTI/DICOM) whose slices are the comparison"
+    )
+    diversity_parser.add_argument("--samples", type=int, default=16, help="samples to draw (default 16)")
+    diversity_parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    diversity_parser.add_argument(
+        "--json", metavar="OUT.json", default=None, help="write the figures as JSON"
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -68,5 +83,56 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _diversity(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM
+    from app.cli.compare import load_any
+    from app.plugins.discovery import find_plugin
+    from app.plugins.diversity_check import generator_diversity
+    from app.plugins.errors import PluginError
+
+    try:
+        manifest = find_plugin(args.plugin)
+        if not Path(args.real).exists():
+            raise FileNotFoundError(f"{args.real}: no such file or folder")
+        result = generator_diversity(manifest.folder, load_any(args.real), args.samples, args.seed)
+    except (PluginError, OSError, ValueError) as error:
+        print(f"plugins diversity: error: {error}", file=sys.stderr)
+        return 2
+    check = result.check
+    print(
+        f"{result.plugin_name}: {len(result.seeds)} samples (seeds {result.seeds[0]}..{result.seeds[-1]}),"
+        f" {result.real_count} real slices, MS-SSIM over {len(check.weights)} scales, data range 1"
+    )
+    print(f"  samples mean pairwise MS-SSIM {check.report.samples_ms_ssim:.4f}")
+    print(f"  real    mean pairwise MS-SSIM {check.report.real_ms_ssim:.4f}")
+    print(f"  mode collapse suspected: {'YES' if check.report.collapse_suspected else 'no'}")
+    memorised = [result.seeds[n] for n in check.possibly_memorised]
+    print(
+        f"  possibly memorised (nearest real MS-SSIM >= {check.memorisation_ms_ssim:g}): "
+        + (", ".join(f"seed {s}" for s in memorised) or "none")
+    )
+    print(
+        f"  near-duplicate sample pairs (MS-SSIM >= {NEAR_DUPLICATE_MS_SSIM:g}, partial collapse): "
+        + (
+            ", ".join(
+                f"seeds {result.seeds[a]}/{result.seeds[b]} {v:.3f}" for a, b, v in check.near_duplicates
+            )
+            or "none"
+        )
+    )
+    for seed, near in zip(result.seeds, check.nearest, strict=True):
+        print(f"    seed {seed}: nearest real slice #{near.index} MS-SSIM {near.ms_ssim:.4f}")
+    if args.json:
+        data = {"plugin": result.plugin_name, "seeds": result.seeds, "real_slices": result.real_count}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({**data, **check.to_dict()}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return _list(args) if args.plugins_command == "list" else _check(args)
+    commands = {"list": _list, "check": _check, "diversity": _diversity}
+    return commands[args.plugins_command](args)

@@ -1,0 +1,115 @@
+"""``plugins diversity``: a collapsed generator that copies a real slice is caught on both counts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+import yaml
+
+from app.core.volume import Geometry, Volume
+from app.io.nifti import save_nifti
+from app.plugins.diversity_check import real_slices
+from main import main
+from tests.plugins.plugin_factory import make_builtin_plugin, make_torchscript_plugin
+
+
+def blobs(seed: int) -> np.ndarray:
+    """A binary 64 x 64 image of a few discs (values 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices((64, 64))
+    image = np.zeros((64, 64), np.float32)
+    for _ in range(6):
+        r, c, radius = rng.integers(8, 56), rng.integers(8, 56), rng.integers(4, 10)
+        image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 1.0
+    image[14:50, 14:50] = np.maximum(image[14:50, 14:50], 0.6)  # enough content in every slice
+    return image
+
+
+class CopyGenerator(torch.nn.Module):
+    """Ignores its latent: always the same image (mode collapse and memorisation at once)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        super().__init__()
+        self.latent_dim = 8
+        self.register_buffer("image", torch.from_numpy(image * 2 - 1)[None, None])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.image.expand(z.shape[0], 1, 64, 64) + 0 * z.sum()
+
+
+def generation_plugin(tmp_path, image):
+    folder = make_torchscript_plugin(tmp_path / "gen", CopyGenerator(image))
+    data = yaml.safe_load((folder / "plugin.yaml").read_text())
+    data.pop("input")
+    data.update(
+        name="copy-gan",
+        task="generation",
+        output={"modality": "MR", "contrast": "T1"},
+        normalization={
+            "network_range": [-1.0, 1.0],
+            "input": {"method": "none"},
+            "output": {"method": "window", "low": 0.0, "high": 1.0},
+        },
+        spacing_mm=[4.0, 4.0],
+        patch_size=[64, 64],
+    )
+    (folder / "plugin.yaml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+def real_volume(flipped: bool = False) -> Volume:
+    """Axial slices: the copied image at k = 2, other blob images elsewhere; 4 mm pixels."""
+    slices = [blobs(10 + k) for k in range(6)]
+    slices[2] = blobs(0)
+    voxels = np.stack(slices)
+    direction = np.eye(3)
+    if flipped:  # the same anatomy stored RAS-style: i and j reversed
+        voxels, direction = voxels[:, ::-1, ::-1].copy(), np.diag([-1.0, -1.0, 1.0])
+    return Volume(voxels, Geometry(np.zeros(3), np.array([4.0, 4.0, 5.0]), direction), "MR", name="real")
+
+
+def test_real_slices_are_oriented_as_the_generator_sees_them():
+    plain = real_slices(real_volume(), "axial", (4.0, 4.0), (64, 64))
+    flipped = real_slices(real_volume(flipped=True), "axial", (4.0, 4.0), (64, 64))
+    assert len(plain) == 6 and np.array_equal(plain[2], blobs(0))
+    np.testing.assert_array_equal(np.stack(plain), np.stack(flipped))
+    half = real_slices(real_volume(), "axial", (8.0, 8.0), (32, 32))  # coarser generator pixels
+    assert half[0].shape == (32, 32)
+
+
+def test_collapsed_copying_generator_is_flagged(tmp_path, capsys):
+    folder = generation_plugin(tmp_path, blobs(0))
+    real_path = save_nifti(real_volume(flipped=True), tmp_path / "real.nii.gz")
+    out = tmp_path / "diversity.json"
+    args = [
+        "plugins",
+        "diversity",
+        str(folder),
+        "--real",
+        str(real_path),
+        "--samples",
+        "3",
+        "--json",
+        str(out),
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "mode collapse suspected: YES" in printed and "seed 0, seed 1, seed 2" in printed
+    data = json.loads(out.read_text())
+    assert data["samples_mean_pairwise_ms_ssim"] > 0.999 and data["real_mean_pairwise_ms_ssim"] < 0.9
+    assert data["ms_ssim_scales"] == 3 and data["possibly_memorised"] == [0, 1, 2]
+    assert {n["real_index"] for n in data["nearest_real"]} == {2}
+    assert [pair["samples"] for pair in data["near_duplicate_pairs"]] == [[0, 1], [0, 2], [1, 2]]
+
+
+def test_bad_inputs_are_one_clear_line(tmp_path, capsys):
+    translation = make_builtin_plugin(tmp_path / "mr2ct")
+    real_path = save_nifti(real_volume(), tmp_path / "real.nii.gz")
+    assert main(["plugins", "diversity", str(translation), "--real", str(real_path)]) == 2
+    assert "not a generator from noise" in capsys.readouterr().err
+    folder = generation_plugin(tmp_path, blobs(0))
+    assert main(["plugins", "diversity", str(folder), "--real", str(tmp_path / "missing.nii")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["plugins", "diversity", str(folder), "--real", str(real_path), "--samples", "1"]) == 2
