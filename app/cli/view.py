@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-LAYOUTS = ("axial", "coronal", "sagittal", "mpr", "compare")
+LAYOUTS = ("axial", "coronal", "sagittal", "mpr", "2x2", "compare")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layout",
         choices=LAYOUTS,
         default=None,
-        help="axial, coronal, sagittal (1x1), mpr (1x3) or compare (default: compare "
-        "with --synthesized, else mpr)",
+        help="axial, coronal, sagittal (1x1), mpr (1x3), 2x2 (three planes and a 3D rendering; "
+        "needs a display with OpenGL, e.g. xvfb-run) or compare (default: compare with "
+        "--synthesized, else mpr)",
     )
     parser.add_argument(
         "--synthesized",

@@ -44,7 +44,7 @@ def test_compare_screenshot_is_written_and_synthetic_is_labelled(qtbot, tmp_path
     assert reds > 20
 
 
-@pytest.mark.parametrize("layout", ["axial", "sagittal", "mpr"])
+@pytest.mark.parametrize("layout", ["axial", "sagittal", "mpr", "2x2"])  # 2x2 offscreen: 3D placeholder
 def test_single_volume_layouts(qtbot, tmp_path, phantom_files, layout):
     out = tmp_path / f"{layout}.png"
     assert main.main(["view", str(phantom_files[0]), "--layout", layout, "--screenshot", str(out)]) == 0
