@@ -206,12 +206,32 @@ def _with_values(grid: Volume, values: np.ndarray) -> Volume:
 
 def _map(base: Volume, values: np.ndarray, name: str, synthesized: Volume) -> Volume:
     """A map on ``base``'s grid, carrying the synthesized volume's provenance (it is derived from it)."""
+    return map_volume(base, values, name, synthesized.provenance)
+
+
+def map_volume(
+    grid: Volume,
+    values: np.ndarray,
+    name: str,
+    provenance,
+    settings: dict | None = None,
+    modality: str | None = None,
+    units: str | None = None,
+) -> Volume:
+    """A map (heat colormap in the compare layout: ``metadata['map']``) on ``grid``'s geometry.
+
+    ``provenance`` is the synthesized volume's, so a map derived from a synthetic image stays
+    marked synthetic; ``modality`` and ``units`` default to the grid volume's.
+    """
+    metadata = {"map": name}
+    if settings:
+        metadata["map_settings"] = dict(settings)
     return Volume(
         np.asarray(values, dtype=np.float32),
-        base.geometry,
-        base.modality,
-        base.units,
+        grid.geometry,
+        grid.modality if modality is None else modality,
+        grid.units if units is None else units,
         name,
-        synthesized.provenance,
-        {"map": name},
+        provenance,
+        metadata,
     )

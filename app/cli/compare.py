@@ -75,18 +75,12 @@ def load_any(path: str):
 
 
 def plugin_checks(
-    plugin_name: str, original, tta: bool, perturbation: float | None
+    plugin_name: str, original, tta: bool, perturbation: float | None, synthesized=None
 ) -> tuple[dict, list[str]]:
-    """Out-of-distribution warnings and the maps that need the generator run again (torch lives here,
-    behind the plugin runtime, never in app.analysis)."""
-    import numpy as np
-
-    from app.analysis.consistency import PerturbationSettings, perturbation_change
+    """Out-of-distribution warnings and the maps that need the generator run again (through
+    ``app.plugins.uncertainty_runs``: torch stays in app.plugins, never in app.analysis)."""
     from app.analysis.ood import check_domain
-    from app.analysis.uncertainty import default_augmentations, tta_uncertainty
     from app.plugins.discovery import find_plugin
-    from app.plugins.loading import load_plugin
-    from app.plugins.runtime import RunOptions, synthesize
 
     manifest = find_plugin(plugin_name)
     notes = [
@@ -95,23 +89,19 @@ def plugin_checks(
     ]
     if not tta and perturbation is None:
         return {}, notes
+    from app.plugins.loading import load_plugin
+    from app.plugins.rerun_maps import MapRequest
+    from app.plugins.uncertainty_runs import compute_map
+
     loaded = load_plugin(manifest)
-
-    def generate(voxels: np.ndarray) -> np.ndarray:
-        volume = original.with_voxels(np.ascontiguousarray(voxels, dtype=np.float32))
-        return synthesize(loaded, volume, RunOptions(seed=0)).volume.voxels
-
     maps = {}
-    voxels = np.asarray(original.voxels, dtype=np.float32)
     if tta:
-        low, high = np.percentile(voxels, [0.5, 99.5])
-        spread = tta_uncertainty(generate, voxels, default_augmentations(scale=float(high - low)))
-        maps["TTA SD"] = original.with_voxels(spread, name="TTA SD")
+        maps["TTA SD"] = compute_map(MapRequest("tta"), loaded, original, synthesized)
     if perturbation is not None:
-        change, noise_sd = perturbation_change(generate, voxels, PerturbationSettings(perturbation))
-        maps[f"perturbation change (noise SD {noise_sd:.3g})"] = original.with_voxels(
-            change, name="perturbation"
+        change = compute_map(
+            MapRequest("perturbation", noise_fraction=perturbation), loaded, original, synthesized
         )
+        maps[change.name] = change
     return maps, notes
 
 
@@ -150,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     extra_maps, notes = {}, []
     if args.plugin:
         try:
-            extra_maps, notes = plugin_checks(args.plugin, volumes["original"], args.tta, args.perturbation)
+            extra_maps, notes = plugin_checks(
+                args.plugin, volumes["original"], args.tta, args.perturbation, volumes["synthesized"]
+            )
         except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
             print(f"compare: plugin {args.plugin}: {type(error).__name__}: {error}", file=sys.stderr)
             return 2

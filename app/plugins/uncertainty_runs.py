@@ -17,8 +17,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from app.analysis.compare_run import map_volume
 from app.analysis.consistency import PerturbationSettings, cycle_residual, perturbation_change
 from app.analysis.uncertainty import Augmentation, default_augmentations, voxel_sd
+from app.core.provenance import Provenance
 from app.core.volume import Volume
 from app.plugins.cycle import reconstruct_with_reverse
 from app.plugins.errors import PluginError
@@ -142,19 +144,6 @@ def mc_dropout_runs(
 
 
 # ----- maps ---------------------------------------------------------------------------------
-def map_volume(grid: Volume, values: np.ndarray, name: str, provenance, settings: dict) -> Volume:
-    """A map on ``grid`` marked as a map (heat colormap in the compare) and as derived from a synthetic."""
-    return Volume(
-        np.asarray(values, dtype=np.float32),
-        grid.geometry,
-        grid.modality,
-        grid.units,
-        name,
-        provenance,
-        {"map": name, "map_settings": dict(settings)},
-    )
-
-
 def resolve_plugin(synthesized: Volume, manifests: Sequence[PluginManifest] = ()) -> LoadedPlugin:
     """The plugin that made ``synthesized`` (by its provenance), loaded; refuses other weights."""
     provenance = synthesized.provenance
@@ -178,25 +167,36 @@ def compute_map(
     request: MapRequest,
     plugin: LoadedPlugin,
     original: Volume,
-    synthesized: Volume,
+    synthesized: Volume | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
 ) -> Volume:
-    """The requested map for ``synthesized`` = plugin(``original``)."""
+    """The requested map for plugin(``original``), on ``original``'s grid (the runtime keeps it).
+
+    ``synthesized`` (the run being checked) lends its provenance to the map and is what the
+    cycle check sends back through the reverse generator; without it the map gets a provenance
+    naming the plugin, so it is still marked as derived from synthetic images.
+    """
     progress = progress or _no_progress
     cancel = cancel or _never
+    manifest = plugin.manifest
     options = RunOptions(device=request.device, seed=request.seed)
-    provenance = synthesized.provenance
+    provenance = synthesized.provenance if synthesized is not None else None
+    if provenance is None:
+        provenance = Provenance(
+            manifest.name, manifest.version, manifest.task, plugin.weights_sha256, seed=request.seed
+        )
+    output_kind = {"modality": manifest.output_modality, "units": manifest.output_units}
     if request.kind == "tta":
         outputs = tta_runs(plugin, original, None, options, progress, cancel)
-        sd = voxel_sd(outputs)
         settings = {"runs": len(outputs), "shift_voxels": request.shift_voxels, "jitter": "+-2 %"}
-        return map_volume(synthesized, sd, f"TTA SD ({len(outputs)} runs)", provenance, settings)
+        name = f"TTA SD ({len(outputs)} runs)"
+        return map_volume(original, voxel_sd(outputs), name, provenance, settings, **output_kind)
     if request.kind == "mc_dropout":
         outputs = mc_dropout_runs(plugin, original, request.mc_samples, options, progress, cancel)
         settings = {"samples": request.mc_samples, "seed": request.seed}
         name = f"MC-dropout SD ({request.mc_samples} samples)"
-        return map_volume(synthesized, voxel_sd(outputs), name, provenance, settings)
+        return map_volume(original, voxel_sd(outputs), name, provenance, settings, **output_kind)
     if request.kind == "perturbation":
         done: list[str] = []
 
@@ -212,16 +212,14 @@ def compute_map(
                 plugin, original.with_voxels(voxels), options, progress=step, cancel=cancel
             ).volume.voxels
 
-        settings = PerturbationSettings(request.noise_fraction, request.seed)
-        change, noise_sd = perturbation_change(generate, original.voxels, settings)
-        name = f"perturbation change (noise {request.noise_fraction:g} of range, SD {noise_sd:.3g})"
-        return map_volume(
-            synthesized,
-            change,
-            name,
-            provenance,
-            {"noise_fraction": request.noise_fraction, "noise_sd": noise_sd},
+        change, noise_sd = perturbation_change(
+            generate, original.voxels, PerturbationSettings(request.noise_fraction, request.seed)
         )
+        name = f"perturbation change (noise {request.noise_fraction:g} of range, SD {noise_sd:.3g})"
+        settings = {"noise_fraction": request.noise_fraction, "noise_sd": noise_sd}
+        return map_volume(original, change, name, provenance, settings, **output_kind)
+    if synthesized is None:
+        raise PluginError("the cycle check needs the synthesized volume to send back")
     reconstruction = reconstruct_with_reverse(
         plugin,
         synthesized,
@@ -230,4 +228,4 @@ def compute_map(
         cancel=cancel,
     ).volume
     residual = cycle_residual(original.voxels, reconstruction.voxels)
-    return map_volume(original, residual, "cycle residual |G_BA(G_AB(x)) - x|", provenance, {})
+    return map_volume(original, residual, "cycle residual |G_BA(G_AB(x)) - x|", provenance)
