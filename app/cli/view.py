@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         settings.qsettings.clear()
     window = MainWindow(settings)
     window.resize(width, height)
+    if args.screenshot:
+        window.device_label.hide()  # the device check (torch) would never finish before the shot
     if layout == "compare":
         window.show_compare(original, [synthesized])
     else:

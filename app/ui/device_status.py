@@ -64,7 +64,7 @@ class DeviceStatusLabel(QtWidgets.QLabel):
             QtCore.QTimer.singleShot(delay_ms, self, self._run_task)
 
     def _run_task(self) -> None:
-        if not self.window().isVisible():  # closed meanwhile: ask when it shows again
+        if not self.isVisible():  # window closed (or label hidden) meanwhile: the next show asks
             self._task = None
             return
         _ASKED.append(self._task)  # alive until the process ends: the pool may still run it
