@@ -13,6 +13,7 @@ Hooks for other tools (annotations): ``view_box``, ``image_item``, ``plane``, ``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,11 +111,17 @@ def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
             if current:
                 lines.append(current)
             current = ""
-            for character in word:  # a word wider than the line: break it where it must
-                if current and advance(current + character) > width_px:
+            # A word on its own line; one wider than the line breaks after "_" or "-" where it
+            # can (plugin names: mr_t1_denoise), between characters where it must.
+            for piece in re.split(r"(?<=[_\-])", word):
+                if current and advance(current + piece) > width_px:
                     lines.append(current)
                     current = ""
-                current += character
+                for character in piece if advance(piece) > width_px else [piece]:
+                    if current and advance(current + character) > width_px:
+                        lines.append(current)
+                        current = ""
+                    current += character
         lines.append(current)
     return lines
 

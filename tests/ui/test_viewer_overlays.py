@@ -14,6 +14,13 @@ def test_wrap_keeps_every_character_and_breaks_long_words():
     assert "".join(lines).replace(" ", "") == "SYNTHETIC—a_very_long_plugin_name1.0.0"
     assert wrap_to_width("SYNTHETIC — short 1", 100, advance) == ["SYNTHETIC — short 1"]
     assert wrap_to_width("one\ntwo", 100, advance) == ["one", "two"]
+    # Long plugin names break after their separators before anywhere else.
+    assert wrap_to_width("SYNTHETIC — mr_t1_denoise 1.0.0", 11, advance) == [
+        "SYNTHETIC —",
+        "mr_t1_",
+        "denoise",
+        "1.0.0",
+    ]
 
 
 def _visible_text_fits(label: QtWidgets.QLabel) -> bool:
