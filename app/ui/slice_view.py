@@ -450,6 +450,7 @@ class SliceView(pg.GraphicsView):
         # as many lines as the panel's width needs, so every character stays on screen.
         label = self._synthetic_label
         synthetic = self._label_texts[2] if self._label_texts else ""
+        synthetic = synthetic.replace(" — ", " —\u00a0")  # the dash goes with the plugin name
         label.ensurePolished()  # the style sheet's bold font, before measuring with it
         room = width - 8
         for slack in (10, 20, 40):  # the style sheet's padding, then more if the style adds some
