@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from app.ui.loading import load_path
 
+    if not args.screenshot and not args.synthesized and args.layout != "compare":
+        return _run_interactive(args)
     try:
         original = load_path(args.path)
         synthesized = load_path(args.synthesized) if args.synthesized else None
@@ -48,11 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if layout == "compare" and synthesized is None:
         print("view: --layout compare needs --synthesized PATH2", file=sys.stderr)
         return 2
-    try:
-        width, height = (int(part) for part in args.size.lower().split("x"))
-    except ValueError:
-        print(f"view: --size must look like 1400x850, got {args.size!r}", file=sys.stderr)
+    size = _window_size(args.size)
+    if size is None:
         return 2
+    width, height = size
 
     from PySide6 import QtCore
 
@@ -98,3 +99,38 @@ def run(args: argparse.Namespace) -> int:
         window.close()
         return 0
     return int(app.exec())
+
+
+def _run_interactive(args: argparse.Namespace) -> int:
+    """One volume, on screen: the window opens at once and loads PATH in the background, with
+    its progress in the status bar (a large DICOM series takes seconds)."""
+    from pathlib import Path
+
+    if not Path(args.path).exists():
+        print(f"view: cannot open: {args.path} does not exist", file=sys.stderr)
+        return 2
+    size = _window_size(args.size)
+    if size is None:
+        return 2
+    width, height = size
+    from app.ui.application import create_application, install_tool_docks
+    from app.ui.main_window import MainWindow
+
+    app = create_application([])
+    window = MainWindow()
+    window.resize(width, height)
+    window.layout_name = args.layout or "mpr"
+    install_tool_docks(window)
+    window.show()
+    window.open_path(args.path)
+    return int(app.exec())
+
+
+def _window_size(text: str) -> tuple[int, int] | None:
+    """'1400x850' -> (1400, 850); None (and a message) for anything else."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        print(f"view: --size must look like 1400x850, got {text!r}", file=sys.stderr)
+        return None
+    return width, height

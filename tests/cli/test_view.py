@@ -56,3 +56,33 @@ def test_bad_input_exits_with_a_message(qtbot, tmp_path, phantom_files, capsys):
     assert "cannot open" in capsys.readouterr().err
     assert main.main(["view", str(phantom_files[0]), "--layout", "compare"]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def test_interactive_view_opens_the_window_first_and_loads_in_the_background(
+    qtbot, tmp_path, phantom_files, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    from app.ui.main_window import MainWindow
+
+    seen = {}
+
+    def fake_exec():
+        """Stands in for the event loop: what the user sees while and after PATH loads."""
+        shown = [
+            w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+        ]
+        (window,) = shown  # on screen before the event loop starts
+        seen["visible_while_loading"] = window.is_loading()
+        qtbot.waitUntil(lambda: not window.is_loading(), timeout=30000)
+        seen["layout"] = window.layout_name
+        seen["panels"] = len(window.panels)
+        seen["error"] = window.last_error
+        window.close()
+        window.deleteLater()
+        return 0
+
+    monkeypatch.setattr(QtWidgets.QApplication, "exec", staticmethod(fake_exec))
+    assert main.main(["view", str(phantom_files[0]), "--layout", "axial", "--size", "800x600"]) == 0
+    assert seen == {"visible_while_loading": True, "layout": "axial", "panels": 1, "error": ""}
+    assert main.main(["view", str(tmp_path / "missing.nii.gz")]) == 2
