@@ -79,6 +79,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         self.manifests_provider = manifests_provider or (lambda: [])
         self._task: RerunTask | None = None
         self.last_error = ""
+        self._discovered: dict[str, object] = {}  # plugin name -> manifest (discovery reads files)
 
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         grid = QtWidgets.QGridLayout()
@@ -132,12 +133,15 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         for manifest in self.manifests_provider() or []:
             if manifest.name == name:
                 return manifest, ""
+        if name in self._discovered:
+            return self._discovered[name], ""
         try:
             from app.plugins.discovery import find_plugin
 
-            return find_plugin(name), ""
+            self._discovered[name] = find_plugin(name)
         except PluginError as error:
             return None, str(error)
+        return self._discovered[name], ""
 
     def refresh(self) -> None:
         """Enable the buttons for the maps the compared volume's plugin offers (tooltips say why not)."""
