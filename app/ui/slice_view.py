@@ -527,8 +527,14 @@ class SliceView(pg.GraphicsView):
         value_text = "outside" if np.isnan(value) else f"{value:.6g}"
         if volume.units and not np.isnan(value):
             value_text += f" {volume.units}"
+        # A value read off a synthesized volume says so, like every panel that shows one.
+        source = (
+            f"SYNTHETIC ({volume.provenance.plugin_name}) {volume.name}"
+            if volume.is_synthetic
+            else volume.name
+        )
         return (
-            f"{volume.name}  voxel ({rounded[0]}, {rounded[1]}, {rounded[2]})  "
+            f"{source}  voxel ({rounded[0]}, {rounded[1]}, {rounded[2]})  "
             f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm  value {value_text}"
         )
 

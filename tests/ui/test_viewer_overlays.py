@@ -97,3 +97,13 @@ def test_a_loader_without_progress_still_loads(qtbot, viewer_settings, phantom, 
     window.open_path(path)
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
     assert window.current_volume is phantom and not window.last_error
+
+
+def test_a_value_read_off_a_synthesized_panel_says_synthetic(qtbot, main_window, phantom, synthetic_phantom):
+    main_window.show_compare(phantom, [synthetic_phantom])
+    original, synthesized = main_window.panels[0], main_window.panels[1]
+    lps = phantom.geometry.lps_from_index([29, 20, 12])
+    assert not original.readout_at_scene(original.lps_to_scene(lps)).startswith("SYNTHETIC")
+    assert synthesized.readout_at_scene(synthesized.lps_to_scene(lps)).startswith(
+        "SYNTHETIC (toy-gan) toy synth"
+    )
