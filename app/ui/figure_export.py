@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
 from app.core.planes import edge_letters
 from app.ui.annotation_overlay import pixels_per_mm
+from app.ui.slice_view import wrap_to_width
 
 LETTER_COLOR = QtGui.QColor(255, 210, 74)
 SYNTHETIC_BACKGROUND = QtGui.QColor(192, 0, 26)
@@ -152,13 +153,24 @@ def _paint_synthetic(painter, rect: QtCore.QRect, labels: list[str]) -> None:
     _font(painter, 13, True)
     metrics = QtGui.QFontMetrics(painter.font())
     y = rect.top() + 22
+    room = max(rect.width() - 2 * MARGIN - 10, 1)
     for label in labels:
+        # Wrapped, never cut, in a narrow panel (the next panel is painted over any overflow).
+        lines = wrap_to_width(label, room, metrics.horizontalAdvance)
         box = QtCore.QRect(
-            rect.left() + MARGIN, y, metrics.horizontalAdvance(label) + 10, metrics.height() + 4
+            rect.left() + MARGIN,
+            y,
+            max(metrics.horizontalAdvance(line) for line in lines) + 10,
+            len(lines) * metrics.height() + 4,
         )
         painter.fillRect(box, SYNTHETIC_BACKGROUND)
         _text(
-            painter, box, label, QtGui.QColor("white"), bold=True, align=QtCore.Qt.AlignmentFlag.AlignCenter
+            painter,
+            box,
+            "\n".join(lines),
+            QtGui.QColor("white"),
+            bold=True,
+            align=QtCore.Qt.AlignmentFlag.AlignCenter,
         )
         y += box.height() + 2
 

@@ -98,10 +98,11 @@ def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
 
     Breaks at spaces first, inside a word only where the word alone is too wide; nothing is
     dropped, so joining the lines gives back every character of ``text`` (less the breaking
-    spaces). Existing line breaks are kept.
+    spaces). Existing line breaks are kept; a dash stays with the word after it
+    ("SYNTHETIC — plugin": the plugin's name does not start a line alone).
     """
     lines: list[str] = []
-    for paragraph in text.split("\n"):
+    for paragraph in text.replace(" — ", " —\u00a0").split("\n"):
         current = ""
         for word in paragraph.split(" "):
             candidate = f"{current} {word}" if current else word
@@ -123,7 +124,7 @@ def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
                         current = ""
                     current += character
         lines.append(current)
-    return lines
+    return [line.replace("\u00a0", " ") for line in lines]
 
 
 def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
@@ -450,7 +451,6 @@ class SliceView(pg.GraphicsView):
         # as many lines as the panel's width needs, so every character stays on screen.
         label = self._synthetic_label
         synthetic = self._label_texts[2] if self._label_texts else ""
-        synthetic = synthetic.replace(" — ", " —\u00a0")  # the dash goes with the plugin name
         label.ensurePolished()  # the style sheet's bold font, before measuring with it
         room = width - 8
         for slack in (10, 20, 40):  # the style sheet's padding, then more if the style adds some

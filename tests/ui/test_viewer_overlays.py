@@ -15,9 +15,10 @@ def test_wrap_keeps_every_character_and_breaks_long_words():
     assert wrap_to_width("SYNTHETIC — short 1", 100, advance) == ["SYNTHETIC — short 1"]
     assert wrap_to_width("one\ntwo", 100, advance) == ["one", "two"]
     # Long plugin names break after their separators before anywhere else.
+    # and the dash goes with the name it introduces.
     assert wrap_to_width("SYNTHETIC — mr_t1_denoise 1.0.0", 11, advance) == [
-        "SYNTHETIC —",
-        "mr_t1_",
+        "SYNTHETIC",
+        "— mr_t1_",
         "denoise",
         "1.0.0",
     ]
@@ -107,3 +108,30 @@ def test_a_value_read_off_a_synthesized_panel_says_synthetic(qtbot, main_window,
     assert synthesized.readout_at_scene(synthesized.lps_to_scene(lps)).startswith(
         "SYNTHETIC (toy-gan) toy synth"
     )
+
+
+def test_exported_figure_wraps_the_synthetic_label_inside_narrow_panels(
+    qtbot, main_window, phantom, synthetic_phantom, tmp_path
+):
+    from PySide6 import QtGui
+
+    from app.core.planes import Plane
+    from app.ui.figure_export import SYNTHETIC_BACKGROUND, _rects, export_figure
+
+    main_window.resize(900, 700)
+    main_window.show_compare(phantom, [synthetic_phantom] * 3, planes=[Plane.AXIAL])
+    qtbot.waitUntil(lambda: len(main_window.panels) == 5)
+    QtWidgets.QApplication.processEvents()
+    panels = main_window.panels
+    image = QtGui.QImage(str(export_figure(panels, tmp_path / "narrow.png")))
+    red = SYNTHETIC_BACKGROUND.rgb()
+    for panel, rect in zip(panels, _rects([p.viewport() for p in panels]), strict=True):
+        if not panel.synthetic_labels():
+            continue
+        assert rect.width() < 200  # narrow enough that one line would not fit
+        rows = range(rect.top() + 20, min(rect.top() + 120, rect.bottom()))
+        red_columns = [
+            x for x in range(rect.left(), rect.right() + 1) if any(image.pixel(x, y) == red for y in rows)
+        ]
+        assert red_columns, "no SYNTHETIC label burned in"
+        assert max(red_columns) < rect.right() - 2  # whole, with a margin: not cut by the next panel
