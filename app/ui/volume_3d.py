@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.core.display import default_window
 from app.core.resample import reorient_to_lps
 from app.core.volume import Volume
+from app.ui.slice_view import wrap_to_width
 
 MAX_RENDER_VOXELS = 8_000_000
 # Faces of the orientation cube: world axes are LPS (+x left, +y posterior, +z superior).
@@ -118,6 +119,20 @@ class Volume3DWidget(QtWidgets.QWidget):
             label.move(4, 4)
             label.raise_()
             self.synthetic_label = label
+            self._synthetic_text = volume.provenance.label()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        """Keep the SYNTHETIC label whole: wrapped to the view's width, never cut."""
+        super().resizeEvent(event)
+        label = getattr(self, "synthetic_label", None)
+        if label is not None:
+            label.ensurePolished()
+            room = max(self.width() - 8 - 12, 1)  # margins and the style sheet's padding
+            label.setText(
+                "\n".join(wrap_to_width(self._synthetic_text, room, label.fontMetrics().horizontalAdvance))
+            )
+            label.adjustSize()
+            label.raise_()
 
     def _add_orientation_marker(self):
         """A cube in the bottom-left corner labelled with the patient's sides (LPS world: +x is

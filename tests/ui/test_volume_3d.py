@@ -41,11 +41,15 @@ for direction in (np.eye(3), np.diag([-1.0, -1.0, 1.0])):
     pixels = pixels[:, : image.width()].astype(int)
     images.append(pixels)
     label_shown = widget.synthetic_label.isVisible()
+    widget.resize(110, 160)  # narrower than the label's one line: it wraps, whole
+    app.processEvents()
+    label = widget.synthetic_label
+    label_fits = label.geometry().right() < widget.width() and "".join(label.text().split()) == "SYNTHETIC—toy1"
 a, b = images
 third = a.shape[1] // 3
 print(json.dumps({"max": int(a.max()), "difference": float(np.abs(a - b).mean()),
                   "left_third": float(a[:, :third].mean()), "right_third": float(a[:, -third:].mean()),
-                  "label": bool(label_shown), "faces": faces, "marker_on": marker_on}))
+                  "label": bool(label_shown), "faces": faces, "marker_on": marker_on, "label_fits": label_fits}))
 """
 
 
@@ -68,6 +72,6 @@ def test_volume_rendering_seen_from_the_front_whatever_the_array_order():
     assert figures["difference"] < 0.5  # LPS- and RAS-ordered arrays render the same patient
     # Seen from the front, the patient's left marker is on the screen's right.
     assert figures["right_third"] > figures["left_third"] + 1
-    assert figures["label"]
+    assert figures["label"] and figures["label_fits"]
     # The orientation cube names the patient's sides on the LPS world axes (+x is left).
     assert figures["marker_on"] and figures["faces"] == ["L", "R", "P", "A", "S", "I"]
