@@ -52,6 +52,7 @@ def install_tool_docks(window: MainWindow) -> list[str]:
             getattr(module, function_name)(window)
         except Exception as error:  # noqa: BLE001 - a broken tool panel must not stop the viewer
             errors.append(f"{module_name}.{function_name}: {error}")
+    window.keep_help_menu_last()
     if errors:
         window.statusBar().showMessage("Some tool panels could not start: " + "; ".join(errors))
     return errors

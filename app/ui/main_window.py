@@ -165,6 +165,14 @@ class MainWindow(QtWidgets.QMainWindow):
                     actions.append(action)
         return [action for action in actions if not action.shortcut().isEmpty()]
 
+    def keep_help_menu_last(self) -> None:
+        """Put Help back at the end of the menu bar after tools added menus (e.g. Tools)."""
+        bar = self.menuBar()
+        action = self._help_menu.menuAction()
+        if bar.actions() and bar.actions()[-1] is not action:
+            bar.removeAction(action)
+            bar.addAction(action)
+
     def shortcut_list(self) -> list[tuple[str, str]]:
         """What F1 shows: the viewer's table, the tool docks' keys, then any other bound key."""
         listed = [*SHORTCUTS, *self._tool_shortcuts]
@@ -361,6 +369,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_action(image_menu, "Threshold mask on / off", "T", self._toggle_threshold)
 
         help_menu = bar.addMenu("&Help")
+        self._help_menu = help_menu
         self._add_action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts)
         self._add_action(help_menu, "About SynthView", None, self._show_about)
 

@@ -14,6 +14,8 @@ def test_tool_docks_share_a_tabbed_column_and_the_window_fits_1280x800(
     window = MainWindow(viewer_settings)
     qtbot.addWidget(window)
     assert install_tool_docks(window) == []
+    menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
+    assert menus[-1] == "Help" and menus[0] == "File"  # tools' menus (e.g. Tools) go before Help
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
