@@ -319,12 +319,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stack.addWidget(self.view)
         self._stack.setCurrentWidget(self.view)
         for panel in self.panels:
-            panel.readout_changed.connect(self.readout_label.setText)
+            panel.readout_changed.connect(self._show_readout)
         if self.panels:
             self.panels[0].setFocus()  # arrow keys work at once
         self.setWindowTitle(f"SynthView — {self.current_volume.name}")
         QtCore.QTimer.singleShot(0, self._reset_zoom)
         self.view_changed.emit()
+
+    def _show_readout(self, text: str) -> None:
+        """The value under the mouse; in the SYNTHETIC red when it is read off synthesized data."""
+        self.readout_label.setStyleSheet("color: #ff4d5e;" if text.startswith("SYNTHETIC") else "")
+        self.readout_label.setText(text)
 
     def _reset_zoom(self) -> None:
         for panel in self.panels:

@@ -108,6 +108,12 @@ def test_a_value_read_off_a_synthesized_panel_says_synthetic(qtbot, main_window,
     assert synthesized.readout_at_scene(synthesized.lps_to_scene(lps)).startswith(
         "SYNTHETIC (toy-gan) toy synth"
     )
+    # Hovering: the status bar's readout turns red over the synthesized panel only.
+    for panel, red in ((synthesized, True), (original, False)):
+        scene_point = panel.view_box.mapViewToScene(panel.lps_to_scene(lps))
+        panel.scene().sigMouseMoved.emit(scene_point)
+        assert main_window.readout_label.text() == panel.last_readout
+        assert ("#ff4d5e" in main_window.readout_label.styleSheet()) is red
 
 
 def test_exported_figure_wraps_the_synthetic_label_inside_narrow_panels(
