@@ -411,3 +411,19 @@ def test_window_stays_responsive_while_a_slow_load_runs(qtbot, viewer_settings, 
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
     timer.stop()
     assert window.current_volume is phantom and not window.progress_bar.isVisible()
+
+
+def test_tool_keys_type_text_in_a_text_field(qtbot, main_window, phantom):
+    """Single-letter tool keys must not steal letters typed into the dock's label field."""
+    from app.annotations.builders import Tool
+    from app.ui.annotation_panel import AnnotationPanel
+    from app.ui.application import install_tool_docks
+
+    install_tool_docks(main_window)
+    main_window.open_volume(phantom)
+    panel = main_window.findChild(AnnotationPanel)
+    panel.window().findChild(QtWidgets.QDockWidget, "dock_Annotations").raise_()
+    panel.label_edit.setFocus()
+    qtbot.keyClicks(panel.label_edit, "mass")
+    assert panel.label_edit.text() == "mass"
+    assert panel.tool_buttons[Tool.NAVIGATE].isChecked()
