@@ -11,7 +11,8 @@ from app.plugins.architectures import load_builtin_generator
 from app.plugins.manifest import ArchitectureSpec
 from app.plugins.training.data import Head
 from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
-from app.plugins.training.loops import train_pix2pix
+from app.plugins.training.loops import train_pix2pix, train_residual
+from app.plugins.training.networks import ResidualUNet
 from app.plugins.training.tasks import PSEUDO_HEALTHY, SUPER_RESOLUTION, PairSampler, training_stacks
 
 
@@ -79,3 +80,33 @@ def test_a_training_run_yields_weights_the_runtime_loads_strictly(toy_head):
     loaded = load_builtin_generator(spec, generator.state_dict())
     image = torch.zeros(1, 1, 16, 16)
     torch.testing.assert_close(loaded(image), generator(image))
+
+
+def test_residual_unet_starts_as_the_identity_and_has_no_transposed_convolutions():
+    network = ResidualUNet(ngf=4).eval()
+    image = torch.rand(2, 1, 24, 32) * 2 - 1
+    torch.testing.assert_close(network(image), image)  # zero-initialised correction
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in network.modules())
+    scripted = torch.jit.script(network)
+    torch.testing.assert_close(scripted(image), image)
+
+
+def test_weighted_residual_training_moves_the_output_towards_the_lesion_truth(toy_head):
+    stacks = training_stacks(PSEUDO_HEALTHY, toy_head, np.random.default_rng(0), copies=1)
+    sampler = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=0)
+    network, run = train_residual(
+        ResidualUNet(ngf=4),
+        sampler,
+        3,
+        2,
+        torch.device("cpu"),
+        seed=0,
+        change_weight=20.0,
+        log=lambda _: None,
+    )
+    assert run.iterations_run == 3 and np.isfinite(run.final_l1)
+    degraded, _ = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=1)(2)
+    with torch.no_grad():
+        output = network(degraded)
+    assert not torch.equal(output, degraded)  # it learned a correction
+    assert float((output - degraded).abs().mean()) < 0.2  # ... a small one, on top of the input

@@ -43,7 +43,19 @@ def lesion_metrics(case: HeldoutCase, result: np.ndarray) -> dict:
             float(residual[lesion].mean() / residual[healthy_brain].mean()), 3
         ),
         "lesion_error_removed_fraction": round(float(1.0 - after / before), 4),
+        "residual_lesion_auroc": round(auroc(residual[lesion], residual[healthy_brain]), 4),
     }
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Area under the ROC curve of a score separating ``positive`` from ``negative`` voxels
+    (Mann-Whitney U with tied scores sharing their mean rank): 0.5 is chance, 1 is perfect."""
+    from scipy.stats import rankdata
+
+    positive, negative = np.ravel(positive), np.ravel(negative)
+    ranks = rankdata(np.concatenate([positive, negative]))
+    n_pos, n_neg = positive.size, negative.size
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def evaluate_plugin(plugin_folder: str | Path, case: HeldoutCase, device: str = "cpu") -> dict:

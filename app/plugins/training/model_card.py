@@ -56,6 +56,23 @@ def assessment(heldout: dict) -> list[str]:
 _FIGURES = (("MAE", "mae", -1), ("PSNR", "psnr_db", +1), ("SSIM", "ssim", +1))
 
 
+def _residual_description(training: dict) -> str:
+    """The residual U-Net line: what the network is and the loss it was trained with."""
+    loss = (
+        f"L1 weighted {training['lesion_weight'] + 1:g}x on the voxels the degradation changed (the"
+        " inserted lesions) and 1x elsewhere (an identity term: healthy tissue must come out unchanged)"
+        if training.get("lesion_weight")
+        else "plain L1 to the truth"
+    )
+    return (
+        f": {training['network']} (a small U-Net: average-pool down, bilinear upsample + 3x3 conv up, no"
+        " transposed convolutions; the last layer starts at zero so the untrained model is the identity;"
+        " no tanh on the correction, only a clamp to the network range), scripted with its skip"
+        f" connection. Trained with {loss}, no adversarial term, on {training['crop']} px crops;"
+        " Adam 1e-3 with cosine decay."
+    )
+
+
 def render_model_card(manifest: dict, record: dict) -> str:
     card = manifest["model_card"]
     training = record["training"]
@@ -78,7 +95,9 @@ def render_model_card(manifest: dict, record: dict) -> str:
         f"- Task: {manifest['task']}; works in 2D, {manifest['plane']} plane.",
         f"- Architecture: `{manifest['architecture']['type']}`"
         + (
-            f" (pix2pix/CycleGAN ResNet generator, ngf {manifest['architecture']['ngf']},"
+            _residual_description(training)
+            if "network" in training
+            else f" (pix2pix/CycleGAN ResNet generator, ngf {manifest['architecture']['ngf']},"
             f" {manifest['architecture']['norm']} norm), trained as a pix2pix conditional GAN"
             f" (least-squares PatchGAN critic with weight {record['training'].get('adversarial_weight', 1.0)}"
             f" + {record['training'].get('lambda_l1', 100.0):g} x L1)."
@@ -117,6 +136,11 @@ def render_model_card(manifest: dict, record: dict) -> str:
                 f" {lesions['residual_lesion_to_brain_ratio']} (higher = lesions stand out more).",
                 f"- Fraction of the lesions' error removed: {lesions['lesion_error_removed_fraction']:.1%}.",
             ]
+            if "residual_lesion_auroc" in lesions:
+                lines.append(
+                    "- Region AUROC of the residual (lesion voxels vs the rest of the brain, 0.5 = chance):"
+                    f" {lesions['residual_lesion_auroc']:.3f}."
+                )
         lines += [
             "",
             "Metrics: intensities divided by the held-out head's 99.5th percentile and clipped to [0, 1]"

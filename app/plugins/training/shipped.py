@@ -25,8 +25,15 @@ import yaml
 from app.plugins.manifest import ArchitectureSpec
 from app.plugins.training.data import DEFAULT_CACHE, REPO_ROOT, load_heads
 from app.plugins.training.evaluate import evaluate_plugin, generator_metrics
-from app.plugins.training.loops import pick_device, train_dcgan, train_pix2pix
+from app.plugins.training.loops import (
+    calibrate_dead_zone,
+    pick_device,
+    train_dcgan,
+    train_pix2pix,
+    train_residual,
+)
 from app.plugins.training.model_card import render_model_card
+from app.plugins.training.networks import ResidualUNet
 from app.plugins.training.tasks import (
     DENOISE,
     HELDOUT_LESIONS,
@@ -78,7 +85,8 @@ PLUGINS: dict[str, dict] = {
     },
     "mr_t1_thick_slice_sr": {
         "kind": SUPER_RESOLUTION,
-        "adversarial_weight": 0.05,
+        "residual": {"ngf": 16, "crop": 64, "batch": 16, "iterations": 4000, "change_weight": 0.0},
+        "adversarial_weight": 0.0,
         "gain_range": (0.75, 1.3),
         "name": "mr-t1-thick-slice-sr",
         "task": "super-resolution",
@@ -91,12 +99,13 @@ PLUGINS: dict[str, dict] = {
         " resampled to a 1 mm grid (linear interpolation along the slice axis), for reformatting. Not for diagnosis.",
         "known_limits": "Expects the input already interpolated to 1 mm along the slice axis (the runtime does not"
         " resample). Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
-        " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head. May add a faint"
-        " checkerboard texture (transposed convolutions) that shows on the difference map.",
+        " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head, with an L1 loss only"
+        " (no adversarial term), so it sharpens conservatively and stays close to the interpolated input.",
     },
     "mr_t1_pseudo_healthy": {
         "kind": PSEUDO_HEALTHY,
-        "adversarial_weight": 0.05,
+        "residual": {"ngf": 16, "crop": 80, "batch": 12, "iterations": 4000, "change_weight": 20.0},
+        "adversarial_weight": 0.0,
         "gain_range": (0.75, 1.3),
         "name": "mr-t1-pseudo-healthy",
         "task": "pseudo-healthy",
@@ -158,14 +167,18 @@ def _manifest_for_translation(folder: str, spec: dict, sha256: str, metrics: dic
         },
         "spacing_mm": [1.0, 1.0, 1.0],
         "size_multiple": 4,
-        "architecture": {
-            "type": TRANSLATION_ARCHITECTURE.type,
-            "input_nc": 1,
-            "output_nc": 1,
-            "ngf": TRANSLATION_ARCHITECTURE.ngf,
-            "norm": TRANSLATION_ARCHITECTURE.norm,
-        },
-        "weights": {"file": "weights.pth", "sha256": sha256},
+        "architecture": (
+            {"type": "torchscript"}
+            if "residual" in spec
+            else {
+                "type": TRANSLATION_ARCHITECTURE.type,
+                "input_nc": 1,
+                "output_nc": 1,
+                "ngf": TRANSLATION_ARCHITECTURE.ngf,
+                "norm": TRANSLATION_ARCHITECTURE.norm,
+            }
+        ),
+        "weights": {"file": _weights_file(spec), "sha256": sha256},
         "model_card": card,
         "training_domain": {
             "modalities": ["MR"],
@@ -214,6 +227,11 @@ def _manifest_for_generator(sha256: str, spacing_mm: float, metrics: dict | None
     }
 
 
+def _weights_file(spec: dict) -> str:
+    """Residual models ship as TorchScript (the skip connection travels with the weights)."""
+    return "generator.pt" if "residual" in spec else "weights.pth"
+
+
 def _write_yaml(path: Path, data: dict) -> None:
     header = "# Written by app/plugins/training/shipped.py; retraining rewrites it (hash, metrics).\n"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
@@ -224,30 +242,53 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
     kind = spec["kind"]
     train_head, heldout_head = load_heads(args.cache)
     rng = np.random.default_rng(args.seed)
-    copies = 4 if args.quick else 24
+    copies = 4 if args.quick else (12 if spec.get("residual") else 24)
     log(f"[{spec['name']}] preparing {kind} pairs from {train_head.name} ({copies} degraded copies)")
     stacks = training_stacks(kind, train_head, rng, copies)
-    sampler = PairSampler(
-        stacks, crop=64 if args.quick else 128, device=device, seed=args.seed, gain_range=spec["gain_range"]
-    )
-    iterations = args.iterations or (150 if args.quick else 9000)
-    batch_size = 4 if args.quick else 32
-    log(f"[{spec['name']}] training {iterations} iterations, batch {batch_size}, on {device}")
-    generator, run = train_pix2pix(
-        TRANSLATION_ARCHITECTURE,
-        sampler,
-        iterations,
-        batch_size,
-        device,
-        args.seed,
-        adversarial_weight=spec["adversarial_weight"],
-        max_seconds=args.max_seconds,
-        log=log,
-    )
+    crop = 64 if args.quick else spec.get("residual", {}).get("crop", 128)
+    sampler = PairSampler(stacks, crop=crop, device=device, seed=args.seed, gain_range=spec["gain_range"])
+    residual = spec.get("residual")
     folder = out_dir / folder_name
     folder.mkdir(parents=True, exist_ok=True)
-    weights_path = folder / "weights.pth"
-    torch.save({k: v.contiguous() for k, v in generator.state_dict().items()}, weights_path)
+    weights_path = folder / _weights_file(spec)
+    if residual:
+        iterations = args.iterations or (150 if args.quick else residual["iterations"])
+        batch_size = 4 if args.quick else residual["batch"]
+        log(
+            f"[{spec['name']}] training a residual U-Net {iterations} iterations, batch {batch_size}, on {device}"
+        )
+        generator, run = train_residual(
+            ResidualUNet(residual["ngf"]),
+            sampler,
+            iterations,
+            batch_size,
+            device,
+            args.seed,
+            change_weight=residual["change_weight"],
+            max_seconds=args.max_seconds,
+            log=log,
+        )
+        dead_zone, dead_zone_mae = calibrate_dead_zone(generator, sampler)
+        log(
+            f"[{spec['name']}] correction dead zone {dead_zone} (training-head MAE by value: {dead_zone_mae})"
+        )
+        torch.jit.save(torch.jit.script(generator), str(weights_path))
+    else:
+        iterations = args.iterations or (150 if args.quick else 9000)
+        batch_size = 4 if args.quick else 32
+        log(f"[{spec['name']}] training {iterations} iterations, batch {batch_size}, on {device}")
+        generator, run = train_pix2pix(
+            TRANSLATION_ARCHITECTURE,
+            sampler,
+            iterations,
+            batch_size,
+            device,
+            args.seed,
+            adversarial_weight=spec["adversarial_weight"],
+            max_seconds=args.max_seconds,
+            log=log,
+        )
+        torch.save({k: v.contiguous() for k, v in generator.state_dict().items()}, weights_path)
     sha256 = sha256_of_file(weights_path)
     _write_yaml(folder / "plugin.yaml", _manifest_for_translation(folder_name, spec, sha256, None))
     log(f"[{spec['name']}] evaluating on held-out {heldout_head.name}")
@@ -271,7 +312,16 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
         heldout_head,
     )
     record["training"]["adversarial_weight"] = spec["adversarial_weight"]
-    record["training"]["lambda_l1"] = 100.0
+    if residual:
+        record["training"]["network"] = f"ResidualUNet(ngf={residual['ngf']}), output = input + correction"
+        record["training"]["loss"] = "weighted L1" if residual["change_weight"] else "L1"
+        record["training"]["lesion_weight"] = residual["change_weight"]
+        record["training"]["crop"] = crop
+        record["training"]["dead_zone"] = dead_zone
+        record["training"]["dead_zone_training_mae"] = {str(k): v for k, v in dead_zone_mae.items()}
+        record["training"]["threads"] = torch.get_num_threads()
+    else:
+        record["training"]["lambda_l1"] = 100.0
     record["training"]["intensity_gain_range"] = list(spec["gain_range"])
     record["degradation"] = {"training": spec["degradation"], "heldout": spec["heldout"]}
     record["folder"] = folder_name
