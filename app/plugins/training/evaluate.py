@@ -44,6 +44,10 @@ def lesion_metrics(case: HeldoutCase, result: np.ndarray) -> dict:
         ),
         "lesion_error_removed_fraction": round(float(1.0 - after / before), 4),
         "residual_lesion_auroc": round(auroc(residual[lesion], residual[healthy_brain]), 4),
+        # Intensity bias on healthy tissue: mean output / mean input over the brain outside lesions.
+        "healthy_brain_output_to_input": round(
+            float(result[healthy_brain].mean() / case.input_volume.voxels[healthy_brain].mean()), 4
+        ),
     }
 
 

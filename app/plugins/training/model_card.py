@@ -69,7 +69,14 @@ def _residual_description(training: dict) -> str:
         " transposed convolutions; the last layer starts at zero so the untrained model is the identity;"
         " no tanh on the correction, only a clamp to the network range), scripted with its skip"
         f" connection. Trained with {loss}, no adversarial term, on {training['crop']} px crops;"
-        " Adam 1e-3 with cosine decay."
+        " Adam 1e-3 with cosine decay (by iteration, or by wall time when the time guard ends the run"
+        " first, so a retrain on a busier machine gives different weights)."
+        + (
+            f" Corrections smaller than {training['dead_zone']:g} (network units, range 2) are dropped and"
+            " larger ones shrunk by it; the value was chosen on the training head's pairs."
+            if training.get("dead_zone")
+            else ""
+        )
     )
 
 
@@ -136,11 +143,18 @@ def render_model_card(manifest: dict, record: dict) -> str:
                 f" {lesions['residual_lesion_to_brain_ratio']} (higher = lesions stand out more).",
                 f"- Fraction of the lesions' error removed: {lesions['lesion_error_removed_fraction']:.1%}.",
             ]
+            if "healthy_brain_output_to_input" in lesions:
+                lines.append(
+                    "- Intensity bias on healthy brain (mean output / mean input outside the lesions):"
+                    f" {lesions['healthy_brain_output_to_input']:.4f}."
+                )
             if "residual_lesion_auroc" in lesions:
                 lines.append(
                     "- Region AUROC of the residual (lesion voxels vs the rest of the brain, 0.5 = chance):"
                     f" {lesions['residual_lesion_auroc']:.3f}."
                 )
+        if record.get("notes"):
+            lines += ["", *(f"- {note}" for note in record["notes"])]
         lines += [
             "",
             "Metrics: intensities divided by the held-out head's 99.5th percentile and clipped to [0, 1]"
