@@ -1,4 +1,4 @@
-"""Train the shipped 'mr_t1_pseudo_healthy' plugin (see MODEL_CARD.md): full size on CUDA, or --quick on a CPU.
+"""Train the shipped 'mr_t1_pseudo_healthy' plugin (see MODEL_CARD.md): a residual U-Net; full size trains on 2 CPU cores in 5-8 minutes
 
 python plugins/mr_t1_pseudo_healthy/train.py [--quick] [--device cpu|cuda] [--iterations N]
 """

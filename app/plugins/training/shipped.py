@@ -2,7 +2,8 @@
 
     python -m app.plugins.training.shipped [--plugins NAME ...] [--quick] [--device cuda]
 
-Full size is meant for a GPU (a few minutes each on one H100); ``--quick`` trains a reduced
+Full size is meant for a GPU (a few minutes each on one H100), except the residual U-Nets
+(thick-slice SR, pseudo-healthy), which train full size on a CPU in minutes; ``--quick`` trains a reduced
 version on the CPU in a few minutes and writes to ``build/plugins-quick/`` so it never replaces
 the shipped weights. Every run is seeded; the metrics are measured on the held-out head
 through the runtime, exactly as the app runs the plugin.
