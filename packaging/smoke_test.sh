@@ -34,7 +34,8 @@ fi
 deb=$(ls -t dist/synthview_*.deb 2>/dev/null | head -1 || true)
 [ -n "$deb" ] || fail "no .deb in dist/ (run without --skip-build)"
 step "package: $deb ($(du -h "$deb" | cut -f1))"
-dpkg-deb --info "$deb" | grep -q "Package: synthview" || fail "control file unreadable"
+deb_info=$(dpkg-deb --info "$deb") || fail "control file unreadable"
+grep -q "Package: synthview" <<<"$deb_info" || fail "not the synthview package"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/synthview-smoke.XXXXXX")
 installed_by_us=0

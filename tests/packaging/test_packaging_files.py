@@ -189,3 +189,9 @@ def test_every_third_party_package_the_app_imports_is_bundled_with_a_licence_row
                 continue
             missing.append(f"{module} ({distribution})")
     assert not missing, f"add to packaging/LICENSES.md: {missing}"
+
+
+def test_spec_keeps_torch_shm_manager_that_import_torch_needs():
+    """`import torch` raises when torch/bin/torch_shm_manager is missing (found by the smoke test)."""
+    assert "torch/bin/torch_shm_manager" in _spec_constant("KEPT_FILES")
+    assert "torch/bin/" in _spec_constant("DROPPED_FOLDERS")
