@@ -126,3 +126,32 @@ def default_threshold(original: np.ndarray, fraction: float = 0.1) -> float:
     low, high = np.percentile(values[:: max(1, values.size // 1_000_000)], [0.5, 99.5])
     scale = float(high - low)
     return fraction * scale if scale > 0 else 1.0
+
+
+def calibrated_threshold(
+    healthy_residuals: list[np.ndarray],
+    spacing_mm_ijk,
+    smoothing_sigma_mm: float = 1.0,
+    percentile: float = 99.9,
+    masks: list[np.ndarray] | None = None,
+) -> float:
+    """A threshold calibrated the way a user would: on lesion-free scans run through the same plugin.
+
+    ``healthy_residuals`` are original - output of lesion-free inputs (any shapes, same voxel
+    spacing); they are smoothed as ``find_regions`` smooths, and the threshold is the
+    ``percentile`` of the smoothed |residual| over all their voxels (inside ``masks`` when given,
+    e.g. the brain). About (100 - percentile) % of healthy voxels then lie above it: the plugin's
+    own level of change on normal tissue, not a guess from the image's intensity range.
+    """
+    if not healthy_residuals:
+        raise ValueError("calibration needs at least one lesion-free residual")
+    if masks is not None and len(masks) != len(healthy_residuals):
+        raise ValueError("give one mask per calibration residual")
+    values = []
+    for index, values_map in enumerate(healthy_residuals):
+        smoothed = np.abs(smooth(values_map, spacing_mm_ijk, smoothing_sigma_mm))
+        values.append(smoothed[np.asarray(masks[index], bool)] if masks is not None else smoothed.ravel())
+    pooled = np.concatenate(values)
+    if pooled.size == 0:
+        raise ValueError("the calibration masks select no voxels")
+    return float(np.percentile(pooled, percentile))
