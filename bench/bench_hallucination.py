@@ -23,8 +23,16 @@ threshold that touch no changed lesion. Timing is reported as a ratio to a bare 
 |a - b| of the same slab measured in the same process.
 
 With ``--plugin auto`` (the default) the shipped pseudo-healthy plugin under plugins/ is run too,
-through the plugin runtime, on slabs with this benchmark's lesions and with lesions like its
-training lesions: its residual should flag the lesions it removed and nothing else.
+through the plugin runtime, on disjoint axial slabs of the held-out MNI152 head (4 x 24 slices,
+its brain mask from nilearn's tissue maps), with two kinds of lesions: this benchmark's additive
+spheres, and the plugin's own training lesions, drawn by the very code it was trained with
+(``app.plugins.training.degrade.insert_lesions``: 3-9 mm radii, i.e. all >= 5 mm). Its residual
+should flag the lesions it removed and nothing else. Thresholds for the plugin are calibrated as a
+user would, before any lesion is seen, on lesion-free calibration slabs between the evaluation
+slabs (the 99.9th percentile, and the maximum, of its smoothed |residual| in the brain); the
+default threshold's figures are printed beside them. The plugin's own card reports a *voxel*
+AUROC (every lesion voxel vs every other brain voxel); that figure is printed here too, next to
+the stricter region AUROC (peak in a lesion vs peak in a lesion-sized healthy region).
 
     .venv/bin/python bench/bench_hallucination.py [--cases 12] [--reduced] [--plugin auto|NAME|none]
 """
@@ -42,7 +50,13 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.analysis.residual_regions import ResidualSettings, default_threshold, find_regions, smooth  # noqa: E402
+from app.analysis.residual_regions import (  # noqa: E402
+    ResidualSettings,
+    calibrated_threshold,
+    default_threshold,
+    find_regions,
+    smooth,
+)
 from app.analysis.uncertainty import voxel_sd  # noqa: E402
 from app.core.volume import Geometry  # noqa: E402
 
@@ -272,27 +286,68 @@ def find_shipped_pseudo_healthy() -> Path | None:
     return None
 
 
-def training_like(slab: np.ndarray, lesions: list[Lesion], rng) -> tuple[np.ndarray, list[Lesion]]:
-    """Lesions as the shipped plugin saw in training: intensity replaced by a dark (0.15-0.35) or
-    bright (0.95-1.1) fraction of the slab's 99.5th percentile, soft edge. Contrasts are updated."""
-    reference = float(np.percentile(slab, 99.5))
+PLUGIN_SLAB_SLICES = 24
+CALIBRATION_SLAB_SLICES = 8
+CALIBRATION_PERCENTILE = 99.9
+LESION_KINDS = ("additive", "training-like")
+
+
+def plugin_slab_layout(brain_mask: np.ndarray, cases: int) -> tuple[list[int], list[int]]:
+    """First slices of the evaluation slabs (``PLUGIN_SLAB_SLICES`` thick) and of the lesion-free
+    calibration slabs (``CALIBRATION_SLAB_SLICES``) between them: C E C E ... centred on the
+    slices with brain, disjoint, so the threshold is never calibrated on the anatomy it is tested on."""
+    area = brain_mask.reshape(brain_mask.shape[0], -1).sum(axis=1)
+    rows = np.flatnonzero(area > 0.25 * area.max())
+    period = PLUGIN_SLAB_SLICES + CALIBRATION_SLAB_SLICES
+    first = (rows[0] + rows[-1] + 1) // 2 - cases * period // 2
+    first = int(np.clip(first, 0, max(brain_mask.shape[0] - cases * period, 0)))
+    calibration = [first + n * period for n in range(cases)]
+    evaluation = [c + CALIBRATION_SLAB_SLICES for c in calibration]
+    return evaluation, calibration
+
+
+def training_lesions(
+    slab: np.ndarray,
+    brain: np.ndarray,
+    reference: float,
+    spacing_kji,
+    count: int,
+    rng,
+    occupied: np.ndarray,
+    apply: bool = True,
+) -> tuple[np.ndarray, list[Lesion]]:
+    """Lesions made by the plugin's own training code (``app.plugins.training.degrade.insert_lesions``:
+    soft ellipsoids, 3-9 mm radii, dark 15-35 % or bright 95-110 % of ``reference``, textured,
+    clipped to the brain), one per call, kept when inside the slab (not touching its first or last
+    slice) and 6 mm clear of every other lesion. ``apply=False`` only draws the regions (decoys of
+    the same shapes and sizes on unchanged tissue). Diameters are those of equal-volume spheres."""
+    from app.plugins.training.degrade import insert_lesions
+
     image = slab.copy()
-    updated = []
-    for lesion in lesions:
-        level = reference * (rng.uniform(0.15, 0.35) if rng.random() < 0.5 else rng.uniform(0.95, 1.1))
-        soft = ndimage.gaussian_filter(lesion.mask.astype(np.float32), 0.7)
-        image = image * (1 - soft) + level * soft
-        contrast = float(np.mean(image[lesion.mask] - slab[lesion.mask]))
-        updated.append(Lesion(lesion.centre_kji, lesion.diameter_mm, contrast, lesion.mask))
-    return image, updated
+    lesions: list[Lesion] = []
+    voxel_mm3 = float(np.prod(spacing_kji))
+    guard_iterations = int(np.ceil(6.0 / min(spacing_kji)))
+    for _ in range(40 * count):
+        if len(lesions) == count:
+            break
+        inserted = insert_lesions(image, brain, rng, 1, reference)
+        mask = inserted.lesion_mask
+        if not mask.any() or mask[0].any() or mask[-1].any():
+            continue
+        guard = ndimage.binary_dilation(mask, iterations=guard_iterations)
+        if (guard & occupied).any():
+            continue
+        occupied |= guard
+        contrast = float(np.mean(inserted.voxels[mask] - image[mask]))
+        diameter = float((6.0 * mask.sum() * voxel_mm3 / np.pi) ** (1.0 / 3.0))
+        lesions.append(Lesion(np.asarray(inserted.centres_kji[0]), diameter, contrast, mask))
+        if apply:
+            image = inserted.voxels
+    return image, lesions
 
 
-def run_plugin_benchmark(
-    plugin_ref: str | Path, cases: int = 4, lesions_per_case: int = 8, seed: int = 0
-) -> dict:
-    """The residual check on a real pseudo-healthy plugin: lesions inserted into held-out slabs
-    should be removed by the plugin, so its residual should flag them and nothing else. Run with
-    this benchmark's additive lesions and with lesions like the plugin's training lesions."""
+def plugin_model(plugin_ref: str | Path, seed: int):
+    """(name, run) for a plugin: run(voxels, geometry) -> output voxels through the app's runtime."""
     from app.core.volume import Volume
     from app.plugins.discovery import find_plugin
     from app.plugins.loading import load_plugin
@@ -300,48 +355,143 @@ def run_plugin_benchmark(
 
     manifest = find_plugin(str(plugin_ref))
     plugin = load_plugin(manifest)
-    voxels, geometry = load_template()
+
+    def run(voxels: np.ndarray, grid: Geometry) -> np.ndarray:
+        result = synthesize(plugin, Volume(voxels, grid, "MR", name="slab"), RunOptions(seed=seed))
+        return np.asarray(result.volume.voxels, dtype=np.float32)
+
+    return f"{manifest.name} {manifest.version}", run
+
+
+def run_plugin_benchmark(
+    plugin_ref: str | Path | None = None,
+    cases: int = 4,
+    lesions_per_case: int = 8,
+    seed: int = 0,
+    model=None,
+) -> dict:
+    """The residual check on a real pseudo-healthy plugin (or ``model``: (name, run) as from
+    ``plugin_model``) on slabs of the held-out MNI152 head.
+
+    The threshold is calibrated as a user would, before any lesion is seen: the
+    ``CALIBRATION_PERCENTILE`` of the plugin's smoothed |residual| inside the brain on lesion-free
+    calibration slabs (disjoint from the evaluation slabs). Lesions: this benchmark's additive
+    spheres (3-12 mm), and the plugin's training lesions (``training_lesions``). Region AUROC:
+    peak smoothed |residual| in each lesion vs in lesion-free regions of the same shapes; voxel
+    AUROC: the plugin's own evaluation figure (every lesion voxel vs every other brain voxel,
+    unsmoothed), which a large healthy brain of near-zero residual makes lenient."""
+    from app.plugins.training.data import heldout_head_from_files, robust_max
+    from app.plugins.training.evaluate import auroc as voxel_auroc
+
+    name, run = model if model is not None else plugin_model(plugin_ref, seed)
+    head = heldout_head_from_files()
+    _, geometry = load_template()
+    voxels = head.t1
+    reference = robust_max(voxels)
     spacing_kji = geometry.spacing_mm[::-1]
-    figures: dict = {"plugin": f"{manifest.name} {manifest.version}"}
-    for lesion_kind in ("additive", "training-like"):
+    evaluation, calibration = plugin_slab_layout(head.brain_mask, cases)
+    healthy, brains = [], []
+    for start in calibration:
+        slab = np.array(voxels[start : start + CALIBRATION_SLAB_SLICES], dtype=np.float32)
+        healthy.append(slab - run(slab, slab_geometry(geometry, [start, 0, 0])))
+        brains.append(head.brain_mask[start : start + CALIBRATION_SLAB_SLICES])
+    # Two rules fixed before any lesion is seen: a high percentile, and the largest healthy value
+    # (nothing flagged on the calibration slabs); None: the compare CLI's default, per slab.
+    levels = {
+        f"p{CALIBRATION_PERCENTILE:g}-calibrated": calibrated_threshold(
+            healthy, geometry.spacing_mm, SMOOTHING_SIGMA_MM, CALIBRATION_PERCENTILE, brains
+        ),
+        "max-calibrated": calibrated_threshold(
+            healthy, geometry.spacing_mm, SMOOTHING_SIGMA_MM, 100.0, brains
+        ),
+        "default": None,
+    }
+    figures: dict = {
+        "plugin": name,
+        "plugin slabs (evaluation / lesion-free calibration), slices": (
+            f"{cases} x {PLUGIN_SLAB_SLICES} / {cases} x {CALIBRATION_SLAB_SLICES} of {head.name}"
+        ),
+        f"plugin p{CALIBRATION_PERCENTILE:g}-calibrated threshold (healthy brain |residual|) / p99.5": levels[
+            f"p{CALIBRATION_PERCENTILE:g}-calibrated"
+        ]
+        / reference,
+        "plugin max-calibrated threshold (largest healthy brain |residual|) / p99.5": levels["max-calibrated"]
+        / reference,
+        "default threshold (10 % of the robust range) / p99.5": float(
+            np.mean([default_threshold(voxels[s : s + PLUGIN_SLAB_SLICES]) for s in evaluation])
+        )
+        / reference,
+    }
+    for lesion_kind in LESION_KINDS:
         rng = np.random.default_rng(seed)
-        positive, negative, false_positives, hits, removed = [], [], [], [], []
+        rows = []  # (is lesion, diameter, contrast, peak score)
+        false_positives = {rule: [] for rule in levels}
+        hits = {rule: [] for rule in levels}
+        removed, voxel_scores = [], []
         seconds = 0.0
-        for slab, start in held_out_slabs(voxels, cases, 24, None):
-            grid = slab_geometry(geometry, start)
+        for start in evaluation:
+            slab = np.array(voxels[start : start + PLUGIN_SLAB_SLICES], dtype=np.float32)
+            brain = head.brain_mask[start : start + PLUGIN_SLAB_SLICES]
+            grid = slab_geometry(geometry, [start, 0, 0])
             occupied = np.zeros(slab.shape, bool)
-            lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
-            decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
             if lesion_kind == "additive":
+                lesions = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
+                decoys = place_lesions(slab, spacing_kji, lesions_per_case, rng, occupied)
                 original = with_lesions(slab, lesions)
             else:
-                original, lesions = training_like(slab, lesions, rng)
+                args = (brain, reference, spacing_kji, lesions_per_case, rng, occupied)
+                original, lesions = training_lesions(slab, *args)
+                _, decoys = training_lesions(slab, *args, apply=False)
             began = time.perf_counter()
-            output = synthesize(
-                plugin, Volume(original, grid, "MR", name="slab"), RunOptions(seed=seed)
-            ).volume.voxels
+            output = run(original, grid)
             seconds += time.perf_counter() - began
-            output = np.asarray(output, dtype=np.float32)
             residual_map = np.abs(smooth(original - output, grid.spacing_mm, SMOOTHING_SIGMA_MM))
-            positive += [
-                float(residual_map[lesion.mask].max()) for lesion in lesions if lesion.diameter_mm >= 5
-            ]
-            negative += [float(residual_map[decoy.mask].max()) for decoy in decoys if decoy.diameter_mm >= 5]
-            regions, labels = find_regions(original - output, grid, ResidualSettings(default_threshold(slab)))
-            touched = {int(v) for lesion in lesions for v in np.unique(labels[lesion.mask]) if v}
-            false_positives.append(len([r for r in regions if r.label not in touched]))
-            hits += [bool(labels[lesion.mask].any()) for lesion in lesions if lesion.diameter_mm >= 5]
+            rows += [(True, x.diameter_mm, x.contrast, float(residual_map[x.mask].max())) for x in lesions]
+            rows += [(False, x.diameter_mm, 0.0, float(residual_map[x.mask].max())) for x in decoys]
+            lesion_voxels = np.zeros(slab.shape, bool)
+            for lesion in lesions:
+                lesion_voxels |= lesion.mask
+            raw = np.abs(original - output)
+            voxel_scores.append((raw[lesion_voxels], raw[brain & ~lesion_voxels]))
+            for rule, level in levels.items():
+                regions, labels = find_regions(
+                    original - output,
+                    grid,
+                    ResidualSettings(
+                        level if level is not None else default_threshold(slab), SMOOTHING_SIGMA_MM
+                    ),
+                )
+                touched = set(np.unique(labels[lesion_voxels])) - {0}
+                false_positives[rule].append(len([r for r in regions if r.label not in touched]))
+                hits[rule] += [bool(labels[x.mask].any()) for x in lesions if x.diameter_mm >= 5]
             removed += [
                 float(np.mean((original - output)[x.mask])) / x.contrast for x in lesions if x.contrast
             ]
         prefix = f"plugin, {lesion_kind} lesions:"
-        figures[f"{prefix} residual region AUROC >=5mm"] = auroc(positive, negative)
-        figures[f"{prefix} false-positive regions per case"] = float(np.mean(false_positives))
-        figures[f"{prefix} sensitivity at default threshold >=5mm"] = (
-            float(np.mean(hits)) if hits else float("nan")
+        negative = [s for lesion, d, _, s in rows if not lesion and d >= 5]
+        for label, keep in (
+            ("", lambda c: True),
+            (", dark only", lambda c: c < 0),
+            (", bright only", lambda c: c > 0),
+        ):
+            positive = [s for lesion, d, c, s in rows if lesion and d >= 5 and keep(c)]
+            figures[f"{prefix} residual region AUROC >=5mm{label}"] = auroc(positive, negative)
+        figures[f"{prefix} lesions >=5mm (dark / bright)"] = (
+            f"{sum(1 for x, d, c, _ in rows if x and d >= 5 and c < 0)}"
+            f" / {sum(1 for x, d, c, _ in rows if x and d >= 5 and c > 0)}"
         )
+        figures[f"{prefix} voxel AUROC (the plugin's own evaluation figure)"] = voxel_auroc(
+            np.concatenate([p for p, _ in voxel_scores]), np.concatenate([n for _, n in voxel_scores])
+        )
+        for rule in levels:
+            figures[f"{prefix} sensitivity >=5mm at {rule} threshold"] = (
+                float(np.mean(hits[rule])) if hits[rule] else float("nan")
+            )
+            figures[f"{prefix} false-positive regions per case at {rule} threshold"] = float(
+                np.mean(false_positives[rule])
+            )
         figures[f"{prefix} mean fraction of lesion contrast removed"] = float(np.mean(removed))
-        figures[f"{prefix} seconds per slab"] = seconds / cases
+        figures[f"{prefix} seconds per slab"] = seconds / len(evaluation)
     return figures
 
 
@@ -373,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         figures["plugin"] = "no pseudo-healthy plugin under plugins/ (skipped)"
     for name, value in figures.items():
-        print(f"{name:68s} {value:.3f}" if isinstance(value, float) else f"{name:68s} {value}")
+        print(f"{name:84s} {value:.3f}" if isinstance(value, float) else f"{name:84s} {value}")
     return 0
 
 

@@ -34,3 +34,55 @@ def test_auroc_counts_ties_half(bench):
     assert bench.auroc([3.0, 2.0], [1.0]) == 1.0
     assert bench.auroc([1.0], [1.0]) == 0.5
     assert bench.auroc([0.0], [1.0, 2.0]) == 0.0
+
+
+def _identity_model():
+    return "identity", lambda voxels, grid: voxels.copy()
+
+
+def test_plugin_rows_with_a_model_that_removes_nothing(bench):
+    figures = bench.run_plugin_benchmark(cases=1, lesions_per_case=4, model=_identity_model())
+    assert figures["plugin"] == "identity"
+    for kind in bench.LESION_KINDS:
+        prefix = f"plugin, {kind} lesions:"
+        # Nothing removed: every region scores 0, so lesions and healthy regions tie (chance).
+        assert figures[f"{prefix} residual region AUROC >=5mm"] == 0.5
+        assert figures[f"{prefix} mean fraction of lesion contrast removed"] == 0.0
+        for rule in ("p99.9-calibrated", "max-calibrated", "default"):
+            assert figures[f"{prefix} false-positive regions per case at {rule} threshold"] == 0.0
+    # The calibrated thresholds are stated (here 0: a healthy slab comes out unchanged).
+    assert figures["plugin p99.9-calibrated threshold (healthy brain |residual|) / p99.5"] == 0.0
+
+
+def test_training_like_lesions_come_from_the_training_code(bench, monkeypatch):
+    import numpy as np
+
+    from app.plugins.training import degrade
+
+    calls = []
+    original_insert = degrade.insert_lesions
+
+    def spy(*args, **kwargs):
+        calls.append(args[3])
+        return original_insert(*args, **kwargs)
+
+    monkeypatch.setattr(degrade, "insert_lesions", spy)
+    slab = np.full((30, 90, 90), 100.0, np.float32)
+    brain = np.zeros(slab.shape, bool)
+    brain[3:27, 5:85, 5:85] = True
+    occupied = np.zeros(slab.shape, bool)
+    rng = np.random.default_rng(1)
+    image, lesions = bench.training_lesions(slab, brain, 100.0, (1.0, 1.0, 1.0), 3, rng, occupied)
+    assert calls and set(calls) == {1}
+    assert len(lesions) == 3
+    for lesion in lesions:
+        assert not lesion.mask[0].any() and not lesion.mask[-1].any()
+        assert 5.0 <= lesion.diameter_mm <= 18.5  # 3-9 mm radii, clipped to the brain
+        level = image[lesion.mask].mean() / 100.0
+        assert 0.1 < level < 0.6 or 0.9 < level < 1.15  # dark or bright training levels, soft edge
+        assert np.isclose(lesion.contrast, image[lesion.mask].mean() - 100.0, rtol=0.02)
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not (lesions[a].mask & lesions[b].mask).any()
+    _, decoys = bench.training_lesions(slab, brain, 100.0, (1.0, 1.0, 1.0), 2, rng, occupied, apply=False)
+    assert len(decoys) == 2 and not any((d.mask & x.mask).any() for d in decoys for x in lesions)
