@@ -208,7 +208,7 @@ def train_residual(
     return network.eval().cpu(), TrainingRun(step, round(seconds, 1), round(final, 5), device.type)
 
 
-DEAD_ZONES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
+DEAD_ZONES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
 
 
 @torch.no_grad()

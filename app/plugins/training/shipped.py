@@ -105,7 +105,7 @@ PLUGINS: dict[str, dict] = {
     },
     "mr_t1_pseudo_healthy": {
         "kind": PSEUDO_HEALTHY,
-        "residual": {"ngf": 16, "crop": 80, "batch": 12, "iterations": 4000, "change_weight": 20.0},
+        "residual": {"ngf": 16, "crop": 80, "batch": 12, "iterations": 6000, "change_weight": 20.0},
         "adversarial_weight": 0.0,
         "gain_range": (0.75, 1.3),
         "name": "mr-t1-pseudo-healthy",
