@@ -174,6 +174,21 @@ def auroc(positive: list[float], negative: list[float]) -> float:
     return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
 
 
+def auroc_interval(
+    positive: list[float], negative: list[float], rng, resamples: int = 2000
+) -> tuple[float, float]:
+    """95 % bootstrap interval of ``auroc`` (positives and negatives resampled separately): how far
+    a figure from a few dozen lesions can be trusted."""
+    if not positive or not negative:
+        return float("nan"), float("nan")
+    pos, neg = np.asarray(positive), np.asarray(negative)
+    values = [
+        auroc(list(rng.choice(pos, pos.size)), list(rng.choice(neg, neg.size))) for _ in range(resamples)
+    ]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def run_benchmark(
     cases: int = 12, lesions_per_case: int = 8, slab_slices: int = 24, crop: int | None = None, seed: int = 0
 ):
@@ -476,6 +491,11 @@ def run_plugin_benchmark(
         ):
             positive = [s for lesion, d, c, s in rows if lesion and d >= 5 and keep(c)]
             figures[f"{prefix} residual region AUROC >=5mm{label}"] = auroc(positive, negative)
+            if not label:
+                low, high = auroc_interval(positive, negative, np.random.default_rng(seed))
+                figures[f"{prefix} residual region AUROC >=5mm, 95 % bootstrap interval"] = (
+                    f"{low:.3f}-{high:.3f}"
+                )
         figures[f"{prefix} lesions >=5mm (dark / bright)"] = (
             f"{sum(1 for x, d, c, _ in rows if x and d >= 5 and c < 0)}"
             f" / {sum(1 for x, d, c, _ in rows if x and d >= 5 and c > 0)}"

@@ -86,3 +86,13 @@ def test_training_like_lesions_come_from_the_training_code(bench, monkeypatch):
             assert not (lesions[a].mask & lesions[b].mask).any()
     _, decoys = bench.training_lesions(slab, brain, 100.0, (1.0, 1.0, 1.0), 2, rng, occupied, apply=False)
     assert len(decoys) == 2 and not any((d.mask & x.mask).any() for d in decoys for x in lesions)
+
+
+def test_auroc_interval_brackets_the_figure(bench):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    positive, negative = list(rng.normal(1.0, 1.0, 30)), list(rng.normal(0.0, 1.0, 30))
+    low, high = bench.auroc_interval(positive, negative, np.random.default_rng(0), resamples=300)
+    assert low < bench.auroc(positive, negative) < high
+    assert bench.auroc_interval([1.0, 2.0], [0.0], np.random.default_rng(0), resamples=50) == (1.0, 1.0)
