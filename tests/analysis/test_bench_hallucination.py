@@ -43,11 +43,12 @@ def _identity_model():
 def test_plugin_rows_with_a_model_that_removes_nothing(bench):
     figures = bench.run_plugin_benchmark(cases=1, lesions_per_case=4, model=_identity_model())
     assert figures["plugin"] == "identity"
+    assert figures["plugin, training-like lesions: lesions >=5mm (dark / bright)"] != "0 / 0"
     for kind in bench.LESION_KINDS:
         prefix = f"plugin, {kind} lesions:"
         # Nothing removed: every region scores 0, so lesions and healthy regions tie (chance).
         assert figures[f"{prefix} residual region AUROC >=5mm"] == 0.5
-        assert figures[f"{prefix} mean fraction of lesion contrast removed"] == 0.0
+        assert figures[f"{prefix} fraction of lesion error removed"] == 0.0
         for rule in ("p99.9-calibrated", "max-calibrated", "default"):
             assert figures[f"{prefix} false-positive regions per case at {rule} threshold"] == 0.0
     # The calibrated thresholds are stated (here 0: a healthy slab comes out unchanged).
