@@ -13,7 +13,13 @@ from app.plugins.training.data import Head
 from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
 from app.plugins.training.loops import train_pix2pix, train_residual
 from app.plugins.training.networks import ResidualUNet
-from app.plugins.training.tasks import PSEUDO_HEALTHY, SUPER_RESOLUTION, PairSampler, training_stacks
+from app.plugins.training.tasks import (
+    DENOISE,
+    PSEUDO_HEALTHY,
+    SUPER_RESOLUTION,
+    PairSampler,
+    training_stacks,
+)
 
 
 def test_thick_slices_reproduce_a_linear_ramp_and_average_within_a_slab():
@@ -110,3 +116,17 @@ def test_weighted_residual_training_moves_the_output_towards_the_lesion_truth(to
         output = network(degraded)
     assert not torch.equal(output, degraded)  # it learned a correction
     assert float((output - degraded).abs().mean()) < 0.2  # ... a small one, on top of the input
+
+
+def test_denoise_sampler_can_draw_empty_slices_and_noise_free_inputs(toy_head):
+    """Issue 5: the denoiser must also see empty slices (target zero) and noise-free inputs
+    (target = input), so that it learns to leave them alone."""
+    stacks = training_stacks(DENOISE, toy_head, np.random.default_rng(0), copies=1)
+    device = torch.device("cpu")
+    noisy, truth = PairSampler(stacks, crop=16, device=device, seed=0)(8)
+    assert not torch.equal(noisy, truth)  # default: every input noisy, only head slices
+    sampler = PairSampler(stacks, crop=16, device=device, seed=0, empty_fraction=1.0, clean_fraction=1.0)
+    degraded, truth = sampler(24)
+    torch.testing.assert_close(degraded, truth)
+    empty = (truth == -1).flatten(1).all(1)
+    assert empty.any() and not empty.all()

@@ -69,20 +69,26 @@ TRAINING_DATA = (
 PLUGINS: dict[str, dict] = {
     "mr_t1_denoise": {
         "kind": DENOISE,
-        "adversarial_weight": 1.0,
+        "residual": {"ngf": 16, "crop": 64, "batch": 16, "iterations": 3600, "change_weight": 0.0},
+        "empty_fraction": 0.15,
+        "clean_fraction": 0.15,
+        "adversarial_weight": 0.0,
         "gain_range": (0.6, 1.4),
         "name": "mr-t1-denoise",
         "task": "denoising",
-        "description": "Removes Rician (magnitude MR) noise from T1 slices; pix2pix-style conditional GAN.",
+        "description": "Removes Rician (magnitude MR) noise from T1 slices; residual U-Net (L1), output ="
+        " input + learned correction.",
         "degradation": "Rician noise added to the clean training head, Gaussian sigma drawn from 1-10 % of the"
-        " 99.5th-percentile intensity per training image.",
+        " 99.5th-percentile intensity per training image; 15 % of crops from any slice (empty and near-empty"
+        " slices at the ends of the stack included) and 15 % of inputs left noise-free (target = input).",
         "heldout": f"Rician noise sigma {HELDOUT_NOISE_SIGMA:.0%} of the 99.5th percentile, {HELDOUT_SLICES} axial"
         " slices (30-70 % of the stack) of the held-out head.",
-        "intended_use": "Research and education: show what a denoising GAN does to a T1 head MR, next to the"
+        "intended_use": "Research and education: show what a learned denoiser does to a T1 head MR, next to the"
         " original, with the difference map. Not for diagnosis.",
-        "known_limits": "Trained on one head at 1 mm. Smooths fine texture and small structures at high noise;"
-        " may invent plausible-looking texture (a GAN loss rewards it); not trained on other contrasts,"
-        " field strengths, parallel-imaging (non-Rician, spatially varying) noise, pathology or children.",
+        "known_limits": "Trained on one head at 1 mm with an L1 loss only (no adversarial term): it smooths fine"
+        " texture and small, faint structures at high noise rather than inventing texture, and it also slightly"
+        " smooths a noise-free input. Not trained on other contrasts, field strengths, parallel-imaging"
+        " (non-Rician, spatially varying) noise, pathology or children.",
     },
     "mr_t1_thick_slice_sr": {
         "kind": SUPER_RESOLUTION,
@@ -247,7 +253,15 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
     log(f"[{spec['name']}] preparing {kind} pairs from {train_head.name} ({copies} degraded copies)")
     stacks = training_stacks(kind, train_head, rng, copies)
     crop = 64 if args.quick else spec.get("residual", {}).get("crop", 128)
-    sampler = PairSampler(stacks, crop=crop, device=device, seed=args.seed, gain_range=spec["gain_range"])
+    sampler = PairSampler(
+        stacks,
+        crop=crop,
+        device=device,
+        seed=args.seed,
+        gain_range=spec["gain_range"],
+        empty_fraction=spec.get("empty_fraction", 0.0),
+        clean_fraction=spec.get("clean_fraction", 0.0),
+    )
     residual = spec.get("residual")
     folder = out_dir / folder_name
     folder.mkdir(parents=True, exist_ok=True)

@@ -103,8 +103,15 @@ class PairSampler:
         device: torch.device,
         seed: int,
         gain_range: tuple[float, float] = (0.75, 1.3),
+        empty_fraction: float = 0.0,
+        clean_fraction: float = 0.0,
     ) -> None:
         self.gain_range = gain_range
+        # Denoising: a share of crops from ANY slice (empty or near-empty ones at the ends of the
+        # stack, where the target is zero) and a share of noise-free inputs (target = input), so
+        # the residual network learns to leave both alone instead of inventing signal there.
+        self.empty_fraction = empty_fraction
+        self.clean_fraction = clean_fraction
         self.inputs = [torch.from_numpy(s.astype(np.float32)).to(device) for s in stacks.inputs]
         unique_targets = {id(t): torch.from_numpy(t.astype(np.float32)).to(device) for t in stacks.targets}
         self.targets = [unique_targets[id(t)] for t in stacks.targets]
@@ -135,6 +142,8 @@ class PairSampler:
                 slice_index, *centre = self.focus[stack_index][
                     self.rng.integers(len(self.focus[stack_index]))
                 ]
+            elif self.empty_fraction and self.rng.random() < self.empty_fraction:
+                slice_index = int(self.rng.integers(source.shape[0]))
             else:
                 slice_index = int(self.rng.choice(self.valid))
             rows, cols = source.shape[1:]
@@ -157,6 +166,9 @@ class PairSampler:
             sigma = low + (high - low) * torch.rand(
                 batch_size, 1, 1, 1, device=self.device, generator=self.torch_gen
             )
+            if self.clean_fraction:
+                keep = torch.rand(batch_size, 1, 1, 1, device=self.device, generator=self.torch_gen)
+                sigma = torch.where(keep < self.clean_fraction, torch.zeros_like(sigma), sigma)
             real = degraded_batch + sigma * torch.randn(
                 degraded_batch.shape, device=self.device, generator=self.torch_gen
             )
