@@ -1,8 +1,11 @@
 """The three shipped image-to-image plugins: they load through the runtime, run on the demo
 study, and still reach the held-out metrics their model cards state (a regression test of the
-committed weights, on the held-out MNI152 head, 8 slices each, on the CPU). The residual models
-(super-resolution, pseudo-healthy) must also beat their trivial baseline, the degraded input,
-and the pseudo-healthy residual must show the inserted lesions without shifting healthy tissue."""
+committed weights, on the held-out MNI152 head, 8 slices each, on the CPU). All three are residual
+models (output = input + correction) and must also beat their trivial baseline, the degraded
+input; the pseudo-healthy residual must show the inserted lesions without shifting healthy tissue,
+and the denoiser must leave empty slices empty and noise-free brain at its own level (issue 5:
+the first, GAN-trained denoiser painted bright blobs into all-zero slices and darkened a
+noise-free brain by ~10 %)."""
 
 from __future__ import annotations
 
@@ -28,11 +31,11 @@ SHIPPED = {
     "mr_t1_pseudo_healthy": PSEUDO_HEALTHY,
 }
 ARCHITECTURES = {
-    "mr_t1_denoise": "resnet_6blocks",
+    "mr_t1_denoise": "torchscript",
     "mr_t1_thick_slice_sr": "torchscript",  # residual U-Net: output = input + correction
     "mr_t1_pseudo_healthy": "torchscript",
 }
-BEATS_BASELINE = ["mr_t1_thick_slice_sr", "mr_t1_pseudo_healthy"]
+BEATS_BASELINE = ["mr_t1_denoise", "mr_t1_thick_slice_sr", "mr_t1_pseudo_healthy"]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,7 @@ def test_plugin_reaches_model_card_heldout_metrics(folder, heldout_head, heldout
 @pytest.mark.parametrize("folder", BEATS_BASELINE)
 def test_residual_plugin_beats_its_trivial_baseline_on_the_heldout_head(folder, heldout_results):
     """Super-resolution must beat plain linear interpolation, pseudo-healthy the lesioned input
-    itself, on every figure; the card must say so from the same numbers."""
+    itself, the denoiser the noisy input, on every figure; the card must say so from the same numbers."""
     measured = heldout_results(folder)
     out, baseline = measured["output_vs_truth"], measured["input_vs_truth"]
     assert out["mae"] < baseline["mae"]
@@ -152,3 +155,38 @@ def test_pseudo_healthy_residual_shows_the_lesions_and_leaves_healthy_brain_unbi
     assert level == pytest.approx(1.0, abs=0.01), f"healthy brain intensity shifted by {level - 1:+.1%}"
     stated = _metrics_record("mr_t1_pseudo_healthy")["heldout"]["lesions"]
     assert lesions["residual_lesion_auroc"] == pytest.approx(stated["residual_lesion_auroc"], abs=0.01)
+
+
+def _middle_axial_slices(volume: Volume, count: int) -> tuple[np.ndarray, int]:
+    axis = plane_layout(volume.geometry.direction, "axial").axes[0]
+    size = volume.voxels.shape[axis]
+    start = size // 2 - count // 2
+    return np.take(volume.voxels, range(start, start + count), axis=axis).astype(np.float32), axis
+
+
+def _denoise(loaded_plugins, voxels: np.ndarray, geometry: Geometry) -> np.ndarray:
+    volume = Volume(voxels, geometry, "MR", name="denoiser check")
+    options = RunOptions(device="cpu", mixed_precision=False)
+    return synthesize(loaded_plugins["mr_t1_denoise"], volume, options).volume.voxels
+
+
+def test_denoiser_leaves_all_zero_slices_near_zero(loaded_plugins, demo_volume):
+    """Three head slices of the demo study followed by three all-zero slices (like the empty
+    slices above the head): the zero slices must stay below 2 % of the input's range."""
+    head, axis = _middle_axial_slices(demo_volume, 3)
+    slab = np.concatenate([head, np.zeros_like(head)], axis=axis)
+    output = _denoise(loaded_plugins, slab, demo_volume.geometry)
+    empty_output = np.take(output, range(3, 6), axis=axis)
+    input_range = float(np.percentile(slab, 99.5))
+    assert empty_output.max() < 0.02 * input_range, (
+        f"invented signal in empty slices: max {empty_output.max():.1f} of range {input_range:.1f}"
+    )
+
+
+def test_denoiser_keeps_the_level_of_a_noise_free_brain(loaded_plugins, demo_volume):
+    """The demo study is noise-free: the mean inside the head must stay within 2 %."""
+    head, _ = _middle_axial_slices(demo_volume, 3)
+    output = _denoise(loaded_plugins, head, demo_volume.geometry)
+    tissue = head > 0.1 * np.percentile(head, 99.5)
+    level = float(output[tissue].mean() / head[tissue].mean())
+    assert level == pytest.approx(1.0, abs=0.02), f"noise-free brain level changed by {level - 1:+.1%}"
