@@ -145,18 +145,32 @@ GENERATOR = {
 }
 
 
-def _manifest_for_translation(folder: str, spec: dict, sha256: str, metrics: dict | None) -> dict:
+def _model_card(
+    training_data: str, paired: bool, intended_use: str, known_limits: str, metrics: dict | None
+) -> dict:
+    """The manifest's model_card block, the same fields for every shipped plugin."""
     card = {
-        "training_data": TRAINING_DATA + " " + spec["degradation"],
-        "paired": True,
-        "intended_use": spec["intended_use"],
-        "known_limits": spec["known_limits"],
+        "training_data": training_data,
+        "paired": paired,
+        "intended_use": intended_use,
+        "known_limits": known_limits,
         "authors": "SynthView (trained by app/plugins/training/shipped.py)",
         "license": "weights: same terms as the source templates (research use)",
         "file": "MODEL_CARD.md",
     }
     if metrics:
         card["metrics"] = metrics
+    return card
+
+
+def _manifest_for_translation(folder: str, spec: dict, sha256: str, metrics: dict | None) -> dict:
+    card = _model_card(
+        TRAINING_DATA + " " + spec["degradation"],
+        True,
+        spec["intended_use"],
+        spec["known_limits"],
+        metrics,
+    )
     return {
         "schema_version": 1,
         "name": spec["name"],
@@ -198,19 +212,15 @@ def _manifest_for_translation(folder: str, spec: dict, sha256: str, metrics: dic
 
 
 def _manifest_for_generator(sha256: str, spacing_mm: float, metrics: dict | None) -> dict:
-    card = {
-        "training_data": "Colin27 T1 (mricron-data): its axial slices through the brain, cropped to the head,"
+    card = _model_card(
+        "Colin27 T1 (mricron-data): its axial slices through the brain, cropped to the head,"
         f" {spacing_mm:g} mm pixels at 64 x 64, left-right flips and small shifts. Held-out comparison: the"
         " same slices of the MNI152 2009a T1 (nilearn).",
-        "paired": False,
-        "intended_use": GENERATOR["intended_use"],
-        "known_limits": GENERATOR["known_limits"],
-        "authors": "SynthView (trained by app/plugins/training/shipped.py)",
-        "license": "weights: same terms as the source templates (research use)",
-        "file": "MODEL_CARD.md",
-    }
-    if metrics:
-        card["metrics"] = metrics
+        False,
+        GENERATOR["intended_use"],
+        GENERATOR["known_limits"],
+        metrics,
+    )
     return {
         "schema_version": 1,
         "name": GENERATOR["name"],
