@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse to run when the input is outside the plugin's declared training domain",
     )
+    parser.add_argument(
+        "--keep-spacing",
+        action="store_true",
+        help="run at the input's voxel spacing instead of resampling to the plugin's training spacing_mm",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -106,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             mixed_precision=not args.no_amp,
             seed=args.seed,
             allow_modality_mismatch=args.allow_modality_mismatch,
+            match_training_spacing=not args.keep_spacing,
         )
         say(
             f"{manifest.name} {manifest.version} on {volume.name} {volume.voxels.shape} ({volume.modality or '?'})"

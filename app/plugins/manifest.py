@@ -104,8 +104,8 @@ class PluginManifest:
         domain.setdefault("modalities", list(self.input_modalities))
         if self.input_contrast:
             domain.setdefault("contrasts", [self.input_contrast])
-        if self.spacing_mm is not None:
-            domain.setdefault("spacing_mm", list(self.spacing_mm))
+        # spacing_mm is not added: it is in the plugin's image frame, and the runtime resamples
+        # the image axes to it (app.plugins.training_grid); training_domain bounds still apply.
         return domain
 
     def model_card_text(self) -> str:

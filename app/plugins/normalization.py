@@ -82,8 +82,11 @@ def to_network(voxels, fitted: FittedScaling):
     return _clip_in_place(scaled, fitted.network_low, fitted.network_high)
 
 
-def from_network(values, normalization: dict, fitted: FittedScaling):
-    """Map the generator's output back to the output modality's units (float32)."""
+def from_network(values, normalization: dict, fitted: FittedScaling, in_place: bool = False):
+    """Map the generator's output back to the output modality's units (float32).
+
+    ``in_place`` scales a float32 array or tensor the caller owns without a new allocation.
+    """
     spec = normalization["output"]
     method = spec["method"]
     values = _as_float(values)
@@ -94,6 +97,10 @@ def from_network(values, normalization: dict, fitted: FittedScaling):
     else:
         low, high = fitted.low, fitted.high
     scale = (high - low) / (fitted.network_high - fitted.network_low)
-    restored = values * scale
+    if in_place:
+        values *= scale
+        restored = values
+    else:
+        restored = values * scale
     restored += low - fitted.network_low * scale
     return restored

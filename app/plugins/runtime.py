@@ -27,6 +27,7 @@ from app.plugins.manifest import PluginManifest
 from app.plugins.normalization import fit_input_scaling, from_network, to_network
 from app.plugins.plane_stack import plane_layout
 from app.plugins.sliding_window import run_tiled
+from app.plugins.training_grid import TrainingGrid, match_training_grid
 
 ProgressCallback = Callable[[float, str], None]
 CancelCallback = Callable[[], bool]
@@ -40,6 +41,7 @@ class RunOptions:
     seed: int = 0
     allow_modality_mismatch: bool = False
     patch_overlap: float | None = None  # None: the manifest's
+    match_training_spacing: bool = True  # resample image axes to the manifest's spacing_mm
 
 
 @dataclass
@@ -70,24 +72,6 @@ def check_input(manifest: PluginManifest, volume: Volume, allow_modality_mismatc
     if volume.is_synthetic:
         warnings.append("the input is itself synthetic (a generator's output)")
     return warnings
-
-
-def _spacing_warning(manifest: PluginManifest, volume: Volume, layout_axes) -> str | None:
-    if manifest.spacing_mm is None:
-        return None
-    spacing_kji = volume.geometry.spacing_mm[::-1]
-    if layout_axes is None:
-        actual = spacing_kji
-        expected = np.asarray(manifest.spacing_mm, float)[::-1][: len(actual)]
-    else:
-        actual = np.array([spacing_kji[a] for a in layout_axes[1:]])
-        expected = np.asarray(manifest.spacing_mm[:2], float)
-    if len(expected) == len(actual) and np.any(np.abs(actual / expected - 1.0) > 0.2):
-        return (
-            f"voxel spacing {np.round(actual, 2).tolist()} mm differs from the training spacing"
-            f" {np.round(expected, 2).tolist()} mm by more than 20 %"
-        )
-    return None
 
 
 class _BatchRunner:
@@ -171,13 +155,35 @@ class _BatchRunner:
         raise PluginError("out of memory on the CPU: the image or patch is too large for this machine")
 
 
-def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int) -> torch.Tensor:
-    """(B, C, rows, cols): C = 1, or the slice with its neighbours (edges repeated) for 2.5D."""
+def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int, flips) -> torch.Tensor:
+    """(B, C, rows, cols) oriented as the plugin reads: C = 1, or a slice and its neighbours.
+
+    ``stack`` is the volume permuted to (stack, rows, cols) but not flipped (flipping the whole
+    volume would copy it); the flips are applied here, to the batch only. Neighbours past the
+    first or last slice repeat the edge slice (2.5D).
+    """
+    count = stack.shape[0]
     half = context_slices // 2
     centre = torch.arange(indices.start, indices.stop, device=stack.device)
     offsets = torch.arange(-half, half + 1, device=stack.device)
-    chosen = (centre[:, None] + offsets[None, :]).clamp(0, stack.shape[0] - 1)
-    return stack[chosen]
+    chosen = (centre[:, None] + offsets[None, :]).clamp(0, count - 1)
+    if flips[0]:
+        chosen = count - 1 - chosen
+    in_plane = [axis + 1 for axis in (1, 2) if flips[axis]]
+    batch = stack[chosen]
+    return torch.flip(batch, in_plane) if in_plane else batch
+
+
+def _store_slices(stack: torch.Tensor, indices: range, values: torch.Tensor, flips) -> None:
+    """Write plugin-oriented output slices (B, rows, cols) into the unflipped ``stack`` view."""
+    in_plane = [axis for axis in (1, 2) if flips[axis]]
+    values = torch.flip(values, in_plane) if in_plane else values
+    values = values.to(stack.device)
+    if flips[0]:
+        count = stack.shape[0]
+        stack[count - indices.stop : count - indices.start] = torch.flip(values, [0])
+    else:
+        stack[indices.start : indices.stop] = values
 
 
 def _upload(voxels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -190,16 +196,32 @@ def _upload(voxels: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(array).to(device).float()
 
 
-def _to_stack(tensor: torch.Tensor, layout) -> torch.Tensor:
-    stack = tensor.permute(*layout.axes)
-    flips = [axis for axis, flip in enumerate(layout.flips) if flip]
-    return (torch.flip(stack, flips) if flips else stack).contiguous()
+def _spacing_kji(volume: Volume) -> np.ndarray:
+    return np.asarray(volume.geometry.spacing_mm, dtype=float)[::-1]
 
 
-def _from_stack(stack: torch.Tensor, layout) -> torch.Tensor:
-    flips = [axis for axis, flip in enumerate(layout.flips) if flip]
-    stack = torch.flip(stack, flips) if flips else stack
-    return stack.permute(*np.argsort(layout.axes).tolist())
+def _slice_spacing_warning(manifest: PluginManifest, volume: Volume, layout) -> str | None:
+    """2D / 2.5D: the slice axis is never resampled, so a different slice spacing is only told."""
+    if manifest.spacing_mm is None or len(manifest.spacing_mm) < 3:
+        return None
+    actual = float(_spacing_kji(volume)[layout.axes[0]])
+    expected = float(manifest.spacing_mm[2])
+    if abs(actual / expected - 1.0) > 0.2:
+        return (
+            f"slice spacing {actual:.3g} mm differs from the training slice spacing {expected:.3g} mm"
+            " by more than 20 % (slices are not resampled)"
+        )
+    return None
+
+
+def _unmatched_spacing_warning(native_spacing_mm, grid: TrainingGrid | None) -> str | None:
+    """When matching is switched off, say how far the image spacing is from the training one."""
+    if grid is None:
+        return None
+    return (
+        f"voxel spacing {np.round(native_spacing_mm, 2).tolist()} mm differs from the training spacing"
+        f" {list(grid.training_spacing_mm)} mm; run without resampling on request"
+    )
 
 
 def synthesize(
@@ -235,34 +257,52 @@ def synthesize(
             f"the volume does not fit in {runner.device.type} memory; slices are sent one batch at a time"
         )
         normalized = to_network(_upload(volume.voxels, torch.device("cpu")), fitted)
-    layout = None
+    spacing_kji = _spacing_kji(volume)
+    output = torch.empty(normalized.shape, dtype=torch.float32, device=normalized.device)
     if manifest.dimensionality == "3D":
-        outputs: list[torch.Tensor] = []
-        runner.run(
-            1, lambda _: normalized[None, None], lambda _, values: outputs.append(values[0]), progress, cancel
-        )
-        output = outputs[0]
+        layout = None
+        native_spacing = spacing_kji
+        declared = manifest.spacing_mm
+        training_spacing = declared[::-1] if declared and len(declared) == 3 else None  # (i, j, k)
+        grid = match_training_grid(normalized.shape, native_spacing, training_spacing)
+        matched = grid if options.match_training_spacing else None
+
+        def volume_batch(_: range) -> torch.Tensor:
+            images = normalized[None, None]
+            return matched.to_training(images) if matched else images
+
+        def store_volume(_: range, values: torch.Tensor) -> None:
+            values = matched.to_native(values[:, None])[:, 0] if matched else values
+            output.copy_(values[0])
+
+        runner.run(1, volume_batch, store_volume, progress, cancel)
     else:
         layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
-        stack = _to_stack(normalized, layout)
-        del normalized
-        output_stack = torch.empty(stack.shape, dtype=torch.float32, device=stack.device)
+        # Permuted views, never copies: flips are applied per batch (_slice_batch, _store_slices).
+        stack, output_stack = normalized.permute(*layout.axes), output.permute(*layout.axes)
+        native_spacing = spacing_kji[list(layout.axes[1:])]
+        grid = match_training_grid(stack.shape[1:], native_spacing, manifest.spacing_mm)
+        matched = grid if options.match_training_spacing else None
+
+        def slice_batch(indices: range) -> torch.Tensor:
+            batch = _slice_batch(stack, indices, manifest.input_channels, layout.flips)
+            return matched.to_training(batch) if matched else batch
 
         def store_slices(indices: range, values: torch.Tensor) -> None:
-            output_stack[indices.start : indices.stop] = values.to(output_stack.device)
+            values = matched.to_native(values[:, None])[:, 0] if matched else values
+            _store_slices(output_stack, indices, values, layout.flips)
 
-        runner.run(
-            stack.shape[0],
-            lambda indices: _slice_batch(stack, indices, manifest.input_channels),
-            store_slices,
-            progress,
-            cancel,
-        )
-        output = _from_stack(output_stack, layout)
-
-    if warning := _spacing_warning(manifest, volume, layout.axes if layout else None):
+        runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
+        if warning := _slice_spacing_warning(manifest, volume, layout):
+            messages.append(warning)
+    if matched:
+        messages.append(matched.describe())
+    elif warning := _unmatched_spacing_warning(native_spacing, grid):
         messages.append(warning)
-    voxels = np.ascontiguousarray(from_network(output, manifest.normalization, fitted).cpu().numpy())
+    # The output buffer is ours: scale it back in place; on the CPU .numpy() then shares it.
+    voxels = np.ascontiguousarray(
+        from_network(output, manifest.normalization, fitted, in_place=True).cpu().numpy()
+    )
     duration_s = time.perf_counter() - started
     provenance = Provenance(
         plugin_name=manifest.name,
@@ -278,6 +318,7 @@ def synthesize(
             "batch_size": runner.batch_size,
             "patch_size": list(manifest.patch_size) if manifest.patch_size else None,
             "patch_overlap": runner.overlap,
+            "training_grid": matched.as_dict() if matched else None,
             "mixed_precision": runner.device.type == "cuda" and options.mixed_precision,
             "input_scaling": fitted.as_dict(),
             "output_scaling": manifest.normalization["output"],

@@ -28,11 +28,12 @@ class SynthesisWorker(QtCore.QObject):
     failed = QtCore.Signal(str)
     cancelled = QtCore.Signal()
 
-    def __init__(self, manifest, volume: Volume, device: str) -> None:
+    def __init__(self, manifest, volume: Volume, device: str, match_training_spacing: bool = True) -> None:
         super().__init__()
         self.manifest = manifest
         self.volume = volume
         self.device = device
+        self.match_training_spacing = match_training_spacing
         self.cancel_event = threading.Event()
 
     @QtCore.Slot()
@@ -44,7 +45,7 @@ class SynthesisWorker(QtCore.QObject):
             result = synthesize(
                 self.manifest,
                 self.volume,
-                RunOptions(device=self.device),
+                RunOptions(device=self.device, match_training_spacing=self.match_training_spacing),
                 progress=lambda fraction, message: self.progress.emit(fraction, message),
                 cancel=self.cancel_event.is_set,
             )
@@ -86,6 +87,12 @@ class PluginPanel(QtWidgets.QWidget):
         self.model_card.setMinimumHeight(140)
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.addItems(DEVICE_CHOICES)
+        self.match_spacing_check = QtWidgets.QCheckBox("Training spacing")
+        self.match_spacing_check.setChecked(True)
+        self.match_spacing_check.setToolTip(
+            "Resample each image to the voxel spacing the generator was trained at, and the result back"
+            " to this volume's grid (off: run at this volume's spacing)"
+        )
         self.run_button = QtWidgets.QPushButton("Run")
         self.run_button.clicked.connect(self.run_selected)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
@@ -106,6 +113,7 @@ class PluginPanel(QtWidgets.QWidget):
         run_row = QtWidgets.QHBoxLayout()
         run_row.addWidget(QtWidgets.QLabel("Device"))
         run_row.addWidget(self.device_combo)
+        run_row.addWidget(self.match_spacing_check)
         run_row.addStretch(1)
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.cancel_button)
@@ -191,7 +199,9 @@ class PluginPanel(QtWidgets.QWidget):
         if not self._domain_acknowledged(manifest, volume):
             return False
         self._original = volume
-        self._worker = SynthesisWorker(manifest, volume, self.device_combo.currentText())
+        self._worker = SynthesisWorker(
+            manifest, volume, self.device_combo.currentText(), self.match_spacing_check.isChecked()
+        )
         self._thread = QtCore.QThread(self)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)

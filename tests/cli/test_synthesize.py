@@ -103,3 +103,20 @@ def test_plugins_check_and_list(tmp_path, monkeypatch, capsys):
     (user / "good" / "latest_net_G.pth").write_bytes(b"x")
     assert main(["plugins", "check", "tiny-mr2ct"]) == 1
     assert "FAIL  generator weights" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "resampled"), [([], True), (["--keep-spacing"], False)])
+def test_training_spacing_is_matched_unless_kept(tmp_path, mr_nifti, capsys, flags, resampled):
+    input_path, original = mr_nifti  # sagittal acquisition: i runs A->P (0.9 mm), j S (1.1), k L (3)
+    plugin = make_builtin_plugin(tmp_path / "plugin", spacing_mm=[2.0, 2.0])
+    output = tmp_path / "sct.nii.gz"
+    rc = main(
+        ["synthesize", "--plugin", str(plugin), str(input_path), str(output), "--device", "cpu", *flags]
+    )
+    assert rc == 0, capsys.readouterr().err
+    result = load_nifti(output)
+    assert result.voxels.shape == original.voxels.shape
+    grid = result.provenance.parameters["training_grid"]
+    assert (grid is not None) == resampled
+    if resampled:  # axial rows run A->P (i: 8 x 0.9 mm), columns R->L (k: 4 x 3 mm); stack along j
+        assert grid["native_spacing_mm"] == [0.9, 3.0] and grid["training_shape"] == [4, 6]

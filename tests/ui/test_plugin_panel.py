@@ -79,3 +79,27 @@ def test_panel_in_the_main_window_opens_the_compare_layout(qtbot, main_window, u
     assert main_window.layout_name == "compare"
     assert len(main_window.compare_volumes) == 1 and main_window.compare_volumes[0].is_synthetic
     main_window.save_screenshot("/tmp/plugin_panel_compare.png")
+
+
+def test_training_spacing_checkbox_decides_whether_images_are_resampled(qtbot, tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    make_builtin_plugin(folder / "coarse", spacing_mm=[2.0, 2.0])
+    monkeypatch.setenv("SYNTHVIEW_PLUGIN_PATH", str(folder))
+    monkeypatch.setattr(discovery, "REPO_PLUGIN_DIR", tmp_path / "no-repo-plugins")
+    monkeypatch.setattr(discovery, "entry_points", lambda group: [])
+    volume = Volume(
+        np.random.default_rng(0).uniform(0, 1, (3, 32, 40)).astype(np.float32), Geometry.identity(), "MR"
+    )
+    panel = PluginPanel(volume_provider=lambda: volume)
+    qtbot.addWidget(panel)
+    panel.device_combo.setCurrentText("cpu")
+    assert panel.match_spacing_check.isChecked()  # on by default
+    grids = []
+    panel.result_ready.connect(lambda _, out: grids.append(out.provenance.parameters["training_grid"]))
+    with qtbot.waitSignal(panel.result_ready, timeout=60000):
+        qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=10000)
+    panel.match_spacing_check.click()
+    with qtbot.waitSignal(panel.result_ready, timeout=60000):
+        qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert grids[0]["training_shape"] == [16, 20] and grids[1] is None

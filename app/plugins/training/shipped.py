@@ -104,8 +104,9 @@ PLUGINS: dict[str, dict] = {
         " (30-70 % of the stack) of the held-out head.",
         "intended_use": "Research and education: sharpen a thick-slice T1 head MR that has already been"
         " resampled to a 1 mm grid (linear interpolation along the slice axis), for reformatting. Not for diagnosis.",
-        "known_limits": "Expects the input already interpolated to 1 mm along the slice axis (the runtime does not"
-        " resample). Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
+        "known_limits": "Expects the input already interpolated to 1 mm along the slice axis: a thicker grid is"
+        " resampled to 1 mm for the generator and its output back to the input grid, which discards the gain, so"
+        " interpolate first. Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
         " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head, with an L1 loss only"
         " (no adversarial term), so it sharpens conservatively and stays close to the interpolated input.",
     },
