@@ -189,7 +189,10 @@ def _store_slices(stack: torch.Tensor, indices: range, values: torch.Tensor, fli
 def _upload(voxels: np.ndarray, device: torch.device) -> torch.Tensor:
     """The voxels as a float32 tensor on ``device`` (small integer types travel as they are)."""
     array = np.asarray(voxels)
-    if array.dtype not in (np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32, np.float64):
+    travels = (np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32)
+    if device.type != "mps":  # Apple's GPU has no float64: such volumes are converted here
+        travels += (np.float64,)
+    if array.dtype not in travels:
         array = array.astype(np.float32)
     if not array.flags.c_contiguous or not array.flags.writeable:
         array = np.array(array, order="C")
