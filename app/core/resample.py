@@ -116,12 +116,13 @@ def _trilinear(voxels: np.ndarray, ijk: np.ndarray, fill_value: float) -> np.nda
     return values
 
 
-def reorient_to_lps(volume: Volume) -> Volume:
-    """The same voxels re-indexed so that i, j, k run along +L, +P, +S (identity direction).
+def reorient_towards_lps(volume: Volume) -> Volume:
+    """The same voxels re-indexed so that i, j, k run as near as possible to +L, +P, +S.
 
-    Exact (flips and transposes, no interpolation) for axis-aligned volumes; an oblique volume
-    is snapped to its nearest axis order, which is only good enough for overview renderings.
-    Used where a consumer ignores direction cosines (VTK's volume mappers).
+    Only flips and transposes (no interpolation), so every voxel keeps its world position and
+    the direction stays exact: the identity for an axis-aligned volume, for an oblique one the
+    rotation left over after the nearest axis order (diagonal positive, so no mirror). Used
+    where a consumer wants an array near LPS order and places the rest by a matrix (VTK).
     """
     direction = volume.geometry.direction
     lps_axis_of_index = [int(np.argmax(np.abs(direction[:, c]))) for c in range(3)]
@@ -132,15 +133,18 @@ def reorient_to_lps(volume: Volume) -> Volume:
     voxels = np.transpose(volume.voxels, [2 - index_of_lps_axis[a] for a in (2, 1, 0)])
     size_ijk = np.array(volume.size_ijk)
     first_index = np.zeros(3)
+    signs = np.ones(3)
     flips = []
     for lps_axis, index_axis in enumerate(index_of_lps_axis):
         if direction[lps_axis, index_axis] < 0:
             first_index[index_axis] = size_ijk[index_axis] - 1
+            signs[lps_axis] = -1.0
             flips.append(2 - lps_axis)
     if flips:
         voxels = np.flip(voxels, axis=flips)
     spacing = volume.geometry.spacing_mm[index_of_lps_axis]
-    geometry = Geometry(volume.geometry.lps_from_index(first_index), spacing, np.eye(3))
+    new_direction = direction[:, index_of_lps_axis] * signs
+    geometry = Geometry(volume.geometry.lps_from_index(first_index), spacing, new_direction)
     return Volume(
         voxels, geometry, volume.modality, volume.units, volume.name, volume.provenance, dict(volume.metadata)
     )

@@ -10,8 +10,8 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import default_window
-from app.core.resample import reorient_to_lps
-from app.core.volume import Volume
+from app.core.resample import reorient_towards_lps
+from app.core.volume import Geometry, Volume
 from app.ui.slice_view import wrap_to_width
 
 MAX_RENDER_VOXELS = 8_000_000
@@ -37,15 +37,19 @@ def _placeholder(text: str) -> QtWidgets.QLabel:
 
 
 def vtk_image_from_volume(volume: Volume, max_voxels: int = MAX_RENDER_VOXELS):
-    """vtkImageData in LPS world coordinates (axes re-indexed to L, P, S), decimated if huge.
+    """The voxels as vtkImageData (decimated if huge) and the vtkMatrix4x4 placing it in LPS.
 
-    VTK's volume mappers ignore an image's direction matrix, so the voxels are reordered
-    instead (exact for axis-aligned volumes) and the direction left as identity.
+    VTK's volume mappers ignore an image's direction matrix, so the array is first re-indexed
+    towards L, P, S (exact, ``reorient_towards_lps``) and the image keeps the identity direction
+    with the volume's origin and spacing; what is left of the direction (the identity for
+    axis-aligned volumes, a rotation for oblique ones) goes into the matrix, meant as the
+    vtkVolume's UserMatrix: it turns the image about its first voxel, so image point ``p``
+    lands at LPS ``origin + direction @ (p - origin)``.
     """
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
 
-    volume = reorient_to_lps(volume)
+    volume = reorient_towards_lps(volume)
 
     step = max(1, int(np.ceil((volume.voxels.size / max_voxels) ** (1 / 3))))
     voxels = np.ascontiguousarray(volume.voxels[::step, ::step, ::step], dtype=np.float32)
@@ -55,7 +59,26 @@ def vtk_image_from_volume(volume: Volume, max_voxels: int = MAX_RENDER_VOXELS):
     image.SetSpacing(*(volume.geometry.spacing_mm * step))
     image.SetOrigin(*volume.geometry.origin_lps_mm)
     image.GetPointData().SetScalars(numpy_to_vtk(voxels.reshape(-1), deep=True))
-    return image
+    return image, _vtk_matrix(lps_from_image_point(volume.geometry))
+
+
+def lps_from_image_point(geometry: Geometry) -> np.ndarray:
+    """4x4 affine from a point of an image laid out axis-aligned at ``geometry``'s origin and
+    spacing (what VTK draws) to where ``geometry`` puts it in LPS: a rotation about the origin."""
+    affine = np.eye(4)
+    affine[:3, :3] = geometry.direction
+    affine[:3, 3] = geometry.origin_lps_mm - geometry.direction @ geometry.origin_lps_mm
+    return affine
+
+
+def _vtk_matrix(affine: np.ndarray):
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            matrix.SetElement(row, column, float(affine[row, column]))
+    return matrix
 
 
 class Volume3DWidget(QtWidgets.QWidget):
@@ -81,7 +104,8 @@ class Volume3DWidget(QtWidgets.QWidget):
 
         window = default_window(volume.voxels, volume.modality)
         mapper = vtkFixedPointVolumeRayCastMapper()
-        mapper.SetInputData(vtk_image_from_volume(volume))
+        image, lps_from_image = vtk_image_from_volume(volume)
+        mapper.SetInputData(image)
         from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
 
         opacity = vtkPiecewiseFunction()
@@ -97,6 +121,8 @@ class Volume3DWidget(QtWidgets.QWidget):
         actor = vtkVolume()
         actor.SetMapper(mapper)
         actor.SetProperty(properties)
+        actor.SetUserMatrix(lps_from_image)  # oblique volumes turned into place; identity otherwise
+        self.volume_actor = actor
         self.renderer = vtkRenderer()
         self.renderer.AddVolume(actor)
         self.renderer.SetBackground(0, 0, 0)

@@ -58,17 +58,39 @@ def test_resample_goes_through_world_coordinates_not_voxel_index():
     assert np.isnan(outside.voxels).all()
 
 
-def test_reorient_to_lps_keeps_every_voxel_at_its_world_position():
+def test_reorient_towards_lps_keeps_every_voxel_at_its_world_position():
     from app.core.orientation_phantom import orientation_phantom
-    from app.core.resample import reorient_to_lps
+    from app.core.resample import reorient_towards_lps
 
     permuted = np.array([[0, 0, 1.0], [1.0, 0, 0], [0, -1.0, 0]])
     volume = orientation_phantom(size_ijk=(7, 5, 6), direction=permuted)
     volume = volume.with_voxels(np.random.default_rng(2).random(volume.voxels.shape).astype(np.float32))
-    aligned = reorient_to_lps(volume)
+    aligned = reorient_towards_lps(volume)
     assert np.allclose(aligned.geometry.direction, np.eye(3))
     for ijk in [(0, 0, 0), (6, 4, 5), (3, 1, 2)]:
         lps = volume.geometry.lps_from_index(ijk)
+        assert aligned.value_at_lps(lps) == volume.value_at_index(ijk)
+
+
+def test_reorient_towards_lps_keeps_an_oblique_direction_exact():
+    from app.core.orientation_phantom import orientation_phantom
+    from app.core.resample import reorient_towards_lps
+
+    angle = np.radians(25.0)
+    cos, sin = np.cos(angle), np.sin(angle)
+    tilted = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    # An RAS-ordered, transposed array tilted 25 degrees about S: snapping it would move voxels.
+    direction = tilted @ np.array([[0, -1.0, 0], [-1.0, 0, 0], [0, 0, 1.0]])
+    volume = orientation_phantom(size_ijk=(7, 5, 6), spacing_mm=(1.0, 1.5, 2.0), direction=direction)
+    volume = volume.with_voxels(np.random.default_rng(3).random(volume.voxels.shape).astype(np.float32))
+    aligned = reorient_towards_lps(volume)
+    assert np.allclose(aligned.geometry.direction, tilted)
+    assert aligned.size_ijk == (5, 7, 6)
+    for ijk in [(0, 0, 0), (6, 4, 5), (3, 1, 2), (6, 0, 0)]:
+        lps = volume.geometry.lps_from_index(ijk)
+        assert np.allclose(
+            aligned.geometry.index_from_lps(lps), np.round(aligned.geometry.index_from_lps(lps))
+        )
         assert aligned.value_at_lps(lps) == volume.value_at_index(ijk)
 
 
