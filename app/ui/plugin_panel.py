@@ -87,7 +87,7 @@ class PluginPanel(QtWidgets.QWidget):
         self.model_card.setMinimumHeight(140)
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.addItems(DEVICE_CHOICES)
-        self.match_spacing_check = QtWidgets.QCheckBox("Training spacing")
+        self.match_spacing_check = QtWidgets.QCheckBox("Resample to the training spacing")
         self.match_spacing_check.setChecked(True)
         self.match_spacing_check.setToolTip(
             "Resample each image to the voxel spacing the generator was trained at, and the result back"
@@ -113,7 +113,6 @@ class PluginPanel(QtWidgets.QWidget):
         run_row = QtWidgets.QHBoxLayout()
         run_row.addWidget(QtWidgets.QLabel("Device"))
         run_row.addWidget(self.device_combo)
-        run_row.addWidget(self.match_spacing_check)
         run_row.addStretch(1)
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.cancel_button)
@@ -121,6 +120,7 @@ class PluginPanel(QtWidgets.QWidget):
         layout.addLayout(chooser)
         layout.addWidget(QtWidgets.QLabel("Model card"))
         layout.addWidget(self.model_card, 1)
+        layout.addWidget(self.match_spacing_check)
         layout.addLayout(run_row)
         layout.addWidget(self.domain_box)
         layout.addWidget(self.progress_bar)
