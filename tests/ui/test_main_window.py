@@ -11,6 +11,7 @@ from app.core.planes import Plane
 from app.io.nifti import save_nifti
 from app.ui.compare_view import CompareView
 from app.ui.shortcuts import SHORTCUTS
+from tests.ui.child_process import run_python_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,25 +204,9 @@ sys.exit(run_gui(sys.argv[1:]))
 
 def test_run_gui_opens_the_paths_given(phantom_file, tmp_path):
     # A child process: app.exec() inside the test process would disturb later tests' event loops.
-    import os
-    import subprocess
-    import sys
-
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "PYTHONPATH": str(ROOT),
-        "XDG_CONFIG_HOME": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", RUN_GUI_SCRIPT, str(phantom_file)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_python_child(
+        RUN_GUI_SCRIPT, str(phantom_file), QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path)
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     assert "opened phantom.nii.gz mpr True" in result.stdout  # opened, MPR layout, dark theme
 
 

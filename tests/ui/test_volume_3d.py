@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 from app.core.volume import Geometry, Volume
 from app.ui.volume_3d import make_volume_3d_widget, vtk_image_from_volume
+from tests.ui.child_process import run_python_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,16 +56,7 @@ print(json.dumps({"max": int(a.max()), "difference": float(np.abs(a - b).mean())
 
 def figures_from_render_script(script: str, *arguments: str) -> dict:
     """Run ``script`` in a child process on the X display; the JSON of its last output line."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", script, *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python_child(script, *arguments, QT_QPA_PLATFORM="xcb")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
