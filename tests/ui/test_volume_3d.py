@@ -2,7 +2,6 @@
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,6 @@ import pytest
 from app.core.volume import Geometry, Volume
 from app.ui.volume_3d import make_volume_3d_widget, vtk_image_from_volume
 from tests.ui.child_process import run_python_child
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # Runs in a child process: the test session's QApplication is on the offscreen platform, and a
 # QVTKRenderWindowInteractor needs a real (X) window.
