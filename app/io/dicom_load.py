@@ -6,7 +6,8 @@ read with ``readinto`` directly into the array (no intermediate copies, no pydic
 Everything else (compressed syntaxes through pylibjpeg, big endian, multi-frame objects) is
 decoded by pydicom and copied into place. Rescale slope/intercept are applied per frame
 afterwards, in place: int16 when the rescaled values are integers that fit, float32 only when
-needed.
+needed. A gantry-tilted series is then shifted slice by slice onto an orthogonal grid
+(``app.core.tilt``; float32, a new array); any other series is handed over as read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from app.core.provenance import Provenance
 from app.core.study import FrameRef, SeriesInfo
+from app.core.tilt import TiltCorrection, correct_tilt, plan_tilt_correction
 from app.core.volume import Geometry, Volume
 from app.io.errors import LoadError
 
@@ -52,6 +54,7 @@ def load_series(
         )
     if series.bits_allocated not in (1, 8, 16, 32):
         raise LoadError(f"series {series.uid}: {series.bits_allocated}-bit pixels are not supported")
+    correction = tilt_correction(series)  # None for an untilted series: read exactly as before
     columns, rows, slices = series.size_ijk
     stored = _stored_dtype(series)
     voxels = np.empty((slices, rows, columns), dtype=stored)
@@ -83,7 +86,26 @@ def load_series(
             if progress is not None:
                 progress(frames_read, slices)
         voxels = _apply_rescale(voxels, ranges, series.frames, done, pool, workers)
-    return _volume(series, voxels)
+        if correction is None:
+            return _volume(series, voxels)
+        # Gantry tilt: rescaled slices shifted in plane onto an orthogonal grid (float32).
+        fill_value = float(voxels.min())
+        voxels = correct_tilt(voxels, correction, fill_value, pool.map)
+    volume = _volume(series, voxels, correction.origin_lps_mm)
+    volume.metadata["tilt_correction"] = correction.describe(fill_value)
+    return volume
+
+
+def tilt_correction(series: SeriesInfo) -> TiltCorrection | None:
+    """How the series' slices must be shifted in plane to sit on an orthogonal grid, or None."""
+    direction = np.asarray(series.direction, dtype=float)
+    return plan_tilt_correction(
+        [frame.position_lps_mm for frame in series.frames],
+        direction[:, 0],
+        direction[:, 1],
+        series.spacing_mm[:2],
+        series.size_ijk[:2],
+    )
 
 
 def _chunks(jobs: list, workers: int) -> list[list]:
@@ -140,10 +162,9 @@ def _is_identity(frames: list[FrameRef]) -> np.ndarray:
     return np.array([f.rescale_slope == 1.0 and f.rescale_intercept == 0.0 for f in frames])
 
 
-def _volume(series: SeriesInfo, voxels: np.ndarray) -> Volume:
-    geometry = Geometry(
-        np.asarray(series.origin_lps_mm), np.asarray(series.spacing_mm), np.asarray(series.direction)
-    )
+def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volume:
+    origin = series.origin_lps_mm if origin_lps_mm is None else origin_lps_mm
+    geometry = Geometry(np.asarray(origin), np.asarray(series.spacing_mm), np.asarray(series.direction))
     metadata = dict(series.metadata)
     metadata.update(
         {

@@ -5,7 +5,8 @@ file: explicit VR little endian files through the fast reader in ``dicom_header`
 else through pydicom with a fixed set of tags. Files are grouped study -> series; a DICOM series that mixes
 orientations, image sizes or (overlapping) acquisitions is split into parts that each make one
 volume. Frames are sorted along the slice normal by ImagePositionPatient, and the spacing
-between them is checked (uneven spacing, missing slices, gantry tilt). Anything that is not a
+between them is checked (uneven spacing, missing slices); a gantry tilt is noted with the
+correction the loader will apply (``app.core.tilt``). Anything that is not a
 readable DICOM image is skipped and reported with a reason; nothing here raises for bad files.
 """
 
@@ -27,6 +28,7 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
+from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io.dicom_header import read_explicit_le_header
 
 HEADER_TAGS = [
@@ -354,6 +356,9 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
     normal = np.cross(row_dir, col_dir)
     frames, slice_spacing, more_warnings = _sort_and_check(frames, normal, ds)
     warnings.extend(more_warnings)
+    tilt = _tilt_note(frames, row_dir, col_dir, pixel_spacing, ds)
+    if tilt:
+        warnings.append(tilt)
     direction = np.column_stack([row_dir, col_dir, normal])
     syntax = first.transfer_syntax_uid
     return SeriesInfo(
@@ -519,18 +524,22 @@ def _sort_and_check(frames: list[FrameRef], normal: np.ndarray, ds: pydicom.Data
             warnings.append(
                 f"uneven slice spacing: {gaps.min():.4g} to {gaps.max():.4g} mm (volume uses {spacing:.4g} mm)"
             )
-    stack = positions[-1] - positions[0]
-    length = np.linalg.norm(stack)
-    if length > 0:
-        cosine = abs(float(stack @ normal)) / length
-        tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
-        if tilt_deg > _TILT_TOLERANCE_DEG:
-            shear_mm = float(np.sqrt(max(length**2 - (stack @ normal) ** 2, 0.0)))
-            warnings.append(
-                f"gantry tilt of {tilt_deg:.2f} deg: slices shown unsheared, "
-                f"positions off by up to {shear_mm:.1f} mm"
-            )
     return frames, spacing, warnings
+
+
+def _tilt_note(frames: list[FrameRef], row_dir, col_dir, pixel_spacing, ds: pydicom.Dataset) -> str:
+    """What the loader will do about slices displaced in plane (gantry tilt), or ""."""
+    positions = np.array([f.position_lps_mm for f in frames], dtype=float)
+    # PixelSpacing is (row spacing, column spacing): i runs along the row direction.
+    correction = plan_tilt_correction(
+        positions, row_dir, col_dir, (pixel_spacing[1], pixel_spacing[0]), (int(ds.Columns), int(ds.Rows))
+    )
+    if correction is not None:
+        return correction.message()
+    tilt_deg = stack_tilt_deg(positions, np.cross(row_dir, col_dir)) if len(positions) > 1 else 0.0
+    if tilt_deg > _TILT_TOLERANCE_DEG:
+        return f"gantry tilt of {tilt_deg:.2f} deg: slices off by less than 0.1 pixel, not resampled"
+    return ""
 
 
 def _orientation(value, warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ def write_slice(
     slope: float = 1.0,
     intercept: float = -1024.0,
     acquisition: int = 1,
+    gantry_tilt_deg: float | None = None,
 ) -> Path:
     series_uid = series_uid or generate_uid(entropy_srcs=["test-series"])
     meta = FileMetaDataset()
@@ -48,6 +49,8 @@ def write_slice(
     ds.ImageOrientationPatient = [float(v) for v in orientation]
     ds.PixelSpacing = [float(spacing[0]), float(spacing[1])]
     ds.SliceThickness = 1.0
+    if gantry_tilt_deg is not None:
+        ds.GantryDetectorTilt = float(gantry_tilt_deg)
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -87,3 +90,55 @@ def write_series(
         )
         planes.insert(0, pixels)
     return planes
+
+
+def write_tilted_ball_series(
+    folder: Path,
+    ball_lps_mm,
+    radius_mm: float,
+    tilt_deg: float = 15.0,
+    slices: int = 40,
+    shape=(64, 60),
+    spacing=(0.9, 0.8),
+    table_step_mm: float = 2.0,
+    lateral_step_mm: float = 0.0,
+    first_position_lps_mm=(-24.0, -30.0, 0.0),
+    inside: int = 2000,
+    outside: int = 1000,
+    **kwargs,
+) -> dict:
+    """A CT series of a bright ball acquired with the gantry tilted about the patient's L-R axis.
+
+    Image rows run along +x; columns along (0, cos t, -sin t); the table moves the slice
+    position along +z (plus ``lateral_step_mm`` along +x per slice), not along the normal,
+    as on a tilted scanner. Each pixel holds ``inside`` or ``outside`` by where the DICOM
+    geometry places it. ``spacing`` is PixelSpacing (row spacing, column spacing). Returns the
+    geometry written, for checks.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tilt = np.radians(tilt_deg)
+    row = np.array([1.0, 0.0, 0.0])
+    col = np.array([0.0, np.cos(tilt), -np.sin(tilt)])
+    orientation = tuple(row) + tuple(col)
+    series_uid = generate_uid()
+    rows, columns = shape
+    j, i = np.mgrid[0:rows, 0:columns]
+    ball = np.asarray(ball_lps_mm, dtype=float)
+    positions = []
+    for k in range(slices):
+        position = np.asarray(first_position_lps_mm, float) + [lateral_step_mm * k, 0.0, table_step_mm * k]
+        world = position + i[..., None] * spacing[1] * row + j[..., None] * spacing[0] * col
+        pixels = np.where(np.linalg.norm(world - ball, axis=-1) < radius_mm, inside, outside)
+        write_slice(
+            folder / f"t{k:03d}.dcm",
+            pixels.astype(np.uint16),
+            position,
+            orientation,
+            series_uid,
+            k + 1,
+            spacing=spacing,
+            gantry_tilt_deg=tilt_deg,
+            **kwargs,
+        )
+        positions.append(position)
+    return {"row": row, "col": col, "positions": np.array(positions), "spacing": spacing, "shape": shape}
