@@ -95,7 +95,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.hide()
         # Which device GAN plugins will use: asked in the background once the window shows.
         self.device_label = DeviceStatusLabel(device_describer)
+        # What the loader noticed (missing slices, uneven spacing, gantry tilt corrected): stays
+        # in view for as long as that volume is the one opened, the whole list in the tooltip.
+        self.load_warnings_label = QtWidgets.QLabel("")
+        self.load_warnings_label.setStyleSheet("color: #e0a000;")
+        self.load_warnings_label.hide()
         self.statusBar().addWidget(self.readout_label, 1)
+        self.statusBar().addPermanentWidget(self.load_warnings_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.device_label)
 
@@ -500,8 +506,21 @@ class MainWindow(QtWidgets.QMainWindow):
             self.browser.attach_volume(path, series_uid, volume)
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Loaded {path}", 5000)
+        self._show_load_warnings(volume.metadata.get("warnings", []))
         self.volume_loaded.emit(volume)
         self.open_volume(volume)
+
+    def _show_load_warnings(self, warnings: list[str]) -> None:
+        label = self.load_warnings_label
+        label.setVisible(bool(warnings))
+        if not warnings:
+            label.clear()
+            label.setToolTip("")
+            return
+        first = warnings[0] if len(warnings[0]) <= 70 else warnings[0][:69] + "…"
+        more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        label.setText(f"⚠ {first}{more}")
+        label.setToolTip("Loading this series:\n" + "\n".join(f"• {warning}" for warning in warnings))
 
     def _on_scanned(self, path: str, studies: list) -> None:
         self._finish_task(path)

@@ -412,3 +412,20 @@ def test_tool_keys_type_text_in_a_text_field(qtbot, main_window, phantom):
     qtbot.keyClicks(panel.label_edit, "mass")
     assert panel.label_edit.text() == "mass"
     assert panel.tool_buttons[Tool.NAVIGATE].isChecked()
+
+
+def test_load_warnings_stay_in_the_status_bar_while_that_series_is_open(
+    qtbot, main_window, tmp_path, phantom_file
+):
+    from tests.io.series_factory import write_tilted_ball_series
+
+    folder = tmp_path / "tilted"
+    write_tilted_ball_series(folder, ball_lps_mm=(0.0, 0.0, 30.0), radius_mm=6.0, slices=12, shape=(24, 24))
+    label = main_window.load_warnings_label
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        main_window.open_path(folder)
+    assert label.isVisible() and label.text().startswith("⚠ gantry tilt of 15.00 deg corrected")
+    assert "slices shifted in plane" in label.toolTip()
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        main_window.open_path(phantom_file)  # a clean NIfTI: the warning goes with the tilted series
+    assert not label.isVisible() and label.toolTip() == ""
