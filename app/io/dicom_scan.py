@@ -94,13 +94,13 @@ class _Header:
     transfer_syntax_uid: str
 
 
-def iter_candidate_files(path: Path) -> Iterable[Path]:
-    """Every regular file under ``path`` (recursively, sorted), skipping hidden files."""
+def iter_candidate_files(path: Path, recursive: bool = True) -> Iterable[Path]:
+    """Every regular file under ``path`` (recursively unless told, sorted), skipping hidden files."""
     if path.is_file():
         yield path
         return
     for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in sorted(files):
             candidate = Path(root) / name
             # Regular files only: opening a FIFO or a device would block the scan.
@@ -156,22 +156,23 @@ def read_header(path: Path) -> _Header:
     return _Header(str(path), dataset, pixel_offset, syntax)
 
 
-def scan(path: str | Path) -> ScanResult:
-    """Studies and series found in a DICOM file or folder (recursive; DICOMDIR when present)."""
+def scan(path: str | Path, recursive: bool = True) -> ScanResult:
+    """Studies and series found in a DICOM file or folder (DICOMDIR when present; sub-folders
+    too unless ``recursive`` is False)."""
     with py_warnings.catch_warnings():
         py_warnings.simplefilter("ignore")  # pydicom's notes on odd values; problems are reported
-        return _scan(Path(path))
+        return _scan(Path(path), recursive)
 
 
-def _scan(path: Path) -> ScanResult:
+def _scan(path: Path, recursive: bool = True) -> ScanResult:
     result = ScanResult()
     if path.is_dir() and (path / "DICOMDIR").is_file():
         files, skipped = dicomdir_files(path / "DICOMDIR")
         result.skipped.extend(skipped)
         if not files:
-            files = [f for f in iter_candidate_files(path) if f.name != "DICOMDIR"]
+            files = [f for f in iter_candidate_files(path, recursive) if f.name != "DICOMDIR"]
     else:
-        files = list(iter_candidate_files(path))
+        files = list(iter_candidate_files(path, recursive))
     headers = []
     for file_path in files:
         try:

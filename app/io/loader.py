@@ -17,7 +17,7 @@ from app.io.dicom_scan import scan
 from app.io.errors import LoadError
 from app.io.nifti import is_nifti_path, load_nifti
 
-__all__ = ["LoadError", "load_volume", "scan_path", "choose_series"]
+__all__ = ["LoadError", "load_volume", "scan_path", "scan_beside", "choose_series"]
 
 
 def scan_path(path: str | Path) -> ScanResult:
@@ -28,6 +28,15 @@ def scan_path(path: str | Path) -> ScanResult:
     return scan(path)
 
 
+def scan_beside(path: str | Path) -> ScanResult:
+    """For a DICOM file, the series in the folder that holds it (that folder only, not below it),
+    so opening one slice finds the rest of its series; anything else as ``scan_path``."""
+    path = Path(path)
+    if not path.is_file() or is_nifti_path(path) or path.name.upper() == "DICOMDIR":
+        return scan_path(path)
+    return scan(path.parent, recursive=False)
+
+
 def load_volume(
     path: str | Path,
     series_uid: str | None = None,
@@ -35,6 +44,9 @@ def load_volume(
 ) -> Volume:
     """Load a NIfTI file, or one series of a DICOM file/folder (the largest when not named).
 
+    A DICOM file with a ``series_uid`` loads that series from the files beside it in its folder
+    (``scan_beside``): how a viewer opened on one slice loads the whole series. Without one, the
+    file alone is read.
     ``progress(frames_read, frames_total)`` follows a DICOM series load (NIfTI: not called).
     """
     path = Path(path)
@@ -45,7 +57,7 @@ def load_volume(
             return load_nifti(path)
         except Exception as error:  # noqa: BLE001 - nibabel raises many kinds; one clear message
             raise LoadError(f"{path.name}: not a readable NIfTI image ({error})") from error
-    result = scan(path)
+    result = scan_beside(path) if series_uid and path.is_file() else scan(path)
     series = choose_series(result, path, series_uid)
     try:
         return load_series(series, progress=progress)

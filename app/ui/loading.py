@@ -40,9 +40,10 @@ def default_loader() -> VolumeLoader:
 
 
 def default_scanner() -> Callable[[str], list] | None:
-    """``app.io.loader.scan_path`` (DICOM folder -> studies with their series), when present."""
+    """``app.io.loader.scan_beside`` when present: a DICOM folder, or the folder of a DICOM file,
+    -> studies with their series."""
     try:
-        return getattr(importlib.import_module("app.io.loader"), "scan_path", None)
+        return getattr(importlib.import_module("app.io.loader"), "scan_beside", None)
     except ImportError:
         return None
 

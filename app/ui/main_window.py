@@ -194,10 +194,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """Load a DICOM folder/file or NIfTI file in the background, then show it.
 
         A folder is first scanned (headers only): every series is listed in the study browser
-        and the first one is loaded; the others load on double-click.
+        and the first one is loaded; the others load on double-click. A DICOM file is one slice of
+        a series: its folder is scanned the same way and the series holding the file is loaded.
         """
         path = str(path)
-        if series_uid is None and self.scanner is not None and Path(path).is_dir():
+        if series_uid is None and self.scanner is not None and _is_folder_or_dicom_file(Path(path)):
             task = ScanTask(path, self.scanner)
             task.signals.scanned.connect(self._on_scanned)
             self._start(task)
@@ -524,11 +525,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_scanned(self, path: str, studies: list) -> None:
         self._finish_task(path)
+        holding = _series_holding_file(studies, path)
+        if Path(path).is_file() and holding is None:
+            self._load_series(path, None)  # in no series: the loader says what the file is
+            return
         uids = self.browser.add_scanned(path, studies)
         if not uids:
             self._on_failed(path, "no image series found in this folder")
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
+        first = holding or uids[0]
         if self.series_preview is not None:
             previews = PreviewTask(
                 path,
@@ -539,7 +545,7 @@ class MainWindow(QtWidgets.QMainWindow):
             previews.signals.preview_ready.connect(self.browser.set_preview)
             self._preview_tasks = [previews]  # kept alive while it runs
             QtCore.QThreadPool.globalInstance().start(previews)
-        self._load_series(path, uids[0])  # never open_path: an empty UID must not rescan
+        self._load_series(path, first)  # never open_path: an empty UID must not rescan
 
     def _on_failed(self, path: str, message: str) -> None:
         self._finish_task(path)
@@ -583,3 +589,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         super().closeEvent(event)
+
+
+def _is_folder_or_dicom_file(path: Path) -> bool:
+    return path.is_dir() or (path.is_file() and not path.name.lower().endswith((".nii", ".nii.gz")))
+
+
+def _series_holding_file(studies, path: str) -> str | None:
+    """The UID of the scanned series one of whose frames is ``path`` (None for a folder)."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    target = target.resolve()
+    for study in studies:
+        for series in getattr(study, "series", []):
+            if any(Path(frame.path).resolve() == target for frame in getattr(series, "frames", [])):
+                return series.uid
+    return None

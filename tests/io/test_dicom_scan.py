@@ -122,3 +122,23 @@ def test_series_mixing_explicit_and_implicit_little_endian(tmp_path):
     dataset.save_as(first, implicit_vr=True, little_endian=True)
     volume = load_volume(tmp_path)
     assert np.array_equal(volume.voxels, np.stack(planes).astype(np.int16) - 1024)
+
+
+def test_one_file_stands_for_its_series_in_its_folder(tmp_path):
+    from app.io.loader import scan_beside
+
+    folder = tmp_path / "cd"
+    write_series(folder, [0.0, 2.0, 4.0, 6.0], series_uid="1.2.3.1", prefix="a")
+    write_series(folder, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], series_uid="1.2.3.2", prefix="b")
+    write_series(folder / "below", [0.0, 2.0], series_uid="1.2.3.3", prefix="c")  # another folder
+    one_slice = folder / "a002.dcm"
+
+    found = scan_beside(one_slice)
+    assert sorted(s.uid for s in found.all_series()) == ["1.2.3.1", "1.2.3.2"]  # that folder only
+    whole = load_volume(one_slice, "1.2.3.1")
+    assert whole.voxels.shape == (4, 6, 5) and whole.geometry.spacing_mm[2] == pytest.approx(2.0)
+    assert load_volume(one_slice, "1.2.3.2").voxels.shape[0] == 6  # a series beside it
+    assert load_volume(one_slice).voxels.shape == (1, 6, 5)  # no series named: the file alone
+    assert (
+        scan_beside(folder).all_series() and len(scan_beside(folder).all_series()) == 3
+    )  # a folder: recursive

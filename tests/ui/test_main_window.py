@@ -429,3 +429,29 @@ def test_load_warnings_stay_in_the_status_bar_while_that_series_is_open(
     with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
         main_window.open_path(phantom_file)  # a clean NIfTI: the warning goes with the tilted series
     assert not label.isVisible() and label.toolTip() == ""
+
+
+def test_opening_one_slice_loads_its_whole_series_and_lists_the_others(qtbot, main_window, tmp_path):
+    """A double-clicked .dcm (the desktop file registers application/dicom) is one slice of a series."""
+    from tests.io.series_factory import write_series
+
+    write_series(tmp_path, [0.0, 2.0, 4.0, 6.0], series_uid="1.2.3.1", prefix="a")
+    write_series(tmp_path, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], series_uid="1.2.3.2", prefix="b")
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000) as loaded:
+        main_window.open_path(tmp_path / "a001.dcm")
+    volume = loaded.args[0]
+    assert volume.voxels.shape[0] == 4  # the series holding the file, not the larger one beside it
+    listed = main_window.browser.tree.findItems(
+        "", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive
+    )
+    assert sum(item.toolTip(0).startswith("1.2.3.") for item in listed) == 2
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    with qtbot.waitSignal(
+        main_window.statusBar().messageChanged,
+        timeout=20000,
+        check_params_cb=lambda t: t.startswith("Could not"),
+    ):
+        main_window.open_path(notes)
+    assert "notes.txt" in main_window.last_error and "folder" not in main_window.last_error
