@@ -92,7 +92,8 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip(
-            "Volume, peak and mean smoothed residual, centroid in LPS mm; click to go there"
+            "Volume, peak and mean smoothed residual, the mean of each uncertainty / rerun map inside"
+            " the region, centroid in LPS mm; click to go there"
         )
         self.setMinimumWidth(340)
         self.table.verticalHeader().setVisible(True)
@@ -190,6 +191,8 @@ class HallucinationPanel(QtWidgets.QWidget):
             self._maps_for = pair[1]
         self.computed_maps[map_volume.name] = map_volume
         self._fill_map_combo(select=map_volume.name)
+        if self.result is not None:
+            self._fill_regions()  # the new map's mean inside each region joins the table
 
     def refresh_for_view(self) -> None:
         """The compare changed: forget maps of another synthesized volume, update the rerun buttons."""
@@ -198,6 +201,8 @@ class HallucinationPanel(QtWidgets.QWidget):
             self.computed_maps = {}
             self._maps_for = None
             self._fill_map_combo()
+            if self.result is not None:
+                self._fill_regions()
         self.reruns.refresh()
 
     def maps(self) -> dict[str, Volume]:
@@ -225,20 +230,39 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.result_changed.emit(self.result)
 
     # ----- regions ------------------------------------------------------------------------
+    def _region_map_columns(self) -> dict[str, Volume]:
+        """Maps on the regions' grid (uncertainty, cycle residual, reruns): a column each in the table."""
+        if self.result is None or self.result.label_map is None:
+            return {}
+        shape = self.result.label_map.shape
+        columns = {name[0].upper() + name[1:]: m for name, m in self.result.extra_maps.items()}
+        columns.update(self.computed_maps)
+        return {name: m for name, m in columns.items() if m.voxels.shape == shape}
+
     def _fill_regions(self) -> None:
         regions = self.result.regions if self.result else []
+        map_columns = self._region_map_columns()
+        # Map columns are headed by the map's short name ("MC-dropout SD"), the full one in the tooltip.
+        headers = ["mL", "Peak", "Mean", *(name.split(" (")[0] for name in map_columns), "Centroid LPS (mm)"]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        for column, name in enumerate(map_columns, start=3):
+            self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
         self.table.setRowCount(len(regions))
         for row, region in enumerate(regions):
+            inside = self.result.label_map == region.label
+            map_means = [f"{float(np.nanmean(m.voxels[inside])):.4g}" for m in map_columns.values()]
             centroid = " ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
             cells = (
                 f"{region.volume_ml:.3f}",
                 f"{region.peak_residual:.4g}",
                 f"{region.mean_residual:.4g}",
+                *map_means,
                 centroid,
             )
             for column, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
-                if column < 3:
+                if column < len(cells) - 1:
                     item.setTextAlignment(
                         QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
                     )
@@ -256,9 +280,13 @@ class HallucinationPanel(QtWidgets.QWidget):
     def _fill_metrics(self) -> None:
         lines = []
         for name, metrics in self.result.metrics.items():
+            # SSIM's 7-voxel window does not fit a volume thinner than that: say so, not "nan".
+            ssim = (
+                "n/a (fewer than 7 voxels along an axis)" if np.isnan(metrics.ssim) else f"{metrics.ssim:.4f}"
+            )
             lines.append(
                 f"<b>{name.replace('_', ' ')}</b>: MAE {metrics.mae:.4g}, PSNR {metrics.psnr_db:.2f} dB, "
-                f"SSIM {metrics.ssim:.4f}, NCC {metrics.ncc:.4f} (data range {metrics.data_range:.4g})"
+                f"SSIM {ssim}, NCC {metrics.ncc:.4f} (data range {metrics.data_range:.4g})"
             )
         self.metrics_label.setText("<br>".join(lines))
 

@@ -94,3 +94,50 @@ def test_rerun_failure_and_cancel_are_messages(qtbot, main_window, dropout_run):
     qtbot.waitUntil(lambda: not panel.reruns.is_running(), timeout=60000)
     assert "Cancelled" in panel.reruns.status_label.text()
     assert main_window.compare_volumes == [synthesized]
+
+
+@pytest.fixture
+def dropout_denoiser_run(tmp_path, no_discovered_plugins):
+    """A same-modality generator, so the check computes a residual and flags regions."""
+    spec = ArchitectureSpec("resnet_6blocks", 1, 1, ngf=4, norm="instance", use_dropout=True)
+    folder = make_builtin_plugin(
+        tmp_path / "denoise",
+        spec=spec,
+        task="denoising",
+        output={"modality": "MR"},
+        normalization={
+            "input": {"method": "percentile", "low_percentile": 0.5, "high_percentile": 99.5},
+            "output": {"method": "same_as_input"},
+        },
+    )
+    manifest = load_manifest(folder)
+    voxels = np.random.default_rng(0).uniform(100, 900, (4, 24, 24)).astype(np.float32)
+    original = Volume(voxels, Geometry(np.zeros(3), np.array([1.0, 1.0, 3.0]), np.eye(3)), "MR", name="t1")
+    synthesized = synthesize(load_plugin(manifest), original, RunOptions(device="cpu")).volume
+    return manifest, original, synthesized
+
+
+def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
+    qtbot, main_window, dropout_denoiser_run
+):
+    manifest, original, synthesized = dropout_denoiser_run
+    main_window.plugin_panel = type("PluginPanelStub", (), {"manifests": [manifest]})()
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    qtbot.mouseClick(panel.run_button, LEFT)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.table.rowCount() >= 1 and panel.table.columnCount() == 4
+
+    panel.reruns.mc_samples_spin.setValue(3)
+    qtbot.mouseClick(panel.reruns.buttons["mc_dropout"], LEFT)
+    qtbot.waitUntil(lambda: not panel.reruns.is_running(), timeout=60000)
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    assert headers[3] == "MC-dropout SD"
+    assert panel.table.horizontalHeaderItem(3).toolTip().startswith("Mean of MC-dropout SD (3 samples)")
+    assert headers[-1] == "Centroid LPS (mm)"
+    sd_map = main_window.compare_volumes[1]
+    region = panel.result.regions[0]
+    expected = float(np.nanmean(sd_map.voxels[panel.result.label_map == region.label]))
+    assert float(panel.table.item(0, 3).text()) == pytest.approx(expected, rel=1e-3)
+    assert "SSIM n/a (fewer than 7 voxels" in panel.metrics_label.text()  # 4 slices: no 7-voxel window
+    main_window.save_screenshot("/tmp/region_table_with_rerun.png")
