@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run at the input's voxel spacing instead of resampling to the plugin's training spacing_mm",
     )
+    parser.add_argument(
+        "--output-grid",
+        choices=("auto", "input"),
+        default="auto",
+        help="auto: the input's grid, except a super-resolution plugin's output, kept on its finer training"
+        " grid; input: always the input's grid",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             allow_modality_mismatch=args.allow_modality_mismatch,
             match_training_spacing=not args.keep_spacing,
+            output_grid=args.output_grid,
         )
         say(
             f"{manifest.name} {manifest.version} on {volume.name} {volume.voxels.shape} ({volume.modality or '?'})"

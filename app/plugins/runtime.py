@@ -27,7 +27,7 @@ from app.plugins.manifest import PluginManifest
 from app.plugins.normalization import fit_input_scaling, from_network, to_network
 from app.plugins.plane_stack import plane_layout
 from app.plugins.sliding_window import run_tiled
-from app.plugins.training_grid import TrainingGrid, match_training_grid
+from app.plugins.training_grid import TrainingGrid, grid_geometry, match_training_grid, resize_images
 
 ProgressCallback = Callable[[float, str], None]
 CancelCallback = Callable[[], bool]
@@ -42,6 +42,9 @@ class RunOptions:
     allow_modality_mismatch: bool = False
     patch_overlap: float | None = None  # None: the manifest's
     match_training_spacing: bool = True  # resample image axes to the manifest's spacing_mm
+    # "auto": the input's grid, except super-resolution, kept at the training spacing along the
+    # axes where that is finer than the input's; "input": always the input's grid.
+    output_grid: str = "auto"
 
 
 @dataclass
@@ -261,7 +264,7 @@ def synthesize(
         )
         normalized = to_network(_upload(volume.voxels, torch.device("cpu")), fitted)
     spacing_kji = _spacing_kji(volume)
-    output = torch.empty(normalized.shape, dtype=torch.float32, device=normalized.device)
+    keep_finer = manifest.task == "super-resolution" and options.output_grid == "auto"
     if manifest.dimensionality == "3D":
         layout = None
         native_spacing = spacing_kji
@@ -269,39 +272,57 @@ def synthesize(
         training_spacing = declared[::-1] if declared and len(declared) == 3 else None  # (i, j, k)
         grid = match_training_grid(normalized.shape, native_spacing, training_spacing)
         matched = grid if options.match_training_spacing else None
+        output_shape = matched.finer_shape() if matched and keep_finer else tuple(normalized.shape)
+        output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
 
         def volume_batch(_: range) -> torch.Tensor:
             images = normalized[None, None]
             return matched.to_training(images) if matched else images
 
         def store_volume(_: range, values: torch.Tensor) -> None:
-            values = matched.to_native(values[:, None])[:, 0] if matched else values
+            values = resize_images(values[:, None], output_shape)[:, 0] if matched else values
             output.copy_(values[0])
 
         runner.run(1, volume_batch, store_volume, progress, cancel)
     else:
         layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
         # Permuted views, never copies: flips are applied per batch (_slice_batch, _store_slices).
-        stack, output_stack = normalized.permute(*layout.axes), output.permute(*layout.axes)
+        stack = normalized.permute(*layout.axes)
         native_spacing = spacing_kji[list(layout.axes[1:])]
         grid = match_training_grid(stack.shape[1:], native_spacing, manifest.spacing_mm)
         matched = grid if options.match_training_spacing else None
+        image_shape = matched.finer_shape() if matched and keep_finer else tuple(stack.shape[1:])
+        output_shape = [0, 0, 0]
+        for size, axis in zip((stack.shape[0], *image_shape), layout.axes, strict=True):
+            output_shape[axis] = size
+        output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
+        output_stack = output.permute(*layout.axes)
 
         def slice_batch(indices: range) -> torch.Tensor:
             batch = _slice_batch(stack, indices, manifest.input_channels, layout.flips)
             return matched.to_training(batch) if matched else batch
 
         def store_slices(indices: range, values: torch.Tensor) -> None:
-            values = matched.to_native(values[:, None])[:, 0] if matched else values
+            values = resize_images(values[:, None], image_shape)[:, 0] if matched else values
             _store_slices(output_stack, indices, values, layout.flips)
 
         runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
         if warning := _slice_spacing_warning(manifest, volume, layout):
             messages.append(warning)
+    geometry = volume.geometry
+    if tuple(output.shape) != tuple(normalized.shape):
+        geometry = grid_geometry(volume.geometry, normalized.shape, output.shape)
     if matched:
-        messages.append(matched.describe())
+        messages.append(matched.describe(back_to_input=geometry is volume.geometry))
     elif warning := _unmatched_spacing_warning(native_spacing, grid):
         messages.append(warning)
+    if geometry is not volume.geometry:
+        messages.append(
+            "super-resolution output kept on the finer training grid: "
+            f"{' x '.join(f'{s:.3g}' for s in geometry.spacing_mm)} mm (i, j, k),"
+            f" {' x '.join(map(str, output.shape[::-1]))} voxels (input"
+            f" {' x '.join(map(str, normalized.shape[::-1]))})"
+        )
     # The output buffer is ours: scale it back in place; on the CPU .numpy() then shares it.
     voxels = np.ascontiguousarray(
         from_network(output, manifest.normalization, fitted, in_place=True).cpu().numpy()
@@ -322,6 +343,7 @@ def synthesize(
             "patch_size": list(manifest.patch_size) if manifest.patch_size else None,
             "patch_overlap": runner.overlap,
             "training_grid": matched.as_dict() if matched else None,
+            "output_grid": "input" if geometry is volume.geometry else "training (super-resolution)",
             "mixed_precision": runner.device.type == "cuda" and options.mixed_precision,
             "input_scaling": fitted.as_dict(),
             "output_scaling": manifest.normalization["output"],
@@ -334,7 +356,7 @@ def synthesize(
     )
     result_volume = Volume(
         voxels=voxels,
-        geometry=volume.geometry,
+        geometry=geometry,
         modality=manifest.output_modality,
         units=manifest.output_units,
         name=f"{volume.name or 'input'} → {manifest.name}",

@@ -8,6 +8,11 @@ back to the input's grid after it, so the output keeps the input's geometry exac
 
 Only the image axes the network sees are matched: rows and columns for 2D / 2.5D plugins (the
 slice axis is left alone: slices are never invented), all three axes for 3D plugins.
+
+A super-resolution generator's output is kept at the training spacing along every axis where that
+is finer than the input's (``finer_shape``): bringing it back to a coarse input grid would throw
+away what it was run for. ``grid_geometry`` gives the geometry of such a grid: same field of view
+(voxel edges aligned, as the linear resampling assumes), same direction, smaller spacing.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.core.volume import Geometry
+
 SPACING_MATCH_TOLERANCE = 0.05  # relative; smaller differences are not worth an interpolation
 
 
-def _resize(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+def resize_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """``images`` (batch, channels, *spatial) resampled to ``shape`` over the same field of view."""
     spatial = tuple(images.shape[2:])
     if spatial == tuple(shape):
@@ -45,18 +52,31 @@ class TrainingGrid:
     training_spacing_mm: tuple[float, ...]
 
     def to_training(self, images: torch.Tensor) -> torch.Tensor:
-        return _resize(images, self.training_shape)
+        return resize_images(images, self.training_shape)
 
     def to_native(self, images: torch.Tensor) -> torch.Tensor:
-        return _resize(images, self.native_shape)
+        return resize_images(images, self.native_shape)
 
-    def describe(self) -> str:
+    def finer_shape(self) -> tuple[int, ...]:
+        """Per axis: the training grid's size where its spacing is finer, else the input's."""
+        return tuple(
+            trained if want < have * (1.0 - SPACING_MATCH_TOLERANCE) else native
+            for native, trained, have, want in zip(
+                self.native_shape,
+                self.training_shape,
+                self.native_spacing_mm,
+                self.training_spacing_mm,
+                strict=True,
+            )
+        )
+
+    def describe(self, back_to_input: bool = True) -> str:
         native = " x ".join(f"{s:.3g}" for s in self.native_spacing_mm)
         training = " x ".join(f"{s:.3g}" for s in self.training_spacing_mm)
         return (
             f"resampled from {native} mm to the training spacing {training} mm for the generator"
             f" ({'x'.join(map(str, self.native_shape))} -> {'x'.join(map(str, self.training_shape))}"
-            " pixels) and back to the input grid"
+            f" pixels){' and back to the input grid' if back_to_input else ''}"
         )
 
     def as_dict(self) -> dict:
@@ -91,3 +111,16 @@ def match_training_grid(
         training_shape,
         tuple(float(s) for s in training),
     )
+
+
+def grid_geometry(geometry: Geometry, shape_kji: Sequence[int], new_shape_kji: Sequence[int]) -> Geometry:
+    """``geometry`` re-gridded from ``shape_kji`` to ``new_shape_kji`` voxels over the same extent.
+
+    Voxel edges stay where they were (the convention of ``align_corners=False`` resampling): the
+    first centre moves by half the change in spacing along each axis whose size changed.
+    """
+    size_ijk = np.asarray(shape_kji, dtype=float)[::-1]
+    new_size_ijk = np.asarray(new_shape_kji, dtype=float)[::-1]
+    spacing = np.asarray(geometry.spacing_mm, dtype=float) * size_ijk / new_size_ijk
+    shift = geometry.direction @ ((spacing - geometry.spacing_mm) / 2.0)
+    return Geometry(geometry.origin_lps_mm + shift, spacing, geometry.direction)

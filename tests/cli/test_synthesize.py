@@ -120,3 +120,48 @@ def test_training_spacing_is_matched_unless_kept(tmp_path, mr_nifti, capsys, fla
     assert (grid is not None) == resampled
     if resampled:  # axial rows run A->P (i: 8 x 0.9 mm), columns R->L (k: 4 x 3 mm); stack along j
         assert grid["native_spacing_mm"] == [0.9, 3.0] and grid["training_shape"] == [4, 6]
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ""])
+def test_super_resolution_writes_the_finer_grid_as_nifti_or_derived_dicom(tmp_path, capsys, suffix):
+    import torch
+
+    from app.io.loader import load_volume
+    from tests.plugins.plugin_factory import make_torchscript_plugin
+
+    class Identity(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    plugin = make_torchscript_plugin(
+        tmp_path / "sr",
+        Identity(),
+        task="super-resolution",
+        plane="coronal",
+        output={"modality": "MR"},
+        normalization={
+            "input": {"method": "window", "low": 0, "high": 100},
+            "output": {"method": "same_as_input"},
+        },
+        spacing_mm=[1.0, 1.0],
+    )
+    thick = Volume(
+        np.random.default_rng(0).uniform(0, 100, (4, 10, 9)).astype(np.float32),
+        Geometry(np.array([5.0, -3.0, 20.0]), np.array([1.0, 1.0, 4.0]), np.eye(3)),
+        modality="MR",
+    )
+    input_path = save_nifti(thick, tmp_path / "thick.nii.gz")
+    output = tmp_path / f"sr{suffix}"
+    rc = main(
+        ["synthesize", "--plugin", str(plugin), str(input_path), str(output), "--device", "cpu", "--quiet"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    result = load_volume(output)
+    assert result.voxels.shape == (16, 10, 9) and np.allclose(
+        result.geometry.spacing_mm, [1, 1, 1], atol=1e-4
+    )
+    # Same field of view: the first 1 mm slice centre sits 1.5 mm above the first 4 mm one.
+    assert result.geometry.origin_lps_mm[2] == pytest.approx(18.5, abs=1e-3)
+    assert result.is_synthetic and result.provenance.plugin_name == "tiny-mr2ct"
+    if suffix:  # the NIfTI sidecar keeps every run parameter
+        assert result.provenance.parameters["output_grid"] == "training (super-resolution)"

@@ -190,3 +190,37 @@ def test_denoiser_keeps_the_level_of_a_noise_free_brain(loaded_plugins, demo_vol
     tissue = head > 0.1 * np.percentile(head, 99.5)
     level = float(output[tissue].mean() / head[tissue].mean())
     assert level == pytest.approx(1.0, abs=0.02), f"noise-free brain level changed by {level - 1:+.1%}"
+
+
+def test_super_resolution_takes_raw_thick_slices_and_beats_linear_interpolation(loaded_plugins):
+    """5 mm axial slices as acquired: the runtime interpolates the slice axis to the 1 mm training
+    spacing, runs the generator and keeps its 1 mm output on the held-out head's own grid."""
+    import torch
+
+    from app.io.demo_study import mni_t1_template_path
+    from app.io.nifti import load_nifti
+    from app.plugins.training_grid import resize_images
+
+    truth = load_nifti(mni_t1_template_path())
+    voxels = np.asarray(truth.voxels, np.float32)
+    count = voxels.shape[0] // 5 * 5
+    thick_voxels = voxels[:count].reshape(count // 5, 5, *voxels.shape[1:]).mean(axis=1)  # box profile
+    g = truth.geometry
+    thick = Volume(
+        np.ascontiguousarray(thick_voxels),
+        Geometry(g.origin_lps_mm + g.direction[:, 2] * 2.0, g.spacing_mm * [1, 1, 5], g.direction),
+        "MR",
+    )
+    result = synthesize(loaded_plugins["mr_t1_thick_slice_sr"], thick, RunOptions(device="cpu"))
+    out = result.volume
+    assert out.voxels.shape == (count, *voxels.shape[1:])
+    assert out.geometry.allclose(g)  # the 1 mm grid the thick slices were made from
+    linear = resize_images(torch.from_numpy(thick_voxels)[None, None], out.voxels.shape)[0, 0].numpy()
+    scale = np.percentile(voxels, 99.5)
+    head = (voxels[:count] > 0.05 * scale)[5:-5]
+    errors = {
+        name: float(np.abs(image[5:-5] - voxels[5 : count - 5])[head].mean() / scale)
+        for name, image in (("sr", out.voxels), ("linear", linear))
+    }
+    # Measured: 0.0298 vs 0.0374 of p99.5 (20 % lower error than linear interpolation).
+    assert errors["sr"] < 0.9 * errors["linear"], errors

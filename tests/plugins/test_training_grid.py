@@ -141,3 +141,55 @@ def test_grid_keeps_the_field_of_view():
     assert grid.to_native(grid.to_training(images)).shape == images.shape
     assert match_training_grid((64, 64), (1.0, 1.0), None) is None
     assert match_training_grid((64, 64), (1.04, 0.97), (1.0, 1.0)) is None
+
+
+class Identity2d(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def thick_ramp() -> Volume:
+    """Axial 5 mm slices of a ramp along z (S): value = z in mm, so linear resampling keeps it."""
+    z_mm = 10.0 + 5.0 * np.arange(6)
+    voxels = np.broadcast_to(z_mm[:, None, None], (6, 8, 7)).astype(np.float32)
+    geometry = Geometry(np.array([0.0, 0.0, 10.0]), np.array([1.0, 1.0, 5.0]), np.eye(3))
+    return Volume(np.ascontiguousarray(voxels), geometry, modality="MR", name="thick")
+
+
+@pytest.mark.parametrize(
+    ("task", "output_grid", "finer"),
+    [
+        ("super-resolution", "auto", True),
+        ("super-resolution", "input", False),
+        ("denoising", "auto", False),
+    ],
+)
+def test_super_resolution_output_stays_on_the_finer_training_grid(tmp_path, task, output_grid, finer):
+    window = {"input": {"method": "window", "low": 0, "high": 100}, "output": {"method": "same_as_input"}}
+    folder = make_torchscript_plugin(
+        tmp_path / task,
+        Identity2d(),
+        task=task,
+        plane="coronal",
+        normalization=window,
+        spacing_mm=[1.0, 1.0],
+        output={"modality": "MR"},
+    )
+    volume = thick_ramp()
+    result = synthesize(
+        load_plugin(load_manifest(folder)), volume, RunOptions(device="cpu", output_grid=output_grid)
+    )
+    out = result.volume
+    if not finer:
+        assert out.geometry is volume.geometry and out.voxels.shape == volume.voxels.shape
+        return
+    # 6 slices x 5 mm = 30 mm of S-I extent -> 30 slices of 1 mm, edges where they were.
+    assert out.voxels.shape == (30, 8, 7) and np.allclose(out.geometry.spacing_mm, [1, 1, 1])
+    first_edge_z = volume.geometry.origin_lps_mm[2] - 2.5
+    assert out.geometry.origin_lps_mm[2] == pytest.approx(first_edge_z + 0.5)
+    z_of_slice = out.geometry.origin_lps_mm[2] + np.arange(30)
+    inner = slice(3, -3)  # linear interpolation reproduces the ramp away from the edge slices
+    np.testing.assert_allclose(out.voxels[inner, 4, 3], z_of_slice[inner], atol=0.05)
+    assert any("super-resolution output kept on the finer training grid" in m for m in result.messages)
+    assert not any("back to the input grid" in m for m in result.messages)
+    assert out.provenance.parameters["output_grid"] == "training (super-resolution)"

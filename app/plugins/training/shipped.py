@@ -102,11 +102,11 @@ PLUGINS: dict[str, dict] = {
         " head and linearly interpolated back to 1 mm along the slice axis.",
         "heldout": f"{HELDOUT_THICKNESS_MM} mm axial slices interpolated to 1 mm, {HELDOUT_SLICES} coronal slices"
         " (30-70 % of the stack) of the held-out head.",
-        "intended_use": "Research and education: sharpen a thick-slice T1 head MR that has already been"
-        " resampled to a 1 mm grid (linear interpolation along the slice axis), for reformatting. Not for diagnosis.",
-        "known_limits": "Expects the input already interpolated to 1 mm along the slice axis: a thicker grid is"
-        " resampled to 1 mm for the generator and its output back to the input grid, which discards the gain, so"
-        " interpolate first. Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
+        "intended_use": "Research and education: sharpen a thick-slice T1 head MR onto a 1 mm grid, for"
+        " reformatting. Not for diagnosis.",
+        "known_limits": "Takes thick slices as acquired (the runtime interpolates the slice axis linearly to the"
+        " 1 mm training spacing and keeps the output on that 1 mm grid; on the held-out head, 5 mm slices: MAE"
+        " 0.0298 vs 0.0374 of p99.5 for linear interpolation) or already interpolated to 1 mm. Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
         " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head, with an L1 loss only"
         " (no adversarial term), so it sharpens conservatively and stays close to the interpolated input.",
     },
