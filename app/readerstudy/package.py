@@ -136,6 +136,41 @@ def _leak_warnings(described: list[tuple[str, Volume]], normalised: bool = False
     return warnings
 
 
+def _write_images(
+    jobs: list,
+    definition: StudyDefinition,
+    images_dir: Path,
+    load_volume: LoadVolume,
+    save_volume: SaveVolume,
+) -> list[tuple[str, Volume]]:
+    """Load and write every image, in a random order: file times and inode numbers follow the
+    writing order and readers can list them, so case, truth or pair order must not show there.
+    When one fails, the images already written are removed (no orphans in a later package)."""
+    jobs = list(jobs)
+    secrets.SystemRandom().shuffle(jobs)
+    described, written = [], []
+    try:
+        for case, path, truth, image_id in jobs:
+            try:
+                volume = load_volume(definition.resolve(path))
+            except Exception as error:  # a loader may raise anything: name the case, not a traceback
+                raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
+            described.append((truth, volume))
+            target = images_dir / f"{image_id}.nii.gz"
+            written.append(target)
+            save_volume(blinded_volume(volume, image_id, options=definition.options), target)
+    except BaseException:
+        for target in written:
+            target.unlink(missing_ok=True)
+        for folder in (images_dir, images_dir.parent):
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+        raise
+    return described
+
+
 def create_study(
     definition: StudyDefinition,
     out_dir: str | Path,
@@ -152,28 +187,20 @@ def create_study(
         raise FileExistsError(f"{reading_dir} already holds a reading package")
     images_dir.mkdir(parents=True, exist_ok=True)
     study_id = opaque_id("S")
-    items, truth_items, described = [], {}, []
+    items, truth_items, jobs = [], {}, []
     for case in definition.cases:
         item_id = opaque_id("K")
         sources = [(case.path, case.truth)]
         if case.paired_path:
             other = "real" if case.truth == "synthetic" else "synthetic"
             sources.append((case.paired_path, other))
-        image_ids, synthetic_image = [], None
-        for path, truth in sources:
-            image_id = opaque_id("I")
-            try:
-                volume = load_volume(definition.resolve(path))
-            except Exception as error:  # a loader may raise anything: name the case, not a traceback
-                raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
-            described.append((truth, volume))
-            save_volume(
-                blinded_volume(volume, image_id, options=definition.options),
-                images_dir / f"{image_id}.nii.gz",
-            )
-            image_ids.append(image_id)
-            if truth == "synthetic":
-                synthetic_image = image_id
+        image_ids = [opaque_id("I") for _ in sources]
+        jobs += [
+            (case, path, truth, image_id) for (path, truth), image_id in zip(sources, image_ids, strict=True)
+        ]
+        synthetic_image = next(
+            (i for (_, t), i in zip(sources, image_ids, strict=True) if t == "synthetic"), None
+        )
         items.append({"item_id": item_id, "image_ids": image_ids, "practice": case.practice})
         truth_items[item_id] = {
             "case": case.id,
@@ -188,6 +215,7 @@ def create_study(
             else [float(x) for x in case.finding_lps_mm],
             "tolerance_mm": float(definition.options.localisation_tolerance_mm),
         }
+    described = _write_images(jobs, definition, images_dir, load_volume, save_volume)
     options = {k: v for k, v in definition.to_dict()["options"].items() if k not in BLINDING_ONLY_OPTIONS}
     package = {
         "format": "synthview-reading-package/1",

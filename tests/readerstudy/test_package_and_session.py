@@ -321,3 +321,74 @@ def test_dicom_series_cases_are_blinded_to_pixels_only(tmp_path, case_folders):
     np.testing.assert_allclose(blinded.geometry.spacing_mm, [0.8, 0.8, 2.5])
     assert blinded.provenance is None and not sidecar_path(image).exists()
     assert PLUGIN_NAME.encode() not in gzip.decompress(image.read_bytes())  # anywhere in the file
+
+
+def _write_order_study(tmp_path, case_folders, paired: bool):
+    """A definition of 12 real and 12 synthetic cases (or 12 pairs, the real image first in the
+    definition), created with a save_volume that records the order images are written in."""
+    from app.readerstudy.definition import CaseSpec, Question, StudyDefinition
+
+    real_dir, synthetic_dir = case_folders
+    real = sorted(real_dir.glob("*.nii.gz"))
+    synthetic = sorted(synthetic_dir.glob("*.nii.gz"))
+    if paired:
+        cases = [
+            CaseSpec(f"p{i}", str(real[i % 4]), "real", paired_path=str(synthetic[i % 4])) for i in range(12)
+        ]
+        questions = [Question("pick", "two_afc")]
+    else:
+        cases = [CaseSpec(f"r{i}", str(real[i % 4]), "real") for i in range(12)]
+        cases += [CaseSpec(f"s{i}", str(synthetic[i % 4]), "synthetic") for i in range(12)]
+        questions = [Question("call", "real_synthetic")]
+    definition = StudyDefinition("order", 3, questions, cases)
+    written = []
+
+    def recording_save(volume, path):
+        written.append(path.name.removesuffix(".nii.gz"))
+        return save_nifti(volume, path)
+
+    created = create_study(definition, tmp_path / "study", load_nifti, recording_save)
+    truth = json.loads(created.truth_path.read_text())["items"]
+    package, _ = load_package(created.reading_dir)
+    return written, truth, package
+
+
+def test_images_are_written_in_an_order_that_says_nothing_about_truth(tmp_path, case_folders):
+    """File times and inode numbers follow the writing order, which a reader can list: writing
+    cases in definition order (every real case, then every synthetic one) told them apart."""
+    written, truth, package = _write_order_study(tmp_path, case_folders, paired=False)
+    truth_of_image = {item["image_ids"][0]: truth[item["item_id"]]["truth"] for item in package["items"]}
+    sequence = [truth_of_image[image_id] for image_id in written]
+    assert sorted(sequence) == sorted(truth_of_image.values())
+    # Definition order would be 12 x real then 12 x synthetic; a shuffle gives that 1 in 2.7 million.
+    assert sequence != ["real"] * 12 + ["synthetic"] * 12
+
+
+def test_the_two_images_of_a_pair_are_not_written_in_definition_order(tmp_path, case_folders):
+    """In each 2AFC pair the definition's ``path`` (here always the real image) was written just
+    before its partner: the older file of a pair was the real one."""
+    written, truth, package = _write_order_study(tmp_path, case_folders, paired=True)
+    position = {image_id: index for index, image_id in enumerate(written)}
+    synthetic_written_first = [
+        position[truth[item["item_id"]]["synthetic_image_id"]] == min(position[i] for i in item["image_ids"])
+        for item in package["items"]
+    ]
+    assert any(synthetic_written_first) and not all(synthetic_written_first)  # 1 in 2048 to fail
+
+
+def test_a_failed_create_leaves_no_images_behind(tmp_path, case_folders):
+    """A case that cannot be loaded stops the creation; the images already written are removed,
+    so a second run into the same folder does not ship orphans beside its own images."""
+    real_dir, synthetic_dir = case_folders
+    (synthetic_dir / "zz_broken.nii.gz").write_bytes(b"not an image")
+    from app.readerstudy.definition import definition_from_folders
+
+    definition = definition_from_folders(real_dir, synthetic_dir, "broken", seed=1)
+    with pytest.raises(ValueError, match="cannot load"):
+        create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    images = tmp_path / "study" / "reading" / "images"
+    assert not images.exists() or not any(images.iterdir())
+    (synthetic_dir / "zz_broken.nii.gz").unlink()
+    definition = definition_from_folders(real_dir, synthetic_dir, "fixed", seed=1)
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    assert len(list((created.reading_dir / "images").iterdir())) == len(definition.cases)
