@@ -83,6 +83,15 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _reason(error: Exception) -> str:
+    """An exception's message (a KeyError's str() would quote it)."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
+def _cannot_write(command: str, error: OSError) -> int:
+    return _fail(f"{command}: cannot write {error.filename}: {error.strerror or error}")
+
+
 def _create(args: argparse.Namespace) -> int:
     import secrets
 
@@ -145,7 +154,7 @@ def _read(args: argparse.Namespace) -> int:
         store = StudyStore(_database_for(reading_dir, package, args.db), create=False)
         session = ReadingSession(package, reading_dir, store, args.reader)
     except (ValueError, OSError, KeyError) as error:
-        return _fail(f"read: {error}")
+        return _fail(f"read: {_reason(error)}")
 
     from app.ui.application import create_application
     from app.ui.reading.session_window import ReadingWindow
@@ -176,13 +185,16 @@ def _analyze(args: argparse.Namespace) -> int:
     try:
         result = analyze(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:
-        return _fail(f"analyze: {error}")
+        return _fail(f"analyze: {_reason(error)}")
     except Exception as error:  # noqa: BLE001 - e.g. a database URL that cannot be reached
         return _fail(f"analyze: cannot read {args.input}: {type(error).__name__}: {error}")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
-    if args.report:
-        write_report(result, args.report)
+    try:
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
+        if args.report:
+            write_report(result, args.report)
+    except OSError as error:
+        return _cannot_write("analyze", error)
     print(_summary(result))
     return 0
 
@@ -224,10 +236,13 @@ def _export(args: argparse.Namespace) -> int:
     try:
         rows, _ = load_rows(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:
-        return _fail(f"export-csv: {error}")
-    write_csv(rows, args.out_csv)
-    if args.imrmc:
-        write_imrmc(rows, args.imrmc)
+        return _fail(f"export-csv: {_reason(error)}")
+    try:
+        write_csv(rows, args.out_csv)
+        if args.imrmc:
+            write_imrmc(rows, args.imrmc)
+    except OSError as error:
+        return _cannot_write("export-csv", error)
     print(f"{len(rows)} readings written to {args.out_csv}")
     return 0
 

@@ -186,3 +186,41 @@ def test_study_read_opens_the_session_window(tmp_path, case_folders):
     store = StudyStore(out_dir / "answers.db", create=False)
     assert store.readers(store.study_ids()[0]) == ["R9"]  # the reader's order is recorded
     store.close()
+
+
+def test_outputs_that_cannot_be_written_give_a_message_not_a_traceback(tmp_path, case_folders, capsys):
+    """--json, --report, OUT.csv and --imrmc in a folder that does not exist: exit 2, one line."""
+    real_dir, synthetic_dir = case_folders
+    out_dir = tmp_path / "study"
+    assert (
+        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
+        == 0
+    )
+    truth = json.loads((out_dir / "truth.json").read_text())["items"]
+    take_study(out_dir / "reading", "R1", truth, skill=0.8)
+    database = str(out_dir / "answers.db")
+    missing = tmp_path / "no-such-folder"
+    capsys.readouterr()
+    for arguments in (
+        ["study", "analyze", database, "--report", str(missing / "r.html")],
+        ["study", "analyze", database, "--json", str(missing / "r.json")],
+        ["study", "export-csv", database, str(missing / "r.csv")],
+        ["study", "export-csv", database, str(tmp_path / "ok.csv"), "--imrmc", str(missing / "r.imrmc")],
+    ):
+        assert main(arguments) == 2, arguments
+        error = capsys.readouterr().err
+        assert error.startswith("study: ") and "cannot write" in error and "no-such-folder" in error, error
+
+
+def test_a_truth_file_of_another_study_is_named_plainly(tmp_path, case_folders, capsys):
+    real_dir, synthetic_dir = case_folders
+    for name in ("one", "two"):
+        arguments = ["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir)]
+        assert main([*arguments, str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    other_truth = tmp_path / "two" / "truth.json"
+    arguments = ["study", "analyze", str(tmp_path / "one" / "answers.db"), "--truth", str(other_truth)]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    study_id = json.loads(other_truth.read_text())["study_id"]
+    assert f"study {study_id} is not in this database" in error and "'" not in error, error
