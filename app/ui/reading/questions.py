@@ -11,9 +11,15 @@ from app.readerstudy.definition import Question
 
 class QuestionWidget(QtWidgets.QGroupBox):
     def __init__(self, question: Question, parent=None) -> None:
-        super().__init__(question.default_text(), parent)
+        # The wording goes in a wrapped label, not the group-box title: a title does not wrap
+        # and the side panel cut longer questions off mid-word.
+        super().__init__(parent)
         self.question = question
         self.setLayout(QtWidgets.QVBoxLayout())
+        self.wording_label = QtWidgets.QLabel(question.default_text())
+        self.wording_label.setWordWrap(True)
+        self.wording_label.setStyleSheet("font-weight: bold;")
+        self.layout().addWidget(self.wording_label)
 
     def value(self) -> object | None:
         raise NotImplementedError
@@ -42,7 +48,10 @@ class ChoiceWithConfidence(QuestionWidget):
         self.choices = choices
         row, self.choice_group = _radio_row([label for label, _ in choices])
         self.layout().addWidget(row)
-        self.layout().addWidget(QtWidgets.QLabel("Confidence"))
+        low, high = question.scale.split("-")
+        confidence_label = QtWidgets.QLabel(f"Confidence ({low} = guessing, {high} = certain)")
+        confidence_label.setWordWrap(True)
+        self.layout().addWidget(confidence_label)
         if question.scale == "1-5":
             confidence_row, self.confidence_group = _radio_row([str(i) for i in range(1, 6)])
             self.layout().addWidget(confidence_row)

@@ -359,3 +359,33 @@ def test_localisation_click_is_marked_on_its_slice_and_cleared(qtbot, tmp_path):
     window.grab().save("/tmp/g_reading_marks_window.png")
     click(qtbot, clear)
     assert finding.value() is None and not view.mark_visible()
+
+
+@pytest.mark.parametrize("scale", ["1-5", "0-100"])
+def test_question_wording_is_shown_whole_and_confidence_says_its_ends(qtbot, tmp_path, scale):
+    """The side panel is 340 px wide: a question's wording in a group-box title was cut off
+    ("Image quality (1 = non-diagnostic, 5 = exce"), and the confidence scale named no ends."""
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    definition = definition_from_folders(real_dir, synthetic_dir, "wording", seed=2)
+    definition.questions[0].scale = scale
+    definition.questions.append(Question("finding", "localise", required=False))
+    created = create_study(definition, tmp_path / "study", load_nifti, save_nifti)
+    window = open_window(qtbot, created, "R1")
+    for widget in window.question_widgets:
+        wording = widget.question.default_text()
+        title_room = widget.width() - 24
+        fits_title = widget.fontMetrics().horizontalAdvance(widget.title()) <= title_room
+        assert fits_title, f"group-box title cut off: {widget.title()!r}"
+        labels = [
+            label
+            for label in widget.findChildren(QtWidgets.QLabel)
+            if label.isVisible() and label.text() == wording
+        ]
+        assert labels, f"{wording!r} is not shown in full"
+        label = labels[0]
+        fits_line = label.fontMetrics().horizontalAdvance(wording) <= label.width()
+        assert fits_line or (label.wordWrap() and label.height() >= label.heightForWidth(label.width()))
+    call = [w for w in window.question_widgets if w.question.id == "call"][0]
+    texts = [label.text() for label in call.findChildren(QtWidgets.QLabel) if label.isVisible()]
+    low, high = ("1", "5") if scale == "1-5" else ("0", "100")
+    assert f"Confidence ({low} = guessing, {high} = certain)" in texts
