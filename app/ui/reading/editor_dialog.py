@@ -37,6 +37,7 @@ class StudyEditorDialog(QtWidgets.QDialog):
         # keys) survives a round trip through it.
         self._loaded_options = definition.options
         self._loaded_cases = {case.id: case for case in definition.cases}
+        self._loaded_questions = list(definition.questions)  # their ids, wording, required flags
 
         self.name_edit = QtWidgets.QLineEdit(definition.name)
         self.seed_spin = QtWidgets.QSpinBox()
@@ -217,11 +218,15 @@ class StudyEditorDialog(QtWidgets.QDialog):
             "free_text": "comment",
             "localise": "finding",
         }
-        questions = [
-            Question(ids[t], t, scale=scale, required=t not in ("free_text", "localise"))
-            for t, check in self.question_checks.items()
-            if check.isChecked()
-        ]
+        questions = []
+        for t, check in self.question_checks.items():
+            if not check.isChecked():
+                continue
+            loaded = [q for q in self._loaded_questions if q.type == t]
+            if not loaded:
+                loaded = [Question(ids[t], t, required=t not in ("free_text", "localise"))]
+            confidence = t in ("real_synthetic", "two_afc")
+            questions += [dataclasses.replace(q, scale=scale) if confidence else q for q in loaded]
         cases = []
         for row in range(self.case_table.rowCount()):
             case_id = self._cell(row, 0)

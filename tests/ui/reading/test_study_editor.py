@@ -87,3 +87,32 @@ def test_editor_sets_normalisation_and_findings_and_keeps_what_it_does_not_show(
     assert not again.save(tmp_path / "bad.yaml")
     assert "finding_lps_mm" in again.message_label.text() and not (tmp_path / "bad.yaml").exists()
     dialog.grab().save("/tmp/g_study_editor_findings.png")
+
+
+def test_editor_keeps_the_wording_ids_and_required_flags_of_loaded_questions(qtbot, tmp_path):
+    """Opening a definition and saving it through the editor replaced the coordinator's question
+    wording with the defaults and renamed the questions (and dropped a second one of a type)."""
+    from app.readerstudy.definition import CaseSpec, Question, StudyDefinition, save_definition
+
+    real_dir, synthetic_dir = write_cases(tmp_path / "sources", real=1, synthetic=1)
+    cases = [
+        CaseSpec("r", str(next(real_dir.glob("*.nii.gz"))), "real"),
+        CaseSpec("s", str(next(synthetic_dir.glob("*.nii.gz"))), "synthetic"),
+    ]
+    questions = [
+        Question("vtt", "real_synthetic", text="Was this slice acquired on a scanner?", scale="1-5"),
+        Question("iq", "likert", text="Diagnostic quality", required=False),
+        Question("notes", "free_text", text="Artefacts seen", required=False),
+        Question("notes2", "free_text", text="Anything else", required=False),
+    ]
+    path = save_definition(StudyDefinition("wording", 3, questions, cases), tmp_path / "study.yaml")
+    dialog = StudyEditorDialog(load_definition(path), save_path=str(path))
+    qtbot.addWidget(dialog)
+    dialog.scale_combo.setCurrentText("0-100")
+    dialog.question_checks["localise"].setChecked(True)
+    assert dialog.save(path)
+    loaded = load_definition(path)
+    kept = [(q.id, q.type, q.text, q.required) for q in loaded.questions if q.type != "localise"]
+    assert kept == [(q.id, q.type, q.text, q.required) for q in questions]
+    assert loaded.questions[0].scale == "0-100"  # what the dialog shows still applies
+    assert [q.id for q in loaded.questions if q.type == "localise"] == ["finding"]
