@@ -231,6 +231,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_volumes = []
         if self.layout_name == "compare":
             self.layout_name = "mpr"
+        self._show_load_warnings(volume.metadata.get("warnings", []))
         self._install_state(ViewerState(volume))
         self._rebuild_view()
 
@@ -250,6 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._list_in_browser(volume)
         self.current_volume = original
         self.compare_volumes = list(others)
+        self._show_load_warnings(original.metadata.get("warnings", []))
         self._compare_planes = list(planes or Plane)
         self.layout_name = "compare"
         self._install_state(ViewerState(reference or original))
@@ -507,7 +509,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.browser.attach_volume(path, series_uid, volume)
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Loaded {path}", 5000)
-        self._show_load_warnings(volume.metadata.get("warnings", []))
         self.volume_loaded.emit(volume)
         self.open_volume(volume)
 

@@ -1,0 +1,29 @@
+"""Viewer behaviour found in a QA pass on real data: what the status bar and panels tell the
+reader about the volume on screen."""
+
+import numpy as np
+
+from app.core.volume import Geometry, Volume
+
+
+def _volume(name: str, warnings: list[str] | None = None) -> Volume:
+    voxels = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    metadata = {"warnings": list(warnings)} if warnings else {}
+    return Volume(voxels, Geometry.identity(), modality="CT", name=name, metadata=metadata)
+
+
+def test_load_warnings_follow_the_volume_opened_from_the_browser(qtbot, main_window):
+    """Opening a volume already in the browser (double-click) or from ``view --synthesized`` goes
+    through ``open_volume``/``show_compare``: the status bar must speak of that volume, not of the
+    one loaded last."""
+    label = main_window.load_warnings_label
+    assumed = _volume("no geometry", ["no ImageOrientationPatient: axial orientation assumed"])
+    clean = _volume("clean")
+    main_window.open_volume(assumed)
+    assert label.isVisible() and "axial orientation assumed" in label.text()
+    main_window.open_volume(clean)
+    assert not label.isVisible() and label.toolTip() == ""
+    main_window.show_compare(assumed, [clean])
+    assert label.isVisible() and "axial orientation assumed" in label.toolTip()
+    main_window.show_compare(clean, [assumed])
+    assert not label.isVisible()
