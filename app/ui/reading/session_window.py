@@ -5,6 +5,10 @@ progress and Pause. Nothing on screen names a file, path, UID, series, plugin or
 come from the blinded reading package, panels are titled "A"/"B" (or nothing), and error
 messages name only the opaque item id. Answers are recorded (committed) by the Qt-free
 ``ReadingSession`` before the next case is drawn.
+
+No SYNTHETIC label shows here, by design and only here: package images carry no provenance
+(``app.readerstudy.package``), because the label would answer the question being asked; the
+truth file keeps which images are synthetic.
 """
 
 from __future__ import annotations
