@@ -127,6 +127,12 @@ def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
     return [line.replace("\u00a0", " ") for line in lines]
 
 
+def _window_number(value: float) -> str:
+    """A window width or level as readers write it: whole numbers from 1000 up (30000, not
+    3e+04, for 15-bit radiographs and scaled MR), four significant digits below."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(parent)
     label.setStyleSheet(style)
@@ -408,7 +414,10 @@ class SliceView(pg.GraphicsView):
         slice_text = f"{number}/{count}" if 1 <= number <= count else f"-/{count}"
         window, _ = self._window_and_table()
         letter = axis_letter(PLANE_AXES[self.plane].normal_lps)  # LPS coordinate along the normal
-        return f"{slice_text}  {letter} {position:+.1f} mm  W {window.width:.4g} L {window.center:.4g}"
+        return (
+            f"{slice_text}  {letter} {position:+.1f} mm  "
+            f"W {_window_number(window.width)} L {_window_number(window.center)}"
+        )
 
     def _update_labels(self) -> None:
         title = self.content.title or self.volume.name

@@ -2,7 +2,9 @@
 reader about the volume on screen."""
 
 import numpy as np
+import pytest
 
+from app.core.display import WindowLevel
 from app.core.volume import Geometry, Volume
 
 
@@ -27,3 +29,25 @@ def test_load_warnings_follow_the_volume_opened_from_the_browser(qtbot, main_win
     assert label.isVisible() and "axial orientation assumed" in label.toolTip()
     main_window.show_compare(clean, [assumed])
     assert not label.isVisible()
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (WindowLevel(15000, 30000), "W 30000 L 15000"),  # 15-bit radiograph: no "3e+04"
+        (WindowLevel(-600, 1500), "W 1500 L -600"),
+        (WindowLevel(263.232421875, 1273.53515625), "W 1274 L 263.2"),
+        (WindowLevel(0.25, 0.5), "W 0.5 L 0.25"),
+    ],
+)
+def test_corner_window_numbers_are_written_out(qtbot, window, expected):
+    from app.core.planes import Plane
+    from app.core.viewer_state import ViewerState
+    from app.ui.slice_view import PanelContent, SliceView
+
+    volume = _volume("radiograph")
+    state = ViewerState(volume)
+    state.set_window(window)
+    panel = SliceView(state, PanelContent(volume), Plane.AXIAL)
+    qtbot.addWidget(panel)
+    assert panel.position_text().endswith(expected)
