@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         manifest = find_plugin(args.plugin)
         if not Path(args.input).exists():
             raise FileNotFoundError(f"{args.input} does not exist")
+        if not args.output.lower().endswith(NIFTI_SUFFIXES):
+            from app.io.dicom_export import check_series_folder
+
+            check_series_folder(args.output)  # before the run, not after minutes of inference
         volume = load_input_volume(args.input, args.series)
         if not domain_allows_run(manifest, volume, args.strict_domain):
             return 2

@@ -93,6 +93,7 @@ REMOVED_KEYWORDS: tuple[str, ...] = (
     "SeriesDate",
     "SeriesTime",
     "StationName",
+    "StudyDescription",
 )
 
 # UIDs replaced consistently (the profile's "U"). SOP Class UIDs are not identifying and stay.

@@ -116,15 +116,13 @@ def write_derived_series(
     source_series = resolve_source(source if source is not None else _source_from_metadata(volume), volume)
     if keep_study_uid and source_series is None:
         raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
+    check_series_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.glob("*.dcm")):
-        # Two series in one folder get read as one by some tools: never mix them.
-        raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
 
     stored_values = choose_stored_values(volume.voxels)
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
     if series_description is None:
-        series_description = _default_description(volume)
+        series_description = _default_description(volume, deidentify)
     template.SeriesDescription = series_description[:64]
     template.SeriesNumber = series_number
     _set_window(template, volume.voxels)
@@ -151,6 +149,14 @@ def write_derived_series(
         dataset.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def check_series_folder(out_dir: str | Path) -> None:
+    """Refuse a folder that already holds a series (callers check before long work)."""
+    out_dir = Path(out_dir)
+    if out_dir.is_dir() and any(out_dir.glob("*.dcm")):
+        # Two series in one folder get read as one by some tools: never mix them.
+        raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
 
 
 def write_derived_nifti(volume: Volume, path: str | Path) -> Path:
@@ -310,8 +316,13 @@ def _series_template(
     same_space = header is not None and "FrameOfReferenceUID" in header
     ds.FrameOfReferenceUID = header.FrameOfReferenceUID if same_space else generate_uid()
     ds.PositionReferenceIndicator = ""
-    # Type 2C in General Series for CT/MR; empty says "unknown" honestly.
-    ds.Laterality = header.get("Laterality", "") if header else ""
+    # Type 2C in General Series, for a paired body part. With the body part known, the source
+    # says whether it is one (an empty value beside BRAIN is an error to validators); unknown
+    # body part: present and empty, "unknown" honestly.
+    if header is not None and "Laterality" in header:
+        ds.Laterality = header.Laterality
+    elif header is None or not header.get("BodyPartExamined"):
+        ds.Laterality = ""
     ds.PatientPosition = header.get("PatientPosition", "") if header else ""
     ds.PatientOrientation = ""
     ds.AcquisitionNumber = 1
@@ -440,11 +451,12 @@ def _slice_normal(volume: Volume) -> np.ndarray:
     return np.cross(direction[:, 0], direction[:, 1])
 
 
-def _default_description(volume: Volume) -> str:
+def _default_description(volume: Volume, deidentify: bool = False) -> str:
     if volume.provenance is not None:
         name = f"{volume.provenance.plugin_name} {volume.provenance.plugin_version}".strip()
         return f"SYNTHETIC {name}"
-    return f"DERIVED {volume.name}".strip()
+    # The name is a file name or the source's series description: either may name the patient.
+    return "DERIVED" if deidentify else f"DERIVED {volume.name}".strip()
 
 
 def _file_meta(ds: Dataset) -> FileMetaDataset:

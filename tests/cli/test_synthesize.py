@@ -165,3 +165,22 @@ def test_super_resolution_writes_the_finer_grid_as_nifti_or_derived_dicom(tmp_pa
     assert result.is_synthetic and result.provenance.plugin_name == "tiny-mr2ct"
     if suffix:  # the NIfTI sidecar keeps every run parameter
         assert result.provenance.parameters["output_grid"] == "training (super-resolution)"
+
+
+def test_a_folder_already_holding_dicom_is_refused_before_the_generator_runs(
+    tmp_path, mr_nifti, capsys, monkeypatch
+):
+    import app.plugins.runtime as runtime
+
+    input_path, _ = mr_nifti
+    plugin = make_builtin_plugin(tmp_path / "plugin")
+    (tmp_path / "dcm").mkdir()
+    (tmp_path / "dcm" / "IM00001.dcm").write_bytes(b"an earlier series")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the generator ran although the output could not be written")
+
+    monkeypatch.setattr(runtime, "synthesize", must_not_run)
+    rc = main(["synthesize", "--plugin", str(plugin), str(input_path), str(tmp_path / "dcm"), "--quiet"])
+    assert rc == 2
+    assert "already holds DICOM files" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from tests.io.export_helpers import (
     ct_volume,
     dciodvfy_errors,
     geometry_from_dicom_files,
+    oblique_geometry,
     source_header,
     synthetic_mr_volume,
     tool_path,
@@ -250,3 +251,39 @@ def test_refuses_to_mix_two_series_in_one_folder(tmp_path):
     write_derived_series(ct_volume(), tmp_path)
     with pytest.raises(ExportError, match="empty folder"):
         write_derived_series(ct_volume(), tmp_path)
+
+
+def test_laterality_follows_the_source_so_an_unpaired_body_part_validates(tmp_path):
+    # General Series Laterality is type 2C (paired body parts only): an empty value beside
+    # BodyPartExamined BRAIN is a dciodvfy error, as every export of the demo study was.
+    header = source_header()
+    header.BodyPartExamined = "BRAIN"
+    paths = write_derived_series(synthetic_mr_volume(), tmp_path / "brain", source=header)
+    assert "Laterality" not in pydicom.dcmread(paths[0])
+    assert dciodvfy_errors(paths[0]) == []
+    header.BodyPartExamined = "KNEE"
+    header.Laterality = "L"
+    paths = write_derived_series(synthetic_mr_volume(), tmp_path / "knee", source=header)
+    assert pydicom.dcmread(paths[0]).Laterality == "L"
+    assert dciodvfy_errors(paths[0]) == []
+
+
+def test_deidentified_export_drops_descriptions_that_name_the_patient(tmp_path):
+    header = source_header()
+    header.StudyDescription = "MR head DOE JANE follow-up"
+    header.SeriesDescription = "T1 DOE JANE"
+    acquired = Volume(
+        synthetic_mr_volume().voxels, oblique_geometry(), modality="MR", name="DOE_JANE_t1.nii.gz"
+    )
+    paths = write_derived_series(
+        acquired, tmp_path / "out", source=header, keep_study_uid=True, deidentify=True
+    )
+    dataset = pydicom.dcmread(paths[0])
+    text = str(dataset)
+    assert "DOE" not in text and "JANE" not in text
+    assert dataset.SeriesDescription.startswith("DERIVED")
+    # A synthetic volume keeps its SYNTHETIC plugin label: it names a generator, not a patient.
+    synthetic = write_derived_series(
+        synthetic_mr_volume(), tmp_path / "synth", source=header, deidentify=True
+    )
+    assert pydicom.dcmread(synthetic[0]).SeriesDescription == "SYNTHETIC pix2pix-t1t2 1.2.0"
