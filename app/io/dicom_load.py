@@ -190,7 +190,12 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
     )
 
 
-_DERIVATION = re.compile(r"^Synthesized by (?P<name>\S+) (?P<version>\S+)(?: \((?P<task>[^)]*)\))?")
+# Provenance.derivation_description's line, read back whole so that a re-export repeats it.
+_DERIVATION = re.compile(
+    r"^Synthesized by (?P<name>\S+) (?P<version>\S+)(?: \((?P<task>[^)]*)\))?"
+    r"(?:; weights sha256 (?P<weights>[0-9A-Fa-f]*); device (?P<device>[^;]*);"
+    r" seed (?P<seed>-?\d+|None); (?P<created>[^;]+))?"
+)
 
 
 def provenance_from_header(metadata: dict) -> Provenance | None:
@@ -204,11 +209,20 @@ def provenance_from_header(metadata: dict) -> Provenance | None:
     description = str(metadata.get("DerivationDescription", ""))
     match = _DERIVATION.match(description)
     if match:
+        details = {}
+        if match["created"]:
+            details = {
+                "weights_sha256": match["weights"],  # the 16-character prefix the line holds
+                "device": match["device"],
+                "seed": None if match["seed"] == "None" else int(match["seed"]),
+                "created_utc": match["created"].strip(),
+            }
         return Provenance(
             plugin_name=match["name"],
             plugin_version=match["version"],
             task=match["task"] or "",
             source_description=description,
+            **details,
         )
     return Provenance(plugin_name="unknown generator", plugin_version="", source_description=description)
 
