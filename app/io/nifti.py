@@ -92,6 +92,7 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     image.header.set_xyzt_units("mm", "sec")
     if volume.is_synthetic:
         image.header["descrip"] = b"SYNTHETIC (GAN output)"
+    path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(image, str(path))
     sidecar = dict(extra_sidecar or {})
     if volume.modality:

@@ -105,3 +105,16 @@ def test_bad_requests_exit_2_with_a_message(tmp_path, capsys):
     assert main(["export", str(nifti), "--sr", str(tmp_path / "sr.dcm")]) == 2
     assert "--dicom" in capsys.readouterr().err
     np.testing.assert_equal((tmp_path / "sr.dcm").exists(), False)
+
+
+def test_nifti_outputs_go_into_a_new_folder(tmp_path, capsys):
+    # --sr/--seg created their folder, --nifti/--mask-nifti failed with "[Errno 2] No such file".
+    volume = synthetic_mr_volume()
+    nifti = save_nifti(volume, tmp_path / "v.nii.gz")
+    save_annotations(annotated(volume), tmp_path / "v.annotations.json")
+    out = tmp_path / "new" / "folder"
+    code = main(
+        ["export", str(nifti), "--nifti", str(out / "copy.nii.gz"), "--mask-nifti", str(out / "m.nii.gz")]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (out / "copy.nii.gz").exists() and (out / "copy.json").exists() and (out / "m.nii.gz").exists()
