@@ -49,6 +49,7 @@ HEADER_TAGS = [
     "InstanceNumber",
     "ImagePositionPatient",
     "ImageOrientationPatient",
+    "PatientOrientation",
     "PixelSpacing",
     "ImagerPixelSpacing",
     "SliceThickness",
@@ -391,7 +392,7 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
 def _single_frame_frames(part: list[_Header]):
     ds = part[0].dataset
     warnings: list[str] = []
-    row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings)
+    row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings, ds.get("PatientOrientation"))
     pixel_spacing = _pixel_spacing(ds, warnings)
     # Direct reads need the series' own syntax: a file in another syntax is decoded instead.
     raw_syntax = part[0].transfer_syntax_uid if part[0].transfer_syntax_uid in RAW_SYNTAXES else None
@@ -451,7 +452,7 @@ def _multiframe_frames(header: _Header):
         return ds.get(attribute)
 
     orientation = group_value(0, "PlaneOrientationSequence", "ImageOrientationPatient")
-    row_dir, col_dir = _orientation(orientation, warnings)
+    row_dir, col_dir = _orientation(orientation, warnings, ds.get("PatientOrientation"))
     spacing = _floats(group_value(0, "PixelMeasuresSequence", "PixelSpacing"), 2)
     if spacing is None:
         spacing = _pixel_spacing(ds, warnings)
@@ -543,9 +544,49 @@ def _tilt_note(frames: list[FrameRef], row_dir, col_dir, pixel_spacing, ds: pydi
     return ""
 
 
-def _orientation(value, warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+_PATIENT_LETTERS_LPS = {
+    "L": (1.0, 0.0, 0.0),
+    "R": (-1.0, 0.0, 0.0),
+    "P": (0.0, 1.0, 0.0),
+    "A": (0.0, -1.0, 0.0),
+    "H": (0.0, 0.0, 1.0),
+    "F": (0.0, 0.0, -1.0),
+}
+
+
+def _patient_orientation(value) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row and column directions (LPS) from PatientOrientation (0020,0020), e.g. L\\F for a
+    chest PA radiograph; oblique values name several letters ("LF"). None when unusable."""
+    if value is None or isinstance(value, str) or len(value) != 2:
+        return None
+    directions = []
+    for text in value:
+        letters = str(text).strip().upper()
+        if not letters or any(letter not in _PATIENT_LETTERS_LPS for letter in letters):
+            return None
+        vector = np.sum([_PATIENT_LETTERS_LPS[letter] for letter in letters], axis=0)
+        norm = np.linalg.norm(vector)
+        if norm == 0:
+            return None
+        directions.append(vector / norm)
+    row_dir, col_dir = directions
+    if abs(row_dir @ col_dir) > 0.9:  # parallel (e.g. L\\L): no plane
+        return None
+    col_dir = col_dir - (col_dir @ row_dir) * row_dir
+    return row_dir, col_dir / np.linalg.norm(col_dir)
+
+
+def _orientation(value, warnings: list[str], patient_orientation=None) -> tuple[np.ndarray, np.ndarray]:
     cosines = _floats(value, 6)
     if cosines is None:
+        from_letters = _patient_orientation(patient_orientation)
+        if from_letters is not None:
+            letters = "\\".join(str(text) for text in patient_orientation)
+            warnings.append(
+                f"no ImageOrientationPatient: orientation from PatientOrientation {letters} "
+                "(a projection image: position in the patient unknown)"
+            )
+            return from_letters
         warnings.append("no ImageOrientationPatient: axial orientation assumed")
         return np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
     row_dir, col_dir = cosines[:3], cosines[3:]
