@@ -209,6 +209,13 @@ def _summary(result: dict) -> str:
                 f"[{modality}] accuracy {pooled['accuracy']['estimate']:.3f}, fooling rate "
                 f"{pooled['fooling_rate']['estimate']:.3f}, exact binomial p = {pooled['binomial_p_value']:.4g}"
             )
+        two_afc = section.get("two_afc") or {}
+        if two_afc:
+            correct = two_afc["pooled"]["proportion_correct"]
+            lines.append(
+                f"[{modality}] 2AFC: {correct['successes']}/{correct['total']} picked the synthetic image "
+                f"({correct['estimate']:.3f}), exact binomial p = {two_afc['pooled']['binomial_p_value']:.4g}"
+            )
         localisation = section.get("localisation") or {}
         if localisation:
             pooled = localisation["pooled"]

@@ -224,3 +224,16 @@ def test_a_truth_file_of_another_study_is_named_plainly(tmp_path, case_folders, 
     error = capsys.readouterr().err
     study_id = json.loads(other_truth.read_text())["study_id"]
     assert f"study {study_id} is not in this database" in error and "'" not in error, error
+
+
+def test_analyze_prints_the_two_afc_result(tmp_path, capsys):
+    """A 2AFC study's console summary named only the readers: its one result was in the report
+    and JSON but not on the screen."""
+    table = tmp_path / "pairs.csv"
+    rows = ["reader,modality,case,truth,rating,decision,pair"]
+    rows += [f"R1,default,c{i},1,,{int(i < 7)},pair{i}" for i in range(10)]  # 7 of 10 picked right
+    table.write_text("\n".join(rows) + "\n")
+    assert main(["study", "analyze", str(table)]) == 0
+    out = capsys.readouterr().out
+    # Exact two-sided binomial p of 7/10 against 1/2: (1 + 10 + 45 + 120) * 2 / 1024 = 0.34375.
+    assert "[default] 2AFC: 7/10 picked the synthetic image (0.700), exact binomial p = 0.3438" in out
