@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for line in export(args):
             print(line)
-    except (LoadError, ExportError, AnnotationFileError, FileNotFoundError, ValueError) as error:
+    except (LoadError, ExportError, AnnotationFileError, OSError, ValueError) as error:
         print(f"export: {error}", file=sys.stderr)
         return 2
     return 0

@@ -154,6 +154,8 @@ def write_derived_series(
 def check_series_folder(out_dir: str | Path) -> None:
     """Refuse a folder that already holds a series (callers check before long work)."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir} is a file, not a folder; a DICOM series is written into a folder")
     if out_dir.is_dir() and any(out_dir.glob("*.dcm")):
         # Two series in one folder get read as one by some tools: never mix them.
         raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")

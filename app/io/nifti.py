@@ -7,6 +7,7 @@ nibabel's affine maps the data array's (i, j, k) to RAS millimetres; our Volume 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nibabel as nib
@@ -93,7 +94,15 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     if volume.is_synthetic:
         image.header["descrip"] = b"SYNTHETIC (GAN output)"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(image, str(path))
+    # Written beside and renamed over: the volume may be a memory map of ``path`` itself (an
+    # uncompressed .nii read by load_nifti), which writing in place would truncate under it.
+    suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
+    try:
+        nib.save(image, str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     sidecar = dict(extra_sidecar or {})
     if volume.modality:
         sidecar.setdefault("Modality", volume.modality)

@@ -118,3 +118,39 @@ def test_nifti_outputs_go_into_a_new_folder(tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     assert (out / "copy.nii.gz").exists() and (out / "copy.json").exists() and (out / "m.nii.gz").exists()
+
+
+def test_exporting_a_nifti_onto_itself_keeps_its_voxels(tmp_path):
+    # An uncompressed .nii is read memory-mapped: writing the same path in place truncated the
+    # file under the map (bus error, exit 135) and left a 352-byte header: the input was lost.
+    # A child process, so that the old crash cannot take the test run with it.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.io.nifti import load_nifti
+
+    volume = synthetic_mr_volume()
+    path = save_nifti(volume, tmp_path / "same.nii")
+    main_py = Path(__file__).resolve().parents[2] / "main.py"
+    result = subprocess.run(
+        [sys.executable, str(main_py), "export", str(path), "--nifti", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    again = load_nifti(path)
+    np.testing.assert_array_equal(np.asarray(again.voxels), volume.voxels)
+    assert again.is_synthetic
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["same.json", "same.nii"]  # no partial file left
+
+
+def test_dicom_target_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    nifti = save_nifti(synthetic_mr_volume(), tmp_path / "v.nii.gz")
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert main(["export", str(nifti), "--dicom", str(tmp_path / "notes.txt")]) == 2  # was a traceback
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["export", str(nifti), "--dicom", str(tmp_path / "notes.txt" / "series")]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
