@@ -55,6 +55,8 @@ def load_volume(
     if path.is_file() and is_nifti_path(path):
         try:
             return load_nifti(path)
+        except LoadError:
+            raise
         except Exception as error:  # noqa: BLE001 - nibabel raises many kinds; one clear message
             raise LoadError(f"{path.name}: not a readable NIfTI image ({error})") from error
     result = scan_beside(path) if series_uid and path.is_file() else scan(path)

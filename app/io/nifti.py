@@ -15,6 +15,7 @@ import numpy as np
 
 from app.core.provenance import Provenance
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
+from app.io.errors import LoadError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -36,7 +37,7 @@ def load_nifti(path: str | Path) -> Volume:
     image = nib.load(str(path))
     image = nib.funcs.squeeze_image(image)
     if len(image.shape) != 3:
-        raise ValueError(f"{path.name}: expected a 3D image, found shape {image.shape}")
+        raise LoadError(_not_3d_message(path, image.shape))
     # sform when set, else qform (nibabel's choice, the one dcm2niix and ITK agree with).
     ras_from_ijk = np.asarray(image.affine, dtype=float)
     lps_from_ijk = ras_from_ijk.copy()
@@ -66,6 +67,18 @@ def load_nifti(path: str | Path) -> Volume:
         provenance=provenance,
         metadata=metadata,
     )
+
+
+def _not_3d_message(path: Path, shape: tuple[int, ...]) -> str:
+    """Why a NIfTI image that is not one 3D volume is refused, and what to do about it."""
+    if len(shape) == 4:
+        x, y, z, count = shape
+        return (
+            f"{path.name} is a 4D image: {count} volumes of {x} x {y} x {z} voxels (a time series or "
+            "diffusion set); SynthView shows one 3D volume at a time: save the one to view as its "
+            "own file (e.g. fslroi IN OUT INDEX 1)"
+        )
+    return f"{path.name}: a {len(shape)}D image of shape {tuple(shape)}; SynthView reads 3D images"
 
 
 def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:

@@ -51,3 +51,18 @@ def test_corner_window_numbers_are_written_out(qtbot, window, expected):
     panel = SliceView(state, PanelContent(volume), Plane.AXIAL)
     qtbot.addWidget(panel)
     assert panel.position_text().endswith(expected)
+
+
+def test_a_4d_nifti_is_refused_with_what_it_holds(qtbot, main_window, tmp_path):
+    """nibabel's example4d (fMRI, 2 volumes) said "not a readable NIfTI image": it is readable,
+    it is 4D. The message names the volume count and what to do."""
+    import nibabel as nib
+
+    path = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((6, 5, 4, 3), np.int16), np.eye(4)), str(path))
+    main_window.open_path(path)
+    qtbot.waitUntil(lambda: not main_window.is_loading(), timeout=30000)
+    message = main_window.last_error
+    assert "not a readable" not in message
+    assert "4D image: 3 volumes of 6 x 5 x 4 voxels" in message
+    assert "one 3D volume" in message
