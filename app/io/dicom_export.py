@@ -67,6 +67,28 @@ _MR_KEYWORDS = (
 )
 
 
+# Type 2 Patient / General Study attributes that highdicom copies from the images an SR or SEG
+# refers to; it reads them as attributes, so an image that leaves one out stopped the export.
+_TYPE2_COPIED_TO_SR_SEG = (*_PATIENT_KEYWORDS[:4], "AccessionNumber", "StudyID", "StudyDate", "StudyTime")
+
+
+def with_type2_study_attributes(datasets: list[Dataset]) -> list[Dataset]:
+    """``datasets``, those missing a type 2 patient/study attribute as copies holding it empty."""
+    completed = []
+    for dataset in datasets:
+        missing = [keyword for keyword in _TYPE2_COPIED_TO_SR_SEG if keyword not in dataset]
+        if missing:
+            copied = Dataset()
+            copied.update(dataset)  # new element dict: the caller's header is left as it was
+            if hasattr(dataset, "file_meta"):
+                copied.file_meta = dataset.file_meta
+            for keyword in missing:
+                setattr(copied, keyword, "")
+            dataset = copied
+        completed.append(dataset)
+    return completed
+
+
 class ExportError(ValueError):
     """An export that cannot be written as asked (message says why, for the user)."""
 

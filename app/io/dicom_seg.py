@@ -20,7 +20,7 @@ from pydicom.uid import generate_uid
 from app import __version__
 from app.core.volume import Geometry
 from app.io.deidentify import deidentify_dataset
-from app.io.dicom_export import MANUFACTURER, ExportError
+from app.io.dicom_export import MANUFACTURER, ExportError, with_type2_study_attributes
 
 
 def write_label_seg(
@@ -36,7 +36,7 @@ def write_label_seg(
     present = [int(v) for v in np.unique(labels_kji) if v != 0]
     if not present:
         raise ExportError("the label mask is empty; there is nothing to export as SEG")
-    ordered = _sorted_by_position(source_images)
+    ordered = with_type2_study_attributes(_sorted_by_position(source_images))
     _check_same_grid(geometry, labels_kji.shape, ordered)
     # highdicom wants segment numbers 1..n; keep the user's label order.
     label_map = np.zeros(labels_kji.shape, dtype=np.uint8)

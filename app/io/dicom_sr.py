@@ -24,7 +24,7 @@ from app.annotations.roi_stats import RoiStatistics, roi_statistics
 from app.annotations.shapes import Angle, Annotation, EllipseRoi, PlanarRegion, PointMarker, Ruler
 from app.core.volume import Volume
 from app.io.deidentify import deidentify_dataset
-from app.io.dicom_export import MANUFACTURER, ExportError
+from app.io.dicom_export import MANUFACTURER, ExportError, with_type2_study_attributes
 
 _MM = hd.sr.CodedConcept("mm", "UCUM", "millimeter")
 _MM2 = hd.sr.CodedConcept("mm2", "UCUM", "square millimeter")
@@ -48,6 +48,7 @@ def write_measurement_sr(
     """
     if not evidence:
         raise ExportError("an SR needs the measured DICOM series (evidence) to refer to")
+    evidence = with_type2_study_attributes(list(evidence))
     frame_of_reference_uid = str(evidence[0].get("FrameOfReferenceUID", ""))
     if not frame_of_reference_uid:
         raise ExportError("the measured series has no Frame of Reference UID; SCOORD3D needs one")

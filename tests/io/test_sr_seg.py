@@ -140,3 +140,33 @@ def test_mask_nifti_round_trip(tmp_path):
     np.testing.assert_array_equal(reread, labels)
     assert reread_geometry.allclose(geometry, atol_mm=1e-4)
     assert names == {1: "lesion", 2: "edema"}
+
+
+def test_sr_and_seg_of_a_series_missing_type2_patient_and_study_attributes(measured_series, tmp_path):
+    # Many acquired (or anonymised) series leave out empty type 2 attributes; highdicom read
+    # evidence[0].PatientBirthDate and the export died with an AttributeError traceback.
+    volume, datasets, document, _ = measured_series
+    bare = []
+    for dataset in datasets:
+        dataset = pydicom.dcmread(dataset.filename)
+        for keyword in (
+            "PatientBirthDate",
+            "PatientSex",
+            "AccessionNumber",
+            "StudyID",
+            "ReferringPhysicianName",
+        ):
+            delattr(dataset, keyword)
+        bare.append(dataset)
+    sr_path = write_measurement_sr(document, bare, tmp_path / "sr.dcm", volume=volume)
+    labels = np.zeros(volume.voxels.shape, dtype=np.uint8)
+    labels[2, 1:3, 1:4] = 1
+    seg_path = write_label_seg(labels, volume.geometry, bare, tmp_path / "seg.dcm", {1: "lesion"})
+    assert dciodvfy_errors(sr_path) == [] and dciodvfy_errors(seg_path) == []
+    sr = pydicom.dcmread(sr_path)
+    assert (
+        sr.PatientName == "DOE^JANE"
+        and sr.PatientBirthDate == ""
+        and sr.StudyInstanceUID == bare[0].StudyInstanceUID
+    )
+    assert "PatientBirthDate" not in bare[0]  # the caller's headers are left as they were
