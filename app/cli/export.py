@@ -95,7 +95,17 @@ def export(args: argparse.Namespace) -> list[str]:
             if document.mask is None or document.mask.voxel_count() == 0:
                 raise ValueError(f"{annotations_path.name} has no painted label mask for --seg")
             mask = document.mask
-            written.append(str(write_label_seg(mask.labels, mask.geometry, evidence, args.seg, mask.names)))
+            try:
+                written.append(
+                    str(write_label_seg(mask.labels, mask.geometry, evidence, args.seg, mask.names))
+                )
+            except dicom_export.ExportError as error:
+                if derived_dir is not None:
+                    raise
+                # e.g. a gantry-tilted input, corrected (resampled) on load: the mask is on the new grid.
+                raise dicom_export.ExportError(
+                    f"{error}; add --dicom DIR to write the volume as a series the SEG can refer to"
+                ) from None
     return written
 
 

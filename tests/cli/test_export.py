@@ -154,3 +154,21 @@ def test_dicom_target_that_is_a_file_is_a_clear_error(tmp_path, capsys):
     assert main(["export", str(nifti), "--dicom", str(tmp_path / "notes.txt" / "series")]) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_seg_of_a_tilt_corrected_input_says_how_to_export_it(tmp_path, capsys):
+    from app.io.loader import load_volume
+    from tests.io.series_factory import write_tilted_ball_series
+
+    write_tilted_ball_series(tmp_path / "tilted", [0.0, 0.0, 20.0], 6.0, slices=12, shape=(24, 20))
+    volume = load_volume(tmp_path / "tilted")  # corrected on load onto a taller grid
+    save_annotations(annotated(volume), tmp_path / "notes.json")
+    args = ["export", str(tmp_path / "tilted"), "--annotations", str(tmp_path / "notes.json")]
+    assert main([*args, "--seg", str(tmp_path / "seg.dcm")]) == 2
+    assert "add --dicom DIR" in capsys.readouterr().err
+    code = main([*args, "--seg", str(tmp_path / "seg.dcm"), "--dicom", str(tmp_path / "series")])
+    assert code == 0, capsys.readouterr().err
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    first = pydicom.dcmread(next((tmp_path / "series").glob("*.dcm")))
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == first.SeriesInstanceUID
+    assert "gantry tilt" in first.DerivationDescription
