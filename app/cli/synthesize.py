@@ -96,6 +96,7 @@ def domain_allows_run(manifest, volume, strict: bool) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.io.errors import LoadError
     from app.plugins.discovery import find_plugin
     from app.plugins.errors import PluginError
 
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         for message in result.messages:
             say(f"note: {message}")
         written = write_output(result.volume, args.output, args.input)
-    except (PluginError, OSError, ValueError) as error:
+    except (PluginError, LoadError, OSError, ValueError) as error:
         print(f"synthesize: error: {error}", file=sys.stderr)
         return 2
     print(
