@@ -124,4 +124,6 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
         sidecar["provenance"] = volume.provenance.to_dict()
     if sidecar:
         sidecar_path(path).write_text(json.dumps(sidecar, indent=2, default=str))
+    else:  # a sidecar left from an earlier file of that name would describe another image
+        sidecar_path(path).unlink(missing_ok=True)
     return path

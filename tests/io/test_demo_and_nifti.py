@@ -46,3 +46,18 @@ def test_nifti_ras_becomes_lps(mni_t1_nifti_path):
     assert volume.geometry.orientation_code() == "RAS"
     assert np.allclose(volume.geometry.origin_lps_mm, [98, 134, -72])
     assert volume.voxels.shape == (189, 233, 197)
+
+
+def test_an_acquired_volume_saved_over_a_synthetic_one_does_not_inherit_its_sidecar(tmp_path):
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry, Volume
+    from app.io.nifti import load_nifti, save_nifti, sidecar_path
+
+    voxels = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    synthetic = Volume(
+        voxels, Geometry.identity(), "MR", provenance=Provenance(plugin_name="p", plugin_version="1")
+    )
+    path = save_nifti(synthetic, tmp_path / "image.nii.gz")
+    assert sidecar_path(path).exists() and load_nifti(path).is_synthetic
+    save_nifti(Volume(voxels, Geometry.identity()), path)  # no modality, no provenance: no sidecar
+    assert not sidecar_path(path).exists() and not load_nifti(path).is_synthetic
