@@ -13,6 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from app.core.volume import Geometry
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="DICOM folder, DICOM file or NIfTI file")
@@ -37,6 +41,7 @@ def describe(path: Path) -> dict:
                     "spacing_mm": [round(float(v), 6) for v in volume.geometry.spacing_mm],
                     "origin_lps_mm": [round(float(v), 4) for v in volume.geometry.origin_lps_mm],
                     "orientation": volume.geometry.orientation_code(),
+                    "oblique": volume.geometry.is_oblique(),
                     "dtype": str(volume.voxels.dtype),
                     "synthetic": volume.is_synthetic,
                 }
@@ -59,6 +64,7 @@ def describe(path: Path) -> dict:
                     "spacing_mm": [round(v, 6) for v in series.spacing_mm],
                     "origin_lps_mm": [round(v, 4) for v in series.origin_lps_mm],
                     "orientation": series.orientation,
+                    "oblique": Geometry(np.zeros(3), np.ones(3), np.array(series.direction)).is_oblique(),
                     "files": len(series.files),
                     "transfer_syntax": series.transfer_syntax_uid,
                     "warnings": list(series.warnings),
@@ -83,7 +89,7 @@ def format_text(description: dict) -> str:
     for volume in description["volumes"]:
         lines.append(
             f"  NIfTI {volume['name']}: {' x '.join(map(str, volume['size']))} voxels, "
-            f"spacing {' x '.join(f'{v:g}' for v in volume['spacing_mm'])} mm, {volume['orientation']}"
+            f"spacing {' x '.join(f'{v:g}' for v in volume['spacing_mm'])} mm, {volume['orientation']}{' (oblique: nearest axes)' if volume['oblique'] else ''}"
             + ("  [SYNTHETIC]" if volume["synthetic"] else "")
         )
     for study in description["studies"]:
@@ -100,7 +106,8 @@ def format_text(description: dict) -> str:
             lines.append(
                 f"    {' x '.join(map(str, series['size']))} voxels, spacing "
                 f"{' x '.join(f'{v:g}' for v in series['spacing_mm'])} mm, orientation "
-                f"{series['orientation']}, {series['files']} file(s)"
+                f"{series['orientation']}{' (oblique: nearest axes)' if series['oblique'] else ''},"
+                f" {series['files']} file(s)"
             )
             for warning in series["warnings"]:
                 lines.append(f"    warning: {warning}")

@@ -89,3 +89,20 @@ def test_convert_needs_series_when_ambiguous(tmp_path, capsys):
 def test_convert_rejects_non_nifti_output(tmp_path, capsys):
     code, _, err = run(["convert", str(P / "CT_small.dcm"), str(tmp_path / "out.png")], capsys)
     assert code == 2 and ".nii" in err
+
+
+def test_info_says_when_orientation_letters_are_only_the_nearest_axes(tmp_path, capsys):
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    oblique = np.diag([2.0, 2.0, 3.0, 1.0])
+    oblique[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag([2.0, 2.0, 3.0])
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.float32), oblique), tmp_path / "oblique.nii.gz")
+    code, out, _ = run(["info", str(tmp_path / "oblique.nii.gz")], capsys)
+    assert code == 0 and "(oblique: nearest axes)" in out
+    code, out, _ = run(["info", str(tmp_path / "oblique.nii.gz"), "--json"], capsys)
+    assert json.loads(out)["volumes"][0]["oblique"] is True
+    write_series(tmp_path / "dcm", [0.0, 1.0, 2.0], orientation=(c, s, 0, -s, c, 0))
+    code, out, _ = run(["info", str(tmp_path / "dcm"), "--json"], capsys)
+    assert json.loads(out)["studies"][0]["series"][0]["oblique"] is True
+    write_series(tmp_path / "axial", [0.0, 1.0, 2.0])
+    code, out, _ = run(["info", str(tmp_path / "axial")], capsys)
+    assert "oblique" not in out
