@@ -40,7 +40,7 @@ class ViewerState:
         self._cursor_lps_mm = (low + high) / 2.0
         # Snap the initial cursor onto a voxel centre so the first slice is exact.
         self._cursor_lps_mm = self.snap_to_voxel(self._cursor_lps_mm)
-        self._display = DisplayState(window=initial_window(reference))
+        self._display = DisplayState(window=initial_window(reference), invert=initial_invert(reference))
 
     @property
     def cursor_lps_mm(self) -> np.ndarray:
@@ -108,6 +108,12 @@ def initial_window(volume: Volume) -> WindowLevel:
     except (TypeError, ValueError):
         pass
     return default_window(volume.voxels, volume.modality)
+
+
+def initial_invert(volume: Volume) -> bool:
+    """True for MONOCHROME1 images (most CR/DX radiographs), whose lowest stored value is meant
+    to be shown white: drawn inverted, values untouched (readouts show what is stored)."""
+    return str(volume.metadata.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
 
 
 PRESET_NAMES = ("Brain", "Lung", "Bone", "Abdomen", "Soft tissue", "MR percentiles", "Full range")

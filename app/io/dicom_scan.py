@@ -626,6 +626,7 @@ def _series_metadata(ds: pydicom.Dataset) -> dict:
         "FrameOfReferenceUID",
         "Modality",
         "RescaleType",
+        "PhotometricInterpretation",
         "SyntheticData",
         "DerivationDescription",
     )

@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.display import apply_window, default_window
 from app.core.planes import PLANE_AXES, Plane, extract_slice, slice_position_mm
+from app.core.viewer_state import initial_invert
 from app.core.volume import Volume
 
 THUMBNAIL_PIXELS = 64
@@ -28,7 +29,9 @@ def thumbnail(volume: Volume) -> QtGui.QPixmap:
     plane = acquisition_plane(volume)
     cut = extract_slice(volume, plane, slice_position_mm(plane, (low + high) / 2))
     grey = np.ascontiguousarray(
-        apply_window(np.nan_to_num(cut.pixels), default_window(volume.voxels, volume.modality))
+        apply_window(
+            np.nan_to_num(cut.pixels), default_window(volume.voxels, volume.modality), initial_invert(volume)
+        )
     )
     rows, cols = grey.shape
     image = QtGui.QImage(grey.data, cols, rows, cols, QtGui.QImage.Format.Format_Grayscale8).copy()

@@ -48,3 +48,13 @@ def test_without_a_usable_patient_orientation_axial_is_assumed_and_said(tmp_path
     volume = load_volume(path)
     assert volume.geometry.orientation_code() == "LPS"
     assert any("axial orientation assumed" in warning for warning in volume.metadata["warnings"])
+
+
+def test_monochrome1_is_recorded_for_the_display(tmp_path):
+    path, _ = _radiograph(tmp_path, ["L", "F"])
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(path)
+    volume = load_volume(path)
+    assert volume.metadata["PhotometricInterpretation"] == "MONOCHROME1"
+    assert volume.voxels[0, 0, 0] == -1024.0  # stored value x slope + intercept, not inverted
