@@ -20,6 +20,12 @@ from app.io.errors import LoadError
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
+# NIfTI header descriptions SynthView writes and reads back (the 80-byte descrip field).
+SYNTHETIC_DESCRIP = b"SYNTHETIC (GAN output)"
+# Every image of a blinded reader-study package, real or synthetic alike (so it tells nothing).
+BLINDED_STUDY_DESCRIP = b"BLINDED STUDY IMAGE - MAY BE SYNTHETIC"
+
+
 def is_nifti_path(path: str | Path) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
 
@@ -59,6 +65,12 @@ def load_nifti(path: str | Path) -> Volume:
         modality = str(sidecar.get("Modality", ""))
     else:
         modality = ""
+    descrip = bytes(image.header.get("descrip", b"")).rstrip(b"\x00 ")
+    if provenance is None and descrip == SYNTHETIC_DESCRIP:
+        # The sidecar went missing (a copied .nii.gz alone): the header still says what it is.
+        provenance = Provenance(plugin_name="unknown generator", plugin_version="(NIfTI header only)")
+    if descrip == BLINDED_STUDY_DESCRIP:
+        metadata["blinded_study_image"] = True
     return Volume(
         voxels=voxels,
         geometry=geometry,
@@ -105,7 +117,9 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     image.set_qform(volume.geometry.ras_from_ijk, code=1)
     image.header.set_xyzt_units("mm", "sec")
     if volume.is_synthetic:
-        image.header["descrip"] = b"SYNTHETIC (GAN output)"
+        image.header["descrip"] = SYNTHETIC_DESCRIP
+    elif volume.metadata.get("blinded_study_image"):
+        image.header["descrip"] = BLINDED_STUDY_DESCRIP
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed over: the volume may be a memory map of ``path`` itself (an
     # uncompressed .nii read by load_nifti), which writing in place would truncate under it.

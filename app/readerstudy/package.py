@@ -87,8 +87,8 @@ def normalise_intensity(
 def blinded_volume(
     volume: Volume, image_id: str, common_spacing_mm: float | None = None, options: StudyOptions | None = None
 ) -> Volume:
-    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata;
-    resampled to ``common_spacing_mm`` and intensity-normalised as ``options`` say."""
+    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata
+    but the flag every package image carries (``blinded_study_image``: may be synthetic); resampled to ``common_spacing_mm`` and intensity-normalised as ``options`` say."""
     if common_spacing_mm is None and options is not None:
         common_spacing_mm = options.common_spacing_mm
     if common_spacing_mm:
@@ -107,7 +107,11 @@ def blinded_volume(
     else:
         voxels = np.asarray(volume.voxels, dtype=np.float32).copy()
     geometry = volume.geometry
-    return Volume(voxels=voxels, geometry=geometry, modality="", name=image_id, provenance=None, metadata={})
+    # The one mark every package image carries alike: outside the study it may be synthetic.
+    metadata = {"blinded_study_image": True}
+    return Volume(
+        voxels=voxels, geometry=geometry, modality="", name=image_id, provenance=None, metadata=metadata
+    )
 
 
 def _leak_warnings(described: list[tuple[str, Volume]], normalised: bool = False) -> list[str]:

@@ -140,10 +140,16 @@ def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
     return label
 
 
+BLINDED_STUDY_LABEL = "BLINDED STUDY IMAGE — MAY BE SYNTHETIC"
+
+
 class SliceView(pg.GraphicsView):
     """One panel: ``content`` cut along ``plane`` at ``state``'s cursor, redrawn when it moves."""
 
     readout_changed = QtCore.Signal(str)
+    # A reader-study package image opened in the viewer is labelled: it may be synthetic. The
+    # reading window turns this off (its readers know; the label is the same on every case).
+    labels_blinded_study_images = True
 
     def __init__(self, state: ViewerState, content: PanelContent, plane: Plane, parent=None) -> None:
         super().__init__(parent, background="k")
@@ -247,7 +253,10 @@ class SliceView(pg.GraphicsView):
         shown = [self.volume]
         if self.partner is not None and self.compare_mode in ("overlay", "checkerboard"):
             shown.append(self.partner)
-        return [v.provenance.label() for v in shown if v.provenance is not None]
+        labels = [v.provenance.label() for v in shown if v.provenance is not None]
+        if self.labels_blinded_study_images and any(v.metadata.get("blinded_study_image") for v in shown):
+            labels.append(BLINDED_STUDY_LABEL)
+        return labels
 
     def set_partner(self, partner: Volume | None, mode: str) -> None:
         """Compare this panel's volume with ``partner`` (already on this volume's grid for

@@ -61,3 +61,18 @@ def test_an_acquired_volume_saved_over_a_synthetic_one_does_not_inherit_its_side
     assert sidecar_path(path).exists() and load_nifti(path).is_synthetic
     save_nifti(Volume(voxels, Geometry.identity()), path)  # no modality, no provenance: no sidecar
     assert not sidecar_path(path).exists() and not load_nifti(path).is_synthetic
+
+
+def test_a_synthetic_nifti_without_its_sidecar_still_loads_as_synthetic(tmp_path):
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry, Volume
+    from app.io.nifti import load_nifti, save_nifti, sidecar_path
+
+    voxels = np.ones((2, 3, 4), np.float32)
+    path = save_nifti(
+        Volume(voxels, Geometry.identity(), "CT", provenance=Provenance("mr2ct", "2.0")),
+        tmp_path / "sct.nii.gz",
+    )
+    sidecar_path(path).unlink()  # only the image was copied on
+    volume = load_nifti(path)
+    assert volume.is_synthetic and volume.provenance.label().startswith("SYNTHETIC — unknown generator")

@@ -81,10 +81,14 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
         if not start_line:  # the reader died before starting: say why
             pytest.fail(f"the reader process did not start: {child.communicate(timeout=30)[1]}")
         assert start_line[0] == "START"
-        time.sleep(rng.uniform(0.0, 0.08))  # kill while answers are being committed
+        # Wait for the first answer (a loaded machine may be slow to give one), then kill at a
+        # random moment while the following answers are being committed.
+        first = child.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.08))
         child.send_signal(signal.SIGKILL)
         output, _ = child.communicate(timeout=30)
-        this_run = [line.split()[1] for line in output.splitlines() if line.startswith("CONFIRMED")]
+        lines = [first, *output.splitlines()]
+        this_run = [line.split()[1] for line in lines if line.startswith("CONFIRMED")]
         confirmed += this_run
         runs_that_answered += bool(this_run)
 

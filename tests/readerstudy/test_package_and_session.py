@@ -49,13 +49,15 @@ def test_reading_package_is_blinded(created_study, case_folders):
     for image in images:
         assert image.name.endswith(".nii.gz") and not sidecar_path(image).exists()
         header = nib.load(str(image)).header
+        # The same description on every image, real or synthetic: it tells only that it may be.
         assert (
-            header["descrip"].tobytes().strip(b"\x00") == b""
+            header["descrip"].tobytes().strip(b"\x00") == b"BLINDED STUDY IMAGE - MAY BE SYNTHETIC"
             and header["aux_file"].tobytes().strip(b"\x00") == b""
         )
         assert header.get_data_dtype() == np.float32
         volume = load_nifti(image)
         assert volume.provenance is None and not volume.is_synthetic
+        assert volume.metadata["blinded_study_image"] is True
         dtypes.add(np.asarray(volume.voxels).dtype)
     assert dtypes == {np.dtype(np.float32)}  # int16 real vs float32 synthetic no longer differ
     # Items are listed by opaque id, not grouped by truth.

@@ -247,3 +247,27 @@ def test_window_changes_reuse_the_cut_slice(qtbot, mpr, monkeypatch):
     assert calls == []  # the display changed, the slices did not
     state.step(Plane.AXIAL, 1)
     assert len(calls) == 1  # only the axial panel cuts a new slice
+
+
+def test_a_reader_study_image_opened_in_the_viewer_says_it_may_be_synthetic(qtbot, phantom, tmp_path):
+    """Package images carry no provenance (blinding) but one flag alike: outside the reading
+    window the viewer labels them; the reading window does not (its readers know)."""
+    from app.io.nifti import load_nifti, save_nifti
+    from app.readerstudy.package import blinded_volume
+    from app.ui.reading.session_window import ReadingSliceView
+
+    path = save_nifti(blinded_volume(phantom, "c-1a2b"), tmp_path / "c-1a2b.nii.gz")
+    package_image = load_nifti(path)
+    assert not package_image.is_synthetic and package_image.metadata["blinded_study_image"]
+    grid = PanelGrid(ViewerState(package_image), [[(PanelContent(package_image), Plane.AXIAL)]])
+    qtbot.addWidget(grid)
+    grid.show()
+    (panel,) = grid.panels
+    assert panel.synthetic_labels() == ["BLINDED STUDY IMAGE — MAY BE SYNTHETIC"]
+    assert panel._synthetic_label.isVisible()
+    reading = ReadingSliceView(
+        ViewerState(package_image), PanelContent(package_image), allow_scroll=True, window_locked=False
+    )
+    qtbot.addWidget(reading)
+    reading.show()
+    assert reading.synthetic_labels() == [] and not reading._synthetic_label.isVisible()

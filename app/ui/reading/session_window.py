@@ -35,6 +35,8 @@ WINDOW_TITLE = "Reading session"
 class ReadingSliceView(SliceView):
     """A SliceView that honours the study's scroll and window/level permissions, without crosshair."""
 
+    labels_blinded_study_images = False  # every case carries the flag alike; readers know
+
     def __init__(self, state, content, allow_scroll: bool, window_locked: bool, parent=None) -> None:
         self.allow_scroll = allow_scroll
         self.window_locked = window_locked
