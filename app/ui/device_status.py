@@ -40,7 +40,10 @@ class DeviceCheckTask(QtCore.QRunnable):
             text = str(self.describe())
         except Exception as error:  # noqa: BLE001 - a status line must never take the viewer down
             text = f"unknown ({type(error).__name__}: {error})"
-        self.signals.described.emit(text)
+        try:
+            self.signals.described.emit(text)
+        except RuntimeError:  # the application quit while torch was importing: nobody to tell
+            pass
 
 
 class DeviceStatusLabel(QtWidgets.QLabel):

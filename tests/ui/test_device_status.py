@@ -75,3 +75,15 @@ def test_a_failing_device_check_says_unknown(qtbot, viewer_settings, monkeypatch
     window.show()
     qtbot.waitUntil(lambda: window.device_label.description != "", timeout=5000)
     assert window.device_label.text().startswith("GAN device: unknown (RuntimeError: driver mismatch")
+
+
+def test_an_answer_after_the_application_went_away_is_dropped_quietly():
+    """Quitting while torch still imports deletes the signals' QObject; the pool thread then
+    finishes without a 'Signal source has been deleted' traceback."""
+    import shiboken6
+
+    from app.ui.device_status import DeviceCheckTask
+
+    task = DeviceCheckTask(lambda: "CPU (2 threads), torch 2.13.0")
+    shiboken6.delete(task.signals)
+    task.run()  # raised RuntimeError before
