@@ -287,7 +287,11 @@ class SliceView(pg.GraphicsView):
 
     # ----- interaction --------------------------------------------------------------------
     def move_cursor_to_scene(self, point_mm: QtCore.QPointF) -> None:
-        self.state.set_cursor(self.scene_to_lps(point_mm))
+        """Put the crosshair where the user clicked, kept inside the volume this panel shows: a
+        click on the black around a thin (one- or two-slice) image must not leave the other
+        panels showing nothing."""
+        low, high = self.volume.bounds_lps_mm()
+        self.state.set_cursor(np.clip(self.scene_to_lps(point_mm), low, high))
 
     def scroll(self, slices: int) -> None:
         self.state.step(self.plane, slices)

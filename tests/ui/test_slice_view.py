@@ -271,3 +271,28 @@ def test_a_reader_study_image_opened_in_the_viewer_says_it_may_be_synthetic(qtbo
     qtbot.addWidget(reading)
     reading.show()
     assert reading.synthetic_labels() == [] and not reading._synthetic_label.isVisible()
+
+
+def test_a_click_beside_a_two_slice_image_keeps_the_crosshair_on_it(qtbot):
+    from app.core.volume import Geometry, Volume
+
+    thin = Volume(
+        np.random.default_rng(0).uniform(0, 100, (2, 40, 40)).astype(np.float32),
+        Geometry(np.zeros(3), np.array([1.0, 1.0, 3.0]), np.eye(3)),
+        "MR",
+    )
+    state = ViewerState(thin)
+    grid = PanelGrid(state, [[(PanelContent(thin), plane) for plane in Plane]])
+    grid.resize(900, 320)
+    qtbot.addWidget(grid)
+    grid.show()
+    qtbot.waitExposed(grid)
+    grid.reset_zoom()
+    _axial, coronal, _sagittal = grid.panels
+    far_above = np.array([20.0, 20.0, 15.0])  # 12 mm above the top slice, on the black
+    qtbot.mouseClick(
+        coronal.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pos_of_lps(coronal, far_above)
+    )
+    cursor = state.cursor_lps_mm
+    assert cursor[2] == pytest.approx(3.0)  # the top slice's centre, not off the image
+    assert abs(cursor[0] - 20.0) < 1.0  # the in-plane position clicked is kept
