@@ -12,11 +12,11 @@ from app.ui.slice_view import PanelContent
 from tests.ui.conftest import drag, pixel_at, wheel, widget_pos_of_lps
 
 
-@pytest.fixture
-def mpr(qtbot, phantom):
-    state = ViewerState(phantom)
+def mpr_grid(qtbot, volume):
+    """Axial, coronal and sagittal panels of ``volume`` in a row, shown and fitted."""
+    state = ViewerState(volume)
     state.set_window(state.display.window.from_range(0, 3000))
-    grid = PanelGrid(state, [[(PanelContent(phantom), plane) for plane in Plane]])
+    grid = PanelGrid(state, [[(PanelContent(volume), plane) for plane in Plane]])
     grid.resize(900, 320)
     qtbot.addWidget(grid)
     grid.show()
@@ -24,6 +24,11 @@ def mpr(qtbot, phantom):
     grid.reset_zoom()
     QtWidgets.QApplication.processEvents()
     return state, grid
+
+
+@pytest.fixture
+def mpr(qtbot, phantom):
+    return mpr_grid(qtbot, phantom)
 
 
 def test_keys_and_wheel_scroll_one_slice_along_the_panel_normal(qtbot, mpr):
@@ -281,13 +286,7 @@ def test_a_click_beside_a_two_slice_image_keeps_the_crosshair_on_it(qtbot):
         Geometry(np.zeros(3), np.array([1.0, 1.0, 3.0]), np.eye(3)),
         "MR",
     )
-    state = ViewerState(thin)
-    grid = PanelGrid(state, [[(PanelContent(thin), plane) for plane in Plane]])
-    grid.resize(900, 320)
-    qtbot.addWidget(grid)
-    grid.show()
-    qtbot.waitExposed(grid)
-    grid.reset_zoom()
+    state, grid = mpr_grid(qtbot, thin)
     _axial, coronal, _sagittal = grid.panels
     far_above = np.array([20.0, 20.0, 15.0])  # 12 mm above the top slice, on the black
     qtbot.mouseClick(
