@@ -47,7 +47,9 @@ class HallucinationPanel(QtWidgets.QWidget):
 
     region_activated = QtCore.Signal(object)  # np.ndarray (3,) LPS mm of the region's centroid
     map_selected = QtCore.Signal(object)  # Volume of the chosen map, or None for none
-    result_changed = QtCore.Signal(object)  # CompareResult after a check or a new threshold
+    result_changed = QtCore.Signal(
+        object
+    )  # CompareResult after a check or a new threshold; None when cleared
 
     def __init__(
         self,
@@ -145,7 +147,25 @@ class HallucinationPanel(QtWidgets.QWidget):
     def _on_finished(self, result: CompareResult) -> None:
         self._task = None
         self.run_button.setEnabled(True)
+        if not self._is_current_pair(result):
+            self.count_label.setText("The compared pair changed during the check: run the check again.")
+            return
         self.set_result(result)
+
+    def _is_current_pair(self, result: CompareResult) -> bool:
+        pair = self.pair_provider() if self.pair_provider else None
+        return pair is not None and pair[0] is result.original and pair[1] is result.synthesized
+
+    def clear_result(self, message: str = "No check run yet.") -> None:
+        """Forget the shown check (regions, metrics, threshold, its maps): they belong to another pair."""
+        self.result = None
+        self.threshold_spin.setEnabled(False)
+        self.note_label.setText("")
+        self.metrics_label.setText("")
+        self.table.setRowCount(0)
+        self._fill_map_combo()
+        self.count_label.setText(message)
+        self.result_changed.emit(None)
 
     def _on_failed(self, message: str) -> None:
         self._task = None
@@ -203,6 +223,8 @@ class HallucinationPanel(QtWidgets.QWidget):
             self._fill_map_combo()
             if self.result is not None:
                 self._fill_regions()
+        if self.result is not None and pair is not None and not self._is_current_pair(self.result):
+            self.clear_result("The compared pair changed: run the check again.")
         self.reruns.refresh()
 
     def maps(self) -> dict[str, Volume]:
@@ -321,7 +343,11 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         if shown is None:
             return
         original, synthesized = shown
+        # The compare is rebuilt with a new viewer state: keep the reader where they were (a region).
+        cursor = window.state.cursor_lps_mm.copy() if window.state is not None else None
         window.show_compare(original, [synthesized] + ([map_volume] if map_volume is not None else []))
+        if cursor is not None:
+            window.state.set_cursor(cursor)
 
     panel.region_activated.connect(go_to)
     panel.map_selected.connect(show_map)

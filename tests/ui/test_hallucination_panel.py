@@ -93,3 +93,64 @@ def test_a_failing_check_gives_a_message(qtbot, main_window, lesion_pair):
     panel.run_check()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.table.rowCount() == 0 and "0 region(s)" in panel.count_label.text()
+
+
+def test_opening_another_pair_drops_the_previous_pairs_regions_and_metrics(qtbot, main_window, lesion_pair):
+    """Regions, metrics and threshold belong to the pair that was checked: after another compare
+    opens they are gone (they were left listed, and a click jumped to the old pair's regions)."""
+    original, synthesized, _, _ = lesion_pair
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.table.rowCount() == 2 and "MAE" in panel.metrics_label.text()
+
+    # A map of the checked pair joins the compare: still the same pair, the result stays.
+    panel.map_combo.setCurrentIndex(1)
+    assert panel.result is not None and panel.table.rowCount() == 2
+
+    faithful = original.with_voxels(original.voxels.copy(), provenance=Provenance("keeper", "1.0"))
+    main_window.show_compare(original, [faithful])
+    assert panel.result is None
+    assert panel.table.rowCount() == 0 and panel.metrics_label.text() == ""
+    assert not panel.threshold_spin.isEnabled()
+    assert "run the check" in panel.count_label.text().lower()
+    panel.activate_region(0)  # nothing to jump to any more
+    np.testing.assert_allclose(
+        main_window.state.cursor_lps_mm, original.geometry.lps_from_index([48, 48, 12]), atol=2
+    )
+
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.result.synthesized is faithful and panel.table.rowCount() == 0
+
+
+def test_a_check_finishing_after_the_pair_changed_is_not_shown_as_the_new_pairs(
+    qtbot, main_window, lesion_pair
+):
+    original, synthesized, _, _ = lesion_pair
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    panel.run_check()
+    faithful = original.with_voxels(original.voxels.copy(), provenance=Provenance("keeper", "1.0"))
+    main_window.show_compare(original, [faithful])  # before the check's result arrives
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    assert panel.result is None and panel.table.rowCount() == 0
+    assert "changed" in panel.count_label.text() and panel.run_button.isEnabled()
+
+
+def test_choosing_a_map_keeps_the_region_the_reader_went_to(qtbot, main_window, lesion_pair):
+    """Showing a map rebuilds the compare; the cursor stays on the region clicked before (it
+    jumped back to the volume's centre, away from the region being checked)."""
+    original, synthesized, _, small_lps = lesion_pair
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    panel.activate_region(1)
+    assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
+    panel.map_combo.setCurrentIndex(1)
+    assert len(main_window.compare_volumes) == 2
+    assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
+    panel.map_combo.setCurrentIndex(0)
+    assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
