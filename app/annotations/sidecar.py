@@ -165,6 +165,15 @@ def _mask_to_dict(mask: LabelMask) -> dict:
 
 
 def _mask_from_dict(data: dict, source: str) -> LabelMask:
+    try:
+        return _decode_mask(data, source)
+    except AnnotationFileError:
+        raise
+    except (IndexError, TypeError, ValueError) as error:  # short runs, label names, a bad grid
+        raise AnnotationFileError(f"{source}: the label mask cannot be read ({error})") from None
+
+
+def _decode_mask(data: dict, source: str) -> LabelMask:
     shape = tuple(data["shape_kji"])
     values = np.array([run[0] for run in data["runs"]], dtype=np.int64)
     lengths = np.array([run[1] for run in data["runs"]], dtype=np.int64)

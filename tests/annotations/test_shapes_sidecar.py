@@ -20,6 +20,7 @@ from app.annotations.shapes import (
 )
 from app.annotations.sidecar import (
     AnnotationFileError,
+    document_from_dict,
     load_annotations,
     save_annotations,
     sidecar_path_for,
@@ -132,3 +133,27 @@ def test_bad_files_give_clear_errors(tmp_path):
 def test_sidecar_names():
     assert sidecar_path_for("/d/scan.nii.gz").name == "scan.annotations.json"
     assert sidecar_path_for("/d/series_folder").name == "series_folder.annotations.json"
+
+
+def test_a_damaged_label_mask_in_a_sidecar_is_a_clear_error_not_a_crash():
+    """Every damaged mask entry is an AnnotationFileError naming the file (the viewer shows it in
+    a message box); an IndexError / ValueError escaped from four of them."""
+    base = {"schema": "synthview-annotations", "version": 1, "coordinate_system": "LPS_mm", "annotations": []}
+    mask = {
+        "shape_kji": [1, 1, 2],
+        "origin_lps_mm": [0, 0, 0],
+        "spacing_mm": [1, 1, 1],
+        "direction": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        "names": {"1": "lesion"},
+        "runs": [[1, 2]],
+    }
+    assert document_from_dict({**base, "mask": mask}).mask.voxel_count() == 2  # the intact one loads
+    damaged = [
+        {"runs": [[1]]},
+        {"names": {"lesion": "1"}},
+        {"direction": [[1, 0, 0], [1, 0, 0], [0, 0, 1]]},
+        {"spacing_mm": [0, 1, 1]},
+    ]
+    for change in damaged:
+        with pytest.raises(AnnotationFileError, match="scan.annotations.json"):
+            document_from_dict({**base, "mask": {**mask, **change}}, "scan.annotations.json")
