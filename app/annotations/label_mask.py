@@ -54,3 +54,7 @@ class LabelMask:
 
     def voxel_count(self, label: int | None = None) -> int:
         return int(np.count_nonzero(self.labels if label is None else self.labels == label))
+
+    def volume_ml(self, label: int | None = None) -> float:
+        """Volume of the labelled voxels (of ``label``, or of every label) in mL (1 mL = 1000 mm^3)."""
+        return self.voxel_count(label) * float(np.prod(self.geometry.spacing_mm)) / 1000.0

@@ -26,7 +26,7 @@ from app.annotations.commands import (
 )
 from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
-from app.annotations.roi_stats import RoiStatistics, compare_roi
+from app.annotations.roi_stats import RoiStatistics, compare_roi, mask_statistics
 from app.annotations.shapes import PlanarRegion
 from app.annotations.sidecar import AnnotationFileError, load_annotations, save_annotations, sidecar_path_for
 from app.core.planes import PLANE_AXES
@@ -61,6 +61,7 @@ class AnnotationController(QtCore.QObject):
     """The document, its undo stack, the current tool, and the overlays on the panels."""
 
     changed = QtCore.Signal()  # document, selection or volumes changed: refresh views/tables
+    selection_changed = QtCore.Signal()  # another annotation selected (on a panel or in the table)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -115,6 +116,7 @@ class AnnotationController(QtCore.QObject):
     def select(self, annotation_id: str | None) -> None:
         self.selected_id = annotation_id
         self.redraw()
+        self.selection_changed.emit()
 
     # ----- edits (all through the undo stack) ----------------------------------------------
     def finish_gesture(self, panel, points_lps: list[np.ndarray]) -> None:
@@ -181,6 +183,25 @@ class AnnotationController(QtCore.QObject):
 def _frame_of_reference(volume: Volume) -> dict:
     uid = volume.metadata.get("FrameOfReferenceUID")
     return {"frame_of_reference_uid": str(uid)} if uid else {}
+
+
+def mask_summary(controller: AnnotationController) -> str:
+    """The painted label mask in words: voxels, volume in mL, mean ± SD on the volume painted on."""
+    mask = controller.document.mask
+    if mask is None or mask.voxel_count() == 0:
+        return "Label mask: none (paint with the brush, P)"
+    count = mask.voxel_count()
+    text = f"Label mask: {count} voxels, {mask.volume_ml():.3f} mL"
+    reference = controller.reference
+    if (
+        reference is not None
+        and reference.shape_kji == mask.labels.shape
+        and reference.geometry.allclose(mask.geometry)
+    ):
+        stats = mask_statistics(mask.labels > 0, reference)
+        units = f" {stats.units}" if stats.units else ""
+        text += f"; inside {stats.mean:.1f} ± {stats.sd:.1f}{units}"
+    return text
 
 
 def format_statistics(stats: RoiStatistics) -> str:
@@ -273,6 +294,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.stats_table.setVerticalHeaderLabels([name for name, _ in STAT_ROWS])
         self.stats_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stats_title = QtWidgets.QLabel("Select an ROI to compare its statistics")
+        self.mask_label = QtWidgets.QLabel()
+        self.mask_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(tools)
@@ -283,10 +306,12 @@ class AnnotationPanel(QtWidgets.QWidget):
         export_row.addWidget(self.deidentify_check)
         layout.addLayout(export_row)
         layout.addWidget(self.table, 2)
+        layout.addWidget(self.mask_label)
         layout.addWidget(self.stats_title)
         layout.addWidget(self.stats_table, 1)
 
         self.controller.changed.connect(self.refresh)
+        self.controller.selection_changed.connect(self._on_selection_changed)
         self.controller.stack.changed.connect(self._update_buttons)
         self.refresh()
 
@@ -332,7 +357,23 @@ class AnnotationPanel(QtWidgets.QWidget):
                 self.table.selectRow(row)
         self.table.resizeColumnsToContents()
         self.table.blockSignals(False)
+        self.mask_label.setText(mask_summary(controller))
         self._fill_stats_table(statistics.get(controller.selected_id or "", {}))
+        self._update_buttons()
+
+    def _on_selection_changed(self) -> None:
+        """An annotation picked on a panel (or just drawn): its row and its statistics."""
+        selected = self.controller.selected_id
+        self.table.blockSignals(True)
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(QtCore.Qt.ItemDataRole.UserRole) == selected:
+                self.table.selectRow(row)
+                break
+        else:
+            self.table.clearSelection()
+        self.table.blockSignals(False)
+        self._fill_stats_table(self.controller.statistics().get(selected or "", {}))
         self._update_buttons()
 
     def _fill_stats_table(self, per_volume: dict[str, RoiStatistics]) -> None:
@@ -340,12 +381,12 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.stats_table.setColumnCount(len(names))
         self.stats_table.setHorizontalHeaderLabels(names)
         selected = self.controller.selected_id
-        label = self.controller.document.get(selected).label if per_volume else ""
-        self.stats_title.setText(
-            f"ROI {label!r}: original vs synthesized vs difference"
-            if per_volume
-            else "Select an ROI to compare"
-        )
+        if per_volume:
+            annotation = self.controller.document.get(selected)
+            name = repr(annotation.label) if annotation.label else f"({annotation.kind})"
+            self.stats_title.setText(f"ROI {name} on {' | '.join(names)}")
+        else:
+            self.stats_title.setText("Select an ROI to compare")
         for column, name in enumerate(names):
             stats = per_volume[name]
             for row, (_, attribute) in enumerate(STAT_ROWS):
@@ -450,9 +491,15 @@ def install_annotation_tools(window) -> AnnotationPanel:
         original = window.current_volume
         if original is not None:
             volumes["original"] = original
-        for index, other in enumerate(window.compare_volumes):
+        # Maps (residual, uncertainty) shown beside the pair carry its provenance but are no output.
+        images = [v for v in window.compare_volumes if not v.metadata.get("map")]
+        for other in window.compare_volumes:
+            if other.metadata.get("map"):
+                volumes[f"map: {other.name or other.metadata['map']}"] = other
+                continue
             kind = "synthesized" if other.is_synthetic else "acquired"
-            volumes[f"{kind} {index + 1}" if len(window.compare_volumes) > 1 else kind] = other
+            number = next(n for n, image in enumerate(images, start=1) if image is other)
+            volumes[f"{kind} {number}" if len(images) > 1 else kind] = other
         difference = getattr(getattr(window, "view", None), "difference", None)
         if difference is not None:
             volumes["difference"] = difference.volume

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.annotations.commands import (
     AddAnnotation,
@@ -92,3 +93,13 @@ def test_a_brush_stroke_undoes_as_one_step():
     assert mask.voxel_count() == 0
     stack.redo()
     np.testing.assert_array_equal(mask.labels, painted)
+
+
+def test_label_mask_volume_in_millilitres_on_anisotropic_voxels():
+    geometry = Geometry.identity((0.5, 0.8, 2.5))  # 1 mm^3 per voxel
+    mask = LabelMask.empty_like(geometry, (4, 30, 30))
+    mask.labels[1, 2:12, 3:13] = 1  # 100 voxels
+    mask.labels[2, 0:5, 0:4] = 2  # 20 voxels of another label
+    assert mask.volume_ml() == pytest.approx(0.120)
+    assert mask.volume_ml(1) == pytest.approx(0.100) and mask.volume_ml(2) == pytest.approx(0.020)
+    assert LabelMask.empty_like(geometry, (2, 2, 2)).volume_ml() == 0.0

@@ -161,7 +161,7 @@ def test_selected_roi_statistics_side_by_side(qtbot, compare_window):
     ]
     assert headers == ["original", "synthesized", "difference"]
     assert tools.stats_table.item(5, 0).text() == tools.stats_table.item(5, 1).text()  # same voxels
-    assert "original vs synthesized" in tools.stats_title.text()
+    assert tools.stats_title.text() == "ROI (freehand) on original | synthesized | difference"
 
 
 def _stroke(viewport, points) -> None:
@@ -287,3 +287,80 @@ def test_annotations_saved_beside_a_file_open_with_it(qtbot, main_window, phanto
     main_window.open_volume(phantom)
     qtbot.waitUntil(lambda: len(tools.controller.document) == 1)
     assert next(iter(tools.controller.document)).label == "saved earlier"
+
+
+def test_the_dock_states_the_painted_mask_volume_in_ml(qtbot, compare_window):
+    """A painted lesion's volume is what a reader wants from the brush; the dock said nothing."""
+    window, tools = compare_window
+    assert "none" in tools.mask_label.text()
+    click_tool(qtbot, tools, "brush")
+    tools.radius_spin.setValue(3.0)
+    panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + [5.0, 0, 0]),
+    )
+    mask = tools.controller.document.mask
+    original = window.current_volume
+    voxel_mm3 = float(np.prod(original.geometry.spacing_mm))  # 1.0 x 1.5 x 2.0 mm
+    count = int(np.count_nonzero(mask.labels))
+    text = tools.mask_label.text()
+    assert f"{count} voxels" in text and f"{count * voxel_mm3 / 1000:.3f} mL" in text
+    values = original.voxels[mask.labels > 0]
+    assert f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" in text
+    tools.controller.undo()
+    assert "none" in tools.mask_label.text()
+
+
+def test_a_map_in_the_compare_is_named_as_a_map_in_the_statistics(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    """A residual / uncertainty map shown beside the pair carries the synthesized volume's
+    provenance; its statistics column was headed 'synthesized 2' as if it were a second output."""
+    from app.analysis.compare_run import map_volume
+
+    tools = install_annotation_tools(main_window)
+    residual = map_volume(
+        phantom,
+        phantom.voxels - synthetic_phantom.voxels,
+        "residual original - synthesized",
+        synthetic_phantom.provenance,
+    )
+    main_window.show_compare(phantom, [synthetic_phantom, residual], planes=[Plane.AXIAL])
+    QtWidgets.QApplication.processEvents()
+    assert list(tools.controller.volumes) == [
+        "original",
+        "synthesized",
+        "map: residual original - synthesized",
+        "difference",
+    ]
+
+
+def test_statistics_title_names_the_columns_shown(qtbot, main_window, phantom):
+    tools = install_annotation_tools(main_window)
+    main_window.open_volume(phantom)
+    qtbot.waitUntil(lambda: len(tools.controller.overlays) == len(main_window.panels) > 0)
+    click_tool(qtbot, tools, "rectangle")
+    panel = main_window.panels[0]
+    center = main_window.state.cursor_lps_mm.copy()
+    right, down = panel_axes(panel)
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + 5.0 * right + 5.0 * down),
+    )
+    assert tools.controller.selected_id is not None
+    title = tools.stats_title.text()
+    assert "original" in title and "synthesized" not in title and "''" not in title
+    assert "rectangle" in title  # an unlabelled ROI is named by its kind
+
+
+def panel_axes(panel):
+    from app.core.planes import PLANE_AXES
+
+    axes = PLANE_AXES[panel.plane]
+    return axes.right_lps, axes.down_lps
