@@ -122,6 +122,7 @@ def run_compare(
     """
     notes: list[str] = []
     input_difference = difference_maps(original, synthesized)
+    _require_overlap(input_difference, "the synthesized volume", "the original")
     if not input_difference.meaningful:
         notes.append(input_difference.reason)
     reference_difference = None
@@ -131,6 +132,7 @@ def run_compare(
     source = NO_RESIDUAL
     if reference is not None:
         reference_difference = difference_maps(reference, synthesized)
+        _require_overlap(reference_difference, "the synthesized volume", "the reference")
         base = reference
         if reference_difference.meaningful:
             # truth - output on the reference grid (positive where the output lost signal)
@@ -198,6 +200,15 @@ def run_compare(
         notes,
         extra_maps,
     )
+
+
+def _require_overlap(difference: DifferenceMaps, what: str, grid: str) -> None:
+    """Refuse a pair with no voxel in common: every map and metric would be empty (NaN)."""
+    if not np.isfinite(difference.signed.voxels).any():
+        raise ValueError(
+            f"{what} does not overlap {grid} in space (no voxel in common): check that both are"
+            " the same patient in the same frame of reference"
+        )
 
 
 def _with_values(grid: Volume, values: np.ndarray) -> Volume:

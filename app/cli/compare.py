@@ -115,6 +115,13 @@ def _json_safe(value):
     return value
 
 
+def _number(value, spec: str) -> str:
+    """A metric for the console: formatted when a number, as JSON has it otherwise ('inf', n/a)."""
+    if isinstance(value, (int, float)):
+        return format(value, spec)
+    return "n/a" if value is None else str(value)
+
+
 def run(args: argparse.Namespace) -> int:
     volumes = {}
     roles = [(role, getattr(args, role)) for role in ("original", "synthesized", "reference", "cycle")]
@@ -170,8 +177,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for name, metrics in data["metrics"].items():
         print(
-            f"{name}: MAE {metrics['mae']:.4g}  MSE {metrics['mse']:.4g}  PSNR {metrics['psnr_db']} dB  "
-            f"SSIM {metrics['ssim']:.4f}  NCC {metrics['ncc']:.4f}  (data range {metrics['data_range']:.4g}, "
+            f"{name}: MAE {_number(metrics['mae'], '.4g')}  MSE {_number(metrics['mse'], '.4g')}  "
+            f"PSNR {_number(metrics['psnr_db'], '.2f')} dB  SSIM {_number(metrics['ssim'], '.4f')}  "
+            f"NCC {_number(metrics['ncc'], '.4f')}  (data range {_number(metrics['data_range'], '.4g')}, "
             f"{metrics['data_range_source']})"
         )
     print(

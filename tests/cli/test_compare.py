@@ -136,3 +136,29 @@ def test_plugin_checks_add_tta_and_perturbation_maps_and_domain_warnings(tmp_pat
     assert any("cross-modality" in note for note in data["notes"])
     assert main(["compare", str(original_path), str(synthesized_path), "--tta"]) == 2  # needs --plugin
     assert main([*args[:-2], "--plugin", str(tmp_path / "missing-plugin")]) == 2
+
+
+def test_a_pair_that_does_not_overlap_in_space_is_refused_clearly(pair, tmp_path, capsys):
+    """No voxel in common (another patient position, a mixed-up series): exit 2 and a message;
+    it was a TypeError traceback after 'Mean of empty slice' warnings."""
+    original_path, _, _ = pair
+    far = Volume(
+        np.full((14, 36, 36), 200.0, np.float32),
+        Geometry.identity((1.0, 1.0, 1.5), origin_lps_mm=(500.0, 0.0, 0.0)),
+        "MR",
+        name="far",
+        provenance=Provenance("eraser", "1.0"),
+    )
+    far_path = save_nifti(far, tmp_path / "far.nii.gz")
+    assert main(["compare", str(original_path), str(far_path), "--json", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert "compare:" in err and "overlap" in err and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_console_summary_rounds_psnr_like_the_other_metrics(pair, capsys):
+    original_path, output_path, _ = pair
+    assert main(["compare", str(original_path), str(output_path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("synthesized_vs_original"))
+    psnr = line.split("PSNR ")[1].split(" dB")[0]
+    assert len(psnr.split(".")[1]) == 2, line  # was printed with 16 digits: 'PSNR 43.49806986326833 dB'
