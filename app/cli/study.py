@@ -159,7 +159,7 @@ def _read(args: argparse.Namespace) -> int:
     from app.ui.application import create_application
     from app.ui.reading.session_window import ReadingWindow
 
-    app = create_application([])
+    app = create_application([], offscreen_without_display=bool(args.screenshot))
     app.setApplicationDisplayName("Reading session")
     window = ReadingWindow(session, load_nifti)
     if args.windowed or args.screenshot:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from app.ui.main_window import MainWindow
     from app.ui.settings import ViewerSettings
 
-    app = create_application([])
+    app = create_application([], offscreen_without_display=bool(args.screenshot))
     # Screenshots must not depend on (or change) the user's saved settings.
     settings = None
     if args.screenshot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from PySide6 import QtWidgets
@@ -13,9 +14,34 @@ from app.ui.main_window import MainWindow
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
 
-def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
-    """The QApplication (reused when one exists), with qdarkstyle's dark theme when installed."""
+NO_DISPLAY_MESSAGE = (
+    "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set, e.g. an SSH session): "
+    "run SynthView in a desktop session, over 'ssh -X', or under 'xvfb-run -a'; "
+    "'view PATH --screenshot OUT.png' works without a display"
+)
+
+
+def has_display() -> bool:
+    """False on Linux with no X11/Wayland display and no platform chosen (QT_QPA_PLATFORM)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def create_application(
+    argv: list[str] | None = None, *, offscreen_without_display: bool = False
+) -> QtWidgets.QApplication:
+    """The QApplication (reused when one exists), with qdarkstyle's dark theme when installed.
+
+    Without a display Qt would abort the process with a misleading message about its xcb plugin
+    and libxcb-cursor0: a window that is only rendered to a file (``offscreen_without_display``)
+    then uses Qt's offscreen platform; anything else exits with ``NO_DISPLAY_MESSAGE``.
+    """
     app = QtWidgets.QApplication.instance()
+    if app is None and not has_display():
+        if not offscreen_without_display:
+            raise SystemExit(f"synthview: {NO_DISPLAY_MESSAGE}")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if app is None:
         app = QtWidgets.QApplication([sys.argv[0], *(argv or [])])
         app.setApplicationName("SynthView")
