@@ -273,8 +273,10 @@ class AnnotationOverlay(QtCore.QObject):
 def pixels_per_mm(panel) -> float:
     """On-screen pixels per millimetre of a panel (its view box keeps a 1:1 aspect)."""
     view_box = panel.view_box
-    origin = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(0.0, 0.0)))
-    ten_mm = panel.mapFromScene(view_box.mapViewToScene(QtCore.QPointF(10.0, 0.0)))
+    # In fractional pixels: mapFromScene rounds to whole pixels (up to 0.1 px/mm off over 10 mm).
+    to_viewport = panel.viewportTransform()
+    origin = to_viewport.map(view_box.mapViewToScene(QtCore.QPointF(0.0, 0.0)))
+    ten_mm = to_viewport.map(view_box.mapViewToScene(QtCore.QPointF(10.0, 0.0)))
     return abs(ten_mm.x() - origin.x()) / 10.0
 
 

@@ -79,7 +79,7 @@ def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
         painter.drawPixmap(rect, panel.viewport().grab())
         _paint_letters(painter, rect, panel)
         _paint_title(painter, rect, panel.content.title or panel.volume.name)
-        _paint_scale_bar(painter, rect, scale_bar(panel))
+        _paint_scale_bar(painter, rect, scale_bar(panel), getattr(panel, "drawn_position_box", None))
         labels = panel.synthetic_labels()
         if labels:
             any_synthetic = True
@@ -122,17 +122,23 @@ def _paint_letters(painter, rect: QtCore.QRect, panel) -> None:
 
 
 def _paint_title(painter, rect: QtCore.QRect, title: str) -> None:
-    area = QtCore.QRect(rect.left() + MARGIN, rect.bottom() - 20, rect.width() // 2, 18)
+    # The bottom line, below the panel's corner read-out (one line up from the bottom).
+    area = QtCore.QRect(rect.left() + MARGIN, rect.bottom() - 15, rect.width() // 2, 16)
     elided = QtGui.QFontMetrics(painter.font()).elidedText(
         title, QtCore.Qt.TextElideMode.ElideMiddle, area.width()
     )
     _text(painter, area, elided, QtGui.QColor(221, 221, 221))
 
 
-def _paint_scale_bar(painter, rect: QtCore.QRect, bar: ScaleBar) -> None:
+def _paint_scale_bar(
+    painter, rect: QtCore.QRect, bar: ScaleBar, read_out: QtCore.QRect | None = None
+) -> None:
+    """Bottom right, above the panel's own corner read-out (``read_out``, viewport pixels) when shown."""
     right = rect.right() - 3 * MARGIN
     left = right - bar.length_pixels
     y = rect.bottom() - 24
+    if read_out is not None and not read_out.isEmpty():
+        y = min(y, rect.top() + read_out.top() - 24)  # the label (y + 4 .. y + 22) ends above it
     pen = QtGui.QPen(QtGui.QColor("white"), 3)
     painter.setPen(pen)
     painter.drawLine(QtCore.QPointF(left, y), QtCore.QPointF(right, y))
