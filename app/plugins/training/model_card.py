@@ -35,10 +35,17 @@ def assessment(heldout: dict) -> list[str]:
     output, baseline = heldout["output_vs_truth"], heldout["input_vs_truth"]
     better = [name for name, key, sign in _FIGURES if sign * (output[key] - baseline[key]) > 0]
     worse = [name for name, key, sign in _FIGURES if sign * (output[key] - baseline[key]) <= 0]
-    lines = [
-        f"**Assessment:** on the held-out head the output is closer to the truth than the degraded input by"
-        f" {', '.join(better) or 'no figure'}; it is NOT closer by {', '.join(worse) or 'no figure'}."
-    ]
+    head = "**Assessment:** on the held-out head the output is"
+    if not worse:
+        verdict = f"closer to the truth than the degraded input by every figure ({', '.join(better)})."
+    elif not better:
+        verdict = f"NOT closer to the truth than the degraded input by any figure ({', '.join(worse)})."
+    else:
+        verdict = (
+            f"closer to the truth than the degraded input by {', '.join(better)};"
+            f" it is NOT closer by {', '.join(worse)}."
+        )
+    lines = [f"{head} {verdict}"]
     lesions = heldout.get("lesions")
     if lesions and (
         lesions["residual_lesion_to_brain_ratio"] < 1.5 or lesions["lesion_error_removed_fraction"] < 0.5
