@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+DESCRIPTION = "SynthView: with no COMMAND the viewer opens (any paths given are opened in it)."
+EPILOG = "A command's own options: python main.py COMMAND --help"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("app.cli.info", "list the studies and series found at a path"),
@@ -18,14 +22,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "view": ("app.cli.view", "open the viewer (optionally save a screenshot and exit)"),
     "synthesize": ("app.cli.synthesize", "run a GAN plugin over a study, folder or NIfTI file"),
     "compare": ("app.cli.compare", "hallucination maps and metrics for an original/synthesized pair"),
-    "study": ("app.cli.study", "reader studies: create, read, analyze"),
-    "plugins": ("app.cli.plugins", "list and check GAN plugins"),
+    "study": ("app.cli.study", "reader studies: create, read, analyze, export-csv, edit"),
+    "plugins": ("app.cli.plugins", "list, check and diversity-test GAN plugins"),
     "export": ("app.cli.export", "export volumes and annotations (DICOM, NIfTI, SR, SEG)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthview", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="synthview", description=DESCRIPTION, epilog=EPILOG)
     from app import __version__
 
     parser.add_argument("--version", action="version", version=f"SynthView {__version__}")
@@ -40,6 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below, not at exit
+        return code
+    except ModuleNotFoundError as error:
+        if (error.name or "app").partition(".")[0] == "app":
+            raise
+        # Typically `python3 main.py` with the system Python instead of the project's .venv.
+        print(
+            f"synthview: the Python package '{error.name}' is not installed for {sys.executable}.\n"
+            "Install SynthView's packages with `bash scripts/install.sh`, then run "
+            "`.venv/bin/python main.py ...` (or `source .venv/bin/activate` first).",
+            file=sys.stderr,
+        )
+        return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (`info ... | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         # No command: the desktop application, with any paths given opened at start.
