@@ -26,7 +26,7 @@ class CheckStep:
 
 
 def fake_input_shape(manifest: PluginManifest) -> tuple[int, ...]:
-    channels = manifest.input_channels
+    channels = manifest.network_input_channels
     if manifest.patch_size:
         return (1, channels, *manifest.patch_size)
     side = max(manifest.size_multiple, 4) * (2 if manifest.size_multiple < 32 else 1)
@@ -94,8 +94,10 @@ def _check_generator(
     )
     try:
         detail = _forward_check(manifest, generator, spec.output_nc if spec.is_builtin else None)
-    except (PluginError, RuntimeError, ValueError) as error:
-        steps.append(CheckStep(f"{label} contract", False, str(error).splitlines()[0]))
+    except Exception as error:  # whatever the researcher's model raises is this step's finding
+        steps.append(
+            CheckStep(f"{label} contract", False, str(error).splitlines()[0] if str(error) else repr(error))
+        )
         return False
     steps.append(CheckStep(f"{label} contract", True, detail))
     return True

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from app.plugins.architectures import load_builtin_generator
-from app.plugins.errors import WeightsFormatError
+from app.plugins.errors import PluginError, WeightsFormatError
 from app.plugins.manifest import ArchitectureSpec, PluginManifest, WeightsRef
 from app.plugins.weights import load_state_dict, load_torchscript, onnx_session, verify_sha256
 
@@ -37,7 +38,10 @@ class OnnxGenerator(Generator):
     def __init__(self, path, device_type: str = "cpu") -> None:
         self.path = path
         self.session = onnx_session(path, device_type)
-        self.input_name = self.session.get_inputs()[0].name
+        declared = self.session.get_inputs()[0]
+        self.input_name = declared.name
+        # torch.onnx.export without dynamic_axes fixes the batch (1) and the image size.
+        self.fixed_shape = [size if isinstance(size, int) and size > 0 else None for size in declared.shape]
 
     def to(self, device: torch.device) -> OnnxGenerator:
         wants_cuda = device.type == "cuda"
@@ -47,9 +51,31 @@ class OnnxGenerator(Generator):
         return self
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        array = images.detach().float().cpu().numpy()
-        (output, *_) = self.session.run(None, {self.input_name: np.ascontiguousarray(array)})
-        return torch.from_numpy(np.asarray(output, dtype=np.float32)).to(images.device)
+        self._check_image_size(tuple(images.shape))
+        array = np.ascontiguousarray(images.detach().float().cpu().numpy())
+        batch = self.fixed_shape[0] if self.fixed_shape else None
+        if batch and array.shape[0] != batch and array.shape[0] % batch == 0:
+            parts = [self._run(array[start : start + batch]) for start in range(0, array.shape[0], batch)]
+            output = np.concatenate(parts)
+        else:
+            output = self._run(array)
+        return torch.from_numpy(output).to(images.device)
+
+    def _run(self, array: np.ndarray) -> np.ndarray:
+        (output, *_) = self.session.run(None, {self.input_name: array})
+        return np.asarray(output, dtype=np.float32)
+
+    def _check_image_size(self, shape: tuple[int, ...]) -> None:
+        fixed = self.fixed_shape[2:]
+        if len(fixed) != len(shape) - 2 or not any(fixed):
+            return
+        if any(want is not None and want != have for want, have in zip(fixed, shape[2:], strict=True)):
+            size = " x ".join(str(s) if s else "any" for s in fixed)
+            raise PluginError(
+                f"{Path(self.path).name} takes fixed {size} images but was given"
+                f" {' x '.join(map(str, shape[2:]))}: add patch_size: {list(fixed)} to the manifest (images"
+                " are then tiled to that size), or re-export the model with dynamic_axes for the image size"
+            )
 
 
 def load_generator(spec: ArchitectureSpec, weights: WeightsRef) -> tuple[Generator, str]:

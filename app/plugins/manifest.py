@@ -93,7 +93,17 @@ class PluginManifest:
 
     @property
     def input_channels(self) -> int:
+        """Image channels taken from the volume: one slice, or a slice and its neighbours (2.5D)."""
         return self.context_slices if self.dimensionality == "2.5D" else 1
+
+    @property
+    def network_input_channels(self) -> int:
+        """Channels the network takes: a 2D / 3D generator trained on RGB images (input_nc 3, the
+        pix2pix/CycleGAN default) gets the one grey image repeated in each, as those codes read a
+        grey PNG."""
+        if self.dimensionality == "2.5D":
+            return self.context_slices
+        return max(1, self.architecture.input_nc)
 
     def accepts_modality(self, modality: str) -> bool:
         return modality.upper() in {m.upper() for m in self.input_modalities}

@@ -24,7 +24,7 @@ from app.plugins.device import choose_device, is_out_of_memory, release_cached_m
 from app.plugins.errors import InputMismatchError, PluginError, SynthesisCancelled
 from app.plugins.loading import LoadedPlugin, load_plugin
 from app.plugins.manifest import PluginManifest
-from app.plugins.normalization import fit_input_scaling, from_network, to_network
+from app.plugins.normalization import DEFAULT_NETWORK_RANGE, fit_input_scaling, from_network, to_network
 from app.plugins.plane_stack import plane_layout
 from app.plugins.sliding_window import run_tiled
 from app.plugins.training_grid import TrainingGrid, grid_geometry, match_training_grid, resize_images
@@ -88,6 +88,12 @@ class _BatchRunner:
         self.mixed_precision = options.mixed_precision
         self.overlap = self.manifest.patch_overlap if options.patch_overlap is None else options.patch_overlap
         self.messages = messages
+        self.channels = self.manifest.network_input_channels
+        if self.manifest.input_channels == 1 and self.channels > 1:
+            messages.append(
+                f"the generator takes {self.channels} input channels: each grey image is repeated"
+                " in every channel (as pix2pix/CycleGAN read a grey image as RGB)"
+            )
         try:
             plugin.generator.to(device)
         except Exception as error:
@@ -100,6 +106,8 @@ class _BatchRunner:
 
     def _infer(self, batch: torch.Tensor) -> torch.Tensor:
         images = batch.to(self.device, non_blocking=True)
+        if images.shape[1] == 1 and self.channels > 1:
+            images = images.expand(-1, self.channels, *images.shape[2:])
         autocast = (
             torch.autocast("cuda", dtype=torch.float16)
             if self.device.type == "cuda" and self.mixed_precision and self.plugin.generator.kind == "torch"
@@ -131,9 +139,13 @@ class _BatchRunner:
             indices = range(start, min(start + self.batch_size, count))
             try:
                 output = self._infer(make_batch(indices))
+            except PluginError:
+                raise
             except Exception as error:
                 if not is_out_of_memory(error):
-                    raise
+                    raise PluginError(
+                        f"{self.manifest.name} failed on {_what(indices, count)}: {_error_text(error)}"
+                    ) from error
                 self._recover_from_oom()
                 continue
             store(indices, output)
@@ -156,6 +168,49 @@ class _BatchRunner:
             self.plugin.generator.to(self.device)
             return
         raise PluginError("out of memory on the CPU: the image or patch is too large for this machine")
+
+
+def _what(indices: range, count: int) -> str:
+    return "the volume" if count == 1 else f"slices {indices.start + 1}-{indices.stop} of {count}"
+
+
+def _error_text(error: BaseException) -> str:
+    """The model's own error in a line: a TorchScript error's last line is the raised one."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if "TorchScript" in lines[0]:
+        return lines[-1][:400]
+    return f"{type(error).__name__}: {'; '.join(lines[:4])}"[:400]
+
+
+def _check_network_output(
+    output: torch.Tensor, manifest: PluginManifest, stack_axis: int | None, mixed_precision: bool
+) -> str | None:
+    """Refuse NaN / infinite output (naming the slices); a note when it leaves the network range."""
+    finite = torch.isfinite(output)
+    if not bool(finite.all()):
+        if stack_axis is None:
+            where = "the volume"
+        else:
+            per_slice = finite.movedim(stack_axis, 0).reshape(output.shape[stack_axis], -1).all(dim=1)
+            bad = torch.nonzero(~per_slice).flatten().tolist()
+            span = f"slice {bad[0] + 1}" if len(bad) == 1 else f"slices {bad[0] + 1}-{bad[-1] + 1}"
+            where = f"{span} of {per_slice.numel()}"
+        hint = "; try again without mixed precision (--no-amp)" if mixed_precision else ""
+        raise PluginError(
+            f"{manifest.name} returned NaN or infinite values in {int((~finite).sum())} voxels of {where};"
+            f" nothing was written{hint}"
+        )
+    low, high = manifest.normalization.get("network_range", DEFAULT_NETWORK_RANGE)
+    smallest, largest = (float(v) for v in torch.aminmax(output))
+    if smallest < low - 1e-3 or largest > high + 1e-3:
+        return (
+            f"the generator's output reached [{smallest:.3g}, {largest:.3g}], outside the network range"
+            f" [{float(low)}, {float(high)}] its manifest declares: values beyond it are mapped past the"
+            " output scaling's bounds (check normalization.network_range or the final activation)"
+        )
+    return None
 
 
 def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int, flips) -> torch.Tensor:
@@ -323,6 +378,10 @@ def synthesize(
             f" {' x '.join(map(str, output.shape[::-1]))} voxels (input"
             f" {' x '.join(map(str, normalized.shape[::-1]))})"
         )
+    mixed = runner.device.type == "cuda" and options.mixed_precision
+    stack_axis = layout.axes[0] if layout else None
+    if warning := _check_network_output(output, manifest, stack_axis, mixed):
+        messages.append(warning)
     # The output buffer is ours: scale it back in place; on the CPU .numpy() then shares it.
     voxels = np.ascontiguousarray(
         from_network(output, manifest.normalization, fitted, in_place=True).cpu().numpy()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from app.plugins.errors import PluginError
+
 
 def tile_starts(size: int, tile: int, overlap: float) -> list[int]:
     """Start offsets covering ``size`` with tiles of ``tile``; the last tile ends at the edge."""
@@ -49,6 +51,16 @@ def _pad_to(images: torch.Tensor, target: Sequence[int]) -> torch.Tensor:
     return F.pad(images, pads, mode="replicate")
 
 
+def _checked(output: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """The model's output, if it kept the batch and image size (a crop would hide a wrong one)."""
+    if output.ndim != given.ndim or output.shape[0] != given.shape[0] or output.shape[2:] != given.shape[2:]:
+        raise PluginError(
+            f"the generator returned images of shape {tuple(output.shape)} for input {tuple(given.shape)};"
+            " an image-to-image plugin must return the same batch and image size (B, C, *spatial)"
+        )
+    return output
+
+
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
@@ -68,7 +80,8 @@ def run_tiled(
         # At least two multiples: a ResNet's reflection padding at 1/4 resolution needs 2 pixels.
         minimum = 2 * size_multiple if size_multiple > 1 else 1
         padded_shape = [max(_round_up(s, size_multiple), minimum) for s in spatial]
-        output = model(_pad_to(images, padded_shape))
+        padded = _pad_to(images, padded_shape)
+        output = _checked(model(padded), padded)
         return output[(..., *[slice(0, s) for s in spatial])]
 
     tile_shape = tuple(int(t) for t in tile_shape)
@@ -81,7 +94,8 @@ def run_tiled(
         *[tile_starts(s, t, overlap) for s, t in zip(padded_shape, tile_shape, strict=True)]
     ):
         window = tuple(slice(start, start + t) for start, t in zip(starts, tile_shape, strict=True))
-        tile_output = model(padded[(..., *window)]).float()
+        tile = padded[(..., *window)]
+        tile_output = _checked(model(tile), tile).float()
         if accumulated is None:
             channels = output_channels or tile_output.shape[1]
             accumulated = torch.zeros((images.shape[0], channels, *padded_shape), device=images.device)

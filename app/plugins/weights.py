@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -115,7 +116,15 @@ def onnx_session(path: str | Path, device_type: str = "cpu"):
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types
-        raise WeightsFormatError(f"{path.name}: not a readable ONNX model ({_first_line(error)})") from error
+        raise WeightsFormatError(f"{path.name}: not a readable ONNX model ({_onnx_reason(error)})") from error
+
+
+def _onnx_reason(error: BaseException) -> str:
+    """onnxruntime's message without its C++ source location and function signature, which
+    otherwise fill the line before the reason (an opset newer than it supports, an unknown op)."""
+    text = re.sub(r"/onnxruntime_src/\S+:\d+ [^()]*\([^()]*\)\s*", "", " ".join(str(error).split()))
+    text = text.replace("[ONNXRuntimeError] : ", "").strip()
+    return text[:600] if text else type(error).__name__
 
 
 def _first_line(error: BaseException) -> str:

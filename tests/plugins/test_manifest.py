@@ -114,3 +114,14 @@ model_card = { training_data = "t", paired = true, intended_use = "u", known_lim
     )
     manifest = load_manifest(plugin_dir)
     assert manifest.name == "toml-plugin" and manifest.patch_size == (128, 128)
+
+
+def test_misspelt_dimensionality_is_not_reported_as_a_2_5d_plugin(plugin_dir):
+    data = manifest_data("latest_net_G.pth", "0" * 64)
+    data["dimensionalty"] = data.pop("dimensionality")
+    write_manifest(plugin_dir, data)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(plugin_dir)
+    text = str(caught.value)
+    assert "missing required field 'dimensionality'" in text and "dimensionalty" in text
+    assert "context_slices" not in text and "2.5D" not in text

@@ -116,3 +116,21 @@ def test_torchscript_and_onnx_generators_run(tmp_path):
         ArchitectureSpec("onnx"), WeightsRef(model_path, sha256_of_file(model_path))
     )
     np.testing.assert_allclose(onnx_generator(x).numpy(), np.tanh(0.5 * x.numpy()), atol=1e-6)
+
+
+def test_onnx_opset_newer_than_onnxruntime_says_so_without_the_cpp_signature(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 99)], ir_version=8)
+    path = tmp_path / "g.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(WeightsFormatError) as caught:
+        load_generator(ArchitectureSpec("onnx"), WeightsRef(path, sha256_of_file(path)))
+    text = str(caught.value)
+    assert "g.onnx: not a readable ONNX model" in text
+    assert "99" in text and "opset" in text.lower()
+    assert "onnxruntime_src" not in text and "std::" not in text
