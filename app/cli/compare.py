@@ -123,9 +123,16 @@ def _number(value, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.writable import unwritable_reason
+
     volumes = {}
     roles = [(role, getattr(args, role)) for role in ("original", "synthesized", "reference", "cycle")]
     roles += [(f"ensemble {n + 1}", path) for n, path in enumerate(args.ensemble or [])]
+    for output in (args.json, args.report):
+        reason = unwritable_reason(output) if output else None
+        if reason is not None:  # said now, not after the maps are computed
+            print(f"compare: cannot write {output}: {reason}", file=sys.stderr)
+            return 2
     for role, path in roles:
         if path is None:
             continue

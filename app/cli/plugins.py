@@ -89,6 +89,7 @@ def _diversity(args: argparse.Namespace) -> int:
 
     from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM
     from app.cli.compare import load_any
+    from app.cli.writable import unwritable_reason
     from app.plugins.discovery import find_plugin
     from app.plugins.diversity_check import generator_diversity
     from app.plugins.errors import PluginError
@@ -97,6 +98,9 @@ def _diversity(args: argparse.Namespace) -> int:
         manifest = find_plugin(args.plugin)
         if not Path(args.real).exists():
             raise FileNotFoundError(f"{args.real}: no such file or folder")
+        reason = unwritable_reason(args.json) if args.json else None
+        if reason is not None:
+            raise OSError(f"cannot write {args.json}: {reason}")
         result = generator_diversity(manifest.folder, load_any(args.real), args.samples, args.seed)
     except (PluginError, OSError, ValueError) as error:
         print(f"plugins diversity: error: {error}", file=sys.stderr)

@@ -108,10 +108,17 @@ def run(args: argparse.Namespace) -> int:
         manifest = find_plugin(args.plugin)
         if not Path(args.input).exists():
             raise FileNotFoundError(f"{args.input} does not exist")
-        if not args.output.lower().endswith(NIFTI_SUFFIXES):
+        # Before the run, not after minutes of inference.
+        series_folder = not args.output.lower().endswith(NIFTI_SUFFIXES)
+        if series_folder:
             from app.io.dicom_export import check_series_folder
 
-            check_series_folder(args.output)  # before the run, not after minutes of inference
+            check_series_folder(args.output)
+        from app.cli.writable import unwritable_reason
+
+        reason = unwritable_reason(args.output, folder=series_folder)
+        if reason is not None:
+            raise OSError(f"cannot write {args.output}: {reason}")
         volume = load_input_volume(args.input, args.series)
         if not domain_allows_run(manifest, volume, args.strict_domain):
             return 2
