@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,14 @@ _MR_KEYWORDS = (
 # Type 2 Patient / General Study attributes that highdicom copies from the images an SR or SEG
 # refers to; it reads them as attributes, so an image that leaves one out stopped the export.
 _TYPE2_COPIED_TO_SR_SEG = (*_PATIENT_KEYWORDS[:4], "AccessionNumber", "StudyID", "StudyDate", "StudyTime")
+
+
+def marked_description(description: str, referenced: Iterable[Dataset]) -> str:
+    """``description``, saying so when the images it refers to are synthetic (Synthetic Data YES):
+    measurements or masks of a synthesized image are exports of it, and marked like it."""
+    if any(str(d.get("SyntheticData", "")).upper() == "YES" for d in referenced):
+        return f"{description} on SYNTHETIC images"[:64]
+    return description
 
 
 def with_type2_study_attributes(datasets: list[Dataset]) -> list[Dataset]:

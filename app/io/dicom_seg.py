@@ -20,7 +20,7 @@ from pydicom.uid import generate_uid
 from app import __version__
 from app.core.volume import Geometry
 from app.io.deidentify import deidentify_dataset
-from app.io.dicom_export import MANUFACTURER, ExportError, with_type2_study_attributes
+from app.io.dicom_export import MANUFACTURER, ExportError, marked_description, with_type2_study_attributes
 
 
 def write_label_seg(
@@ -66,7 +66,7 @@ def write_label_seg(
         manufacturer_model_name="SynthView",
         software_versions=str(__version__),
         device_serial_number="0",
-        series_description="SynthView label mask",
+        series_description=marked_description("SynthView label mask", ordered),
     )
     if deidentify:
         # A copy: highdicom shares sequence items with the source datasets given to it.

@@ -24,7 +24,7 @@ from app.annotations.roi_stats import RoiStatistics, roi_statistics
 from app.annotations.shapes import Angle, Annotation, EllipseRoi, PlanarRegion, PointMarker, Ruler
 from app.core.volume import Volume
 from app.io.deidentify import deidentify_dataset
-from app.io.dicom_export import MANUFACTURER, ExportError, with_type2_study_attributes
+from app.io.dicom_export import MANUFACTURER, ExportError, marked_description, with_type2_study_attributes
 
 _MM = hd.sr.CodedConcept("mm", "UCUM", "millimeter")
 _MM2 = hd.sr.CodedConcept("mm2", "UCUM", "square millimeter")
@@ -77,7 +77,7 @@ def write_measurement_sr(
         manufacturer=MANUFACTURER,
         is_complete=True,
     )
-    sr.SeriesDescription = "SynthView measurements"
+    sr.SeriesDescription = marked_description("SynthView measurements", evidence)
     if deidentify:
         # A copy: highdicom shares sequence items with the source datasets given to it.
         sr = deidentify_dataset(copy.deepcopy(sr))

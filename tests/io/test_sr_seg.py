@@ -170,3 +170,21 @@ def test_sr_and_seg_of_a_series_missing_type2_patient_and_study_attributes(measu
         and sr.StudyInstanceUID == bare[0].StudyInstanceUID
     )
     assert "PatientBirthDate" not in bare[0]  # the caller's headers are left as they were
+
+
+def test_measurements_and_masks_of_a_synthetic_series_say_so(tmp_path):
+    """An SR or SEG of synthesized images is an export of them: its series description says so."""
+    volume = synthetic_mr_volume()
+    paths = write_derived_series(volume, tmp_path / "synth", source=source_header())
+    datasets = [pydicom.dcmread(p) for p in paths]
+    assert {d.SyntheticData for d in datasets} == {"YES"}
+    c = volume.geometry.lps_from_index([3, 2, 2])
+    document = AnnotationDocument()
+    document.insert(Ruler(label="ruler", start_lps=c, end_lps=c + 2 * volume.geometry.direction[:, 0]))
+    sr = pydicom.dcmread(write_measurement_sr(document, datasets, tmp_path / "sr.dcm", volume=volume))
+    labels = np.zeros(volume.voxels.shape, np.uint8)
+    labels[2, 1:3, 1:3] = 1
+    seg = pydicom.dcmread(write_label_seg(labels, volume.geometry, datasets, tmp_path / "seg.dcm"))
+    assert sr.SeriesDescription == "SynthView measurements on SYNTHETIC images"
+    assert seg.SeriesDescription == "SynthView label mask on SYNTHETIC images"
+    assert dciodvfy_errors(tmp_path / "sr.dcm") == [] and dciodvfy_errors(tmp_path / "seg.dcm") == []
