@@ -90,6 +90,11 @@ def build_demo_study(output_dir: Path = DEMO_SERIES_DIR) -> Path:
 
     study_uid, series_uid, frame_uid = _uid("study"), _uid("series"), _uid("frame")
     work = Path(tempfile.mkdtemp(prefix=".demo_build_", dir=output_dir.parent))
+    # mkdtemp makes the folder private (0700): give it a normal folder's mode, so other users of a
+    # shared checkout can read the demo.
+    umask = os.umask(0)
+    os.umask(umask)
+    work.chmod(0o777 & ~umask)
     try:
         for k in range(nk):
             pixels = np.ascontiguousarray(stored[::-1, ::-1, k].T)  # rows: posterior, cols: left

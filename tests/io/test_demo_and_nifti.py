@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pydicom
 
@@ -35,9 +38,15 @@ def test_demo_headers_are_consistent(demo_dicom_dir):
 
 
 def test_demo_build_is_deterministic(tmp_path, demo_dicom_dir):
-    rebuilt = build_demo_study(tmp_path / "again")
+    umask = os.umask(0o022)
+    try:
+        rebuilt = build_demo_study(tmp_path / "again")
+    finally:
+        os.umask(umask)
     for name in ("IM0001.dcm", "IM0100.dcm"):
         assert (rebuilt / name).read_bytes() == (demo_dicom_dir / name).read_bytes()
+    # Readable by the other users of a shared checkout (the temporary build folder was 0700).
+    assert stat.S_IMODE(rebuilt.stat().st_mode) == 0o755
 
 
 def test_nifti_ras_becomes_lps(mni_t1_nifti_path):
