@@ -224,3 +224,22 @@ def test_super_resolution_takes_raw_thick_slices_and_beats_linear_interpolation(
     }
     # Measured: 0.0298 vs 0.0374 of p99.5 (20 % lower error than linear interpolation).
     assert errors["sr"] < 0.9 * errors["linear"], errors
+
+
+def test_super_resolution_domain_accepts_the_thick_slices_it_is_made_for(loaded_plugins):
+    """Its card says it takes 3-5 mm slices as acquired: a 5 mm axial stack must not be flagged
+    out of domain (nor refused by --strict-domain); 7 mm slices still are."""
+    from app.analysis.ood import check_domain
+
+    manifest = loaded_plugins["mr_t1_thick_slice_sr"].manifest
+    voxels = np.random.default_rng(0).uniform(0, 900, size=(30, 64, 64)).astype(np.float32)
+
+    def spacing_warnings(slice_mm: float) -> list[str]:
+        volume = Volume(voxels, Geometry.identity((1.0, 1.0, slice_mm)), "MR")
+        return [
+            w for w in check_domain(volume, manifest.declared_training_domain()).warnings if "spacing" in w
+        ]
+
+    assert spacing_warnings(1.0) == []
+    assert spacing_warnings(5.0) == []
+    assert spacing_warnings(7.0) and "coarser than the training maximum" in spacing_warnings(7.0)[0]

@@ -98,6 +98,8 @@ PLUGINS: dict[str, dict] = {
         "name": "mr-t1-thick-slice-sr",
         "task": "super-resolution",
         "description": "Restores through-plane detail of thick-slice axial T1 resampled to 1 mm; works on coronal slices.",
+        # Thick axial slices as acquired (3-5 mm in training) are its input: k up to 5 mm.
+        "spacing_mm_max": [1.2, 1.2, 5.0],
         "degradation": "Axial slices 3, 4 or 5 mm thick (box profile, random slice phase) simulated from the 1 mm"
         " head and linearly interpolated back to 1 mm along the slice axis.",
         "heldout": f"{HELDOUT_THICKNESS_MM} mm axial slices interpolated to 1 mm, {HELDOUT_SLICES} coronal slices"
@@ -207,7 +209,7 @@ def _manifest_for_translation(folder: str, spec: dict, sha256: str, metrics: dic
             "contrasts": ["T1"],
             "body_parts": ["head"],
             "spacing_mm_min": [0.8, 0.8, 0.8],
-            "spacing_mm_max": [1.2, 1.2, 1.2],
+            "spacing_mm_max": spec.get("spacing_mm_max", [1.2, 1.2, 1.2]),
         },
     }
 
