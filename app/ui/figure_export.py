@@ -241,5 +241,7 @@ def install_figure_export(window) -> None:
                 QtWidgets.QMessageBox.warning(window, "Cannot export the figure", str(error))
 
     action.triggered.connect(choose)
-    file_menu.addAction(action)
+    # Beside Save screenshot, before the separator that sets Quit apart (Quit stays last).
+    separator = next((a for a in file_menu.actions() if a.isSeparator()), None)
+    file_menu.insertAction(separator, action)
     window.export_figure_action = action

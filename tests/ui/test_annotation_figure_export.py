@@ -83,6 +83,9 @@ def test_bad_requests_and_menu_action(main_window, compare_window, tmp_path):
         a.menu() for a in main_window.menuBar().actions() if a.menu() and "File" in a.menu().title()
     ][0]
     assert main_window.export_figure_action in file_menu.actions()
+    texts = [a.text() for a in file_menu.actions()]
+    assert texts[-1] == "Quit"  # Export figure was appended after Quit
+    assert texts.index("Export figure (PNG/SVG)...") == texts.index("Save screenshot...") + 1
 
 
 def test_scale_bar_leaves_the_corner_read_out_legible(compare_window, tmp_path):
