@@ -185,6 +185,30 @@ def _frame_of_reference(volume: Volume) -> dict:
     return {"frame_of_reference_uid": str(uid)} if uid else {}
 
 
+def _space_key(volume: Volume) -> tuple:
+    """What annotations in world coordinates belong to: the DICOM frame of reference, or, without
+    one, the voxel grid itself (a synthesized volume keeps its input's grid)."""
+    uid = volume.metadata.get("FrameOfReferenceUID")
+    if uid:
+        return ("frame of reference", str(uid))
+    geometry = volume.geometry
+    return (
+        "grid",
+        tuple(volume.shape_kji),
+        tuple(np.round(geometry.origin_lps_mm, 3)),
+        tuple(np.round(geometry.spacing_mm, 4)),
+        tuple(np.round(geometry.direction, 4).ravel()),
+    )
+
+
+def same_space(first: Volume, second: Volume) -> bool:
+    """Whether annotations drawn on ``first`` mean the same places on ``second``."""
+    first_uid, second_uid = (v.metadata.get("FrameOfReferenceUID") for v in (first, second))
+    if first_uid and second_uid:
+        return str(first_uid) == str(second_uid)
+    return first.shape_kji == second.shape_kji and first.geometry.allclose(second.geometry)
+
+
 def mask_summary(controller: AnnotationController) -> str:
     """The painted label mask in words: voxels, volume in mL, mean ± SD on the volume painted on."""
     mask = controller.document.mask
@@ -224,6 +248,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.controller = controller or AnnotationController(self)
         self.tool_buttons: dict[Tool, QtWidgets.QToolButton] = {}
         self.status = ""
+        self._set_aside: dict[tuple, AnnotationDocument] = {}  # by patient space (_space_key)
 
         tools = QtWidgets.QGridLayout()
         group = QtWidgets.QButtonGroup(self)
@@ -455,6 +480,22 @@ class AnnotationPanel(QtWidgets.QWidget):
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
 
+    def switch_space(self, previous: Volume, volume: Volume) -> None:
+        """Another patient space is opened: set the annotations of ``previous`` aside (they come
+        back when it is opened again) and show ``volume``'s own, or its saved sidecar's."""
+        document = self.controller.document
+        if len(document) or document.mask is not None:
+            self._set_aside[_space_key(previous)] = document
+        restored = self._set_aside.pop(_space_key(volume), None)
+        self.controller.set_document(restored or AnnotationDocument())
+        if restored is None:
+            self.load_sidecar_of(volume)
+        if len(document) or document.mask is not None:
+            self.status = (
+                f"{len(document)} annotation(s) of the previous volume set aside: they belong to its"
+                " space and come back when it is opened again"
+            )
+
     def load_sidecar_of(self, volume: Volume) -> bool:
         """Open the annotations saved beside a volume's file (``NAME.annotations.json``), if any."""
         source = volume.metadata.get("source_path")
@@ -503,7 +544,11 @@ def install_annotation_tools(window) -> AnnotationPanel:
         difference = getattr(getattr(window, "view", None), "difference", None)
         if difference is not None:
             volumes["difference"] = difference.volume
-        new_reference = original is not None and original is not controller.reference
+        previous = controller.reference
+        new_reference = original is not None and original is not previous
+        # Annotations are places in one patient's space: another space gets its own document.
+        if new_reference and previous is not None and not same_space(previous, original):
+            panel.switch_space(previous, original)
         controller.set_volumes(volumes, original)
         if new_reference and len(controller.document) == 0 and controller.document.mask is None:
             panel.load_sidecar_of(original)

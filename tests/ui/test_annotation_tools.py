@@ -364,3 +364,31 @@ def panel_axes(panel):
 
     axes = PLANE_AXES[panel.plane]
     return axes.right_lps, axes.down_lps
+
+
+def test_annotations_stay_with_the_patient_space_they_were_drawn_in(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    """Another patient's volume opens with its own (empty) annotations, never the previous
+    patient's marks; coming back brings them back; the synthesized twin shares them."""
+    from app.annotations.shapes import PointMarker
+    from app.core.volume import Geometry, Volume
+
+    tools = install_annotation_tools(main_window)
+    main_window.open_volume(phantom)
+    tools.controller.document.insert(
+        PointMarker(label="lesion", position_lps=phantom.geometry.lps_from_index([5, 5, 5]))
+    )
+    main_window.show_compare(phantom, [synthetic_phantom])  # same grid: same space
+    assert [a.label for a in tools.controller.document] == ["lesion"]
+
+    other_patient = Volume(
+        np.zeros((6, 7, 8), np.float32),
+        Geometry(np.array([100.0, 0, 0]), np.ones(3), np.eye(3)),
+        "MR",
+        name="b",
+    )
+    main_window.open_volume(other_patient)
+    assert len(tools.controller.document) == 0 and "set aside" in tools.status
+    main_window.open_volume(phantom)
+    assert [a.label for a in tools.controller.document] == ["lesion"]
