@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and _looks_like_a_mistyped_command(argv[0]):
+        build_parser().parse_args(argv[:1])  # "invalid choice: 'inof' (choose from ...)", exit 2
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         # No command: the desktop application, with any paths given opened at start.
         from app.ui.application import run_gui
@@ -80,6 +82,14 @@ def _main(argv: list[str] | None) -> int:
         sys.argv = saved
     module = importlib.import_module(args._module)
     return int(module.run(args) or 0)
+
+
+def _looks_like_a_mistyped_command(word: str) -> bool:
+    """A bare word that is neither a command nor an existing path (``synthesise``): not a file
+    to open in the viewer, which would only say it cannot open it."""
+    if word in COMMANDS or word.startswith("-") or os.path.exists(word):
+        return False
+    return os.sep not in word and "." not in word
 
 
 if __name__ == "__main__":

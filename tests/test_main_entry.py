@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 import main
 
@@ -59,3 +60,11 @@ def test_output_piped_into_a_closed_reader_ends_without_a_traceback(tmp_path):
     process.wait(timeout=60)
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert process.returncode == 1
+
+
+def test_a_mistyped_command_is_an_argument_error_not_a_viewer_window(capsys):
+    with pytest.raises(SystemExit) as done:
+        main.main(["synthesise", "--plugin", "x", "in.nii", "out.nii"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'synthesise'" in err and "synthesize" in err
