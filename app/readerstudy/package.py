@@ -246,6 +246,10 @@ def load_package(reading_dir: str | Path) -> tuple[dict, Path]:
     """The reading package (``study.json``) of a reading folder or file, and its folder."""
     path = Path(reading_dir)
     if path.is_dir():
+        if not (path / PACKAGE_FILE).exists() and (path / "reading" / PACKAGE_FILE).exists():
+            # The study folder `study create` wrote, which also holds the truth: readers get its
+            # reading/ subfolder.
+            raise ValueError(f"{path} is the coordinator's study folder; readers open {path / 'reading'}")
         path = path / PACKAGE_FILE
     try:
         package = json.loads(path.read_text(encoding="utf-8"))

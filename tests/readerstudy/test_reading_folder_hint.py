@@ -1,0 +1,19 @@
+"""``study read OUT_DIR`` (the study folder, not OUT_DIR/reading): the message names the right folder."""
+
+from __future__ import annotations
+
+from main import main
+
+
+def test_reading_the_study_folder_points_to_its_reading_subfolder(tmp_path, case_folders, capsys):
+    real_dir, synthetic_dir = case_folders
+    out_dir = tmp_path / "study"
+    assert (
+        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["study", "read", str(out_dir), "--reader", "R1"]) == 2
+    err = capsys.readouterr().err
+    assert f"readers open {out_dir / 'reading'}" in err
+    assert "No such file" not in err
