@@ -176,7 +176,20 @@ class PluginPanel(QtWidgets.QWidget):
 
     def _show_model_card(self, *_args) -> None:
         manifest = self.selected_manifest()
-        self.model_card.setPlainText(manifest.model_card_text() if manifest else "No plugin found.")
+        self.model_card.setPlainText(manifest.model_card_text() if manifest else self._no_plugin_text())
+
+    @staticmethod
+    def _no_plugin_text() -> str:
+        """Where plugins are looked for, and how to bring one, for a panel with none."""
+        from app.plugins.discovery import REPO_PLUGIN_DIR, user_plugin_dirs
+
+        places = "\n".join(f"  {folder}" for folder in [REPO_PLUGIN_DIR, *user_plugin_dirs()])
+        return (
+            f"No plugin found. SynthView looks in\n{places}\nand in installed Python packages "
+            "(entry-point group synthview.plugins).\n\n"
+            "'Add folder...' loads a plugin folder: a manifest (plugin.yaml or plugin.toml) beside "
+            "its weights."
+        )
 
     def _choose_folder(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Plugin folder (manifest + weights)")

@@ -103,3 +103,15 @@ def test_training_spacing_checkbox_decides_whether_images_are_resampled(qtbot, t
     with qtbot.waitSignal(panel.result_ready, timeout=60000):
         qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
     assert grids[0]["training_shape"] == [16, 20] and grids[1] is None
+
+
+def test_no_plugin_says_where_it_looked_and_how_to_add_one(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTHVIEW_PLUGIN_PATH", str(tmp_path / "none-here"))
+    monkeypatch.setattr(discovery, "REPO_PLUGIN_DIR", tmp_path / "no-repo-plugins")
+    monkeypatch.setattr(discovery, "entry_points", lambda group: [])
+    panel = PluginPanel()
+    qtbot.addWidget(panel)
+    text = panel.model_card.toPlainText()
+    assert text.startswith("No plugin found.")
+    assert str(tmp_path / "none-here") in text and str(tmp_path / "no-repo-plugins") in text
+    assert "Add folder..." in text and not panel.run_button.isEnabled()
