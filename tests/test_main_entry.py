@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +70,25 @@ def test_a_mistyped_command_is_an_argument_error_not_a_viewer_window(capsys):
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'synthesise'" in err and "synthesize" in err
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub_parser in action.choices.items():
+                yield from _parsers(sub_parser, f"{name} {sub_name}")
+
+
+def test_every_argument_of_every_command_says_what_it_is():
+    missing = []
+    for command, (module_name, _) in main.COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module_name).add_arguments(parser)
+        for name, sub_parser in _parsers(parser, command):
+            for action in sub_parser._actions:
+                if isinstance(action, argparse._SubParsersAction) or action.dest == "help":
+                    continue
+                if not action.help:
+                    missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("out_dir", nargs="?", help="folder for the reading package, truth file and database")
     create.add_argument("--real", help="folder of real images (instead of a definition)")
     create.add_argument("--synthetic", help="folder of synthetic images (instead of a definition)")
-    create.add_argument("--name", default="Visual Turing test")
+    create.add_argument("--name", default="Visual Turing test", help="study name (folders mode)")
     create.add_argument(
         "--seed", type=int, default=None, help="randomisation seed (default: random, recorded)"
     )
@@ -52,8 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     analyze = sub.add_parser("analyze", help="statistics and report")
     analyze.add_argument("input", help="study database (file or URL), long-format CSV or iMRMC file")
-    analyze.add_argument("--json", dest="json_out", metavar="OUT", default=None)
-    analyze.add_argument("--report", metavar="OUT.html", default=None)
+    analyze.add_argument(
+        "--json", dest="json_out", metavar="OUT", default=None, help="write every figure as JSON"
+    )
+    analyze.add_argument("--report", metavar="OUT.html", default=None, help="write the HTML report")
     analyze.add_argument("--study", default=None, help="study id, when the database holds several")
     analyze.add_argument(
         "--truth",
@@ -64,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     export = sub.add_parser("export-csv", help="long-format CSV (and optionally iMRMC) export")
     export.add_argument("input", help="study database (file or URL), CSV or iMRMC file")
-    export.add_argument("out_csv")
+    export.add_argument("out_csv", help="long-format CSV to write (one row per reading)")
     export.add_argument("--imrmc", default=None, help="also write an iMRMC input file")
     export.add_argument("--study", default=None, help="study id, when the database holds several")
     export.add_argument(
@@ -75,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     edit = sub.add_parser("edit", help="open the study editor dialog")
-    edit.add_argument("definition", nargs="?", default=None)
+    edit.add_argument(
+        "definition", nargs="?", default=None, help="study definition (YAML or JSON) to open or create"
+    )
 
 
 def _fail(message: str) -> int:

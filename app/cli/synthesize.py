@@ -20,7 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", required=True, help="plugin name (see 'plugins list') or plugin folder")
     parser.add_argument("input", help="study/DICOM folder, DICOM file or NIfTI file")
     parser.add_argument("output", help="output .nii/.nii.gz file, or a folder for a derived DICOM series")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where the generator runs (default auto: a CUDA or Apple GPU when present, else the CPU)",
+    )
     parser.add_argument("--series", default=None, help="SeriesInstanceUID to use when INPUT holds several")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per forward pass (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed recorded in the provenance")
