@@ -248,13 +248,27 @@ def state_dict_mismatch(network: nn.Module, state_dict: dict) -> list[str]:
     return lines
 
 
-def _hints(state_dict: dict) -> list[str]:
+def _hints(spec: ArchitectureSpec, state_dict: dict) -> list[str]:
+    """What the file itself says about the fields the manifest declares differently."""
     keys = list(state_dict)
     hints = []
-    if any(k.endswith("running_mean") for k in keys) and any(k.endswith("bias") for k in keys):
+    has_statistics = any(k.endswith("running_mean") for k in keys)
+    if spec.norm != "batch" and has_statistics and any(k.endswith("bias") for k in keys):
         hints.append("the file has running statistics: was it trained with norm: batch?")
+    if spec.norm == "batch" and not has_statistics:
+        hints.append("no batch-norm statistics in the file: was it trained with norm: instance?")
     if any(".conv_block.6." in k for k in keys):
         hints.append("residual blocks have a dropout slot: set use_dropout: true")
+    elif spec.use_dropout and any(".conv_block.5." in k for k in keys):
+        hints.append("residual blocks have no dropout slot: set use_dropout: false")
+    first = state_dict.get("model.model.0.weight", state_dict.get("model.1.weight"))
+    if isinstance(first, torch.Tensor) and first.ndim == 4:
+        if first.shape[0] != spec.ngf:
+            hints.append(f"the first convolution has {first.shape[0]} filters: ngf: {first.shape[0]}")
+        if first.shape[1] != spec.input_nc:
+            hints.append(
+                f"the first convolution takes {first.shape[1]} channel(s): input_nc: {first.shape[1]}"
+            )
     if any(k.startswith("model.model.") for k in keys):
         hints.append("the keys are those of a U-Net generator (unet_128 / unet_256)")
     elif any(".conv_block." in k for k in keys):
@@ -269,7 +283,7 @@ def load_builtin_generator(spec: ArchitectureSpec, state_dict: dict) -> nn.Modul
     state_dict = _drop_legacy_instance_norm_keys(network, state_dict)
     problems = state_dict_mismatch(network, state_dict)
     if problems:
-        hints = _hints(state_dict)
+        hints = _hints(spec, state_dict)
         hint_text = ("\nHint: " + "; ".join(hints)) if hints else ""
         raise ArchitectureMismatchError(
             f"the weights do not fit architecture {spec.describe()}:\n  - "

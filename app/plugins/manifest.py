@@ -273,6 +273,9 @@ def _semantic_problems(data: dict) -> list[str]:
         problems.append(
             f"patch_size: a {data['dimensionality']} plugin needs {dims} values, got {len(patch)}"
         )
+    spacing = data.get("spacing_mm")
+    if spacing and dims == 3 and len(spacing) != 3:  # the runtime would ignore it
+        problems.append(f"spacing_mm: a 3D plugin needs 3 values [i, j, k], got {len(spacing)}")
     return problems
 
 

@@ -187,23 +187,26 @@ def _error_text(error: BaseException) -> str:
 def _check_network_output(
     output: torch.Tensor, manifest: PluginManifest, stack_axis: int | None, mixed_precision: bool
 ) -> str | None:
-    """Refuse NaN / infinite output (naming the slices); a note when it leaves the network range."""
-    finite = torch.isfinite(output)
-    if not bool(finite.all()):
+    """Refuse NaN / infinite output (naming the slices); a note when it leaves the network range.
+
+    One min/max pass (NaN propagates into both); the per-slice search runs only on failure.
+    """
+    smallest, largest = (float(v) for v in torch.aminmax(output))
+    if not (np.isfinite(smallest) and np.isfinite(largest)):
+        bad_voxels = ~torch.isfinite(output)
         if stack_axis is None:
             where = "the volume"
         else:
-            per_slice = finite.movedim(stack_axis, 0).reshape(output.shape[stack_axis], -1).all(dim=1)
-            bad = torch.nonzero(~per_slice).flatten().tolist()
+            per_slice = bad_voxels.movedim(stack_axis, 0).reshape(output.shape[stack_axis], -1).any(dim=1)
+            bad = torch.nonzero(per_slice).flatten().tolist()
             span = f"slice {bad[0] + 1}" if len(bad) == 1 else f"slices {bad[0] + 1}-{bad[-1] + 1}"
             where = f"{span} of {per_slice.numel()}"
         hint = "; try again without mixed precision (--no-amp)" if mixed_precision else ""
         raise PluginError(
-            f"{manifest.name} returned NaN or infinite values in {int((~finite).sum())} voxels of {where};"
+            f"{manifest.name} returned NaN or infinite values in {int(bad_voxels.sum())} voxels of {where};"
             f" nothing was written{hint}"
         )
     low, high = manifest.normalization.get("network_range", DEFAULT_NETWORK_RANGE)
-    smallest, largest = (float(v) for v in torch.aminmax(output))
     if smallest < low - 1e-3 or largest > high + 1e-3:
         return (
             f"the generator's output reached [{smallest:.3g}, {largest:.3g}], outside the network range"

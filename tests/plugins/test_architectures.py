@@ -184,3 +184,28 @@ def test_dropout_and_channel_mismatch_are_explained():
         ArchitectureMismatchError, match=r"model.1.weight: file \[4, 3, 7, 7\] vs architecture \[4, 1, 7, 7\]"
     ):
         load_builtin_generator(spec, three_channel)
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected_hint"),
+    [
+        ({"norm": "batch"}, "no batch-norm statistics in the file: was it trained with norm: instance?"),
+        ({"use_dropout": True}, "residual blocks have no dropout slot: set use_dropout: false"),
+        ({"ngf": 8}, "the first convolution has 4 filters: ngf: 4"),
+        ({"input_nc": 3}, "the first convolution takes 1 channel(s): input_nc: 1"),
+    ],
+)
+def test_each_declared_field_that_does_not_match_the_file_is_named(declared, expected_hint):
+    # The file: a CycleGAN resnet_6blocks generator, ngf 4, instance norm, no dropout, 1 channel.
+    weights = _random_state_dict(reference_resnet_keys(1, 1, 4, 6, "instance", False))
+    fields = {"input_nc": 1, "output_nc": 1, "ngf": 4, "norm": "instance", "use_dropout": False, **declared}
+    spec = ArchitectureSpec("resnet_6blocks", **fields)
+    with pytest.raises(ArchitectureMismatchError) as caught:
+        load_builtin_generator(spec, weights)
+    assert expected_hint in str(caught.value)
+
+
+def test_unet_width_hint_reads_the_first_unet_convolution():
+    weights = _random_state_dict(reference_unet_keys(1, 1, 7, 4, "instance"))
+    with pytest.raises(ArchitectureMismatchError, match=r"first convolution has 4 filters: ngf: 4"):
+        load_builtin_generator(ArchitectureSpec("unet_128", 1, 1, ngf=8, norm="instance"), weights)

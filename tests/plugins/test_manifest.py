@@ -125,3 +125,17 @@ def test_misspelt_dimensionality_is_not_reported_as_a_2_5d_plugin(plugin_dir):
     text = str(caught.value)
     assert "missing required field 'dimensionality'" in text and "dimensionalty" in text
     assert "context_slices" not in text and "2.5D" not in text
+
+
+def test_3d_plugin_with_two_spacing_values_is_refused_not_silently_ignored(plugin_dir):
+    data = manifest_data(
+        "latest_net_G.pth",
+        GOOD_SHA,
+        dimensionality="3D",
+        architecture={"type": "torchscript"},
+        spacing_mm=[2, 2],
+    )
+    del data["plane"]
+    write_manifest(plugin_dir, data)
+    with pytest.raises(ManifestError, match=r"spacing_mm: a 3D plugin needs 3 values \[i, j, k\], got 2"):
+        load_manifest(plugin_dir)
