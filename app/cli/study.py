@@ -131,6 +131,13 @@ def _create(args: argparse.Namespace) -> int:
         return _fail(f"create: {error}")
     for warning in created.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if created.warnings and args.real:
+        # Folders mode has no option flags: the options live in a study definition.
+        print(
+            "warning: to set those options, define the study instead: 'study edit DEF.yaml' (add the"
+            " real and synthetic images there), then 'study create DEF.yaml NEW_OUT_DIR'",
+            file=sys.stderr,
+        )
     print(f"study {created.study_id}: {len(definition.cases)} cases, seed {definition.seed}")
     print(f"readers open:      {created.reading_dir}")
     print(f"truth (keep apart): {created.truth_path}")

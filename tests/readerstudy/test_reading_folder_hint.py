@@ -1,4 +1,4 @@
-"""``study read OUT_DIR`` (the study folder, not OUT_DIR/reading): the message names the right folder."""
+"""Hints for a coordinator: the folder readers open, and how to act on a folders-mode warning."""
 
 from __future__ import annotations
 
@@ -17,3 +17,15 @@ def test_reading_the_study_folder_points_to_its_reading_subfolder(tmp_path, case
     err = capsys.readouterr().err
     assert f"readers open {out_dir / 'reading'}" in err
     assert "No such file" not in err
+
+
+def test_folders_mode_warnings_say_how_to_set_the_options_they_name(tmp_path, case_folders, capsys):
+    real_dir, synthetic_dir = case_folders  # int16 real, float32 synthetic: a quantisation leak
+    out_dir = tmp_path / "study"
+    assert (
+        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "intensity_normalisation" in err
+    assert "'study edit DEF.yaml'" in err and "'study create DEF.yaml NEW_OUT_DIR'" in err
