@@ -488,6 +488,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for path in self.settings.recent_files():
             action = self._recent_menu.addAction(path)
             action.triggered.connect(lambda checked=False, p=path: self.open_path(p))
+        if self._recent_menu.isEmpty():  # first run: say so rather than show an empty menu
+            self._recent_menu.addAction("No recent files yet").setEnabled(False)
 
     def _finish_task(self, path: str) -> None:
         self._pending_loads = [task for task in self._pending_loads if task.path != path]
