@@ -16,8 +16,8 @@ STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
 NO_DISPLAY_MESSAGE = (
     "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set, e.g. an SSH session): "
-    "run SynthView in a desktop session, over 'ssh -X', or under 'xvfb-run -a'; "
-    "'view PATH --screenshot OUT.png' works without a display"
+    "run SynthView in a desktop session or over 'ssh -X'; 'view PATH --screenshot OUT.png' works "
+    "without a display (under 'xvfb-run -a', with the 3D view too)"
 )
 
 
