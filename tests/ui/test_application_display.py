@@ -21,8 +21,18 @@ from app.ui import application
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _without_display() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+def _main_without_display(*arguments: str) -> subprocess.CompletedProcess:
+    """``python main.py ARGUMENTS`` with DISPLAY, WAYLAND_DISPLAY and QT_QPA_PLATFORM unset."""
+    hidden = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    return subprocess.run(
+        [sys.executable, "main.py", *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -46,14 +56,7 @@ def test_has_display_follows_the_environment(monkeypatch):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland display variables are Linux's")
 def test_viewer_without_display_says_so_instead_of_aborting(small_nifti):
-    done = subprocess.run(
-        [sys.executable, "main.py", "view", str(small_nifti)],
-        cwd=REPO_ROOT,
-        env=_without_display(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _main_without_display("view", str(small_nifti))
     assert done.returncode == 1, done.stderr
     assert "no display" in done.stderr and "xvfb-run" in done.stderr
     assert "xcb" not in done.stderr  # Qt's own abort message never appears
@@ -62,13 +65,6 @@ def test_viewer_without_display_says_so_instead_of_aborting(small_nifti):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland display variables are Linux's")
 def test_screenshot_without_display_is_rendered_offscreen(small_nifti, tmp_path):
     out = tmp_path / "shot.png"
-    done = subprocess.run(
-        [sys.executable, "main.py", "view", str(small_nifti), "--screenshot", str(out), "--size", "600x400"],
-        cwd=REPO_ROOT,
-        env=_without_display(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _main_without_display("view", str(small_nifti), "--screenshot", str(out), "--size", "600x400")
     assert done.returncode == 0, done.stderr
     assert out.exists() and out.stat().st_size > 1000
