@@ -134,3 +134,15 @@ def postgres_url():
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def create_folders_study(case_folders: tuple[Path, Path], out_dir: Path) -> Path:
+    """``main.py study create --real R --synthetic S OUT_DIR`` as a coordinator runs it; OUT_DIR."""
+    from main import main
+
+    real_dir, synthetic_dir = case_folders
+    assert (
+        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
+        == 0
+    )
+    return out_dir

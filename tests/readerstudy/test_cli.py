@@ -15,6 +15,7 @@ from app.readerstudy.package import load_package
 from app.readerstudy.session import ReadingSession
 from app.readerstudy.storage import StudyStore
 from main import main
+from tests.readerstudy.conftest import create_folders_study
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VAN_DYKE = REPO_ROOT / "tests" / "data" / "vandyke-roc.imrmc"
@@ -156,12 +157,8 @@ def test_bad_input_gives_a_message_and_exit_code_2(tmp_path, capsys):
 
 
 def test_study_read_opens_the_session_window(tmp_path, case_folders):
-    real_dir, synthetic_dir = case_folders
     out_dir = tmp_path / "study"
-    assert (
-        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
-        == 0
-    )
+    create_folders_study(case_folders, out_dir)
     screenshot = tmp_path / "first.png"
     completed = subprocess.run(
         [
@@ -190,12 +187,8 @@ def test_study_read_opens_the_session_window(tmp_path, case_folders):
 
 def test_outputs_that_cannot_be_written_give_a_message_not_a_traceback(tmp_path, case_folders, capsys):
     """--json, --report, OUT.csv and --imrmc in a folder that does not exist: exit 2, one line."""
-    real_dir, synthetic_dir = case_folders
     out_dir = tmp_path / "study"
-    assert (
-        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
-        == 0
-    )
+    create_folders_study(case_folders, out_dir)
     truth = json.loads((out_dir / "truth.json").read_text())["items"]
     take_study(out_dir / "reading", "R1", truth, skill=0.8)
     database = str(out_dir / "answers.db")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from main import main
+from tests.readerstudy.conftest import create_folders_study
 
 
 def test_reading_the_study_folder_points_to_its_reading_subfolder(tmp_path, case_folders, capsys):
-    real_dir, synthetic_dir = case_folders
     out_dir = tmp_path / "study"
-    assert (
-        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
-        == 0
-    )
+    create_folders_study(case_folders, out_dir)
     capsys.readouterr()
     assert main(["study", "read", str(out_dir), "--reader", "R1"]) == 2
     err = capsys.readouterr().err
@@ -20,12 +17,9 @@ def test_reading_the_study_folder_points_to_its_reading_subfolder(tmp_path, case
 
 
 def test_folders_mode_warnings_say_how_to_set_the_options_they_name(tmp_path, case_folders, capsys):
-    real_dir, synthetic_dir = case_folders  # int16 real, float32 synthetic: a quantisation leak
+    # int16 real, float32 synthetic: a quantisation leak
     out_dir = tmp_path / "study"
-    assert (
-        main(["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)])
-        == 0
-    )
+    create_folders_study(case_folders, out_dir)
     err = capsys.readouterr().err
     assert "intensity_normalisation" in err
     assert "'study edit DEF.yaml'" in err and "'study create DEF.yaml NEW_OUT_DIR'" in err

@@ -26,6 +26,22 @@ def click_tool(qtbot, tools, name: str) -> None:
     qtbot.mouseClick(tools.findChild(QtWidgets.QToolButton, f"tool_{name}"), QtCore.Qt.MouseButton.LeftButton)
 
 
+def paint_stroke(qtbot, window, tools, radius_mm: float, length_mm: float):
+    """Brush from the crosshair ``length_mm`` to the patient's left on the first panel; the
+    stroke's start (LPS mm) and the document's mask."""
+    click_tool(qtbot, tools, "brush")
+    tools.radius_spin.setValue(radius_mm)
+    panel = window.panels[0]
+    center = window.state.cursor_lps_mm.copy()
+    drag(
+        panel.viewport(),
+        QtCore.Qt.MouseButton.LeftButton,
+        widget_pos_of_lps(panel, center),
+        widget_pos_of_lps(panel, center + [length_mm, 0, 0]),
+    )
+    return center, tools.controller.document.mask
+
+
 def test_ellipse_drawn_on_original_shows_on_every_panel_with_side_by_side_stats(
     qtbot, compare_window, phantom
 ):
@@ -91,17 +107,8 @@ def test_ruler_undo_redo_with_keys_and_navigate_restores_crosshair(qtbot, compar
 
 def test_brush_stroke_paints_the_mask_and_undoes(qtbot, compare_window):
     window, tools = compare_window
-    click_tool(qtbot, tools, "brush")
-    tools.radius_spin.setValue(2.0)
+    center, mask = paint_stroke(qtbot, window, tools, radius_mm=2.0, length_mm=6.0)
     panel = window.panels[0]
-    center = window.state.cursor_lps_mm.copy()
-    drag(
-        panel.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center + [6.0, 0, 0]),
-    )
-    mask = tools.controller.document.mask
     assert mask is not None and mask.voxel_count() > 20
     k, j, i = np.round(window.current_volume.geometry.index_from_lps(center)[::-1]).astype(int)
     assert mask.labels[k, j, i] == 1
@@ -293,17 +300,7 @@ def test_the_dock_states_the_painted_mask_volume_in_ml(qtbot, compare_window):
     """A painted lesion's volume is what a reader wants from the brush; the dock said nothing."""
     window, tools = compare_window
     assert "none" in tools.mask_label.text()
-    click_tool(qtbot, tools, "brush")
-    tools.radius_spin.setValue(3.0)
-    panel = window.panels[0]
-    center = window.state.cursor_lps_mm.copy()
-    drag(
-        panel.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center + [5.0, 0, 0]),
-    )
-    mask = tools.controller.document.mask
+    _center, mask = paint_stroke(qtbot, window, tools, radius_mm=3.0, length_mm=5.0)
     original = window.current_volume
     voxel_mm3 = float(np.prod(original.geometry.spacing_mm))  # 1.0 x 1.5 x 2.0 mm
     count = int(np.count_nonzero(mask.labels))
