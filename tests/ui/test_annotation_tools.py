@@ -26,19 +26,24 @@ def click_tool(qtbot, tools, name: str) -> None:
     qtbot.mouseClick(tools.findChild(QtWidgets.QToolButton, f"tool_{name}"), QtCore.Qt.MouseButton.LeftButton)
 
 
-def paint_stroke(qtbot, window, tools, radius_mm: float, length_mm: float):
-    """Brush from the crosshair ``length_mm`` to the patient's left on the first panel; the
-    stroke's start (LPS mm) and the document's mask."""
-    click_tool(qtbot, tools, "brush")
-    tools.radius_spin.setValue(radius_mm)
+def drag_with_tool(qtbot, window, tools, tool: str, offset_lps_mm) -> np.ndarray:
+    """Pick ``tool`` and drag on the first panel from the crosshair by ``offset_lps_mm``; the start."""
+    click_tool(qtbot, tools, tool)
     panel = window.panels[0]
     center = window.state.cursor_lps_mm.copy()
     drag(
         panel.viewport(),
         QtCore.Qt.MouseButton.LeftButton,
         widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center + [length_mm, 0, 0]),
+        widget_pos_of_lps(panel, center + np.asarray(offset_lps_mm, float)),
     )
+    return center
+
+
+def paint_stroke(qtbot, window, tools, radius_mm: float, length_mm: float):
+    """A brush stroke ``length_mm`` to the patient's left: its start (LPS mm) and the mask."""
+    tools.radius_spin.setValue(radius_mm)
+    center = drag_with_tool(qtbot, window, tools, "brush", [length_mm, 0, 0])
     return center, tools.controller.document.mask
 
 
@@ -129,15 +134,7 @@ def test_brush_stroke_paints_the_mask_and_undoes(qtbot, compare_window):
 
 def test_save_and_reload_restores_annotations(qtbot, compare_window, tmp_path):
     window, tools = compare_window
-    click_tool(qtbot, tools, "rectangle")
-    panel = window.panels[0]
-    center = window.state.cursor_lps_mm.copy()
-    drag(
-        panel.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center + [5.0, 5.0, 0]),
-    )
+    drag_with_tool(qtbot, window, tools, "rectangle", [5.0, 5.0, 0])
     saved = next(iter(tools.controller.document))
     path = tools.save_to(tmp_path / "a.annotations.json")
     tools.controller.delete_selected()
