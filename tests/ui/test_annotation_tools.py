@@ -203,22 +203,8 @@ def test_layout_changes_keep_one_overlay_per_panel(qtbot, main_window, phantom):
 
 def test_export_button_writes_sr_seg_and_sidecar(qtbot, compare_window, tmp_path, monkeypatch):
     window, tools = compare_window
-    click_tool(qtbot, tools, "ellipse")
-    panel = window.panels[0]
-    center = window.state.cursor_lps_mm.copy()
-    drag(
-        panel.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center + [6.0, 4.0, 0]),
-    )
-    click_tool(qtbot, tools, "brush")
-    drag(
-        panel.viewport(),
-        QtCore.Qt.MouseButton.LeftButton,
-        widget_pos_of_lps(panel, center),
-        widget_pos_of_lps(panel, center),
-    )
+    drag_with_tool(qtbot, window, tools, "ellipse", [6.0, 4.0, 0])
+    drag_with_tool(qtbot, window, tools, "brush", [0, 0, 0])  # one dab where the ellipse starts
     monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
     qtbot.mouseClick(tools.export_button, QtCore.Qt.MouseButton.LeftButton)
     assert (tmp_path / "measurements_sr.dcm").exists() and (tmp_path / "mask_seg.dcm").exists()
