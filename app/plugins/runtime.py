@@ -216,6 +216,29 @@ def _check_network_output(
     return None
 
 
+# What a synthesized volume inherits from its input: the patient, study and space it belongs to
+# (browser grouping, exports joining the patient's study, annotations in the same space), never
+# the series' identity (SeriesInstanceUID, description): the output is a new, derived series.
+INHERITED_METADATA_KEYS = (
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyDescription",
+    "StudyDate",
+    "FrameOfReferenceUID",
+    "tilt_correction",
+)
+
+
+def _derived_metadata(volume: Volume, messages: list[str]) -> dict:
+    metadata = {key: volume.metadata[key] for key in INHERITED_METADATA_KEYS if key in volume.metadata}
+    loaded_from = volume.metadata.get("source_path")
+    if volume.metadata.get("SeriesInstanceUID") and loaded_from:
+        metadata["source_series"] = loaded_from  # the acquired DICOM series a derived export refers to
+    metadata.update({"source_name": volume.name, "plugin_messages": list(messages)})
+    return metadata
+
+
 def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int, flips) -> torch.Tensor:
     """(B, C, rows, cols) oriented as the plugin reads: C = 1, or a slice and its neighbours.
 
@@ -423,7 +446,7 @@ def synthesize(
         units=manifest.output_units,
         name=f"{volume.name or 'input'} → {manifest.name}",
         provenance=provenance,
-        metadata={"source_name": volume.name, "plugin_messages": list(messages)},
+        metadata=_derived_metadata(volume, messages),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {runner.device.type}")
     return SynthesisResult(result_volume, runner.device.type, duration_s, messages)

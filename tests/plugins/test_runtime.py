@@ -289,3 +289,25 @@ def test_cycle_reconstruction_uses_the_reverse_generator_and_original_scaling(tm
     # identity both ways: MR -> [-1, 1] -> HU window -> [-1, 1] -> back to the MR percentiles
     np.testing.assert_allclose(reconstructed.voxels, volume.voxels, rtol=1e-4, atol=0.05)
     assert reconstructed.provenance.plugin_name == "tiny-mr2ct-reverse" and reconstructed.modality == "MR"
+
+
+def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_plugin, tmp_path):
+    source_folder = tmp_path / "series"
+    source_folder.mkdir()
+    volume = mr_volume()
+    volume.metadata.update(
+        {
+            "PatientName": "Doe^Jane",
+            "PatientID": "P1",
+            "StudyInstanceUID": "1.2.3",
+            "FrameOfReferenceUID": "1.2.3.9",
+            "SeriesInstanceUID": "1.2.3.4",
+            "SeriesDescription": "T1 axial",
+            "source_path": str(source_folder),
+        }
+    )
+    metadata = synthesize(resnet_plugin, volume, RunOptions(device="cpu")).volume.metadata
+    assert metadata["PatientName"] == "Doe^Jane" and metadata["StudyInstanceUID"] == "1.2.3"
+    assert metadata["FrameOfReferenceUID"] == "1.2.3.9" and metadata["source_series"] == str(source_folder)
+    assert "SeriesInstanceUID" not in metadata and "SeriesDescription" not in metadata
+    assert "source_path" not in metadata  # the output is not stored where the input was
