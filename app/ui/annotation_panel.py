@@ -531,7 +531,8 @@ def install_annotation_tools(window) -> AnnotationPanel:
         volumes: dict[str, Volume] = {}
         original = window.current_volume
         if original is not None:
-            volumes["original"] = original
+            # A synthesized volume opened on its own is never headed "original".
+            volumes["synthesized (reference)" if original.is_synthetic else "original"] = original
         # Maps (residual, uncertainty) shown beside the pair carry its provenance but are no output.
         images = [v for v in window.compare_volumes if not v.metadata.get("map")]
         for other in window.compare_volumes:

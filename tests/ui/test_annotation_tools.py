@@ -372,3 +372,11 @@ def test_annotations_stay_with_the_patient_space_they_were_drawn_in(
     assert len(tools.controller.document) == 0 and "set aside" in tools.status
     main_window.open_volume(phantom)
     assert [a.label for a in tools.controller.document] == ["lesion"]
+
+
+def test_a_synthesized_volume_opened_alone_is_not_headed_original(qtbot, main_window, synthetic_phantom):
+    tools = install_annotation_tools(main_window)
+    main_window.open_volume(synthetic_phantom)
+    assert list(tools.controller.volumes) == ["synthesized (reference)"]
+    main_window.show_compare(synthetic_phantom, [synthetic_phantom.with_voxels(synthetic_phantom.voxels + 1)])
+    assert list(tools.controller.volumes)[:2] == ["synthesized (reference)", "synthesized"]
