@@ -15,17 +15,43 @@ STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
 
 NO_DISPLAY_MESSAGE = (
-    "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set, e.g. an SSH session): "
+    "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set, e.g. an SSH session,"
+    " or the X display named does not answer): "
     "run SynthView in a desktop session or over 'ssh -X'; 'view PATH --screenshot OUT.png' works "
     "without a display (under 'xvfb-run -a', with the 3D view too)"
 )
 
 
 def has_display() -> bool:
-    """False on Linux with no X11/Wayland display and no platform chosen (QT_QPA_PLATFORM)."""
+    """False on Linux with no X11/Wayland display and no platform chosen (QT_QPA_PLATFORM), or
+    with an X display named that does not answer (a dropped 'ssh -X', a stopped Xvfb)."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    display = os.environ.get("DISPLAY")
+    return bool(display) and x_display_answers(display)
+
+
+def x_display_answers(display: str) -> bool:
+    """Whether an X server accepts a connection on ``display`` (through libxcb, as Qt would);
+    True when libxcb cannot be asked, so that only a known failure stops the start."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
+        xcb.xcb_connect.restype = ctypes.c_void_p
+        xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+        xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return True
+    connection = xcb.xcb_connect(display.encode(), None)  # never NULL: an error object on failure
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
 
 
 def create_application(

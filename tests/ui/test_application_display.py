@@ -47,6 +47,7 @@ def test_has_display_follows_the_environment(monkeypatch):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
     assert not application.has_display()
+    monkeypatch.setattr(application, "x_display_answers", lambda display: True)
     monkeypatch.setenv("DISPLAY", ":99")
     assert application.has_display()
     monkeypatch.delenv("DISPLAY")
@@ -68,3 +69,23 @@ def test_screenshot_without_display_is_rendered_offscreen(small_nifti, tmp_path)
     done = _main_without_display("view", str(small_nifti), "--screenshot", str(out), "--size", "600x400")
     assert done.returncode == 0, done.stderr
     assert out.exists() and out.stat().st_size > 1000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 displays are Linux's here")
+def test_an_x_display_that_does_not_answer_counts_as_none(small_nifti):
+    """A dropped 'ssh -X' leaves DISPLAY set: Qt would abort with its xcb message."""
+    assert not application.x_display_answers(":4242")  # no X server there
+    if os.environ.get("DISPLAY"):  # under xvfb-run: the one this suite runs on answers
+        assert application.x_display_answers(os.environ["DISPLAY"])
+    done = subprocess.run(
+        [sys.executable, "main.py", "view", str(small_nifti)],
+        cwd=REPO_ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")},
+            "DISPLAY": ":4242",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "does not answer" in done.stderr and "xcb" not in done.stderr
