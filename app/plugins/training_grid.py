@@ -39,7 +39,15 @@ def resize_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
         return F.interpolate(
             images.float(), size=tuple(shape), mode="bilinear", align_corners=False, antialias=shrinking
         )
-    return F.interpolate(images.float(), size=tuple(shape), mode="trilinear", align_corners=False)
+    # 3D: torch has no antialiased trilinear, so the axes that shrink are box-averaged over each
+    # new voxel's extent ("area"), then the axes that grow are interpolated linearly.
+    images = images.float()
+    shrunk = tuple(min(new, old) for new, old in zip(shape, spatial, strict=True))
+    if shrunk != spatial:
+        images = F.interpolate(images, size=shrunk, mode="area")
+    if shrunk != tuple(shape):
+        images = F.interpolate(images, size=tuple(shape), mode="trilinear", align_corners=False)
+    return images
 
 
 @dataclass(frozen=True)

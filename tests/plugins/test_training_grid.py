@@ -10,7 +10,7 @@ from app.core.volume import Geometry, Volume
 from app.plugins.loading import load_plugin
 from app.plugins.manifest import load_manifest
 from app.plugins.runtime import RunOptions, synthesize
-from app.plugins.training_grid import match_training_grid
+from app.plugins.training_grid import match_training_grid, resize_images
 from tests.plugins.plugin_factory import make_torchscript_plugin
 
 WINDOW = {"input": {"method": "window", "low": 0, "high": 1}, "output": {"method": "none"}}
@@ -193,3 +193,14 @@ def test_super_resolution_output_stays_on_the_finer_training_grid(tmp_path, task
     assert any("super-resolution output kept on the finer training grid" in m for m in result.messages)
     assert not any("back to the input grid" in m for m in result.messages)
     assert out.provenance.parameters["output_grid"] == "training (super-resolution)"
+
+
+def test_3d_shrinking_averages_instead_of_aliasing():
+    """A 1-voxel checkerboard along k shrunk 5x: sampling every 5th voxel would give the
+    checkerboard back at full contrast; averaging each new voxel's 5 leaves 2/5 vs 3/5."""
+    k = np.arange(40)
+    checker = torch.from_numpy(np.broadcast_to((k % 2).astype(np.float32)[:, None, None], (40, 4, 4)).copy())
+    shrunk = resize_images(checker[None, None], (8, 6, 6))[0, 0].numpy()
+    assert shrunk.shape == (8, 6, 6)
+    assert shrunk.max() - shrunk.min() == pytest.approx(0.2, abs=1e-5)
+    assert shrunk.mean() == pytest.approx(0.5, abs=1e-5)
