@@ -10,17 +10,21 @@ Run: ``.venv/bin/python bench/bench_export.py``. Prints ratios (lower is better;
 
 from __future__ import annotations
 
+import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from app.annotations.roi_stats import region_mask, roi_statistics
-from app.annotations.shapes import EllipseRoi
-from app.core.provenance import Provenance
-from app.core.volume import Geometry, Volume
-from app.io.dicom_export import write_derived_series
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.annotations.roi_stats import region_mask, roi_statistics  # noqa: E402
+from app.annotations.shapes import EllipseRoi  # noqa: E402
+from app.core.provenance import Provenance  # noqa: E402
+from app.core.volume import Geometry, Volume  # noqa: E402
+from app.io.dicom_export import write_derived_series  # noqa: E402
 
 
 def best_of(function, repeats: int = 3) -> float:
@@ -32,7 +36,8 @@ def best_of(function, repeats: int = 3) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     rng = np.random.default_rng(0)
     voxels = rng.normal(300, 80, size=(64, 256, 256)).astype(np.float32)
     geometry = Geometry(np.array([-120.0, -120.0, -60.0]), np.array([0.94, 0.94, 2.0]), np.eye(3))
