@@ -90,6 +90,7 @@ def _diversity(args: argparse.Namespace) -> int:
     from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM
     from app.cli.compare import load_any
     from app.cli.writable import unwritable_reason
+    from app.io.errors import LoadError
     from app.plugins.discovery import find_plugin
     from app.plugins.diversity_check import generator_diversity
     from app.plugins.errors import PluginError
@@ -102,7 +103,7 @@ def _diversity(args: argparse.Namespace) -> int:
         if reason is not None:
             raise OSError(f"cannot write {args.json}: {reason}")
         result = generator_diversity(manifest.folder, load_any(args.real), args.samples, args.seed)
-    except (PluginError, OSError, ValueError) as error:
+    except (PluginError, LoadError, OSError, ValueError) as error:
         print(f"plugins diversity: error: {error}", file=sys.stderr)
         return 2
     check = result.check

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from app.plugins.errors import PluginError
+from app.plugins.errors import PluginError, error_summary
 from app.plugins.loading import Generator, load_generator
 from app.plugins.manifest import ArchitectureSpec, PluginManifest, WeightsRef, load_manifest
 from app.plugins.normalization import DEFAULT_NETWORK_RANGE
@@ -95,9 +95,7 @@ def _check_generator(
     try:
         detail = _forward_check(manifest, generator, spec.output_nc if spec.is_builtin else None)
     except Exception as error:  # whatever the researcher's model raises is this step's finding
-        steps.append(
-            CheckStep(f"{label} contract", False, str(error).splitlines()[0] if str(error) else repr(error))
-        )
+        steps.append(CheckStep(f"{label} contract", False, error_summary(error)))
         return False
     steps.append(CheckStep(f"{label} contract", True, detail))
     return True

@@ -90,6 +90,12 @@ def generator_diversity(
 
     if samples < 2:
         raise PluginError("the diversity check needs at least two samples")
+    if real_volume.is_synthetic:
+        made_by = real_volume.provenance
+        raise PluginError(
+            f"{real_volume.name or 'the real volume'} is SYNTHETIC (made by {made_by.plugin_name}"
+            f" {made_by.plugin_version}); the diversity check compares samples with acquired images"
+        )
     generator = SampleGenerator(plugin_folder)
     seeds = list(range(seed, seed + samples))
     images = [np.asarray(s.image, dtype=np.float32) for s in generator.sample(seeds)]

@@ -45,3 +45,15 @@ class DeviceUnavailableError(PluginError):
 
 class SynthesisCancelled(PluginError):
     """The user cancelled a run; nothing was produced."""
+
+
+def error_summary(error: BaseException) -> str:
+    """One line saying what went wrong in a plugin's own code.
+
+    A TorchScript module's error starts with 'The following operation failed in the TorchScript
+    interpreter.' and a traceback through the scripted code; the cause is on its last line.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]

@@ -116,8 +116,7 @@ class SampleGenerator:
         for start in range(0, len(seeds), batch_size):
             chunk = seeds[start : start + batch_size]
             z = torch.stack([self.latent(seed) for seed in chunk])
-            with torch.inference_mode():
-                images = self._module(z).float().cpu().numpy()[:, 0]
+            images = self._run(z, chunk)
             for seed, image in zip(chunk, images, strict=True):
                 values = from_network(image, self.manifest.normalization, fitted)
                 samples.append(
@@ -131,6 +130,29 @@ class SampleGenerator:
                     )
                 )
         return samples
+
+    def _run(self, z, seeds: Sequence[int]) -> np.ndarray:
+        """The first channel of the module's output for noise ``z``, checked: (n, rows, cols), finite."""
+        import torch
+
+        from app.plugins.errors import PluginError, error_summary
+
+        name = self.manifest.name
+        try:
+            with torch.inference_mode():
+                output = self._module(z).float().cpu().numpy()
+        except Exception as error:  # the researcher's module raised: say so in one line
+            raise PluginError(
+                f"{name}: the generator failed on noise of latent_dim {self.latent_dim}"
+                f" (does its 'latent_dim' match the network?): {error_summary(error)}"
+            ) from error
+        if output.ndim != 4 or output.shape[0] != len(seeds):
+            raise PluginError(f"{name}: noise {tuple(z.shape)} gave shape {output.shape}, not (n, C, H, W)")
+        finite = np.isfinite(output).reshape(len(seeds), -1).all(axis=1)
+        if not finite.all():
+            bad = ", ".join(str(seed) for seed, ok in zip(seeds, finite, strict=True) if not ok)
+            raise PluginError(f"{name}: the generator gave NaN or infinite values for seeds {bad}")
+        return output[:, 0]
 
 
 def png_bytes(image_unit: np.ndarray, text: dict[str, str] | None = None) -> bytes:

@@ -39,8 +39,9 @@ class CopyGenerator(torch.nn.Module):
         return self.image.expand(z.shape[0], 1, 64, 64) + 0 * z.sum()
 
 
-def generation_plugin(tmp_path, image):
-    folder = make_torchscript_plugin(tmp_path / "gen", CopyGenerator(image))
+def generation_plugin(tmp_path, image=None, module=None):
+    """A 64 x 64 generation plugin: a CopyGenerator of ``image``, or any ``module`` given."""
+    folder = make_torchscript_plugin(tmp_path / "gen", module if module is not None else CopyGenerator(image))
     data = yaml.safe_load((folder / "plugin.yaml").read_text())
     data.pop("input")
     data.update(
@@ -113,3 +114,27 @@ def test_bad_inputs_are_one_clear_line(tmp_path, capsys):
     assert main(["plugins", "diversity", str(folder), "--real", str(tmp_path / "missing.nii")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["plugins", "diversity", str(folder), "--real", str(real_path), "--samples", "1"]) == 2
+
+
+def test_a_real_path_that_is_no_image_is_one_clear_line(tmp_path, capsys):
+    folder = generation_plugin(tmp_path, blobs(0))
+    not_an_image = tmp_path / "cases.json"
+    not_an_image.write_text("{}")
+    assert main(["plugins", "diversity", str(folder), "--real", str(not_an_image)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plugins diversity: error: ") and "Traceback" not in err
+    assert str(not_an_image) in err
+
+
+def test_a_synthesized_volume_is_refused_as_the_real_comparison(tmp_path, capsys):
+    from dataclasses import replace
+
+    from app.core.provenance import Provenance
+
+    folder = generation_plugin(tmp_path, blobs(0))
+    synthetic = replace(real_volume(), provenance=Provenance("mr-t1-denoise", "1.0.0", "denoising"))
+    path = save_nifti(synthetic, tmp_path / "denoised.nii.gz")
+    assert main(["plugins", "diversity", str(folder), "--real", str(path), "--samples", "2"]) == 2
+    captured = capsys.readouterr()
+    assert "SYNTHETIC (made by mr-t1-denoise 1.0.0)" in captured.err and "acquired" in captured.err
+    assert captured.out == ""
