@@ -80,6 +80,7 @@ class SampleGallery(QtWidgets.QWidget):
         self.export_button = QtWidgets.QPushButton("Export selected…")
         self.export_button.setEnabled(False)
         self.status = QtWidgets.QLabel("Choose a first seed and a count, then Generate.")
+        self.status.setWordWrap(True)  # a plugin's error can be long; it must not widen the window
 
         controls = QtWidgets.QHBoxLayout()
         for widget in (

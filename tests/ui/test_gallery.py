@@ -75,3 +75,16 @@ def test_export_with_nothing_selected_asks_for_a_selection(qtbot, tmp_path):
     assert gallery.export_selected(tmp_path) == []
     assert "Select at least one" in gallery.status.text()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_long_error_wraps_instead_of_widening_the_gallery(qtbot):
+    def broken(seeds):
+        raise RuntimeError("the generator failed on noise of latent_dim 7: " + "mat1 and mat2 " * 20)
+
+    gallery = SampleGallery(broken, title="broken")
+    qtbot.addWidget(gallery)
+    gallery.resize(700, 400)
+    gallery.show()
+    gallery.generate(0, 4)
+    assert "mat1 and mat2" in gallery.status.text()
+    assert gallery.minimumSizeHint().width() <= 700
