@@ -543,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(run_plugin_benchmark(plugin, cases=1 if args.reduced else 4, seed=args.seed))
         except Exception as error:  # noqa: BLE001 - report and still print the simulated figures
             figures["plugin"] = f"{plugin}: could not run ({type(error).__name__}: {error})"
+    elif args.plugin == "none":
+        figures["plugin"] = "skipped: --plugin none"
     else:
         figures["plugin"] = "no pseudo-healthy plugin under plugins/ (skipped)"
     for name, value in figures.items():

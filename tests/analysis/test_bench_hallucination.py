@@ -97,3 +97,12 @@ def test_auroc_interval_brackets_the_figure(bench):
     low, high = bench.auroc_interval(positive, negative, np.random.default_rng(0), resamples=300)
     assert low < bench.auroc(positive, negative) < high
     assert bench.auroc_interval([1.0, 2.0], [0.0], np.random.default_rng(0), resamples=50) == (1.0, 1.0)
+
+
+def test_plugin_row_says_why_no_plugin_ran(bench, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "run_benchmark", lambda **kwargs: {"cases": 1})
+    bench.main(["--reduced", "--plugin", "none"])
+    assert "skipped: --plugin none" in capsys.readouterr().out
+    monkeypatch.setattr(bench, "find_shipped_pseudo_healthy", lambda: None)
+    bench.main(["--reduced"])
+    assert "no pseudo-healthy plugin under plugins/ (skipped)" in capsys.readouterr().out
