@@ -129,9 +129,15 @@ def _diversity(args: argparse.Namespace) -> int:
         )
     )
     for seed, near in zip(result.seeds, check.nearest, strict=True):
-        print(f"    seed {seed}: nearest real slice #{near.index} MS-SSIM {near.ms_ssim:.4f}")
+        number = result.real_slice_numbers[near.index]
+        print(f"    seed {seed}: nearest real: slice {number} of the volume, MS-SSIM {near.ms_ssim:.4f}")
     if args.json:
-        data = {"plugin": result.plugin_name, "seeds": result.seeds, "real_slices": result.real_count}
+        data = {
+            "plugin": result.plugin_name,
+            "seeds": result.seeds,
+            "real_slices": result.real_count,
+            "real_slice_numbers": list(result.real_slice_numbers),  # real_index -> viewer's slice number
+        }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({**data, **check.to_dict()}, indent=2))
         print(f"wrote {args.json}")

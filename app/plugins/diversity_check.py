@@ -48,6 +48,18 @@ def real_slices(
     max_slices: int = 48,
 ) -> list[np.ndarray]:
     """Up to ``max_slices`` evenly spaced slices with content, as the generator's images ([0, 1])."""
+    return located_real_slices(volume, plane, pixel_spacing_mm, shape, max_slices)[0]
+
+
+def located_real_slices(
+    volume: Volume,
+    plane: str,
+    pixel_spacing_mm: tuple[float, float],
+    shape: tuple[int, int],
+    max_slices: int = 48,
+) -> tuple[list[np.ndarray], list[int]]:
+    """``real_slices`` and, for each, its slice number as the viewer shows it (1-based index
+    along the volume's own array axis), so a nearest real slice can be looked up."""
     layout = plane_layout(volume.geometry.direction, plane)
     stack = layout.to_stack(np.asarray(volume.voxels, dtype=np.float32))
     spacing_kji = np.asarray(volume.geometry.spacing_mm, dtype=float)[::-1]
@@ -59,19 +71,20 @@ def real_slices(
     top = float(np.percentile(finite, 99.5)) if finite.size else 0.0
     if not top > 0:
         raise PluginError("the real volume has no positive intensities to compare with")
-    images = []
-    for plane_image in stack:
+    images, numbers = [], []
+    for position, plane_image in enumerate(stack):
         scaled = np.clip(np.nan_to_num(plane_image / top), 0.0, 1.0)
         resized = ndimage.zoom(scaled, zoom, order=1) if not np.allclose(zoom, 1.0) else scaled
         fitted = _fit(resized, shape)
         if np.mean(fitted > 0.1) >= HEAD_FRACTION:
             images.append(fitted)
+            numbers.append(len(stack) - position if layout.flips[0] else position + 1)
     if len(images) < 2:
         raise PluginError(
             f"fewer than two {plane} slices of the real volume have content at the generator's size"
         )
     chosen = np.unique(np.linspace(0, len(images) - 1, min(max_slices, len(images))).round().astype(int))
-    return [images[i] for i in chosen]
+    return [images[i] for i in chosen], [numbers[i] for i in chosen]
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class DiversityRun:
     seeds: list[int]
     real_count: int
     plugin_name: str
+    real_slice_numbers: tuple[int, ...] = ()  # per real image: its slice number in the viewer
 
 
 def generator_diversity(
@@ -101,6 +115,6 @@ def generator_diversity(
     images = [np.asarray(s.image, dtype=np.float32) for s in generator.sample(seeds)]
     shape = images[0].shape
     plane = generator.manifest.plane or "axial"
-    real = real_slices(real_volume, plane, generator.pixel_spacing_mm, shape, max_real)
+    real, numbers = located_real_slices(real_volume, plane, generator.pixel_spacing_mm, shape, max_real)
     check = check_generator(images, real, data_range=1.0)
-    return DiversityRun(check, seeds, len(real), generator.manifest.name)
+    return DiversityRun(check, seeds, len(real), generator.manifest.name, tuple(numbers))

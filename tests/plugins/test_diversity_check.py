@@ -138,3 +138,34 @@ def test_a_synthesized_volume_is_refused_as_the_real_comparison(tmp_path, capsys
     captured = capsys.readouterr()
     assert "SYNTHETIC (made by mr-t1-denoise 1.0.0)" in captured.err and "acquired" in captured.err
     assert captured.out == ""
+
+
+def test_nearest_real_slice_is_named_by_its_slice_number_in_the_volume(tmp_path, capsys):
+    """The copied image lies at k = 2 (slice 3 in the viewer); stored inferior-first or
+    superior-first (k reversed), the printed number is the one the viewer shows."""
+    folder = generation_plugin(tmp_path, blobs(0))
+    plain = real_volume()
+    reversed_k = Volume(
+        plain.voxels[::-1].copy(),
+        Geometry(np.array([0.0, 0.0, 25.0]), plain.geometry.spacing_mm, np.diag([1.0, 1.0, -1.0])),
+        "MR",
+        name="real",
+    )
+    for volume, number in ((plain, 3), (reversed_k, 4)):
+        path = save_nifti(volume, tmp_path / "real.nii.gz")
+        out = tmp_path / "d.json"
+        args = [
+            "plugins",
+            "diversity",
+            str(folder),
+            "--real",
+            str(path),
+            "--samples",
+            "2",
+            "--json",
+            str(out),
+        ]
+        assert main(args) == 0
+        assert f"seed 0: nearest real: slice {number} of the volume" in capsys.readouterr().out
+        data = json.loads(out.read_text())
+        assert data["real_slice_numbers"][data["nearest_real"][0]["real_index"]] == number
