@@ -273,7 +273,8 @@ def run_benchmark(
                 false_positives[check].append(count - len(touching))
             hits = [bool(labels[c.mask].any()) for c in candidates if c.changed and c.diameter_mm >= 5]
             sensitivity_at_default.extend(hits)
-    figures = {"cases": cases * len(GENERATORS), "lesions_per_case": lesions_per_case}
+    # A case is one slab through one generator: the unit of the per-case figures below.
+    figures = {"cases (slabs x generators)": cases * len(GENERATORS), "lesions_per_case": lesions_per_case}
     for check in CHECKS:
         rows = scores[check]
         for label, keep in (("all", lambda d: True), (">=5mm", lambda d: d >= 5), ("<5mm", lambda d: d < 5)):

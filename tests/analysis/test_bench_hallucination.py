@@ -22,6 +22,8 @@ def bench():
 
 def test_reduced_benchmark_region_auroc(bench):
     figures = bench.run_benchmark(cases=2, lesions_per_case=6, slab_slices=16, crop=96, seed=0)
+    # --cases counts slabs; each slab runs through every generator, and the row says so.
+    assert figures["cases (slabs x generators)"] == 2 * len(bench.GENERATORS)
     assert figures["residual region AUROC >=5mm"] >= 0.95
     assert figures["residual sensitivity at default threshold >=5mm"] >= 0.9
     assert figures["residual false-positive regions per case"] <= 3
