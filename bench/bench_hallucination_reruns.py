@@ -1,9 +1,11 @@
 """Cost of the rerun hallucination maps, as ratios to one plain synthesis of the same input.
 
-TTA, Monte-Carlo dropout and perturbation maps rerun the generator (7 TTA runs, N dropout
-samples, 2 perturbation runs), so their cost in plugin runs is known in advance; this measures
-what each map costs in practice against one ``synthesize`` of the same slices, in one process,
-with the shipped pseudo-healthy plugin on axial slices of the demo anatomy (MNI152 T1).
+TTA, Monte-Carlo dropout, perturbation and cycle maps rerun the generator (7 TTA runs, N dropout
+samples, 2 perturbation runs, one reverse run), so their cost in plugin runs is known in advance;
+this measures what each map costs in practice against one ``synthesize`` of the same slices, in
+one process, with the shipped pseudo-healthy plugin on axial slices of the demo anatomy (MNI152
+T1). A map the plugin cannot make (no dropout layers, no reverse generator) is listed with the
+reason.
 
     .venv/bin/python bench/bench_hallucination_reruns.py [--slices 8] [--device cpu]
 """
@@ -29,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.io.nifti import load_nifti
     from app.plugins.discovery import find_plugin
     from app.plugins.loading import load_plugin
-    from app.plugins.rerun_maps import MapRequest
+    from app.plugins.rerun_maps import MapRequest, map_availability
     from app.plugins.runtime import RunOptions, synthesize
-    from app.plugins.uncertainty_runs import compute_map
+    from app.plugins.uncertainty_runs import compute_map, has_dropout
 
     volume = load_nifti(mni_t1_template_path())
     middle = volume.voxels.shape[0] // 2
@@ -51,10 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     base = min(timed(lambda: synthesize(plugin, part, options)) for _ in range(2))
     synthesized = synthesize(plugin, part, options).volume
     print(f"{args.plugin} on {voxels.shape} ({args.device}): one synthesis = 1.00")
-    for request in (MapRequest("tta", device=args.device), MapRequest("perturbation", device=args.device)):
+    for kind, reason in map_availability(plugin.manifest).items():
+        if kind == "mc_dropout" and not reason and not has_dropout(plugin):
+            reason = f"{plugin.manifest.name} has no dropout layers"  # a TorchScript without any
+        if reason:
+            print(f"  {kind:13s} map: not measured ({reason})")
+            continue
+        request = MapRequest(kind, device=args.device)
         seconds = min(timed(lambda r=request: compute_map(r, plugin, part, synthesized)) for _ in range(2))
-        runs = {"tta": 7, "perturbation": 2}[request.kind]
-        print(f"  {request.kind:13s} map: {seconds / base:5.2f} x one synthesis ({runs} generator runs)")
+        runs = {"tta": "7 generator runs", "perturbation": "2 generator runs", "cycle": "1 reverse run"}
+        runs["mc_dropout"] = f"{request.mc_samples} dropout samples"
+        print(f"  {kind:13s} map: {seconds / base:5.2f} x one synthesis ({runs[kind]})")
     return 0
 
 
