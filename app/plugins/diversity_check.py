@@ -71,9 +71,14 @@ def located_real_slices(
     top = float(np.percentile(finite, 99.5)) if finite.size else 0.0
     if not top > 0:
         raise PluginError("the real volume has no positive intensities to compare with")
+    # Shrinking smooths first (as scikit-image's anti_aliasing: sigma = (factor - 1) / 2), so the
+    # real slices look like the block-averaged images a generator learned, not aliased samples.
+    smoothing = [max(0.0, (1.0 / z - 1.0) / 2.0) for z in zoom]
     images, numbers = [], []
     for position, plane_image in enumerate(stack):
         scaled = np.clip(np.nan_to_num(plane_image / top), 0.0, 1.0)
+        if any(smoothing):
+            scaled = ndimage.gaussian_filter(scaled, smoothing)
         resized = ndimage.zoom(scaled, zoom, order=1) if not np.allclose(zoom, 1.0) else scaled
         fitted = _fit(resized, shape)
         if np.mean(fitted > 0.1) >= HEAD_FRACTION:

@@ -169,3 +169,14 @@ def test_nearest_real_slice_is_named_by_its_slice_number_in_the_volume(tmp_path,
         assert f"seed 0: nearest real: slice {number} of the volume" in capsys.readouterr().out
         data = json.loads(out.read_text())
         assert data["real_slice_numbers"][data["nearest_real"][0]["real_index"]] == number
+
+
+def test_real_slices_are_smoothed_before_they_are_shrunk():
+    """1 mm slices shown at the generator's 4 mm pixels: a 1-voxel texture averages out (as the
+    block-averaged training images did) instead of aliasing into a coarse false pattern."""
+    k, j, i = np.indices((8, 128, 128))
+    voxels = np.where((i + j) % 2 == 0, 1000.0, 200.0).astype(np.float32)
+    volume = Volume(voxels, Geometry(np.zeros(3), np.ones(3), np.eye(3)), "MR")
+    (first, *_rest) = real_slices(volume, "axial", (4.0, 4.0), (32, 32), max_slices=2)
+    inner = first[4:-4, 4:-4]
+    assert inner.std() < 0.05 and abs(inner.mean() - 0.6) < 0.05  # (1000 + 200) / 2 of p99.5 1000
