@@ -93,3 +93,19 @@ def make_torchscript_plugin(folder: Path, module: torch.nn.Module, **overrides) 
     data = manifest_data(weights.name, sha256(weights), architecture={"type": "torchscript"}, **overrides)
     write_manifest(folder, data)
     return folder
+
+
+def make_cycle_plugin(folder: Path, forward: torch.nn.Module, reverse: torch.nn.Module) -> Path:
+    """A TorchScript plugin with a reverse generator (for cycle checks), scaled by the input's
+    full range (percentiles 0-100) so identities bring the values back exactly."""
+    make_torchscript_plugin(folder, forward)
+    make_torchscript_plugin(folder / "rev", reverse)
+    data = yaml.safe_load((folder / "plugin.yaml").read_text())
+    rev = yaml.safe_load((folder / "rev" / "plugin.yaml").read_text())
+    data["normalization"]["input"] = {"method": "percentile", "low_percentile": 0, "high_percentile": 100}
+    data["reverse"] = {
+        "architecture": rev["architecture"],
+        "weights": {"file": "rev/model.pt", "sha256": rev["weights"]["sha256"]},
+    }
+    (folder / "plugin.yaml").write_text(yaml.safe_dump(data))
+    return folder

@@ -15,7 +15,7 @@ from app.plugins.normalization import fit_input_scaling, to_network
 from app.plugins.plane_stack import plane_layout
 from app.plugins.runtime import RunOptions, synthesize
 from app.plugins.sliding_window import run_tiled, tile_starts
-from tests.plugins.plugin_factory import make_builtin_plugin, make_torchscript_plugin
+from tests.plugins.plugin_factory import make_builtin_plugin, make_cycle_plugin, make_torchscript_plugin
 
 
 class SmallConv(torch.nn.Module):
@@ -266,22 +266,12 @@ def test_3d_plugin_with_patches_equals_the_whole_volume_for_a_pointwise_network(
 
 
 def test_cycle_reconstruction_uses_the_reverse_generator_and_original_scaling(tmp_path):
-    import yaml
 
     from app.plugins.cycle import reconstruct_with_reverse
 
     # Forward and reverse generators are identities, so only the scalings act: the cycle must
     # come back to the original MR values through the HU window and the recorded percentiles.
-    folder = make_torchscript_plugin(tmp_path / "fwd", torch.nn.Identity())
-    make_torchscript_plugin(tmp_path / "fwd" / "rev", torch.nn.Identity())
-    data = yaml.safe_load((folder / "plugin.yaml").read_text())
-    rev = yaml.safe_load((tmp_path / "fwd" / "rev" / "plugin.yaml").read_text())
-    data["normalization"]["input"] = {"method": "percentile", "low_percentile": 0, "high_percentile": 100}
-    data["reverse"] = {
-        "architecture": rev["architecture"],
-        "weights": {"file": "rev/model.pt", "sha256": rev["weights"]["sha256"]},
-    }
-    (folder / "plugin.yaml").write_text(yaml.safe_dump(data))
+    folder = make_cycle_plugin(tmp_path / "fwd", torch.nn.Identity(), torch.nn.Identity())
     plugin = load_plugin(load_manifest(folder))
     volume = mr_volume(shape=(3, 8, 8))
     synthesized = synthesize(plugin, volume, RunOptions(device="cpu")).volume

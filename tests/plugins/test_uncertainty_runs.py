@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from app.analysis.uncertainty import flip
 from app.core.volume import Geometry, Volume
@@ -22,7 +21,7 @@ from app.plugins.uncertainty_runs import (
     resolve_plugin,
     tta_runs,
 )
-from tests.plugins.plugin_factory import make_builtin_plugin, make_torchscript_plugin
+from tests.plugins.plugin_factory import make_builtin_plugin, make_cycle_plugin, make_torchscript_plugin
 
 CPU = RunOptions(device="cpu")
 
@@ -104,16 +103,7 @@ def test_maps_are_marked_maps_of_a_synthetic_volume_on_its_grid(dropout_plugin):
 
 
 def test_cycle_residual_shows_what_the_reverse_generator_cannot_bring_back(tmp_path):
-    folder = make_torchscript_plugin(tmp_path / "fwd", torch.nn.Identity())
-    make_torchscript_plugin(tmp_path / "fwd" / "rev", EraseCorner())
-    data = yaml.safe_load((folder / "plugin.yaml").read_text())
-    rev = yaml.safe_load((tmp_path / "fwd" / "rev" / "plugin.yaml").read_text())
-    data["normalization"]["input"] = {"method": "percentile", "low_percentile": 0, "high_percentile": 100}
-    data["reverse"] = {
-        "architecture": rev["architecture"],
-        "weights": {"file": "rev/model.pt", "sha256": rev["weights"]["sha256"]},
-    }
-    (folder / "plugin.yaml").write_text(yaml.safe_dump(data))
+    folder = make_cycle_plugin(tmp_path / "fwd", torch.nn.Identity(), EraseCorner())
     plugin = load_plugin(load_manifest(folder))
     original = mr_volume()
     synthesized = synthesize(plugin, original, CPU).volume
