@@ -301,14 +301,63 @@ def _slice_spacing_warning(manifest: PluginManifest, volume: Volume, layout) -> 
     return None
 
 
-def _unmatched_spacing_warning(native_spacing_mm, grid: TrainingGrid | None) -> str | None:
+def _unmatched_spacing_warning(grid: TrainingGrid | None) -> str | None:
     """When matching is switched off, say how far the image spacing is from the training one."""
     if grid is None:
         return None
     return (
-        f"voxel spacing {np.round(native_spacing_mm, 2).tolist()} mm differs from the training spacing"
+        f"voxel spacing {np.round(grid.native_spacing_mm, 2).tolist()} mm differs from the training spacing"
         f" {list(grid.training_spacing_mm)} mm; run without resampling on request"
     )
+
+
+def _run_volume(runner, normalized, volume, match_spacing, keep_finer, progress, cancel):
+    """A 3D plugin over the whole volume (the sliding window tiles it): (output, None, grid, matched)."""
+    declared = runner.manifest.spacing_mm
+    training_spacing = declared[::-1] if declared and len(declared) == 3 else None  # (i, j, k) -> kji
+    grid = match_training_grid(normalized.shape, _spacing_kji(volume), training_spacing)
+    matched = grid if match_spacing else None
+    output_shape = matched.finer_shape() if matched and keep_finer else tuple(normalized.shape)
+    output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
+
+    def volume_batch(_: range) -> torch.Tensor:
+        images = normalized[None, None]
+        return matched.to_training(images) if matched else images
+
+    def store_volume(_: range, values: torch.Tensor) -> None:
+        values = resize_images(values[:, None], output_shape)[:, 0] if matched else values
+        output.copy_(values[0])
+
+    runner.run(1, volume_batch, store_volume, progress, cancel)
+    return output, None, grid, matched
+
+
+def _run_slices(runner, normalized, volume, match_spacing, keep_finer, progress, cancel):
+    """A 2D / 2.5D plugin slice by slice in its plane: (output, layout, grid, matched)."""
+    manifest = runner.manifest
+    layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
+    # Permuted views, never copies: flips are applied per batch (_slice_batch, _store_slices).
+    stack = normalized.permute(*layout.axes)
+    native_spacing = _spacing_kji(volume)[list(layout.axes[1:])]
+    grid = match_training_grid(stack.shape[1:], native_spacing, manifest.spacing_mm)
+    matched = grid if match_spacing else None
+    image_shape = matched.finer_shape() if matched and keep_finer else tuple(stack.shape[1:])
+    output_shape = [0, 0, 0]
+    for size, axis in zip((stack.shape[0], *image_shape), layout.axes, strict=True):
+        output_shape[axis] = size
+    output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
+    output_stack = output.permute(*layout.axes)
+
+    def slice_batch(indices: range) -> torch.Tensor:
+        batch = _slice_batch(stack, indices, manifest.input_channels, layout.flips)
+        return matched.to_training(batch) if matched else batch
+
+    def store_slices(indices: range, values: torch.Tensor) -> None:
+        values = resize_images(values[:, None], image_shape)[:, 0] if matched else values
+        _store_slices(output_stack, indices, values, layout.flips)
+
+    runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
+    return output, layout, grid, matched
 
 
 def synthesize(
@@ -318,7 +367,8 @@ def synthesize(
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
 ) -> SynthesisResult:
-    """The plugin's output for ``volume``, on the input's grid, marked synthetic."""
+    """The plugin's output for ``volume``, marked synthetic: on the input's grid, or for a
+    super-resolution plugin on its finer training grid over the same field of view."""
     options = options or RunOptions()
     progress = progress or (lambda fraction, message: None)
     cancel = cancel or (lambda: False)
@@ -344,58 +394,19 @@ def synthesize(
             f"the volume does not fit in {runner.device.type} memory; slices are sent one batch at a time"
         )
         normalized = to_network(_upload(volume.voxels, torch.device("cpu")), fitted)
-    spacing_kji = _spacing_kji(volume)
     keep_finer = manifest.task == "super-resolution" and options.output_grid == "auto"
-    if manifest.dimensionality == "3D":
-        layout = None
-        native_spacing = spacing_kji
-        declared = manifest.spacing_mm
-        training_spacing = declared[::-1] if declared and len(declared) == 3 else None  # (i, j, k)
-        grid = match_training_grid(normalized.shape, native_spacing, training_spacing)
-        matched = grid if options.match_training_spacing else None
-        output_shape = matched.finer_shape() if matched and keep_finer else tuple(normalized.shape)
-        output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
-
-        def volume_batch(_: range) -> torch.Tensor:
-            images = normalized[None, None]
-            return matched.to_training(images) if matched else images
-
-        def store_volume(_: range, values: torch.Tensor) -> None:
-            values = resize_images(values[:, None], output_shape)[:, 0] if matched else values
-            output.copy_(values[0])
-
-        runner.run(1, volume_batch, store_volume, progress, cancel)
-    else:
-        layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
-        # Permuted views, never copies: flips are applied per batch (_slice_batch, _store_slices).
-        stack = normalized.permute(*layout.axes)
-        native_spacing = spacing_kji[list(layout.axes[1:])]
-        grid = match_training_grid(stack.shape[1:], native_spacing, manifest.spacing_mm)
-        matched = grid if options.match_training_spacing else None
-        image_shape = matched.finer_shape() if matched and keep_finer else tuple(stack.shape[1:])
-        output_shape = [0, 0, 0]
-        for size, axis in zip((stack.shape[0], *image_shape), layout.axes, strict=True):
-            output_shape[axis] = size
-        output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
-        output_stack = output.permute(*layout.axes)
-
-        def slice_batch(indices: range) -> torch.Tensor:
-            batch = _slice_batch(stack, indices, manifest.input_channels, layout.flips)
-            return matched.to_training(batch) if matched else batch
-
-        def store_slices(indices: range, values: torch.Tensor) -> None:
-            values = resize_images(values[:, None], image_shape)[:, 0] if matched else values
-            _store_slices(output_stack, indices, values, layout.flips)
-
-        runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
-        if warning := _slice_spacing_warning(manifest, volume, layout):
-            messages.append(warning)
+    run = _run_volume if manifest.dimensionality == "3D" else _run_slices
+    output, layout, grid, matched = run(
+        runner, normalized, volume, options.match_training_spacing, keep_finer, progress, cancel
+    )
+    if layout is not None and (warning := _slice_spacing_warning(manifest, volume, layout)):
+        messages.append(warning)
     geometry = volume.geometry
     if tuple(output.shape) != tuple(normalized.shape):
         geometry = grid_geometry(volume.geometry, normalized.shape, output.shape)
     if matched:
         messages.append(matched.describe(back_to_input=geometry is volume.geometry))
-    elif warning := _unmatched_spacing_warning(native_spacing, grid):
+    elif warning := _unmatched_spacing_warning(grid):
         messages.append(warning)
     if geometry is not volume.geometry:
         messages.append(
