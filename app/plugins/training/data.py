@@ -74,42 +74,35 @@ def _read(path: Path):
 def heads_from_files() -> tuple[Head, Head]:
     """(training Colin27, held-out MNI152) read from the installed packages."""
     paths = template_paths()
-    mni = _read(paths["mni_t1"])
-    gm = np.asarray(_read(paths["mni_gm"]).voxels, dtype=np.float32)
-    wm = np.asarray(_read(paths["mni_wm"]).voxels, dtype=np.float32)
-    mni_mask = _mni_brain_mask(gm, wm)
     colin = _read(paths["colin_t1"])
     colin_mask = np.asarray(_read(paths["colin_bet"]).voxels) > 0
     return (
-        Head(
-            "Colin27-ch2",
-            np.asarray(colin.voxels, np.float32),
-            colin_mask,
-            colin.geometry.direction,
-            tuple(colin.geometry.spacing_mm),
-        ),
-        Head(
-            "MNI152-2009a",
-            np.asarray(mni.voxels, np.float32),
-            mni_mask,
-            mni.geometry.direction,
-            tuple(mni.geometry.spacing_mm),
-        ),
+        _head("Colin27-ch2", colin, colin_mask),
+        _mni_head(paths["mni_t1"], paths["mni_gm"], paths["mni_wm"]),
     )
 
 
 def heldout_head_from_files() -> Head:
     """Only the held-out MNI152 head (what the shipped-plugin regression tests need)."""
     data = nilearn_data_dir()
-    mni = _read(data / MNI_T1_NAME)
-    gm = np.asarray(_read(data / MNI_GM_NAME).voxels, dtype=np.float32)
-    wm = np.asarray(_read(data / MNI_WM_NAME).voxels, dtype=np.float32)
+    return _mni_head(data / MNI_T1_NAME, data / MNI_GM_NAME, data / MNI_WM_NAME)
+
+
+def _mni_head(t1_path: Path, gm_path: Path, wm_path: Path) -> Head:
+    """The MNI152 T1 with its brain mask from the grey and white matter probability maps."""
+    gm = np.asarray(_read(gm_path).voxels, dtype=np.float32)
+    wm = np.asarray(_read(wm_path).voxels, dtype=np.float32)
+    return _head("MNI152-2009a", _read(t1_path), _mni_brain_mask(gm, wm))
+
+
+def _head(name: str, volume, brain_mask: np.ndarray) -> Head:
+    geometry = volume.geometry
     return Head(
-        "MNI152-2009a",
-        np.asarray(mni.voxels, np.float32),
-        _mni_brain_mask(gm, wm),
-        mni.geometry.direction,
-        tuple(mni.geometry.spacing_mm),
+        name,
+        np.asarray(volume.voxels, np.float32),
+        brain_mask,
+        geometry.direction,
+        tuple(geometry.spacing_mm),
     )
 
 

@@ -29,6 +29,20 @@ class TrainingRun:
     device: str
 
 
+def _past_time_guard(started: float, max_seconds: float, step: int, log) -> bool:
+    """True (and says so) once a training loop has run longer than ``max_seconds``."""
+    if time.perf_counter() - started > max_seconds:
+        log(f"  stopped at step {step}: time guard of {max_seconds:.0f} s reached")
+        return True
+    return False
+
+
+def _training_run(step: int, started: float, recent_losses: list[float], device: torch.device) -> TrainingRun:
+    """What a loop reports: steps run, seconds, mean of the recent losses (NaN when none)."""
+    final = sum(recent_losses) / len(recent_losses) if recent_losses else float("nan")
+    return TrainingRun(step, round(time.perf_counter() - started, 1), round(final, 5), device.type)
+
+
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -96,12 +110,9 @@ def train_pix2pix(
         )
         if step % 500 == 0:
             log(f"  step {step}/{iterations}: L1 {loss_l1.item():.4f}, D {loss_d.item():.3f}")
-        if time.perf_counter() - started > max_seconds:
-            log(f"  stopped at step {step}: time guard of {max_seconds:.0f} s reached")
+        if _past_time_guard(started, max_seconds, step, log):
             break
-    seconds = time.perf_counter() - started
-    final_l1 = sum(recent_l1) / len(recent_l1) if recent_l1 else float("nan")
-    return generator.eval().cpu(), TrainingRun(step, round(seconds, 1), round(final_l1, 5), device.type)
+    return generator.eval().cpu(), _training_run(step, started, recent_l1, device)
 
 
 def train_dcgan(
@@ -151,11 +162,9 @@ def train_dcgan(
         opt_g.step()
         if step % 1000 == 0:
             log(f"  step {step}/{iterations}: G {loss_g.item():.3f}, D {loss_d.item():.3f}")
-        if time.perf_counter() - started > max_seconds:
-            log(f"  stopped at step {step}: time guard of {max_seconds:.0f} s reached")
+        if _past_time_guard(started, max_seconds, step, log):
             break
-    seconds = time.perf_counter() - started
-    return generator.eval().cpu(), TrainingRun(step, round(seconds, 1), float("nan"), device.type)
+    return generator.eval().cpu(), _training_run(step, started, [], device)  # no L1 for a DCGAN
 
 
 def train_residual(
@@ -200,12 +209,9 @@ def train_residual(
         recent = (recent + [loss.item()])[-50:]
         if step % 100 == 0:
             log(f"  step {step}/{iterations}: weighted L1 {sum(recent) / len(recent):.5f}")
-        if time.perf_counter() - started > max_seconds:
-            log(f"  stopped at step {step}: time guard of {max_seconds:.0f} s reached")
+        if _past_time_guard(started, max_seconds, step, log):
             break
-    seconds = time.perf_counter() - started
-    final = sum(recent) / len(recent) if recent else float("nan")
-    return network.eval().cpu(), TrainingRun(step, round(seconds, 1), round(final, 5), device.type)
+    return network.eval().cpu(), _training_run(step, started, recent, device)
 
 
 DEAD_ZONES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)
