@@ -108,7 +108,8 @@ PLUGINS: dict[str, dict] = {
         " reformatting. Not for diagnosis.",
         "known_limits": "Takes thick slices as acquired (the runtime interpolates the slice axis linearly to the"
         " 1 mm training spacing and keeps the output on that 1 mm grid; on the held-out head, 5 mm slices: MAE"
-        " 0.0298 vs 0.0374 of p99.5 for linear interpolation) or already interpolated to 1 mm. Cannot recover structures thinner than the slice gap: it draws plausible edges, which can"
+        " 0.0298 vs 0.0374 of p99.5 for linear interpolation) or already interpolated to 1 mm. Cannot recover"
+        " structures thinner than the slice gap: it draws plausible edges, which can"
         " hallucinate or erase small lesions and vessels. Trained for 3-5 mm slices of one head, with an L1 loss only"
         " (no adversarial term), so it sharpens conservatively and stays close to the interpolated input.",
     },
