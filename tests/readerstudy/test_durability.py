@@ -87,8 +87,12 @@ def test_sigkill_at_random_points_loses_no_confirmed_answer(tmp_path):
         time.sleep(rng.uniform(0.0, 0.08))
         child.send_signal(signal.SIGKILL)
         output, _ = child.communicate(timeout=30)
-        lines = [first, *output.splitlines()]
-        this_run = [line.split()[1] for line in lines if line.startswith("CONFIRMED")]
+        # Only whole lines count: the kill can cut the last one short ("CONFIRMED" with no id yet),
+        # and an answer whose confirmation was not printed in full was never confirmed.
+        lines = (first + output).split("\n")[:-1]
+        this_run = [
+            line.split()[1] for line in lines if len(line.split()) == 2 and line.startswith("CONFIRMED")
+        ]
         confirmed += this_run
         runs_that_answered += bool(this_run)
 
