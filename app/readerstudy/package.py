@@ -21,6 +21,7 @@ names (which may be plugin names) stay in the truth file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -56,6 +57,14 @@ class CreatedStudy:
 def opaque_id(prefix: str) -> str:
     """A random identifier that says nothing about the case (not derived from names or order)."""
     return f"{prefix}{secrets.token_hex(4).upper()}"
+
+
+def pair_side_swapped(study_seed: int, blinding_key: str, case_id: str) -> bool:
+    """Whether a 2AFC pair's images are stored partner first: one bit per pair drawn from the study
+    seed and the coordinator's blinding key, so ``image_ids`` (in study.json, the database and every
+    reader's order record) never follows the definition's ``path`` / ``paired_path`` order."""
+    digest = hashlib.sha256(f"{study_seed}:{blinding_key}:{case_id}".encode()).digest()
+    return bool(digest[0] & 1)
 
 
 def normalise_intensity(
@@ -191,6 +200,9 @@ def create_study(
         raise FileExistsError(f"{reading_dir} already holds a reading package")
     images_dir.mkdir(parents=True, exist_ok=True)
     study_id = opaque_id("S")
+    # Coordinator-only: with the (public) study seed it decides each pair's sides, so readers,
+    # who see the seed, cannot recompute them.
+    blinding_key = secrets.token_hex(16)
     items, truth_items, jobs = [], {}, []
     for case in definition.cases:
         item_id = opaque_id("K")
@@ -198,6 +210,8 @@ def create_study(
         if case.paired_path:
             other = "real" if case.truth == "synthetic" else "synthetic"
             sources.append((case.paired_path, other))
+        if len(sources) == 2 and pair_side_swapped(definition.seed, blinding_key, case.id):
+            sources.reverse()
         image_ids = [opaque_id("I") for _ in sources]
         jobs += [
             (case, path, truth, image_id) for (path, truth), image_id in zip(sources, image_ids, strict=True)
@@ -231,7 +245,9 @@ def create_study(
         "database": f"../{DEFAULT_DATABASE}" if database is None else None,
     }
     (reading_dir / PACKAGE_FILE).write_text(json.dumps(package, indent=2), encoding="utf-8")
-    truth_path = write_truth(out_dir / TRUTH_FILE, study_id, definition.name, truth_items)
+    truth_path = write_truth(
+        out_dir / TRUTH_FILE, study_id, definition.name, truth_items, {"blinding_key": blinding_key}
+    )
     store = StudyStore(database if database is not None else out_dir / DEFAULT_DATABASE)
     try:
         store.register_study(study_id, definition.name, package)

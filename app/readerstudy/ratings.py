@@ -35,6 +35,21 @@ CSV_COLUMNS = (
     "free_text",
 )
 CLICK_COLUMNS = ("click_l_mm", "click_p_mm", "click_s_mm")
+# A spreadsheet runs a cell that starts with one of these as a formula (``=HYPERLINK(...)``,
+# ``=cmd|...``, ``+``, ``-``, ``@``; tab and CR are read as separators before one). Text cells
+# that start so get a leading apostrophe (OWASP's advice), which the reader here takes off again;
+# a leading apostrophe is itself doubled so the round trip is exact.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralise_formula(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def restore_formula_text(text: str) -> str:
+    """The inverse of ``neutralise_formula`` for what this module wrote."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_PREFIXES) else text
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,8 @@ class RatingRow:
             value = None if self.click_lps_mm is None else self.click_lps_mm[CLICK_COLUMNS.index(column)]
         else:
             value = getattr(self, column)
+        if isinstance(value, str):
+            return neutralise_formula(value)
         return "" if value is None else value
 
 
@@ -94,7 +111,11 @@ def read_csv(path: str | Path) -> list[RatingRow]:
             raise ValueError(f"{path.name}: missing column(s) {', '.join(sorted(missing))}")
         rows = []
         for line_number, raw in enumerate(reader, start=2):
-            record = {mapping[k.strip()]: v for k, v in raw.items() if k is not None}
+            record = {
+                mapping[k.strip()]: restore_formula_text(v) if isinstance(v, str) else v
+                for k, v in raw.items()
+                if k is not None
+            }
             try:
                 decision = _optional_float(record.get("decision"))
                 click = [_optional_float(record.get(c)) for c in CLICK_COLUMNS]

@@ -44,9 +44,11 @@ class StudyTruth:
     path: Path | None = None
 
 
-def write_truth(path: str | Path, study_id: str, name: str, items: dict[str, dict]) -> Path:
+def write_truth(
+    path: str | Path, study_id: str, name: str, items: dict[str, dict], extra: dict | None = None
+) -> Path:
     path = Path(path)
-    document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, "items": items}
+    document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, **(extra or {}), "items": items}
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
 
