@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     if layout == "compare":
         window.show_compare(original, [synthesized])
     else:
-        window.layout_name = layout
+        window.session.set_layout(layout)
         window.open_volume(original)
         if synthesized is not None:
-            window.browser.add_volume(synthesized)
+            window.session.add_volume(synthesized)
     if not args.screenshot:
         from app.ui.application import install_tool_docks
 
@@ -119,7 +119,7 @@ def _run_interactive(args: argparse.Namespace) -> int:
     app = create_application([])
     window = MainWindow()
     window.resize(width, height)
-    window.layout_name = args.layout or "mpr"
+    window.session.set_layout(args.layout or "mpr")
     install_tool_docks(window)
     window.show()
     window.open_path(args.path)

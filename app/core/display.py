@@ -72,10 +72,3 @@ def apply_window(values: np.ndarray, window: WindowLevel, invert: bool = False) 
     if invert:
         np.subtract(255, grey, out=grey)
     return grey
-
-
-@dataclass(frozen=True)
-class DisplaySettings:
-    window: WindowLevel
-    colormap: str = "gray"
-    invert: bool = False

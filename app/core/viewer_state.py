@@ -16,8 +16,6 @@ from app.core.events import Event
 from app.core.planes import PLANE_AXES, Plane, slice_step_mm
 from app.core.volume import Volume
 
-COLORMAPS = ("gray", "hot", "viridis", "bone")
-
 
 @dataclass(frozen=True)
 class DisplayState:
@@ -32,7 +30,9 @@ class DisplayState:
 class ViewerState:
     """Cursor (LPS mm) and shared display; emits ``cursor_changed`` and ``display_changed``."""
 
-    def __init__(self, reference: Volume) -> None:
+    def __init__(self, reference: Volume, display: DisplayState | None = None) -> None:
+        """``display``: how to draw (a volume's remembered window/level); default: the header's
+        window, else the modality's."""
         self.reference = reference
         self.cursor_changed = Event()
         self.display_changed = Event()
@@ -40,7 +40,7 @@ class ViewerState:
         self._cursor_lps_mm = (low + high) / 2.0
         # Snap the initial cursor onto a voxel centre so the first slice is exact.
         self._cursor_lps_mm = self.snap_to_voxel(self._cursor_lps_mm)
-        self._display = DisplayState(window=initial_window(reference), invert=initial_invert(reference))
+        self._display = display or DisplayState(window=initial_window(reference), invert=initial_invert(reference))
 
     @property
     def cursor_lps_mm(self) -> np.ndarray:

@@ -529,13 +529,13 @@ def install_annotation_tools(window) -> AnnotationPanel:
     def follow_view() -> None:
         controller.attach(window.panels)
         volumes: dict[str, Volume] = {}
-        original = window.current_volume
+        original = window.session.current
         if original is not None:
             # A synthesized volume opened on its own is never headed "original".
             volumes["synthesized (reference)" if original.is_synthetic else "original"] = original
         # Maps (residual, uncertainty) shown beside the pair carry its provenance but are no output.
-        images = [v for v in window.compare_volumes if not v.metadata.get("map")]
-        for other in window.compare_volumes:
+        images = [v for v in window.session.compare if not v.metadata.get("map")]
+        for other in window.session.compare:
             if other.metadata.get("map"):
                 volumes[f"map: {other.name or other.metadata['map']}"] = other
                 continue

@@ -243,9 +243,7 @@ def install_lesion_checklist(window, log_path: str | Path | None = None) -> Lesi
     """Dock the checklist: the pair is the compare's, the location the shared cursor."""
 
     def pair() -> tuple[Volume, Volume] | None:
-        if window.current_volume is None or not window.compare_volumes:
-            return None
-        return window.current_volume, window.compare_volumes[0]
+        return window.session.pair
 
     def cursor() -> np.ndarray | None:
         return None if window.state is None else np.asarray(window.state.cursor_lps_mm, dtype=float)

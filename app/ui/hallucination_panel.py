@@ -322,9 +322,7 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     The lesion checklist (``app.ui.hallucination_checklist``) is docked beside it, as a tab."""
 
     def pair() -> tuple[Volume, Volume] | None:
-        if window.current_volume is None or not window.compare_volumes:
-            return None
-        return window.current_volume, window.compare_volumes[0]
+        return window.session.pair
 
     def manifests() -> list:
         plugin_panel = getattr(window, "plugin_panel", None)

@@ -1,8 +1,10 @@
 """The main window: menus, study browser dock, status bar with readout and load progress.
 
-It wires controls to the model (ViewerState) and to layout widgets; it holds no image logic.
-Public API used by other parts of the application: ``open_path``, ``open_volume``,
-``show_compare``, ``add_dock``, ``set_layout``, ``panels`` and ``state``.
+It shows the session model (``app.core.session.Session``: open volumes, compare set, layout,
+per-volume display, cursor) and rebuilds its panels when the session says what is shown changed;
+it holds no image logic and stores none of the session's state. Public API used by other parts of
+the application: ``session``, ``open_path``, ``open_volume``, ``show_compare``, ``add_dock``,
+``set_layout``, ``panels`` and ``state``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.planes import Plane
+from app.core.session import Layout, Session
 from app.core.viewer_state import PRESET_NAMES, ViewerState
 from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
 from app.ui.device_status import DeviceStatusLabel
-from app.ui.layouts import MPR_LAYOUTS, mpr_cells
+from app.ui.layouts import mpr_cells
 from app.ui.loading import (
     LoadTask,
     PreviewTask,
@@ -55,12 +58,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("SynthView")
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
-        self.state: ViewerState | None = None
-        self.current_volume: Volume | None = None
-        self.compare_volumes: list[Volume] = []
-        self.layout_name = self.settings.layout()
-        if self.layout_name not in (*MPR_LAYOUTS, "compare"):
-            self.layout_name = "mpr"
+        layout = self.settings.layout()
+        colormap = self.settings.colormap()
+        self.session = Session(
+            Layout(layout) if layout in tuple(Layout) else Layout.MPR,
+            colormap if colormap in COLORMAP_NAMES else "gray",
+        )
+        self.session.view_changed.connect(self._rebuild_view)
         self.view: PanelGrid | CompareView | None = None
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
@@ -87,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.load_requested.connect(self._load_series)
         self.browser.compare_requested.connect(lambda vols: self.show_compare(vols[0], vols[1:]))
         self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.session.volumes_changed.connect(self._list_in_browser)
 
         self.readout_label = QtWidgets.QLabel("")
         self.progress_bar = QtWidgets.QProgressBar()
@@ -113,6 +118,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resize(1400, 850)
 
     # ----- public API ---------------------------------------------------------------------
+    @property
+    def state(self) -> ViewerState | None:
+        """Cursor and display of what is shown (the session's)."""
+        return self.session.viewer
+
     @property
     def panels(self) -> list[SliceView]:
         return list(self.view.panels) if self.view is not None else []
@@ -226,14 +236,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_volume(self, volume: Volume) -> None:
         """Show one volume in the current single-volume layout (MPR when in compare)."""
-        self._list_in_browser(volume)
-        self.current_volume = volume
-        self.compare_volumes = []
-        if self.layout_name == "compare":
-            self.layout_name = "mpr"
         self._show_load_warnings(volume.metadata.get("warnings", []))
-        self._install_state(ViewerState(volume))
-        self._rebuild_view()
+        self.session.show(volume)
 
     def show_compare(
         self,
@@ -247,32 +251,17 @@ class MainWindow(QtWidgets.QMainWindow):
         ``reference`` (default: ``original``) is the volume whose grid sets slice steps and the
         initial cursor; ``planes`` default to all three (the 3x3 grid with one other volume).
         """
-        for volume in (original, *others):
-            self._list_in_browser(volume)
-        self.current_volume = original
-        self.compare_volumes = list(others)
         self._show_load_warnings(original.metadata.get("warnings", []))
-        self._compare_planes = list(planes or Plane)
-        self.layout_name = "compare"
-        self._install_state(ViewerState(reference or original))
-        self._rebuild_view()
+        self.session.show_compare(original, others, reference, planes)
 
-    def set_layout(self, name: str) -> None:
-        if name == "compare" and not self.compare_volumes:
-            others = [v for v in self.browser.volumes() if v is not self.current_volume]
-            if self.current_volume is None or not others:
-                self.statusBar().showMessage("Compare needs two volumes: open another one first", 5000)
-                return
-            self.show_compare(self.current_volume, others[:3])
+    def set_layout(self, name: Layout | str) -> None:
+        """Arrange the panels (remembered for next time); ValueError for an unknown layout."""
+        layout = Layout(name)
+        if not self.session.set_layout(layout):
+            self.statusBar().showMessage("Compare needs two volumes: open another one first", 5000)
             return
-        if name not in (*MPR_LAYOUTS, "compare"):
-            raise ValueError(f"unknown layout {name!r}")
-        self.layout_name = name
-        self.settings.set_layout(name)
-        if self.current_volume is not None:
-            if name != "compare":
-                self.compare_volumes = []
-            self._rebuild_view()
+        if layout is not Layout.COMPARE:
+            self.settings.set_layout(layout.value)
 
     def save_screenshot(self, path: str | Path) -> bool:
         QtWidgets.QApplication.processEvents()
@@ -292,37 +281,31 @@ class MainWindow(QtWidgets.QMainWindow):
         return picture.save(str(path))
 
     # ----- building -----------------------------------------------------------------------
-    def _list_in_browser(self, volume: Volume) -> None:
-        if not any(known is volume for known in self.browser.volumes()):
-            self.browser.add_volume(volume)
-
-    def _install_state(self, state: ViewerState) -> None:
-        if self.view is not None:
-            self.view.detach()
-        self.state = state
-        colormap = self.settings.colormap()
-        if colormap in COLORMAP_NAMES:
-            state.set_display(colormap=colormap)
+    def _list_in_browser(self, volumes: list[Volume]) -> None:
+        listed = self.browser.volumes()
+        for volume in volumes:
+            if not any(known is volume for known in listed):
+                self.browser.add_volume(volume)
 
     def _rebuild_view(self) -> None:
+        """Panels for what the session shows (it changed: another volume, compare or layout)."""
+        session = self.session
+        current = session.current
+        if current is None:
+            return
         old = self.view
-        if self.layout_name == "compare" and self.compare_volumes:
-            self.view = CompareView(
-                self.state,
-                self.current_volume,
-                self.compare_volumes,
-                getattr(self, "_compare_planes", list(Plane)),
-            )
+        if old is not None:
+            old.detach()
+        if session.layout is Layout.COMPARE and session.compare:
+            self.view = CompareView(self.state, current, list(session.compare), list(session.compare_planes))
         else:
             widget_3d = None
-            if self.layout_name == "2x2":
+            if session.layout is Layout.TWO_BY_TWO:
                 from app.ui.volume_3d import make_volume_3d_widget
 
-                widget_3d = make_volume_3d_widget(self.current_volume)
-            self.view = PanelGrid(self.state, mpr_cells(self.current_volume, self.layout_name, widget_3d))
+                widget_3d = make_volume_3d_widget(current)
+            self.view = PanelGrid(self.state, mpr_cells(current, session.layout.value, widget_3d))
         if old is not None:
-            if old is not self.view:
-                old.detach()
             self._stack.removeWidget(old)
             old.deleteLater()
         self._stack.addWidget(self.view)
@@ -331,7 +314,7 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.readout_changed.connect(self._show_readout)
         if self.panels:
             self.panels[0].setFocus()  # arrow keys work at once
-        self.setWindowTitle(f"SynthView — {self.current_volume.name}")
+        self.setWindowTitle(f"SynthView — {current.name}")
         QtCore.QTimer.singleShot(0, self._reset_zoom)
         self.view_changed.emit()
 

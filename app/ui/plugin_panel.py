@@ -346,7 +346,7 @@ class PluginPanel(QtWidgets.QWidget):
 
 def install_plugin_panel(window) -> PluginPanel:
     """Dock the panel in the main window; a finished run opens the compare layout."""
-    panel = PluginPanel(volume_provider=lambda: window.current_volume)
+    panel = PluginPanel(volume_provider=lambda: window.session.current)
     panel.result_ready.connect(lambda original, synthesized: window.show_compare(original, [synthesized]))
     window.plugin_panel = panel
     window.add_dock(panel, "GAN plugins")

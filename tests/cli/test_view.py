@@ -75,7 +75,7 @@ def test_interactive_view_opens_the_window_first_and_loads_in_the_background(
         (window,) = shown  # on screen before the event loop starts
         seen["visible_while_loading"] = window.is_loading()
         qtbot.waitUntil(lambda: not window.is_loading(), timeout=30000)
-        seen["layout"] = window.layout_name
+        seen["layout"] = window.session.layout.value
         seen["panels"] = len(window.panels)
         seen["error"] = window.last_error
         window.close()

@@ -115,7 +115,7 @@ def test_brush_stroke_paints_the_mask_and_undoes(qtbot, compare_window):
     center, mask = paint_stroke(qtbot, window, tools, radius_mm=2.0, length_mm=6.0)
     panel = window.panels[0]
     assert mask is not None and mask.voxel_count() > 20
-    k, j, i = np.round(window.current_volume.geometry.index_from_lps(center)[::-1]).astype(int)
+    k, j, i = np.round(window.session.current.geometry.index_from_lps(center)[::-1]).astype(int)
     assert mask.labels[k, j, i] == 1
     assert set(np.argwhere(mask.labels)[:, 0]) == {k}  # painted on the slice shown only
     click_tool(qtbot, tools, "eraser")
@@ -284,7 +284,7 @@ def test_the_dock_states_the_painted_mask_volume_in_ml(qtbot, compare_window):
     window, tools = compare_window
     assert "none" in tools.mask_label.text()
     _center, mask = paint_stroke(qtbot, window, tools, radius_mm=3.0, length_mm=5.0)
-    original = window.current_volume
+    original = window.session.current
     voxel_mm3 = float(np.prod(original.geometry.spacing_mm))  # 1.0 x 1.5 x 2.0 mm
     count = int(np.count_nonzero(mask.labels))
     text = tools.mask_label.text()

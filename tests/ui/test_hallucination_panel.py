@@ -62,10 +62,10 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     names = [panel.map_combo.itemText(i) for i in range(panel.map_combo.count())]
     assert names[0] == MAP_NONE and any(n.startswith("Residual") for n in names)
     panel.map_combo.setCurrentIndex(1)
-    assert len(main_window.compare_volumes) == 2
-    assert main_window.compare_volumes[1].provenance is not None  # a map of a synthetic volume stays marked
+    assert len(main_window.session.compare) == 2
+    assert main_window.session.compare[1].provenance is not None  # a map of a synthetic volume stays marked
     panel.map_combo.setCurrentIndex(0)
-    assert len(main_window.compare_volumes) == 1
+    assert len(main_window.session.compare) == 1
     main_window.save_screenshot("/tmp/hallucination_panel.png")
 
 
@@ -150,7 +150,7 @@ def test_choosing_a_map_keeps_the_region_the_reader_went_to(qtbot, main_window, 
     panel.activate_region(1)
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
     panel.map_combo.setCurrentIndex(1)
-    assert len(main_window.compare_volumes) == 2
+    assert len(main_window.session.compare) == 2
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
     panel.map_combo.setCurrentIndex(0)
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)

@@ -55,7 +55,7 @@ def test_rerun_maps_join_the_compare_as_linked_map_columns(qtbot, main_window, d
     assert not reruns.buttons["tta"].isEnabled()  # one rerun at a time
     qtbot.waitUntil(lambda: not reruns.is_running(), timeout=60000)
     assert reruns.progress_bar.value() == 100, reruns.status_label.text()
-    shown = main_window.compare_volumes
+    shown = main_window.session.compare
     assert len(shown) == 2 and shown[0] is synthesized
     assert shown[1].metadata["map"].startswith("MC-dropout SD (3 samples)") and shown[1].is_synthetic
     assert panel.map_combo.currentText() == shown[1].name
@@ -66,13 +66,13 @@ def test_rerun_maps_join_the_compare_as_linked_map_columns(qtbot, main_window, d
     reruns.noise_spin.setValue(5.0)
     qtbot.mouseClick(reruns.buttons["perturbation"], LEFT)
     qtbot.waitUntil(lambda: not reruns.is_running(), timeout=60000)
-    assert "noise 0.05 of range" in main_window.compare_volumes[1].name
+    assert "noise 0.05 of range" in main_window.session.compare[1].name
     names = [panel.map_combo.itemText(i) for i in range(panel.map_combo.count())]
     assert any(n.startswith("MC-dropout SD") for n in names) and len(names) == 3
     main_window.save_screenshot("/tmp/hallucination_reruns.png")
 
     panel.map_combo.setCurrentIndex(0)  # back to original | synthesized | difference
-    assert main_window.compare_volumes == [synthesized]
+    assert main_window.session.compare == (synthesized,)
 
     # Another synthesized volume: the maps of the first one are no longer offered.
     other = synthesized.with_voxels(synthesized.voxels + 1)
@@ -93,7 +93,7 @@ def test_rerun_failure_and_cancel_are_messages(qtbot, main_window, dropout_run):
     panel.reruns.cancel()
     qtbot.waitUntil(lambda: not panel.reruns.is_running(), timeout=60000)
     assert "Cancelled" in panel.reruns.status_label.text()
-    assert main_window.compare_volumes == [synthesized]
+    assert main_window.session.compare == (synthesized,)
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     assert headers[3] == "MC-dropout SD"
     assert panel.table.horizontalHeaderItem(3).toolTip().startswith("Mean of MC-dropout SD (3 samples)")
     assert headers[-1] == "Centroid LPS (mm)"
-    sd_map = main_window.compare_volumes[1]
+    sd_map = main_window.session.compare[1]
     region = panel.result.regions[0]
     expected = float(np.nanmean(sd_map.voxels[panel.result.label_map == region.label]))
     assert float(panel.table.item(0, 3).text()) == pytest.approx(expected, rel=1e-3)

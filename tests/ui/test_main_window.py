@@ -30,7 +30,7 @@ def open_and_wait(qtbot, window, path):
 def test_open_file_in_background_then_scroll_and_read(qtbot, main_window, phantom_file, phantom):
     open_and_wait(qtbot, main_window, phantom_file)
     assert len(main_window.panels) == 3
-    loaded = main_window.current_volume
+    loaded = main_window.session.current
     assert np.allclose(loaded.geometry.origin_lps_mm, phantom.geometry.origin_lps_mm)
     axial = main_window.panels[0]
     before = main_window.state.cursor_lps_mm
@@ -60,7 +60,7 @@ def test_layout_keys_and_image_keys(qtbot, main_window, phantom, synthetic_phant
     qtbot.keyClick(main_window, "2", QtCore.Qt.KeyboardModifier.AltModifier)  # window preset: lung
     assert main_window.state.display.window.center == -600
     # Compare with a second open volume (key 6), flicker with F.
-    main_window.browser.add_volume(synthetic_phantom)
+    main_window.session.add_volume(synthetic_phantom)
     qtbot.keyClick(main_window, "6")
     assert isinstance(main_window.view, CompareView) and len(main_window.panels) == 9
     qtbot.keyClick(main_window, "f")
@@ -147,7 +147,7 @@ def test_drop_a_file_opens_it(qtbot, main_window, phantom_file):
     )
     with qtbot.waitSignal(main_window.view_changed, timeout=20000):
         main_window.dropEvent(drop)
-    assert main_window.current_volume.name == "phantom.nii.gz"
+    assert main_window.session.current.name == "phantom.nii.gz"
 
 
 def test_settings_persist_between_windows(qtbot, viewer_settings, phantom):
@@ -162,7 +162,7 @@ def test_settings_persist_between_windows(qtbot, viewer_settings, phantom):
     second = MainWindow(viewer_settings)
     qtbot.addWidget(second)
     second.open_volume(phantom)
-    assert second.layout_name == "sagittal" and second.state.display.colormap == "hot"
+    assert second.session.layout.value == "sagittal" and second.state.display.colormap == "hot"
 
 
 @pytest.mark.skipif(
@@ -190,8 +190,8 @@ from app.ui.main_window import MainWindow
 app = create_application([])
 def poll():
     for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.current_volume is not None:
-            print("opened", window.current_volume.name, window.layout_name, "QMainWindow" in app.styleSheet())
+        if isinstance(window, MainWindow) and window.session.current is not None:
+            print("opened", window.session.current.name, window.session.layout.value, "QMainWindow" in app.styleSheet())
             window.close()
             app.exit(0)
 timer = QtCore.QTimer()
@@ -259,7 +259,7 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
     window.show()
     with qtbot.waitSignal(window.view_changed, timeout=20000):
         window.open_path(tmp_path)
-    assert loads == ["1.2.1"] and window.current_volume.name == "series 1.2.1"
+    assert loads == ["1.2.1"] and window.session.current.name == "series 1.2.1"
     tree = window.browser.tree
     patient = tree.topLevelItem(0)
     assert patient.text(0) == "Doe^Jane" and patient.child(0).text(0) == "Head MR"
@@ -269,7 +269,7 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
     qtbot.waitUntil(lambda: not series_rows[1].icon(0).isNull(), timeout=10000)  # preview of an unloaded one
     with qtbot.waitSignal(window.view_changed, timeout=20000):
         tree.itemDoubleClicked.emit(series_rows[1], 0)
-    assert loads == ["1.2.1", "1.2.2"] and window.current_volume.name == "series 1.2.2"
+    assert loads == ["1.2.1", "1.2.2"] and window.session.current.name == "series 1.2.2"
     assert len(window.browser.volumes()) == 2  # no duplicate rows for loaded series
 
 
@@ -342,7 +342,7 @@ def test_compare_two_acquired_series_from_the_browser(qtbot, main_window, phanto
     t2 = resample_onto(phantom, other_grid, (37, 53, 40))
     t2.name = "T2 on its own grid"
     main_window.open_volume(phantom)
-    main_window.browser.add_volume(t2)
+    main_window.session.add_volume(t2)
     tree = main_window.browser.tree
     rows = tree.findItems("", QtCore.Qt.MatchFlag.MatchContains | QtCore.Qt.MatchFlag.MatchRecursive)
     for row in rows:
@@ -395,7 +395,7 @@ def test_window_stays_responsive_while_a_slow_load_runs(qtbot, viewer_settings, 
     release.set()
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
     timer.stop()
-    assert window.current_volume is phantom and not window.progress_bar.isVisible()
+    assert window.session.current is phantom and not window.progress_bar.isVisible()
 
 
 def test_tool_keys_type_text_in_a_text_field(qtbot, main_window, phantom):
@@ -455,3 +455,14 @@ def test_opening_one_slice_loads_its_whole_series_and_lists_the_others(qtbot, ma
     ):
         main_window.open_path(notes)
     assert "notes.txt" in main_window.last_error and "folder" not in main_window.last_error
+
+
+def test_window_level_survives_a_new_compare_in_the_window(qtbot, main_window, phantom, synthetic_phantom):
+    from app.core.display import WindowLevel
+
+    main_window.show_compare(phantom, [synthetic_phantom])
+    main_window.state.set_window(WindowLevel(321.0, 77.0))
+    map_volume = synthetic_phantom.with_voxels(synthetic_phantom.voxels * 0, name="a map")
+    main_window.show_compare(phantom, [synthetic_phantom, map_volume])
+    assert main_window.state.display.window == WindowLevel(321.0, 77.0)
+    assert all(panel.state is main_window.state for panel in main_window.panels)

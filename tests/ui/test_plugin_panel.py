@@ -76,8 +76,8 @@ def test_panel_in_the_main_window_opens_the_compare_layout(qtbot, main_window, u
     panel.device_combo.setCurrentText("cpu")
     with qtbot.waitSignal(main_window.view_changed, timeout=60000):
         qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
-    assert main_window.layout_name == "compare"
-    assert len(main_window.compare_volumes) == 1 and main_window.compare_volumes[0].is_synthetic
+    assert main_window.session.layout.value == "compare"
+    assert len(main_window.session.compare) == 1 and main_window.session.compare[0].is_synthetic
     main_window.save_screenshot("/tmp/plugin_panel_compare.png")
 
 

@@ -80,7 +80,7 @@ def test_dicom_series_load_shows_a_real_percentage(qtbot, main_window, tmp_path)
     )
     main_window.open_path(tmp_path / "series")
     qtbot.waitUntil(
-        lambda: main_window.current_volume is not None and not main_window.is_loading(), timeout=30000
+        lambda: main_window.session.current is not None and not main_window.is_loading(), timeout=30000
     )
     assert not main_window.last_error, main_window.last_error
     reported = [value for maximum, value in percentages if maximum == 100]
@@ -97,7 +97,7 @@ def test_a_loader_without_progress_still_loads(qtbot, viewer_settings, phantom, 
     path.write_bytes(b"")
     window.open_path(path)
     qtbot.waitUntil(lambda: not window.is_loading(), timeout=10000)
-    assert window.current_volume is phantom and not window.last_error
+    assert window.session.current is phantom and not window.last_error
 
 
 def test_a_value_read_off_a_synthesized_panel_says_synthetic(qtbot, main_window, phantom, synthetic_phantom):

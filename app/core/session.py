@@ -1,0 +1,161 @@
+"""The viewing session, Qt-free: the open volumes, what is shown and how.
+
+What is shown is one volume (the current one) in a single-volume layout, or the current volume
+compared with others. Each shown volume keeps its own display state (window/level, colormap):
+choosing a map or another partner for the compare never resets the window the reader set. The
+window and the tool docks observe this model through its events and change it through its
+methods; none of them stores what it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from app.core.events import Event
+from app.core.planes import Plane
+from app.core.viewer_state import DisplayState, ViewerState
+from app.core.volume import Volume
+
+
+class Layout(StrEnum):
+    """How the panels are arranged; the value is the name the CLI and the settings use."""
+
+    AXIAL = "axial"
+    CORONAL = "coronal"
+    SAGITTAL = "sagittal"
+    MPR = "mpr"
+    TWO_BY_TWO = "2x2"
+    COMPARE = "compare"
+
+    @classmethod
+    def single_volume(cls) -> tuple[Layout, ...]:
+        return tuple(layout for layout in cls if layout is not cls.COMPARE)
+
+
+class Session:
+    """Open volumes, the current volume, the compare set, the layout, displays and the cursor.
+
+    Events: ``volumes_changed(volumes)`` when a volume is opened; ``view_changed()`` when what is
+    shown (current volume, compare set, layout) changed and the panels must be rebuilt;
+    ``display_changed(volume, display)`` when the shown volume's display changed.
+    """
+
+    def __init__(self, layout: Layout = Layout.MPR, default_colormap: str = "gray") -> None:
+        self.volumes_changed = Event()
+        self.view_changed = Event()
+        self.display_changed = Event()
+        self.default_colormap = default_colormap  # for a volume shown for the first time
+        self._volumes: list[Volume] = []
+        self._current: Volume | None = None
+        self._compare: tuple[Volume, ...] = ()
+        self._compare_planes: tuple[Plane, ...] = tuple(Plane)
+        self._layout = Layout.MPR if layout is Layout.COMPARE else Layout(layout)
+        self._viewer: ViewerState | None = None
+        self._displays: dict[int, tuple[Volume, DisplayState]] = {}  # id(volume) -> (volume, display)
+
+    # ----- what is open and shown -----------------------------------------------------------
+    @property
+    def volumes(self) -> list[Volume]:
+        return list(self._volumes)
+
+    @property
+    def current(self) -> Volume | None:
+        return self._current
+
+    @property
+    def compare(self) -> tuple[Volume, ...]:
+        """The volumes compared with the current one (empty outside the compare layout)."""
+        return self._compare
+
+    @property
+    def compare_planes(self) -> tuple[Plane, ...]:
+        return self._compare_planes
+
+    @property
+    def pair(self) -> tuple[Volume, Volume] | None:
+        """(original, first compared volume) while a compare is shown."""
+        return (self._current, self._compare[0]) if self._current is not None and self._compare else None
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @property
+    def viewer(self) -> ViewerState | None:
+        """Cursor and display of what is shown (None before a volume is shown)."""
+        return self._viewer
+
+    def add_volume(self, volume: Volume) -> None:
+        """List a volume as open without showing it."""
+        if not any(known is volume for known in self._volumes):
+            self._volumes.append(volume)
+            self.volumes_changed.emit(self.volumes)
+
+    def show(self, volume: Volume) -> None:
+        """Show one volume in the single-volume layout (MPR when the compare was shown)."""
+        self.add_volume(volume)
+        if self._layout is Layout.COMPARE:
+            self._layout = Layout.MPR
+        self._present(volume, (), volume)
+
+    def show_compare(
+        self,
+        original: Volume,
+        others: Iterable[Volume],
+        reference: Volume | None = None,
+        planes: Iterable[Plane] | None = None,
+    ) -> None:
+        """original | others... | difference. ``reference`` (default: ``original``) sets slice
+        steps and the first cursor; ``planes`` default to all three."""
+        others = tuple(others)
+        if not others:
+            raise ValueError("compare needs at least one volume besides the original")
+        for volume in (original, *others):
+            self.add_volume(volume)
+        self._compare_planes = tuple(planes or Plane)
+        self._layout = Layout.COMPARE
+        self._present(original, others, reference or original)
+
+    def set_layout(self, layout: Layout | str) -> bool:
+        """Arrange the panels; False (nothing changes) for a compare with nothing to compare."""
+        layout = Layout(layout)
+        if layout is Layout.COMPARE:
+            if self._compare:
+                return True
+            others = [volume for volume in self._volumes if volume is not self._current]
+            if self._current is None or not others:
+                return False
+            self.show_compare(self._current, others[:3])
+            return True
+        self._layout = layout
+        if self._current is not None:
+            self._present(self._current, (), self._current)
+        return True
+
+    # ----- display state ------------------------------------------------------------------
+    def display_of(self, volume: Volume) -> DisplayState | None:
+        """The display last used for ``volume`` (None if it was never shown)."""
+        entry = self._displays.get(id(volume))
+        return entry[1] if entry is not None and entry[0] is volume else None
+
+    def _present(self, current: Volume, compare: tuple[Volume, ...], reference: Volume) -> None:
+        previous = self._viewer
+        display = self.display_of(current)
+        viewer = ViewerState(reference, display)
+        if display is None and self.default_colormap != viewer.display.colormap:
+            viewer.set_display(colormap=self.default_colormap)
+        if previous is not None and self._current is current:
+            viewer.set_cursor(previous.cursor_lps_mm)  # same volume, another view: stay in place
+        if previous is not None:
+            previous.display_changed.disconnect(self._remember)
+        self._current, self._compare, self._viewer = current, compare, viewer
+        self._remember(viewer.display)
+        viewer.display_changed.connect(self._remember)
+        self.view_changed.emit()
+
+    def _remember(self, display: DisplayState) -> None:
+        if self._current is None:
+            return
+        self._displays[id(self._current)] = (self._current, display)
+        self.display_changed.emit(self._current, display)
