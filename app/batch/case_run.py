@@ -1,0 +1,226 @@
+"""One case of a cohort, as a Dask worker runs it: skip if done, else load, domain check,
+synthesize, optionally compare, and write the outputs atomically.
+
+A case's outputs live in ``OUT_DIR/cases/<case_id>/``; they are written into a hidden sibling
+folder and renamed into place only when complete, ``case.json`` (the record that says the case
+is done, with the input and plugin hashes it was made from) last of all. A killed worker leaves
+at most a hidden ``.partial`` folder, never a case folder that looks complete; a case run twice
+(a worker presumed dead that was not) replaces its folder with an identical one.
+
+The plugin is loaded once per worker process (``_plugin``), not once per case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from app.batch.cases import Case, input_sha256
+
+CASE_RECORD = "case.json"
+SYNTHESIZED_FILE = "synthesized.nii.gz"
+COMPARE_FILE = "compare.json"
+REPORT_FILE = "compare.html"
+THUMBNAIL_FILE = "worst_region.png"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every case of one batch run does; ``key`` says whether an earlier output still fits."""
+
+    plugin_folder: str
+    plugin_name: str
+    plugin_version: str
+    weights_sha256: str
+    manifest_sha256: str
+    device: str = "auto"
+    compare: bool = False
+    keep_spacing: bool = False
+    seed: int = 0
+
+    @property
+    def key(self) -> dict:
+        """The settings an output depends on (not the device: a GPU and a CPU run are one output)."""
+        data = asdict(self)
+        data.pop("device")
+        data.pop("plugin_folder")
+        return data
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CaseRow:
+    """One line of the results table."""
+
+    case_id: str
+    path: str
+    series_uid: str | None
+    status: str  # "done", "skipped" (complete from an earlier run) or "failed"
+    reason: str = ""
+    input_sha256: str = ""
+    output: str = ""
+    duration_s: float = 0.0
+    device: str = ""
+    worker: str = ""
+    ood_warnings: int | None = None
+    ood_reasons: list[str] = field(default_factory=list)
+    region_count: int | None = None
+    max_abs_peak: float | None = None
+    metrics: dict = field(default_factory=dict)  # "mae", "psnr_db", "ssim", "ncc" vs the input
+    messages: list[str] = field(default_factory=list)
+    thumbnail: str = ""
+    worker_plugin_loads: int = 0  # plugins the worker had loaded when it ran this case (1: loaded once)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CaseRow:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_LOADED: dict[tuple, object] = {}  # per worker process: (folder, sha, device) -> LoadedPlugin
+_LOAD_COUNT = [0]  # plugins loaded by this process so far
+
+
+def _plugin(spec: JobSpec):
+    key = (spec.plugin_folder, spec.weights_sha256, spec.device)
+    if key not in _LOADED:
+        from app.plugins.discovery import find_plugin
+        from app.plugins.loading import load_plugin
+
+        _LOADED.clear()  # one plugin per worker at a time
+        _LOADED[key] = load_plugin(find_plugin(spec.plugin_folder))
+        _LOAD_COUNT[0] += 1
+    return _LOADED[key]
+
+
+def case_folder(out_dir: str | Path, case: Case) -> Path:
+    return Path(out_dir) / "cases" / case.case_id
+
+
+def completed_row(out_dir: str | Path, case: Case, spec: JobSpec, sha: str) -> CaseRow | None:
+    """The stored row when the case's outputs are complete and made from this input and plugin."""
+    record = case_folder(out_dir, case) / CASE_RECORD
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("input_sha256") != sha or data.get("job") != spec.key:
+        return None
+    folder = record.parent
+    if not all((folder / name).exists() for name in data.get("files", [])):
+        return None
+    return CaseRow.from_dict(data["row"])
+
+
+def run_case(case: Case, spec: JobSpec, out_dir: str) -> dict:
+    """Run one case; returns its results row (a dict). Raises on failure (Dask retries it)."""
+    started = time.perf_counter()
+    sha = input_sha256(case)
+    done = completed_row(out_dir, case, spec, sha)
+    if done is not None:
+        done.status = "skipped"
+        return done.to_dict()
+    from app.analysis.ood import check_domain
+    from app.io.loader import load_volume
+    from app.io.nifti import save_nifti
+    from app.plugins.runtime import RunOptions, synthesize
+
+    volume = load_volume(case.path, series_uid=case.series_uid)
+    loaded = _plugin(spec)
+    domain = check_domain(volume, loaded.manifest)
+    options = RunOptions(device=spec.device, seed=spec.seed, match_training_spacing=not spec.keep_spacing)
+    result = synthesize(loaded, volume, options)
+    row = CaseRow(
+        case_id=case.case_id,
+        path=case.path,
+        series_uid=case.series_uid,
+        status="done",
+        input_sha256=sha,
+        output=str(Path("cases") / case.case_id / SYNTHESIZED_FILE),
+        device=result.device,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        ood_warnings=len(domain.warnings),
+        ood_reasons=list(domain.warnings),
+        messages=list(result.messages),
+        worker_plugin_loads=_LOAD_COUNT[0],
+    )
+    final = case_folder(out_dir, case)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{case.case_id}.partial-{uuid.uuid4().hex[:12]}"
+    partial.mkdir()
+    try:
+        save_nifti(result.volume, partial / SYNTHESIZED_FILE, extra_sidecar={"batch_case": case.to_dict()})
+        files = [SYNTHESIZED_FILE, SYNTHESIZED_FILE.replace(".nii.gz", ".json")]
+        if spec.compare:
+            files += _compare(volume, result.volume, partial, row)
+        row.duration_s = round(time.perf_counter() - started, 3)
+        record = {"input_sha256": sha, "job": spec.key, "case": case.to_dict(), "files": files, "row": row.to_dict()}
+        (partial / CASE_RECORD).write_text(json.dumps(record, indent=2, default=str))
+        _swap_in(partial, final)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return row.to_dict()
+
+
+def _compare(original, synthesized, folder: Path, row: CaseRow) -> list[str]:
+    """Regions and metrics of the pair into ``folder`` (JSON, HTML, worst region's thumbnail)."""
+    from app.analysis.compare_run import run_compare
+    from app.analysis.report import write_report
+
+    result = run_compare(original, synthesized)
+    data = _json_safe(result.to_dict())
+    (folder / COMPARE_FILE).write_text(json.dumps(data, indent=2))
+    write_report(result, folder / REPORT_FILE, title=f"Hallucination check: {row.case_id}")
+    row.region_count = len(result.regions)
+    peaks = [abs(r.peak_residual) for r in result.regions]
+    row.max_abs_peak = max(peaks) if peaks else 0.0
+    first = next(iter(data["metrics"].values()), {})
+    row.metrics = {k: first.get(k) for k in ("mae", "psnr_db", "ssim", "ncc") if k in first}
+    files = [COMPARE_FILE, REPORT_FILE]
+    if result.regions:
+        from app.analysis.report import region_image
+        from app.core.resample import resample_like
+
+        worst = max(range(len(result.regions)), key=lambda i: abs(result.regions[i].peak_residual))
+        base = result.reference if result.reference is not None else result.original
+        on_grid = resample_like(result.synthesized, base)
+        (folder / THUMBNAIL_FILE).write_bytes(region_image(result, worst, on_grid))
+        row.thumbnail = str(Path("cases") / row.case_id / THUMBNAIL_FILE)
+        files.append(THUMBNAIL_FILE)
+    return files
+
+
+def _json_safe(value):
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _swap_in(partial: Path, final: Path) -> None:
+    """Rename the complete ``partial`` folder to ``final``; an older ``final`` is moved aside
+    first and removed after, so at every instant ``final`` is absent or complete."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
+        os.replace(final, old)
+        os.replace(partial, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(partial, final)
