@@ -19,7 +19,6 @@ Exit codes: 0 success, 2 bad input (with a one-line message on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -190,6 +189,7 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from app.readerstudy import json_output
     from app.readerstudy.analysis import analyze
     from app.readerstudy.report import write_report
 
@@ -201,7 +201,7 @@ def _analyze(args: argparse.Namespace) -> int:
         return _fail(f"analyze: cannot read {args.input}: {type(error).__name__}: {error}")
     try:
         if args.json_out:
-            Path(args.json_out).write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
+            Path(args.json_out).write_text(json_output.dumps(result), encoding="utf-8")
         if args.report:
             write_report(result, args.report)
     except OSError as error:
@@ -220,6 +220,19 @@ def _summary(result: dict) -> str:
                 f"[{modality}] accuracy {pooled['accuracy']['estimate']:.3f}, fooling rate "
                 f"{pooled['fooling_rate']['estimate']:.3f}, exact binomial p = {pooled['binomial_p_value']:.4g}"
             )
+            for truth, test in (pooled.get("per_class") or {}).items():
+                called = test["called_as_truth"]
+                p_value = "n/a" if test["binomial_p_value"] is None else f"{test['binomial_p_value']:.4g}"
+                lines.append(
+                    f"[{modality}] {truth} called {truth}: {called['successes']}/{called['total']}, "
+                    f"exact binomial p = {p_value} (vs 50 %)"
+                )
+            contingency = pooled.get("contingency") or {}
+            if contingency.get("fisher_p_value") is not None:
+                lines.append(
+                    f"[{modality}] truth x call: chi-square p = {contingency['chi_square_p_value']:.4g}, "
+                    f"Fisher exact p = {contingency['fisher_p_value']:.4g}"
+                )
         two_afc = section.get("two_afc") or {}
         if two_afc:
             correct = two_afc["pooled"]["proportion_correct"]
@@ -244,6 +257,15 @@ def _summary(result: dict) -> str:
             f"MRMC ({mrmc['test']}): F = {mrmc['f_statistic']:.3f}, ndf = {mrmc['ndf']}, "
             f"ddf = {mrmc['ddf']:.2f}, p = {mrmc['p_value']:.4f}"
         )
+        for entry in mrmc.get("pairwise", []):
+            lines.append(
+                f"MRMC {' - '.join(entry['modalities'])}: difference {entry['difference']:.4f}, "
+                f"p = {entry['p_value']:.4f}, Holm-adjusted p = {entry['p_value_holm']:.4f}"
+            )
+        if mrmc.get("comparisons"):
+            lines.append(f"MRMC comparisons: {mrmc['comparisons']}")
+    elif mrmc.get("note"):
+        lines.append(f"MRMC: {mrmc['note']}")
     return "\n".join(lines)
 
 

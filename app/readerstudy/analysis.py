@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from app.readerstudy import mrmc, stats
-from app.readerstudy.ratings import RatingRow, read_csv, read_imrmc
+from app.readerstudy.ratings import MIN_CASES_PER_CLASS, RatingRow, read_csv, read_imrmc
 from app.readerstudy.storage import StudyStore
 from app.readerstudy.truth import ItemTruth, StudyTruth, default_truth_path, load_truth
 
@@ -198,20 +198,34 @@ def _binary_section(rows: list[RatingRow]) -> dict:
 
 
 def _roc_section(rows: list[RatingRow]) -> dict:
+    """Per-reader DeLong AUCs; a reader with fewer than two cases of a class gets a note instead
+    of an AUC (one of each gives 0, 0.5 or 1 with no variance: not an estimate)."""
     rated = [r for r in rows if r.rating is not None]
+    unrated = len(rows) - len(rated)
     if not rated or len({r.truth for r in rated}) < 2:
         return {}
-    per_reader, curves = {}, {}
+    per_reader, curves, too_few = {}, {}, {}
     for reader, group in _by(rated, "reader").items():
         truth = [r.truth for r in group]
         scores = [r.rating for r in group]
-        if len(set(truth)) < 2:
+        if min(truth.count(0), truth.count(1)) < MIN_CASES_PER_CLASS:
+            too_few[reader] = (
+                f"{truth.count(1)} synthetic and {truth.count(0)} real case(s) rated; an AUC needs "
+                f"at least {MIN_CASES_PER_CLASS} of each"
+            )
             continue
         per_reader[reader] = stats.delong_auc(truth, scores).to_dict()
         fpr, tpr = stats.roc_curve_points(truth, scores)
         curves[reader] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
-    pooled = stats.delong_auc([r.truth for r in rated], [r.rating for r in rated]).to_dict()
-    return {"per_reader": per_reader, "pooled_readings": pooled, "curves": curves}
+    truth = [r.truth for r in rated]
+    section: dict = {"per_reader": per_reader, "curves": curves}
+    if min(truth.count(0), truth.count(1)) >= MIN_CASES_PER_CLASS:
+        section["pooled_readings"] = stats.delong_auc(truth, [r.rating for r in rated]).to_dict()
+    if too_few:
+        section["readers_without_auc"] = too_few
+    if unrated:
+        section["readings_without_rating"] = unrated  # left out of the ROC, said here
+    return section
 
 
 def _agreement_section(rows: list[RatingRow]) -> dict:
@@ -294,31 +308,61 @@ def _localisation_section(rows: list[RatingRow]) -> dict:
 
 
 def _mrmc_section(rows: list[RatingRow]) -> dict:
+    """Obuchowski-Rockette over the modalities. Two: the test of their difference. Three or more:
+    the omnibus F test (all modalities equal) and every pairwise comparison with Holm-adjusted
+    p-values, said in ``comparisons``."""
     rated = [r for r in rows if r.rating is not None and not r.pair]
     modalities = sorted({r.modality for r in rated})
     if len(modalities) < 2:
         return {}
-    if len(modalities) > 2:
-        modalities = modalities[:2]
     readers = sorted({r.reader for r in rated})
     scores = {(r.modality, r.reader, r.case): r.rating for r in rated}
     truth = {r.case: r.truth for r in rated}
     cases = sorted(c for c in truth if all((m, rd, c) in scores for m in modalities for rd in readers))
     if len(readers) < 2 or len({truth[c] for c in cases}) < 2:
-        return {"note": "MRMC needs two or more readers and both classes read under both modalities"}
-    array = np.array([[[scores[(m, rd, c)] for c in cases] for rd in readers] for m in modalities])
+        return {"note": "MRMC needs two or more readers and both classes read under every modality"}
+    truth_array = np.array([truth[c] for c in cases])
+
+    def run(chosen: list[str]) -> mrmc.MrmcResult:
+        array = np.array([[[scores[(m, rd, c)] for c in cases] for rd in readers] for m in chosen])
+        return mrmc.obuchowski_rockette(array, truth_array, chosen, readers)
+
     try:
-        result = mrmc.obuchowski_rockette(array, np.array([truth[c] for c in cases]), modalities, readers)
+        out = run(modalities).to_dict()
+        pairs = list(itertools.combinations(modalities, 2)) if len(modalities) > 2 else []
+        pairwise = [run(list(pair)) for pair in pairs]
     except ValueError as error:
         return {"note": str(error)}
-    out = result.to_dict()
     out["cases"] = len(cases)
     out["cases_left_out_incomplete"] = len(truth) - len(cases)
+    if pairwise:
+        out.pop("difference_first_minus_second")
+        out.pop("difference_ci")
+        adjusted = stats.holm_adjust([result.p_value for result in pairwise])
+        out["comparisons"] = (
+            f"omnibus F test of all {len(modalities)} modalities (H0: equal AUCs), then all "
+            f"{len(pairs)} pairwise comparisons; pairwise p-values adjusted by {stats.HOLM_NAME}"
+        )
+        out["pairwise"] = [
+            {
+                "modalities": list(pair),
+                "difference": result.difference,
+                "difference_ci": list(result.difference_ci),
+                "difference_ci_note": "unadjusted 95 % interval",
+                "f_statistic": result.f_statistic,
+                "ddf": result.ddf,
+                "p_value": result.p_value,
+                "p_value_holm": p_holm,
+            }
+            for pair, result, p_holm in zip(pairs, pairwise, adjusted, strict=True)
+        ]
+    else:
+        out["comparisons"] = "two modalities: the F test of their difference"
     return out
 
 
 def analyze_rows(rows: list[RatingRow]) -> dict:
-    """Every statistic the study supports, per modality, plus MRMC across two modalities."""
+    """Every statistic the study supports, per modality, plus MRMC across the modalities."""
     if not rows:
         raise ValueError("no readings to analyse")
     result: dict = {

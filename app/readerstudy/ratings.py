@@ -35,6 +35,7 @@ CSV_COLUMNS = (
     "free_text",
 )
 CLICK_COLUMNS = ("click_l_mm", "click_p_mm", "click_s_mm")
+MIN_CASES_PER_CLASS = 2  # fewer: an AUC is 0, 0.5 or 1 with no variance to estimate
 # A spreadsheet runs a cell that starts with one of these as a formula (``=HYPERLINK(...)``,
 # ``=cmd|...``, ``+``, ``-``, ``@``; tab and CR are read as separators before one). Text cells
 # that start so get a leading apostrophe (OWASP's advice), which the reader here takes off again;
@@ -80,11 +81,58 @@ class RatingRow:
         return "" if value is None else value
 
 
-def _optional_float(text: str | None) -> float | None:
-    if text is None or str(text).strip() in ("", "NA", "nan", "None"):
+def _optional_float(text: str | None, column: str = "value") -> float | None:
+    """An empty (or NA) cell is a missing value; NaN is refused: it would silently change the
+    results (a NaN score ranks nowhere) where a missing value is left out and said so."""
+    if text is None or str(text).strip() in ("", "NA", "None"):
         return None
     value = float(text)
-    return None if math.isnan(value) else value
+    if not math.isfinite(value):
+        raise ValueError(f"{column} is {str(text).strip()} (leave the cell empty for a missing value)")
+    return value
+
+
+def _binary(text: str | None, column: str) -> int | None:
+    value = _optional_float(text, column)
+    if value is None:
+        return None
+    if value not in (0.0, 1.0):
+        raise ValueError(f"{column} must be 0 (real) or 1 (synthetic), not {str(text).strip()}")
+    return int(value)
+
+
+def _has_answer(row: RatingRow) -> bool:
+    return any(
+        value is not None for value in (row.rating, row.decision, row.likert, row.click_lps_mm)
+    ) or bool(row.free_text.strip())
+
+
+def validate_rows(labelled: list[tuple[str, RatingRow]], source: str) -> None:
+    """Refuse, naming the rows, what would be counted wrongly: the same reading twice, one case
+    with two truths, a row with no answer (a reader with no answers has only such rows)."""
+    problems: list[str] = []
+    seen: dict[tuple, str] = {}
+    truth_of: dict[tuple, tuple[int, str]] = {}
+    for label, row in labelled:
+        key = (row.reader, row.modality, row.case, row.pair)
+        if key in seen:
+            problems.append(
+                f"{label} repeats {seen[key]} (reader {row.reader}, modality {row.modality}, case {row.case})"
+            )
+        else:
+            seen[key] = label
+        case_key = (row.case, bool(row.pair))
+        if case_key in truth_of and truth_of[case_key][0] != row.truth:
+            first_truth, first_label = truth_of[case_key]
+            problems.append(
+                f"case {row.case} has truth {first_truth} at {first_label} but {row.truth} at {label}"
+            )
+        truth_of.setdefault(case_key, (row.truth, label))
+        if not _has_answer(row):
+            problems.append(f"{label}: reader {row.reader} gave no answer for case {row.case}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError(f"{source}: " + "; ".join(problems[:3]) + more)
 
 
 def write_csv(rows: list[RatingRow], path: str | Path) -> Path:
@@ -117,28 +165,35 @@ def read_csv(path: str | Path) -> list[RatingRow]:
                 if k is not None
             }
             try:
-                decision = _optional_float(record.get("decision"))
-                click = [_optional_float(record.get(c)) for c in CLICK_COLUMNS]
-                rows.append(
-                    RatingRow(
-                        reader=str(record["reader"]).strip(),
-                        modality=str(record.get("modality") or "default").strip(),
-                        case=str(record["case"]).strip(),
-                        truth=int(float(record["truth"])),
-                        rating=_optional_float(record.get("rating")),
-                        time_s=_optional_float(record.get("time_s")),
-                        decision=None if decision is None else int(decision),
-                        likert=_optional_float(record.get("likert")),
-                        pair=str(record.get("pair") or "").strip(),
-                        click_lps_mm=None if None in click else tuple(click),
-                        finding_distance_mm=_optional_float(record.get("finding_distance_mm")),
-                        tolerance_mm=_optional_float(record.get("tolerance_mm")),
-                        free_text=str(record.get("free_text") or ""),
-                    )
+                click = [_optional_float(record.get(c), c) for c in CLICK_COLUMNS]
+                truth = _binary(record["truth"], "truth")
+                if truth is None:
+                    raise ValueError("truth is empty")
+                reader_id = str(record["reader"] or "").strip()
+                if not reader_id:
+                    raise ValueError("reader is empty")
+                row = RatingRow(
+                    reader=reader_id,
+                    modality=str(record.get("modality") or "default").strip(),
+                    case=str(record["case"]).strip(),
+                    truth=truth,
+                    rating=_optional_float(record.get("rating"), "rating"),
+                    time_s=_optional_float(record.get("time_s"), "time_s"),
+                    decision=_binary(record.get("decision"), "decision"),
+                    likert=_optional_float(record.get("likert"), "likert"),
+                    pair=str(record.get("pair") or "").strip(),
+                    click_lps_mm=None if None in click else tuple(click),
+                    finding_distance_mm=_optional_float(
+                        record.get("finding_distance_mm"), "finding_distance_mm"
+                    ),
+                    tolerance_mm=_optional_float(record.get("tolerance_mm"), "tolerance_mm"),
+                    free_text=str(record.get("free_text") or ""),
                 )
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{path.name} line {line_number}: {error}") from None
-    return rows
+            rows.append((f"line {line_number}", row))
+    validate_rows(rows, path.name)
+    return [row for _, row in rows]
 
 
 def read_imrmc(path: str | Path) -> list[RatingRow]:
@@ -150,25 +205,44 @@ def read_imrmc(path: str | Path) -> list[RatingRow]:
         start = next(i for i, line in enumerate(lines) if line.strip().upper().startswith("BEGIN DATA"))
     except StopIteration:
         raise ValueError(f"{path.name}: not an iMRMC file (no 'BEGIN DATA:' line)") from None
-    truth: dict[str, int] = {}
-    readings: list[tuple[str, str, str, float]] = []
+    truth: dict[str, tuple[int, int]] = {}  # case -> (truth, line)
+    readings: list[tuple[int, str, str, str, float]] = []
     for line_number, line in enumerate(lines[start + 1 :], start=start + 2):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) != 4:
             raise ValueError(f"{path.name} line {line_number}: expected 4 fields, found {len(parts)}")
-        reader, case, modality, score = parts
-        if reader == "-1":
-            truth[case] = int(float(score))
-        else:
-            readings.append((reader, case, modality, float(score)))
-    rows = []
-    for reader, case, modality, score in readings:
+        reader, case, modality, score_text = parts
+        try:
+            if reader == "-1":
+                value = _binary(score_text, "truth")
+                if value is None:
+                    raise ValueError("truth is empty")
+                if case in truth and truth[case][0] != value:
+                    raise ValueError(f"case {case} has truth {truth[case][0]} at line {truth[case][1]}")
+                truth[case] = (value, line_number)
+                continue
+            score = _optional_float(score_text, "score")
+            if score is None:
+                raise ValueError("score is empty")
+        except ValueError as error:
+            raise ValueError(f"{path.name} line {line_number}: {error}") from None
+        readings.append((line_number, reader, case, modality, score))
+    labelled = []
+    for line_number, reader, case, modality, score in readings:
         if case not in truth:
-            raise ValueError(f"{path.name}: case {case} has readings but no truth line")
-        rows.append(RatingRow(reader=reader, modality=modality, case=case, truth=truth[case], rating=score))
-    return rows
+            raise ValueError(f"{path.name} line {line_number}: case {case} has readings but no truth line")
+        row = RatingRow(reader=reader, modality=modality, case=case, truth=truth[case][0], rating=score)
+        labelled.append((f"line {line_number}", row))
+    validate_rows(labelled, path.name)
+    classes = [value for value, _ in truth.values()]
+    if min(classes.count(0), classes.count(1)) < MIN_CASES_PER_CLASS:
+        raise ValueError(
+            f"{path.name}: {classes.count(1)} positive and {classes.count(0)} negative case(s); an ROC "
+            f"analysis needs at least {MIN_CASES_PER_CLASS} of each"
+        )
+    return [row for _, row in labelled]
 
 
 def write_imrmc(rows: list[RatingRow], path: str | Path, description: str = "SynthView reader study") -> Path:

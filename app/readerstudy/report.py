@@ -22,6 +22,14 @@ def _fmt(value, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
+def format_p_value(value) -> str:
+    """A p-value as a reader of a report needs it: "< 0.0001" below that (never "0.0000"), four
+    decimals otherwise, "–" when there is none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
 def _ci(entry: dict, key: str = "estimate") -> str:
     return f"{_fmt(entry[key])} [{_fmt(entry['ci_low'])}, {_fmt(entry['ci_high'])}]"
 
@@ -64,7 +72,7 @@ def _binary_html(section: dict) -> str:
                 _ci(entry["sensitivity"]),
                 _ci(entry["specificity"]),
                 _ci(entry["fooling_rate"]),
-                _fmt(entry["binomial_p_value"], 4),
+                format_p_value(entry["binomial_p_value"]),
             ]
         )
     test = section["pooled"]["test"]
@@ -75,6 +83,52 @@ def _binary_html(section: dict) -> str:
             rows,
         )
         + f"<p class='note'>Intervals: {html.escape(section['interval'])}, 95 %. p: {html.escape(test)}.</p>"
+        + _per_class_html(section)
+        + _contingency_html(section["pooled"].get("contingency"))
+    )
+
+
+def _per_class_html(section: dict) -> str:
+    """Per reader and class: images of the class called that class, tested against 50 %."""
+    rows = []
+    for reader, entry in [*section["per_reader"].items(), ("pooled", section["pooled"])]:
+        for truth, test in (entry.get("per_class") or {}).items():
+            called = test["called_as_truth"]
+            rows.append(
+                [
+                    html.escape(reader),
+                    html.escape(f"{truth} called {truth}"),
+                    f"{called['successes']}/{called['total']}",
+                    _ci(called),
+                    format_p_value(test["binomial_p_value"]),
+                ]
+            )
+    if not rows:
+        return ""
+    return (
+        "<h3>Per class: images called their true class</h3>"
+        + _table(["reader", "class", "count", "proportion [95 % CI]", "p (vs 50 %)"], rows)
+        + "<p class='note'>The visual Turing test's question per class: synthetic images called "
+        + "synthetic, real images called real, each against chance (exact two-sided binomial).</p>"
+    )
+
+
+def _contingency_html(test: dict | None) -> str:
+    if not test:
+        return ""
+    (rr, rs), (sr, ss) = test["table"]
+    table = _table(
+        ["", "called real", "called synthetic"],
+        [["truth real", str(rr), str(rs)], ["truth synthetic", str(sr), str(ss)]],
+    )
+    if test["chi_square"] is None:
+        return "<h3>Truth x call (all readings)</h3>" + table + f"<p>{html.escape(test['note'])}.</p>"
+    return (
+        "<h3>Truth x call (all readings)</h3>"
+        + table
+        + f"<p>chi-square = {_fmt(test['chi_square'])}, p = {format_p_value(test['chi_square_p_value'])} "
+        + f"({html.escape(test['chi_square_test'])}); Fisher p = {format_p_value(test['fisher_p_value'])} "
+        + f"({html.escape(test['fisher_test'])}).</p>"
     )
 
 
@@ -85,14 +139,25 @@ def _roc_html(section: dict, modality: str) -> str:
         [html.escape(reader), _ci(entry, "auc"), _fmt(entry["standard_error"], 4)]
         for reader, entry in section["per_reader"].items()
     ]
-    pooled = section["pooled_readings"]
-    rows.append(["all readings pooled", _ci(pooled, "auc"), _fmt(pooled["standard_error"], 4)])
+    rows += [
+        [html.escape(reader), html.escape(note), ""]
+        for reader, note in section.get("readers_without_auc", {}).items()
+    ]
+    pooled = section.get("pooled_readings")
+    if pooled:
+        rows.append(["all readings pooled", _ci(pooled, "auc"), _fmt(pooled["standard_error"], 4)])
     image = base64.b64encode(roc_png(section["curves"], f"ROC, modality {modality}")).decode()
+    left_out = section.get("readings_without_rating")
     return (
         "<h3>ROC from confidence ratings</h3>"
         + f"<img alt='ROC curves, modality {html.escape(modality)}' src='data:image/png;base64,{image}'>"
         + _table(["reader", "AUC [95 % CI]", "SE"], rows)
-        + f"<p class='note'>{html.escape(pooled['method'])}.</p>"
+        + ("<p class='note'>DeLong et al. (1988) variance, normal interval clipped to [0, 1].</p>")
+        + (
+            f"<p class='note'>{left_out} reading(s) without a rating left out of the ROC.</p>"
+            if left_out
+            else ""
+        )
     )
 
 
@@ -123,7 +188,7 @@ def _likert_html(section: dict) -> str:
                 ["n", str(section["real_n"]), str(section["synthetic_n"])],
             ],
         )
-        + f"<p>U = {_fmt(section['u_statistic'], 1)}, p = {_fmt(section['p_value'], 4)}; "
+        + f"<p>U = {_fmt(section['u_statistic'], 1)}, p = {format_p_value(section['p_value'])}; "
         + f"{html.escape(section['test_name'])}.</p>"
     )
 
@@ -132,7 +197,7 @@ def _two_afc_html(section: dict) -> str:
     if not section:
         return ""
     rows = [
-        [html.escape(reader), _ci(entry["proportion_correct"]), _fmt(entry["binomial_p_value"], 4)]
+        [html.escape(reader), _ci(entry["proportion_correct"]), format_p_value(entry["binomial_p_value"])]
         for reader, entry in [*section["per_reader"].items(), ("pooled", section["pooled"])]
     ]
     return (
@@ -180,15 +245,45 @@ def _mrmc_html(section: dict) -> str:
         for reader in section["readers"]
     ]
     rows.append(["average"] + [_fmt(section["modality_auc"][m], 4) for m in modalities])
-    low, high = section["difference_ci"]
-    return (
-        "<h2>Multi-reader multi-case ROC</h2>"
-        + _table(["reader"] + [f"AUC, modality {m}" for m in modalities], rows)
-        + f"<p>{html.escape(section['test'])}, AUC covariances by {html.escape(section['covariance_method'])}: "
-        + f"F({section['ndf']}, {section['ddf']:.2f}) = {section['f_statistic']:.3f}, p = {section['p_value']:.4f}. "
-        + f"Difference {html.escape(modalities[0])} - {html.escape(modalities[1])}: "
-        + f"{section['difference_first_minus_second']:.4f} [{low:.4f}, {high:.4f}] over {section['cases']} cases.</p>"
+    intervals = section.get("modality_auc_ci", {})
+    rows.append(
+        ["95 % CI (random readers and cases)"]
+        + [
+            f"[{_fmt(intervals[m]['ci_low'], 4)}, {_fmt(intervals[m]['ci_high'], 4)}]"
+            if m in intervals
+            else "–"
+            for m in modalities
+        ]
     )
+    ddf = section["ddf"]
+    ddf_text = f"{ddf:.2f}" if isinstance(ddf, float) and ddf != float("inf") else "∞"
+    parts = [
+        "<h2>Multi-reader multi-case ROC</h2>",
+        _table(["reader"] + [f"AUC, modality {html.escape(m)}" for m in modalities], rows),
+        f"<p>{html.escape(section['test'])}, AUC covariances by {html.escape(section['covariance_method'])}: "
+        f"F({section['ndf']}, {ddf_text}) = {section['f_statistic']:.3f}, p = {format_p_value(section['p_value'])}"
+        f" over {section['cases']} cases.</p>",
+    ]
+    if "difference_ci" in section:
+        low, high = section["difference_ci"]
+        parts.append(
+            f"<p>Difference {html.escape(modalities[0])} - {html.escape(modalities[1])}: "
+            f"{section['difference_first_minus_second']:.4f} [{low:.4f}, {high:.4f}].</p>"
+        )
+    if section.get("pairwise"):
+        pair_rows = [
+            [
+                html.escape(" - ".join(entry["modalities"])),
+                f"{entry['difference']:.4f} [{entry['difference_ci'][0]:.4f}, {entry['difference_ci'][1]:.4f}]",
+                format_p_value(entry["p_value"]),
+                format_p_value(entry["p_value_holm"]),
+            ]
+            for entry in section["pairwise"]
+        ]
+        parts.append(_table(["modalities", "AUC difference [95 % CI]", "p", "p (Holm)"], pair_rows))
+    if section.get("comparisons"):
+        parts.append(f"<p class='note'>{html.escape(section['comparisons'])}.</p>")
+    return "".join(parts)
 
 
 def render_html(result: dict, title: str = "Reader study report") -> str:

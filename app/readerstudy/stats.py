@@ -57,6 +57,81 @@ def exact_binomial_test(successes: int, total: int, p0: float = 0.5) -> float:
     return float(min(1.0, p_value))
 
 
+CHI_SQUARE_NAME = "Pearson chi-square test of independence, 2 x 2, with Yates' continuity correction"
+FISHER_NAME = "Fisher's exact test, two-sided"
+
+
+@dataclass(frozen=True)
+class ClassTest:
+    """How often the images of one class were called that class, tested against chance (50 %).
+
+    The visual Turing test's question per class: were synthetic images called synthetic more (or
+    less) often than a coin would, and real images called real?"""
+
+    truth: str  # "synthetic" or "real"
+    called_as_truth: Proportion
+    binomial_p_value: float | None  # None when the class has no readings
+    test: str = EXACT_BINOMIAL_TEST_NAME
+
+    def to_dict(self) -> dict:
+        return {
+            "truth": self.truth,
+            "called_as_truth": self.called_as_truth.to_dict(),
+            "binomial_p_value": self.binomial_p_value,
+            "test": self.test,
+        }
+
+
+def class_test(correct: int, total: int, truth: str) -> ClassTest:
+    p_value = exact_binomial_test(correct, total) if total > 0 else None
+    return ClassTest(truth, clopper_pearson(correct, total), p_value)
+
+
+@dataclass(frozen=True)
+class ContingencyTest:
+    """Truth x call table (rows real, synthetic; columns called real, called synthetic) and the
+    tests of independence. A test is None, with the reason, when a row or column is empty."""
+
+    table: list[list[int]]
+    chi_square: float | None
+    chi_square_p_value: float | None
+    fisher_odds_ratio: float | None
+    fisher_p_value: float | None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "table": self.table,
+            "rows": ["truth real", "truth synthetic"],
+            "columns": ["called real", "called synthetic"],
+            "chi_square": self.chi_square,
+            "chi_square_p_value": self.chi_square_p_value,
+            "chi_square_test": CHI_SQUARE_NAME,
+            "fisher_odds_ratio": self.fisher_odds_ratio,
+            "fisher_p_value": self.fisher_p_value,
+            "fisher_test": FISHER_NAME,
+            "note": self.note,
+        }
+
+
+def contingency_test(truth_synthetic, called_synthetic) -> ContingencyTest:
+    truth = np.asarray(truth_synthetic, dtype=bool)
+    called = np.asarray(called_synthetic, dtype=bool)
+    table = [
+        [int(np.sum(~truth & ~called)), int(np.sum(~truth & called))],
+        [int(np.sum(truth & ~called)), int(np.sum(truth & called))],
+    ]
+    array = np.asarray(table)
+    if (array.sum(axis=0) == 0).any() or (array.sum(axis=1) == 0).any():
+        empty = "a class has no readings" if (array.sum(axis=1) == 0).any() else "every call was the same"
+        return ContingencyTest(table, None, None, None, None, f"undefined: {empty}")
+    chi2, chi2_p, _, _ = sps.chi2_contingency(array, correction=True)
+    odds, fisher_p = sps.fisher_exact(array, alternative="two-sided")
+    odds_ratio = float(odds) if np.isfinite(odds) else None
+    note = "" if odds_ratio is not None else "odds ratio infinite (a cell is 0)"
+    return ContingencyTest(table, float(chi2), float(chi2_p), odds_ratio, float(fisher_p), note)
+
+
 @dataclass(frozen=True)
 class BinaryDecisionSummary:
     """Real/synthetic decisions of one reader (or pooled) against the truth."""
@@ -66,10 +141,12 @@ class BinaryDecisionSummary:
     specificity: Proportion
     fooling_rate: Proportion
     binomial_p_value: float
+    per_class: tuple[ClassTest, ClassTest] | None = None  # (synthetic, real)
+    contingency: ContingencyTest | None = None
     test_name: str = EXACT_BINOMIAL_TEST_NAME
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "accuracy": self.accuracy.to_dict(),
             "sensitivity": self.sensitivity.to_dict(),
             "specificity": self.specificity.to_dict(),
@@ -77,10 +154,17 @@ class BinaryDecisionSummary:
             "binomial_p_value": self.binomial_p_value,
             "test": self.test_name,
         }
+        if self.per_class is not None:
+            data["per_class"] = {test.truth: test.to_dict() for test in self.per_class}
+        if self.contingency is not None:
+            data["contingency"] = self.contingency.to_dict()
+        return data
 
 
 def summarise_decisions(truth_synthetic, called_synthetic) -> BinaryDecisionSummary:
-    """Accuracy, sensitivity, specificity, fooling rate (with CIs) and the test of accuracy vs 50 %."""
+    """Accuracy, sensitivity, specificity, fooling rate (with CIs), the test of accuracy vs 50 %,
+    the per-class tests (synthetic called synthetic, real called real, each vs 50 %) and the
+    truth x call contingency tests."""
     truth = np.asarray(truth_synthetic, dtype=bool)
     called = np.asarray(called_synthetic, dtype=bool)
     correct = int(np.sum(truth == called))
@@ -94,6 +178,11 @@ def summarise_decisions(truth_synthetic, called_synthetic) -> BinaryDecisionSumm
         specificity=clopper_pearson(true_negative, negatives),
         fooling_rate=clopper_pearson(false_negative, positives),
         binomial_p_value=exact_binomial_test(correct, truth.size),
+        per_class=(
+            class_test(true_positive, positives, "synthetic"),
+            class_test(true_negative, negatives, "real"),
+        ),
+        contingency=contingency_test(truth, called),
     )
 
 
@@ -263,3 +352,19 @@ def compare_likert(real_scores, synthetic_scores) -> LikertComparison:
         float(result.pvalue),
         MANN_WHITNEY_EXACT if exact else MANN_WHITNEY_ASYMPTOTIC,
     )
+
+
+# ----- multiplicity ------------------------------------------------------------------------------
+HOLM_NAME = "Holm (1979) step-down adjustment (family-wise error rate)"
+
+
+def holm_adjust(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p-values, in the order given (monotone, capped at 1)."""
+    order = np.argsort(p_values)
+    count = len(p_values)
+    adjusted = np.empty(count)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (count - rank) * float(p_values[index])))
+        adjusted[index] = running
+    return adjusted.tolist()

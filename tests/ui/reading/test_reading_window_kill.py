@@ -22,6 +22,7 @@ from app.readerstudy.package import create_study, load_package
 from app.readerstudy.session import ReadingSession
 from app.readerstudy.storage import StudyStore, answers
 from app.ui.reading.session_window import ReadingWindow
+from tests.readerstudy.child_output import confirmations, read_to_eof, read_until
 from tests.readerstudy.conftest import write_cases
 from tests.ui.child_process import ROOT
 
@@ -80,23 +81,27 @@ def test_killed_reading_window_loses_nothing_and_resumes_at_the_right_case(qtbot
         child = subprocess.Popen(
             [sys.executable, "-c", READER, str(created.reading_dir), database],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=subprocess.DEVNULL,
+            bufsize=0,  # raw bytes from the pipe, read to EOF below: no confirmation dropped
             cwd=ROOT,
             env=environment,
         )
-        start = child.stdout.readline()
-        assert start.startswith("START"), child.communicate(timeout=60)[1][-2000:]
         wanted = rng.randint(1, 2)
-        for _ in range(wanted):  # let it confirm a few answers, then kill it while it clicks on
-            line = child.stdout.readline()
-            assert line.startswith("CONFIRMED"), (line, child.communicate(timeout=60)[1][-2000:])
-            confirmed.append(line.split()[1])
+        # Let it confirm a few answers, then kill it while it clicks on.
+        output = b""
+        while len(confirmations(output)) < wanted and b"DONE" not in output:
+            more = read_until(child, b"\n", timeout_s=120)
+            if not more:
+                break
+            output += more
+        assert output.startswith(b"START"), output[-2000:]
+        assert len(confirmations(output)) >= wanted, output[-2000:]
         time.sleep(rng.uniform(0.0, 0.02))
         child.send_signal(signal.SIGKILL)
-        output, _ = child.communicate(timeout=60)
-        confirmed += [line.split()[1] for line in output.splitlines() if line.startswith("CONFIRMED")]
-        assert "DONE" not in output
+        output += read_to_eof(child)
+        child.wait(timeout=60)
+        confirmed += confirmations(output)
+        assert b"DONE" not in output
 
     store = StudyStore(database, create=False)
     stored = store.latest_answers(created.study_id, "R1")
