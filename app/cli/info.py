@@ -67,6 +67,7 @@ def describe(path: Path) -> dict:
                     "oblique": Geometry(np.zeros(3), np.ones(3), np.array(series.direction)).is_oblique(),
                     "files": len(series.files),
                     "transfer_syntax": series.transfer_syntax_uid,
+                    "synthetic": series.synthetic,
                     "warnings": list(series.warnings),
                 }
             )
@@ -101,6 +102,7 @@ def format_text(description: dict) -> str:
             lines.append(
                 f"  Series {series['number'] if series['number'] is not None else '-'} "
                 f"{series['modality'] or '??'} {series['description'] or '(no description)'}"
+                + ("  [SYNTHETIC]" if series["synthetic"] else "")
             )
             lines.append(f"    uid {series['uid']}")
             lines.append(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import asdict, dataclass, field
 
+UNKNOWN_GENERATOR = "unknown generator"  # synthetic by its marking, generator not named
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -21,9 +23,7 @@ class Provenance:
     duration_s: float = 0.0
     seed: int | None = None
     source_description: str = ""
-    created_utc: str = field(
-        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    )
+    created_utc: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict:
         return {"synthetic": True, **asdict(self)}
@@ -39,6 +39,11 @@ class Provenance:
 
     def derivation_description(self) -> str:
         """One line for DICOM DerivationDescription (at most 1024 characters)."""
+        if self.plugin_name == UNKNOWN_GENERATOR:
+            # Marked synthetic by other software: keep its own description, said once.
+            prefix = f"Synthesized by {UNKNOWN_GENERATOR}"
+            original = self.source_description
+            return (original if original.startswith(prefix) else f"{prefix}: {original}".rstrip(": "))[:1024]
         text = (
             f"Synthesized by {self.plugin_name} {self.plugin_version}"
             f" ({self.task}); weights sha256 {self.weights_sha256[:16]}; device {self.device};"

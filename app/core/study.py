@@ -57,6 +57,7 @@ class SeriesInfo:
     photometric: str = "MONOCHROME2"
     transfer_syntax_uid: str = ""
     metadata: dict = field(default_factory=dict)  # a few header values carried to the Volume
+    synthetic: bool = False  # any instance marked synthetic (app.io.dicom_marking)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -39,6 +39,7 @@ from pydicom.valuerep import DS
 
 from app.core.volume import Volume
 from app.io.deidentify import deidentify_dataset
+from app.io.dicom_marking import SYNTHVIEW_CODING_SCHEME, is_synthetic
 from app.io.nifti import save_nifti
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style
@@ -76,7 +77,7 @@ _TYPE2_COPIED_TO_SR_SEG = (*_PATIENT_KEYWORDS[:4], "AccessionNumber", "StudyID",
 def marked_description(description: str, referenced: Iterable[Dataset]) -> str:
     """``description``, saying so when the images it refers to are synthetic (Synthetic Data YES):
     measurements or masks of a synthesized image are exports of it, and marked like it."""
-    if any(str(d.get("SyntheticData", "")).upper() == "YES" for d in referenced):
+    if any(is_synthetic(d) for d in referenced):
         return f"{description} on SYNTHETIC images"[:64]
     return description
 
@@ -274,7 +275,8 @@ def _headers_by_series(folder: Path) -> dict[str, list[Dataset]]:
             header = pydicom.dcmread(path, stop_before_pixels=True)
         except Exception:  # noqa: BLE001 - non-DICOM files in a folder are skipped
             continue
-        if "ImagePositionPatient" in header and "SOPInstanceUID" in header and "SeriesInstanceUID" in header:
+        positioned = "ImagePositionPatient" in header or "PerFrameFunctionalGroupsSequence" in header
+        if positioned and "SOPInstanceUID" in header and "SeriesInstanceUID" in header:
             by_series.setdefault(str(header.SeriesInstanceUID), []).append(header)
     if not by_series:
         raise ExportError(f"source folder {folder} holds no DICOM image files")
@@ -287,13 +289,20 @@ def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSer
     by_series = _headers_by_series(folder)
 
     def fits(headers: list[Dataset]) -> bool:
-        if volume is None or len(headers) != volume.voxels.shape[0]:
+        if (
+            volume is None
+            or len(headers) != volume.voxels.shape[0]
+            or "ImageOrientationPatient" not in headers[0]
+        ):
             return False
         orientation = np.asarray(headers[0].ImageOrientationPatient, float)
         return bool(np.allclose(orientation, volume.geometry.direction[:, :2].T.ravel(), atol=1e-3))
 
     candidates = sorted(by_series.values(), key=lambda h: (fits(h), len(h)), reverse=True)
     headers = candidates[0]
+    if "ImageOrientationPatient" not in headers[0]:
+        # An enhanced multi-frame object: its study and patient, no per-slice references.
+        return SourceSeries(header=headers[0])
     row, column = np.asarray(headers[0].ImageOrientationPatient, float).reshape(2, 3)
     normal = np.cross(row, column)
     instances = [
@@ -427,7 +436,7 @@ def _set_derivation(ds: Dataset, volume: Volume, source: SourceSeries | None) ->
         ai_code = _code("123110", "DCM", "Artificial Intelligence")
         plugin_code = _code(
             provenance.plugin_name[:16] or "GAN",
-            "99SYNTHVIEW",
+            SYNTHVIEW_CODING_SCHEME,
             f"Synthesized by {provenance.plugin_name} {provenance.plugin_version}"[:64],
         )
         ds.DerivationCodeSequence = Sequence([ai_code, plugin_code])

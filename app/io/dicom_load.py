@@ -26,7 +26,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian
 
-from app.core.provenance import Provenance
+from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.study import FrameRef, SeriesInfo
 from app.core.tilt import TiltCorrection, correct_tilt, plan_tilt_correction
 from app.core.volume import Geometry, Volume
@@ -226,7 +226,11 @@ def provenance_from_header(metadata: dict) -> Provenance | None:
     if str(metadata.get("SyntheticData", "")).strip().upper() != "YES":
         return None
     description = str(metadata.get("DerivationDescription", ""))
-    match = _DERIVATION.match(description)
+    match = (
+        None
+        if description.startswith(f"Synthesized by {UNKNOWN_GENERATOR}")
+        else _DERIVATION.match(description)
+    )
     if match:
         details = {}
         if match["created"]:
@@ -243,7 +247,7 @@ def provenance_from_header(metadata: dict) -> Provenance | None:
             source_description=description,
             **details,
         )
-    return Provenance(plugin_name="unknown generator", plugin_version="", source_description=description)
+    return Provenance(plugin_name=UNKNOWN_GENERATOR, plugin_version="", source_description=description)
 
 
 def _stored_dtype(series: SeriesInfo) -> np.dtype:

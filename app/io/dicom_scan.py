@@ -30,6 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
 from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io.dicom_header import read_explicit_le_header
+from app.io.dicom_marking import SyntheticMarking, read_marking, series_marking
 
 HEADER_TAGS = [
     "SOPClassUID",
@@ -68,6 +69,12 @@ HEADER_TAGS = [
     "RescaleType",
     "WindowCenter",
     "WindowWidth",
+    # The synthetic marking (app.io.dicom_marking), read whatever the transfer syntax.
+    "ImageType",
+    "SyntheticData",
+    "DerivationDescription",
+    "DerivationCodeSequence",
+    "ContributingEquipmentSequence",
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
     # Inside the functional groups (the tag filter applies to nested items too).
@@ -358,6 +365,9 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
     normal = np.cross(row_dir, col_dir)
     frames, slice_spacing, more_warnings = _sort_and_check(frames, normal, ds)
     warnings.extend(more_warnings)
+    marking, mixed = series_marking(read_marking(header.dataset) for header in part)
+    if mixed:
+        warnings.append(mixed)
     tilt = _tilt_note(frames, row_dir, col_dir, pixel_spacing, ds)
     if tilt:
         warnings.append(tilt)
@@ -385,7 +395,8 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
         samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
         photometric=_text(ds, "PhotometricInterpretation") or "MONOCHROME2",
         transfer_syntax_uid=syntax,
-        metadata=_series_metadata(ds),
+        metadata=_series_metadata(ds, marking),
+        synthetic=marking.synthetic,
     )
 
 
@@ -614,7 +625,7 @@ def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
     return (slope if slope != 0 else 1.0), intercept
 
 
-def _series_metadata(ds: pydicom.Dataset) -> dict:
+def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
     keys = (
         "PatientName",
         "PatientID",
@@ -631,6 +642,11 @@ def _series_metadata(ds: pydicom.Dataset) -> dict:
         "DerivationDescription",
     )
     metadata = {key: _text(ds, key) for key in keys if ds.get(key) not in (None, "")}
+    # The series' marking, from whichever instance or functional group carries it.
+    if marking.synthetic:
+        metadata["SyntheticData"] = "YES"
+    if marking.derivation_description:
+        metadata["DerivationDescription"] = marking.derivation_description
     for key in ("WindowCenter", "WindowWidth"):
         value = _floats(ds.get(key), None)
         if value is not None and value.size:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from app.core.provenance import Provenance
+from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
 from app.io.errors import LoadError
 
@@ -68,7 +68,7 @@ def load_nifti(path: str | Path) -> Volume:
     descrip = bytes(image.header.get("descrip", b"")).rstrip(b"\x00 ")
     if provenance is None and descrip == SYNTHETIC_DESCRIP:
         # The sidecar went missing (a copied .nii.gz alone): the header still says what it is.
-        provenance = Provenance(plugin_name="unknown generator", plugin_version="(NIfTI header only)")
+        provenance = Provenance(plugin_name=UNKNOWN_GENERATOR, plugin_version="(NIfTI header only)")
     if descrip == BLINDED_STUDY_DESCRIP:
         metadata["blinded_study_image"] = True
     return Volume(
