@@ -14,7 +14,18 @@ import os
 import sys
 
 DESCRIPTION = "SynthView: with no COMMAND the viewer opens (any paths given are opened in it)."
-EPILOG = "A command's own options: python main.py COMMAND --help"
+
+
+def _command_line_name() -> str:
+    """How users run this program: the installed executable's name, or python main.py."""
+    if getattr(sys, "frozen", False):
+        return os.path.splitext(os.path.basename(sys.executable))[0]  # synthview, synthview-cli
+    return "python main.py"
+
+
+def _epilog() -> str:
+    return f"A command's own options: {_command_line_name()} COMMAND --help"
+
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("app.cli.info", "list the studies and series found at a path"),
@@ -30,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthview", description=DESCRIPTION, epilog=EPILOG)
+    parser = argparse.ArgumentParser(prog="synthview", description=DESCRIPTION, epilog=_epilog())
     from app import __version__
 
     parser.add_argument("--version", action="version", version=f"SynthView {__version__}")
@@ -44,7 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ensure_standard_streams() -> None:
+    """Give a missing sys.stdout / sys.stderr somewhere to go (the null device).
+
+    A windowed Windows executable (synthview.exe) and some desktop launchers start with no
+    console: Python then sets sys.stdout and sys.stderr to None, and any write or flush on them
+    raises AttributeError, which Windows shows as an "Unhandled exception" dialog.
+    """
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - process-long
+
+
 def main(argv: list[str] | None = None) -> int:
+    ensure_standard_streams()
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, so that a closed pipe is handled below, not at exit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,70 @@ def test_every_argument_of_every_command_says_what_it_is():
                 if not action.help:
                     missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
     assert missing == []
+
+
+def test_the_installed_executable_names_itself_in_help(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/synthview/synthview")
+    with pytest.raises(SystemExit):
+        main.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "synthview COMMAND --help" in text and "python main.py" not in text
+
+
+NO_CONSOLE_SCRIPT = r"""
+import sys
+result = open(sys.argv[1], "w")
+sys.stdout = sys.stderr = None  # a windowed Windows executable (synthview.exe) starts like this
+import main
+code = main.main(sys.argv[2:])
+result.write(f"exit {code}")
+"""
+
+
+def test_info_without_a_console_does_not_crash(tmp_path):
+    """Windowed synthview.exe: sys.stdout is None; flushing it raised AttributeError at exit."""
+    result = tmp_path / "result.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_CONSOLE_SCRIPT, str(result), "info", str(_small_nifti(tmp_path))],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0 and result.read_text() == "exit 0", done.stderr[-2000:]
+    assert done.stderr == ""  # nothing tried to write to the missing console
+
+
+NO_CONSOLE_GUI_SCRIPT = r"""
+import sys
+result = open(sys.argv[1], "w")
+sys.stdout = sys.stderr = None
+from PySide6 import QtCore, QtWidgets
+from app.ui.application import create_application
+from app.ui.main_window import MainWindow
+import main
+
+create_application([])  # main's GUI path reuses it; the timers below need it to exist
+
+
+def poll():
+    for window in QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(window, MainWindow) and window.current_volume is not None:
+            print("printed to the missing console")  # dropped, not an AttributeError
+            window.close()
+            QtWidgets.QApplication.instance().exit(0)
+timer = QtCore.QTimer()
+timer.timeout.connect(poll)
+timer.start(50)
+QtCore.QTimer.singleShot(30000, lambda: QtWidgets.QApplication.instance().exit(3))
+result.write(f"exit {main.main(sys.argv[2:])}")
+result.close()
+"""
+
+
+def test_the_viewer_without_a_console_opens_and_exits_cleanly(tmp_path):
+    result = tmp_path / "result.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_CONSOLE_GUI_SCRIPT, str(result), str(_small_nifti(tmp_path))],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0 and result.read_text() == "exit 0", done.stderr[-2000:]

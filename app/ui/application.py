@@ -6,8 +6,10 @@ import importlib
 import os
 import sys
 
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
+from app.ui.about_dialog import ICON_PATH
+from app.ui.file_open import install_file_open_handler
 from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
 
@@ -35,7 +37,14 @@ def has_display() -> bool:
 
 def x_display_answers(display: str) -> bool:
     """Whether an X server accepts a connection on ``display`` (through libxcb, as Qt would);
-    True when libxcb cannot be asked, so that only a known failure stops the start."""
+    True when libxcb cannot be asked, so that only a known failure stops the start.
+
+    A connection that answers stays open until ``release_display_probe()`` (called once Qt has
+    its own): an X server with no other client (a fresh ``Xvfb``, started without -noreset)
+    resets when its last client leaves, and a reset racing Qt's connection kills the start
+    ("could not connect to display", exit 134) in about one start in four.
+    """
+    global _display_probe
     import ctypes
     import ctypes.util
 
@@ -48,10 +57,24 @@ def x_display_answers(display: str) -> bool:
     except (OSError, AttributeError):
         return True
     connection = xcb.xcb_connect(display.encode(), None)  # never NULL: an error object on failure
-    try:
-        return xcb.xcb_connection_has_error(connection) == 0
-    finally:
+    if xcb.xcb_connection_has_error(connection) != 0:
         xcb.xcb_disconnect(connection)
+        return False
+    release_display_probe()  # at most one probe connection held at a time
+    _display_probe = (xcb, connection)
+    return True
+
+
+_display_probe: tuple[object, int] | None = None  # (libxcb, connection) kept open by the probe
+
+
+def release_display_probe() -> None:
+    """Close the probe connection ``x_display_answers`` kept open (no-op when none is)."""
+    global _display_probe
+    if _display_probe is not None:
+        xcb, connection = _display_probe
+        _display_probe = None
+        xcb.xcb_disconnect(connection)  # type: ignore[attr-defined]
 
 
 def create_application(
@@ -69,9 +92,15 @@ def create_application(
             raise SystemExit(f"synthview: {NO_DISPLAY_MESSAGE}")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if app is None:
-        app = QtWidgets.QApplication([sys.argv[0], *(argv or [])])
+        try:
+            app = QtWidgets.QApplication([sys.argv[0], *(argv or [])])
+        finally:
+            release_display_probe()  # Qt holds its own connection now: no server reset
         app.setApplicationName("SynthView")
         app.setOrganizationName("SynthView")
+        if ICON_PATH.is_file():
+            app.setWindowIcon(QtGui.QIcon(str(ICON_PATH)))
+        install_file_open_handler(app)
     try:
         import qdarkstyle
 
@@ -119,4 +148,6 @@ def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     for path in argv:
         if not path.startswith("-"):
             window.open_path(path)
+    # Files opened from the Finder (macOS) arrive as QFileOpenEvents, also before this point.
+    install_file_open_handler(app).open_with(window.open_path)
     return int(app.exec())

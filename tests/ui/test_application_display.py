@@ -8,8 +8,10 @@ wrong instead, and a screenshot, which needs no screen, must still be written.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -89,3 +91,98 @@ def test_an_x_display_that_does_not_answer_counts_as_none(small_nifti):
         timeout=120,
     )
     assert done.returncode == 1 and "does not answer" in done.stderr and "xcb" not in done.stderr
+
+
+def _fresh_xvfb(number: int) -> subprocess.Popen:
+    """``Xvfb :number`` with no client yet (and no -noreset: it resets when its last client leaves)."""
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    socket = Path(f"/tmp/.X11-unix/X{number}")
+    for _ in range(500):
+        if socket.exists() and application.x_display_answers(f":{number}"):
+            application.release_display_probe()  # the server resets once here, before the test
+            return server
+        time.sleep(0.01)
+    server.kill()
+    pytest.skip("Xvfb did not start")
+
+
+def _free_display_number() -> int:
+    for number in range(300, 400):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            return number
+    pytest.skip("no free X display number")
+
+
+def _second_client_survives(display: str) -> bool:
+    """Connect as Qt would, after the probe, and make a round trip once a reset would have hit."""
+    import ctypes
+
+    class Cookie(ctypes.Structure):
+        _fields_ = [("sequence", ctypes.c_uint)]
+
+    xcb = ctypes.CDLL("libxcb.so.1")
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    xcb.xcb_get_input_focus.argtypes = [ctypes.c_void_p]
+    xcb.xcb_get_input_focus.restype = Cookie
+    xcb.xcb_get_input_focus_reply.argtypes = [ctypes.c_void_p, Cookie, ctypes.c_void_p]
+    xcb.xcb_get_input_focus_reply.restype = ctypes.c_void_p
+    connection = xcb.xcb_connect(display.encode(), None)
+    try:
+        if xcb.xcb_connection_has_error(connection):
+            return False
+        application.release_display_probe()  # what create_application does once Qt is connected
+        time.sleep(0.05)
+        reply = xcb.xcb_get_input_focus_reply(connection, xcb.xcb_get_input_focus(connection), None)
+        ctypes.CDLL(None).free(ctypes.c_void_p(reply))
+        return bool(reply) and xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb")
+def test_the_display_probe_cannot_reset_a_fresh_x_server(monkeypatch):
+    """A fresh Xvfb resets when its only client leaves: a probe that connected and disconnected
+    before Qt connected killed Qt's connection in about 4 starts of 10 (exit 134)."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    failures = 0
+    for _ in range(20):
+        number = _free_display_number()
+        server = _fresh_xvfb(number)
+        try:
+            monkeypatch.setenv("DISPLAY", f":{number}")
+            assert application.has_display()
+            failures += not _second_client_survives(f":{number}")
+        finally:
+            application.release_display_probe()
+            server.terminate()
+            server.wait(10)
+    assert failures == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb")
+def test_the_viewer_starts_every_time_under_a_fresh_xvfb(small_nifti, tmp_path):
+    """The whole start (probe, then Qt's xcb connection), as the smoke test repeats 50 times."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    for attempt in range(3):
+        number = _free_display_number()
+        server = _fresh_xvfb(number)
+        try:
+            out = tmp_path / f"shot{attempt}.png"
+            done = subprocess.run(
+                [sys.executable, "main.py", "view", str(small_nifti), "--screenshot", str(out), "--size", "400x300"],
+                cwd=REPO_ROOT, env={**env, "DISPLAY": f":{number}"}, capture_output=True, text=True, timeout=120,
+            )
+            assert done.returncode == 0 and out.exists(), done.stderr[-1000:]
+        finally:
+            server.terminate()
+            server.wait(10)
