@@ -83,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
         if synthesized is not None:
             window.session.add_volume(synthesized)
     if not args.screenshot:
-        from app.ui.application import install_tool_docks
+        from app.ui.application import prepare_interactive_window
 
-        install_tool_docks(window)
+        prepare_interactive_window(window)
     window.show()
     if args.screenshot:
         for _ in range(3):
@@ -113,14 +113,14 @@ def _run_interactive(args: argparse.Namespace) -> int:
     if size is None:
         return 2
     width, height = size
-    from app.ui.application import create_application, install_tool_docks
+    from app.ui.application import create_application, prepare_interactive_window
     from app.ui.main_window import MainWindow
 
     app = create_application([])
     window = MainWindow()
     window.resize(width, height)
     window.session.set_layout(args.layout or "mpr")
-    install_tool_docks(window)
+    prepare_interactive_window(window)
     window.show()
     window.open_path(args.path)
     return int(app.exec())

@@ -38,13 +38,15 @@ class Session:
 
     Events: ``volumes_changed(volumes)`` when a volume is opened; ``view_changed()`` when what is
     shown (current volume, compare set, layout) changed and the panels must be rebuilt;
-    ``display_changed(volume, display)`` when the shown volume's display changed.
+    ``display_changed(volume, display)`` when the shown volume's display changed;
+    ``errors(title, message)`` when something the user asked for failed (``report_error``).
     """
 
     def __init__(self, layout: Layout = Layout.MPR, default_colormap: str = "gray") -> None:
         self.volumes_changed = Event()
         self.view_changed = Event()
         self.display_changed = Event()
+        self.errors = Event()
         self.default_colormap = default_colormap  # for a volume shown for the first time
         self._volumes: list[Volume] = []
         self._current: Volume | None = None
@@ -132,6 +134,10 @@ class Session:
         if self._current is not None:
             self._present(self._current, (), self._current)
         return True
+
+    def report_error(self, title: str, message: str) -> None:
+        """Tell the user that something failed (the window shows it in its notification area)."""
+        self.errors.emit(title, message)
 
     # ----- display state ------------------------------------------------------------------
     def display_of(self, volume: Volume) -> DisplayState | None:

@@ -248,6 +248,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.controller = controller or AnnotationController(self)
         self.tool_buttons: dict[Tool, QtWidgets.QToolButton] = {}
         self.status = ""
+        # Where failures go (title, message): the window's notification area once docked.
+        self.report_error = lambda title, message: QtWidgets.QMessageBox.warning(self, title, message)
         self._set_aside: dict[tuple, AnnotationDocument] = {}  # by patient space (_space_key)
 
         tools = QtWidgets.QGridLayout()
@@ -446,7 +448,7 @@ class AnnotationPanel(QtWidgets.QWidget):
             document = load_annotations(path)
         except AnnotationFileError as error:
             self.status = str(error)
-            QtWidgets.QMessageBox.warning(self, "Cannot load annotations", str(error))
+            self.report_error("Cannot load annotations", str(error))
             return False
         self.controller.set_document(document)
         self.status = f"loaded {len(document)} annotations"
@@ -476,7 +478,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         try:
             self.export_to(folder)
         except Exception as error:  # noqa: BLE001 - any export failure is reported, never a crash
-            QtWidgets.QMessageBox.warning(self, "Cannot export annotations", str(error))
+            self.report_error("Cannot export annotations", str(error))
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
 
@@ -511,8 +513,15 @@ class AnnotationPanel(QtWidgets.QWidget):
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
             self, "Save annotations", suggested, "Annotations (*.json)"
         )
-        if path:
-            self.save_to(path)
+        if not path:
+            return
+        try:
+            written = self.save_to(path)
+        except (OSError, AnnotationFileError) as error:  # an unwritable folder, a full disk
+            self.status = f"not saved: {error}"
+            self.report_error("Cannot save the annotations", f"{path}: {error}")
+            return
+        self.status = f"saved to {written}"
 
     def _choose_load(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load annotations", "", "Annotations (*.json)")
@@ -523,6 +532,7 @@ class AnnotationPanel(QtWidgets.QWidget):
 def install_annotation_tools(window) -> AnnotationPanel:
     """Dock the annotation tools in a MainWindow and follow its views (re-attached on rebuild)."""
     panel = AnnotationPanel()
+    panel.report_error = window.session.report_error
     window.add_dock(panel, "Annotations")
     controller = panel.controller
 

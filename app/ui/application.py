@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -12,6 +11,7 @@ from app.ui.about_dialog import ICON_PATH
 from app.ui.file_open import install_file_open_handler
 from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
+from app.ui.notifications import install_exception_hooks
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
@@ -110,40 +110,24 @@ def create_application(
     return app
 
 
-# Tool panels other parts of the application attach to the main window through its public API
-# (add_dock, show_compare, ...): (module, installer function taking the window).
-TOOL_DOCK_INSTALLERS: tuple[tuple[str, str], ...] = (
-    ("app.ui.plugin_panel", "install_plugin_panel"),
-    ("app.ui.hallucination_panel", "install_hallucination_panel"),
-    ("app.ui.annotation_panel", "install_annotation_tools"),
-    ("app.ui.figure_export", "install_figure_export"),
-    ("app.ui.gallery", "install_gallery_menu"),
-)
-
-
 def install_tool_docks(window: MainWindow) -> list[str]:
-    """Run every installer that exists; one that fails is reported, never fatal. Returns errors."""
-    errors = []
-    for module_name, function_name in TOOL_DOCK_INSTALLERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue  # that part of the application is not installed
-        try:
-            getattr(module, function_name)(window)
-        except Exception as error:  # noqa: BLE001 - a broken tool panel must not stop the viewer
-            errors.append(f"{module_name}.{function_name}: {error}")
-    window.keep_help_menu_last()
-    if errors:
-        window.statusBar().showMessage("Some tool panels could not start: " + "; ".join(errors))
-    return errors
+    """Attach the declared tools (``app.ui.docks.TOOLS``) to the window; every one that fails
+    is shown to the user (its dock and the notification area). Returns 'name: error' lines."""
+    return [f"{name}: {error}" for name, error in window.install_tools().items()]
+
+
+def prepare_interactive_window(window: MainWindow) -> None:
+    """What a window a person works in gets: the tools, and every uncaught exception (any
+    thread) routed to its notification area."""
+    install_tool_docks(window)
+    install_exception_hooks(window.notifications)
 
 
 def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
     window = MainWindow(loader=loader)
-    install_tool_docks(window)
+    prepare_interactive_window(window)
     window.show()
     for path in argv:
         if not path.startswith("-"):

@@ -256,6 +256,6 @@ def install_lesion_checklist(window, log_path: str | Path | None = None) -> Lesi
 
     panel.finding_activated.connect(go_to)
     window.view_changed.connect(panel.refresh)
-    window.lesion_checklist = panel
+    panel.refresh()  # built when first shown: the compare may be open already
     window.add_dock(panel, "Lesion checklist")
     return panel

@@ -318,15 +318,14 @@ class HallucinationPanel(QtWidgets.QWidget):
 
 
 def install_hallucination_panel(window) -> HallucinationPanel:
-    """Dock the panel in the main window: regions move the shared cursor, maps join the compare.
-    The lesion checklist (``app.ui.hallucination_checklist``) is docked beside it, as a tab."""
+    """Dock the panel in the main window: regions move the shared cursor, maps join the compare."""
 
     def pair() -> tuple[Volume, Volume] | None:
         return window.session.pair
 
     def manifests() -> list:
-        plugin_panel = getattr(window, "plugin_panel", None)
-        return list(plugin_panel.manifests) if plugin_panel is not None else []
+        plugin_panel = window.dock_widget("GAN plugins")
+        return list(getattr(plugin_panel, "manifests", []))
 
     panel = HallucinationPanel(pair_provider=pair, manifests_provider=manifests)
 
@@ -350,13 +349,6 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     panel.region_activated.connect(go_to)
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
-    window.hallucination_panel = panel
-    dock = window.add_dock(panel, "Hallucination check")
-    from app.ui.hallucination_checklist import install_lesion_checklist
-
-    install_lesion_checklist(window)
-    checklist_dock = window.lesion_checklist.parentWidget()
-    if isinstance(checklist_dock, QtWidgets.QDockWidget):
-        window.tabifyDockWidget(dock, checklist_dock)
-        dock.raise_()
+    panel.refresh_for_view()  # built when first shown: the compare may be open already
+    window.add_dock(panel, "Hallucination check")
     return panel

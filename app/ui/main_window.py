@@ -20,6 +20,7 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
 from app.ui.device_status import DeviceStatusLabel
+from app.ui.docks import TOOLS, ToolSpec
 from app.ui.layouts import mpr_cells
 from app.ui.loading import (
     LoadTask,
@@ -29,6 +30,7 @@ from app.ui.loading import (
     default_scanner,
     default_series_preview,
 )
+from app.ui.notifications import NotificationArea
 from app.ui.panel_grid import PanelGrid
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
@@ -70,6 +72,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending_loads: list[LoadTask] = []
         self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
         self._first_dock_of_area: dict[QtCore.Qt.DockWidgetArea, QtWidgets.QDockWidget] = {}
+        self._docks: dict[str, QtWidgets.QDockWidget] = {}  # by title
+        self._lazy_docks: dict[str, ToolSpec] = {}  # declared, not built yet
+        self.tool_errors: dict[str, str] = {}  # tool name -> why it could not start
         self._docks_fitted = False
 
         self._placeholder = QtWidgets.QLabel(
@@ -93,6 +98,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.add_dock(self.browser, "Studies", QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.session.volumes_changed.connect(self._list_in_browser)
 
+        self.notifications = NotificationArea()
+        # What the user asked for failed (a save, an export): the dialog opens too.
+        self.session.errors.connect(lambda title, message: self.notifications.notify(title, message, popup=True))
         self.readout_label = QtWidgets.QLabel("")
         self.progress_bar = QtWidgets.QProgressBar()
         self.progress_bar.setRange(0, 0)  # busy until the loader reports a fraction (DICOM frames)
@@ -106,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_warnings_label.setStyleSheet("color: #e0a000;")
         self.load_warnings_label.hide()
         self.statusBar().addWidget(self.readout_label, 1)
+        self.statusBar().addPermanentWidget(self.notifications)
         self.statusBar().addPermanentWidget(self.load_warnings_label)
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.device_label)
@@ -133,18 +142,20 @@ class MainWindow(QtWidgets.QMainWindow):
         title: str,
         area: QtCore.Qt.DockWidgetArea = QtCore.Qt.DockWidgetArea.RightDockWidgetArea,
     ) -> QtWidgets.QDockWidget:
-        """Attach a tool panel (plugins, hallucination regions, ...) as a dock; returns the dock."""
+        """Attach a tool panel (plugins, hallucination regions, ...) as a dock; returns the dock.
+
+        The one way a dock joins the window; a dock declared lazy (``add_lazy_dock``) receives
+        its widget here when it is first shown."""
+        dock = self._docks.get(title)
+        if dock is not None:
+            dock.setWidget(widget)
+            self._fit_combos(widget)
+            return dock
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
         dock.setWidget(widget)
-        # A long entry (a plugin's full name) must not set the whole column's minimum width:
-        # combo boxes in docks shrink and elide; the open list still shows entries in full.
-        for combo in widget.findChildren(QtWidgets.QComboBox):
-            combo.setSizeAdjustPolicy(
-                QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(min(combo.minimumContentsLength() or 12, 12))
-            combo.setMinimumWidth(combo.sizeHint().width())  # Qt keeps a stale minimumSizeHint
+        self._docks[title] = dock
+        self._fit_combos(widget)
         # Tool panels share one column as tabs: stacked, their minimum heights add up and push
         # the window past a laptop screen's height (1280x800), and each gets a sliver.
         self.addDockWidget(area, dock)
@@ -156,7 +167,70 @@ class MainWindow(QtWidgets.QMainWindow):
             self._first_dock_of_area[area] = dock
         if hasattr(self, "_docks_menu"):
             self._docks_menu.addAction(dock.toggleViewAction())
+        if self.isVisible():
+            dock.show()  # docked into a window already on screen: Qt leaves a new dock hidden
+            (first or dock).raise_()
         return dock
+
+    def add_lazy_dock(self, tool: ToolSpec) -> QtWidgets.QDockWidget:
+        """A dock whose panel is built when the dock is first shown (or asked for by name)."""
+        self._lazy_docks[tool.name] = tool
+        dock = self.add_dock(QtWidgets.QLabel(f"{tool.name}: starting..."), tool.name)
+
+        def shown(visible: bool) -> None:
+            if visible and tool.name in self._lazy_docks:
+                self.build_tool(self._lazy_docks[tool.name])
+
+        dock.visibilityChanged.connect(shown)
+        return dock
+
+    def build_tool(self, tool: ToolSpec) -> bool:
+        """Build one declared tool now; a failure is shown in its dock and notified. True if built."""
+        self._lazy_docks.pop(tool.name, None)
+        try:
+            tool.build(self)
+        except Exception as error:  # noqa: BLE001 - a broken tool is reported, the viewer goes on
+            import traceback
+
+            message = f"{type(error).__name__}: {error}"
+            if tool.has_dock:
+                label = QtWidgets.QLabel(f"{tool.name} could not start:\n{message}")
+                label.setWordWrap(True)
+                label.setStyleSheet("color: #ff8080;")
+                self.add_dock(label, tool.name)
+            self.tool_errors[tool.name] = message
+            self.notifications.notify(f"{tool.name} could not start", message, traceback.format_exc())
+            return False
+        self.keep_help_menu_last()
+        return True
+
+    def install_tools(self, tools: tuple[ToolSpec, ...] = TOOLS) -> dict[str, str]:
+        """Attach every declared tool (lazy docks as empty docks, built when first shown);
+        returns {tool name: error} for those that failed."""
+        for tool in tools:
+            if tool.lazy and tool.has_dock:
+                self.add_lazy_dock(tool)
+            else:
+                self.build_tool(tool)
+        self.keep_help_menu_last()
+        return {name: error for name, error in self.tool_errors.items() if name in {t.name for t in tools}}
+
+    def dock_widget(self, name: str) -> QtWidgets.QWidget | None:
+        """The panel of the dock named ``name`` (built now if it is lazy and not built yet)."""
+        if name in self._lazy_docks:
+            self.build_tool(self._lazy_docks[name])
+        dock = self._docks.get(name)
+        return dock.widget() if dock is not None else None
+
+    def _fit_combos(self, widget: QtWidgets.QWidget) -> None:
+        # A long entry (a plugin's full name) must not set the whole column's minimum width:
+        # combo boxes in docks shrink and elide; the open list still shows entries in full.
+        for combo in widget.findChildren(QtWidgets.QComboBox):
+            combo.setSizeAdjustPolicy(
+                QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(min(combo.minimumContentsLength() or 12, 12))
+            combo.setMinimumWidth(combo.sizeHint().width())  # Qt keeps a stale minimumSizeHint
 
     def add_shortcut(self, key: str, description: str, slot) -> QtGui.QAction:
         """Bind ``key`` in the whole window (a tool dock's keys) and list it in the F1 help."""
@@ -537,10 +611,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._finish_task(path)
         self.last_error = f"Could not open {path}: {message}"
         self.statusBar().showMessage(self.last_error)
-        box = QtWidgets.QMessageBox(
-            QtWidgets.QMessageBox.Icon.Warning, "Could not open", self.last_error, parent=self
-        )
-        box.open()  # not exec(): never block the event loop
+        self.notifications.notify("Could not open", self.last_error, popup=True)
 
     # ----- drag and drop, persistence -----------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:

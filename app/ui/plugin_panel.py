@@ -348,6 +348,5 @@ def install_plugin_panel(window) -> PluginPanel:
     """Dock the panel in the main window; a finished run opens the compare layout."""
     panel = PluginPanel(volume_provider=lambda: window.session.current)
     panel.result_ready.connect(lambda original, synthesized: window.show_compare(original, [synthesized]))
-    window.plugin_panel = panel
     window.add_dock(panel, "GAN plugins")
     return panel

@@ -201,6 +201,20 @@ def test_layout_changes_keep_one_overlay_per_panel(qtbot, main_window, phantom):
     assert list(tools.controller.volumes) == ["original"]
 
 
+def test_saving_into_an_unwritable_folder_tells_the_user(qtbot, compare_window, tmp_path, monkeypatch):
+    window, tools = compare_window
+    drag_with_tool(qtbot, window, tools, "rectangle", [5.0, 5.0, 0])
+    blocker = tmp_path / "a file, not a folder"
+    blocker.write_text("x")
+    target = blocker / "a.annotations.json"  # fails even for root, unlike a chmod-ed folder
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(tools.save_button, QtCore.Qt.MouseButton.LeftButton)
+    (notice,) = window.notifications.notices
+    assert notice.title == "Cannot save the annotations" and str(target) in notice.message
+    assert window.notifications.isVisibleTo(window) and window.notifications.dialog.isVisible()
+    assert "not saved" in tools.status and len(tools.controller.document) == 1  # nothing lost
+
+
 def test_export_button_writes_sr_seg_and_sidecar(qtbot, compare_window, tmp_path, monkeypatch):
     window, tools = compare_window
     drag_with_tool(qtbot, window, tools, "ellipse", [6.0, 4.0, 0])

@@ -10,6 +10,7 @@ from PySide6 import QtCore
 
 from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
+from app.ui.hallucination_checklist import install_lesion_checklist
 from app.ui.hallucination_panel import install_hallucination_panel
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -34,7 +35,7 @@ def _click_row(qtbot, table, row: int) -> None:
 def test_mark_confirm_and_sign_off_are_logged_and_locked(qtbot, main_window, pair, tmp_path):
     original, synthesized = pair
     install_hallucination_panel(main_window)
-    checklist = main_window.lesion_checklist
+    checklist = install_lesion_checklist(main_window)
     log_path = tmp_path / "audit.jsonl"
     checklist.set_log_path(log_path)
     assert not checklist.mark_button.isEnabled()  # nothing compared yet

@@ -36,7 +36,7 @@ def dropout_run(tmp_path, no_discovered_plugins):
 
 def test_rerun_maps_join_the_compare_as_linked_map_columns(qtbot, main_window, dropout_run):
     manifest, original, synthesized = dropout_run
-    main_window.plugin_panel = type("PluginPanelStub", (), {"manifests": [manifest]})()
+    _dock_plugins_stub(main_window, [manifest])
     panel = install_hallucination_panel(main_window)
     reruns = panel.reruns
     assert not reruns.buttons["tta"].isEnabled()  # nothing compared yet
@@ -121,7 +121,7 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     qtbot, main_window, dropout_denoiser_run
 ):
     manifest, original, synthesized = dropout_denoiser_run
-    main_window.plugin_panel = type("PluginPanelStub", (), {"manifests": [manifest]})()
+    _dock_plugins_stub(main_window, [manifest])
     panel = install_hallucination_panel(main_window)
     main_window.show_compare(original, [synthesized])
     qtbot.mouseClick(panel.run_button, LEFT)
@@ -141,3 +141,12 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     assert float(panel.table.item(0, 3).text()) == pytest.approx(expected, rel=1e-3)
     assert "SSIM n/a (fewer than 7 voxels" in panel.metrics_label.text()  # 4 slices: no 7-voxel window
     main_window.save_screenshot("/tmp/region_table_with_rerun.png")
+
+
+def _dock_plugins_stub(window, manifests) -> None:
+    """Stands in for the GAN plugins dock: the reruns find the plugins through the dock's name."""
+    from PySide6 import QtWidgets
+
+    stub = QtWidgets.QWidget()
+    stub.manifests = manifests
+    window.add_dock(stub, "GAN plugins")

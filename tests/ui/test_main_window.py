@@ -10,6 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.core.planes import Plane
 from app.io.nifti import save_nifti
 from app.ui.compare_view import CompareView
+from app.ui.docks import DOCK_NAMES
 from app.ui.shortcuts import SHORTCUTS
 from tests.ui.child_process import run_python_child
 
@@ -313,25 +314,63 @@ def test_demo_dicom_and_its_nifti_source_line_up_in_compare(
             assert f"value {nifti_value:g}" in nifti_panel.readout_at_scene(nifti_panel.lps_to_scene(lps))
 
 
-def test_tool_docks_attach_and_a_broken_one_is_reported(qtbot, main_window, monkeypatch):
-    import types
+def test_tool_docks_attach_and_a_broken_one_is_reported(qtbot, main_window):
+    from app.ui.docks import ToolSpec
 
-    from app.ui import application
+    def missing_module(window):
+        import app.ui.no_such_tool  # noqa: F401 - a tool whose code is missing
 
-    fake = types.ModuleType("fake_tools")
-    fake.good = lambda window: window.add_dock(QtWidgets.QLabel("tool"), "Good tool")
-    fake.bad = lambda window: 1 / 0
-    monkeypatch.setitem(__import__("sys").modules, "fake_tools", fake)
-    monkeypatch.setattr(
-        application,
-        "TOOL_DOCK_INSTALLERS",
-        (("fake_tools", "good"), ("fake_tools", "bad"), ("not_installed_module", "x")),
+    tools = (
+        ToolSpec("Good tool", lambda window: window.add_dock(QtWidgets.QLabel("tool"), "Good tool")),
+        ToolSpec("Bad tool", lambda window: 1 / 0),
+        ToolSpec("Missing tool", missing_module),
+        ToolSpec("Lazy bad tool", lambda window: 1 / 0, lazy=True),
     )
-    errors = application.install_tool_docks(main_window)
-    assert len(errors) == 1 and "fake_tools.bad" in errors[0]
-    titles = [dock.windowTitle() for dock in main_window.findChildren(QtWidgets.QDockWidget)]
-    assert "Good tool" in titles and "Studies" in titles
-    assert "could not start" in main_window.statusBar().currentMessage()
+    errors = main_window.install_tools(tools)
+    assert set(errors) == {"Bad tool", "Missing tool"}  # an ImportError is no longer skipped silently
+    assert "ZeroDivisionError" in errors["Bad tool"] and "ModuleNotFoundError" in errors["Missing tool"]
+    titles = {dock.windowTitle() for dock in main_window.findChildren(QtWidgets.QDockWidget)}
+    assert {"Good tool", "Bad tool", "Missing tool", "Lazy bad tool", "Studies"} <= titles
+    # The user sees it: the dock says why, and the notification area holds every failure.
+    assert "could not start" in main_window.dock_widget("Bad tool").text()
+    assert main_window.notifications.isVisibleTo(main_window)
+    assert [notice.title for notice in main_window.notifications.notices] == [
+        "Bad tool could not start",
+        "Missing tool could not start",
+    ]
+    # A lazy dock is built when first shown (here: asked for by name), and fails as loudly.
+    assert "Lazy bad tool" not in main_window.tool_errors
+    assert "could not start" in main_window.dock_widget("Lazy bad tool").text()
+    assert "Lazy bad tool" in main_window.tool_errors
+
+
+@pytest.mark.parametrize("name", DOCK_NAMES)
+def test_each_declared_dock_builds_by_name(qtbot, main_window, phantom, synthetic_phantom, name):
+    from app.ui.application import install_tool_docks
+
+    assert install_tool_docks(main_window) == []
+    main_window.show_compare(phantom, [synthetic_phantom])
+    widget = main_window.dock_widget(name)
+    assert widget is not None and not isinstance(widget, QtWidgets.QLabel), name
+    assert name not in main_window.tool_errors
+    dock = main_window.findChild(QtWidgets.QDockWidget, f"dock_{name}")
+    assert dock.widget() is widget
+
+
+def test_lazy_docks_are_built_only_when_their_tab_is_raised(qtbot, main_window):
+    from app.ui.application import install_tool_docks
+    from app.ui.hallucination_panel import HallucinationPanel
+
+    install_tool_docks(main_window)
+    main_window.show()
+    qtbot.waitExposed(main_window)
+    assert main_window.findChild(HallucinationPanel) is None  # behind a tab: not built at start
+    main_window.findChild(QtWidgets.QDockWidget, "dock_Hallucination check").raise_()
+    qtbot.waitUntil(
+        lambda: main_window.findChild(HallucinationPanel) is not None or bool(main_window.tool_errors), timeout=3000
+    )
+    assert not main_window.tool_errors
+    assert main_window.dock_widget("Hallucination check") is main_window.findChild(HallucinationPanel)
 
 
 def test_compare_two_acquired_series_from_the_browser(qtbot, main_window, phantom):
@@ -359,14 +398,6 @@ def test_compare_two_acquired_series_from_the_browser(qtbot, main_window, phanto
     first, second = main_window.panels[0], main_window.panels[1]
     assert first.readout_at_scene(first.lps_to_scene(lps)).endswith("value 1000")
     assert second.readout_at_scene(second.lps_to_scene(lps)).endswith("value 1000")
-
-
-def test_the_shipped_tool_docks_install_cleanly(qtbot, main_window, phantom):
-    from app.ui.application import install_tool_docks
-
-    assert install_tool_docks(main_window) == []
-    main_window.open_volume(phantom)  # the tools follow a rebuilt view without errors
-    assert len(main_window.findChildren(QtWidgets.QDockWidget)) >= 2
 
 
 def test_window_stays_responsive_while_a_slow_load_runs(qtbot, viewer_settings, phantom, tmp_path):

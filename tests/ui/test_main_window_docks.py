@@ -3,6 +3,8 @@ most of its width."""
 
 from PySide6 import QtCore, QtWidgets
 
+from app.ui.docks import DOCK_NAMES
+
 
 def test_tool_docks_share_a_tabbed_column_and_the_window_fits_1280x800(
     qtbot, viewer_settings, phantom, synthetic_phantom
@@ -27,7 +29,7 @@ def test_tool_docks_share_a_tabbed_column_and_the_window_fits_1280x800(
     tools = [
         dock for dock in window.findChildren(QtWidgets.QDockWidget) if window.dockWidgetArea(dock) == right
     ]
-    assert len(tools) >= 3
+    assert {dock.windowTitle() for dock in tools} == set(DOCK_NAMES)
     first = tools[0]
     tabbed = set(window.tabifiedDockWidgets(first))
     assert tabbed == set(tools) - {first}  # one column of tabs, not a stack of slivers
