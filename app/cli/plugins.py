@@ -62,25 +62,35 @@ def _list(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from app.plugins.errors import PluginError
+
+    # The manifest is read before torch is imported: a refused manifest answers at once.
+    try:
+        if Path(args.path).exists():
+            from app.plugins.manifest import load_manifest
+
+            manifest = load_manifest(args.path)
+        else:
+            from app.plugins.discovery import find_plugin
+
+            manifest = find_plugin(args.path)
+    except PluginError as error:
+        _print_step("FAIL", "manifest", str(error))
+        print("plugin check FAILED", file=sys.stderr)
+        return 1
     from app.plugins.contract import check_plugin
 
-    target = args.path
-    if not Path(target).exists():
-        from app.plugins.discovery import find_plugin
-        from app.plugins.errors import PluginError
-
-        try:
-            target = find_plugin(target)
-        except PluginError as error:
-            print(f"FAIL  {error}")
-            return 1
-    steps = check_plugin(target)
+    steps = check_plugin(manifest)
     for step in steps:
-        detail = step.detail.replace("\n", "\n      ")
-        print(f"{'ok  ' if step.passed else 'FAIL'}  {step.name}: {detail}")
+        _print_step("ok  " if step.passed else "FAIL", step.name, step.detail)
     passed = all(step.passed for step in steps)
     print("plugin OK" if passed else "plugin check FAILED", file=sys.stderr)
     return 0 if passed else 1
+
+
+def _print_step(status: str, name: str, detail: str) -> None:
+    detail = detail.replace("\n", "\n      ")
+    print(f"{status}  {name}: {detail}")
 
 
 def _diversity(args: argparse.Namespace) -> int:

@@ -239,56 +239,114 @@ def state_dict_mismatch(network: nn.Module, state_dict: dict) -> list[str]:
         if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)
     ]
     lines = []
+    if wrong_shape:
+        lines.append(f"{len(wrong_shape)} shape mismatch(es), e.g. {'; '.join(wrong_shape[:3])}")
     if missing:
         lines.append(f"{len(missing)} key(s) missing from the file, e.g. {', '.join(missing[:3])}")
     if unexpected:
         lines.append(f"{len(unexpected)} unexpected key(s) in the file, e.g. {', '.join(unexpected[:3])}")
-    if wrong_shape:
-        lines.append(f"{len(wrong_shape)} shape mismatch(es), e.g. {'; '.join(wrong_shape[:3])}")
     return lines
 
 
-def _hints(spec: ArchitectureSpec, state_dict: dict) -> list[str]:
-    """What the file itself says about the fields the manifest declares differently."""
+def _conv_weight(state_dict: dict, key: str) -> torch.Tensor | None:
+    value = state_dict.get(key)
+    return value if isinstance(value, torch.Tensor) and value.ndim == 4 else None
+
+
+def _last_resnet_conv(state_dict: dict) -> torch.Tensor | None:
+    indices = [int(k.split(".")[1]) for k in state_dict if k.count(".") == 2 and k.split(".")[1].isdigit()]
+    return _conv_weight(state_dict, f"model.{max(indices)}.weight") if indices else None
+
+
+def file_architecture(state_dict: dict) -> dict:
+    """What the file itself says about each ``architecture`` field it determines."""
     keys = list(state_dict)
-    hints = []
-    has_statistics = any(k.endswith("running_mean") for k in keys)
-    if spec.norm != "batch" and has_statistics and any(k.endswith("bias") for k in keys):
-        hints.append("the file has running statistics: was it trained with norm: batch?")
-    if spec.norm == "batch" and not has_statistics:
-        hints.append("no batch-norm statistics in the file: was it trained with norm: instance?")
-    if any(".conv_block.6." in k for k in keys):
-        hints.append("residual blocks have a dropout slot: set use_dropout: true")
-    elif spec.use_dropout and any(".conv_block.5." in k for k in keys):
-        hints.append("residual blocks have no dropout slot: set use_dropout: false")
-    first = state_dict.get("model.model.0.weight", state_dict.get("model.1.weight"))
-    if isinstance(first, torch.Tensor) and first.ndim == 4:
-        if first.shape[0] != spec.ngf:
-            hints.append(f"the first convolution has {first.shape[0]} filters: ngf: {first.shape[0]}")
-        if first.shape[1] != spec.input_nc:
-            hints.append(
-                f"the first convolution takes {first.shape[1]} channel(s): input_nc: {first.shape[1]}"
-            )
+    found: dict = {}
+    norm_modules = {k.rpartition(".")[0] for k in keys if k.endswith("running_mean")}
+    found["norm"] = "batch" if any(f"{m}.weight" in state_dict for m in norm_modules) else "instance"
     if any(k.startswith("model.model.") for k in keys):
-        hints.append("the keys are those of a U-Net generator (unet_128 / unet_256)")
+        levels = max(k.split(".").count("model") for k in keys) - 1
+        found["type"] = {7: "unet_128", 8: "unet_256"}.get(levels, f"a U-Net with {levels} levels")
+        first = _conv_weight(state_dict, "model.model.0.weight")
+        last = _conv_weight(state_dict, "model.model.3.weight")  # transposed: (in, out, k, k)
+        if last is not None:
+            found["output_nc"] = int(last.shape[1])
     elif any(".conv_block." in k for k in keys):
-        blocks = {k.split(".")[1] for k in keys if ".conv_block." in k}
-        hints.append(f"the keys are those of a ResNet generator with {len(blocks)} blocks")
-    return hints
+        blocks = len({k.split(".")[1] for k in keys if ".conv_block." in k})
+        found["type"] = {6: "resnet_6blocks", 9: "resnet_9blocks"}.get(
+            blocks, f"a ResNet with {blocks} blocks"
+        )
+        found["use_dropout"] = any(".conv_block.6." in k for k in keys)
+        first = _conv_weight(state_dict, "model.1.weight")
+        last = _last_resnet_conv(state_dict)
+        if last is not None:
+            found["output_nc"] = int(last.shape[0])
+    else:
+        return {}
+    if first is not None:
+        found["ngf"], found["input_nc"] = int(first.shape[0]), int(first.shape[1])
+    return found
+
+
+def _yaml_value(value):
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+_FIELD_ORDER = ("type", "input_nc", "output_nc", "ngf", "norm", "use_dropout")
+
+
+def architecture_fixes(spec: ArchitectureSpec, state_dict: dict) -> list[str]:
+    """One ``weights have X, manifest says Y: set architecture.F: X`` per field that differs."""
+    found = file_architecture(state_dict)
+    fixes = []
+    for name in _FIELD_ORDER:
+        if name not in found or found[name] == getattr(spec, name):
+            continue
+        value, declared = (_yaml_value(v) for v in (found[name], getattr(spec, name)))
+        shown = value
+        if name == "type" and " " in str(value):
+            return [
+                f"the weights are {value}, which no built-in architecture has (manifest says {declared}):"
+                " export the network to TorchScript or ONNX (architecture.type: torchscript / onnx)"
+            ]
+        fixes.append(f"weights have {name} {shown}, manifest says {declared}: set architecture.{name}: {shown}")
+        if name == "type":
+            break  # the other fields are read from another layout; fix the type first
+    return fixes
 
 
 def load_builtin_generator(spec: ArchitectureSpec, state_dict: dict) -> nn.Module:
-    """Build ``spec`` and load ``state_dict`` strictly; a clear error names what does not fit."""
+    """Build ``spec`` and load ``state_dict`` strictly; a refusal's first line says what to set."""
     network = build_generator(spec)
     state_dict = _drop_legacy_instance_norm_keys(network, state_dict)
     problems = state_dict_mismatch(network, state_dict)
     if problems:
-        hints = _hints(spec, state_dict)
-        hint_text = ("\nHint: " + "; ".join(hints)) if hints else ""
+        fixes = architecture_fixes(spec, state_dict)
+        first = "; ".join(fixes) if fixes else _first_offending_key(network, state_dict, spec)
         raise ArchitectureMismatchError(
-            f"the weights do not fit architecture {spec.describe()}:\n  - "
-            + "\n  - ".join(problems)
-            + hint_text
+            f"{first}\nThe weights do not fit architecture {spec.describe()}:\n  - " + "\n  - ".join(problems)
         )
     network.load_state_dict(state_dict, strict=True)
     return network.eval()
+
+
+def _first_offending_key(network: nn.Module, state_dict: dict, spec: ArchitectureSpec) -> str:
+    expected = network.state_dict()
+    for key, tensor in expected.items():
+        if key in state_dict and tuple(state_dict[key].shape) != tuple(tensor.shape):
+            return (
+                f"weights key {key} has shape {list(state_dict[key].shape)}, architecture {spec.type}"
+                f" expects {list(tensor.shape)}: set architecture.* to the options the network was trained"
+                " with (see below)"
+            )
+    missing = next((k for k in expected if k not in state_dict), None)
+    if missing:
+        return (
+            f"weights key {missing} is missing for architecture {spec.type}: the file holds another"
+            " network; set architecture.type to the one it was trained with, or export TorchScript/ONNX"
+        )
+    extra = next(k for k in state_dict if k not in expected)
+    return (
+        f"weights key {extra} is not part of architecture {spec.type}: the file holds another network;"
+        " set architecture.type to the one it was trained with, or export TorchScript/ONNX"
+    )

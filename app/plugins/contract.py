@@ -16,6 +16,7 @@ from app.plugins.errors import PluginError, error_summary
 from app.plugins.loading import Generator, load_generator
 from app.plugins.manifest import ArchitectureSpec, PluginManifest, WeightsRef, load_manifest
 from app.plugins.normalization import DEFAULT_NETWORK_RANGE
+from app.plugins.plane_stack import describe_network_view
 
 
 @dataclass(frozen=True)
@@ -25,21 +26,53 @@ class CheckStep:
     detail: str
 
 
-def fake_input_shape(manifest: PluginManifest) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class Probe:
+    """The fake input's shape and the manifest field (or model declaration) that set its size."""
+
+    shape: tuple[int, ...]
+    source: str
+
+
+_LARGER_SIDES = (64, 128, 256, 512)
+MAX_LATENT_DIM = 65536
+
+
+def _default_side(size_multiple: int) -> int:
+    side = max(size_multiple, 4) * (2 if size_multiple < 32 else 1)
+    return max(side, 32) if size_multiple <= 32 else side
+
+
+def probe_for(manifest: PluginManifest) -> Probe:
+    """The fake input: ``patch_size`` when declared, else a side derived from ``size_multiple``
+    (for a built-in U-Net its minimum, 2^levels). An ONNX model's fixed input size is checked
+    against ``patch_size`` when it runs (it must be declared: the runtime tiles to it)."""
     channels = manifest.network_input_channels
     if manifest.patch_size:
-        return (1, channels, *manifest.patch_size)
-    side = max(manifest.size_multiple, 4) * (2 if manifest.size_multiple < 32 else 1)
-    side = max(side, 32) if manifest.size_multiple <= 32 else side
+        field = "patch_size" if "patch_size" in manifest.raw else f"architecture {manifest.architecture.type}"
+        return Probe((1, channels, *manifest.patch_size), f"{field} {list(manifest.patch_size)}")
     dims = 3 if manifest.dimensionality == "3D" else 2
-    return (1, channels, *([side] * dims))
+    multiple = manifest.size_multiple
+    side = _default_side(multiple)
+    if "size_multiple" in manifest.raw:
+        source = f"size_multiple {multiple}"
+    else:
+        source = f"size_multiple (not set; {multiple} for architecture {manifest.architecture.type})"
+    return Probe((1, channels, *([side] * dims)), source)
+
+
+def fake_input_shape(manifest: PluginManifest) -> tuple[int, ...]:
+    return probe_for(manifest).shape
 
 
 def _generation_check(manifest: PluginManifest, generator: Generator) -> str:
     """A generator from noise takes z of shape (n, latent_dim), declared by its TorchScript module."""
     latent_dim = getattr(getattr(generator, "module", None), "latent_dim", None)
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise PluginError("a generation plugin's TorchScript module must expose an int 'latent_dim'")
+    if not isinstance(latent_dim, int) or not 1 <= latent_dim <= MAX_LATENT_DIM:
+        raise PluginError(
+            f"the module's latent_dim is {latent_dim!r}: a generation plugin's TorchScript module must"
+            f" expose an int 'latent_dim' between 1 and {MAX_LATENT_DIM}"
+        )
     torch.manual_seed(0)
     z = torch.randn(2, latent_dim)
     with torch.inference_mode():
@@ -66,19 +99,55 @@ def _range_check(manifest: PluginManifest, output: torch.Tensor, given: str) -> 
     return f"{given} -> output {tuple(output.shape)}, range [{output.min():.3f}, {output.max():.3f}]"
 
 
-def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: int | None) -> str:
-    if manifest.task == "generation":
-        return _generation_check(manifest, generator)
-    shape = fake_input_shape(manifest)
+def _run_probe(generator: Generator, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     fake = torch.rand(shape) * 2 - 1
     with torch.inference_mode():
-        output = generator(fake).float()
+        return fake, generator(fake).float()
+
+
+def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: int | None) -> str:
+    if manifest.task == "generation":
+        return _generation_check(manifest, generator)
+    probe = probe_for(manifest)
+    try:
+        _, output = _run_probe(generator, probe.shape)
+    except PluginError:
+        raise  # already says what to change (an ONNX model's fixed size without patch_size)
+    except Exception as error:  # the researcher's network refused the probe
+        raise PluginError(_probe_failure(manifest, generator, probe, error)) from error
     expected_channels = output_nc if output_nc is not None else output.shape[1]
-    expected = (1, expected_channels, *shape[2:])
+    expected = (1, expected_channels, *probe.shape[2:])
     if tuple(output.shape) != expected:
-        raise PluginError(f"output shape {tuple(output.shape)} but the manifest implies {expected}")
-    return _range_check(manifest, output, f"fake input {tuple(shape)}")
+        raise PluginError(
+            f"output shape {tuple(output.shape)} but the manifest implies {expected}"
+            f" (input {probe.shape}, size from {probe.source})"
+        )
+    return _range_check(manifest, output, f"fake input {tuple(probe.shape)}") + f" (size from {probe.source})"
+
+
+def _probe_failure(manifest: PluginManifest, generator: Generator, probe: Probe, error: Exception) -> str:
+    """One line: why the probe failed and which manifest field to set. When the size came from
+    size_multiple, larger sides are tried to find the one the network needs (a U-Net's 2^levels)."""
+    reason = error_summary(error)
+    side = probe.shape[-1]
+    size = " x ".join(map(str, probe.shape[2:]))
+    if "size_multiple" in probe.source:
+        multiple = manifest.size_multiple
+        for larger in (s for s in _LARGER_SIDES if s > side and s % multiple == 0):
+            try:
+                _run_probe(generator, (*probe.shape[:2], *([larger] * (len(probe.shape) - 2))))
+            except Exception:  # still too small (or another fault): try the next size
+                continue
+            return (
+                f"the network fails on {size} images but runs on {larger} x {larger}: set size_multiple:"
+                f" {larger} in the manifest (or patch_size: {[larger] * (len(probe.shape) - 2)}); the"
+                f" probe's size comes from {probe.source}\n(the network said: {reason})"
+            )
+    return (
+        f"the network fails on a fake input {probe.shape} whose size comes from {probe.source}: set"
+        f" patch_size (or size_multiple) to the image size the network takes\n(the network said: {reason})"
+    )
 
 
 def _check_generator(
@@ -112,6 +181,9 @@ def check_plugin(path: str | Path | PluginManifest) -> list[CheckStep]:
         except PluginError as error:
             return [CheckStep("manifest", False, str(error))]
     steps.append(CheckStep("manifest", True, f"{manifest.name} {manifest.version} ({manifest.task})"))
+    if manifest.task != "generation":
+        view = describe_network_view(manifest.plane or "axial", manifest.dimensionality, manifest.context_slices)
+        steps.append(CheckStep("network input", True, view))
     if not _check_generator(steps, manifest, "generator", manifest.architecture, manifest.weights):
         return steps
     if manifest.reverse_architecture and manifest.reverse_weights:

@@ -9,9 +9,15 @@ import numpy as np
 import torch
 
 from app.plugins.architectures import load_builtin_generator
-from app.plugins.errors import PluginError, WeightsFormatError
+from app.plugins.errors import PluginError, UnsafeWeightsError, WeightsFormatError
 from app.plugins.manifest import ArchitectureSpec, PluginManifest, WeightsRef
-from app.plugins.weights import load_state_dict, load_torchscript, onnx_session, verify_sha256
+from app.plugins.weights import (
+    load_state_dict,
+    load_torchscript,
+    onnx_session,
+    quiet_run_options,
+    verify_sha256,
+)
 
 
 class Generator:
@@ -62,7 +68,7 @@ class OnnxGenerator(Generator):
         return torch.from_numpy(output).to(images.device)
 
     def _run(self, array: np.ndarray) -> np.ndarray:
-        (output, *_) = self.session.run(None, {self.input_name: array})
+        (output, *_) = self.session.run(None, {self.input_name: array}, quiet_run_options())
         return np.asarray(output, dtype=np.float32)
 
     def _check_image_size(self, shape: tuple[int, ...]) -> None:
@@ -78,8 +84,21 @@ class OnnxGenerator(Generator):
             )
 
 
+def _refuse_outside_folder(weights: WeightsRef) -> None:
+    """The manifest check ran when it was read; the file may since have become a link leading out."""
+    if weights.folder is None:
+        return
+    resolved = weights.path.resolve()
+    if not resolved.is_relative_to(weights.folder.resolve()):
+        raise UnsafeWeightsError(
+            f"{weights.path.name}: now resolves outside the plugin folder (to {resolved}), refusing to"
+            f" read it: put the weights file itself in {weights.folder}"
+        )
+
+
 def load_generator(spec: ArchitectureSpec, weights: WeightsRef) -> tuple[Generator, str]:
     """Check the file's SHA-256 against the manifest, then load it as data; returns the hash."""
+    _refuse_outside_folder(weights)
     sha256 = verify_sha256(weights.path, weights.sha256)
     if spec.type == "onnx":
         return OnnxGenerator(weights.path), sha256

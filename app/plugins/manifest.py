@@ -8,6 +8,8 @@ reported at once, one line each, with the field's dotted path.
 from __future__ import annotations
 
 import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -54,6 +56,7 @@ class ArchitectureSpec:
 class WeightsRef:
     path: Path
     sha256: str
+    folder: Path | None = None  # the plugin folder the file must stay inside (checked again on load)
 
 
 @dataclass(frozen=True)
@@ -159,33 +162,178 @@ def find_manifest_file(path: str | Path) -> Path:
     raise ManifestError(f"{path}: no such plugin folder or manifest file")
 
 
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a page of fields; real ones are a few KB
+MAX_MANIFEST_DEPTH = 16  # the schema's deepest field is 4 levels down (normalization.input.low)
+MAX_MANIFEST_VALUES = 100_000  # after YAML aliases are expanded; real manifests have about 100
+
+
 def read_manifest_data(manifest_file: Path) -> dict:
-    """Parse YAML or TOML as plain data, with a clear message on a syntax error."""
-    try:
-        text = manifest_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{manifest_file}: cannot read manifest: {error}") from error
-    try:
-        if manifest_file.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
-        raise ManifestError(
-            f"{manifest_file}: not valid {manifest_file.suffix[1:].upper()}: {error}"
-        ) from error
+    """Parse YAML or TOML as plain data; every refusal is one line naming the file (and line).
+
+    Size, nesting and the number of values YAML aliases expand to are bounded before anything
+    is built: a "billion laughs" manifest (aliases of aliases) would otherwise take gigabytes.
+    """
+    text = _manifest_text(manifest_file)
+    if manifest_file.suffix == ".toml":
+        data = _parse_toml(manifest_file, text)
+    else:
+        data = _parse_yaml(manifest_file, text)
     if not isinstance(data, dict):
         raise ManifestError(f"{manifest_file}: a manifest is a mapping of fields, got {type(data).__name__}")
+    if _depth(data) > MAX_MANIFEST_DEPTH:
+        raise ManifestError(
+            f"{manifest_file}: fields nested more than {MAX_MANIFEST_DEPTH} levels deep: a manifest has"
+            " at most a few levels (see app/plugins/manifest_schema.json)"
+        )
     return data
 
 
+def _manifest_text(manifest_file: Path) -> str:
+    try:
+        with open(manifest_file, "rb") as stream:
+            raw = stream.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as error:
+        raise ManifestError(f"{manifest_file}: cannot read manifest: {error.strerror or error}") from error
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{manifest_file}: larger than {MAX_MANIFEST_BYTES // (1 << 20)} MiB, not a manifest: keep"
+            " data (weights, tables) in separate files"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(
+            f"{manifest_file}: not UTF-8 text (byte {error.start}): save the manifest as UTF-8"
+        ) from error
+
+
+def _yaml_loader():
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: fast
+
+
+def _parse_yaml(manifest_file: Path, text: str):
+    """Scan the events first (nesting depth, and the size aliases expand to) and only then build
+    the data: a "billion laughs" manifest (aliases of aliases) is refused in milliseconds."""
+    try:
+        depth, expanded = 0, 0
+        open_collections: list[tuple[str | None, int]] = []  # (anchor, expanded count at start)
+        anchored_sizes: dict[str, int] = {}
+        for event in yaml.parse(text, Loader=_yaml_loader()):
+            if isinstance(event, yaml.AliasEvent):
+                expanded += anchored_sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                expanded += 1
+                if event.anchor:
+                    anchored_sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_MANIFEST_DEPTH:
+                    raise ManifestError(
+                        f"{manifest_file}:{_line(event)}: nested more than {MAX_MANIFEST_DEPTH} levels"
+                        " deep: a manifest has at most a few levels (see app/plugins/manifest_schema.json)"
+                    )
+                open_collections.append((event.anchor, expanded))
+                expanded += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                anchor, start = open_collections.pop()
+                if anchor:
+                    anchored_sizes[anchor] = expanded - start
+            if expanded > MAX_MANIFEST_VALUES:
+                raise ManifestError(
+                    f"{manifest_file}:{_line(event)}: expands to more than {MAX_MANIFEST_VALUES} values"
+                    f" (YAML aliases of aliases, a \"billion laughs\"): write the values out without * aliases"
+                )
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a safe loader)
+    except yaml.MarkedYAMLError as error:
+        raise ManifestError(_yaml_error_line(manifest_file, error)) from None
+    except yaml.YAMLError as error:
+        raise ManifestError(f"{manifest_file}: not valid YAML: {_one_line(str(error))}") from None
+
+
+def _line(event) -> int:
+    return event.start_mark.line + 1 if event.start_mark else 0
+
+
+def _yaml_error_line(manifest_file: Path, error: yaml.MarkedYAMLError) -> str:
+    """``file:line: problem: what to change``, without PyYAML's caret excerpt."""
+    mark = error.problem_mark or error.context_mark
+    where = f"{manifest_file}:{mark.line + 1}" if mark else str(manifest_file)
+    problem = _one_line(error.problem or error.context or "not valid YAML")
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
+        return f"{where}: YAML tags (!!python/..., !name) are not allowed in a manifest: remove the tag ({problem})"
+    return f"{where}: not valid YAML: {problem}: fix the syntax on that line"
+
+
+def _parse_toml(manifest_file: Path, text: str):
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = _one_line(str(error))
+        found = re.search(r"\s*\(at line (\d+), column \d+\)", message)
+        where = f"{manifest_file}:{found.group(1)}" if found else str(manifest_file)
+        problem = message[: found.start()] if found else message
+        raise ManifestError(f"{where}: not valid TOML: {problem}: fix the syntax on that line") from None
+    except RecursionError:
+        raise ManifestError(
+            f"{manifest_file}: nested too deeply: a manifest has at most a few levels"
+            " (see app/plugins/manifest_schema.json)"
+        ) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+def _depth(data) -> int:
+    """Nesting depth of parsed data, without recursion."""
+    deepest, pending = 0, [(data, 0)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level + 1)
+            if deepest > MAX_MANIFEST_DEPTH:
+                return deepest
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _non_finite_numbers(data, path: str = "") -> list[str]:
+    """Fields holding NaN or infinity (JSON-schema bounds let NaN through)."""
+    problems, pending = [], [(data, path)]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{where or 'manifest'}: must be a finite number, got {value}")
+        elif isinstance(value, dict):
+            pending.extend((v, f"{where}.{k}" if where else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((v, f"{where}.{n}") for n, v in enumerate(value))
+    return sorted(problems)
+
+
+def _strict_integer(checker, instance) -> bool:
+    """An integer field takes whole numbers written as such (1e30 is a float, not a size)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
 def schema_problems(data: dict) -> list[str]:
-    """One readable line per schema violation, sorted by field path."""
-    validator = jsonschema.Draft202012Validator(manifest_schema())
-    problems: list[str] = []
-    for error in validator.iter_errors(data):
-        problems.extend(_explain(error))
-    return sorted(set(problems))
+    """One readable line per field in violation (the first problem of each), sorted by field."""
+    non_finite = _non_finite_numbers(data)
+    if non_finite:
+        return non_finite
+    by_field: dict[str, str] = {}
+    for error in _Validator(manifest_schema()).iter_errors(data):
+        for line in _explain(error):
+            by_field.setdefault(line.split(": ", 1)[0], line)
+    return sorted(set(by_field.values()))
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -224,6 +372,10 @@ _REQUIRED_HINTS = {
 
 
 def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "type" and error.validator_value == "integer" and isinstance(error.instance, float):
+        return f"{error.instance!r} is not a whole number: write an integer"
+    if error.validator in ("maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"):
+        return _bound_message(error)
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "additionalProperties":
@@ -233,6 +385,16 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "pattern" and error.validator_value == "^[0-9a-fA-F]{64}$":
         return f"{error.instance!r} is not a SHA-256 (64 hexadecimal digits)"
     return error.message
+
+
+def _bound_message(error: jsonschema.ValidationError) -> str:
+    schema = error.schema
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    low_text = "" if low is None else f"{'above' if 'exclusiveMinimum' in schema else 'at least'} {low:g}"
+    high_text = "" if high is None else f"{'below' if 'exclusiveMaximum' in schema else 'at most'} {high:g}"
+    wanted = " and ".join(text for text in (low_text, high_text) if text)
+    return f"{error.instance:g} is out of range: must be {wanted}"
 
 
 def _semantic_problems(data: dict) -> list[str]:
@@ -279,11 +441,33 @@ def _semantic_problems(data: dict) -> list[str]:
     return problems
 
 
+def confined_file(folder: Path, name: str, where: str) -> tuple[Path, list[str]]:
+    """The file ``name`` inside the plugin folder, or a refusal: an absolute path, ``..`` or a
+    symbolic link leading out of the folder would let a manifest read (and hash) any file."""
+    given = Path(name)
+    root = folder.resolve()
+    if given.is_absolute() or given.drive:
+        return given, [
+            f"{where}: {name} is an absolute path: copy the file into the plugin folder ({root}) and"
+            " give its name relative to it"
+        ]
+    try:
+        resolved = (folder / given).resolve()
+    except (OSError, RuntimeError) as error:  # a symbolic-link loop
+        return folder / given, [f"{where}: {name} cannot be resolved ({error}): point it at a real file"]
+    if not resolved.is_relative_to(root):
+        return folder / given, [
+            f"{where}: {name} resolves outside the plugin folder (to {resolved}): copy the file into"
+            f" {root} and give its name relative to it"
+        ]
+    if not resolved.is_file():
+        return resolved, [f"{where}: {folder / given} does not exist: put the file there or fix the name"]
+    return resolved, []
+
+
 def _weights_ref(folder: Path, data: dict, where: str) -> tuple[WeightsRef, list[str]]:
-    path = Path(data["file"])
-    path = path if path.is_absolute() else folder / path
-    problems = [] if path.is_file() else [f"{where}.file: {path} does not exist"]
-    return WeightsRef(path.resolve() if path.exists() else path, data["sha256"].lower()), problems
+    path, problems = confined_file(folder, data["file"], f"{where}.file")
+    return WeightsRef(path, data["sha256"].lower(), folder.resolve()), problems
 
 
 def _architecture(data: dict) -> ArchitectureSpec:
@@ -295,6 +479,15 @@ def _architecture(data: dict) -> ArchitectureSpec:
         norm=data.get("norm", "instance"),
         use_dropout=bool(data.get("use_dropout", False)),
     )
+
+
+def manifest_problems_message(manifest_path: Path, problems: list[str]) -> str:
+    """The first problem on the first line (with what to change), any others listed below it."""
+    first = f"{manifest_path}: {problems[0]}"
+    if len(problems) == 1:
+        return first
+    listing = "\n".join(f"  - {p}" for p in problems[1:])
+    return f"{first} (and {len(problems) - 1} more problem(s) in the manifest:)\n{listing}"
 
 
 def manifest_from_data(data: dict, manifest_path: Path) -> PluginManifest:
@@ -310,9 +503,11 @@ def manifest_from_data(data: dict, manifest_path: Path) -> PluginManifest:
         if "reverse" in data:
             reverse_weights, missing = _weights_ref(folder, data["reverse"]["weights"], "reverse.weights")
             problems += missing
+        card_file = data["model_card"].get("file")
+        if card_file:
+            problems += confined_file(folder, card_file, "model_card.file")[1]
     if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        raise ManifestError(f"{manifest_path}: {len(problems)} problem(s) in the plugin manifest:\n{listing}")
+        raise ManifestError(manifest_problems_message(manifest_path, problems))
 
     inputs = data.get("input", {})
     outputs = data["output"]

@@ -22,6 +22,32 @@ _PLANE_AXES = {
 }
 
 
+# (from, to) for each LPS axis read in its + direction.
+_LPS_DIRECTION_WORDS = {0: ("patient right", "patient left"), 1: ("anterior", "posterior"), 2: ("inferior", "superior")}
+
+
+def _direction_words(lps_axis: int, sign: int) -> str:
+    start, end = _LPS_DIRECTION_WORDS[lps_axis]
+    return f"{start} to {end}" if sign > 0 else f"{end} to {start}"
+
+
+def describe_network_view(plane: str, dimensionality: str, context_slices: int = 1) -> str:
+    """What a 2D / 2.5D generator is given, in words (for ``plugins check`` and the guide)."""
+    if dimensionality == "3D":
+        return (
+            "the volume array as stored, (1, C, k, j, i) with i the fastest axis; not reoriented,"
+            " so a 3D network must accept the acquisition's own axis order"
+        )
+    stack, row, column = _PLANE_AXES[plane]
+    view = (
+        f"{plane} slices as displayed (radiological): rows run {_direction_words(*row)} (top to"
+        f" bottom), columns {_direction_words(*column)} (left to right), whatever the file's axis order"
+    )
+    if dimensionality == "2.5D":
+        view += f"; the {context_slices} channels are neighbouring slices, {_direction_words(*stack)}"
+    return view
+
+
 @dataclass(frozen=True)
 class PlaneLayout:
     """Array axes (k, j, i numbering of ``voxels``) in (stack, row, column) order, and flips."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from app.plugins.errors import UnsafeWeightsError, WeightsFormatError, WeightsHashMismatchError
+from app.plugins.pickle_scan import NotAPickle, scan_pickle_stream
 
 _CHUNK_BYTES = 1 << 20
 
@@ -35,9 +36,9 @@ def verify_sha256(path: str | Path, expected_sha256: str) -> str:
     actual = sha256_of_file(path)
     if actual.lower() != expected_sha256.lower():
         raise WeightsHashMismatchError(
-            f"{Path(path).name}: SHA-256 mismatch — the manifest expects {expected_sha256.lower()}"
-            f" but the file has {actual}. The weights were changed or replaced; refusing to load them."
-            " If you retrained the model on purpose, put the new hash in the manifest."
+            f"{Path(path).name}: SHA-256 mismatch, refusing to load: the file has {actual}, the manifest"
+            f" expects {expected_sha256.lower()}; if you retrained the model on purpose, set weights.sha256:"
+            f" {actual}\nOtherwise the weights were changed or replaced since the manifest was written."
         )
     return actual
 
@@ -52,29 +53,78 @@ def is_torchscript_archive(path: str | Path) -> bool:
         return False
 
 
+_RESAVE = (
+    "re-save the generator with torch.save(model.state_dict(), path), or export it to TorchScript"
+    " or ONNX (architecture.type: torchscript / onnx)"
+)
+
+
+def refuse_unsafe_pickle(path: Path) -> None:
+    """Read the pickle(s) in a checkpoint without running them; refuse one naming a callable
+    outside the tensor rebuilders, a plain Python pickle, or a file that is no pickle at all."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                if is_torchscript_archive(path):
+                    raise WeightsFormatError(
+                        f"{path.name}: a TorchScript archive, not a state dict: set architecture.type:"
+                        " torchscript (the built-in architectures read state dicts)"
+                    )
+                pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
+                if not pickles:
+                    raise WeightsFormatError(
+                        f"{path.name}: a zip file without a data.pkl, not a PyTorch checkpoint: {_RESAVE}"
+                    )
+                scans = [scan_pickle_stream(archive.read(name), allow_legacy_torch=False) for name in pickles]
+                legacy_or_zip = True
+        else:
+            with open(path, "rb") as stream:
+                scans = [scan_pickle_stream(stream)]
+            legacy_or_zip = scans[0].legacy_torch
+    except NotAPickle as error:
+        raise WeightsFormatError(
+            f"{path.name}: not a PyTorch checkpoint (neither a torch.save zip nor a pickle): {_RESAVE}"
+            f"\n(the pickle reader stopped: {error})"
+        ) from error
+    except (zipfile.BadZipFile, OSError, KeyError) as error:
+        raise WeightsFormatError(f"{path.name}: cannot read the checkpoint ({_first_line(error)})") from error
+    unsafe = [name for scan in scans for name in scan.unsafe_globals]
+    if unsafe:
+        others = f"\nother callables it names: {', '.join(dict.fromkeys(unsafe[1:]))}" if len(unsafe) > 1 else ""
+        raise UnsafeWeightsError(
+            f"{path.name}: refused: the weights file would run code ({unsafe[0]}) when loaded; {_RESAVE}"
+            f"\nSynthView loads weights as data only (tensors), never Python objects.{others}"
+        )
+    if not legacy_or_zip:
+        raise WeightsFormatError(
+            f"{path.name}: a plain Python pickle (protocol {scans[0].protocol}), not a PyTorch checkpoint:"
+            f" {_RESAVE}"
+        )
+
+
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain ``{name: tensor}`` state dict from a checkpoint, loaded as data only.
 
-    Accepts the bare state dict the pix2pix/CycleGAN code saves, a ``{"state_dict": ...}`` or
-    ``{"model": ...}`` wrapper, and strips a DataParallel ``module.`` prefix.
+    The pickle is scanned first (``refuse_unsafe_pickle``); ``torch.load(weights_only=True)``
+    stays the second line of defence. Accepts the bare state dict the pix2pix/CycleGAN code
+    saves, a ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper, and strips a DataParallel
+    ``module.`` prefix.
     """
     path = Path(path)
+    refuse_unsafe_pickle(path)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own warnings (legacy format, weights_only) stay quiet
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if _is_corrupt_pickle(error):
-            raise WeightsFormatError(
-                f"{path.name}: not a readable PyTorch checkpoint (corrupt or another format)"
-            ) from error
         raise UnsafeWeightsError(
-            f"{path.name}: refused — the file contains Python objects that would run code when"
-            " loaded, not just tensors. SynthView loads weights as data only. Re-save the generator"
-            " with torch.save(model.state_dict(), path), or export TorchScript/ONNX."
-            f" (Loader said: {_first_line(error)})"
+            f"{path.name}: refused: the weights file holds Python objects the data-only loader does not"
+            f" accept; {_RESAVE}\n(loader: {_first_line(error)})"
         ) from error
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise WeightsFormatError(
-            f"{path.name}: not a readable PyTorch checkpoint ({_first_line(error)})"
+            f"{path.name}: not a readable PyTorch checkpoint (truncated or damaged): {_RESAVE}"
+            f"\n(loader: {_first_line(error)})"
         ) from error
     for wrapper_key in ("state_dict", "model", "netG", "generator"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper_key), dict):
@@ -82,7 +132,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             break
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise WeightsFormatError(
-            f"{path.name}: expected a state dict of tensors, found {type(loaded).__name__}"
+            f"{path.name}: expected a state dict of tensors, found {type(loaded).__name__}: {_RESAVE}"
         )
     if loaded and all(key.startswith("module.") for key in loaded):
         loaded = {key[len("module.") :]: value for key, value in loaded.items()}
@@ -91,13 +141,21 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
     path = Path(path)
+    if zipfile.is_zipfile(path) and not is_torchscript_archive(path):
+        raise WeightsFormatError(
+            f"{path.name}: a torch.save checkpoint, not TorchScript: set architecture.type to the"
+            " built-in network it was trained with (resnet_9blocks, resnet_6blocks, unet_128, unet_256),"
+            " or save it with torch.jit.script(model).save(path)"
+        )
     try:
         with warnings.catch_warnings():  # TorchScript is deprecated upstream but still the portable format
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as error:
         raise WeightsFormatError(
-            f"{path.name}: not a readable TorchScript archive ({_first_line(error)})"
+            f"{path.name}: not a readable TorchScript archive: save the model with"
+            f" torch.jit.script(model).save(path), or set architecture.type to its format"
+            f"\n(loader: {_first_line(error)})"
         ) from error
     return module.eval()
 
@@ -111,12 +169,26 @@ def onnx_session(path: str | Path, device_type: str = "cpu"):
     providers = ["CPUExecutionProvider"]
     if device_type == "cuda" and "CUDAExecutionProvider" in available:
         providers.insert(0, "CUDAExecutionProvider")
+    onnxruntime.set_default_logger_severity(_ONNX_FATAL)
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = _ONNX_FATAL  # failures are raised and reported in one line, not logged
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types
         raise WeightsFormatError(f"{path.name}: not a readable ONNX model ({_onnx_reason(error)})") from error
+
+
+_ONNX_FATAL = 4
+
+
+def quiet_run_options():
+    """onnxruntime run options that log nothing below fatal: a failed run raises (and the caller
+    reports it in one line) instead of printing a red line to stderr as well."""
+    import onnxruntime
+
+    options = onnxruntime.RunOptions()
+    options.log_severity_level = _ONNX_FATAL
+    return options
 
 
 def _onnx_reason(error: BaseException) -> str:
@@ -130,16 +202,3 @@ def _onnx_reason(error: BaseException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
-
-
-def _is_corrupt_pickle(error: BaseException) -> bool:
-    """A file that is not a pickle at all, as opposed to one naming forbidden callables."""
-    text = str(error)
-    return "GLOBAL" not in text and ("Unsupported operand" in text or "invalid load key" in text)
-
-
-def _offending_global(error: BaseException) -> str:
-    for line in str(error).splitlines():
-        if "GLOBAL" in line:
-            return line.strip()[:300]
-    return _first_line(error)

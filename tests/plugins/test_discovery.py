@@ -76,13 +76,14 @@ def test_contract_check_passes_for_a_good_plugin_with_reverse_generator(tmp_path
     steps = check_plugin(folder)
     assert [s.name for s in steps] == [
         "manifest",
+        "network input",
         "generator weights",
         "generator contract",
         "reverse generator weights",
         "reverse generator contract",
     ]
     assert all(s.passed for s in steps), steps
-    assert "(1, 1, 128, 128)" in steps[2].detail
+    assert "(1, 1, 128, 128)" in steps[3].detail
 
 
 def test_contract_check_reports_the_failing_step(tmp_path):

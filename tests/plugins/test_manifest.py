@@ -82,10 +82,13 @@ def test_missing_weights_file_is_named(tmp_path):
 
 def test_yaml_that_would_construct_python_objects_is_refused(tmp_path):
     marker = tmp_path / "ran"
-    (tmp_path / "plugin.yaml").write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
-    with pytest.raises(ManifestError, match="not valid YAML"):
+    (tmp_path / "plugin.yaml").write_text(f"version: 1\nname: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ManifestError) as caught:
         load_manifest(tmp_path)
     assert not marker.exists()
+    text = str(caught.value)  # one line: file:line, what is wrong, what to do; no caret excerpt
+    assert "\n" not in text and "^" not in text
+    assert text.startswith(f"{tmp_path / 'plugin.yaml'}:2: YAML tags") and "remove the tag" in text
 
 
 def test_folder_without_manifest_and_non_mapping(tmp_path):

@@ -74,7 +74,7 @@ def test_verify_returns_the_hash(tmp_path):
 def test_garbage_and_non_state_dict_files_are_format_errors(tmp_path):
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"\x00not a checkpoint")
-    with pytest.raises(WeightsFormatError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(WeightsFormatError, match="not a PyTorch checkpoint"):
         load_state_dict(garbage)
     listing = tmp_path / "list.pth"
     torch.save([1, 2, 3], listing)
