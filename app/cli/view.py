@@ -36,13 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.file_services import file_services
     from app.ui.loading import load_path
 
     if not args.screenshot and not args.synthesized and args.layout != "compare":
         return _run_interactive(args)
     try:
-        original = load_path(args.path)
-        synthesized = load_path(args.synthesized) if args.synthesized else None
+        loader = file_services().load_volume
+        original = load_path(args.path, loader=loader)
+        synthesized = load_path(args.synthesized, loader=loader) if args.synthesized else None
     except Exception as error:  # noqa: BLE001 - bad input: a clear message, exit code 2
         print(f"view: cannot open: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         settings.qsettings.clear()
-    window = MainWindow(settings)
+    window = MainWindow(settings, file_services())
     window.resize(width, height)
     if args.screenshot:
         window.device_label.hide()  # the device check (torch) would never finish before the shot
@@ -113,11 +115,12 @@ def _run_interactive(args: argparse.Namespace) -> int:
     if size is None:
         return 2
     width, height = size
+    from app.cli.file_services import file_services
     from app.ui.application import create_application, prepare_interactive_window
     from app.ui.main_window import MainWindow
 
     app = create_application([])
-    window = MainWindow()
+    window = MainWindow(services=file_services())
     window.resize(width, height)
     window.session.set_layout(args.layout or "mpr")
     prepare_interactive_window(window)

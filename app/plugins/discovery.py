@@ -64,17 +64,18 @@ def _read(folder: Path, source: str) -> DiscoveredPlugin:
         return DiscoveredPlugin(folder, source, None, str(error))
 
 
-def _entry_point_folders() -> list[tuple[Path, str]]:
+def _entry_point_plugins() -> list[DiscoveredPlugin]:
     found = []
     for entry in entry_points(group=ENTRY_POINT_GROUP):
+        source = f"entry point {entry.name}"
         try:
             target = entry.load()
             target = target() if callable(target) else target
         except Exception as error:  # a third-party package's import failure must not stop discovery
-            found.append((Path(entry.name), f"entry point {entry.name} (failed: {error})"))
+            found.append(DiscoveredPlugin(Path(entry.name), source, None, f"{source} (failed: {error})"))
             continue
         targets = target if isinstance(target, list | tuple) else [target]
-        found += [(Path(t), f"entry point {entry.name}") for t in targets]
+        found += [_read(Path(folder), source) for folder in targets]
     return found
 
 
@@ -89,12 +90,7 @@ def discover_plugins(
         for root in user_plugin_dirs():
             found += [_read(folder, "user") for folder in _plugin_folders(root)]
     if include_entry_points:
-        for folder, source in _entry_point_folders():
-            found.append(
-                _read(folder, source)
-                if "failed" not in source
-                else DiscoveredPlugin(folder, source, None, source)
-            )
+        found += _entry_point_plugins()
     unique: dict[str, DiscoveredPlugin] = {}
     for plugin in found:
         unique.setdefault(plugin.name, plugin)

@@ -250,7 +250,7 @@ def create_study(
     )
     store = StudyStore(database if database is not None else out_dir / DEFAULT_DATABASE)
     try:
-        store.register_study(study_id, definition.name, package)
+        store.register_study(study_id, package)
         url = store.url
     finally:
         store.close()

@@ -214,12 +214,11 @@ class StudyStore:
         self.engine.dispose()
 
     # ----- coordinator ---------------------------------------------------------------------
-    def register_study(self, study_id: str, name: str, package: dict, truth_rows: object = None) -> None:
-        """Store the reader-facing package. ``name`` is the coordinator's and is not stored (only
-        the opaque study id); the truth is refused: it belongs in the truth file only."""
+    def register_study(self, study_id: str, package: dict, truth_rows: object = None) -> None:
+        """Store the reader-facing package under the opaque study id (the coordinator's study name
+        is never stored: readers would see it); the truth is refused: it belongs in the truth file."""
         if truth_rows:
             raise ValueError("the truth is kept in the coordinator's truth file, not the answers database")
-        del name
         with self.engine.begin() as connection:
             connection.execute(
                 insert(studies).values(

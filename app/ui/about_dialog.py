@@ -8,7 +8,6 @@ The versions shown are the ones actually installed, read from package metadata.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import platform
 import sys
@@ -66,8 +65,9 @@ def installed_version(distribution: str) -> str:
 def default_device_description() -> str:
     """What the plugin runtime will run on (imports torch, so only called when asked)."""
     try:
-        device = importlib.import_module("app.plugins.device")
-        return str(device.describe_device())
+        from app.plugins.device import describe_device
+
+        return str(describe_device())
     except Exception as error:  # noqa: BLE001 - the About dialog must open whatever torch does
         return f"unknown ({type(error).__name__}: {error})"
 

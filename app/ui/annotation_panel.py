@@ -10,7 +10,6 @@ whether a lesion was preserved.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +247,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.controller = controller or AnnotationController(self)
         self.tool_buttons: dict[Tool, QtWidgets.QToolButton] = {}
         self.status = ""
+        self.exporter = None  # (document, volume, folder, deidentify=...) -> written paths
         # Where failures go (title, message): the window's notification area once docked.
         self.report_error = lambda title, message: QtWidgets.QMessageBox.warning(self, title, message)
         self._set_aside: dict[tuple, AnnotationDocument] = {}  # by patient space (_space_key)
@@ -457,14 +457,15 @@ class AnnotationPanel(QtWidgets.QWidget):
     def export_to(self, folder: str | Path) -> list[Path]:
         """Export the annotations of the volume they were drawn on into ``folder``.
 
-        The exporter lives in app.io (file formats); it is resolved at run time so the UI
-        package does not import file-format code (the architecture's import contract).
+        The exporter lives in app.io (file formats); the entry point hands it in (``exporter``,
+        from the window's ``FileServices``) so the UI imports no file-format code.
         """
         reference = self.controller.reference
         if reference is None:
             raise ValueError("open a volume first: exports refer to the volume the annotations are on")
-        exporter = importlib.import_module("app.io.annotation_export")
-        written = exporter.export_annotation_bundle(
+        if self.exporter is None:
+            raise RuntimeError("no annotation exporter was given to this window")
+        written = self.exporter(
             self.controller.document, reference, folder, deidentify=self.deidentify_check.isChecked()
         )
         self.status = f"exported {len(written)} files to {folder}"
@@ -533,6 +534,7 @@ def install_annotation_tools(window) -> AnnotationPanel:
     """Dock the annotation tools in a MainWindow and follow its views (re-attached on rebuild)."""
     panel = AnnotationPanel()
     panel.report_error = window.session.report_error
+    panel.exporter = window.services.export_annotations
     window.add_dock(panel, "Annotations")
     controller = panel.controller
 

@@ -9,9 +9,9 @@ from PySide6 import QtGui, QtWidgets
 
 from app.ui.about_dialog import ICON_PATH
 from app.ui.file_open import install_file_open_handler
-from app.ui.loading import VolumeLoader
 from app.ui.main_window import MainWindow
 from app.ui.notifications import install_exception_hooks
+from app.ui.services import FileServices
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
@@ -123,10 +123,10 @@ def prepare_interactive_window(window: MainWindow) -> None:
     install_exception_hooks(window.notifications)
 
 
-def run_gui(argv: list[str], loader: VolumeLoader | None = None) -> int:
+def run_gui(argv: list[str], services: FileServices) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
-    window = MainWindow(loader=loader)
+    window = MainWindow(services=services)
     prepare_interactive_window(window)
     window.show()
     for path in argv:

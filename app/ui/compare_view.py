@@ -20,7 +20,7 @@ from app.core.volume import Volume
 from app.ui.color_bar import ColorBar
 from app.ui.layouts import MAX_VOLUMES_PER_ROW, compare_cells
 from app.ui.panel_grid import PanelGrid
-from app.ui.slice_view import COMPARE_MODES, PanelContent
+from app.ui.slice_view import COMPARE_MODES, CompareMode, PanelContent
 
 
 class CompareView(QtWidgets.QWidget):
@@ -124,18 +124,18 @@ class CompareView(QtWidgets.QWidget):
             self.mode_combo.setCurrentText(mode)  # re-enters through the signal
             return
         partner = None
-        if mode != COMPARE_MODES[0]:
+        if mode != CompareMode.SIDE_BY_SIDE:
             if self._partner_on_grid is None:
                 self._partner_on_grid = lazy_resample_like(self.others[0], self.original)
             partner = self._partner_on_grid
         for panel in self.original_panels():
             panel.set_partner(partner, mode)
             panel.set_overlay_opacity(self.opacity_slider.value() / 100)
-        self.opacity_slider.setEnabled(mode == "overlay")
+        self.opacity_slider.setEnabled(mode == CompareMode.OVERLAY)
 
     def toggle_flicker(self) -> None:
-        if self.mode_combo.currentText() != "flicker":
-            self.set_mode("flicker")
+        if self.mode_combo.currentText() != CompareMode.FLICKER:
+            self.set_mode(CompareMode.FLICKER)
         for panel in self.original_panels():
             panel.toggle_flicker()
 

@@ -1,15 +1,11 @@
 """Loading volumes off the UI thread: a QRunnable that reports back through Qt signals.
 
 The UI does not import file-format code (an import-linter contract): the function that turns a
-path into a Volume is handed in by the caller (``app.cli.view`` passes ``app.io``'s loader).
-``default_loader`` resolves ``app.io`` at run time for the bare ``python main.py`` start,
-which is the application's composition root, not a dependency of the widgets.
+path into a Volume is handed in by the entry point (``app.ui.services.FileServices``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import inspect
 import traceback
 from collections.abc import Callable
@@ -18,55 +14,14 @@ from pathlib import Path
 from PySide6 import QtCore
 
 from app.core.volume import Volume
-
-VolumeLoader = Callable[[str, "str | None"], Volume]
-
-
-def default_loader() -> VolumeLoader:
-    """``app.io.loader.load_volume`` when present, else a NIfTI-only loader from ``app.io.nifti``."""
-    try:
-        return importlib.import_module("app.io.loader").load_volume
-    except ImportError:
-        nifti = importlib.import_module("app.io.nifti")
-
-        def load_nifti_only(path: str, series_uid: str | None = None) -> Volume:
-            if not nifti.is_nifti_path(path):
-                raise ValueError(
-                    f"{Path(path).name}: not a NIfTI file, and the DICOM loader is not available"
-                )
-            return nifti.load_nifti(path)
-
-        return load_nifti_only
-
-
-def default_scanner() -> Callable[[str], list] | None:
-    """``app.io.loader.scan_beside`` when present: a DICOM folder, or the folder of a DICOM file,
-    -> studies with their series."""
-    try:
-        return getattr(importlib.import_module("app.io.loader"), "scan_beside", None)
-    except ImportError:
-        return None
-
-
-def default_series_preview() -> Callable[[object], Volume] | None:
-    """A function reading only the middle frame of a scanned series (for its thumbnail)."""
-    try:
-        load_series = importlib.import_module("app.io.dicom_load").load_series
-    except (ImportError, AttributeError):
-        return None
-
-    def middle_frame(series) -> Volume:
-        middle = series.frames[len(series.frames) // 2]
-        columns, rows, _ = series.size_ijk
-        return load_series(dataclasses.replace(series, frames=[middle], size_ijk=(columns, rows, 1)))
-
-    return middle_frame
+from app.ui.services import VolumeLoader
 
 
 def load_path(
     path: str | Path,
     series_uid: str | None = None,
-    loader: VolumeLoader | None = None,
+    *,
+    loader: VolumeLoader,
     progress: Callable[[int, int], None] | None = None,
 ) -> Volume:
     """A Volume from a DICOM folder/file or a NIfTI file; a clear error for a missing path.
@@ -77,10 +32,9 @@ def load_path(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    load = loader or default_loader()
-    if progress is not None and _accepts_progress(load):
-        return load(str(path), series_uid=series_uid, progress=progress)
-    return load(str(path), series_uid=series_uid)
+    if progress is not None and _accepts_progress(loader):
+        return loader(str(path), series_uid=series_uid, progress=progress)
+    return loader(str(path), series_uid=series_uid)
 
 
 def _accepts_progress(function: Callable) -> bool:
@@ -100,7 +54,7 @@ class _LoadSignals(QtCore.QObject):
 class LoadTask(QtCore.QRunnable):
     """Loads one path in the global thread pool; ``signals.loaded``/``failed`` arrive on the UI thread."""
 
-    def __init__(self, path: str, series_uid: str | None = None, loader: VolumeLoader | None = None) -> None:
+    def __init__(self, path: str, series_uid: str | None, loader: VolumeLoader) -> None:
         super().__init__()
         self.path = path
         self.series_uid = series_uid
@@ -112,7 +66,7 @@ class LoadTask(QtCore.QRunnable):
             volume = load_path(
                 self.path,
                 self.series_uid,
-                self.loader,
+                loader=self.loader,
                 progress=lambda done, total: self.signals.progress.emit(self.path, int(done), int(total)),
             )
         except Exception as error:  # noqa: BLE001 - any loader failure becomes a message, never a crash

@@ -26,12 +26,10 @@ from app.ui.loading import (
     LoadTask,
     PreviewTask,
     ScanTask,
-    VolumeLoader,
-    default_scanner,
-    default_series_preview,
 )
 from app.ui.notifications import NotificationArea
 from app.ui.panel_grid import PanelGrid
+from app.ui.services import FileServices
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
 from app.ui.slice_view import SliceView
@@ -48,15 +46,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(
         self,
         settings: ViewerSettings | None = None,
-        loader: VolumeLoader | None = None,
-        scanner=None,
-        series_preview=None,
+        services: FileServices | None = None,
         device_describer=None,
     ) -> None:
         super().__init__()
-        self.loader = loader  # path -> Volume; None: app.io's, resolved at run time
-        self.scanner = scanner if scanner is not None else default_scanner()  # folder -> studies
-        self.series_preview = series_preview if series_preview is not None else default_series_preview()
+        # How files become volumes, from the entry point (app.cli.file_services): the UI imports no
+        # file-format code.
+        self.services = services or FileServices()
         self.setWindowTitle("SynthView")
         self.setAcceptDrops(True)
         self.settings = settings or ViewerSettings()
@@ -282,15 +278,16 @@ class MainWindow(QtWidgets.QMainWindow):
         a series: its folder is scanned the same way and the series holding the file is loaded.
         """
         path = str(path)
-        if series_uid is None and self.scanner is not None and _is_folder_or_dicom_file(Path(path)):
-            task = ScanTask(path, self.scanner)
+        scanner = self.services.scan_beside
+        if series_uid is None and scanner is not None and _is_folder_or_dicom_file(Path(path)):
+            task = ScanTask(path, scanner)
             task.signals.scanned.connect(self._on_scanned)
             self._start(task)
         else:
             self._load_series(path, series_uid)
 
     def _load_series(self, path: str, series_uid: str | None) -> None:
-        task = LoadTask(path, series_uid or None, self.loader)
+        task = LoadTask(path, series_uid or None, self.services.load_volume)
         task.signals.loaded.connect(self._on_loaded)
         task.signals.progress.connect(self._on_progress)
         self._start(task)
@@ -595,11 +592,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
         first = holding or uids[0]
-        if self.series_preview is not None:
+        if self.services.series_preview is not None:
             previews = PreviewTask(
                 path,
                 [series for study in studies for series in getattr(study, "series", [])],
-                self.series_preview,
+                self.services.series_preview,
             )
             previews.setAutoDelete(False)
             previews.signals.preview_ready.connect(self.browser.set_preview)

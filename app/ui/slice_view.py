@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import pyqtgraph as pg
@@ -36,7 +37,17 @@ from app.core.viewer_state import ViewerState
 from app.core.volume import Volume, axis_letter
 from app.ui.colormaps import lookup_table
 
-COMPARE_MODES = ("side by side", "overlay", "checkerboard", "flicker")
+
+class CompareMode(StrEnum):
+    """How an original panel shows the first compared volume (the value is what the menu says)."""
+
+    SIDE_BY_SIDE = "side by side"
+    OVERLAY = "overlay"
+    CHECKERBOARD = "checkerboard"
+    FLICKER = "flicker"
+
+
+COMPARE_MODES = tuple(mode.value for mode in CompareMode)
 CHECKER_TILE_PIXELS = 16
 
 
@@ -157,7 +168,7 @@ class SliceView(pg.GraphicsView):
         self.content = content
         self.plane = plane
         self.partner: Volume | None = None  # second volume for overlay/checkerboard/flicker
-        self.compare_mode = COMPARE_MODES[0]
+        self.compare_mode = CompareMode.SIDE_BY_SIDE
         self.overlay_opacity = 0.5
         self.flicker_shows_partner = False
         self.last_readout = ""
@@ -235,7 +246,7 @@ class SliceView(pg.GraphicsView):
     @property
     def volume(self) -> Volume:
         """The volume drawn in the base image (the partner in flicker mode when it is shown)."""
-        if self.compare_mode == "flicker" and self.flicker_shows_partner and self.partner is not None:
+        if self.compare_mode is CompareMode.FLICKER and self.flicker_shows_partner and self.partner is not None:
             return self.partner
         return self.content.volume
 
@@ -251,25 +262,25 @@ class SliceView(pg.GraphicsView):
     def synthetic_labels(self) -> list[str]:
         """The SYNTHETIC labels of every synthesized volume drawn in this panel now."""
         shown = [self.volume]
-        if self.partner is not None and self.compare_mode in ("overlay", "checkerboard"):
+        if self.partner is not None and self.compare_mode in (CompareMode.OVERLAY, CompareMode.CHECKERBOARD):
             shown.append(self.partner)
         labels = [v.provenance.label() for v in shown if v.provenance is not None]
         if self.labels_blinded_study_images and any(v.metadata.get("blinded_study_image") for v in shown):
             labels.append(BLINDED_STUDY_LABEL)
         return labels
 
-    def set_partner(self, partner: Volume | None, mode: str) -> None:
+    def set_partner(self, partner: Volume | None, mode: CompareMode | str) -> None:
         """Compare this panel's volume with ``partner`` (already on this volume's grid for
         checkerboard) in one of ``COMPARE_MODES``."""
         if mode not in COMPARE_MODES:
             raise ValueError(f"unknown compare mode {mode!r}")
         self.partner = partner
-        self.compare_mode = mode if partner is not None else COMPARE_MODES[0]
+        self.compare_mode = CompareMode(mode) if partner is not None else CompareMode.SIDE_BY_SIDE
         self.flicker_shows_partner = False
         self.refresh(force=True)
 
     def toggle_flicker(self) -> None:
-        if self.compare_mode == "flicker" and self.partner is not None:
+        if self.compare_mode is CompareMode.FLICKER and self.partner is not None:
             self.flicker_shows_partner = not self.flicker_shows_partner
             self.refresh(force=True)
 
@@ -383,14 +394,14 @@ class SliceView(pg.GraphicsView):
         window, table = self._window_and_table()
         base = self._cut(self.volume, position_mm)
         pixels = base.pixels
-        if self.compare_mode == "checkerboard" and self.partner is not None:
+        if self.compare_mode is CompareMode.CHECKERBOARD and self.partner is not None:
             other = self._cut(self.partner, position_mm).pixels
             if other.shape == pixels.shape:
                 rows, cols = np.indices(pixels.shape)
                 tiles = ((rows // CHECKER_TILE_PIXELS) + (cols // CHECKER_TILE_PIXELS)) % 2 == 1
                 pixels = np.where(tiles, other, pixels)
         self._set_image(self._image_item, pixels, base, window, table)
-        if self.compare_mode == "overlay" and self.partner is not None:
+        if self.compare_mode is CompareMode.OVERLAY and self.partner is not None:
             overlay = self._cut(self.partner, position_mm)
             self._set_image(self._overlay_item, overlay.pixels, overlay, window, lookup_table("hot"))
             self._overlay_item.setOpacity(self.overlay_opacity)
@@ -434,7 +445,7 @@ class SliceView(pg.GraphicsView):
 
     def _update_labels(self) -> None:
         title = self.content.title or self.volume.name
-        if self.compare_mode == "flicker" and self.partner is not None:
+        if self.compare_mode is CompareMode.FLICKER and self.partner is not None:
             title += "  [flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]"
         position = self.position_text()
         synthetic = "\n".join(self.synthetic_labels())

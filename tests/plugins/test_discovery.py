@@ -53,6 +53,20 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
     assert found["from-entry-point"].source == "entry point mine"
 
 
+def test_an_entry_point_named_failed_is_not_taken_for_a_failure(tmp_path, monkeypatch):
+    """Discovery once told a failure by the word 'failed' in the source text."""
+    folder = make_builtin_plugin(tmp_path / "pkg_plugin", name="from-entry-point")
+    (tmp_path / "failed_pkg.py").write_text(f"def plugin_folder():\n    return {str(folder)!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SYNTHVIEW_PLUGIN_PATH", str(tmp_path / "empty"))
+    good = EntryPoint(name="failed", value="failed_pkg:plugin_folder", group=discovery.ENTRY_POINT_GROUP)
+    broken = EntryPoint(name="broken", value="no_such_pkg:x", group=discovery.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(discovery, "entry_points", lambda group: [good, broken])
+    found = {p.source: p for p in discover_plugins(include_repository=False)}
+    assert found["entry point failed"].manifest is not None
+    assert found["entry point broken"].manifest is None and "failed" in found["entry point broken"].error
+
+
 def test_discovery_and_manifests_do_not_import_torch(user_dir):
     code = (
         "import sys; from app.plugins.discovery import discover_plugins; discover_plugins();"

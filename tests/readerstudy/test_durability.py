@@ -59,7 +59,7 @@ def make_study(tmp_path: Path) -> tuple[dict, Path, Path]:
     package_path.write_text(json.dumps(package))
     database = tmp_path / "answers.db"
     store = StudyStore(database)
-    store.register_study("SDURABLE", "durability", package)  # no truth in the answers database
+    store.register_study("SDURABLE", package)  # no truth in the answers database
     store.close()
     return package, package_path, database
 

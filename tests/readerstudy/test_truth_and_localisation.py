@@ -144,7 +144,7 @@ def test_reading_package_and_answers_database_hold_no_truth(localisation_study, 
 def test_storing_truth_in_the_answers_database_is_refused(tmp_path):
     store = StudyStore(tmp_path / "a.db")
     with pytest.raises(ValueError, match="truth file"):
-        store.register_study("S1", "x", {"items": []}, [{"item_id": "K1", "truth": 1}])
+        store.register_study("S1", {"items": []}, [{"item_id": "K1", "truth": 1}])
     store.close()
 
 

@@ -44,9 +44,10 @@ def viewer_settings(tmp_path):
 
 @pytest.fixture
 def main_window(qtbot, viewer_settings):
+    from app.cli.file_services import file_services
     from app.ui.main_window import MainWindow
 
-    window = MainWindow(viewer_settings)
+    window = MainWindow(viewer_settings, file_services())
     window.resize(1200, 800)
     qtbot.addWidget(window)
     window.show()

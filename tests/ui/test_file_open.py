@@ -36,6 +36,7 @@ def test_the_application_installs_one_handler():
 FINDER_OPEN_SCRIPT = r"""
 import sys
 from PySide6 import QtCore, QtGui, QtWidgets
+from app.cli.file_services import file_services
 from app.ui.application import create_application, run_gui
 from app.ui.main_window import MainWindow
 
@@ -44,15 +45,15 @@ app = create_application([])
 QtWidgets.QApplication.sendEvent(app, QtGui.QFileOpenEvent(sys.argv[1]))
 def poll():
     for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.current_volume is not None:
-            print("opened", window.current_volume.name, "icon", not app.windowIcon().isNull())
+        if isinstance(window, MainWindow) and window.session.current is not None:
+            print("opened", window.session.current.name, "icon", not app.windowIcon().isNull())
             window.close()
             app.exit(0)
 timer = QtCore.QTimer()
 timer.timeout.connect(poll)
 timer.start(50)
 QtCore.QTimer.singleShot(30000, lambda: app.exit(3))  # never hang the suite
-sys.exit(run_gui([]))
+sys.exit(run_gui([], file_services()))
 """
 
 

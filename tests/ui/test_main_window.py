@@ -11,6 +11,7 @@ from app.core.planes import Plane
 from app.io.nifti import save_nifti
 from app.ui.compare_view import CompareView
 from app.ui.docks import DOCK_NAMES
+from app.ui.services import FileServices
 from app.ui.shortcuts import SHORTCUTS
 from tests.ui.child_process import run_python_child
 
@@ -185,6 +186,7 @@ def test_open_demo_study_and_run_through_all_planes(qtbot, main_window, demo_dic
 RUN_GUI_SCRIPT = r"""
 import sys
 from PySide6 import QtCore, QtWidgets
+from app.cli.file_services import file_services
 from app.ui.application import create_application, run_gui
 from app.ui.main_window import MainWindow
 
@@ -199,7 +201,7 @@ timer = QtCore.QTimer()
 timer.timeout.connect(poll)
 timer.start(50)
 QtCore.QTimer.singleShot(30000, lambda: app.exit(3))  # never hang the suite
-sys.exit(run_gui(sys.argv[1:]))
+sys.exit(run_gui(sys.argv[1:], file_services()))
 """
 
 
@@ -255,7 +257,9 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
 
         return Volume(phantom.voxels[12:13].copy(), phantom.geometry, name="preview")
 
-    window = MainWindow(viewer_settings, loader=loader, scanner=lambda path: studies, series_preview=preview)
+    window = MainWindow(
+        viewer_settings, FileServices(loader, scan_beside=lambda path: studies, series_preview=preview)
+    )
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(window.view_changed, timeout=20000):
@@ -411,7 +415,7 @@ def test_window_stays_responsive_while_a_slow_load_runs(qtbot, viewer_settings, 
         release.wait(10)  # held until the test has seen the UI thread at work
         return phantom
 
-    window = MainWindow(viewer_settings, loader=slow_loader)
+    window = MainWindow(viewer_settings, FileServices(slow_loader))
     qtbot.addWidget(window)
     window.show()
     path = tmp_path / "slow.nii.gz"

@@ -4,6 +4,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from app.core.provenance import Provenance
+from app.ui.services import FileServices
 from app.ui.slice_view import wrap_to_width
 
 
@@ -91,7 +92,7 @@ def test_dicom_series_load_shows_a_real_percentage(qtbot, main_window, tmp_path)
 def test_a_loader_without_progress_still_loads(qtbot, viewer_settings, phantom, tmp_path):
     from app.ui.main_window import MainWindow
 
-    window = MainWindow(viewer_settings, loader=lambda path, series_uid=None: phantom)
+    window = MainWindow(viewer_settings, FileServices(lambda path, series_uid=None: phantom))
     qtbot.addWidget(window)
     path = tmp_path / "x.nii.gz"
     path.write_bytes(b"")

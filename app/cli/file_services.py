@@ -1,0 +1,44 @@
+"""The composition root's file services: ``app.io``'s loader, scanner and exporters for the window.
+
+Each function imports ``app.io`` when first called (in the loading thread): pydicom and nibabel
+cost the window's start-up nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from app.core.volume import Volume
+from app.ui.services import FileServices
+
+
+def load_volume(path, series_uid: str | None = None, progress: Callable[[int, int], None] | None = None) -> Volume:
+    from app.io.loader import load_volume as load
+
+    return load(path, series_uid=series_uid, progress=progress)
+
+
+def scan_beside(path) -> list:
+    from app.io.loader import scan_beside as scan
+
+    return scan(path)
+
+
+def series_preview(series) -> Volume:
+    """The middle frame of a scanned series only (the browser's thumbnail)."""
+    from app.io.dicom_load import load_series
+
+    middle = series.frames[len(series.frames) // 2]
+    columns, rows, _ = series.size_ijk
+    return load_series(dataclasses.replace(series, frames=[middle], size_ijk=(columns, rows, 1)))
+
+
+def export_annotations(document, volume: Volume, folder, deidentify: bool = False) -> list:
+    from app.io.annotation_export import export_annotation_bundle
+
+    return export_annotation_bundle(document, volume, folder, deidentify=deidentify)
+
+
+def file_services() -> FileServices:
+    return FileServices(load_volume, scan_beside, series_preview, export_annotations)

@@ -1,0 +1,29 @@
+"""What the window needs from the file-format layer, handed in by the entry point.
+
+The UI does not import ``app.io`` (it would pull pydicom and nibabel into the widgets and break
+the import contract "only app.io touches file-format libraries"); the composition root
+(``app.cli.file_services``, used by ``main.py`` and ``view``) builds this from ``app.io``, and
+tests hand in plain functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.volume import Volume
+
+VolumeLoader = Callable[..., Volume]  # (path, series_uid=None[, progress=...]) -> Volume
+
+
+def _no_loader(path: str, series_uid: str | None = None) -> Volume:
+    raise RuntimeError("this window was started without a file loader (see app.cli.file_services)")
+
+
+@dataclass(frozen=True)
+class FileServices:
+    load_volume: VolumeLoader = _no_loader
+    scan_beside: Callable[[str], list] | None = None  # folder / DICOM file -> studies (headers only)
+    series_preview: Callable[[object], Volume] | None = None  # scanned series -> its middle slice
+    export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify)
