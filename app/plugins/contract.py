@@ -75,7 +75,7 @@ def _generation_check(manifest: PluginManifest, generator: Generator) -> str:
         )
     torch.manual_seed(0)
     z = torch.randn(2, latent_dim)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
         output = generator.module(z).float()
     if output.ndim != 4 or output.shape[0] != 2:
         raise PluginError(
@@ -100,9 +100,11 @@ def _range_check(manifest: PluginManifest, output: torch.Tensor, given: str) -> 
 
 
 def _run_probe(generator: Generator, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass. TorchScript's optimising executor would spend seconds compiling on the
+    second call, for a probe that runs once or twice: it is switched off here."""
     torch.manual_seed(0)
     fake = torch.rand(shape) * 2 - 1
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
         return fake, generator(fake).float()
 
 
@@ -163,6 +165,9 @@ def _check_generator(
     )
     try:
         detail = _forward_check(manifest, generator, spec.output_nc if spec.is_builtin else None)
+    except PluginError as error:  # ours: the first line says what to change, details follow
+        steps.append(CheckStep(f"{label} contract", False, str(error)))
+        return False
     except Exception as error:  # whatever the researcher's model raises is this step's finding
         steps.append(CheckStep(f"{label} contract", False, error_summary(error)))
         return False

@@ -9,6 +9,7 @@ what the file would have run (``posix.system``) instead of quoting the loader.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickletools
 import re
@@ -77,52 +78,86 @@ def is_safe_global(name: str) -> bool:
     return name in _SAFE_GLOBALS or bool(_TORCH_STORAGE.match(name) or _TORCH_DTYPE.match(name))
 
 
+_MARK = object()
+
+
+def _global_name(module: str, attribute: str, protocol: int) -> str:
+    """``module.attribute`` as the unpickler would import it (Python 2 names mapped for protocol < 3)."""
+    if protocol < 3:
+        module, attribute = _compat_pickle.NAME_MAPPING.get((module, attribute), (module, attribute))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return f"{module}.{attribute}"
+
+
+def _pop(stack: list, before: list) -> list:
+    """Remove what an opcode consumes (everything down to a mark, for the mark-taking ones)."""
+    popped = []
+    if pickletools.markobject in before:
+        while stack and (item := stack.pop()) is not _MARK:
+            popped.append(item)
+        below = before.index(pickletools.markobject)
+    else:
+        below = len(before)
+    for _ in range(below):
+        if stack:
+            popped.append(stack.pop())
+    return popped
+
+
 def _scan_one(stream: BinaryIO) -> tuple[int, list[str], list]:
-    """Globals, protocol and the constant values of one pickle read from ``stream`` up to STOP."""
+    """Globals, protocol and the first numbers of one pickle read from ``stream`` up to STOP.
+
+    The stack is followed loosely (strings and memo lookups keep their value, everything else is
+    None) so that STACK_GLOBAL's module and name are found even when they come from the memo."""
     protocol = 0
     names: list[str] = []
-    pushed: list = []  # the values the last opcodes pushed (strings; None for anything else)
+    stack: list = []
     memo: dict = {}
-    constants: list = []
+    numbers: list = []
     for opcode, arg, _ in pickletools.genops(stream):
         name = opcode.name
         if name == "PROTO":
             protocol = arg
-        elif name in ("GLOBAL", "INST"):
+        if name in ("GLOBAL", "INST"):
             module, _, attribute = str(arg).partition(" ")
-            names.append(f"{module}.{attribute}")
-        elif name == "STACK_GLOBAL":
-            module, attribute = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-            if isinstance(module, str) and isinstance(attribute, str):
-                names.append(f"{module}.{attribute}")
-            else:
-                names.append("a global computed while loading")
+            names.append(_global_name(module, attribute, protocol))
         elif name in _EXTENSIONS:
             names.append(f"copyreg extension {arg}")
-        if name in _STRING_OPS:
-            pushed.append(arg)
-        elif name in _MEMO_GETS:
-            pushed.append(memo.get(arg))
-        elif name == "MEMOIZE":
-            memo[len(memo)] = pushed[-1] if pushed else None
-        elif name in _MEMO_PUTS:
-            memo[arg] = pushed[-1] if pushed else None
-        elif opcode.stack_after:
-            pushed.append(None)
-        del pushed[:-2]
-        if name in _NUMBER_OPS and len(constants) < 2:
-            constants.append(arg)
-    return protocol, names, constants
+        if name == "MEMOIZE":
+            memo[len(memo)] = stack[-1] if stack else None
+            continue
+        if name in _MEMO_PUTS:
+            memo[arg] = stack[-1] if stack else None
+            continue
+        if name in _NUMBER_OPS and len(numbers) < 2:
+            numbers.append(arg)
+        popped = _pop(stack, opcode.stack_before)
+        if name == "STACK_GLOBAL":
+            attribute, module = (popped + [None, None])[:2]
+            if isinstance(module, str) and isinstance(attribute, str):
+                names.append(_global_name(module, attribute, protocol))
+            else:
+                names.append("a global computed while loading")
+        for produced in opcode.stack_after:
+            if produced is pickletools.markobject:
+                stack.append(_MARK)
+            elif name in _STRING_OPS:
+                stack.append(arg)
+            elif name in _MEMO_GETS:
+                stack.append(memo.get(arg))
+            else:
+                stack.append(None)
+    return protocol, names, numbers
 
 
 def scan_pickle_stream(data: bytes | BinaryIO, allow_legacy_torch: bool = True) -> PickleScan:
     """Scan one pickle, or the consecutive pickles of an old-format torch checkpoint."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     try:
-        protocol, names, constants = _scan_one(stream)
+        protocol, names, numbers = _scan_one(stream)
     except (ValueError, EOFError, UnicodeDecodeError) as error:
         raise NotAPickle(str(error)) from error
-    legacy = allow_legacy_torch and constants == [LEGACY_TORCH_MAGIC]
+    legacy = allow_legacy_torch and numbers == [LEGACY_TORCH_MAGIC]
     if legacy:
         for _ in range(_LEGACY_PICKLE_COUNT - 1):
             try:
