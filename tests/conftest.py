@@ -5,10 +5,16 @@ Others may add fixtures here; keep them cheap (session scope for anything that r
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The de-identification secret (app.io.pseudonym_uids) of a test run never goes into the user's
+# own configuration folder.
+os.environ.setdefault("SYNTHVIEW_CONFIG_DIR", tempfile.mkdtemp(prefix="synthview-test-config-"))
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,12 @@ Exports a volume (synthesized or not) and its annotations headlessly:
   present); ``--sr`` writes its measurements as DICOM SR (TID 1500), ``--seg`` its label mask
   as DICOM SEG, ``--mask-nifti`` the mask as NIfTI. SR and SEG refer to a DICOM series: the
   series written by ``--dicom`` when given, else the input when it is DICOM.
-* ``--deidentify``: the derived series follows the basic de-identification profile, and SR/SEG
-  (which then need ``--dicom``) take their patient and study from that de-identified series.
+* ``--deidentify``: everything written is de-identified: the derived series follows the
+  PS3.15 Annex E basic profile (UIDs become this installation's pseudonyms, so two exports of one
+  study stay one study), SR/SEG (which then need ``--dicom``) refer to that series, the NIfTI
+  sidecar loses the source's description, and labels lose the source's known identifiers (the
+  free text that stays is listed in a warning). A source marked Burned In Annotation YES is
+  refused unless ``--allow-burned-in`` (then the series keeps Burned In Annotation YES).
 
 Exit codes: 0 done, 2 bad input or an export that cannot be written.
 """
@@ -33,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="SRC", default=None, help="acquired DICOM series it derives from")
     parser.add_argument("--keep-study", action="store_true", help="put the series in the source's study")
     parser.add_argument("--deidentify", action="store_true", help="DICOM basic de-identification profile")
+    parser.add_argument(
+        "--allow-burned-in",
+        action="store_true",
+        help="with --deidentify: export a source marked Burned In Annotation YES anyway (kept marked YES)",
+    )
     parser.add_argument("--annotations", metavar="A.json", default=None, help="annotation sidecar to export")
     parser.add_argument("--sr", metavar="SR.dcm", default=None, help="measurements as DICOM SR (TID 1500)")
     parser.add_argument("--seg", metavar="SEG.dcm", default=None, help="label mask as DICOM SEG")
@@ -63,16 +72,28 @@ def export(args: argparse.Namespace) -> list[str]:
     if not any(wanted):
         raise ValueError("nothing to do: give at least one of --dicom, --nifti, --sr, --seg, --mask-nifti")
     volume = load_volume(args.input, series_uid=args.series)
+    # De-identifying needs the source's header (its identifiers, Burned In Annotation): read once.
+    source = _source(volume, args) if args.deidentify else args.source
     written: list[str] = []
     derived_dir: Path | None = None
     if args.dicom:
         paths = dicom_export.write_derived_series(
-            volume, args.dicom, source=args.source, keep_study_uid=args.keep_study, deidentify=args.deidentify
+            volume,
+            args.dicom,
+            source=source,
+            keep_study_uid=args.keep_study,
+            deidentify=args.deidentify,
+            allow_burned_in=args.allow_burned_in,
         )
         derived_dir = Path(args.dicom)
         written.append(f"{args.dicom}: {len(paths)} DICOM files")
+        if args.deidentify and dicom_export.burned_in_annotation(volume, source):
+            written.append(
+                "warning: the source is marked Burned In Annotation YES: the de-identified pixels may still "
+                "show identifying text (the series says Burned In Annotation YES)"
+            )
     if args.nifti:
-        written.append(str(dicom_export.write_derived_nifti(volume, args.nifti)))
+        written.append(str(dicom_export.write_derived_nifti(volume, args.nifti, deidentify=args.deidentify)))
     if not (args.sr or args.seg or args.mask_nifti):
         return written
 
@@ -80,6 +101,13 @@ def export(args: argparse.Namespace) -> list[str]:
     if not annotations_path.exists():
         raise FileNotFoundError(f"no annotation file {annotations_path} (give --annotations)")
     document = load_annotations(annotations_path)
+    if args.deidentify:
+        from app.io.annotation_export import deidentified_document, free_text_warning
+
+        known = dicom_export.known_identifiers(volume, source)
+        document, kept = deidentified_document(document, known)
+        if kept:
+            written.append(f"warning: {free_text_warning(kept)}")
     if args.mask_nifti:
         written.append(_mask_nifti(document, args.mask_nifti))
     if args.sr or args.seg:
@@ -88,7 +116,7 @@ def export(args: argparse.Namespace) -> list[str]:
             from app.io.dicom_sr import write_measurement_sr
 
             measured = volume if derived_dir is None else _reloaded(derived_dir)
-            written.append(str(write_measurement_sr(document, evidence, args.sr, measured)))
+            written.append(str(write_measurement_sr(document, evidence, args.sr, measured, args.deidentify)))
         if args.seg:
             from app.io.dicom_seg import write_label_seg
 
@@ -97,7 +125,11 @@ def export(args: argparse.Namespace) -> list[str]:
             mask = document.mask
             try:
                 written.append(
-                    str(write_label_seg(mask.labels, mask.geometry, evidence, args.seg, mask.names))
+                    str(
+                        write_label_seg(
+                            mask.labels, mask.geometry, evidence, args.seg, mask.names, args.deidentify
+                        )
+                    )
                 )
             except dicom_export.ExportError as error:
                 if derived_dir is not None:
@@ -125,6 +157,16 @@ def _evidence(volume, derived_dir: Path | None, args: argparse.Namespace) -> lis
         raise ExportError(
             "SR and SEG refer to a DICOM series: the input is not DICOM, so also give --dicom DIR"
         ) from None
+
+
+def _source(volume, args: argparse.Namespace):
+    """The acquired series the input derives from (``--source``, or the DICOM input itself)."""
+    from app.io.dicom_export import ExportError, source_of
+
+    try:
+        return source_of(volume, args.source)
+    except ExportError:
+        return None
 
 
 def _reloaded(folder: Path):

@@ -34,10 +34,11 @@ def series_preview(series) -> Volume:
     return load_series(dataclasses.replace(series, frames=[middle], size_ijk=(columns, rows, 1)))
 
 
-def export_annotations(document, volume: Volume, folder, deidentify: bool = False) -> list:
+def export_annotations(document, volume: Volume, folder, deidentify: bool = False, warnings=None) -> list:
+    """The annotation bundle; ``warnings`` collects what a de-identified export could not check."""
     from app.io.annotation_export import export_annotation_bundle
 
-    return export_annotation_bundle(document, volume, folder, deidentify=deidentify)
+    return export_annotation_bundle(document, volume, folder, deidentify=deidentify, warnings=warnings)
 
 
 def file_services() -> FileServices:

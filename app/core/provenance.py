@@ -37,8 +37,9 @@ class Provenance:
         """The on-screen label of every panel that shows this volume."""
         return f"SYNTHETIC — {self.plugin_name} {self.plugin_version}".strip()
 
-    def derivation_description(self) -> str:
-        """One line for DICOM DerivationDescription (at most 1024 characters)."""
+    def derivation_description(self, dated: bool = True) -> str:
+        """One line for DICOM DerivationDescription (at most 1024 characters); ``dated=False``
+        leaves the creation time out (de-identified exports carry no dates)."""
         if self.plugin_name == UNKNOWN_GENERATOR:
             # Marked synthetic by other software: keep its own description, said once.
             prefix = f"Synthesized by {UNKNOWN_GENERATOR}"
@@ -47,6 +48,6 @@ class Provenance:
         text = (
             f"Synthesized by {self.plugin_name} {self.plugin_version}"
             f" ({self.task}); weights sha256 {self.weights_sha256[:16]}; device {self.device};"
-            f" seed {self.seed}; {self.created_utc}"
+            f" seed {self.seed}; {self.created_utc if dated else 'date removed'}"
         )
         return text[:1024]

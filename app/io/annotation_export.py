@@ -12,12 +12,20 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from app.annotations.document import AnnotationDocument
-from app.annotations.sidecar import save_annotations
+from app.annotations.sidecar import document_from_dict, document_to_dict, save_annotations
 from app.core.volume import Volume
-from app.io.dicom_export import ExportError, read_series_headers, write_derived_series
+from app.io.dicom_export import (
+    ExportError,
+    known_identifiers,
+    read_series_headers,
+    source_of,
+    write_derived_series,
+)
 from app.io.dicom_seg import write_label_seg
 from app.io.dicom_sr import write_measurement_sr
+from app.io.identifiers import REMOVED, KnownIdentifiers
 from app.io.mask_nifti import save_label_mask_nifti
+from app.io.pseudonym_uids import UidPseudonyms
 
 
 def loaded_dicom_series(volume: Volume) -> tuple[Path, str] | None:
@@ -41,15 +49,60 @@ def evidence_headers(volume: Volume, derived_dir: str | Path | None = None) -> l
     return read_series_headers(*loaded)
 
 
+def deidentified_document(
+    document: AnnotationDocument, known: KnownIdentifiers, pseudonym=None
+) -> tuple[AnnotationDocument, list[str]]:
+    """A copy of ``document`` fit for a de-identified export, and the free text it still holds.
+
+    Labels and label names lose the source's known identifiers; the reference keeps only its
+    frame of reference, as the de-identified series' pseudonym (the volume's name may name the
+    patient, and the original UID links back to the source).
+    """
+    pseudonym = pseudonym or UidPseudonyms()
+    data = document_to_dict(document)
+    uid = (data.get("reference") or {}).get("frame_of_reference_uid")
+    data["reference"] = {"frame_of_reference_uid": pseudonym(str(uid))} if uid else {}
+    texts = []
+    for item in data["annotations"]:
+        item["label"] = known.scrub(item["label"])
+        texts.append(item["label"])
+    if data.get("mask"):
+        data["mask"]["names"] = {k: known.scrub(str(v)) for k, v in data["mask"]["names"].items()}
+        texts.extend(data["mask"]["names"].values())
+    kept = sorted({text for text in texts if text.replace(REMOVED, "").strip()})
+    return document_from_dict(data, "annotations"), kept
+
+
+def free_text_warning(kept: list[str]) -> str:
+    """What a de-identified export says about the free text it could not check, or ""."""
+    if not kept:
+        return ""
+    shown = ", ".join(repr(text) for text in kept[:8]) + (" ..." if len(kept) > 8 else "")
+    return (
+        f"de-identified export keeps {len(kept)} free-text label(s) after removing the source's known "
+        f"identifiers: {shown}; check them for other identifying text"
+    )
+
+
 def export_annotation_bundle(
-    document: AnnotationDocument, volume: Volume, out_dir: str | Path, deidentify: bool = False
+    document: AnnotationDocument,
+    volume: Volume,
+    out_dir: str | Path,
+    deidentify: bool = False,
+    warnings: list[str] | None = None,
 ) -> list[Path]:
     """Write everything the annotations can become into ``out_dir``; return the paths.
 
     ``volume`` is the one the annotations were drawn on (the mask's grid). With
-    ``deidentify``, a de-identified derived series is always written and SR/SEG refer to it.
+    ``deidentify``, a de-identified derived series is always written and SR/SEG refer to it;
+    every file then is de-identified (labels scrubbed of the source's identifiers), and what
+    free text stays is added to ``warnings``.
     """
     out_dir = Path(out_dir)
+    if deidentify:
+        document, kept = deidentified_document(document, known_identifiers(volume, source_of(volume)))
+        if kept and warnings is not None:
+            warnings.append(free_text_warning(kept))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [save_annotations(document, out_dir / "annotations.annotations.json")]
     mask = document.mask if document.mask is not None and document.mask.voxel_count() else None
@@ -63,9 +116,13 @@ def export_annotation_bundle(
         written.extend(write_derived_series(volume, derived_dir, deidentify=deidentify))
     evidence = evidence_headers(volume, derived_dir)
     if len(document):
-        written.append(write_measurement_sr(document, evidence, out_dir / "measurements_sr.dcm", volume))
+        written.append(
+            write_measurement_sr(document, evidence, out_dir / "measurements_sr.dcm", volume, deidentify)
+        )
     if mask is not None:
         written.append(
-            write_label_seg(mask.labels, mask.geometry, evidence, out_dir / "mask_seg.dcm", mask.names)
+            write_label_seg(
+                mask.labels, mask.geometry, evidence, out_dir / "mask_seg.dcm", mask.names, deidentify
+            )
         )
     return written

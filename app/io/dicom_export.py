@@ -19,6 +19,7 @@ What makes the export trustworthy:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ from pydicom.valuerep import DS
 from app.core.volume import Volume
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_marking import SYNTHVIEW_CODING_SCHEME, is_synthetic
+from app.io.identifiers import KnownIdentifiers
 from app.io.nifti import save_nifti
+from app.io.pseudonym_uids import UidPseudonyms
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style
 MANUFACTURER = "SynthView"
@@ -110,6 +113,7 @@ class SourceSeries:
     header: Dataset
     # (SOP Class UID, SOP Instance UID, position along the slice normal in mm) per source file.
     instances: list[tuple[str, str, float]] = field(default_factory=list)
+    burned_in_annotation: bool = False  # any source image says Burned In Annotation YES
 
 
 @dataclass(frozen=True)
@@ -132,22 +136,30 @@ def write_derived_series(
     deidentify: bool = False,
     series_description: str | None = None,
     series_number: int = 9001,
+    allow_burned_in: bool = False,
 ) -> list[Path]:
     """Write ``volume`` as a derived DICOM series into ``out_dir`` (created); return the files.
 
     ``source`` is the acquired series the volume derives from: a pydicom Dataset (one header
     of it), a DICOM file or folder, or None to use ``volume.metadata`` (keys ``dicom_header``
     or ``source_dicom``) or, failing that, a fresh patient and study. ``keep_study_uid`` puts
-    the series into the source's study; ``deidentify`` applies the DICOM basic profile.
+    the series into the source's study; ``deidentify`` applies the DICOM basic profile (UIDs
+    become this installation's pseudonyms, so two exports of a study stay one study) and refuses
+    a source marked Burned In Annotation YES unless ``allow_burned_in`` (then the series says
+    Burned In Annotation YES too).
     """
     out_dir = Path(out_dir)
     if volume.voxels.size == 0:
         raise ExportError("cannot export an empty volume")
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
-    source_series = resolve_source(source if source is not None else _source_from_metadata(volume), volume)
+    source_series = source_of(volume, source)
     if keep_study_uid and source_series is None:
         raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
+    burned_in = burned_in_annotation(volume, source_series)
+    if deidentify and burned_in and not allow_burned_in:
+        raise ExportError(BURNED_IN_REFUSAL)
+    known = known_identifiers(volume, source_series)
     check_series_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -155,11 +167,19 @@ def write_derived_series(
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
     if series_description is None:
         series_description = _default_description(volume, deidentify)
+    elif deidentify:
+        series_description = known.scrub(series_description)
     template.SeriesDescription = series_description[:64]
+    if burned_in:
+        template.BurnedInAnnotation = "YES"
+    if deidentify and volume.provenance is not None:
+        # Our own description of the generator, undated (dates go) and scrubbed of the source's
+        # identifiers (a foreign generator's text is kept).
+        template.DerivationDescription = known.scrub(volume.provenance.derivation_description(dated=False))
     template.SeriesNumber = series_number
     _set_window(template, volume.voxels)
 
-    uid_map: dict[str, str] = {}
+    uid_map = UidPseudonyms() if deidentify else None
     geometry = volume.geometry
     normal = _slice_normal(volume)
     paths: list[Path] = []
@@ -176,11 +196,33 @@ def write_derived_series(
         dataset.PixelData = np.ascontiguousarray(quantize(volume.voxels[k], stored_values)).tobytes()
         dataset.file_meta = _file_meta(dataset)
         if deidentify:
-            deidentify_dataset(dataset, uid_map)
+            deidentify_dataset(dataset, uid_map, keep=_MARKING_KEYWORDS, known=known)
         path = out_dir / f"IM{k + 1:05d}.dcm"
         dataset.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+BURNED_IN_REFUSAL = (
+    "the source images are marked Burned In Annotation YES: their pixels may show the patient's "
+    "name or ID, which de-identification cannot remove; export without --deidentify, or add "
+    "--allow-burned-in to export them anyway, marked Burned In Annotation YES"
+)
+# What a SynthView series says about itself: kept through de-identification (the profile would
+# remove descriptions; these are written by SynthView and scrubbed of the source's identifiers).
+_MARKING_KEYWORDS = ("SeriesDescription", "DerivationDescription", "DerivationCodeSequence")
+
+
+def burned_in_annotation(volume: Volume, source: SourceSeries | None) -> bool:
+    """True when the source (or the volume's own DICOM header) says Burned In Annotation YES."""
+    if source is not None and source.burned_in_annotation:
+        return True
+    return str(volume.metadata.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+
+
+def known_identifiers(volume: Volume, source: SourceSeries | None = None) -> KnownIdentifiers:
+    """The patient's identifiers a de-identified export must not repeat in any free text."""
+    return KnownIdentifiers.of(source.header if source is not None else None, volume.metadata)
 
 
 def check_series_folder(out_dir: str | Path) -> None:
@@ -193,8 +235,17 @@ def check_series_folder(out_dir: str | Path) -> None:
         raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
 
 
-def write_derived_nifti(volume: Volume, path: str | Path) -> Path:
-    """NIfTI export; a synthetic volume gets its JSON provenance sidecar (save_nifti does it)."""
+def write_derived_nifti(volume: Volume, path: str | Path, deidentify: bool = False) -> Path:
+    """NIfTI export; a synthetic volume gets its JSON provenance sidecar (save_nifti does it).
+
+    ``deidentify``: the sidecar's provenance loses the source's description (it may name the
+    patient) and the dates; the SYNTHETIC marking and the generator stay.
+    """
+    if deidentify and volume.provenance is not None:
+        provenance = dataclasses.replace(
+            volume.provenance, source_description="(removed: de-identified export)", created_utc=""
+        )
+        volume = volume.with_voxels(volume.voxels, provenance=provenance)
     return save_nifti(volume, path)
 
 
@@ -221,6 +272,14 @@ def quantize(voxels: np.ndarray, stored_values: StoredValues) -> np.ndarray:
     return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
 
 
+def source_of(
+    volume: Volume, source: Dataset | str | Path | SourceSeries | None = None
+) -> SourceSeries | None:
+    """The acquired series ``volume`` derives from: ``source`` when given, else the one its
+    metadata names (the DICOM folder it was loaded from), else None."""
+    return resolve_source(source if source is not None else _source_from_metadata(volume), volume)
+
+
 def resolve_source(
     source: Dataset | str | Path | SourceSeries | None, volume: Volume | None = None
 ) -> SourceSeries | None:
@@ -228,10 +287,11 @@ def resolve_source(
     if source is None or isinstance(source, SourceSeries):
         return source
     if isinstance(source, Dataset):
-        return SourceSeries(header=source)
+        return SourceSeries(header=source, burned_in_annotation=_says_burned_in(source))
     path = Path(source)
     if path.is_file():
-        return SourceSeries(header=_read_header(path))
+        header = _read_header(path)
+        return SourceSeries(header=header, burned_in_annotation=_says_burned_in(header))
     if path.is_dir():
         return _scan_source_folder(path, volume)
     raise ExportError(f"source {path} is neither a DICOM file nor a folder")
@@ -249,6 +309,10 @@ def _source_from_metadata(volume: Volume):
     if volume.metadata.get("SeriesInstanceUID") and loaded_from and Path(loaded_from).is_dir():
         return loaded_from
     return None
+
+
+def _says_burned_in(header: Dataset) -> bool:
+    return str(header.get("BurnedInAnnotation", "")).strip().upper() == "YES"
 
 
 def _read_header(path: Path) -> Dataset:
@@ -300,16 +364,17 @@ def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSer
 
     candidates = sorted(by_series.values(), key=lambda h: (fits(h), len(h)), reverse=True)
     headers = candidates[0]
+    burned_in = any(_says_burned_in(h) for h in headers)
     if "ImageOrientationPatient" not in headers[0]:
         # An enhanced multi-frame object: its study and patient, no per-slice references.
-        return SourceSeries(header=headers[0])
+        return SourceSeries(header=headers[0], burned_in_annotation=burned_in)
     row, column = np.asarray(headers[0].ImageOrientationPatient, float).reshape(2, 3)
     normal = np.cross(row, column)
     instances = [
         (str(h.SOPClassUID), str(h.SOPInstanceUID), float(np.asarray(h.ImagePositionPatient, float) @ normal))
         for h in headers
     ]
-    return SourceSeries(header=headers[0], instances=instances)
+    return SourceSeries(header=headers[0], instances=instances, burned_in_annotation=burned_in)
 
 
 def _series_template(

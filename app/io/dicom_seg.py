@@ -70,7 +70,7 @@ def write_label_seg(
     )
     if deidentify:
         # A copy: highdicom shares sequence items with the source datasets given to it.
-        segmentation = deidentify_dataset(copy.deepcopy(segmentation))
+        segmentation = deidentify_dataset(copy.deepcopy(segmentation), keep=("SeriesDescription",))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     segmentation.save_as(out_path, enforce_file_format=True)

@@ -80,7 +80,7 @@ def write_measurement_sr(
     sr.SeriesDescription = marked_description("SynthView measurements", evidence)
     if deidentify:
         # A copy: highdicom shares sequence items with the source datasets given to it.
-        sr = deidentify_dataset(copy.deepcopy(sr))
+        sr = deidentify_dataset(copy.deepcopy(sr), keep=("SeriesDescription",))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     sr.save_as(out_path, enforce_file_format=True)

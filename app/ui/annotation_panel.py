@@ -465,10 +465,15 @@ class AnnotationPanel(QtWidgets.QWidget):
             raise ValueError("open a volume first: exports refer to the volume the annotations are on")
         if self.exporter is None:
             raise RuntimeError("no annotation exporter was given to this window")
+        warnings: list[str] = []  # a de-identified export names the free text it kept
         written = self.exporter(
-            self.controller.document, reference, folder, deidentify=self.deidentify_check.isChecked()
+            self.controller.document,
+            reference,
+            folder,
+            deidentify=self.deidentify_check.isChecked(),
+            warnings=warnings,
         )
-        self.status = f"exported {len(written)} files to {folder}"
+        self.status = f"exported {len(written)} files to {folder}" + "".join(f"; {w}" for w in warnings)
         return written
 
     def _choose_export(self) -> None:

@@ -26,4 +26,4 @@ class FileServices:
     load_volume: VolumeLoader = _no_loader
     scan_beside: Callable[[str], list] | None = None  # folder / DICOM file -> studies (headers only)
     series_preview: Callable[[object], Volume] | None = None  # scanned series -> its middle slice
-    export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify)
+    export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify, warnings)
