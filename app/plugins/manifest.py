@@ -487,7 +487,8 @@ def manifest_problems_message(manifest_path: Path, problems: list[str]) -> str:
     if len(problems) == 1:
         return first
     listing = "\n".join(f"  - {p}" for p in problems[1:])
-    return f"{first} (and {len(problems) - 1} more problem(s) in the manifest:)\n{listing}"
+    more = len(problems) - 1
+    return f"{first} ({more} more problem{'s' if more > 1 else ''} below)\n{listing}"
 
 
 def manifest_from_data(data: dict, manifest_path: Path) -> PluginManifest:

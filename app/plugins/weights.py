@@ -180,7 +180,10 @@ def onnx_session(path: str | Path, device_type: str = "cpu"):
     try:
         return onnxruntime.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types
-        raise WeightsFormatError(f"{path.name}: not a readable ONNX model ({_onnx_reason(error)})") from error
+        raise WeightsFormatError(
+            f"{path.name}: not a readable ONNX model ({_onnx_reason(error)}): export it again (torch.onnx.export,"
+            " an opset this onnxruntime supports), or set architecture.type to the file's format"
+        ) from error
 
 
 _ONNX_FATAL = 4
