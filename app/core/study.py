@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.core.messages import one_line
+
 
 @dataclass(frozen=True)
 class FrameRef:
@@ -92,8 +94,13 @@ class StudyInfo:
 
 @dataclass(frozen=True)
 class SkippedFile:
+    """A file a scan left out; ``reason`` is one readable line (hostile bytes stripped)."""
+
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", one_line(self.reason))
 
 
 @dataclass

@@ -31,6 +31,8 @@ from app.core.study import FrameRef, SeriesInfo
 from app.core.tilt import TiltCorrection, correct_tilt, plan_tilt_correction
 from app.core.volume import Geometry, Volume
 from app.io.errors import LoadError
+from app.io.memory import check_fits_in_memory
+from app.io.pixel_decoders import DecodeError, decode_pixels
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 _MAX_WORKERS = min(8, (os.cpu_count() or 2) + 2)
@@ -59,6 +61,12 @@ def load_series(
     correction = tilt_correction(series)  # None for an untilted series: read exactly as before
     columns, rows, slices = series.size_ijk
     stored = _stored_dtype(series)
+    # The stored array, and a float32 one beside it when the rescale or a tilt needs one.
+    check_fits_in_memory(
+        Path(series.frames[0].path).name,
+        f"{columns} x {rows} x {slices} voxels of {series.bits_allocated} bits",
+        columns * rows * slices * (stored.itemsize + 4),
+    )
     voxels = empty_volume((slices, rows, columns), stored)
     ranges = np.zeros((slices, 2), dtype=np.float64)  # per-slice stored min, max
     done = np.zeros(slices, dtype=bool)  # slices already rescaled to int16 by their reader
@@ -333,16 +341,20 @@ def _decode_file(
             dataset = pydicom.dcmread(path)
             if "PixelData" not in dataset:
                 raise LoadError(f"{name}: no pixel data in this file")
-            pixels = dataset.pixel_array
+            pixels = decode_pixels(dataset)
     except LoadError:
         raise
-    except Exception as error:  # noqa: BLE001 - decoder errors vary by plugin; report them
-        raise LoadError(f"{name}: cannot decode pixel data ({type(error).__name__}: {error})") from error
+    except DecodeError as error:
+        raise LoadError(f"{name}: cannot decode pixel data ({error})") from error
+    except Exception as error:  # noqa: BLE001 - a corrupt file read by pydicom; report it
+        raise LoadError(f"{name}: cannot read pixel data ({type(error).__name__}: {error})") from error
     _, rows, columns = voxels.shape
     multi = any(frame.frame_index is not None for _, frame in jobs)
     if multi and pixels.ndim == 2:
         pixels = pixels[np.newaxis]
     for k, frame in jobs:
+        if multi and frame.frame_index >= len(pixels):
+            raise LoadError(f"{name}: frame {frame.frame_index + 1} is missing ({len(pixels)} decoded)")
         plane = pixels[frame.frame_index] if multi else pixels
         if plane.shape != (rows, columns):
             raise LoadError(f"{name}: decoded image is {plane.shape}, header says {(rows, columns)}")

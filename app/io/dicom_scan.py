@@ -25,10 +25,16 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
 from app.core.tilt import plan_tilt_correction, stack_tilt_deg
+from app.io import dicom_checks
 from app.io.dicom_header import read_explicit_le_header
 from app.io.dicom_marking import SyntheticMarking, read_marking, series_marking
 
@@ -191,13 +197,34 @@ def _scan(path: Path, recursive: bool = True) -> ScanResult:
         except Exception as error:  # noqa: BLE001 - a corrupt file is reported, never fatal
             result.skipped.append(SkippedFile(str(file_path), f"unreadable DICOM header ({error})"))
             continue
-        reason = _not_an_image_reason(header.dataset)
+        try:
+            reason = _not_an_image_reason(header.dataset) or _header_fault(header)
+        except Exception as error:  # noqa: BLE001 - a corrupt value is this file's fault only
+            reason = f"unreadable DICOM header ({type(error).__name__}: {error})"
         if reason:
             result.skipped.append(SkippedFile(str(file_path), reason))
             continue
         headers.append(header)
     result.studies = _group(headers, result.skipped)
     return result
+
+
+_NATIVE_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian}
+
+
+def _header_fault(header: _Header) -> str:
+    """Why this one file cannot be part of a volume (sizes against its bytes, geometry), or ""."""
+    size = os.path.getsize(header.path)
+    syntax = header.transfer_syntax_uid
+    if syntax == DeflatedExplicitVRLittleEndian:
+        pixel_bytes = size * dicom_checks.DEFLATE_MAX_RATIO
+    else:
+        pixel_bytes = max(size - header.pixel_offset - 8, 0)  # less the PixelData element's header
+    return dicom_checks.header_fault(
+        lambda keyword, default: _fast(header.dataset, keyword, default),
+        pixel_bytes,
+        encapsulated=syntax not in _NATIVE_SYNTAXES and syntax != DeflatedExplicitVRLittleEndian,
+    )
 
 
 _FAST_TAGS = {keyword: (Tag(tag_for_keyword(keyword)), dictionary_VR(keyword)) for keyword in HEADER_TAGS}
@@ -243,7 +270,8 @@ def _not_an_image_reason(ds: pydicom.Dataset) -> str:
     if "DirectoryRecordSequence" in ds or str(_fast(ds, "SOPClassUID", "")) == "1.2.840.10008.1.3.10":
         return "DICOMDIR (media directory), not an image"
     if "Rows" not in ds or "Columns" not in ds:
-        modality = str(ds.get("Modality", "")) or "unknown modality"
+        modality = _text(ds, "Modality")
+        modality = modality if modality.isalnum() and len(modality) <= 16 else "unknown modality"
         return f"no image in this file ({modality} object without Rows/Columns)"
     return ""
 
@@ -379,7 +407,7 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
         study_uid=study_uid,
         modality=_text(ds, "Modality"),
         description=_text(ds, "SeriesDescription"),
-        number=_int_or(ds.get("SeriesNumber"), None),
+        number=_int_or(_get(ds, "SeriesNumber"), None),
         patient_name=_text(ds, "PatientName"),
         patient_id=_text(ds, "PatientID"),
         date=_text(ds, "SeriesDate") or _text(ds, "StudyDate"),
@@ -403,7 +431,7 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
 def _single_frame_frames(part: list[_Header]):
     ds = part[0].dataset
     warnings: list[str] = []
-    row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings, ds.get("PatientOrientation"))
+    row_dir, col_dir = _orientation(ds.get("ImageOrientationPatient"), warnings, _get(ds, "PatientOrientation"))
     pixel_spacing = _pixel_spacing(ds, warnings)
     # Direct reads need the series' own syntax: a file in another syntax is decoded instead.
     raw_syntax = part[0].transfer_syntax_uid if part[0].transfer_syntax_uid in RAW_SYNTAXES else None
@@ -463,9 +491,9 @@ def _multiframe_frames(header: _Header):
         return ds.get(attribute)
 
     orientation = group_value(0, "PlaneOrientationSequence", "ImageOrientationPatient")
-    row_dir, col_dir = _orientation(orientation, warnings, ds.get("PatientOrientation"))
+    row_dir, col_dir = _orientation(orientation, warnings, _get(ds, "PatientOrientation"))
     spacing = _floats(group_value(0, "PixelMeasuresSequence", "PixelSpacing"), 2)
-    if spacing is None:
+    if spacing is None or not np.all(spacing > 0):
         spacing = _pixel_spacing(ds, warnings)
     normal = np.cross(row_dir, col_dir)
     step = float(
@@ -490,6 +518,7 @@ def _multiframe_frames(header: _Header):
             position = (np.zeros(3) if position is None else position) + normal * step * index
         slope = group_value(index, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = group_value(index, "PixelValueTransformationSequence", "RescaleIntercept")
+        _check_frame(index, position, spacing, slope, intercept)
         frames.append(
             FrameRef(
                 header.path,
@@ -503,6 +532,15 @@ def _multiframe_frames(header: _Header):
     if missing_position:
         warnings.append("no per-frame positions: frames stacked at the slice spacing")
     return frames, row_dir, col_dir, spacing, warnings
+
+
+def _check_frame(index: int, position, spacing, slope, intercept) -> None:
+    """A frame's own geometry and rescale from the functional groups; ``ValueError`` when unusable."""
+    reason = dicom_checks.position_fault(list(position)) or dicom_checks.spacing_fault(list(spacing))
+    for value in (slope, intercept):
+        reason = reason or dicom_checks.rescale_fault(dicom_checks.numbers(value) or [0.0])
+    if reason:
+        raise ValueError(f"frame {index + 1}: {reason}")
 
 
 def _sort_and_check(frames: list[FrameRef], normal: np.ndarray, ds: pydicom.Dataset):
@@ -641,14 +679,14 @@ def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
         "SyntheticData",
         "DerivationDescription",
     )
-    metadata = {key: _text(ds, key) for key in keys if ds.get(key) not in (None, "")}
+    metadata = {key: _text(ds, key) for key in keys if _get(ds, key) not in (None, "")}
     # The series' marking, from whichever instance or functional group carries it.
     if marking.synthetic:
         metadata["SyntheticData"] = "YES"
     if marking.derivation_description:
         metadata["DerivationDescription"] = marking.derivation_description
     for key in ("WindowCenter", "WindowWidth"):
-        value = _floats(ds.get(key), None)
+        value = _floats(_get(ds, key), None)
         if value is not None and value.size:
             metadata[key] = float(value[0])
     return metadata
@@ -673,8 +711,8 @@ def _floats(value, count: int | None) -> np.ndarray | None:
 
 def _first_number(ds: pydicom.Dataset, *names: str) -> float | None:
     for name in names:
-        value = _floats(ds.get(name), 1)
-        if value is not None and value[0] > 0:
+        value = _floats(_get(ds, name), 1)
+        if value is not None and dicom_checks.MIN_SPACING_MM <= value[0] <= dicom_checks.MAX_SPACING_MM:
             return float(value[0])
     return None
 
@@ -686,6 +724,17 @@ def _int_or(value, default):
         return default
 
 
+def _get(ds: pydicom.Dataset, name: str, default=None):
+    """``ds.get(name)``, or ``default`` when the element cannot be converted (a corrupt value)."""
+    try:
+        return ds.get(name, default)
+    except Exception:  # noqa: BLE001 - pydicom raises many kinds for corrupt elements
+        return default
+
+
 def _text(ds: pydicom.Dataset, name: str) -> str:
-    value = ds.get(name)
-    return "" if value is None else str(value).strip()
+    value = _get(ds, name)
+    try:
+        return "" if value is None else str(value).strip()
+    except Exception:  # noqa: BLE001 - e.g. a person name in an undecodable character set
+        return ""

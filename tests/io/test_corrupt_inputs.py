@@ -42,13 +42,13 @@ def test_garbage_bytes_are_skipped_and_reported(tmp_path):
 def test_truncated_pixel_data(tmp_path, good_file):
     data = good_file.read_bytes()
     (tmp_path / "cut.dcm").write_bytes(data[: len(data) - 20])
-    with pytest.raises(LoadError, match=r"cut\.dcm: file is truncated"):
+    with pytest.raises(LoadError, match=r"cut\.dcm .*file is truncated"):
         load_volume(tmp_path / "cut.dcm")
 
 
 def test_pydicom_truncated_file(tmp_path):
     shutil.copy(P / "MR_truncated.dcm", tmp_path)
-    with pytest.raises(LoadError, match="MR_truncated.dcm: file is truncated"):
+    with pytest.raises(LoadError, match=r"MR_truncated\.dcm .*file is truncated"):
         load_volume(tmp_path / "MR_truncated.dcm")
 
 
