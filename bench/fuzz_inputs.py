@@ -195,8 +195,16 @@ def set_attribute(data: bytes, keyword: str, value) -> bytes | None:
             ds.file_meta.TransferSyntaxUID = value
         elif keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing"):
             ds.add_new(pydicom.datadict.tag_for_keyword(keyword), "DS", "\\".join(str(v) for v in value))
-        elif keyword in ("NumberOfFrames", "RescaleSlope", "RescaleIntercept", "SliceThickness",
-                         "SpacingBetweenSlices", "WindowCenter", "WindowWidth", "GantryDetectorTilt"):
+        elif keyword in (
+            "NumberOfFrames",
+            "RescaleSlope",
+            "RescaleIntercept",
+            "SliceThickness",
+            "SpacingBetweenSlices",
+            "WindowCenter",
+            "WindowWidth",
+            "GantryDetectorTilt",
+        ):
             vr = "IS" if keyword == "NumberOfFrames" else "DS"
             ds.add_new(pydicom.datadict.tag_for_keyword(keyword), vr, str(value))
         elif keyword == "PhotometricInterpretation":
@@ -245,7 +253,9 @@ def byte_flips(data: bytes, rng: random.Random) -> bytes:
     span = min(len(out), 2048) if rng.random() < 0.7 else len(out)
     for _ in range(rng.randint(1, 24)):
         position = rng.randrange(span)
-        out[position] = rng.choice([0x00, 0xFF, 0x7F, 0x80, rng.randrange(256), out[position] ^ (1 << rng.randrange(8))])
+        out[position] = rng.choice(
+            [0x00, 0xFF, 0x7F, 0x80, rng.randrange(256), out[position] ^ (1 << rng.randrange(8))]
+        )
     return bytes(out)
 
 
@@ -270,9 +280,13 @@ def wrong_vr_or_length(data: bytes, rng: random.Random) -> bytes:
         return byte_flips(data, rng)
     position = rng.choice(offsets)
     if rng.random() < 0.5:
-        out[position + 4 : position + 6] = rng.choice([b"ZZ", b"\x00\x01", b"OB", b"SQ", b"UN", b"US", b"FD", b"qq"])
+        out[position + 4 : position + 6] = rng.choice(
+            [b"ZZ", b"\x00\x01", b"OB", b"SQ", b"UN", b"US", b"FD", b"qq"]
+        )
     else:
-        out[position + 6 : position + 8] = struct.pack("<H", rng.choice([0, 1, 3, 0xFFFF, 0xFFFE, rng.randrange(65536)]))
+        out[position + 6 : position + 8] = struct.pack(
+            "<H", rng.choice([0, 1, 3, 0xFFFF, 0xFFFE, rng.randrange(65536)])
+        )
     return bytes(out)
 
 
@@ -341,7 +355,7 @@ def generate_dicom(out: Path, count: int, rng: random.Random) -> list[Path]:
             (folder / f"good{index}.dcm").write_bytes(data)
         for index in range(min(rng.randint(1, 6), count - made)):
             # A third of the mutants come from a good slice: they share its series UID.
-            name, data = (("good_slice.dcm", rng.choice(good)) if rng.random() < 0.3 else rng.choice(seeds))
+            name, data = ("good_slice.dcm", rng.choice(good)) if rng.random() < 0.3 else rng.choice(seeds)
             mutator = rng.choices(functions, weights)[0]
             (folder / f"m{index}_{mutator.__name__}_{Path(name).stem}.dcm").write_bytes(mutator(data, rng))
             made += 1
@@ -368,7 +382,9 @@ def generate_nifti(out: Path) -> list[Path]:
     save("good.nii.gz", nib.Nifti1Image(small, affine))
     for dtype in (np.int64, np.uint64, np.complex64, np.float64, np.uint32, np.int8, np.bool_):
         try:
-            save(f"dtype_{np.dtype(dtype).name}.nii", nib.Nifti1Image(np.ones((4, 4, 4), dtype=dtype), affine))
+            save(
+                f"dtype_{np.dtype(dtype).name}.nii", nib.Nifti1Image(np.ones((4, 4, 4), dtype=dtype), affine)
+            )
         except Exception:  # noqa: BLE001 - nibabel refuses some: nothing to test then
             pass
     rgb = np.zeros((4, 4, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
@@ -384,9 +400,13 @@ def generate_nifti(out: Path) -> list[Path]:
         save(name, image)
     good = (folder / "good.nii.gz").read_bytes()
     raw = gzip.decompress(good)
-    for name, dims in (("huge_dims.nii", [3, 32767, 32767, 32767]), ("negative_dims.nii", [3, -4, 4, 4]),
-                       ("dim0_9.nii", [9, 4, 4, 4]), ("zero_dims.nii", [3, 0, 4, 4]),
-                       ("7d.nii", [7, 2, 2, 2, 2, 2, 2, 2])):
+    for name, dims in (
+        ("huge_dims.nii", [3, 32767, 32767, 32767]),
+        ("negative_dims.nii", [3, -4, 4, 4]),
+        ("dim0_9.nii", [9, 4, 4, 4]),
+        ("zero_dims.nii", [3, 0, 4, 4]),
+        ("7d.nii", [7, 2, 2, 2, 2, 2, 2, 2]),
+    ):
         header = bytearray(raw[:352])
         values = (dims + [1] * 8)[:8]
         header[40:56] = struct.pack("<8h", *values)
@@ -401,7 +421,9 @@ def generate_nifti(out: Path) -> list[Path]:
     (folder / "truncated_raw.nii").write_bytes(raw[:300])
     (folder / "vox_offset_huge.nii").write_bytes(raw[:108] + struct.pack("<f", 1e30) + raw[112:])
     (folder / "garbage.nii.gz").write_bytes(b"\x1f\x8b" + os.urandom(2000))
-    made += [folder / n for n in ("truncated.nii.gz", "truncated_raw.nii", "vox_offset_huge.nii", "garbage.nii.gz")]
+    made += [
+        folder / n for n in ("truncated.nii.gz", "truncated_raw.nii", "vox_offset_huge.nii", "garbage.nii.gz")
+    ]
     # Gzip bomb: a header for 2048^3 int16 (16 GiB) and that many zeros, as repeated gzip members.
     header = bytearray(raw[:352])
     header[40:56] = struct.pack("<8h", 3, 2048, 2048, 2048, 1, 1, 1, 1)
@@ -416,7 +438,10 @@ def generate_nifti(out: Path) -> list[Path]:
 
 BILLION_LAUGHS = "\n".join(
     ["name: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 10)]
+    + [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 10)
+    ]
 )
 MANIFEST = """name: fuzz-plugin
 version: 1.0.0
@@ -465,11 +490,23 @@ def generate_plugins(out: Path) -> list[Path]:
     plugin("weights_symlink", MANIFEST.format(weights="w.pt", sha=sha, extra=""))
     os.symlink(outside / "x.pt", folder / "weights_symlink" / "w.pt")
     payload = pickle.dumps({"state": [1, 2, 3]})
-    plugin("weights_pickle", MANIFEST.format(weights="w.pt", sha=hashlib.sha256(payload).hexdigest(), extra=""), {"w.pt": payload})
+    plugin(
+        "weights_pickle",
+        MANIFEST.format(weights="w.pt", sha=hashlib.sha256(payload).hexdigest(), extra=""),
+        {"w.pt": payload},
+    )
     plugin("weights_missing", MANIFEST.format(weights="nothing.pt", sha="0" * 64, extra=""))
-    for name, extra in (("patch_1e30", "patch_size: 1e30"), ("size_multiple_huge", "size_multiple: 9223372036854775807"),
-                        ("spacing_inf", "spacing_mm: [.inf, 1, 1]"), ("spacing_nan", "spacing_mm: [.nan, 1]")):
-        plugin(name, MANIFEST.format(weights="w.pt", sha=hashlib.sha256(b"0").hexdigest(), extra=extra), {"w.pt": b"0"})
+    for name, extra in (
+        ("patch_1e30", "patch_size: 1e30"),
+        ("size_multiple_huge", "size_multiple: 9223372036854775807"),
+        ("spacing_inf", "spacing_mm: [.inf, 1, 1]"),
+        ("spacing_nan", "spacing_mm: [.nan, 1]"),
+    ):
+        plugin(
+            name,
+            MANIFEST.format(weights="w.pt", sha=hashlib.sha256(b"0").hexdigest(), extra=extra),
+            {"w.pt": b"0"},
+        )
     return made
 
 
@@ -507,7 +544,9 @@ def classify(rc: int | None, log: str, hung: bool = False) -> str:
 
 def message_defects(log: str) -> list[str]:
     for line in log.splitlines():
-        if len(line) > MAX_MESSAGE_CHARS or any(ord(c) < 32 and c != "\t" or 127 <= ord(c) < 160 for c in line):
+        if len(line) > MAX_MESSAGE_CHARS or any(
+            ord(c) < 32 and c != "\t" or 127 <= ord(c) < 160 for c in line
+        ):
             return ["bad message"]
     return []
 
@@ -524,7 +563,12 @@ def output_defects(argv: list[str], rc: int | None, log: str) -> list[str]:
                 defects.append("bad output")
         except Exception:  # noqa: BLE001 - an unreadable output is a bad output
             defects.append("bad output")
-    if argv[0] == "info" and "--json" in argv and Path(argv[1]).is_dir() and (Path(argv[1]) / "good0.dcm").exists():
+    if (
+        argv[0] == "info"
+        and "--json" in argv
+        and Path(argv[1]).is_dir()
+        and (Path(argv[1]) / "good0.dcm").exists()
+    ):
         try:
             description = json.loads(log[log.index("{") :]) if rc == 0 else None
         except ValueError:
@@ -550,14 +594,16 @@ def output_defects(argv: list[str], rc: int | None, log: str) -> list[str]:
 class Worker:
     """A child process that runs ``main.main(argv)`` for one job after another."""
 
-    def __init__(self, memory_mb: int, timeout_s: float):
+    def __init__(self, memory_mb: int, timeout_s: float, bundle_decoders: bool = False):
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
+        self.bundle_decoders = bundle_decoders
         self.process: subprocess.Popen | None = None
 
     def _start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            [sys.executable, str(Path(__file__).resolve()), "--worker"]
+            + (["--bundle-decoders"] if self.bundle_decoders else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -606,9 +652,30 @@ class Worker:
             self.process.wait(timeout=10)
 
 
-def worker_main() -> None:
+def without_libjpeg() -> None:
+    """Decode as the installed bundle does: no GPL libjpeg, so GDCM is the JPEG Lossless decoder."""
+    from pydicom import uid
+    from pydicom.pixels import get_decoder
+
+    for syntax in (
+        uid.JPEGBaseline8Bit,
+        uid.JPEGExtended12Bit,
+        uid.JPEGLossless,
+        uid.JPEGLosslessSV1,
+        uid.JPEGLSLossless,
+        uid.JPEGLSNearLossless,
+    ):
+        decoder = get_decoder(syntax)
+        if "pylibjpeg" in decoder.available_plugins:
+            decoder.remove_plugin("pylibjpeg")
+
+
+def worker_main(bundle_decoders: bool) -> None:
     """The worker's loop: a JSON job per line on stdin, a JSON reply per line on stdout."""
     import main as entry
+
+    if bundle_decoders:
+        without_libjpeg()
 
     protocol = os.fdopen(os.dup(1), "w")
     for line in sys.stdin:
@@ -649,7 +716,12 @@ def run_subprocess(argv: list[str], memory_mb: int, timeout_s: float) -> Run:
         hung = True
     log = output.decode(errors="replace")
     outcome = classify(process.returncode, log, hung)
-    return Run(" ".join(argv), outcome, _tail(log), message_defects(log) + output_defects(argv, process.returncode, log))
+    return Run(
+        " ".join(argv),
+        outcome,
+        _tail(log),
+        message_defects(log) + output_defects(argv, process.returncode, log),
+    )
 
 
 def _tail(log: str) -> str:
@@ -657,9 +729,11 @@ def _tail(log: str) -> str:
     return " | ".join(lines[-3:])[:400]
 
 
-def run_all(jobs: list[list[str]], out: Path, workers: int, memory_mb: int, timeout_s: float) -> list[Run]:
+def run_all(
+    jobs: list[list[str]], out: Path, workers: int, memory_mb: int, timeout_s: float, bundle_decoders: bool
+) -> list[Run]:
     """Every job in a pool of ``workers`` long-lived worker processes."""
-    pool = [Worker(memory_mb, timeout_s) for _ in range(workers)]
+    pool = [Worker(memory_mb, timeout_s, bundle_decoders) for _ in range(workers)]
     free = list(pool)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
@@ -706,14 +780,26 @@ def print_worst(runs: list[Run], worst: int) -> None:
         if key in seen:
             continue
         seen.add(key)
-        print(f"  [{run.outcome}{' ' + ','.join(run.defects) if run.defects else ''}] {run.what}\n      {run.detail}")
+        print(
+            f"  [{run.outcome}{' ' + ','.join(run.defects) if run.defects else ''}] {run.what}\n      {run.detail}"
+        )
         shown += 1
         if shown >= worst:
             break
 
 
-def fuzz(count: int, seed: int, jobs: int, out: Path, memory_mb: int, timeout_s: float, worst: int,
-         nifti: bool = True, plugins: bool = True) -> dict[str, dict[str, int]]:
+def fuzz(
+    count: int,
+    seed: int,
+    jobs: int,
+    out: Path,
+    memory_mb: int,
+    timeout_s: float,
+    worst: int,
+    nifti: bool = True,
+    plugins: bool = True,
+    bundle_decoders: bool = False,
+) -> dict[str, dict[str, int]]:
     import warnings
 
     warnings.simplefilter("ignore")  # pydicom's notes on the hostile values written on purpose
@@ -721,13 +807,15 @@ def fuzz(count: int, seed: int, jobs: int, out: Path, memory_mb: int, timeout_s:
     start = time.monotonic()
     folders = generate_dicom(out, count, rng)
     mutants = sorted(p for folder in folders for p in folder.glob("m*.dcm"))
-    print(f"generated {len(mutants)} mutated DICOM files in {len(folders)} folders from "
-          f"{len(SEED_NAMES) + 1} seeds ({time.monotonic() - start:.1f} s)")
+    print(
+        f"generated {len(mutants)} mutated DICOM files in {len(folders)} folders from "
+        f"{len(SEED_NAMES) + 1} seeds ({time.monotonic() - start:.1f} s)"
+    )
     converted = out / "converted"
     converted.mkdir(exist_ok=True)
     work = [["info", str(folder), "--json"] for folder in folders]
     work += [["convert", str(path), str(converted / f"{i}.nii.gz")] for i, path in enumerate(mutants)]
-    results = run_all(work, out, jobs, memory_mb, timeout_s)
+    results = run_all(work, out, jobs, memory_mb, timeout_s, bundle_decoders)
     folder_runs, file_runs = results[: len(folders)], results[len(folders) :]
     other: dict[str, list[Run]] = {}
     if nifti or plugins:
@@ -745,7 +833,9 @@ def fuzz(count: int, seed: int, jobs: int, out: Path, memory_mb: int, timeout_s:
                 executor.map(
                     lambda job: (
                         job[0],
-                        run_subprocess(job[1], memory_mb, PLUGIN_TIMEOUT_S if job[0] == "plugins" else timeout_s),
+                        run_subprocess(
+                            job[1], memory_mb, PLUGIN_TIMEOUT_S if job[0] == "plugins" else timeout_s
+                        ),
                     ),
                     extra_jobs,
                 )
@@ -758,9 +848,13 @@ def fuzz(count: int, seed: int, jobs: int, out: Path, memory_mb: int, timeout_s:
         "convert on files": report("convert on files", file_runs),
     }
     for kind, runs in other.items():
-        table[f"{kind} faults"] = report(f"{kind} (info/convert/check)" if kind == "nifti" else "plugins check", runs)
+        table[f"{kind} faults"] = report(
+            f"{kind} (info/convert/check)" if kind == "nifti" else "plugins check", runs
+        )
     everything = folder_runs + file_runs + [run for runs in other.values() for run in runs]
-    print(f"\nworst examples (of {sum(1 for r in everything if r.outcome in ('traceback', 'hang', 'signal', 'memory') or r.defects)}):")
+    print(
+        f"\nworst examples (of {sum(1 for r in everything if r.outcome in ('traceback', 'hang', 'signal', 'memory') or r.defects)}):"
+    )
     print_worst(everything, worst)
     print(f"\ntotal {len(everything)} runs in {time.monotonic() - start:.0f} s with {jobs} job(s)")
     return table
@@ -771,16 +865,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=10000, help="mutated DICOM files (default 10000)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="keep the files here (default: a temporary folder)"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per command (default 10)")
     parser.add_argument("--memory-mb", type=int, default=3072, help="address-space cap per process")
     parser.add_argument("--worst", type=int, default=12, help="examples of failures to print")
     parser.add_argument("--no-nifti", action="store_true")
     parser.add_argument("--no-plugins", action="store_true")
+    parser.add_argument(
+        "--bundle-decoders",
+        action="store_true",
+        help="decode as the installed bundle does (GDCM, no libjpeg)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main()
+        worker_main(args.bundle_decoders)
         return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="synthview-fuzz-"))
     if args.out and out.exists() and any(out.iterdir()):
@@ -788,8 +889,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     try:
-        table = fuzz(args.count, args.seed, args.jobs, out, args.memory_mb, args.timeout, args.worst,
-                     nifti=not args.no_nifti, plugins=not args.no_plugins)
+        table = fuzz(
+            args.count,
+            args.seed,
+            args.jobs,
+            out,
+            args.memory_mb,
+            args.timeout,
+            args.worst,
+            nifti=not args.no_nifti,
+            plugins=not args.no_plugins,
+            bundle_decoders=args.bundle_decoders,
+        )
     finally:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)

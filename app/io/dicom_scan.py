@@ -296,28 +296,57 @@ def _group(headers: list[_Header], skipped: list[SkippedFile]) -> list[StudyInfo
                 date=_text(first, "StudyDate"),
             )
             studies[study_uid] = study
-        try:
-            parts = _split_series(members)
-        except Exception as error:  # noqa: BLE001 - one odd series never stops the scan
-            skipped.extend(SkippedFile(h.path, f"inconsistent image header ({error})") for h in members)
-            continue
-        for index, part in enumerate(parts):
-            uid = series_uid if index == 0 else f"{series_uid}#{index + 1}"
-            try:
-                series = _build_series(uid, series_uid, study_uid, part)
-            except Exception as error:  # noqa: BLE001 - one odd series never stops the scan
-                skipped.extend(SkippedFile(h.path, f"inconsistent image header ({error})") for h in part)
-                continue
-            if len(parts) > 1:
-                series.warnings.append(
-                    f"DICOM series {series_uid} was split into {len(parts)} volumes "
-                    "(mixed orientation, image size or acquisition)"
-                )
-            study.series.append(series)
+        study.series.extend(_series_of(series_uid, study_uid, members, skipped))
     ordered = [s for s in studies.values() if s.series]
     for study in ordered:
         study.series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
     return ordered
+
+
+def _series_of(
+    series_uid: str, study_uid: str, members: list[_Header], skipped: list[SkippedFile]
+) -> list[SeriesInfo]:
+    """The volumes of one DICOM series. When they cannot be built, the files that fail on their
+    own are skipped with their reason and the rest is built again: one odd file never costs the
+    good files of its series."""
+    try:
+        return _build_parts(series_uid, study_uid, members)
+    except Exception as error:  # noqa: BLE001 - one odd series never stops the scan
+        failure = error
+    if len(members) > 1:
+        alone = {header.path: _fails_alone(series_uid, study_uid, header) for header in members}
+        rest = [header for header in members if not alone[header.path]]
+        if 0 < len(rest) < len(members):
+            skipped.extend(SkippedFile(path, reason) for path, reason in alone.items() if reason)
+            try:
+                return _build_parts(series_uid, study_uid, rest)
+            except Exception as error:  # noqa: BLE001 - still inconsistent together
+                failure, members = error, rest
+    skipped.extend(SkippedFile(h.path, f"inconsistent image header ({failure})") for h in members)
+    return []
+
+
+def _fails_alone(series_uid: str, study_uid: str, header: _Header) -> str:
+    try:
+        _build_parts(series_uid, study_uid, [header])
+    except Exception as error:  # noqa: BLE001 - this file's own fault
+        return f"inconsistent image header ({error})"
+    return ""
+
+
+def _build_parts(series_uid: str, study_uid: str, members: list[_Header]) -> list[SeriesInfo]:
+    parts = _split_series(members)
+    built = []
+    for index, part in enumerate(parts):
+        uid = series_uid if index == 0 else f"{series_uid}#{index + 1}"
+        series = _build_series(uid, series_uid, study_uid, part)
+        if len(parts) > 1:
+            series.warnings.append(
+                f"DICOM series {series_uid} was split into {len(parts)} volumes "
+                "(mixed orientation, image size or acquisition)"
+            )
+        built.append(series)
+    return built
 
 
 def _split_series(members: list[_Header]) -> list[list[_Header]]:

@@ -6,12 +6,21 @@ from Rows / Columns / SamplesPerPixel): ``terminate called``, SIGABRT, and the v
 So the decoders that raise Python errors (pylibjpeg's, pyjpegls, Pillow, pydicom's RLE) are
 tried first, and GDCM only when none of them handles the syntax (the installed bundle, which
 leaves out the GPL libjpeg, decodes JPEG Lossless with it), and then only for JPEG and JPEG-LS
-codestreams whose frame headers (SOF) agree with the DICOM header, checked here first.
+codestreams whose frame headers (SOF) agree with the DICOM header, checked here first, and in a
+child process (GDCM also aborts on combinations no header check foresees, e.g. BitsStored 1 in
+an 8-bit lossless file): a crash there fails this file's decoding, not the application.
 Rust decoders (pylibjpeg-rle) report bad data as a pyo3 ``PanicException``, which derives from
 ``BaseException``: it is caught and reported like any decoder error.
 """
 
 from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pydicom
@@ -64,6 +73,7 @@ def decode_pixels(dataset: pydicom.Dataset) -> np.ndarray:
             fault = codestream_fault(dataset)
             if fault:
                 raise DecodeError(fault)
+            return decode_in_child(dataset)
         try:
             dataset.pixel_array_options(decoding_plugin=plugin)
             return _guarded(lambda: dataset.pixel_array)
@@ -129,8 +139,55 @@ def _start_of_frame(data: bytes) -> tuple[int, int, int, int] | None:
             if position + 10 > len(data) or length < 8:
                 return None
             segment = data[position + 4 : position + 10]
-            return segment[0], int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big"), segment[5]
+            return (
+                segment[0],
+                int.from_bytes(segment[1:3], "big"),
+                int.from_bytes(segment[3:5], "big"),
+                segment[5],
+            )
         if marker == 0xDA or length < 2:  # scan data before any frame header
             return None
         position += 2 + length
     return None
+
+
+_CHILD_LOCK = threading.Lock()
+_child_pool: ProcessPoolExecutor | None = None
+
+
+def decode_in_child(dataset: pydicom.Dataset) -> np.ndarray:
+    """Decode with GDCM in a long-lived child process; its death is this file's ``DecodeError``."""
+    global _child_pool
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=False)
+    with _CHILD_LOCK:
+        if _child_pool is None:
+            _child_pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_child
+            )
+        pool = _child_pool
+    try:
+        return pool.submit(_gdcm_decode, buffer.getvalue()).result()
+    except BrokenProcessPool:
+        with _CHILD_LOCK:
+            if _child_pool is pool:
+                _child_pool = None
+        raise DecodeError("the GDCM decoder crashed on this file") from None
+    except DecodeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - e.g. the child could not start
+        raise DecodeError(f"{type(error).__name__}: {error}") from error
+
+
+def _quiet_child() -> None:
+    """GDCM's abort text ("terminate called ...") is not the user's business: the error says it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _gdcm_decode(data: bytes) -> np.ndarray:
+    """In the child: decode a whole file with GDCM (errors come back as ``DecodeError``)."""
+    dataset = pydicom.dcmread(io.BytesIO(data))
+    dataset.pixel_array_options(decoding_plugin=LAST_RESORT)
+    return _guarded(lambda: dataset.pixel_array)
