@@ -22,6 +22,7 @@ from app.core.display import WindowLevel, apply_window, percentile_window
 from app.core.planes import Plane, extract_slice, scene_from_lps, slice_position_mm
 from app.core.resample import resample_like
 from app.core.volume import Volume
+from app.io.atomic import write_text_atomic
 
 CROP_HALF_MM = 40.0
 MAX_REGIONS_SHOWN = 12
@@ -198,6 +199,4 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
 
 def write_report(result: CompareResult, path: str | Path, title: str = "Hallucination check") -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(result, title), encoding="utf-8")
-    return path
+    return write_text_atomic(path, render_report(result, title))

@@ -18,6 +18,7 @@ from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
 from app.annotations.shapes import ANNOTATION_TYPES, annotation_from_dict
 from app.core.volume import Geometry
+from app.io.atomic import write_text_atomic
 
 SCHEMA_NAME = "synthview-annotations"
 SCHEMA_VERSION = 1
@@ -132,9 +133,7 @@ def document_from_dict(data: dict, source: str = "annotations") -> AnnotationDoc
 
 
 def save_annotations(document: AnnotationDocument, path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(document_to_dict(document), indent=1))
-    return path
+    return write_text_atomic(path, json.dumps(document_to_dict(document), indent=1))
 
 
 def load_annotations(path: str | Path) -> AnnotationDocument:

@@ -14,6 +14,8 @@ import math
 import sys
 from pathlib import Path
 
+from app.cli.writable import add_force_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("original", help="the generator's input (DICOM folder/file or NIfTI)")
@@ -61,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --plugin: change map for input noise of SD = FRACTION x the input's intensity range",
     )
+    add_force_argument(parser)
 
 
 def load_any(path: str):
@@ -123,16 +126,17 @@ def _number(value, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli.writable import unwritable_reason
+    from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths
 
     volumes = {}
     roles = [(role, getattr(args, role)) for role in ("original", "synthesized", "reference", "cycle")]
     roles += [(f"ensemble {n + 1}", path) for n, path in enumerate(args.ensemble or [])]
-    for output in (args.json, args.report):
-        reason = unwritable_reason(output) if output else None
-        if reason is not None:  # said now, not after the maps are computed
-            print(f"compare: cannot write {output}: {reason}", file=sys.stderr)
-            return 2
+    try:  # said now, not after the maps are computed
+        outputs = [file_output(path) for path in (args.json, args.report) if path]
+        check_outputs(outputs, input_paths(*(path for _, path in roles)), args.force)
+    except OutputRefused as error:
+        print(f"compare: {error}", file=sys.stderr)
+        return 2
     for role, path in roles:
         if path is None:
             continue
@@ -195,13 +199,18 @@ def run(args: argparse.Namespace) -> int:
     for region in result.regions[:10]:
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         print(f"  LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:.4g}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(data, indent=2))
-        print(f"wrote {args.json}")
-    if args.report:
-        from app.analysis.report import write_report
+    from app.io.atomic import WriteFailed, write_text_atomic
 
-        write_report(result, args.report)
-        print(f"wrote {args.report}")
+    try:
+        if args.json:
+            write_text_atomic(args.json, json.dumps(data, indent=2))
+            print(f"wrote {args.json}")
+        if args.report:
+            from app.analysis.report import write_report
+
+            write_report(result, args.report)
+            print(f"wrote {args.report}")
+    except WriteFailed as error:
+        print(f"compare: {error}", file=sys.stderr)
+        return 2
     return 0

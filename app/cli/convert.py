@@ -11,14 +11,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.writable import add_force_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="DICOM folder, DICOM file or NIfTI file")
     parser.add_argument("output", help="output .nii or .nii.gz file")
     parser.add_argument("--series", metavar="UID", default=None, help="series UID (see `info`)")
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.writable import OutputRefused, check_outputs, input_paths, nifti_output
+    from app.io.atomic import WriteFailed
     from app.io.errors import LoadError
     from app.io.loader import load_volume, scan_path
     from app.io.nifti import is_nifti_path, save_nifti
@@ -26,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     source, output = Path(args.input), Path(args.output)
     if not is_nifti_path(output):
         print(f"error: {output} must end in .nii or .nii.gz", file=sys.stderr)
+        return 2
+    try:
+        check_outputs([nifti_output(output)], input_paths(source), args.force)
+    except OutputRefused as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         if not args.series and source.exists() and not is_nifti_path(source):
@@ -40,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  {series.uid}  {series.modality} {series.description!r} {size}", file=sys.stderr)
                 return 2
         volume = load_volume(source, series_uid=args.series)
-        output.parent.mkdir(parents=True, exist_ok=True)
         save_nifti(volume, output)
-    except LoadError as error:
+    except (LoadError, WriteFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:

@@ -28,6 +28,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.writable import add_force_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="volume to export: DICOM folder/file or NIfTI")
@@ -46,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sr", metavar="SR.dcm", default=None, help="measurements as DICOM SR (TID 1500)")
     parser.add_argument("--seg", metavar="SEG.dcm", default=None, help="label mask as DICOM SEG")
     parser.add_argument("--mask-nifti", metavar="MASK.nii.gz", default=None, help="label mask as NIfTI")
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +74,8 @@ def export(args: argparse.Namespace) -> list[str]:
     wanted = [args.dicom, args.nifti, args.sr, args.seg, args.mask_nifti]
     if not any(wanted):
         raise ValueError("nothing to do: give at least one of --dicom, --nifti, --sr, --seg, --mask-nifti")
+    annotations_path = Path(args.annotations) if args.annotations else sidecar_path_for(args.input)
+    _check_outputs(args, annotations_path)
     volume = load_volume(args.input, series_uid=args.series)
     # De-identifying needs the source's header (its identifiers, Burned In Annotation): read once.
     source = _source(volume, args) if args.deidentify else args.source
@@ -84,6 +89,7 @@ def export(args: argparse.Namespace) -> list[str]:
             keep_study_uid=args.keep_study,
             deidentify=args.deidentify,
             allow_burned_in=args.allow_burned_in,
+            replace=args.force,
         )
         derived_dir = Path(args.dicom)
         written.append(f"{args.dicom}: {len(paths)} DICOM files")
@@ -97,7 +103,6 @@ def export(args: argparse.Namespace) -> list[str]:
     if not (args.sr or args.seg or args.mask_nifti):
         return written
 
-    annotations_path = Path(args.annotations) if args.annotations else sidecar_path_for(args.input)
     if not annotations_path.exists():
         raise FileNotFoundError(f"no annotation file {annotations_path} (give --annotations)")
     document = load_annotations(annotations_path)
@@ -139,6 +144,20 @@ def export(args: argparse.Namespace) -> list[str]:
                     f"{error}; add --dicom DIR to write the volume as a series the SEG can refer to"
                 ) from None
     return written
+
+
+def _check_outputs(args: argparse.Namespace, annotations_path: Path) -> None:
+    """The output policy (app.cli.writable), before anything is loaded or written."""
+    from app.cli.writable import check_outputs, file_output, input_paths, nifti_output, series_output
+
+    outputs = [
+        series_output(args.dicom) if args.dicom else None,
+        nifti_output(args.nifti) if args.nifti else None,
+        file_output(args.sr) if args.sr else None,
+        file_output(args.seg) if args.seg else None,
+        nifti_output(args.mask_nifti) if args.mask_nifti else None,
+    ]
+    check_outputs(outputs, input_paths(args.input, args.source, annotations_path), args.force)
 
 
 def _evidence(volume, derived_dir: Path | None, args: argparse.Namespace) -> list:

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     diversity_parser.add_argument(
         "--json", metavar="OUT.json", default=None, help="write the figures as JSON"
     )
+    from app.cli.writable import add_force_argument
+
+    add_force_argument(diversity_parser)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -99,7 +102,8 @@ def _diversity(args: argparse.Namespace) -> int:
 
     from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM
     from app.cli.compare import load_any
-    from app.cli.writable import unwritable_reason
+    from app.cli.writable import check_outputs, file_output, input_paths
+    from app.io.atomic import write_text_atomic
     from app.io.errors import LoadError
     from app.plugins.discovery import find_plugin
     from app.plugins.diversity_check import generator_diversity
@@ -109,9 +113,8 @@ def _diversity(args: argparse.Namespace) -> int:
         manifest = find_plugin(args.plugin)
         if not Path(args.real).exists():
             raise FileNotFoundError(f"{args.real}: no such file or folder")
-        reason = unwritable_reason(args.json) if args.json else None
-        if reason is not None:
-            raise OSError(f"cannot write {args.json}: {reason}")
+        outputs = [file_output(args.json)] if args.json else []
+        check_outputs(outputs, input_paths(args.real, manifest.folder), args.force)
         result = generator_diversity(manifest.folder, load_any(args.real), args.samples, args.seed)
     except (PluginError, LoadError, OSError, ValueError) as error:
         print(f"plugins diversity: error: {error}", file=sys.stderr)
@@ -148,8 +151,7 @@ def _diversity(args: argparse.Namespace) -> int:
             "real_slices": result.real_count,
             "real_slice_numbers": list(result.real_slice_numbers),  # real_index -> viewer's slice number
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({**data, **check.to_dict()}, indent=2))
+        write_text_atomic(args.json, json.dumps({**data, **check.to_dict()}, indent=2))
         print(f"wrote {args.json}")
     return 0
 

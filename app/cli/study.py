@@ -22,6 +22,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.writable import (
+    OutputRefused,
+    add_force_argument,
+    check_outputs,
+    file_output,
+    folder_output,
+    input_paths,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="study_command", required=True)
@@ -39,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--practice", type=int, default=0, help="practice cases per class (folders mode)")
     create.add_argument("--db", default=None, help="database file or URL (default OUT_DIR/answers.db)")
+    add_force_argument(create)
 
     read = sub.add_parser("read", help="open the reading session for one reader")
     read.add_argument("reading_dir", help="the reading package folder (OUT_DIR/reading)")
@@ -48,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     read.add_argument(
         "--screenshot", metavar="OUT.png", default=None, help="save the first screen as PNG and exit"
     )
+    add_force_argument(read)
 
     analyze = sub.add_parser("analyze", help="statistics and report")
     analyze.add_argument("input", help="study database (file or URL), long-format CSV or iMRMC file")
@@ -62,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="truth.json",
         help="the coordinator's truth file (default: truth.json beside a SQLite database)",
     )
+    add_force_argument(analyze)
 
     export = sub.add_parser("export-csv", help="long-format CSV (and optionally iMRMC) export")
     export.add_argument("input", help="study database (file or URL), CSV or iMRMC file")
@@ -74,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="truth.json",
         help="the coordinator's truth file (default: truth.json beside a SQLite database)",
     )
+    add_force_argument(export)
 
     edit = sub.add_parser("edit", help="open the study editor dialog")
     edit.add_argument(
@@ -125,7 +138,10 @@ def _create(args: argparse.Namespace) -> int:
             definition = load_definition(args.definition)
             if args.seed is not None:
                 definition.seed = args.seed
-        created = create_study(definition, out_dir, load_volume, save_nifti, database=args.db)
+        _check_study_outputs(definition, Path(out_dir), args)
+        created = create_study(
+            definition, out_dir, load_volume, save_nifti, database=args.db, replace=args.force
+        )
     except (StudyDefinitionError, ValueError, OSError) as error:
         return _fail(f"create: {error}")
     for warning in created.warnings:
@@ -144,6 +160,20 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_study_outputs(definition, out_dir: Path, args: argparse.Namespace) -> None:
+    """The output policy: no earlier study's package, truth or answers replaced without --force,
+    and the study never written into (or over) its own images."""
+    from app.readerstudy.package import DEFAULT_DATABASE, READING_DIR
+    from app.readerstudy.truth import TRUTH_FILE
+
+    outputs = [folder_output(out_dir / READING_DIR), file_output(out_dir / TRUTH_FILE)]
+    if args.db is None:
+        outputs.append(file_output(out_dir / DEFAULT_DATABASE))
+    cases = [definition.resolve(p) for case in definition.cases for p in (case.path, case.paired_path) if p]
+    definition_file = None if args.real else args.definition  # folders mode: that word is OUT_DIR
+    check_outputs(outputs, input_paths(definition_file, args.real, args.synthetic, *cases), args.force)
+
+
 def _database_for(reading_dir: Path, package: dict, override: str | None) -> str | Path:
     if override:
         return override
@@ -160,6 +190,8 @@ def _read(args: argparse.Namespace) -> int:
     from app.readerstudy.storage import StudyStore
 
     try:
+        outputs = [file_output(args.screenshot)] if args.screenshot else []
+        check_outputs(outputs, input_paths(args.reading_dir, args.db), args.force)
         package, reading_dir = load_package(args.reading_dir)
         store = StudyStore(_database_for(reading_dir, package, args.db), create=False)
         session = ReadingSession(package, reading_dir, store, args.reader)
@@ -179,7 +211,10 @@ def _read(args: argparse.Namespace) -> int:
         window.showFullScreen()
     if args.screenshot:
         app.processEvents()
-        window.grab().save(args.screenshot)
+        from app.io.atomic import save_atomic
+
+        if not save_atomic(window.grab().save, args.screenshot):
+            print(f"study: read: could not write {args.screenshot}", file=sys.stderr)
         window.close()
         store.close()
         return 0
@@ -189,10 +224,16 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from app.io.atomic import write_text_atomic
     from app.readerstudy import json_output
     from app.readerstudy.analysis import analyze
     from app.readerstudy.report import write_report
 
+    try:
+        outputs = [file_output(path) for path in (args.json_out, args.report) if path]
+        check_outputs(outputs, input_paths(args.input, args.truth, *_default_truth(args.input)), args.force)
+    except OutputRefused as error:
+        return _fail(f"analyze: {error}")
     try:
         result = analyze(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:
@@ -201,13 +242,20 @@ def _analyze(args: argparse.Namespace) -> int:
         return _fail(f"analyze: cannot read {args.input}: {type(error).__name__}: {error}")
     try:
         if args.json_out:
-            Path(args.json_out).write_text(json_output.dumps(result), encoding="utf-8")
+            write_text_atomic(args.json_out, json_output.dumps(result))
         if args.report:
             write_report(result, args.report)
     except OSError as error:
         return _cannot_write("analyze", error)
     print(_summary(result))
     return 0
+
+
+def _default_truth(database: str) -> list[Path]:
+    """The truth file read beside a SQLite database (an input, never to be written over)."""
+    from app.readerstudy.truth import TRUTH_FILE
+
+    return [Path(database).parent / TRUTH_FILE] if "://" not in database else []
 
 
 def _summary(result: dict) -> str:
@@ -273,6 +321,11 @@ def _export(args: argparse.Namespace) -> int:
     from app.readerstudy.analysis import load_rows
     from app.readerstudy.ratings import write_csv, write_imrmc
 
+    try:
+        outputs = [file_output(path) for path in (args.out_csv, args.imrmc) if path]
+        check_outputs(outputs, input_paths(args.input, args.truth, *_default_truth(args.input)), args.force)
+    except OutputRefused as error:
+        return _fail(f"export-csv: {error}")
     try:
         rows, _ = load_rows(args.input, args.study, args.truth)
     except (ValueError, OSError, KeyError) as error:

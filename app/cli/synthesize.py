@@ -13,6 +13,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from app.cli.writable import add_force_argument
+
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
@@ -53,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " grid; input: always the input's grid",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_force_argument(parser)
 
 
 def load_input_volume(path: str, series_uid: str | None = None):
@@ -70,17 +73,16 @@ def load_input_volume(path: str, series_uid: str | None = None):
     return loader.load_volume(path, series_uid=series_uid)
 
 
-def write_output(volume, output: str, input_path: str) -> str:
+def write_output(volume, output: str, input_path: str, replace: bool = False) -> str:
     """NIfTI + sidecar for a .nii/.nii.gz path, else a derived DICOM series in that folder."""
     if output.lower().endswith(NIFTI_SUFFIXES):
         from app.io.nifti import save_nifti
 
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
         return str(save_nifti(volume, output))
     from app.io.dicom_export import write_derived_series
 
     source = input_path if not input_path.lower().endswith(NIFTI_SUFFIXES) else None
-    files = write_derived_series(volume, output, source=source)
+    files = write_derived_series(volume, output, source=source, replace=replace)
     return f"{output} ({len(files)} DICOM files)"
 
 
@@ -114,16 +116,11 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.input).exists():
             raise FileNotFoundError(f"{args.input} does not exist")
         # Before the run, not after minutes of inference.
-        series_folder = not args.output.lower().endswith(NIFTI_SUFFIXES)
-        if series_folder:
-            from app.io.dicom_export import check_series_folder
+        from app.cli.writable import check_outputs, input_paths, nifti_output, series_output
 
-            check_series_folder(args.output)
-        from app.cli.writable import unwritable_reason
-
-        reason = unwritable_reason(args.output, folder=series_folder)
-        if reason is not None:
-            raise OSError(f"cannot write {args.output}: {reason}")
+        nifti = args.output.lower().endswith(NIFTI_SUFFIXES)
+        output = nifti_output(args.output) if nifti else series_output(args.output)
+        check_outputs([output], input_paths(args.input, manifest.folder), args.force)
         volume = load_input_volume(args.input, args.series)
         if not domain_allows_run(manifest, volume, args.strict_domain):
             return 2
@@ -152,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         result = synthesize(manifest, volume, options, progress=progress)
         for message in result.messages:
             say(f"note: {message}")
-        written = write_output(result.volume, args.output, args.input)
+        written = write_output(result.volume, args.output, args.input, replace=args.force)
     except (PluginError, LoadError, OSError, ValueError) as error:
         print(f"synthesize: error: {error}", file=sys.stderr)
         return 2

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--screenshot", metavar="OUT.png", default=None, help="save the window as PNG and exit"
     )
     parser.add_argument("--size", default="1400x850", help="window size WxH for screenshots")
+    from app.cli.writable import add_force_argument
+
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.screenshot and not args.synthesized and args.layout != "compare":
         return _run_interactive(args)
+    from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths
+
+    try:
+        outputs = [file_output(args.screenshot)] if args.screenshot else []
+        check_outputs(outputs, input_paths(args.path, args.synthesized), args.force)
+    except OutputRefused as error:
+        print(f"view: {error}", file=sys.stderr)
+        return 2
     try:
         loader = file_services().load_volume
         original = load_path(args.path, loader=loader)
@@ -94,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
             app.processEvents()
         window._reset_zoom()
         app.processEvents()
-        if not window.save_screenshot(args.screenshot):
+        from app.io.atomic import save_atomic
+
+        if not save_atomic(window.save_screenshot, args.screenshot):
             print(f"view: could not write {args.screenshot}", file=sys.stderr)
             return 1
         print(args.screenshot)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from pydicom.uid import (
 from pydicom.valuerep import DS
 
 from app.core.volume import Volume
+from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_marking import SYNTHVIEW_CODING_SCHEME, is_synthetic
 from app.io.identifiers import KnownIdentifiers
@@ -137,6 +139,7 @@ def write_derived_series(
     series_description: str | None = None,
     series_number: int = 9001,
     allow_burned_in: bool = False,
+    replace: bool = False,
 ) -> list[Path]:
     """Write ``volume`` as a derived DICOM series into ``out_dir`` (created); return the files.
 
@@ -147,6 +150,10 @@ def write_derived_series(
     become this installation's pseudonyms, so two exports of a study stay one study) and refuses
     a source marked Burned In Annotation YES unless ``allow_burned_in`` (then the series says
     Burned In Annotation YES too).
+    The series is written into a sibling folder and renamed when complete (``app.io.atomic``),
+    so ``out_dir`` never holds part of it; ``replace`` lets it replace an earlier series there.
+    Every instance records the slice count (ImagesInAcquisition), so a series that lost files
+    afterwards is reported incomplete on load.
     """
     out_dir = Path(out_dir)
     if volume.voxels.size == 0:
@@ -160,8 +167,7 @@ def write_derived_series(
     if deidentify and burned_in and not allow_burned_in:
         raise ExportError(BURNED_IN_REFUSAL)
     known = known_identifiers(volume, source_series)
-    check_series_folder(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_series_folder(out_dir, replace=replace)
 
     stored_values = choose_stored_values(volume.voxels)
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
@@ -177,30 +183,33 @@ def write_derived_series(
         # identifiers (a foreign generator's text is kept).
         template.DerivationDescription = known.scrub(volume.provenance.derivation_description(dated=False))
     template.SeriesNumber = series_number
+    template.ImagesInAcquisition = volume.voxels.shape[0]
     _set_window(template, volume.voxels)
 
     uid_map = UidPseudonyms() if deidentify else None
     geometry = volume.geometry
     normal = _slice_normal(volume)
-    paths: list[Path] = []
-    for k in range(volume.voxels.shape[0]):
-        dataset = copy.deepcopy(template)
-        dataset.SOPInstanceUID = generate_uid()
-        dataset.InstanceNumber = k + 1
-        position = geometry.lps_from_index([0.0, 0.0, float(k)])
-        dataset.ImagePositionPatient = [_ds(v) for v in position]
-        dataset.SliceLocation = _ds(float(position @ normal))
-        if source_series is not None:
-            _reference_source_slice(dataset, source_series, float(position @ normal), geometry.spacing_mm[2])
-        # Slice by slice: no full-volume float64 copy of a large series.
-        dataset.PixelData = np.ascontiguousarray(quantize(volume.voxels[k], stored_values)).tobytes()
-        dataset.file_meta = _file_meta(dataset)
-        if deidentify:
-            deidentify_dataset(dataset, uid_map, keep=_MARKING_KEYWORDS, known=known)
-        path = out_dir / f"IM{k + 1:05d}.dcm"
-        dataset.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+    names: list[str] = []
+    with atomic_folder(out_dir, replace=replace) as partial:
+        for k in range(volume.voxels.shape[0]):
+            dataset = copy.deepcopy(template)
+            dataset.SOPInstanceUID = generate_uid()
+            dataset.InstanceNumber = k + 1
+            position = geometry.lps_from_index([0.0, 0.0, float(k)])
+            dataset.ImagePositionPatient = [_ds(v) for v in position]
+            dataset.SliceLocation = _ds(float(position @ normal))
+            if source_series is not None:
+                _reference_source_slice(
+                    dataset, source_series, float(position @ normal), geometry.spacing_mm[2]
+                )
+            # Slice by slice: no full-volume float64 copy of a large series.
+            dataset.PixelData = np.ascontiguousarray(quantize(volume.voxels[k], stored_values)).tobytes()
+            dataset.file_meta = _file_meta(dataset)
+            if deidentify:
+                deidentify_dataset(dataset, uid_map, keep=_MARKING_KEYWORDS, known=known)
+            names.append(_series_file_name(k))
+            dataset.save_as(partial / names[-1], enforce_file_format=True)
+    return [out_dir / name for name in names]
 
 
 BURNED_IN_REFUSAL = (
@@ -225,14 +234,35 @@ def known_identifiers(volume: Volume, source: SourceSeries | None = None) -> Kno
     return KnownIdentifiers.of(source.header if source is not None else None, volume.metadata)
 
 
-def check_series_folder(out_dir: str | Path) -> None:
-    """Refuse a folder that already holds a series (callers check before long work)."""
+_SERIES_FILE = re.compile(r"^IM\d{5}\.dcm$")
+
+
+def check_series_folder(out_dir: str | Path, replace: bool = False) -> None:
+    """Refuse a folder a series cannot go into (callers check before long work).
+
+    The folder must be new or empty: any file in it, at any depth, would be read as part of
+    the series by a folder scan. ``replace`` allows a folder holding only a series SynthView
+    wrote (``IM#####.dcm``, nothing else), which the new series then replaces as a whole.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is a file, not a folder; a DICOM series is written into a folder")
-    if out_dir.is_dir() and any(out_dir.glob("*.dcm")):
-        # Two series in one folder get read as one by some tools: never mix them.
-        raise ExportError(f"{out_dir} already holds DICOM files; choose an empty folder for the series")
+    entries = list(out_dir.iterdir()) if out_dir.is_dir() else []
+    if not entries:
+        return
+    previous_series = all(entry.is_file() and _SERIES_FILE.match(entry.name) for entry in entries)
+    if previous_series and replace:
+        return
+    if previous_series:
+        raise ExportError(f"{out_dir} already holds a DICOM series (give --force to replace it)")
+    raise ExportError(
+        f"{out_dir} is not empty; a DICOM series is written into a new or empty folder (other files"
+        " there would be read as part of the series)"
+    )
+
+
+def _series_file_name(index: int) -> str:
+    return f"IM{index + 1:05d}.dcm"
 
 
 def write_derived_nifti(volume: Volume, path: str | Path, deidentify: bool = False) -> Path:

@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 
 from app import __version__
 from app.core.volume import Geometry
+from app.io.atomic import atomic_file
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_export import MANUFACTURER, ExportError, marked_description, with_type2_study_attributes
 
@@ -72,8 +73,8 @@ def write_label_seg(
         # A copy: highdicom shares sequence items with the source datasets given to it.
         segmentation = deidentify_dataset(copy.deepcopy(segmentation), keep=("SeriesDescription",))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    segmentation.save_as(out_path, enforce_file_format=True)
+    with atomic_file(out_path) as partial:
+        segmentation.save_as(partial, enforce_file_format=True)
     return out_path
 
 

@@ -23,6 +23,7 @@ from app.annotations.document import AnnotationDocument
 from app.annotations.roi_stats import RoiStatistics, roi_statistics
 from app.annotations.shapes import Angle, Annotation, EllipseRoi, PlanarRegion, PointMarker, Ruler
 from app.core.volume import Volume
+from app.io.atomic import atomic_file
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_export import MANUFACTURER, ExportError, marked_description, with_type2_study_attributes
 
@@ -82,8 +83,8 @@ def write_measurement_sr(
         # A copy: highdicom shares sequence items with the source datasets given to it.
         sr = deidentify_dataset(copy.deepcopy(sr), keep=("SeriesDescription",))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    sr.save_as(out_path, enforce_file_format=True)
+    with atomic_file(out_path) as partial:
+        sr.save_as(partial, enforce_file_format=True)
     return out_path
 
 

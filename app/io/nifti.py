@@ -7,7 +7,6 @@ nibabel's affine maps the data array's (i, j, k) to RAS millimetres; our Volume 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import nibabel as nib
@@ -15,6 +14,7 @@ import numpy as np
 
 from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
+from app.io.atomic import atomic_file, write_text_atomic
 from app.io.errors import LoadError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -120,24 +120,21 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
         image.header["descrip"] = SYNTHETIC_DESCRIP
     elif volume.metadata.get("blinded_study_image"):
         image.header["descrip"] = BLINDED_STUDY_DESCRIP
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside and renamed over: the volume may be a memory map of ``path`` itself (an
-    # uncompressed .nii read by load_nifti), which writing in place would truncate under it.
-    suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
-    try:
-        nib.save(image, str(partial))
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     sidecar = dict(extra_sidecar or {})
     if volume.modality:
         sidecar.setdefault("Modality", volume.modality)
     if volume.provenance is not None:
         sidecar["Synthetic"] = True
         sidecar["provenance"] = volume.provenance.to_dict()
-    if sidecar:
-        sidecar_path(path).write_text(json.dumps(sidecar, indent=2, default=str))
-    else:  # a sidecar left from an earlier file of that name would describe another image
-        sidecar_path(path).unlink(missing_ok=True)
+    # Written beside and renamed over (app.io.atomic): never half a file under the final name,
+    # and the volume may be a memory map of ``path`` itself (an uncompressed .nii read by
+    # load_nifti), which writing in place would truncate under it. The sidecar is renamed into
+    # place just before the image, so a failed write leaves neither new.
+    suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
+    with atomic_file(path, suffix=suffix) as partial:
+        nib.save(image, str(partial))
+        if sidecar:
+            write_text_atomic(sidecar_path(path), json.dumps(sidecar, indent=2, default=str))
+        else:  # a sidecar left from an earlier file of that name would describe another image
+            sidecar_path(path).unlink(missing_ok=True)
     return path

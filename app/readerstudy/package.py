@@ -32,6 +32,7 @@ import numpy as np
 
 from app.core.resample import resample_onto
 from app.core.volume import Geometry, Volume
+from app.io.atomic import atomic_folder
 from app.readerstudy.definition import BLINDING_ONLY_OPTIONS, StudyDefinition, StudyOptions
 from app.readerstudy.storage import StudyStore
 from app.readerstudy.truth import TRUTH_FILE, write_truth
@@ -158,29 +159,19 @@ def _write_images(
 ) -> list[tuple[str, Volume]]:
     """Load and write every image, in a random order: file times and inode numbers follow the
     writing order and readers can list them, so case, truth or pair order must not show there.
-    When one fails, the images already written are removed (no orphans in a later package)."""
+    (``images_dir`` is inside the partial reading folder: a failure leaves no orphans.)"""
     jobs = list(jobs)
     secrets.SystemRandom().shuffle(jobs)
-    described, written = [], []
-    try:
-        for case, path, truth, image_id in jobs:
-            try:
-                volume = load_volume(definition.resolve(path))
-            except Exception as error:  # a loader may raise anything: name the case, not a traceback
-                raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
-            described.append((truth, volume))
-            target = images_dir / f"{image_id}.nii.gz"
-            written.append(target)
-            save_volume(blinded_volume(volume, image_id, options=definition.options), target)
-    except BaseException:
-        for target in written:
-            target.unlink(missing_ok=True)
-        for folder in (images_dir, images_dir.parent):
-            try:
-                folder.rmdir()  # only when empty
-            except OSError:
-                break
-        raise
+    described = []
+    for case, path, truth, image_id in jobs:
+        try:
+            volume = load_volume(definition.resolve(path))
+        except Exception as error:  # a loader may raise anything: name the case, not a traceback
+            raise ValueError(f"case {case.id}: cannot load {path}: {error}") from None
+        described.append((truth, volume))
+        save_volume(
+            blinded_volume(volume, image_id, options=definition.options), images_dir / f"{image_id}.nii.gz"
+        )
     return described
 
 
@@ -190,15 +181,37 @@ def create_study(
     load_volume: LoadVolume,
     save_volume: SaveVolume,
     database: str | Path | None = None,
+    replace: bool = False,
 ) -> CreatedStudy:
-    """Write the blinded reading package and truth file, and register the study in the database."""
+    """Write the blinded reading package and truth file, and register the study in the database.
+
+    The reading folder is filled beside its place and renamed when the truth file is written and
+    the study registered (``app.io.atomic``): a failed or killed run leaves no half package.
+    ``replace`` lets it replace an earlier package and truth file (the caller's ``--force``).
+    """
     definition.validate()
     out_dir = Path(out_dir)
     reading_dir = out_dir / READING_DIR
-    images_dir = reading_dir / "images"
-    if (reading_dir / PACKAGE_FILE).exists():
-        raise FileExistsError(f"{reading_dir} already holds a reading package")
-    images_dir.mkdir(parents=True, exist_ok=True)
+    earlier = [reading_dir, out_dir / TRUTH_FILE] + ([out_dir / DEFAULT_DATABASE] if database is None else [])
+    if not replace and any(path.exists() for path in earlier):
+        raise FileExistsError(
+            f"{out_dir} already holds a study (reading package, truth file or answers database)"
+        )
+    with atomic_folder(reading_dir, replace=replace) as partial:
+        return _create_study(definition, out_dir, partial, load_volume, save_volume, database)
+
+
+def _create_study(
+    definition: StudyDefinition,
+    out_dir: Path,
+    partial_reading_dir: Path,
+    load_volume: LoadVolume,
+    save_volume: SaveVolume,
+    database: str | Path | None,
+) -> CreatedStudy:
+    reading_dir = out_dir / READING_DIR
+    images_dir = partial_reading_dir / "images"
+    images_dir.mkdir()
     study_id = opaque_id("S")
     # Coordinator-only: with the (public) study seed it decides each pair's sides, so readers,
     # who see the seed, cannot recompute them.
@@ -244,7 +257,7 @@ def create_study(
         "items": sorted(items, key=lambda item: item["item_id"]),
         "database": f"../{DEFAULT_DATABASE}" if database is None else None,
     }
-    (reading_dir / PACKAGE_FILE).write_text(json.dumps(package, indent=2), encoding="utf-8")
+    (partial_reading_dir / PACKAGE_FILE).write_text(json.dumps(package, indent=2), encoding="utf-8")
     truth_path = write_truth(
         out_dir / TRUTH_FILE, study_id, definition.name, truth_items, {"blinding_key": blinding_key}
     )

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from app.io.atomic import atomic_file, write_text_atomic
+
 CSV_COLUMNS = (
     "reader",
     "modality",
@@ -138,7 +140,7 @@ def validate_rows(labelled: list[tuple[str, RatingRow]], source: str) -> None:
 def write_csv(rows: list[RatingRow], path: str | Path) -> Path:
     """Long-format CSV, one header line then one row per reading, empty cells for missing values."""
     path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_file(path) as partial, partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
@@ -262,8 +264,7 @@ def write_imrmc(rows: list[RatingRow], path: str | Path, description: str = "Syn
     ]
     lines += [f"-1,{case},truth,{value}" for case, value in truth.items()]
     lines += [f"{r.reader},{r.case},{r.modality},{r.rating:g}" for r in rated]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def field_names() -> list[str]:

@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from app.io.atomic import write_text_atomic  # noqa: E402
+
 
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
@@ -314,6 +316,4 @@ def render_html(result: dict, title: str = "Reader study report") -> str:
 
 
 def write_report(result: dict, path: str | Path, title: str = "Reader study report") -> Path:
-    path = Path(path)
-    path.write_text(render_html(result, title), encoding="utf-8")
-    return path
+    return write_text_atomic(path, render_html(result, title))

@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.io.atomic import write_text_atomic
+
 TRUTH_FORMAT = "synthview-study-truth/1"
 TRUTH_FILE = "truth.json"
 
@@ -49,8 +51,7 @@ def write_truth(
 ) -> Path:
     path = Path(path)
     document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, **(extra or {}), "items": items}
-    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    return path
+    return write_text_atomic(path, json.dumps(document, indent=2))
 
 
 def load_truth(path: str | Path) -> StudyTruth:

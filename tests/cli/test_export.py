@@ -120,10 +120,11 @@ def test_nifti_outputs_go_into_a_new_folder(tmp_path, capsys):
     assert (out / "copy.nii.gz").exists() and (out / "copy.json").exists() and (out / "m.nii.gz").exists()
 
 
-def test_exporting_a_nifti_onto_itself_keeps_its_voxels(tmp_path):
+def test_exporting_a_nifti_onto_itself_is_refused_and_keeps_its_voxels(tmp_path):
     # An uncompressed .nii is read memory-mapped: writing the same path in place truncated the
     # file under the map (bus error, exit 135) and left a 352-byte header: the input was lost.
-    # A child process, so that the old crash cannot take the test run with it.
+    # Now an input is never an output (app.cli.writable), even with --force. A child process,
+    # so that the old crash cannot take the test run with it.
     import subprocess
     import sys
     from pathlib import Path
@@ -134,12 +135,12 @@ def test_exporting_a_nifti_onto_itself_keeps_its_voxels(tmp_path):
     path = save_nifti(volume, tmp_path / "same.nii")
     main_py = Path(__file__).resolve().parents[2] / "main.py"
     result = subprocess.run(
-        [sys.executable, str(main_py), "export", str(path), "--nifti", str(path)],
+        [sys.executable, str(main_py), "export", str(path), "--nifti", str(path), "--force"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2 and "is also an input" in result.stderr, result.stderr
     again = load_nifti(path)
     np.testing.assert_array_equal(np.asarray(again.voxels), volume.voxels)
     assert again.is_synthetic

@@ -82,7 +82,7 @@ def test_convert_needs_series_when_ambiguous(tmp_path, capsys):
     code, _, _ = run(["convert", str(tmp_path), str(target), "--series", "1.2.3.5"], capsys)
     assert code == 0
     assert nib.load(str(target)).shape == (5, 6, 2)
-    code, _, err = run(["convert", str(tmp_path), str(target), "--series", "9.9"], capsys)
+    code, _, err = run(["convert", str(tmp_path), str(tmp_path / "y.nii.gz"), "--series", "9.9"], capsys)
     assert code == 1 and "no series 9.9" in err
 
 

@@ -151,7 +151,7 @@ def test_super_resolution_writes_the_finer_grid_as_nifti_or_derived_dicom(tmp_pa
         modality="MR",
     )
     input_path = save_nifti(thick, tmp_path / "thick.nii.gz")
-    output = tmp_path / f"sr{suffix}"
+    output = tmp_path / f"out{suffix}"  # (not "sr": that is the plugin folder, an input)
     rc = main(
         ["synthesize", "--plugin", str(plugin), str(input_path), str(output), "--device", "cpu", "--quiet"]
     )
@@ -183,4 +183,4 @@ def test_a_folder_already_holding_dicom_is_refused_before_the_generator_runs(
     monkeypatch.setattr(runtime, "synthesize", must_not_run)
     rc = main(["synthesize", "--plugin", str(plugin), str(input_path), str(tmp_path / "dcm"), "--quiet"])
     assert rc == 2
-    assert "already holds DICOM files" in capsys.readouterr().err
+    assert "already holds a DICOM series (give --force" in capsys.readouterr().err

@@ -249,8 +249,11 @@ def test_left_handed_volume_keeps_every_voxel_at_its_world_place(tmp_path):
 
 def test_refuses_to_mix_two_series_in_one_folder(tmp_path):
     write_derived_series(ct_volume(), tmp_path)
-    with pytest.raises(ExportError, match="empty folder"):
+    with pytest.raises(ExportError, match="already holds a DICOM series"):
         write_derived_series(ct_volume(), tmp_path)
+    (tmp_path / "notes.txt").write_text("not a series file")
+    with pytest.raises(ExportError, match="new or empty folder"):
+        write_derived_series(ct_volume(), tmp_path, replace=True)
 
 
 def test_laterality_follows_the_source_so_an_unpaired_body_part_validates(tmp_path):

@@ -186,13 +186,15 @@ def test_study_read_opens_the_session_window(tmp_path, case_folders):
 
 
 def test_outputs_that_cannot_be_written_give_a_message_not_a_traceback(tmp_path, case_folders, capsys):
-    """--json, --report, OUT.csv and --imrmc in a folder that does not exist: exit 2, one line."""
+    """--json, --report, OUT.csv and --imrmc below a file (not a folder): exit 2, one line.
+    (A folder that does not exist is created, as by every command.)"""
     out_dir = tmp_path / "study"
     create_folders_study(case_folders, out_dir)
     truth = json.loads((out_dir / "truth.json").read_text())["items"]
     take_study(out_dir / "reading", "R1", truth, skill=0.8)
     database = str(out_dir / "answers.db")
     missing = tmp_path / "no-such-folder"
+    missing.write_text("a file, not a folder")
     capsys.readouterr()
     for arguments in (
         ["study", "analyze", database, "--report", str(missing / "r.html")],
