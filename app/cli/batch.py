@@ -57,15 +57,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _refuse_existing(paths: list[str | None], force: bool, inputs: list[Path]) -> None:
+def _refuse_existing(args: argparse.Namespace, input_path: Path, out_dir: Path) -> None:
+    """The output policy (app.cli.writable); OUT_DIR is resumed, so only never an input."""
     from app.batch.cohort import BatchError
+    from app.cli.writable import (
+        OutputRefused,
+        check_not_an_input,
+        check_outputs,
+        file_output,
+        folder_output,
+        input_paths,
+    )
 
-    for path in filter(None, paths):
-        resolved = Path(path).resolve()
-        if any(resolved == i.resolve() or resolved.is_relative_to(i.resolve()) for i in inputs):
-            raise BatchError(f"{path} is (inside) the input; choose another output")
-        if resolved.exists() and not force:
-            raise BatchError(f"{path} exists; add --force to overwrite it")
+    inputs = input_paths(input_path, args.plugin)
+    try:
+        check_not_an_input(folder_output(out_dir), inputs)
+        check_outputs([file_output(p) for p in (args.json_out, args.report) if p], inputs, args.force)
+    except OutputRefused as error:
+        raise BatchError(str(error)) from None
 
 
 def _synthesize(args: argparse.Namespace) -> int:
@@ -83,7 +92,7 @@ def _synthesize(args: argparse.Namespace) -> int:
         print("batch: error: --workers and --threads-per-worker must be >= 1, --retries >= 0", file=sys.stderr)
         return 2
     input_path, out_dir = Path(args.input), Path(args.out_dir)
-    _refuse_existing([args.json_out, args.report], args.force, [input_path])
+    _refuse_existing(args, input_path, out_dir)
     try:
         spec = spec_for_plugin(args.plugin, args.device, args.compare, args.keep_spacing)
         if args.device == "cuda" and not args.scheduler:  # the embedded cluster's GPU is this machine's
@@ -107,8 +116,9 @@ def _synthesize(args: argparse.Namespace) -> int:
     batch = json.loads((out_dir / "batch.json").read_text())
     if args.json_out:
         from app.batch.cohort import summarise
+        from app.io.atomic import write_text_atomic
 
-        Path(args.json_out).write_text(json.dumps({"summary": summarise(rows), "rows": [r.to_dict() for r in rows]}, indent=2, default=str))
+        write_text_atomic(args.json_out, json.dumps({"summary": summarise(rows), "rows": [r.to_dict() for r in rows]}, indent=2, default=str))
     if args.report:
         from app.batch.report import write_cohort_report
 

@@ -89,6 +89,14 @@ def check_outputs(outputs: Iterable[Output | None], inputs: Iterable[Path], forc
             raise OutputRefused(reason)
 
 
+def check_not_an_input(output: Output, inputs: Iterable[Path]) -> None:
+    """Only the first rule (for an output folder a command resumes rather than replaces)."""
+    for path in (output.path, *output.companions):
+        clash = _input_clash(path, output.kind != "file" and path == output.path, [Path(p) for p in inputs])
+        if clash is not None:
+            raise OutputRefused(clash)
+
+
 def unwritable_reason(path: str | Path, *, folder: bool = False) -> str | None:
     """Why ``path`` (a file; with ``folder``, a folder to create or fill) cannot be written, or None.
 

@@ -102,12 +102,12 @@ def test_a_rerun_skips_complete_cases_and_redoes_changed_inputs(first_run):
 def test_outputs_that_overlap_the_input_or_exist_are_refused(first_run, tmp_path):
     inputs, out, folder, _ = first_run
     result = batch("synthesize", "--plugin", "mr-t1-denoise", inputs, inputs / "out", check_rc=2)
-    assert "overlap" in result.stderr
+    assert "inside the input folder" in result.stderr  # the output policy (app.cli.writable)
     (tmp_path / "foreign.txt").write_text("x")
     result = batch("synthesize", "--plugin", "mr-t1-denoise", inputs, tmp_path, check_rc=2)
     assert "not empty and holds no batch run" in result.stderr
     result = batch("synthesize", "--plugin", "mr-t1-denoise", inputs, out, "--report", folder / "report.html", check_rc=2)
-    assert "exists; add --force" in result.stderr
+    assert "already exists (give --force" in result.stderr
     assert "Traceback" not in result.stderr
 
 
