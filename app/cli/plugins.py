@@ -20,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     list_parser.add_argument("--verbose", "-v", action="store_true", help="print each model card")
     check_parser = sub.add_parser("check", help="validate a plugin folder (manifest, hash, contract)")
     check_parser.add_argument("path", help="plugin folder or manifest file (or a discovered plugin name)")
+    check_parser.add_argument(
+        "--show-input",
+        nargs=2,
+        metavar=("VOLUME", "OUT.png"),
+        default=None,
+        help="write the centre slice of VOLUME as the network is given it (orientation, scaling)",
+    )
+    check_parser.add_argument("--force", action="store_true", help="overwrite an existing OUT.png")
     diversity_parser = sub.add_parser(
         "diversity", help="mode-collapse and memorisation check of a generation plugin"
     )
@@ -87,8 +95,52 @@ def _check(args: argparse.Namespace) -> int:
     for step in steps:
         _print_step("ok  " if step.passed else "FAIL", step.name, step.detail)
     passed = all(step.passed for step in steps)
+    if args.show_input:
+        passed = _show_input(manifest, *args.show_input, force=args.force) and passed
     print("plugin OK" if passed else "plugin check FAILED", file=sys.stderr)
     return 0 if passed else 1
+
+
+def _show_input(manifest, volume_path: str, png_path: str, force: bool) -> bool:
+    """Write what the network is given from ``volume_path`` as a PNG; one line either way."""
+    from pathlib import Path
+
+    from app.analysis.png import encode_png
+    from app.cli.compare import load_any
+    from app.cli.writable import unwritable_reason
+    from app.io.errors import LoadError
+    from app.plugins.errors import PluginError
+    from app.plugins.network_view import network_input_slice
+    from app.plugins.plane_stack import describe_network_view
+
+    out = Path(png_path)
+    problem = None
+    if out.absolute() == Path(volume_path).absolute():
+        problem = f"{png_path} is the input volume: choose another output name"
+    elif out.exists() and not force:
+        problem = f"{png_path} exists: choose another name, or add --force to overwrite it"
+    else:
+        problem = unwritable_reason(out)
+    if problem is None:
+        try:
+            seen = network_input_slice(manifest, load_any(volume_path))
+        except (PluginError, LoadError, OSError, ValueError) as error:
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if problem is not None:
+        _print_step("FAIL", "network input image", problem)
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(encode_png(seen.grey_pixels()))
+    partial.replace(out)
+    rows, columns = seen.image.shape
+    view = describe_network_view(manifest.plane or "axial", manifest.dimensionality, manifest.context_slices)
+    _print_step(
+        "ok  ",
+        "network input image",
+        f"wrote {png_path}: slice {seen.index + 1} of {seen.count}, {rows} x {columns}, {view}",
+    )
+    return True
 
 
 def _print_step(status: str, name: str, detail: str) -> None:
