@@ -2,6 +2,9 @@
 
     study create DEFINITION.yaml OUT_DIR [--db URL]          blinded reading package + truth file
     study create --real DIR --synthetic DIR OUT_DIR [--name N] [--seed S] [--practice N] [--db URL]
+        [--accept-leaks] [one flag per study option: --common-spacing-mm X, --common-shape, ...]
+                                                              audited: exit 2 on a blinding leak
+    study audit OUT_DIR [--truth truth.json]                  the blinding audit table (exit 2: a leak)
     study read READING_DIR --reader ID [--db URL] [--windowed] [--screenshot OUT.png]   the session
     study analyze INPUT [--json OUT] [--report OUT.html] [--truth truth.json]
                                                               INPUT: database file or URL, CSV, iMRMC
@@ -49,6 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--practice", type=int, default=0, help="practice cases per class (folders mode)")
     create.add_argument("--db", default=None, help="database file or URL (default OUT_DIR/answers.db)")
     add_force_argument(create)
+    create.add_argument(
+        "--accept-leaks",
+        action="store_true",
+        help="create the study even when the blinding audit finds a feature that separates real from"
+        " synthetic perfectly",
+    )
+    _add_option_flags(create)
+
+    audit = sub.add_parser("audit", help="blinding audit of a created study: what tells real from synthetic")
+    audit.add_argument("out_dir", help="the study folder `study create` wrote")
+    audit.add_argument(
+        "--truth", default=None, metavar="truth.json", help="the truth file (default: OUT_DIR's)"
+    )
 
     read = sub.add_parser("read", help="open the reading session for one reader")
     read.add_argument("reading_dir", help="the reading package folder (OUT_DIR/reading)")
@@ -94,6 +110,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+OPTION_HELP = {
+    "shuffle": "shuffle the cases per reader",
+    "allow_answer_modification": "readers may change a recorded answer",
+    "allow_case_navigation": "readers may go back to earlier cases",
+    "window_level_locked": "readers cannot change window/level",
+    "allow_scroll": "readers may scroll through slices",
+    "time_limit_s": "seconds per case (default: none)",
+    "common_spacing_mm": "resample every case to this isotropic spacing",
+    "common_shape": "pad or crop every case, centred, to one array shape",
+    "intensity_normalisation": "none, or percentile (default in folders mode)",
+    "intensity_percentiles": "the percentiles mapped to the range (default 1 99)",
+    "intensity_range": "the normalised value range (default 0 4095)",
+    "intensity_levels": "evenly spaced levels (default: the most every image fills)",
+    "localisation_tolerance_mm": "a click this close to the marked finding is a hit",
+    "practice_feedback": "show the truth after each practice answer",
+}
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per study option (``--common-spacing-mm`` for ``common_spacing_mm`` ...), so
+    folders mode can set everything a definition file can; given in definition mode, a flag
+    overrides the file."""
+    from dataclasses import fields
+
+    from app.readerstudy.definition import INTENSITY_NORMALISATIONS, StudyOptions
+
+    group = parser.add_argument_group("study options (as in a definition file's options)")
+    for option in fields(StudyOptions):
+        flag = "--" + option.name.replace("_", "-")
+        common = {"dest": f"option_{option.name}", "default": None, "help": OPTION_HELP.get(option.name)}
+        kind = str(option.type)
+        if kind == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif kind == "list[float]":
+            group.add_argument(flag, nargs=2, type=float, metavar=("LOW", "HIGH"), **common)
+        elif option.name == "intensity_normalisation":
+            group.add_argument(flag, choices=INTENSITY_NORMALISATIONS, **common)
+        elif kind.startswith("int"):
+            group.add_argument(flag, type=int, metavar="N", **common)
+        elif kind.startswith("float"):
+            group.add_argument(flag, type=float, metavar="X", **common)
+        else:
+            group.add_argument(flag, **common)
+
+
+def _apply_option_flags(args: argparse.Namespace, options: object) -> None:
+    for name, value in vars(args).items():
+        if name.startswith("option_") and value is not None:
+            setattr(options, name[len("option_") :], list(value) if isinstance(value, list) else value)
+
+
 def _fail(message: str) -> int:
     print(f"study: {message}", file=sys.stderr)
     return 2
@@ -113,7 +180,7 @@ def _create(args: argparse.Namespace) -> int:
 
     from app.io.nifti import load_nifti, save_nifti
     from app.readerstudy.definition import StudyDefinitionError, definition_from_folders, load_definition
-    from app.readerstudy.package import create_study
+    from app.readerstudy.package import BlindingLeakError, create_study
 
     load_volume = load_nifti
     try:
@@ -138,19 +205,31 @@ def _create(args: argparse.Namespace) -> int:
             definition = load_definition(args.definition)
             if args.seed is not None:
                 definition.seed = args.seed
+        _apply_option_flags(args, definition.options)
+        definition.validate()
         _check_study_outputs(definition, Path(out_dir), args)
         created = create_study(
-            definition, out_dir, load_volume, save_nifti, database=args.db, replace=args.force
+            definition,
+            out_dir,
+            load_volume,
+            save_nifti,
+            database=args.db,
+            replace=args.force,
+            accept_leaks=args.accept_leaks,
         )
+    except BlindingLeakError as error:
+        print(error.report.table())
+        return _fail(f"create: {error}; nothing was written (--accept-leaks creates it anyway)")
     except (StudyDefinitionError, ValueError, OSError) as error:
         return _fail(f"create: {error}")
+    if created.audit is not None:
+        print(created.audit.table())
     for warning in created.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if created.warnings and args.real:
-        # Folders mode has no option flags: the options live in a study definition.
+    if created.warnings:
         print(
-            "warning: to set those options, define the study instead: 'study edit DEF.yaml' (add the"
-            " real and synthetic images there), then 'study create DEF.yaml NEW_OUT_DIR'",
+            "warning: set those options with the flags named (see 'study create --help'), or in a"
+            " study definition: 'study edit DEF.yaml', then 'study create DEF.yaml NEW_OUT_DIR'",
             file=sys.stderr,
         )
     print(f"study {created.study_id}: {len(definition.cases)} cases, seed {definition.seed}")
@@ -164,9 +243,13 @@ def _check_study_outputs(definition, out_dir: Path, args: argparse.Namespace) ->
     """The output policy: no earlier study's package, truth or answers replaced without --force,
     and the study never written into (or over) its own images."""
     from app.readerstudy.package import DEFAULT_DATABASE, READING_DIR
-    from app.readerstudy.truth import TRUTH_FILE
+    from app.readerstudy.truth import TRUTH_DIR, TRUTH_FILE
 
-    outputs = [folder_output(out_dir / READING_DIR), file_output(out_dir / TRUTH_FILE)]
+    outputs = [
+        folder_output(out_dir / READING_DIR),
+        file_output(out_dir / TRUTH_DIR / TRUTH_FILE),
+        file_output(out_dir / TRUTH_FILE),  # an older study's
+    ]
     if args.db is None:
         outputs.append(file_output(out_dir / DEFAULT_DATABASE))
     cases = [definition.resolve(p) for case in definition.cases for p in (case.path, case.paired_path) if p]
@@ -356,9 +439,23 @@ def _edit(args: argparse.Namespace) -> int:
     return 0 if dialog.exec() else 1
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from app.readerstudy.audit import audit_package
+
+    try:
+        report = audit_package(args.out_dir, args.truth)
+    except (ValueError, OSError, KeyError) as error:
+        return _fail(f"audit: {_reason(error)}")
+    print(report.table())
+    if report.leaks():
+        return _fail(f"audit: {report.leak_message()}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     handlers = {
         "create": _create,
+        "audit": _audit,
         "read": _read,
         "analyze": _analyze,
         "export-csv": _export,

@@ -83,17 +83,25 @@ class StudyOptions:
     window_level_locked: bool = False
     allow_scroll: bool = True
     time_limit_s: float | None = None
+    # After each practice answer, show the truth (practice cases only; never the analysed ones).
+    practice_feedback: bool = False
     common_spacing_mm: float | None = None  # resample every case to this isotropic spacing
     # "percentile": rescale each case's [low, high] percentiles to ``intensity_range`` (clipped,
     # quantised to 4096 levels, float32), so value range, offset and quantisation say nothing.
     intensity_normalisation: str = "none"
     intensity_percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
     intensity_range: list[float] = field(default_factory=lambda: [0.0, 4095.0])
+    # Evenly spaced values every normalised image is quantised onto; None: the most that every
+    # image of the study fills, so the number of distinct values says nothing about the source.
+    intensity_levels: int | None = None
+    common_shape: bool = False  # pad (or crop), centred, every case to one array shape
     localisation_tolerance_mm: float = 10.0  # a click this close to the marked finding is a hit
 
 
 BLINDING_ONLY_OPTIONS = (
     "common_spacing_mm",
+    "common_shape",
+    "intensity_levels",
     "intensity_normalisation",
     "intensity_percentiles",
     "intensity_range",
@@ -189,6 +197,12 @@ class StudyDefinition:
             raise StudyDefinitionError("intensity_percentiles must rise within 0-100")
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise StudyDefinitionError("intensity_range must be two finite rising numbers")
+        if options.intensity_levels is not None and not (
+            isinstance(options.intensity_levels, int) and 2 <= options.intensity_levels <= 65536
+        ):
+            raise StudyDefinitionError("intensity_levels must be a whole number from 2 to 65536 (or null)")
+        if options.common_spacing_mm is not None and not options.common_spacing_mm > 0:
+            raise StudyDefinitionError("common_spacing_mm must be positive")
         if not options.localisation_tolerance_mm > 0:
             raise StudyDefinitionError("localisation_tolerance_mm must be positive")
 
@@ -270,7 +284,8 @@ def definition_from_folders(
     """A visual-Turing-test definition from a folder of real and a folder of synthetic images
     (image files, or one sub-folder per DICOM series).
 
-    The first ``practice_per_class`` files of each folder become practice cases."""
+    The first ``practice_per_class`` files of each folder become practice cases; intensities are
+    normalised (``intensity_normalisation: percentile``)."""
     cases = []
     for truth, folder in (("real", Path(real_dir)), ("synthetic", Path(synthetic_dir))):
         if not folder.is_dir():
@@ -294,6 +309,9 @@ def definition_from_folders(
         seed=seed,
         questions=default_questions(),
         cases=cases,
+        # Acquired and generated images differ in range, data type and quantisation: folders
+        # mode blinds intensities by default (the audit of `study create` shows what is left).
+        options=StudyOptions(intensity_normalisation="percentile"),
         base_dir=str(Path(base_dir or ".").resolve()),
     )
     definition.validate()

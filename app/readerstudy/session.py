@@ -137,7 +137,7 @@ class ReadingSession:
         return dict(self._answers.get(item_id, {}))
 
     def image_path(self, image_id: str) -> Path:
-        return self.package_dir / "images" / f"{image_id}.nii.gz"
+        return self.package_dir / "images" / f"{image_id}{self.package.get('image_suffix', '.nii.gz')}"
 
     # ----- recording ---------------------------------------------------------------------------
     def submit(self, values: dict[str, object], seconds: float) -> None:

@@ -1,6 +1,6 @@
 """The coordinator's truth file: which item is synthetic, its modality, case key and finding.
 
-The truth lives only here (``OUT_DIR/truth.json``, beside but outside the reading package), never
+The truth lives only here (``OUT_DIR/truth/truth.json``, owner-only, outside the reading package), never
 in the reading package nor in the answers database that readers write to: a reader who opens
 every file and table they can reach still cannot learn the answers. The analysis joins the
 readers' answers (database) with this file.
@@ -17,6 +17,7 @@ Format::
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from app.io.atomic import write_text_atomic
 
 TRUTH_FORMAT = "synthview-study-truth/1"
 TRUTH_FILE = "truth.json"
+TRUTH_DIR = "truth"  # OUT_DIR/truth/truth.json: owner-only (0700 folder, 0600 file)
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,32 @@ class StudyTruth:
 def write_truth(
     path: str | Path, study_id: str, name: str, items: dict[str, dict], extra: dict | None = None
 ) -> Path:
+    """Write the truth file readable by its owner only: its folder 0700, the file 0600 (created
+    with that mode, so it is never readable by others, not even for a moment)."""
     path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, **(extra or {}), "items": items}
-    return write_text_atomic(path, json.dumps(document, indent=2))
+    # Written whole or not at all; the 0700 folder keeps it private while it is being written.
+    write_text_atomic(path, json.dumps(document, indent=2))
+    os.chmod(path, 0o600)
+    return path
+
+
+def find_truth_file(study_dir: str | Path) -> Path:
+    """The truth file of a study folder: ``truth/truth.json`` (or ``truth.json`` of older studies)."""
+    study_dir = Path(study_dir)
+    for candidate in (study_dir / TRUTH_DIR / TRUTH_FILE, study_dir / TRUTH_FILE):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no truth file in {study_dir} (looked for {TRUTH_DIR}/{TRUTH_FILE}): give --truth")
 
 
 def load_truth(path: str | Path) -> StudyTruth:
     """Read a truth file; a clear ValueError when it is not one."""
     path = Path(path)
     if path.is_dir():
-        path = path / TRUTH_FILE
+        path = find_truth_file(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -95,5 +113,7 @@ def default_truth_path(database_target: str | Path) -> Path | None:
         text = text[len("sqlite:///") :]
     elif "://" in text:
         return None
-    candidate = Path(text).expanduser().resolve().parent / TRUTH_FILE
-    return candidate if candidate.exists() else None
+    try:
+        return find_truth_file(Path(text).expanduser().resolve().parent)
+    except ValueError:
+        return None

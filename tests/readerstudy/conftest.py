@@ -16,19 +16,38 @@ from app.readerstudy.package import create_study
 PLUGIN_NAME = "toygan-pix2pix"
 
 
+def phantom(rng: np.random.Generator, shape: tuple[int, int, int] = (4, 12, 10)) -> np.ndarray:
+    """One head-like image on a 0-1 scale: a smooth blob of random size, place and brightness
+    over a background, plus noise of a random level; real and synthetic cases are drawn alike."""
+    k, j, i = np.indices(shape, dtype=float)
+    centre = rng.uniform(0.35, 0.65, 3) * np.array(shape)
+    width = rng.uniform(0.25, 0.4) * np.array(shape)
+    blob = np.exp(
+        -0.5
+        * (
+            ((k - centre[0]) / width[0]) ** 2
+            + ((j - centre[1]) / width[1]) ** 2
+            + ((i - centre[2]) / width[2]) ** 2
+        )
+    )
+    return 0.15 + rng.uniform(0.5, 0.7) * blob + rng.normal(0, rng.uniform(0.03, 0.06), shape)
+
+
 def write_cases(root: Path, real: int = 4, synthetic: int = 4) -> tuple[Path, Path]:
-    """Real cases as int16 with 1.0 x 1.0 x 2.0 mm voxels; synthetic ones as float32 with a
-    provenance sidecar naming the plugin: the differences blinding must remove."""
+    """Real cases as an acquisition stores them: int16, 8-bit values scaled by 4 (at most 256
+    levels, maximum near 1020), 1.0 x 1.0 x 2.0 mm voxels; synthetic ones as a generator writes
+    them: float32, continuous values on another scale (maximum near 912), with a provenance
+    sidecar naming the plugin. The same content for both: only what blinding must remove differs."""
     rng = np.random.default_rng(7)
     real_dir, synthetic_dir = root / "real_scans", root / "synthetic_scans"
     real_dir.mkdir(parents=True)
     synthetic_dir.mkdir(parents=True)
     for index in range(real):
-        voxels = rng.integers(0, 1000, size=(3, 12, 10)).astype(np.int16)
+        voxels = (np.clip(np.round(phantom(rng) * 255), 0, 255) * 4).astype(np.int16)
         volume = Volume(voxels, Geometry.identity((1.0, 1.0, 2.0)), modality="MR", name=f"patient{index}")
         save_nifti(volume, real_dir / f"sub-{index:02d}_T1w_SeriesDescription.nii.gz")
     for index in range(synthetic):
-        voxels = rng.normal(500, 100, size=(3, 12, 10)).astype(np.float32)
+        voxels = (phantom(rng) * 912).astype(np.float32)
         volume = Volume(
             voxels,
             Geometry.identity((1.0, 1.0, 2.0)),

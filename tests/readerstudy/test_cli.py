@@ -64,7 +64,7 @@ def test_create_read_analyze_export(tmp_path, case_folders, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "seed 5" in printed and str(out_dir / "reading") in printed
-    truth = json.loads((out_dir / "truth.json").read_text())["items"]
+    truth = json.loads((out_dir / "truth" / "truth.json").read_text())["items"]
 
     take_study(out_dir / "reading", "R1", truth, 0.9)
     take_study(out_dir / "reading", "R2", truth, 0.6)
@@ -190,7 +190,7 @@ def test_outputs_that_cannot_be_written_give_a_message_not_a_traceback(tmp_path,
     (A folder that does not exist is created, as by every command.)"""
     out_dir = tmp_path / "study"
     create_folders_study(case_folders, out_dir)
-    truth = json.loads((out_dir / "truth.json").read_text())["items"]
+    truth = json.loads((out_dir / "truth" / "truth.json").read_text())["items"]
     take_study(out_dir / "reading", "R1", truth, skill=0.8)
     database = str(out_dir / "answers.db")
     missing = tmp_path / "no-such-folder"
@@ -213,7 +213,7 @@ def test_a_truth_file_of_another_study_is_named_plainly(tmp_path, case_folders, 
         arguments = ["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir)]
         assert main([*arguments, str(tmp_path / name)]) == 0
     capsys.readouterr()
-    other_truth = tmp_path / "two" / "truth.json"
+    other_truth = tmp_path / "two" / "truth" / "truth.json"
     arguments = ["study", "analyze", str(tmp_path / "one" / "answers.db"), "--truth", str(other_truth)]
     assert main(arguments) == 2
     error = capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import nibabel as nib
@@ -11,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.io.nifti import load_nifti, save_nifti, sidecar_path
-from app.readerstudy.definition import StudyDefinitionError, load_definition, save_definition
+from app.readerstudy.definition import StudyDefinitionError, StudyOptions, load_definition, save_definition
 from app.readerstudy.package import create_study, load_package
 from app.readerstudy.session import AnswerError, ReadingSession, reader_seed, reading_order
 from app.readerstudy.storage import StudyStore, answers
@@ -41,13 +40,17 @@ def test_reading_package_is_blinded(created_study, case_folders):
     for leak in ("synthetic_scans", "real_scans", "sub-", PLUGIN_NAME, "t1w", "seriesdescription", "toygan"):
         assert leak not in names and leak not in package_text
     assert '"truth"' not in package_text and "modality" not in package_text and "vtt of" not in package_text
-    # Truth lives outside the reading folder.
-    assert created.truth_path.parent == reading.parent and not created.truth_path.is_relative_to(reading)
+    # Truth lives outside the reading folder, in its own owner-only folder.
+    assert created.truth_path.parent.parent == reading.parent and not created.truth_path.is_relative_to(
+        reading
+    )
+    assert created.truth_path.parent.stat().st_mode & 0o777 == 0o700
+    assert created.truth_path.stat().st_mode & 0o777 == 0o600
     images = sorted((reading / "images").iterdir())
     assert len(images) == len(definition.cases)
     dtypes = set()
     for image in images:
-        assert image.name.endswith(".nii.gz") and not sidecar_path(image).exists()
+        assert image.name.endswith(".nii") and not sidecar_path(image).exists()
         header = nib.load(str(image)).header
         # The same description on every image, real or synthetic: it tells only that it may be.
         assert (
@@ -72,9 +75,11 @@ def test_blinded_images_keep_pixels_and_geometry(created_study, case_folders):
     package, _ = load_package(created.reading_dir)
     image_id = next(i["image_ids"][0] for i in package["items"] if i["item_id"] == item_id)
     source = load_nifti(entry["sources"][0])
-    blinded = load_nifti(created.reading_dir / "images" / f"{image_id}.nii.gz")
-    np.testing.assert_array_equal(np.asarray(blinded.voxels), np.asarray(source.voxels, dtype=np.float32))
+    blinded = load_nifti(created.reading_dir / "images" / f"{image_id}.nii")
     assert blinded.geometry.allclose(source.geometry)
+    # Normalised (folders mode): the same picture, brighter stays brighter.
+    order = np.argsort(np.asarray(source.voxels, dtype=float).ravel(), kind="stable")
+    assert np.all(np.diff(np.asarray(blinded.voxels).ravel()[order]) >= 0)
 
 
 def test_definition_round_trip_and_errors(tmp_path, created_study):
@@ -267,7 +272,9 @@ def test_two_modality_study_from_the_database_gets_mrmc_and_studies_are_kept_apa
             cases.append(
                 CaseSpec(f"{modality}-{index}", str(path), truth, modality=modality, mrmc_case=f"c{index}")
             )
-    definition = StudyDefinition("mrmc", 8, default_questions(), cases)
+    definition = StudyDefinition(
+        "mrmc", 8, default_questions(), cases, StudyOptions(intensity_normalisation="percentile")
+    )
     database = tmp_path / "shared.db"
     created = create_study(definition, tmp_path / "one", load_nifti, save_nifti, database=database)
     other = create_study(definition, tmp_path / "two", load_nifti, save_nifti, database=database)
@@ -311,18 +318,19 @@ def test_dicom_series_cases_are_blinded_to_pixels_only(tmp_path, case_folders):
     )
     write_derived_series(volume, synthetic_dir / "dicom_case", series_description=f"{PLUGIN_NAME} output")
     definition = definition_from_folders(real_dir, synthetic_dir, "dicom", seed=1)
+    definition.options.intensity_normalisation = "none"  # to compare the pixels themselves
     assert any(c.path.endswith("dicom_case") and c.truth == "synthetic" for c in definition.cases)
     created = create_study(definition, tmp_path / "study", load_volume, save_nifti)
     truth = json.loads(created.truth_path.read_text())["items"]
     item_id = next(k for k, v in truth.items() if v["sources"][0].endswith("dicom_case"))
     package, _ = load_package(created.reading_dir)
     image_id = next(i["image_ids"][0] for i in package["items"] if i["item_id"] == item_id)
-    image = created.reading_dir / "images" / f"{image_id}.nii.gz"
+    image = created.reading_dir / "images" / f"{image_id}.nii"
     blinded = load_nifti(image)
     np.testing.assert_allclose(np.asarray(blinded.voxels), voxels, atol=0.01)
     np.testing.assert_allclose(blinded.geometry.spacing_mm, [0.8, 0.8, 2.5])
     assert blinded.provenance is None and not sidecar_path(image).exists()
-    assert PLUGIN_NAME.encode() not in gzip.decompress(image.read_bytes())  # anywhere in the file
+    assert PLUGIN_NAME.encode() not in image.read_bytes()  # anywhere in the file
 
 
 def _write_order_study(tmp_path, case_folders, paired: bool):
@@ -342,11 +350,13 @@ def _write_order_study(tmp_path, case_folders, paired: bool):
         cases = [CaseSpec(f"r{i}", str(real[i % 4]), "real") for i in range(12)]
         cases += [CaseSpec(f"s{i}", str(synthetic[i % 4]), "synthetic") for i in range(12)]
         questions = [Question("call", "real_synthetic")]
-    definition = StudyDefinition("order", 3, questions, cases)
+    definition = StudyDefinition(
+        "order", 3, questions, cases, StudyOptions(intensity_normalisation="percentile")
+    )
     written = []
 
     def recording_save(volume, path):
-        written.append(path.name.removesuffix(".nii.gz"))
+        written.append(path.name.removesuffix(".nii"))
         return save_nifti(volume, path)
 
     created = create_study(definition, tmp_path / "study", load_nifti, recording_save)

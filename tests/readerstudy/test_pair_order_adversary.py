@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from app.io.nifti import load_nifti, save_nifti
-from app.readerstudy.definition import CaseSpec, Question, StudyDefinition
+from app.readerstudy.definition import CaseSpec, Question, StudyDefinition, StudyOptions
 from app.readerstudy.package import create_study, load_package, pair_side_swapped
 from app.readerstudy.session import ReadingSession
 from app.readerstudy.storage import StudyStore
@@ -28,7 +28,9 @@ def _paired_study(tmp_path, case_folders):
         else CaseSpec(f"p{i}", str(synthetic[i % 4]), "synthetic", paired_path=str(real[i % 4]))
         for i in range(PAIRS)
     ]
-    definition = StudyDefinition("pairs", 11, [Question("pick", "two_afc")], cases)
+    definition = StudyDefinition(
+        "pairs", 11, [Question("pick", "two_afc")], cases, StudyOptions(intensity_normalisation="percentile")
+    )
     return create_study(definition, tmp_path / "study", load_nifti, save_nifti), definition
 
 

@@ -17,9 +17,12 @@ def test_reading_the_study_folder_points_to_its_reading_subfolder(tmp_path, case
 
 
 def test_folders_mode_warnings_say_how_to_set_the_options_they_name(tmp_path, case_folders, capsys):
-    # int16 real, float32 synthetic: a quantisation leak
+    # int16 real, float32 synthetic, normalisation turned off: a quantisation leak
+    real_dir, synthetic_dir = case_folders
     out_dir = tmp_path / "study"
-    create_folders_study(case_folders, out_dir)
-    err = capsys.readouterr().err
-    assert "intensity_normalisation" in err
-    assert "'study edit DEF.yaml'" in err and "'study create DEF.yaml NEW_OUT_DIR'" in err
+    arguments = ["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)]
+    assert main([*arguments, "--intensity-normalisation", "none"]) == 0  # 4 + 4: too few to refuse
+    captured = capsys.readouterr()
+    assert "levels" in captured.err and "--intensity-normalisation percentile" in captured.err
+    assert "'study create --help'" in captured.err
+    assert "blinding audit" in captured.out and "separates perfectly" in captured.out

@@ -20,6 +20,7 @@ from app.readerstudy.definition import (
     Question,
     StudyDefinition,
     StudyDefinitionError,
+    StudyOptions,
     default_questions,
     load_definition,
     save_definition,
@@ -64,7 +65,9 @@ def localisation_definition(case_folders) -> StudyDefinition:
                     )
                 )
     cases[0].practice = True
-    definition = StudyDefinition(STUDY_NAME, 31, questions, cases)
+    definition = StudyDefinition(
+        STUDY_NAME, 31, questions, cases, StudyOptions(intensity_normalisation="percentile")
+    )
     definition.options.localisation_tolerance_mm = 3.0
     return definition
 
@@ -109,8 +112,10 @@ def localisation_study(tmp_path, case_folders):
 def test_reading_package_and_answers_database_hold_no_truth(localisation_study, tmp_path):
     """Grep every byte a reader can reach (package files, the database and its WAL) for truth."""
     created, definition, truth, _ = localisation_study
-    out_dir = created.truth_path.parent
-    reachable = [p for p in out_dir.rglob("*") if p.is_file() and p != created.truth_path]
+    out_dir = created.reading_dir.parent
+    # The truth folder is the coordinator's own (0700): a reader's account cannot list it.
+    assert created.truth_path.parent.stat().st_mode & 0o077 == 0
+    reachable = [p for p in out_dir.rglob("*") if p.is_file() and created.truth_path.parent not in p.parents]
     assert any(p.name == "answers.db" for p in reachable)
     assert any(p.parent.name == "images" for p in reachable)
     blob = b"\n".join(p.read_bytes() for p in reachable).lower()
@@ -155,7 +160,7 @@ def test_analyze_needs_the_truth_file_when_it_is_not_beside_the_database(
     moved = tmp_path / "coordinator" / "truth-kept-apart.json"
     moved.parent.mkdir()
     created.truth_path.rename(moved)
-    database = str(created.truth_path.parent / "answers.db")
+    database = str(created.reading_dir.parent / "answers.db")
     with pytest.raises(ValueError, match="--truth"):
         analyze(database)
     assert cli(["analyze", database]) == 2
