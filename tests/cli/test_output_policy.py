@@ -147,7 +147,7 @@ def _database(tmp_path):
     )
     from tests.readerstudy.test_cli import take_study
 
-    truth = json.loads((tmp_path / "s" / "truth.json").read_text())["items"]
+    truth = json.loads((tmp_path / "s" / "truth" / "truth.json").read_text())["items"]
     take_study(tmp_path / "s" / "reading", "R1", truth, skill=0.8)
     return tmp_path / "s" / "answers.db"
 
@@ -212,15 +212,15 @@ def test_study_create_keeps_an_earlier_studys_truth(tmp_path, capsys):
     real, synthetic = _study_inputs(tmp_path)
     create = ["study", "create", "--real", str(real), "--synthetic", str(synthetic), str(tmp_path / "s")]
     assert main(create) == 0
-    truth = (tmp_path / "s" / "truth.json").read_bytes()
+    truth = (tmp_path / "s" / "truth" / "truth.json").read_bytes()
     (tmp_path / "s" / "reading").rename(tmp_path / "moved-reading")
     capsys.readouterr()
     assert main(create) == 2
     assert "truth.json already exists (give --force" in capsys.readouterr().err
-    assert (tmp_path / "s" / "truth.json").read_bytes() == truth
+    assert (tmp_path / "s" / "truth" / "truth.json").read_bytes() == truth
     assert not (tmp_path / "s" / "reading").exists()
     assert main([*create, "--force"]) == 0
-    assert (tmp_path / "s" / "truth.json").read_bytes() != truth
+    assert (tmp_path / "s" / "truth" / "truth.json").read_bytes() != truth
     assert (tmp_path / "s" / "reading" / "study.json").exists()
     # A study written into its own image folder would be read back as cases: refused.
     assert (
