@@ -111,10 +111,8 @@ class AboutDialog(QtWidgets.QDialog):
             )
         header.addWidget(icon_label)
         self.title_label = QtWidgets.QLabel(f"<h2>SynthView {__version__}</h2>")
-        self.details_label = QtWidgets.QLabel(
-            f"Compute device for GAN plugins: <b>{_escape(device_description)}</b><br>"
-            f"Python {platform.python_version()}, Qt {QtCore.qVersion()}, {build_kind()}"
-        )
+        self.details_label = QtWidgets.QLabel()
+        self.set_device_description(device_description)
         self.details_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         titles = QtWidgets.QVBoxLayout()
         titles.addWidget(self.title_label)
@@ -146,6 +144,14 @@ class AboutDialog(QtWidgets.QDialog):
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def set_device_description(self, text: str) -> None:
+        """The compute device line (the main window fills it in when its check answers)."""
+        self.device_description = text
+        self.details_label.setText(
+            f"Compute device for GAN plugins: <b>{_escape(text)}</b><br>"
+            f"Python {platform.python_version()}, Qt {QtCore.qVersion()}, {build_kind()}"
+        )
 
     def licence_of(self, component_name: str) -> str:
         """The licence shown for a component."""

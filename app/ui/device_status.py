@@ -1,19 +1,21 @@
 """The status bar's note of the compute device GAN plugins will use (CUDA GPU, MPS or CPU).
 
 Finding out imports torch (seconds, hundreds of MB), so the main window never does it while it
-starts: it asks a little after it is shown, in the thread pool, and fills the label when the
-answer arrives. ``describe`` is injectable for tests.
+starts: it asks a little after it is shown, in a daemon thread, and fills the label when the
+answer arrives. A daemon Python thread, not Qt's thread pool: quitting while torch still imports
+then stops the import quietly (from a pool thread, the interpreter's shutdown under the import
+printed torch tracebacks). ``describe`` is injectable for tests.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from PySide6 import QtCore, QtWidgets
 
 DEVICE_CHECK_DELAY_MS = 1500  # after the window shows: start-up and the first paint come first
 PENDING_TEXT = "GAN device: checking…"
-_ASKED: list[QtCore.QRunnable] = []  # one per window that asked; never freed under a running pool
 
 
 def describe_plugin_device() -> str:
@@ -27,11 +29,10 @@ class _DeviceSignals(QtCore.QObject):
     described = QtCore.Signal(str)
 
 
-class DeviceCheckTask(QtCore.QRunnable):
+class DeviceCheckTask:
     """Calls ``describe`` off the UI thread; ``signals.described`` carries the line."""
 
     def __init__(self, describe: Callable[[], str]) -> None:
-        super().__init__()
         self.describe = describe
         self.signals = _DeviceSignals()
 
@@ -49,6 +50,8 @@ class DeviceCheckTask(QtCore.QRunnable):
 class DeviceStatusLabel(QtWidgets.QLabel):
     """'GAN device: CUDA: NVIDIA H100 (79.1 GiB), torch 2.13.0', filled once ``start`` ran."""
 
+    described = QtCore.Signal(str)  # the whole line, once known (Help > About waits for it)
+
     def __init__(self, describe: Callable[[], str] | None = None, parent=None) -> None:
         super().__init__(PENDING_TEXT, parent)
         self.describe = describe or describe_plugin_device
@@ -62,7 +65,6 @@ class DeviceStatusLabel(QtWidgets.QLabel):
             delay_ms = DEVICE_CHECK_DELAY_MS
         if self._task is None:
             self._task = DeviceCheckTask(self.describe)
-            self._task.setAutoDelete(False)  # kept by this label until it answered
             self._task.signals.described.connect(self._on_described)
             QtCore.QTimer.singleShot(delay_ms, self, self._run_task)
 
@@ -70,10 +72,10 @@ class DeviceStatusLabel(QtWidgets.QLabel):
         if not self.isVisible():  # window closed (or label hidden) meanwhile: the next show asks
             self._task = None
             return
-        _ASKED.append(self._task)  # alive until the process ends: the pool may still run it
-        QtCore.QThreadPool.globalInstance().start(self._task)
+        threading.Thread(target=self._task.run, name="device check", daemon=True).start()
 
     def _on_described(self, text: str) -> None:
         self.description = text
         self.setText(f"GAN device: {text.split(', torch')[0]}")
         self.setToolTip(f"GAN plugins will run on: {text}")
+        self.described.emit(text)

@@ -505,10 +505,18 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog.open()
         return dialog
 
-    def _show_about(self) -> None:
+    def _show_about(self):
+        """Help > About at once: the device line (torch, seconds) comes from the status bar's
+        background check, filled in when it answers, never asked on the UI thread."""
         from app.ui.about_dialog import AboutDialog
 
-        AboutDialog(self).open()
+        label = self.device_label
+        dialog = AboutDialog(self, device_description=label.description or "checking… (see the status bar)")
+        if not label.description:
+            label.described.connect(dialog.set_device_description)
+            label.start(delay_ms=0)
+        dialog.open()
+        return dialog
 
     def _start_directory(self) -> str:
         """Where file dialogs open: beside the most recent file (remembered in QSettings)."""

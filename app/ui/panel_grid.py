@@ -44,6 +44,15 @@ class PanelGrid(QtWidgets.QWidget):
         for col in range(layout.columnCount()):
             layout.setColumnStretch(col, 1)
 
+    def set_plane_shown(self, plane: Plane, shown: bool) -> None:
+        """Show or put aside the panels of one plane; a row put aside gives its height to the
+        others (a single-row compare fills the height, not a third of it)."""
+        layout = self.layout()
+        for panel in self.panels_for_plane(plane):
+            panel.set_shown(shown)
+            row = layout.getItemPosition(layout.indexOf(panel))[0]
+            layout.setRowStretch(row, 1 if shown else 0)
+
     def panels_for_plane(self, plane: Plane) -> list[SliceView]:
         return [panel for panel in self.panels if panel.plane == plane]
 

@@ -199,10 +199,10 @@ class SliceView(pg.GraphicsView):
         self._letter_labels = {edge: _overlay_label(self, letter_style) for edge in edge_letters(plane)}
         for edge, letter in edge_letters(plane).items():
             self._letter_labels[edge].setText(letter)
-        # A translucent backing keeps the title readable over bright anatomy.
-        self._title_label = _overlay_label(
-            self, "color: #e8e8e8; background: rgba(0, 0, 0, 120); padding: 0 2px;"
-        )
+        # The title has a strip of its own above the image, the panel's whole width: never
+        # over the anatomy, never squeezed beside the top letter (it was cut to "original: T1 M...").
+        self._title_label = _overlay_label(self, "color: #e8e8e8; background: transparent; padding: 0 2px;")
+        self._header_px = 0
         # The corner text changes on every scroll: drawn in the view's own paint pass
         # (drawForeground) rather than as a label, whose every change costs another paint.
         self.drawn_position_text = ""
@@ -224,6 +224,7 @@ class SliceView(pg.GraphicsView):
         label, which follows only what is drawn. Blinded reading sessions hide the text."""
         self._overlay_text_visible = bool(visible)
         self._title_label.setVisible(self._overlay_text_visible)
+        self._place_overlays()
         self.viewport().update()
 
     @property
@@ -446,7 +447,8 @@ class SliceView(pg.GraphicsView):
     def _update_labels(self) -> None:
         title = self.content.title or self.volume.name
         if self.compare_mode is CompareMode.FLICKER and self.partner is not None:
-            title += "  [flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]"
+            # First, so that no elision hides which image is on screen.
+            title = "[flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]  " + title
         position = self.position_text()
         synthetic = "\n".join(self.synthetic_labels())
         # Text changes repaint the image under the labels: touch them only when they change.
@@ -462,24 +464,30 @@ class SliceView(pg.GraphicsView):
         self._synthetic_label.setVisible(bool(synthetic))
 
     def _place_overlays(self) -> None:
+        # The header strip (the title's) is a viewport margin: the image starts below it.
+        header = self._title_label.fontMetrics().height() + 4 if self._overlay_text_visible else 0
+        if header != self._header_px:
+            self._header_px = header
+            self.setViewportMargins(0, header, 0, 0)
+            self._fit_scene_to_viewport()
         width, height = self.width(), self.height()
         for edge, label in self._letter_labels.items():
             label.adjustSize()
             x = {"left": 4, "right": width - label.width() - 4}.get(edge, (width - label.width()) // 2)
-            y = {"top": 2, "bottom": height - label.height() - 2}.get(edge, (height - label.height()) // 2)
+            y = {"top": header + 2, "bottom": height - label.height() - 2}.get(
+                edge, header + (height - header - label.height()) // 2
+            )
             label.move(x, y)
-        # Title top left, elided at its end to the left half (the top letter sits in the
-        # middle): the kind ("original", "synthesized", "difference") comes first and stays.
+        # Title in the strip, the panel's whole width, elided at its end only where even that is
+        # too narrow: the kind ("original", "synthesized", "difference") comes first and stays.
         metrics = self._title_label.fontMetrics()
         self._title_label.setText(
             metrics.elidedText(
-                getattr(self, "_full_title", ""),
-                QtCore.Qt.TextElideMode.ElideRight,
-                max(20, width // 2 - 28),
+                getattr(self, "_full_title", ""), QtCore.Qt.TextElideMode.ElideRight, max(20, width - 20)
             )
         )
         self._title_label.adjustSize()
-        self._title_label.move(4, 2)
+        self._title_label.move(4, max(0, (header - self._title_label.height()) // 2))
         # Top left, under the title, so neither hides the other. Never elided: wrapped onto
         # as many lines as the panel's width needs, so every character stays on screen.
         label = self._synthetic_label
@@ -492,8 +500,11 @@ class SliceView(pg.GraphicsView):
             label.adjustSize()
             if label.width() <= room:
                 break
-        label.move(4, 4 + self._title_label.height())
+        label.move(4, header + 2)
         label.raise_()
+        top = self._letter_labels.get("top")
+        if top is not None and synthetic and label.geometry().intersects(top.geometry()):
+            top.move(top.x(), label.geometry().bottom() + 2)  # under the label, not hidden by it
 
     def set_shown(self, shown: bool) -> None:
         """Show or put aside this panel; a panel put aside skips redraws and catches up when shown."""
@@ -548,7 +559,18 @@ class SliceView(pg.GraphicsView):
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)
         if hasattr(self, "_synthetic_label"):  # pyqtgraph resizes during its own __init__
+            self._fit_scene_to_viewport()
             self._place_overlays()
+
+    def _fit_scene_to_viewport(self) -> None:
+        """pyqtgraph sizes the scene to the whole widget; with the title strip (a viewport
+        margin) the image area is the viewport only, or its bottom would be cut off."""
+        if self.closed or not self.autoPixelRange:
+            return
+        size = self.viewport().size()
+        self.range = QtCore.QRectF(0, 0, size.width(), size.height())
+        pg.GraphicsView.setRange(self, self.range, padding=0, disableAutoPixel=False)
+        self.updateMatrix()
 
     def readout_at_scene(self, point_mm: QtCore.QPointF) -> str:
         """'i j k | L P S mm | value' for a scene point on the slice shown."""

@@ -64,12 +64,12 @@ def test_close_button_closes(about_dialog, qtbot):
 
 
 def test_device_from_plugin_runtime_or_a_clear_fallback(monkeypatch):
-    import app.ui.about_dialog as about
+    import app.plugins.device as device
 
-    def broken(name):
+    def broken(*args, **kwargs):
         raise RuntimeError("torch failed to load")
 
-    monkeypatch.setattr(about.importlib, "import_module", broken)
+    monkeypatch.setattr(device, "describe_device", broken)
     assert default_device_description() == "unknown (RuntimeError: torch failed to load)"
 
 

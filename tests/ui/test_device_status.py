@@ -87,3 +87,62 @@ def test_an_answer_after_the_application_went_away_is_dropped_quietly():
     task = DeviceCheckTask(lambda: "CPU (2 threads), torch 2.13.0")
     shiboken6.delete(task.signals)
     task.run()  # raised RuntimeError before
+
+
+def test_help_about_opens_at_once_and_gets_the_device_line_when_it_arrives(qtbot, viewer_settings):
+    """Help > About froze the UI for seconds (torch imported on the UI thread to describe the device)."""
+    import threading
+    import time
+
+    from app.ui.main_window import MainWindow
+
+    release = threading.Event()
+
+    def slow_device() -> str:
+        release.wait(10)  # torch importing, as long as the test wants
+        return "CPU (2 threads), torch 2.13.0"
+
+    window = MainWindow(viewer_settings, device_describer=slow_device)
+    qtbot.addWidget(window)
+    window.show()
+    started = time.perf_counter()
+    dialog = window._show_about()
+    opened_in_s = time.perf_counter() - started
+    assert opened_in_s < 0.5, opened_in_s  # the licence table included; never the device check
+    assert dialog.isVisible() and "checking" in dialog.details_label.text()
+    release.set()
+    qtbot.waitUntil(lambda: "CPU (2 threads)" in dialog.details_label.text(), timeout=5000)
+
+
+QUIT_WHILE_CHECKING = """
+import sys
+from PySide6 import QtCore
+from app.ui import device_status
+from app.ui.application import create_application
+from app.ui.main_window import MainWindow
+from app.ui.settings import ViewerSettings
+
+device_status.DEVICE_CHECK_DELAY_MS = 0
+app = create_application([])
+window = MainWindow(ViewerSettings(QtCore.QSettings(sys.argv[1], QtCore.QSettings.Format.IniFormat)))
+window.show()
+QtCore.QTimer.singleShot(int(sys.argv[2]), app.quit)  # while torch is still importing
+app.exec()
+print("quit", window.device_label.text())
+"""
+
+
+def test_quitting_while_the_device_check_runs_prints_no_traceback(tmp_path):
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    for quit_after_ms in (200, 1500):
+        result = subprocess.run(
+            [sys.executable, "-c", QUIT_WHILE_CHECKING, str(tmp_path / "settings.ini"), str(quit_after_ms)],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+        assert result.stdout.startswith("quit")

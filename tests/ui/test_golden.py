@@ -39,6 +39,7 @@ def render_plane(qtbot, volume, plane: Plane) -> np.ndarray:
     grid.show()
     qtbot.waitExposed(grid)
     panel = grid.panels[0]
+    panel.set_overlay_text_visible(False)  # the image alone (no title strip): the goldens' size
     panel.reset_zoom()
     QtWidgets.QApplication.processEvents()
     viewport = panel.viewport()

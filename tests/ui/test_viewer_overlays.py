@@ -65,7 +65,9 @@ def test_synthetic_label_is_whole_and_on_top_in_a_crowded_compare_grid(
         assert panel.drawn_position_box.isNull() or panel.viewport().rect().contains(panel.drawn_position_box)
     for panel in main_window.panels:
         title = panel._title_label
-        assert title.geometry().right() < panel.width() // 2  # clear of the top letter
+        # In its strip above the image: clear of the top letter and of the anatomy.
+        assert title.geometry().bottom() < panel.viewport().geometry().top()
+        assert title.geometry().right() <= panel.width()
         assert title.text().split(":")[0] in {"original", "synthesized", "difference", "acquired"} or (
             title.text().endswith("…")
         )

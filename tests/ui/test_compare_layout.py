@@ -1,0 +1,62 @@
+"""What a reader sees of the compare at a laptop-like 1600x950 with the docks open: whole titles,
+a single-row compare at full height, the flicker state in view."""
+
+import pytest
+from PySide6 import QtWidgets
+
+from app.ui.application import install_tool_docks
+
+
+@pytest.fixture
+def docked_compare(qtbot, main_window, phantom, synthetic_phantom):
+    phantom.name = "T1 MNI152 2009a 1mm"
+    synthetic_phantom.name = "pseudo T1 from demo"
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    main_window.show_compare(phantom, [synthetic_phantom])
+    QtWidgets.QApplication.processEvents()
+    qtbot.waitUntil(lambda: main_window.view.width() > 600, timeout=3000)
+    QtWidgets.QApplication.processEvents()
+    return main_window
+
+
+def _title(panel) -> str:
+    return panel._title_label.text()
+
+
+def test_titles_are_whole_at_1600x950_with_docks(qtbot, docked_compare):
+    window = docked_compare
+    original, synthesized = window.panels[0], window.panels[1]
+    assert _title(original) == "original: T1 MNI152 2009a 1mm"
+    assert _title(synthesized) == "synthesized: pseudo T1 from demo"
+    for panel in window.panels:  # the title strip sits above the image, inside the panel
+        title = panel._title_label.geometry()
+        assert title.right() <= panel.width() and title.bottom() <= panel.viewport().geometry().top()
+
+
+def test_a_single_row_compare_fills_the_height(qtbot, docked_compare):
+    window = docked_compare
+    grid_height = window.view.grid.height()
+    three_rows = window.panels[0].height()
+    window.view.show_planes("axial")
+    QtWidgets.QApplication.processEvents()
+    shown = [panel for panel in window.panels if panel.isVisible()]
+    assert len(shown) == 3
+    assert all(panel.height() >= 0.9 * grid_height for panel in shown), (grid_height, three_rows)
+    window.view.show_planes("all planes")
+    QtWidgets.QApplication.processEvents()
+    assert all(panel.isVisible() for panel in window.panels)
+    assert abs(window.panels[0].height() - three_rows) <= 2
+
+
+def test_the_flicker_state_is_in_view(qtbot, docked_compare):
+    window = docked_compare
+    window.view.show_planes("axial")
+    window.view.toggle_flicker()
+    QtWidgets.QApplication.processEvents()
+    original = window.view.original_panels()[0]
+    assert _title(original).startswith("[flicker: partner]")
+    assert original._title_label.geometry().right() <= original.width()
+    window.view.toggle_flicker()
+    QtWidgets.QApplication.processEvents()
+    assert _title(original).startswith("[flicker: base]")
