@@ -89,6 +89,11 @@ def _check(args: argparse.Namespace) -> int:
         _print_step("FAIL", "manifest", str(error))
         print("plugin check FAILED", file=sys.stderr)
         return 1
+    refusal = _show_input_refusal(manifest, *args.show_input, args.force) if args.show_input else None
+    if refusal is not None:
+        _print_step("FAIL", "network input image", refusal)
+        print("plugin check FAILED", file=sys.stderr)
+        return 1
     from app.plugins.contract import check_plugin
 
     steps = check_plugin(manifest)
@@ -96,43 +101,39 @@ def _check(args: argparse.Namespace) -> int:
         _print_step("ok  " if step.passed else "FAIL", step.name, step.detail)
     passed = all(step.passed for step in steps)
     if args.show_input:
-        passed = _show_input(manifest, *args.show_input, force=args.force) and passed
+        passed = _show_input(manifest, *args.show_input) and passed
     print("plugin OK" if passed else "plugin check FAILED", file=sys.stderr)
     return 0 if passed else 1
 
 
-def _show_input(manifest, volume_path: str, png_path: str, force: bool) -> bool:
-    """Write what the network is given from ``volume_path`` as a PNG; one line either way."""
-    from pathlib import Path
+def _show_input_refusal(manifest, volume_path: str, png_path: str, force: bool) -> str | None:
+    """The output policy for --show-input's PNG, asked before the check's work."""
+    from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths
 
+    try:
+        check_outputs([file_output(png_path)], input_paths(volume_path, manifest.folder), force)
+    except OutputRefused as error:
+        return str(error)
+    return None
+
+
+def _show_input(manifest, volume_path: str, png_path: str) -> bool:
+    """Write what the network is given from ``volume_path`` as a PNG; one line either way."""
     from app.analysis.png import encode_png
     from app.cli.compare import load_any
-    from app.cli.writable import unwritable_reason
+    from app.io.atomic import atomic_file
     from app.io.errors import LoadError
     from app.plugins.errors import PluginError
     from app.plugins.network_view import network_input_slice
     from app.plugins.plane_stack import describe_network_view
 
-    out = Path(png_path)
-    problem = None
-    if out.absolute() == Path(volume_path).absolute():
-        problem = f"{png_path} is the input volume: choose another output name"
-    elif out.exists() and not force:
-        problem = f"{png_path} exists: choose another name, or add --force to overwrite it"
-    else:
-        problem = unwritable_reason(out)
-    if problem is None:
-        try:
-            seen = network_input_slice(manifest, load_any(volume_path))
-        except (PluginError, LoadError, OSError, ValueError) as error:
-            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if problem is not None:
-        _print_step("FAIL", "network input image", problem)
+    try:
+        seen = network_input_slice(manifest, load_any(volume_path))
+        with atomic_file(png_path) as partial:
+            partial.write_bytes(encode_png(seen.grey_pixels()))
+    except (PluginError, LoadError, OSError, ValueError) as error:
+        _print_step("FAIL", "network input image", str(error).splitlines()[0] if str(error) else type(error).__name__)
         return False
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(encode_png(seen.grey_pixels()))
-    partial.replace(out)
     rows, columns = seen.image.shape
     view = describe_network_view(manifest.plane or "axial", manifest.dimensionality, manifest.context_slices)
     _print_step(

@@ -61,9 +61,11 @@ def test_existing_output_and_3d_plugin_are_refused_in_one_line(tmp_path, ras_nif
     out.write_bytes(b"keep me")
     assert main(["plugins", "check", str(plugin), "--show-input", str(nifti), str(out)]) == 1
     line = [x for x in capsys.readouterr().out.splitlines() if "network input image" in x][0]
-    assert line == f"FAIL  network input image: {out} exists: choose another name, or add --force to overwrite it"
+    assert line == f"FAIL  network input image: {out} already exists (give --force to replace it)"
     assert out.read_bytes() == b"keep me"
     assert main(["plugins", "check", str(plugin), "--show-input", str(nifti), str(out), "--force"]) == 0
     assert _png(out).shape == (48, 40)
     assert main(["plugins", "check", str(plugin), "--show-input", str(nifti), str(nifti)]) == 1
-    assert "is the input volume" in capsys.readouterr().out
+    assert "is also an input" in capsys.readouterr().out
+    assert main(["plugins", "check", str(plugin), "--show-input", str(nifti), str(plugin / "plugin.yaml"), "--force"]) == 1
+    assert "inside the input folder" in capsys.readouterr().out
