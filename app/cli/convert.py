@@ -60,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     size = " x ".join(map(str, volume.size_ijk))
     print(f"wrote {output} ({size} voxels, {volume.geometry.orientation_code()}, {volume.voxels.dtype})")
     for warning in volume.metadata.get("warnings", []):
-        print(f"warning: {warning}")
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -37,6 +37,7 @@ from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io import dicom_checks
 from app.io.dicom_header import read_explicit_le_header
 from app.io.dicom_marking import SyntheticMarking, read_marking, series_marking
+from app.io.series_completeness import completeness_warnings
 
 HEADER_TAGS = [
     "SOPClassUID",
@@ -75,6 +76,9 @@ HEADER_TAGS = [
     "RescaleType",
     "WindowCenter",
     "WindowWidth",
+    # Completeness (app.io.series_completeness): the slice count SynthView records.
+    "Manufacturer",
+    "ImagesInAcquisition",
     # The synthetic marking (app.io.dicom_marking), read whatever the transfer syntax.
     "ImageType",
     "SyntheticData",
@@ -422,6 +426,15 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
     normal = np.cross(row_dir, col_dir)
     frames, slice_spacing, more_warnings = _sort_and_check(frames, normal, ds)
     warnings.extend(more_warnings)
+    if not (len(part) == 1 and _is_multiframe(ds)):
+        warnings.extend(
+            completeness_warnings(
+                [_int_or(_fast(h.dataset, "InstanceNumber"), None) for h in part],
+                [_int_or(_fast(h.dataset, "ImagesInAcquisition"), None) for h in part],
+                _text(ds, "Manufacturer"),
+                missing_positions_reported=any("missing slice" in w for w in more_warnings),
+            )
+        )
     marking, mixed = series_marking(read_marking(header.dataset) for header in part)
     if mixed:
         warnings.append(mixed)
