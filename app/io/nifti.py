@@ -16,6 +16,7 @@ from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
 from app.io.atomic import atomic_file, write_text_atomic
 from app.io.errors import LoadError
+from app.io.nifti_checks import check_declared
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -41,6 +42,7 @@ def load_nifti(path: str | Path) -> Volume:
     """Read a 3D NIfTI image (a 4D one must have a single volume) as a Volume in LPS."""
     path = Path(path)
     image = nib.load(str(path))
+    check_declared(path, image.header)  # before any voxel is read (huge headers, gzip bombs)
     image = nib.funcs.squeeze_image(image)
     if len(image.shape) != 3:
         raise LoadError(_not_3d_message(path, image.shape))
@@ -93,6 +95,19 @@ def _not_3d_message(path: Path, shape: tuple[int, ...]) -> str:
     return f"{path.name}: a {len(shape)}D image of shape {tuple(shape)}; SynthView reads 3D images"
 
 
+def _storable(voxels: np.ndarray) -> np.ndarray:
+    """64-bit integers (which nibabel refuses without an explicit type, and many tools cannot
+    read) as the smallest integer type that holds every value; kept 64-bit only when needed."""
+    if voxels.dtype not in (np.int64, np.uint64) or voxels.size == 0:
+        return voxels
+    low, high = int(voxels.min()), int(voxels.max())
+    for candidate in (np.uint8, np.int16, np.uint16, np.int32, np.uint32):
+        limits = np.iinfo(candidate)
+        if limits.min <= low and high <= limits.max:
+            return voxels.astype(candidate)
+    return voxels
+
+
 def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:
     """Geometry from an affine, tolerating slightly non-orthogonal (sheared) headers by QR."""
     linear = lps_from_ijk[:3, :3]
@@ -111,8 +126,8 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     A synthesized volume always gets a JSON sidecar carrying its provenance.
     """
     path = Path(path)
-    data = np.ascontiguousarray(volume.voxels).T  # back to (i, j, k)
-    image = nib.Nifti1Image(data, volume.geometry.ras_from_ijk)
+    data = _storable(np.ascontiguousarray(volume.voxels)).T  # back to (i, j, k)
+    image = nib.Nifti1Image(data, volume.geometry.ras_from_ijk, dtype=data.dtype)
     image.set_sform(volume.geometry.ras_from_ijk, code=1)
     image.set_qform(volume.geometry.ras_from_ijk, code=1)
     image.header.set_xyzt_units("mm", "sec")
