@@ -16,6 +16,7 @@ from app.plugins.weights import (
     load_torchscript,
     onnx_session,
     quiet_run_options,
+    read_verified,
     verify_sha256,
 )
 
@@ -99,12 +100,14 @@ def _refuse_outside_folder(weights: WeightsRef) -> None:
 def load_generator(spec: ArchitectureSpec, weights: WeightsRef) -> tuple[Generator, str]:
     """Check the file's SHA-256 against the manifest, then load it as data; returns the hash."""
     _refuse_outside_folder(weights)
-    sha256 = verify_sha256(weights.path, weights.sha256)
     if spec.type == "onnx":
+        sha256 = verify_sha256(weights.path, weights.sha256)
         return OnnxGenerator(weights.path), sha256
+    verified = read_verified(weights.path, weights.sha256)
+    sha256 = verified.sha256
     if spec.type == "torchscript":
-        return Generator(load_torchscript(weights.path)), sha256
-    state_dict = load_state_dict(weights.path)
+        return Generator(load_torchscript(verified)), sha256
+    state_dict = load_state_dict(verified)
     if not state_dict:
         raise WeightsFormatError(f"{weights.path.name}: the state dict is empty")
     return Generator(load_builtin_generator(spec, state_dict)), sha256

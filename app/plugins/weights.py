@@ -3,16 +3,22 @@
 * ``.pth``/``.pt`` state dicts: ``torch.load(weights_only=True)``; a pickle that names Python
   callables (the way a malicious checkpoint runs code) is refused with a clear message.
 * TorchScript archives: ``torch.jit.load`` (no arbitrary Python unpickling).
-* ONNX models: onnxruntime sessions.
+* ONNX models: onnxruntime sessions (from the path: an ONNX model may keep its tensors in
+  files beside it).
+
+State dicts and TorchScript are read once (``read_verified``): the bytes hashed are the bytes
+loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import re
 import warnings
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,26 +37,65 @@ def sha256_of_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: str | Path, expected_sha256: str) -> str:
-    """Return the file's SHA-256, raising if it differs from the manifest's."""
-    actual = sha256_of_file(path)
+@dataclass(frozen=True)
+class WeightsBytes:
+    """A weights file read once: the bytes that were hashed are the bytes that are loaded (a file
+    swapped between the check and the load cannot slip through)."""
+
+    name: str
+    data: bytes = field(repr=False)
+    sha256: str
+
+    @classmethod
+    def read(cls, path: str | Path) -> WeightsBytes:
+        data = Path(path).read_bytes()
+        return cls(Path(path).name, data, hashlib.sha256(data).hexdigest())
+
+
+def _check_hash(name: str, actual: str, expected_sha256: str) -> str:
     if actual.lower() != expected_sha256.lower():
         raise WeightsHashMismatchError(
-            f"{Path(path).name}: SHA-256 mismatch, refusing to load: the file has {actual}, the manifest"
+            f"{name}: SHA-256 mismatch, refusing to load: the file has {actual}, the manifest"
             f" expects {expected_sha256.lower()}; if you retrained the model on purpose, set weights.sha256:"
             f" {actual}\nOtherwise the weights were changed or replaced since the manifest was written."
         )
     return actual
 
 
+def verify_sha256(path: str | Path, expected_sha256: str) -> str:
+    """Return the file's SHA-256, raising if it differs from the manifest's."""
+    return _check_hash(Path(path).name, sha256_of_file(path), expected_sha256)
+
+
+def read_verified(path: str | Path, expected_sha256: str) -> WeightsBytes:
+    """The file's bytes, once its SHA-256 matches the manifest's."""
+    weights = WeightsBytes.read(path)
+    _check_hash(weights.name, weights.sha256, expected_sha256)
+    return weights
+
+
+def _as_bytes(source: str | Path | WeightsBytes) -> WeightsBytes:
+    return source if isinstance(source, WeightsBytes) else WeightsBytes.read(source)
+
+
+def _zip_names(data: bytes) -> list[str] | None:
+    """The members of a zip archive that starts like one (torch.load's own test), else None."""
+    if data[:4] != b"PK\x03\x04":
+        return None
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.namelist()
+
+
+def _is_torchscript(names: list[str]) -> bool:
+    return any(name.endswith("/constants.pkl") or name == "constants.pkl" for name in names)
+
+
 def is_torchscript_archive(path: str | Path) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
-            return any(
-                name.endswith("/constants.pkl") or name == "constants.pkl" for name in archive.namelist()
-            )
+        names = _zip_names(Path(path).read_bytes())
     except (zipfile.BadZipFile, OSError):
         return False
+    return names is not None and _is_torchscript(names)
 
 
 _RESAVE = (
@@ -59,76 +104,73 @@ _RESAVE = (
 )
 
 
-def refuse_unsafe_pickle(path: Path) -> None:
+def refuse_unsafe_pickle(weights: WeightsBytes) -> None:
     """Read the pickle(s) in a checkpoint without running them; refuse one naming a callable
     outside the tensor rebuilders, a plain Python pickle, or a file that is no pickle at all."""
+    name, data = weights.name, weights.data
     try:
-        if _starts_like_zip(path):  # the test torch.load makes (a zip directory at the end is not enough)
-            with zipfile.ZipFile(path) as archive:
-                if is_torchscript_archive(path):
-                    raise WeightsFormatError(
-                        f"{path.name}: a TorchScript archive, not a state dict: set architecture.type:"
-                        " torchscript (the built-in architectures read state dicts)"
-                    )
-                pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
-                if not pickles:
-                    raise WeightsFormatError(
-                        f"{path.name}: a zip file without a data.pkl, not a PyTorch checkpoint: {_RESAVE}"
-                    )
-                scans = [scan_pickle_stream(archive.read(name), allow_legacy_torch=False) for name in pickles]
-                legacy_or_zip = True
+        members = _zip_names(data)
+        if members is not None:
+            if _is_torchscript(members):
+                raise WeightsFormatError(
+                    f"{name}: a TorchScript archive, not a state dict: set architecture.type:"
+                    " torchscript (the built-in architectures read state dicts)"
+                )
+            pickles = [member for member in members if member.endswith("data.pkl")]
+            if not pickles:
+                raise WeightsFormatError(
+                    f"{name}: a zip file without a data.pkl, not a PyTorch checkpoint: {_RESAVE}"
+                )
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                scans = [scan_pickle_stream(archive.read(m), allow_legacy_torch=False) for m in pickles]
+            torch_format = True
         else:
-            with open(path, "rb") as stream:
-                scans = [scan_pickle_stream(stream)]
-            legacy_or_zip = scans[0].legacy_torch
+            scans = [scan_pickle_stream(data)]
+            torch_format = scans[0].legacy_torch
     except NotAPickle as error:
         raise WeightsFormatError(
-            f"{path.name}: not a PyTorch checkpoint (neither a torch.save zip nor a pickle): {_RESAVE}"
+            f"{name}: not a PyTorch checkpoint (neither a torch.save zip nor a pickle): {_RESAVE}"
             f"\n(the pickle reader stopped: {error})"
         ) from error
-    except (zipfile.BadZipFile, OSError, KeyError) as error:
-        raise WeightsFormatError(f"{path.name}: cannot read the checkpoint ({_first_line(error)})") from error
-    unsafe = [name for scan in scans for name in scan.unsafe_globals]
+    except (zipfile.BadZipFile, OSError, KeyError, EOFError) as error:
+        raise WeightsFormatError(f"{name}: cannot read the checkpoint ({_first_line(error)})") from error
+    unsafe = [found for scan in scans for found in scan.unsafe_globals]
     if unsafe:
         others = f"\nother callables it names: {', '.join(dict.fromkeys(unsafe[1:]))}" if len(unsafe) > 1 else ""
         raise UnsafeWeightsError(
-            f"{path.name}: refused: the weights file would run code ({unsafe[0]}) when loaded; {_RESAVE}"
+            f"{name}: refused: the weights file would run code ({unsafe[0]}) when loaded; {_RESAVE}"
             f"\nSynthView loads weights as data only (tensors), never Python objects.{others}"
         )
-    if not legacy_or_zip:
+    if not torch_format:
         raise WeightsFormatError(
-            f"{path.name}: a plain Python pickle (protocol {scans[0].protocol}), not a PyTorch checkpoint:"
+            f"{name}: a plain Python pickle (protocol {scans[0].protocol}), not a PyTorch checkpoint:"
             f" {_RESAVE}"
         )
 
 
-def _starts_like_zip(path: Path) -> bool:
-    with open(path, "rb") as stream:
-        return stream.read(4) == b"PK\x03\x04"
-
-
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def load_state_dict(source: str | Path | WeightsBytes) -> dict[str, torch.Tensor]:
     """A plain ``{name: tensor}`` state dict from a checkpoint, loaded as data only.
 
-    The pickle is scanned first (``refuse_unsafe_pickle``); ``torch.load(weights_only=True)``
-    stays the second line of defence. Accepts the bare state dict the pix2pix/CycleGAN code
-    saves, a ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper, and strips a DataParallel
-    ``module.`` prefix.
+    The pickle is scanned first (``refuse_unsafe_pickle``); ``torch.load(weights_only=True)`` of
+    the same bytes stays the second line of defence. Accepts the bare state dict the
+    pix2pix/CycleGAN code saves, a ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper, and
+    strips a DataParallel ``module.`` prefix.
     """
-    path = Path(path)
-    refuse_unsafe_pickle(path)
+    weights = _as_bytes(source)
+    name = weights.name
+    refuse_unsafe_pickle(weights)
     try:
         with warnings.catch_warnings():  # torch's own warnings (legacy format, weights_only) stay quiet
             warnings.simplefilter("ignore")
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(io.BytesIO(weights.data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise UnsafeWeightsError(
-            f"{path.name}: refused: the weights file holds Python objects the data-only loader does not"
+            f"{name}: refused: the weights file holds Python objects the data-only loader does not"
             f" accept; {_RESAVE}\n(loader: {_first_line(error)})"
         ) from error
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise WeightsFormatError(
-            f"{path.name}: not a readable PyTorch checkpoint (truncated or damaged): {_RESAVE}"
+            f"{name}: not a readable PyTorch checkpoint (truncated or damaged): {_RESAVE}"
             f"\n(loader: {_first_line(error)})"
         ) from error
     for wrapper_key in ("state_dict", "model", "netG", "generator"):
@@ -137,28 +179,33 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             break
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise WeightsFormatError(
-            f"{path.name}: expected a state dict of tensors, found {type(loaded).__name__}: {_RESAVE}"
+            f"{name}: expected a state dict of tensors, found {type(loaded).__name__}: {_RESAVE}"
         )
     if loaded and all(key.startswith("module.") for key in loaded):
         loaded = {key[len("module.") :]: value for key, value in loaded.items()}
     return dict(loaded)
 
 
-def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
-    path = Path(path)
-    if zipfile.is_zipfile(path) and not is_torchscript_archive(path):
+def load_torchscript(source: str | Path | WeightsBytes) -> torch.jit.ScriptModule:
+    weights = _as_bytes(source)
+    name = weights.name
+    try:
+        members = _zip_names(weights.data)
+    except zipfile.BadZipFile:
+        members = None
+    if members is not None and not _is_torchscript(members):
         raise WeightsFormatError(
-            f"{path.name}: a torch.save checkpoint, not TorchScript: set architecture.type to the"
+            f"{name}: a torch.save checkpoint, not TorchScript: set architecture.type to the"
             " built-in network it was trained with (resnet_9blocks, resnet_6blocks, unet_128, unet_256),"
             " or save it with torch.jit.script(model).save(path)"
         )
     try:
         with warnings.catch_warnings():  # TorchScript is deprecated upstream but still the portable format
             warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
+            module = torch.jit.load(io.BytesIO(weights.data), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as error:
         raise WeightsFormatError(
-            f"{path.name}: not a readable TorchScript archive: save the model with"
+            f"{name}: not a readable TorchScript archive: save the model with"
             f" torch.jit.script(model).save(path), or set architecture.type to its format"
             f"\n(loader: {_first_line(error)})"
         ) from error

@@ -40,6 +40,7 @@ def no_hashing(monkeypatch):
         raise AssertionError(f"{path} was hashed")
 
     monkeypatch.setattr(weights_module, "sha256_of_file", forbidden)
+    monkeypatch.setattr(weights_module.WeightsBytes, "read", forbidden)
 
 
 @pytest.fixture

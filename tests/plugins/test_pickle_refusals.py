@@ -178,3 +178,27 @@ def test_pickle_with_a_clean_zip_appended_is_still_scanned_as_a_pickle(tmp_path)
     with pytest.raises(UnsafeWeightsError, match=r"would run code \(posix.system\)"):
         load_state_dict(polyglot)
     assert not marker.exists()
+
+
+def test_weights_swapped_after_the_hash_check_are_not_what_is_loaded(tmp_path, monkeypatch):
+    """The bytes hashed are the bytes scanned and loaded: replacing the file between the hash
+    check and torch.load changes nothing."""
+    import app.plugins.loading as loading
+    from app.plugins.loading import load_plugin
+    from app.plugins.manifest import load_manifest
+
+    folder = make_builtin_plugin(tmp_path / "p")
+    manifest = load_manifest(folder)
+    marker = tmp_path / "code-ran"
+    real_read = loading.read_verified
+
+    def read_then_swap(path, sha):
+        verified = real_read(path, sha)
+        Path(path).write_bytes(pickle.dumps(_System(marker), protocol=2))  # the attacker's move
+        return verified
+
+    monkeypatch.setattr(loading, "read_verified", read_then_swap)
+    plugin = load_plugin(manifest)
+    assert plugin.weights_sha256 == manifest.weights.sha256 and not marker.exists()
+    output = plugin.generator(torch.zeros(1, 1, 32, 32))
+    assert output.shape == (1, 1, 32, 32)
