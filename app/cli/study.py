@@ -335,10 +335,12 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _default_truth(database: str) -> list[Path]:
-    """The truth file read beside a SQLite database (an input, never to be written over)."""
-    from app.readerstudy.truth import TRUTH_FILE
+    """The truth files read beside a SQLite database (inputs, never to be written over)."""
+    from app.readerstudy.truth import TRUTH_DIR, TRUTH_FILE
 
-    return [Path(database).parent / TRUTH_FILE] if "://" not in database else []
+    if "://" in database:
+        return []
+    return [Path(database).parent / TRUTH_DIR / TRUTH_FILE, Path(database).parent / TRUTH_FILE]
 
 
 def _summary(result: dict) -> str:

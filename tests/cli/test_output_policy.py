@@ -248,3 +248,12 @@ def test_view_screenshot_follows_the_policy(tmp_path, mr_nifti, capsys):
     assert "give --force" in capsys.readouterr().err
     assert main(["view", str(mr_nifti), "--screenshot", str(mr_nifti), "--force"]) == 2
     assert "is also an input" in capsys.readouterr().err
+
+
+def test_analyze_never_writes_over_the_truth_it_reads(tmp_path, capsys):
+    database = _database(tmp_path)
+    truth = database.parent / "truth" / "truth.json"
+    before = truth.read_bytes()
+    assert main(["study", "analyze", str(database), "--json", str(truth), "--force"]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    assert truth.read_bytes() == before
