@@ -57,10 +57,36 @@ def percentile_window(voxels: np.ndarray, low_pct: float = 1.0, high_pct: float 
     return WindowLevel.from_range(low, high)
 
 
+def robust_window(voxels: np.ndarray, high_pct: float = 99.5, max_samples: int = 1_000_000) -> WindowLevel:
+    """From the darkest value (background black) to the ``high_pct`` percentile of the voxels
+    above it (the anatomy, not the empty air around it): a few bright outliers go white, the
+    tissue never does."""
+    flat = voxels.reshape(-1)
+    sample = np.asarray(flat[:: max(1, flat.size // max_samples)], dtype=np.float64)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return WindowLevel(0.0, 1.0)
+    low = float(sample.min())
+    foreground = sample[sample > low]
+    high = float(np.percentile(foreground, high_pct)) if foreground.size else low + 1.0
+    return WindowLevel.from_range(low, high)
+
+
+def clipped_fraction(voxels: np.ndarray, window: WindowLevel, max_samples: int = 1_000_000) -> float:
+    """The share of the non-background voxels a window draws pure white."""
+    flat = voxels.reshape(-1)
+    sample = np.asarray(flat[:: max(1, flat.size // max_samples)], dtype=np.float64)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.0
+    foreground = sample[sample > sample.min()]
+    return float(np.mean(foreground > window.high)) if foreground.size else 0.0
+
+
 def default_window(voxels: np.ndarray, modality: str) -> WindowLevel:
     if modality.upper() == "CT":
         return CT_PRESETS_HU["Soft tissue"]
-    return percentile_window(voxels)
+    return robust_window(voxels)
 
 
 def apply_window(values: np.ndarray, window: WindowLevel, invert: bool = False) -> np.ndarray:

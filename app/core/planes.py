@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.volume import Volume
+from app.core.volume import Volume, axis_letter, opposite_letter
 
 
 class Plane(enum.Enum):
@@ -73,6 +73,15 @@ def scene_from_lps(plane: Plane, lps_mm) -> np.ndarray:
 def slice_position_mm(plane: Plane, lps_mm) -> float:
     """Position of an LPS point along the plane normal (which slice it lies on)."""
     return float(np.asarray(lps_mm, dtype=float) @ PLANE_AXES[plane].normal_lps)
+
+
+def slice_position_text(plane: Plane, lps_mm) -> str:
+    """Where a slice lies, as a radiologist says it: 'R 11.1 mm' for 11.1 mm to the patient's
+    right (LPS x = -11.1), 'S 22.0 mm', 'A 3.0 mm'. Exports keep the signed LPS numbers."""
+    position = slice_position_mm(plane, lps_mm)
+    positive = axis_letter(PLANE_AXES[plane].normal_lps)
+    letter = positive if position >= 0 or abs(position) < 0.05 else opposite_letter(positive)
+    return f"{letter} {abs(position):.1f} mm"
 
 
 def lps_from_scene(plane: Plane, u_mm: float, v_mm: float, position_mm: float) -> np.ndarray:

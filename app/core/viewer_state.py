@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from app.core.display import CT_PRESETS_HU, WindowLevel, default_window, percentile_window
+from app.core.display import (
+    CT_PRESETS_HU,
+    WindowLevel,
+    clipped_fraction,
+    default_window,
+    percentile_window,
+    robust_window,
+)
 from app.core.events import Event
 from app.core.planes import PLANE_AXES, Plane, slice_step_mm
 from app.core.volume import Volume
@@ -87,9 +94,12 @@ class ViewerState:
         self.set_window(WindowLevel(window.center + delta_center, max(window.width + delta_width, 1e-3)))
 
     def apply_preset(self, name: str) -> None:
-        """A CT preset by name (Hounsfield units) or 'MR percentiles' (1st..99th)."""
+        """A CT preset by name (Hounsfield units), 'Robust' (background to the anatomy's 99.5th
+        percentile), 'MR percentiles' (1st..99th) or 'Full range'."""
         if name in CT_PRESETS_HU:
             self.set_window(CT_PRESETS_HU[name])
+        elif name == "Robust":
+            self.set_window(robust_window(self.reference.voxels))
         elif name == "MR percentiles":
             self.set_window(percentile_window(self.reference.voxels, 1.0, 99.0))
         elif name == "Full range":
@@ -98,13 +108,21 @@ class ViewerState:
             raise ValueError(f"unknown window preset {name!r}")
 
 
+HEADER_WINDOW_MAX_CLIPPED = 0.01  # an MR header window that whites out more anatomy is not used
+
+
 def initial_window(volume: Volume) -> WindowLevel:
     """The window the series' own header suggests (DICOM Window Center/Width), else the
-    modality default (CT soft tissue, MR 1st..99th percentile)."""
+    modality default (CT soft tissue, otherwise the robust window). An MR header window that
+    draws more than 1 % of the anatomy pure white is ignored: MR values have no fixed scale and
+    headers carry windows of another reconstruction (the demo's W900/L450 for data up to 1020
+    whited out 5 % of the brain)."""
     center, width = volume.metadata.get("WindowCenter"), volume.metadata.get("WindowWidth")
     try:
         if center is not None and width is not None and float(width) > 0:
-            return WindowLevel(float(center), float(width))
+            header = WindowLevel(float(center), float(width))
+            if volume.modality.upper() == "CT" or clipped_fraction(volume.voxels, header) <= HEADER_WINDOW_MAX_CLIPPED:
+                return header
     except (TypeError, ValueError):
         pass
     return default_window(volume.voxels, volume.modality)
@@ -116,4 +134,11 @@ def initial_invert(volume: Volume) -> bool:
     return str(volume.metadata.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
 
 
-PRESET_NAMES = ("Brain", "Lung", "Bone", "Abdomen", "Soft tissue", "MR percentiles", "Full range")
+CT_PRESET_NAMES = ("Brain", "Lung", "Bone", "Abdomen", "Soft tissue", "Full range")
+OTHER_PRESET_NAMES = ("Robust", "MR percentiles", "Full range")  # no Hounsfield units: no CT windows
+PRESET_KEYS = max(len(CT_PRESET_NAMES), len(OTHER_PRESET_NAMES))  # Alt+1 .. Alt+N
+
+
+def presets_for(modality: str) -> tuple[str, ...]:
+    """The window presets that mean something for a modality (CT presets are in HU)."""
+    return CT_PRESET_NAMES if modality.upper() == "CT" else OTHER_PRESET_NAMES

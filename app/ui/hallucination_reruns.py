@@ -115,6 +115,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         progress_row.addWidget(self.progress_bar, 1)
         progress_row.addWidget(self.cancel_button)
         self.status_label = QtWidgets.QLabel("")
+        self._reason_texts: set[str] = set()  # why-not texts shown, cleared once they no longer hold
         self.status_label.setWordWrap(True)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -165,8 +166,13 @@ class RerunMapsBox(QtWidgets.QGroupBox):
             button.setToolTip(reasons[kind] or f"Rerun the generator to compute the {button.text()} map")
         plugin = pair[1].provenance.plugin_name if pair is not None and pair[1].provenance else ""
         self.setTitle(f"Rerun the generator ({plugin})" if plugin else "Rerun the generator")
-        if not running and not self.last_error and not any(not r for r in reasons.values()):
+        if running or self.last_error:
+            return
+        if not any(not r for r in reasons.values()):
             self.status_label.setText(next(iter(reasons.values()), ""))
+        elif self.status_label.text() in self._reason_texts:
+            self.status_label.setText("")  # a reason that no longer holds ("Open a compare first")
+        self._reason_texts = set(reasons.values()) - {""} | self._reason_texts
 
     # ----- running ------------------------------------------------------------------------
     def is_running(self) -> bool:

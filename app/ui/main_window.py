@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.planes import Plane
 from app.core.session import Layout, Session
-from app.core.viewer_state import PRESET_NAMES, ViewerState
+from app.core.viewer_state import PRESET_KEYS, ViewerState, presets_for
 from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.compare_view import CompareView
@@ -418,11 +418,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._docks_menu = view_menu.addMenu("Panels")
 
         image_menu = bar.addMenu("&Image")
-        presets = image_menu.addMenu("Window presets")
-        for number, name in enumerate(PRESET_NAMES, start=1):
-            self._add_action(
-                presets, name, f"Alt+{number}", lambda n=name: self._with_state(lambda s: s.apply_preset(n))
-            )
+        # The presets of the shown volume's modality (CT's are in HU: none on MR); Alt+N picks the
+        # Nth of them, the menu lists them when it opens.
+        self._presets_menu = image_menu.addMenu("Window presets")
+        self._presets_menu.aboutToShow.connect(self._fill_presets_menu)
+        for number in range(1, PRESET_KEYS + 1):
+            action = QtGui.QAction(f"Window preset {number}", self)
+            action.setShortcut(QtGui.QKeySequence(f"Alt+{number}"))
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda checked=False, n=number: self.apply_preset_number(n))
+            self.addAction(action)
         self._add_action(
             image_menu,
             "Invert",
@@ -452,6 +457,23 @@ class MainWindow(QtWidgets.QMainWindow):
         return action
 
     # ----- actions ------------------------------------------------------------------------
+    def window_presets(self) -> tuple[str, ...]:
+        current = self.session.current
+        return presets_for(current.modality if current is not None else "")
+
+    def apply_preset_number(self, number: int) -> None:
+        presets = self.window_presets()
+        if self.state is not None and 1 <= number <= len(presets):
+            self.state.apply_preset(presets[number - 1])
+
+    def _fill_presets_menu(self) -> None:
+        menu = self._presets_menu
+        menu.clear()
+        for number, name in enumerate(self.window_presets(), start=1):
+            # The key is shown (after a tab), bound once by the window's own action.
+            action = menu.addAction(f"{name}\tAlt+{number}")
+            action.triggered.connect(lambda checked=False, n=number: self.apply_preset_number(n))
+
     def _with_state(self, change) -> None:
         if self.state is not None:
             change(self.state)

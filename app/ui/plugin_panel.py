@@ -77,6 +77,8 @@ class PluginPanel(QtWidgets.QWidget):
 
         self.plugin_combo = QtWidgets.QComboBox()
         self.plugin_combo.currentIndexChanged.connect(self._show_model_card)
+        self.plugin_combo.activated.connect(self._on_user_choice)
+        self._user_chose = False  # once the reader picks a plugin, a new volume does not change it
         self.add_folder_button = QtWidgets.QPushButton("Add folder…")
         self.add_folder_button.setToolTip("Use a plugin folder (manifest + weights) without installing it")
         self.add_folder_button.clicked.connect(self._choose_folder)
@@ -106,10 +108,15 @@ class PluginPanel(QtWidgets.QWidget):
         self.domain_box = self._build_domain_box()
         self._acknowledged: tuple = (None, None)  # (manifest, volume) the user chose to run anyway
 
-        chooser = QtWidgets.QHBoxLayout()
-        chooser.addWidget(self.plugin_combo, 1)
-        chooser.addWidget(self.add_folder_button)
-        chooser.addWidget(self.refresh_button)
+        # The plugin's name on a row of its own, the dock's whole width (it was clipped beside
+        # the buttons), the buttons under it.
+        chooser = QtWidgets.QVBoxLayout()
+        chooser.addWidget(self.plugin_combo)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.add_folder_button)
+        buttons.addWidget(self.refresh_button)
+        chooser.addLayout(buttons)
         run_row = QtWidgets.QHBoxLayout()
         run_row.addWidget(QtWidgets.QLabel("Device"))
         run_row.addWidget(self.device_combo)
@@ -170,13 +177,54 @@ class PluginPanel(QtWidgets.QWidget):
         self.plugin_combo.blockSignals(True)
         self.plugin_combo.clear()
         self.plugin_combo.addItems([self._label(m) for m in self.manifests])
+        for index, manifest in enumerate(self.manifests):
+            self.plugin_combo.setItemData(index, self._label(manifest), QtCore.Qt.ItemDataRole.ToolTipRole)
         self.plugin_combo.blockSignals(False)
-        self.run_button.setEnabled(bool(self.manifests))
+        self.choose_for_volume()
         self._show_model_card()
+
+    def choose_for_volume(self) -> None:
+        """Select the plugin that fits the open volume: an image-to-image plugin taking its
+        modality, before one that takes another, before a generator (which takes no volume and
+        belongs to the sample gallery). The reader's own choice is kept."""
+        if self._user_chose or not self.manifests:
+            self._update_run_button()
+            return
+        volume = self.volume_provider()
+        modality = (volume.modality if volume is not None else "").upper()
+
+        def rank(manifest) -> tuple[int, int]:
+            takes = {m.upper() for m in (manifest.input_modalities or (manifest.input_modality,)) if m}
+            generator = manifest.task == "generation"
+            return (int(generator), 0 if not modality or not takes or modality in takes else 1)
+
+        best = min(range(len(self.manifests)), key=lambda index: rank(self.manifests[index]))
+        self.plugin_combo.setCurrentIndex(best)
+        self._update_run_button()
+
+    def _on_user_choice(self, _index: int) -> None:
+        self._user_chose = True
+        self._update_run_button()
+
+    def _update_run_button(self) -> None:
+        """Run only what can run: a plugin chosen, a volume open, and not a generator."""
+        manifest = self.selected_manifest()
+        volume = self.volume_provider()
+        if manifest is None:
+            why = "No plugin found"
+        elif manifest.task == "generation":
+            why = "A generation plugin takes no input volume: Tools > Sample gallery shows its samples"
+        elif volume is None:
+            why = "Open a volume first"
+        else:
+            why = ""
+        self.run_button.setEnabled(not why and not self.is_running())
+        self.run_button.setToolTip(why or f"Run {manifest.name} on {volume.name or 'the open volume'}")
 
     def _show_model_card(self, *_args) -> None:
         manifest = self.selected_manifest()
         self.model_card.setPlainText(manifest.model_card_text() if manifest else self._no_plugin_text())
+        self._update_run_button()
 
     @staticmethod
     def _no_plugin_text() -> str:
@@ -293,7 +341,7 @@ class PluginPanel(QtWidgets.QWidget):
     def _dismiss_domain_warning(self) -> None:
         self.domain_box.hide()
         self._pending_domain = (None, None)
-        self.run_button.setEnabled(bool(self.manifests) and not self.is_running())
+        self._update_run_button()
         if self.status_label.text().startswith("Read the training-domain warning"):
             self.status_label.setText("")
 
@@ -303,7 +351,10 @@ class PluginPanel(QtWidgets.QWidget):
             self.status_label.setText("Cancelling…")
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running and bool(self.manifests))
+        if running:
+            self.run_button.setEnabled(False)
+        else:
+            self._update_run_button()
         self.cancel_button.setEnabled(running)
         self.plugin_combo.setEnabled(not running)
 
@@ -347,6 +398,7 @@ class PluginPanel(QtWidgets.QWidget):
 def install_plugin_panel(window) -> PluginPanel:
     """Dock the panel in the main window; a finished run opens the compare layout."""
     panel = PluginPanel(volume_provider=lambda: window.session.current)
+    window.view_changed.connect(panel.choose_for_volume)
     panel.result_ready.connect(lambda original, synthesized: window.show_compare(original, [synthesized]))
     window.add_dock(panel, "GAN plugins")
     return panel

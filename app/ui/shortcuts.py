@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from app.core.viewer_state import PRESET_NAMES
+from app.core.viewer_state import PRESET_KEYS
 
 # (key sequence, what it does); panel keys are handled by the focused SliceView itself.
 SHORTCUTS: list[tuple[str, str]] = [
@@ -21,7 +21,10 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("F", "Flicker original / synthesized (compare)"),
     ("T", "Threshold mask overlay on / off"),
     ("R", "Reset zoom and pan"),
-    *((f"Alt+{number}", f"Window preset: {name}") for number, name in enumerate(PRESET_NAMES, start=1)),
+    *(
+        (f"Alt+{number}", f"Window preset {number} of the modality's (Image > Window presets)")
+        for number in range(1, PRESET_KEYS + 1)
+    ),
     ("F1", "This help"),
     ("Up / Down", "Next / previous slice (also mouse wheel)"),
     ("Page Up / Page Down", "Ten slices"),

@@ -32,9 +32,10 @@ from app.core.planes import (
     lps_from_scene,
     scene_from_lps,
     slice_position_mm,
+    slice_position_text,
 )
 from app.core.viewer_state import ViewerState
-from app.core.volume import Volume, axis_letter
+from app.core.volume import Volume
 from app.ui.colormaps import lookup_table
 
 
@@ -430,7 +431,6 @@ class SliceView(pg.GraphicsView):
     def position_text(self) -> str:
         """Bottom-right corner: slice number / count of the drawn volume, position, window."""
         volume = self.volume
-        position = slice_position_mm(self.plane, self.state.cursor_lps_mm)
         normal_in_index = np.abs(volume.geometry.direction.T @ PLANE_AXES[self.plane].normal_lps)
         axis = int(np.argmax(normal_in_index))  # index axis the plane steps along
         index = volume.geometry.index_from_lps(self.state.cursor_lps_mm)[axis]
@@ -438,9 +438,8 @@ class SliceView(pg.GraphicsView):
         number = int(np.floor(index + 0.5)) + 1
         slice_text = f"{number}/{count}" if 1 <= number <= count else f"-/{count}"
         window, _ = self._window_and_table()
-        letter = axis_letter(PLANE_AXES[self.plane].normal_lps)  # LPS coordinate along the normal
         return (
-            f"{slice_text}  {letter} {position:+.1f} mm  "
+            f"{slice_text}  {slice_position_text(self.plane, self.state.cursor_lps_mm)}  "
             f"W {_window_number(window.width)} L {_window_number(window.center)}"
         )
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.core.display import CT_PRESETS_HU
+from app.core.display import CT_PRESETS_HU, WindowLevel
 from app.core.orientation_phantom import orientation_phantom
 from app.core.planes import Plane
 from app.core.resample import resample_like, resample_onto
@@ -98,8 +98,40 @@ def test_initial_window_comes_from_the_header_when_present():
     from app.core.viewer_state import initial_window
 
     volume = orientation_phantom()
-    volume.metadata.update(WindowCenter=300.0, WindowWidth=600.0)
+    volume.metadata.update(WindowCenter=1600.0, WindowWidth=3200.0)
     assert ViewerState(volume).display.window == initial_window(volume)
-    assert initial_window(volume).center == 300.0 and initial_window(volume).width == 600.0
+    assert initial_window(volume).center == 1600.0 and initial_window(volume).width == 3200.0
     volume.metadata["WindowWidth"] = 0  # invalid: fall back to the modality default
-    assert initial_window(volume).width != 600.0
+    assert initial_window(volume).width != 3200.0
+
+
+def _brain_like(header_window=None) -> Volume:
+    """Background 0, tissue 100..1000 and a few vessels up to 1020, as the demo MR."""
+    voxels = np.zeros((20, 40, 40), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    voxels[4:16, 8:32, 8:32] = rng.uniform(100, 1000, (12, 24, 24))
+    voxels[10, 20, 20:24] = 1020
+    metadata = {} if header_window is None else {"WindowCenter": header_window[0], "WindowWidth": header_window[1]}
+    return Volume(voxels, Geometry(np.zeros(3), np.ones(3), np.eye(3)), "MR", metadata=metadata)
+
+
+def test_an_mr_header_window_that_whites_out_anatomy_is_replaced_by_the_robust_window():
+    from app.core.display import clipped_fraction
+
+    volume = _brain_like(header_window=(450, 900))  # the demo's header: up to 900 of ~1020
+    header = WindowLevel(450, 900)
+    assert clipped_fraction(volume.voxels, header) > 0.05
+    window = ViewerState(volume).display.window
+    assert window != header and clipped_fraction(volume.voxels, window) <= 0.01
+    assert window.low == 0.0  # background stays black
+    sensible = _brain_like(header_window=(510, 1020))
+    assert ViewerState(sensible).display.window == WindowLevel(510, 1020)  # a sensible header is kept
+    ct = _brain_like(header_window=(450, 900))
+    ct.modality = "CT"
+    assert ViewerState(ct).display.window == header  # CT windows are in HU: the header's is meant
+
+
+def test_presets_are_the_modality_s():
+    from app.core.viewer_state import presets_for
+
+    assert "Lung" in presets_for("CT") and "Lung" not in presets_for("MR") and "Robust" in presets_for("")

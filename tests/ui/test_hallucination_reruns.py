@@ -41,9 +41,11 @@ def test_rerun_maps_join_the_compare_as_linked_map_columns(qtbot, main_window, d
     reruns = panel.reruns
     assert not reruns.buttons["tta"].isEnabled()  # nothing compared yet
     assert "compare" in reruns.buttons["tta"].toolTip()
+    assert "Open a compare" in reruns.status_label.text()
 
     main_window.show_compare(original, [synthesized])
     assert all(reruns.buttons[k].isEnabled() for k in ("tta", "mc_dropout", "perturbation"))
+    assert "Open a compare" not in reruns.status_label.text()  # it said so beside enabled buttons
     assert (
         not reruns.buttons["cycle"].isEnabled()
         and "no reverse generator" in reruns.buttons["cycle"].toolTip()

@@ -59,8 +59,18 @@ def test_layout_keys_and_image_keys(qtbot, main_window, phantom, synthetic_phant
     assert main_window.state.display.colormap == "hot"
     qtbot.keyClick(main_window, "t")
     assert main_window.state.display.threshold == 130.0
-    qtbot.keyClick(main_window, "2", QtCore.Qt.KeyboardModifier.AltModifier)  # window preset: lung
-    assert main_window.state.display.window.center == -600
+    # Window presets of the modality: the phantom is MR, so no CT (HU) windows are offered.
+    assert main_window.window_presets() == ("Robust", "MR percentiles", "Full range")
+    qtbot.keyClick(main_window, "3", QtCore.Qt.KeyboardModifier.AltModifier)  # full range
+    low, high = float(main_window.session.current.voxels.min()), float(main_window.session.current.voxels.max())
+    assert main_window.state.display.window.low == pytest.approx(low)
+    assert main_window.state.display.window.high == pytest.approx(high)
+    main_window._fill_presets_menu()
+    assert [a.text() for a in main_window._presets_menu.actions()] == [
+        "Robust\tAlt+1",
+        "MR percentiles\tAlt+2",
+        "Full range\tAlt+3",
+    ]
     # Compare with a second open volume (key 6), flicker with F.
     main_window.session.add_volume(synthetic_phantom)
     qtbot.keyClick(main_window, "6")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 import app.plugins.discovery as discovery
 from app.core.volume import Geometry, Volume
@@ -115,3 +115,33 @@ def test_no_plugin_says_where_it_looked_and_how_to_add_one(qtbot, tmp_path, monk
     assert text.startswith("No plugin found.")
     assert str(tmp_path / "none-here") in text and str(tmp_path / "no-repo-plugins") in text
     assert "Add folder..." in text and not panel.run_button.isEnabled()
+
+
+def test_the_dock_defaults_to_an_image_to_image_plugin_that_fits_the_volume(qtbot, main_window, phantom):
+    """It chose the generation plugin with Run enabled, which then failed ('takes no input volume')."""
+    from app.ui.application import install_tool_docks
+
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    panel = main_window.dock_widget("GAN plugins")
+    tasks = {manifest.task for manifest in panel.manifests}
+    assert "generation" in tasks and len(tasks) > 1  # the shipped plugins: a real choice
+    assert not panel.run_button.isEnabled()  # no volume open yet
+    phantom.modality = "MR"
+    main_window.open_volume(phantom)
+    chosen = panel.selected_manifest()
+    assert chosen.task != "generation" and "MR" in {m.upper() for m in chosen.input_modalities}
+    assert panel.run_button.isEnabled()
+    # The reader picks the generator: Run says why it cannot, and a new volume keeps the choice.
+    generator = next(i for i, m in enumerate(panel.manifests) if m.task == "generation")
+    panel.plugin_combo.setCurrentIndex(generator)
+    panel.plugin_combo.activated.emit(generator)
+    assert not panel.run_button.isEnabled() and "Sample gallery" in panel.run_button.toolTip()
+    main_window.open_volume(phantom)
+    assert panel.selected_manifest().task == "generation"
+    # The plugin's name is not clipped: the combo has the dock's width to itself.
+    main_window.show()
+    QtWidgets.QApplication.processEvents()
+    combo = panel.plugin_combo
+    text_width = combo.fontMetrics().horizontalAdvance(combo.currentText())
+    assert combo.width() >= text_width + 20, (combo.width(), text_width)

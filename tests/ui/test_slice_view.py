@@ -229,11 +229,16 @@ def test_corner_shows_slice_number_position_and_window(qtbot, mpr):
     state, grid = mpr
     axial, coronal, sagittal = grid.panels
     # Phantom: 24 slices of 2 mm from z = -5; the cursor starts on slice index 12 (z = 19).
-    assert axial.position_text() == "13/24  S +19.0 mm  W 3000 L 1500"
+    assert axial.position_text() == "13/24  S 19.0 mm  W 3000 L 1500"
     state.step(Plane.AXIAL, -2)
-    assert axial.position_text().startswith("11/24  S +15.0 mm")
-    assert coronal.position_text().startswith("21/40  P +50.0 mm")
-    assert sagittal.position_text().startswith("17/32  L +6.0 mm")
+    assert axial.position_text().startswith("11/24  S 15.0 mm")
+    assert coronal.position_text().startswith("21/40  P 50.0 mm")
+    assert sagittal.position_text().startswith("17/32  L 6.0 mm")
+    # 11.1 mm to the patient's right (LPS x = -11.1) reads as a radiologist says it.
+    state.set_cursor(state.cursor_lps_mm * [0, 1, 1] + [-11.1, 0, 0])
+    assert sagittal.position_text().split("  ")[1] == "R 11.1 mm"
+    state.set_cursor(state.cursor_lps_mm * [1, 0, 1] + [0, -3.0, 0])
+    assert coronal.position_text().split("  ")[1] == "A 3.0 mm"
     axial.viewport().repaint()
     assert axial.drawn_position_text == axial.position_text()
 
