@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--db", default=None, help="database file or URL (default OUT_DIR/answers.db)")
     add_force_argument(create)
     create.add_argument(
+        "--readers",
+        default=None,
+        metavar="R1,R2,...",
+        help="PostgreSQL --db only: create a login role per reader id (row-level security: each reads"
+        " and records only its own answers); passwords go to OUT_DIR/truth/reader_accounts.json",
+    )
+    create.add_argument(
         "--accept-leaks",
         action="store_true",
         help="create the study even when the blinding audit finds a feature that separates real from"
@@ -189,6 +196,8 @@ def _create(args: argparse.Namespace) -> int:
         load_volume = _general_loader
     except ImportError:
         pass
+    if args.readers and not str(args.db or "").startswith("postgresql"):
+        return _fail("create: --readers needs a PostgreSQL --db URL (SQLite has no user accounts)")
     try:
         if args.real or args.synthetic:
             if not (args.real and args.synthetic):
@@ -222,6 +231,11 @@ def _create(args: argparse.Namespace) -> int:
         return _fail(f"create: {error}; nothing was written (--accept-leaks creates it anyway)")
     except (StudyDefinitionError, ValueError, OSError) as error:
         return _fail(f"create: {error}")
+    try:
+        accounts = _reader_accounts(args, created)
+    except Exception as error:  # noqa: BLE001 - e.g. a coordinator account that may not create roles
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return _fail(f"create: the study was created, but not the reader accounts: {reason}")
     if created.audit is not None:
         print(created.audit.table())
     for warning in created.warnings:
@@ -236,7 +250,28 @@ def _create(args: argparse.Namespace) -> int:
     print(f"readers open:      {created.reading_dir}")
     print(f"truth (keep apart): {created.truth_path}")
     print(f"database:          {created.database_url}")
+    if accounts:
+        print(f"reader accounts:   {accounts} (hand each reader their own; keep apart)")
     return 0
+
+
+def _reader_accounts(args: argparse.Namespace, created) -> Path | None:
+    """``--readers``: one PostgreSQL login role per reader, passwords in the truth folder."""
+    from app.readerstudy.storage import StudyStore
+    from app.readerstudy.truth import write_private_json
+
+    readers = [r.strip() for r in (args.readers or "").split(",") if r.strip()]
+    if not readers:
+        return None
+    store = StudyStore(created.database_url, create=False)
+    try:
+        passwords = store.provision_roles(readers)
+    finally:
+        store.close()
+    return write_private_json(
+        created.truth_path.parent / "reader_accounts.json",
+        {"database": created.database_url, "accounts": passwords},
+    )
 
 
 def _check_study_outputs(definition, out_dir: Path, args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.readerstudy.definition import Question
-from app.readerstudy.storage import StudyStore
+from app.readerstudy.storage import StoreError, StudyStore
 
 
 class AnswerError(ValueError):
@@ -96,6 +96,8 @@ class ReadingSession:
             self.study_id, reader_id, str(reader_seed(int(package["seed"]), reader_id)), order
         )
         self.items = [SessionItem(o["item_id"], list(o["image_ids"]), bool(o["practice"])) for o in recorded]
+        # This opening is the reader's live session; one open elsewhere stops recording.
+        self.claim_id = store.claim_session(self.study_id, reader_id)
         self._answers = store.latest_answers(self.study_id, reader_id)
         self.position = self.first_unanswered()
 
@@ -161,7 +163,12 @@ class ReadingSession:
             changed = [k for k, v in values.items() if k in already and already[k] != v]
             if changed:
                 raise AnswerError("answers to this case cannot be changed in this study")
-        self.store.record_answers(self.study_id, self.reader_id, item.item_id, values, seconds)
+        try:
+            self.store.record_answers(
+                self.study_id, self.reader_id, item.item_id, values, seconds, self.claim_id
+            )
+        except StoreError as error:
+            raise AnswerError(str(error)) from None
         self._answers.setdefault(item.item_id, {}).update(values)
         # Answered items always form a prefix of the order, so the next item is either a
         # revisited one (after going back) or the first unanswered one.
@@ -170,7 +177,12 @@ class ReadingSession:
     def leave(self, seconds: float, action: str = "pause") -> None:
         """Record time spent on the current item without answering (pause, close, navigation)."""
         if self.current is not None:
-            self.store.record_time(self.study_id, self.reader_id, self.current.item_id, seconds, action)
+            try:
+                self.store.record_time(
+                    self.study_id, self.reader_id, self.current.item_id, seconds, action, self.claim_id
+                )
+            except StoreError as error:
+                raise AnswerError(str(error)) from None
 
     def go_to(self, index: int, seconds_on_current: float = 0.0) -> None:
         """Move to another item (only when the study allows navigation; never past the first

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +38,10 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 metadata = MetaData()
 
@@ -99,7 +101,23 @@ audit = Table(
     Column("detail_json", Text, nullable=False),
 )
 
-APPEND_ONLY_TABLES = ("answers", "case_times", "audit")
+# One row per opening of a reader's session: the newest claim is the live session; an older
+# one (the same reader open in another place) is refused when it next writes (a clean takeover).
+session_claims = Table(
+    "session_claims",
+    metadata,
+    Column("claim_seq", Integer, primary_key=True, autoincrement=True),
+    Column("claim_id", String(64), nullable=False, unique=True),
+    Column("study_id", String(64), nullable=False),
+    Column("reader_id", String(200), nullable=False),
+    Column("claimed_utc", String(40), nullable=False),
+)
+
+# Nothing recorded is ever changed or removed; a study and a reader's order are fixed once written.
+APPEND_ONLY_TABLES = ("studies", "sessions", "session_claims", "answers", "case_times", "audit")
+NO_CHANGES_MESSAGE = "answers to this case cannot be changed in this study"
+COORDINATOR_ROLE = "synthview_coordinator"  # PostgreSQL: owns the schema
+READERS_ROLE = "synthview_readers"  # PostgreSQL: every reader's login role is a member
 
 for _name in APPEND_ONLY_TABLES:
     for _verb in ("UPDATE", "DELETE"):
@@ -111,6 +129,31 @@ for _name in APPEND_ONLY_TABLES:
                 f"BEGIN SELECT RAISE(ABORT, '{_name} is append-only'); END"
             ).execute_if(dialect="sqlite"),
         )
+# ``allow_answer_modification: false`` enforced by the database, not only by the client: a
+# revision above 1 is refused unless the study's package allows changes.
+event.listen(
+    metadata,
+    "after_create",
+    DDL(
+        "CREATE TRIGGER IF NOT EXISTS answers_no_modification BEFORE INSERT ON answers "
+        "WHEN NEW.revision > 1 AND coalesce(json_extract((SELECT package_json FROM studies "
+        "WHERE study_id = NEW.study_id), '$.options.allow_answer_modification'), 0) != 1 "
+        f"BEGIN SELECT RAISE(ABORT, '{NO_CHANGES_MESSAGE}'); END"
+    ).execute_if(dialect="sqlite"),
+)
+event.listen(
+    metadata,
+    "after_create",
+    DDL(
+        "CREATE OR REPLACE FUNCTION synthview_no_modification() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.revision > 1 AND NOT coalesce((SELECT (package_json::jsonb -> 'options' ->> "
+        "'allow_answer_modification')::boolean FROM studies WHERE study_id = NEW.study_id), false) "
+        f"THEN RAISE EXCEPTION '{NO_CHANGES_MESSAGE}'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql; "
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'answers_no_modification') "
+        "THEN CREATE TRIGGER answers_no_modification BEFORE INSERT ON answers FOR EACH ROW "
+        "EXECUTE FUNCTION synthview_no_modification(); END IF; END $$"
+    ).execute_if(dialect="postgresql"),
+)
 event.listen(
     metadata,
     "after_create",
@@ -129,6 +172,42 @@ for _name in APPEND_ONLY_TABLES:
             f"FOR EACH ROW EXECUTE FUNCTION synthview_append_only(); END IF; END $$"
         ).execute_if(dialect="postgresql"),
     )
+
+
+class StoreError(RuntimeError):
+    """Something the answers database refused or could not do, in words a reader can act on."""
+
+
+class SessionTakenOver(StoreError):
+    """This reader's session was opened again elsewhere: the newer one records, this one stops."""
+
+
+def _explain(error: Exception) -> StoreError:
+    """A database error as a one-line StoreError (no driver class names, no SQL)."""
+    message = str(getattr(error, "orig", None) or error).strip().splitlines()[0] if str(error).strip() else ""
+    lowered = message.lower()
+    if NO_CHANGES_MESSAGE in lowered:
+        return StoreError(NO_CHANGES_MESSAGE)
+    if "disk is full" in lowered or "no space left" in lowered or "database or disk is full" in lowered:
+        return StoreError(
+            "the answer was NOT saved: the disk holding the answers database is full; tell the"
+            " study coordinator (nothing recorded so far is lost)"
+        )
+    if "row-level security" in lowered or "permission denied" in lowered:
+        return StoreError(
+            "the answers database refused this: a reader's account may only record and read its own"
+            " answers (is the reader id the one of this account?)"
+        )
+    if "unique" in lowered or "duplicate key" in lowered:
+        return StoreError(
+            "this reader's answer to this case was recorded at the same moment by another session;"
+            " close this one and reopen the study"
+        )
+    if "append-only" in lowered:
+        return StoreError(message)
+    if "locked" in lowered or "busy" in lowered:
+        return StoreError("the answers database is busy: try again in a moment")
+    return StoreError(f"the answers database failed: {message or type(error).__name__}")
 
 
 def utc_now() -> str:
@@ -153,6 +232,13 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: power-loss safe
     cursor.close()
+    # Transactions begin with BEGIN IMMEDIATE (below): the check-then-write of a reader's answer
+    # holds the write lock from its first read, so two sessions cannot both pass the check.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _audit(
@@ -201,6 +287,7 @@ class StudyStore:
         self.engine: Engine = create_engine(self.url, future=True)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _configure_sqlite)
+            event.listen(self.engine, "begin", _begin_immediate)
         # Created once (by the coordinator); readers and the analysis only check they are there.
         if not inspect(self.engine).has_table("audit"):
             if not create:
@@ -212,6 +299,58 @@ class StudyStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # ----- PostgreSQL rights -----------------------------------------------------------------
+    def provision_roles(self, readers: list[str]) -> dict[str, str]:
+        """PostgreSQL only, run by the coordinator (a role that may create roles): the role
+        ``synthview_coordinator`` owns every table; the group ``synthview_readers`` may read the
+        studies' packages and INSERT and SELECT in the other tables, and row-level security limits
+        each reader to the rows of its own reader id (= its login role): it cannot read another
+        reader's answers or session, record answers as someone else, or UPDATE, DELETE or DROP
+        anything. One LOGIN role per reader id, with a new random password; returns them."""
+        if self.is_sqlite:
+            raise ValueError("reader accounts need a PostgreSQL database (SQLite has no users)")
+        passwords = {reader: secrets.token_urlsafe(18) for reader in readers}
+        own = {
+            "sessions": "reader_id",
+            "session_claims": "reader_id",
+            "answers": "reader_id",
+            "case_times": "reader_id",
+            "audit": "who",
+        }
+        with self.engine.begin() as connection:
+            run = connection.exec_driver_sql
+            for role in (COORDINATOR_ROLE, READERS_ROLE):
+                run(
+                    f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+                    f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
+                )
+            run(f"GRANT {COORDINATOR_ROLE} TO CURRENT_USER")
+            run(f"GRANT USAGE ON SCHEMA public TO {READERS_ROLE}")
+            for table in metadata.tables:
+                run(f"ALTER TABLE {table} OWNER TO {COORDINATOR_ROLE}")
+                run(f"REVOKE ALL ON {table} FROM PUBLIC")
+            run(f"GRANT SELECT ON studies TO {READERS_ROLE}")
+            for table, column in own.items():
+                run(f"GRANT SELECT, INSERT ON {table} TO {READERS_ROLE}")
+                run(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+                run(f"DROP POLICY IF EXISTS own_rows ON {table}")
+                run(
+                    f"CREATE POLICY own_rows ON {table} FOR ALL TO {READERS_ROLE} "
+                    f"USING ({column} = current_user) WITH CHECK ({column} = current_user)"
+                )
+            # The no-modification rule reads the study's options as the inserting reader.
+            run(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {READERS_ROLE}")
+            for reader, password in passwords.items():
+                quoted = '"' + reader.replace('"', '""') + '"'
+                literal = "'" + password.replace("'", "''") + "'"
+                exists = connection.execute(
+                    text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": reader}
+                ).first()
+                verb = "ALTER" if exists else "CREATE"
+                run(f"{verb} ROLE {quoted} LOGIN PASSWORD {literal}")
+                run(f"GRANT {READERS_ROLE} TO {quoted}")
+        return passwords
 
     # ----- coordinator ---------------------------------------------------------------------
     def register_study(self, study_id: str, package: dict, truth_rows: object = None) -> None:
@@ -262,21 +401,71 @@ class StudyStore:
         """Record a reader's order once; a second start (or a race) returns the recorded one."""
         try:
             with self.engine.begin() as connection:
-                connection.execute(
-                    insert(sessions).values(
-                        study_id=study_id,
-                        reader_id=reader_id,
-                        seed=seed,
-                        order_json=json.dumps(order),
-                        created_utc=utc_now(),
+                self._lock_reader(connection, study_id, reader_id)
+                exists = connection.execute(
+                    select(sessions.c.reader_id).where(
+                        (sessions.c.study_id == study_id) & (sessions.c.reader_id == reader_id)
                     )
-                )
-                _audit(connection, study_id, reader_id, "start-session", None, {"seed": seed}, utc_now())
+                ).first()
+                if exists is None:
+                    connection.execute(
+                        insert(sessions).values(
+                            study_id=study_id,
+                            reader_id=reader_id,
+                            seed=seed,
+                            order_json=json.dumps(order),
+                            created_utc=utc_now(),
+                        )
+                    )
+                    _audit(connection, study_id, reader_id, "start-session", None, {"seed": seed}, utc_now())
         except IntegrityError:
-            pass
+            pass  # started at the same moment elsewhere: that order is the reader's
+        except DBAPIError as error:
+            raise _explain(error) from None
         recorded = self.session_order(study_id, reader_id)
         assert recorded is not None
         return recorded[1]
+
+    def claim_session(self, study_id: str, reader_id: str) -> str:
+        """Make this opening of the reader's session the live one; an older one still open (the
+        same reader in another place) is refused at its next write. Returns the claim id."""
+        claim_id = secrets.token_hex(16)
+        try:
+            with self.engine.begin() as connection:
+                self._lock_reader(connection, study_id, reader_id)
+                connection.execute(
+                    insert(session_claims).values(
+                        claim_id=claim_id, study_id=study_id, reader_id=reader_id, claimed_utc=utc_now()
+                    )
+                )
+                _audit(connection, study_id, reader_id, "open-session", None, {"claim": claim_id}, utc_now())
+        except DBAPIError as error:
+            raise _explain(error) from None
+        return claim_id
+
+    def _lock_reader(self, connection, study_id: str, reader_id: str) -> None:
+        """Serialise one reader's writes: SQLite's BEGIN IMMEDIATE already holds the write lock;
+        PostgreSQL takes a transaction-scoped advisory lock on (study, reader)."""
+        if not self.is_sqlite:
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{study_id}\x1f{reader_id}"}
+            )
+
+    @staticmethod
+    def _check_claim(connection, study_id: str, reader_id: str, claim_id: str | None) -> None:
+        if claim_id is None:
+            return
+        latest = connection.execute(
+            select(session_claims.c.claim_id, session_claims.c.claimed_utc)
+            .where((session_claims.c.study_id == study_id) & (session_claims.c.reader_id == reader_id))
+            .order_by(session_claims.c.claim_seq.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and latest.claim_id != claim_id:
+            raise SessionTakenOver(
+                f"reader {reader_id} opened this study again elsewhere (at {latest.claimed_utc[:19]} UTC);"
+                " this window no longer records answers: continue in the newer one"
+            )
 
     def readers(self, study_id: str) -> list[str]:
         with self.engine.connect() as connection:
@@ -288,12 +477,36 @@ class StudyStore:
             return [r[0] for r in rows]
 
     def record_answers(
-        self, study_id: str, reader_id: str, item_id: str, values: dict[str, object], seconds: float
+        self,
+        study_id: str,
+        reader_id: str,
+        item_id: str,
+        values: dict[str, object],
+        seconds: float,
+        claim_id: str | None = None,
     ) -> None:
         """Append the answers to one item (new revisions where they change) and the time spent,
-        with audit rows, in one committed transaction."""
+        with audit rows, in one committed transaction. Refused with a StoreError (nothing
+        recorded) when another session of the reader took over, when the study does not allow a
+        change, on a race, or when the disk is full."""
+        try:
+            self._record_answers(study_id, reader_id, item_id, values, seconds, claim_id)
+        except DBAPIError as error:
+            raise _explain(error) from None
+
+    def _record_answers(
+        self,
+        study_id: str,
+        reader_id: str,
+        item_id: str,
+        values: dict[str, object],
+        seconds: float,
+        claim_id: str | None,
+    ) -> None:
         now = utc_now()
         with self.engine.begin() as connection:
+            self._lock_reader(connection, study_id, reader_id)
+            self._check_claim(connection, study_id, reader_id, claim_id)
             latest = self._latest(connection, study_id, reader_id, item_id)
             for question_id, value in values.items():
                 previous = latest.get(question_id)
@@ -321,12 +534,25 @@ class StudyStore:
                 _audit(connection, study_id, reader_id, action, item_id, detail, now)
             _time(connection, study_id, reader_id, item_id, seconds, now)
 
-    def record_time(self, study_id: str, reader_id: str, item_id: str, seconds: float, action: str) -> None:
+    def record_time(
+        self,
+        study_id: str,
+        reader_id: str,
+        item_id: str,
+        seconds: float,
+        action: str,
+        claim_id: str | None = None,
+    ) -> None:
         """Time spent on an item without answering it (pause, close, navigating away)."""
         now = utc_now()
-        with self.engine.begin() as connection:
-            _time(connection, study_id, reader_id, item_id, seconds, now)
-            _audit(connection, study_id, reader_id, action, item_id, {"seconds": seconds}, now)
+        try:
+            with self.engine.begin() as connection:
+                self._lock_reader(connection, study_id, reader_id)
+                self._check_claim(connection, study_id, reader_id, claim_id)
+                _time(connection, study_id, reader_id, item_id, seconds, now)
+                _audit(connection, study_id, reader_id, action, item_id, {"seconds": seconds}, now)
+        except DBAPIError as error:
+            raise _explain(error) from None
 
     @staticmethod
     def _latest(connection, study_id: str, reader_id: str, item_id: str | None = None) -> dict:

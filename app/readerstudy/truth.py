@@ -48,19 +48,23 @@ class StudyTruth:
     path: Path | None = None
 
 
-def write_truth(
-    path: str | Path, study_id: str, name: str, items: dict[str, dict], extra: dict | None = None
-) -> Path:
-    """Write the truth file readable by its owner only: its folder 0700, the file 0600 (created
-    with that mode, so it is never readable by others, not even for a moment)."""
+def write_private_json(path: str | Path, document: dict) -> Path:
+    """Write a coordinator-only file: its folder 0700, the file 0600 (written whole or not at all;
+    the 0700 folder keeps it private while it is being written)."""
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, **(extra or {}), "items": items}
-    # Written whole or not at all; the 0700 folder keeps it private while it is being written.
     write_text_atomic(path, json.dumps(document, indent=2))
     os.chmod(path, 0o600)
     return path
+
+
+def write_truth(
+    path: str | Path, study_id: str, name: str, items: dict[str, dict], extra: dict | None = None
+) -> Path:
+    """Write the truth file readable by its owner only (``write_private_json``)."""
+    document = {"format": TRUTH_FORMAT, "study_id": study_id, "name": name, **(extra or {}), "items": items}
+    return write_private_json(path, document)
 
 
 def find_truth_file(study_dir: str | Path) -> Path:

@@ -67,3 +67,64 @@ def test_two_concurrent_readers_on_postgresql(tmp_path, case_folders, postgres_u
     assert section["binary"]["per_reader"]["site-a/R1"]["specificity"]["estimate"] == 1.0
     assert section["binary"]["per_reader"]["site-b/R2"]["sensitivity"]["estimate"] == 1.0
     assert section["binary"]["pooled"]["accuracy"]["total"] == 2 * main
+
+
+def test_reader_roles_can_only_insert_and_read_their_own_rows(tmp_path, case_folders, postgres_url, capsys):
+    """``study create --db URL --readers R1,R2``: the coordinator role owns the schema; each reader
+    logs in as its own role, and row-level security keeps it to its own rows."""
+    import json
+    import stat
+
+    from app.readerstudy.storage import StoreError
+    from main import main
+
+    real_dir, synthetic_dir = case_folders
+    out_dir = tmp_path / "rights"
+    arguments = ["study", "create", "--real", str(real_dir), "--synthetic", str(synthetic_dir), str(out_dir)]
+    assert main([*arguments, "--db", postgres_url, "--readers", "pgR1,pgR2"]) == 0, capsys.readouterr().err
+    accounts_file = out_dir / "truth" / "reader_accounts.json"
+    assert stat.S_IMODE(accounts_file.stat().st_mode) == 0o600
+    assert set(json.loads(accounts_file.read_text())["accounts"]) == {"pgR1", "pgR2"}
+    package, reading_dir = load_package(out_dir / "reading")
+    study_id = package["study_id"]
+
+    def as_reader(role: str) -> str:
+        return postgres_url.replace("://postgres@", f"://{role}@")  # the test server trusts local logins
+
+    stores = {}
+    for reader, choice in (("pgR1", "real"), ("pgR2", "synthetic")):
+        stores[reader] = StudyStore(as_reader(reader), create=False)
+        session = ReadingSession(package, reading_dir, stores[reader], reader)
+        session.submit({"call": {"choice": choice, "confidence": 3}, "quality": 3}, 1.0)
+    mine = stores["pgR1"]
+    # Its own session and answers only.
+    assert mine.readers(study_id) == ["pgR1"]
+    assert mine.latest_answers(study_id, "pgR2") == {}
+    assert mine.latest_answers(study_id, "pgR1")
+    refused = {
+        "drop": "DROP TABLE answers",
+        "update": "UPDATE sessions SET seed = 'x'",
+        "delete": "DELETE FROM answers",
+        "update studies": "UPDATE studies SET package_json = '{}'",
+        "answer as another reader": (
+            f"INSERT INTO answers (study_id, reader_id, item_id, question_id, value_json, revision,"
+            f" recorded_utc) VALUES ('{study_id}', 'pgR2', 'K1', 'call', '1', 9, 'now')"
+        ),
+    }
+    for what, statement in refused.items():
+        with pytest.raises(sa.exc.DatabaseError), mine.engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+        print(f"refused to a reader: {what}")
+    # Recording as another reader id through the app: a clear message, not a driver error.
+    with pytest.raises(StoreError, match="may only record and read its own"):
+        ReadingSession(package, reading_dir, mine, "pgR2")
+    # The no-change rule holds in the database (PostgreSQL trigger), past the client.
+    item = next(iter(mine.latest_answers(study_id, "pgR1")))
+    with pytest.raises(StoreError, match="cannot be changed in this study"):
+        mine.record_answers(study_id, "pgR1", item, {"call": {"choice": "synthetic", "confidence": 1}}, 1.0)
+    for store in stores.values():
+        store.close()
+    # The coordinator (the owner) still reads everything for the analysis.
+    coordinator = StudyStore(postgres_url, create=False)
+    assert set(coordinator.readers(study_id)) == {"pgR1", "pgR2"}
+    coordinator.close()
