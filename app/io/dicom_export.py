@@ -42,7 +42,7 @@ from pydicom.valuerep import DS
 from app.core.volume import Volume
 from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
-from app.io.dicom_marking import SYNTHVIEW_CODING_SCHEME, is_synthetic
+from app.io.dicom_marking import is_synthetic
 from app.io.identifiers import KnownIdentifiers
 from app.io.nifti import save_nifti
 from app.io.pseudonym_uids import UidPseudonyms
@@ -169,7 +169,8 @@ def write_derived_series(
     known = known_identifiers(volume, source_series)
     check_series_folder(out_dir, replace=replace)
 
-    stored_values = choose_stored_values(volume.voxels)
+    is_mr = (volume.modality or "").upper() == "MR"
+    stored_values = choose_stored_values(volume.voxels, round_wide_floats=is_mr)
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
     if series_description is None:
         series_description = _default_description(volume, deidentify)
@@ -184,7 +185,8 @@ def write_derived_series(
         template.DerivationDescription = known.scrub(volume.provenance.derivation_description(dated=False))
     template.SeriesNumber = series_number
     template.ImagesInAcquisition = volume.voxels.shape[0]
-    _set_window(template, volume.voxels)
+    # Without a Modality LUT (scaled MR) the window applies to the stored values.
+    _set_window(template, volume.voxels, None if "RescaleSlope" in template else stored_values)
 
     uid_map = UidPseudonyms() if deidentify else None
     geometry = volume.geometry
@@ -279,12 +281,23 @@ def write_derived_nifti(volume: Volume, path: str | Path, deidentify: bool = Fal
     return save_nifti(volume, path)
 
 
-def choose_stored_values(voxels: np.ndarray) -> StoredValues:
-    """int16 unchanged when lossless, else a series-wide slope/intercept spanning the range."""
+# MR floats spanning at least this many units are stored rounded to integers (error <= 0.5, far
+# below MR noise) rather than scaled: the MR IOD has no Modality LUT, and most tools ignore the
+# Real World Value Mapping a scale would need.
+_MR_ROUNDED_SPAN = 100.0
+
+
+def choose_stored_values(voxels: np.ndarray, round_wide_floats: bool = False) -> StoredValues:
+    """int16 unchanged when lossless, else a series-wide slope/intercept spanning the range.
+
+    ``round_wide_floats`` (MR): floats spanning at least 100 units that fit int16 once rounded
+    are stored rounded, without a scale.
+    """
     low = float(np.min(voxels))
     high = float(np.max(voxels))
     integer_valued = np.issubdtype(voxels.dtype, np.integer) or bool(np.all(np.mod(voxels, 1) == 0))
-    if integer_valued and low >= -32768 and high <= 32767:
+    fits = np.rint(low) >= -32768 and np.rint(high) <= 32767
+    if fits and (integer_valued or (round_wide_floats and high - low >= _MR_ROUNDED_SPAN)):
         return StoredValues(1.0, 0.0)
     if integer_valued and high - low <= 65535:
         return StoredValues(1.0, float(DS(np.floor((high + low + 1) / 2), auto_format=True)))
@@ -297,6 +310,8 @@ def choose_stored_values(voxels: np.ndarray) -> StoredValues:
 def quantize(voxels: np.ndarray, stored_values: StoredValues) -> np.ndarray:
     """Stored int16 pixels for ``voxels`` (round to nearest, clipped to int16)."""
     if stored_values.lossless:
+        if np.issubdtype(voxels.dtype, np.floating):
+            return np.rint(voxels).astype(np.int16)  # integers, or wide MR floats rounded
         return voxels.astype(np.int16, copy=False)
     scaled = (np.asarray(voxels, dtype=np.float64) - stored_values.intercept) / stored_values.slope
     return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
@@ -420,8 +435,9 @@ def _series_template(
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
-    # Value 3 is required for CT/MR; "OTHER" is the defined term for images like ours.
-    ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+    # Value 3 is required for CT/MR: a CT slice is AXIAL (its defined terms are AXIAL and
+    # LOCALIZER); "OTHER" is MR's defined term for images like ours.
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL" if sop_class == CTImageStorage else "OTHER"]
     ds.Modality = modality
     ds.Manufacturer = MANUFACTURER
     ds.InstanceCreationDate = now.strftime("%Y%m%d")
@@ -453,10 +469,11 @@ def _series_template(
     same_space = header is not None and "FrameOfReferenceUID" in header
     ds.FrameOfReferenceUID = header.FrameOfReferenceUID if same_space else generate_uid()
     ds.PositionReferenceIndicator = ""
-    # Type 2C in General Series, for a paired body part. With the body part known, the source
-    # says whether it is one (an empty value beside BRAIN is an error to validators); unknown
-    # body part: present and empty, "unknown" honestly.
-    if header is not None and "Laterality" in header:
+    # Type 2C in General Series, for a paired body part. A value the source gives is copied; an
+    # empty one is not (beside an unpaired body part such as BRAIN it is an error to
+    # validators); body part unknown: present and empty, "unknown" honestly (absent is an error
+    # to validators then, empty only a note that it should be known).
+    if header is not None and str(header.get("Laterality", "") or "").strip():
         ds.Laterality = header.Laterality
     elif header is None or not header.get("BodyPartExamined"):
         ds.Laterality = ""
@@ -500,9 +517,26 @@ def _set_pixel_module(ds: Dataset, volume: Volume, stored_values: StoredValues) 
     ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 1
+    if ds.SOPClassUID == MRImageStorage:
+        # The MR Image IOD has no Modality LUT: a scale goes into a Real World Value Mapping.
+        if not stored_values.lossless:
+            ds.RealWorldValueMappingSequence = Sequence([_real_world_mapping(stored_values)])
+        return
     ds.RescaleIntercept = _ds(stored_values.intercept)
     ds.RescaleSlope = _ds(stored_values.slope)
     ds.RescaleType = "HU" if volume.modality.upper() == "CT" else "US"
+
+
+def _real_world_mapping(stored_values: StoredValues) -> Dataset:
+    item = Dataset()
+    item.RealWorldValueFirstValueMapped = -32768
+    item.RealWorldValueLastValueMapped = 32767
+    item.RealWorldValueIntercept = float(stored_values.intercept)
+    item.RealWorldValueSlope = float(stored_values.slope)
+    item.LUTExplanation = "Voxel values of the exported volume"
+    item.LUTLabel = "SYNTHVIEW_VALUES"
+    item.MeasurementUnitsCodeSequence = Sequence([_code("1", "UCUM", "no units")])
+    return item
 
 
 def _set_mr_attributes(ds: Dataset, header: Dataset | None) -> None:
@@ -528,13 +562,9 @@ def _set_derivation(ds: Dataset, volume: Volume, source: SourceSeries | None) ->
     if provenance is not None:
         ds.add_new(0x0008001C, "CS", "YES")  # Synthetic Data
         ds.DerivationDescription = provenance.derivation_description()
-        ai_code = _code("123110", "DCM", "Artificial Intelligence")
-        plugin_code = _code(
-            provenance.plugin_name[:16] or "GAN",
-            SYNTHVIEW_CODING_SCHEME,
-            f"Synthesized by {provenance.plugin_name} {provenance.plugin_version}"[:64],
-        )
-        ds.DerivationCodeSequence = Sequence([ai_code, plugin_code])
+        # A standard code only: validators know no private scheme (a 99SYNTHVIEW plugin code
+        # warned even when declared); the plugin is named in the Derivation Description.
+        ds.DerivationCodeSequence = Sequence([_code("123110", "DCM", "Artificial Intelligence")])
     else:
         ds.add_new(0x0008001C, "CS", "NO")
         ds.DerivationDescription = "Exported by SynthView"
@@ -574,9 +604,11 @@ def _reference_source_slice(
     ds.SourceImageSequence = Sequence([item])
 
 
-def _set_window(ds: Dataset, voxels: np.ndarray) -> None:
+def _set_window(ds: Dataset, voxels: np.ndarray, stored_values: StoredValues | None = None) -> None:
     sample = voxels[:: max(1, voxels.shape[0] // 16)]
     low, high = np.percentile(sample, [1.0, 99.0])
+    if stored_values is not None and not stored_values.lossless:
+        low, high = ((v - stored_values.intercept) / stored_values.slope for v in (low, high))
     if high <= low:
         high = low + 1.0
     ds.WindowCenter = _ds((low + high) / 2.0)

@@ -8,7 +8,8 @@ survive all of it. The marking is read from every place it can sit:
   Groups of an enhanced object;
 * a Derivation Description or a Contributing Equipment contribution that starts "Synthesized by"
   (what SynthView writes: an archive that drops the newer Synthetic Data attribute keeps these);
-* a Derivation Code Sequence holding SynthView's plugin code (scheme 99SYNTHVIEW).
+* a Derivation Code Sequence holding the plugin code SynthView wrote before 2026-12 (scheme
+  99SYNTHVIEW).
 
 Image Type / Frame Type DERIVED is read too (a synthetic image is always derived; a derived one
 need not be synthetic). A series is synthetic when any of its instances says so; a mixed series

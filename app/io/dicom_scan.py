@@ -85,6 +85,7 @@ HEADER_TAGS = [
     "DerivationDescription",
     "DerivationCodeSequence",
     "ContributingEquipmentSequence",
+    "RealWorldValueMappingSequence",  # MR values scaled without a Modality LUT
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
     # Inside the functional groups (the tag filter applies to nested items too).
@@ -700,9 +701,23 @@ def _pixel_spacing(ds: pydicom.Dataset, warnings: list[str]) -> np.ndarray:
 def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
     slope = _fast(ds, "RescaleSlope")
     intercept = _fast(ds, "RescaleIntercept")
+    if slope in (None, "") and intercept in (None, ""):
+        slope, intercept = _real_world_linear(ds)
     slope = float(slope) if slope not in (None, "") else 1.0
     intercept = float(intercept) if intercept not in (None, "") else 0.0
     return (slope if slope != 0 else 1.0), intercept
+
+
+def _real_world_linear(ds: pydicom.Dataset) -> tuple[float | None, float | None]:
+    """Slope and intercept of an MR image's linear Real World Value Mapping (the MR IOD has no
+    Modality LUT, so a scaled MR image, SynthView's exports included, says it there)."""
+    if str(_fast(ds, "Modality", "")).upper() != "MR":
+        return None, None
+    for item in ds.get("RealWorldValueMappingSequence") or []:
+        slope, intercept = item.get("RealWorldValueSlope"), item.get("RealWorldValueIntercept")
+        if slope is not None and intercept is not None:
+            return float(slope), float(intercept)
+    return None, None
 
 
 def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
@@ -731,6 +746,11 @@ def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
         value = _floats(_get(ds, key), None)
         if value is not None and value.size:
             metadata[key] = float(value[0])
+    slope, intercept = _real_world_linear(ds) if ds.get("RescaleSlope") is None else (None, None)
+    if slope is not None and "WindowCenter" in metadata and "WindowWidth" in metadata:
+        # The window is in stored values; the volume holds the real world values.
+        metadata["WindowCenter"] = metadata["WindowCenter"] * slope + intercept
+        metadata["WindowWidth"] = metadata["WindowWidth"] * abs(slope)
     return metadata
 
 

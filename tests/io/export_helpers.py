@@ -74,6 +74,14 @@ def source_header() -> pydicom.Dataset:
     return header
 
 
+def _slope_intercept(dataset: pydicom.Dataset) -> tuple[float, float]:
+    """Rescale slope and intercept, or (MR, no Modality LUT) the real world value mapping's."""
+    if "RealWorldValueMappingSequence" in dataset:
+        item = dataset.RealWorldValueMappingSequence[0]
+        return float(item.RealWorldValueSlope), float(item.RealWorldValueIntercept)
+    return float(dataset.get("RescaleSlope", 1.0)), float(dataset.get("RescaleIntercept", 0.0))
+
+
 def geometry_from_dicom_files(paths: list[Path]) -> tuple[Geometry, np.ndarray]:
     """Rebuild geometry and rescaled voxels[k, j, i] from a written series, sorted by position."""
     datasets = [pydicom.dcmread(p) for p in paths]
@@ -86,5 +94,5 @@ def geometry_from_dicom_files(paths: list[Path]) -> tuple[Geometry, np.ndarray]:
     spacing_k = float(np.linalg.norm(step))
     direction = np.column_stack([row, column, step / spacing_k])
     geometry = Geometry(positions[0], np.array([column_spacing, row_spacing, spacing_k]), direction)
-    voxels = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in datasets])
+    voxels = np.stack([d.pixel_array * _slope_intercept(d)[0] + _slope_intercept(d)[1] for d in datasets])
     return geometry, voxels

@@ -88,7 +88,8 @@ def enhanced(series_dir: Path, target: Path, placement: str) -> Path:
     orientation.ImageOrientationPatient = first.ImageOrientationPatient
     shared.PlaneOrientationSequence = Sequence([orientation])
     transformation = Dataset()
-    transformation.RescaleSlope, transformation.RescaleIntercept = first.RescaleSlope, first.RescaleIntercept
+    transformation.RescaleSlope = first.get("RescaleSlope", 1)  # an MR export has no Modality LUT
+    transformation.RescaleIntercept = first.get("RescaleIntercept", 0)
     transformation.RescaleType = "US"
     shared.PixelValueTransformationSequence = Sequence([transformation])
     per_frame = []
