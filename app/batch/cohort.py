@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from app.batch.case_run import CaseRow, JobSpec, run_case
 from app.batch.cases import Case
+from app.io.atomic import write_text_atomic
 
 BATCH_RECORD = "batch.json"
 RESULTS_CSV = "results.csv"
@@ -252,9 +252,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_text_atomic(path, text)
 
 
 def _remove_partials(out_dir: Path) -> None:

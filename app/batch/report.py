@@ -103,10 +103,6 @@ def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict) -> str
 
 
 def write_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict, path: str | Path) -> Path:
-    import os
+    from app.io.atomic import write_text_atomic
 
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(render_cohort_report(out_dir, rows, batch), encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomic(path, render_cohort_report(out_dir, rows, batch))

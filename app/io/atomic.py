@@ -23,7 +23,7 @@ from pathlib import Path
 PARTIAL_MARK = ".partial-"
 # ``.NAME.partial-PID...`` (this module), ``.NAME.old-PID`` (a replaced folder on its way out)
 # and ``.NAME.PID.partial...`` (the NIfTI writer before this module).
-_LEFTOVER = re.compile(r"^(?:\.partial-(\d+)|\.old-(\d+)|\.(\d+)\.partial)")
+_LEFTOVER = re.compile(r"^(?:\.partial-(\d+)|\.old-(\d+)|\.(\d+)\.partial)(?:\.|$)")
 
 
 class WriteFailed(OSError):
@@ -135,8 +135,8 @@ def _guarded(path: Path) -> Iterator[None]:
         except WriteFailed:
             raise
         except OSError as error:
-            reason = error.strerror or str(error) or type(error).__name__
-            raise WriteFailed(error.errno, f"cannot write {path}: {reason}") from error
+            cause = _first_with_errno(error)
+            raise WriteFailed(cause.errno, f"cannot write {path}: {_one_line_reason(cause)}") from error
 
 
 @contextlib.contextmanager
@@ -155,6 +155,22 @@ def _terminate_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _first_with_errno(error: OSError) -> OSError:
+    """The OSError that says what happened: writers re-raise it wrapped (pydicom's
+    ``tag_in_exception`` as ``OSError("With tag ... got exception: ... <traceback>")``)."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def _one_line_reason(error: OSError) -> str:
+    text = error.strerror or str(error) or type(error).__name__
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _process_alive(pid: int) -> bool:

@@ -195,3 +195,33 @@ def test_sigterm_during_convert_leaves_no_partial_file(tmp_path):
     child.wait(timeout=30)
     assert child.returncode == 128 + signal.SIGTERM
     assert list(out.iterdir()) == []
+
+
+def test_a_real_full_file_system(tmp_path):
+    """A 1 MiB tmpfs (in a private mount namespace): export --dicom and convert run out of
+    space partway; each says so in one line and leaves nothing on the full file system."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare")
+    source = save_nifti(volume(shape=(60, 128, 128)), tmp_path / "in.nii")  # 3.9 MB of float32 noise
+    full = tmp_path / "full"
+    full.mkdir()
+    main_py = REPO_ROOT / "main.py"
+    script = (
+        f"mount -t tmpfs -o size=1m none {full} || exit 77; "
+        f"{sys.executable} {main_py} export {source} --dicom {full}/series; echo rc=$?; "
+        f"{sys.executable} {main_py} convert {source} {full}/x.nii.gz; echo rc=$?; "
+        f"ls -A {full}"
+    )
+    result = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    if result.returncode == 77 or "unshare:" in result.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    assert result.stdout.split() == ["rc=2", "rc=1"], (result.stdout, result.stderr)  # and ls: nothing
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"export: cannot write {full}/series: No space left on device",
+        f"error: cannot write {full}/x.nii.gz: No space left on device",
+    ], result.stderr
