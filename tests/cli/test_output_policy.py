@@ -181,13 +181,44 @@ COMMANDS = {
         ["study", "export-csv", str(_database(t)), str(t / "l.csv")],
         t / "l.csv",
     ),
+    "synthesize (series)": lambda t, n: (
+        ["synthesize", "--plugin", str(make_builtin_plugin(t / "plugin")), str(n), str(t / "s"), "--quiet"],
+        t / "s",
+    ),
+    "export --sr": lambda t, n: (
+        ["export", str(_annotated(n)), "--dicom", str(t / "ev"), "--sr", str(t / "sr.dcm")],
+        t / "sr.dcm",
+    ),
+    "export --mask-nifti": lambda t, n: (
+        ["export", str(_annotated(n)), "--mask-nifti", str(t / "mask.nii.gz")],
+        t / "mask.nii.gz",
+    ),
+    "study analyze --report": lambda t, n: (
+        ["study", "analyze", str(_database(t)), "--report", str(t / "a.html")],
+        t / "a.html",
+    ),
+    "study export-csv --imrmc": lambda t, n: (
+        ["study", "export-csv", str(_database(t)), str(t / "l.csv"), "--imrmc", str(t / "l.imrmc")],
+        t / "l.imrmc",
+    ),
 }
+SERIES_COMMANDS = {"export --dicom", "synthesize (series)"}
+
+
+def _annotated(nifti):
+    """The input with an annotation sidecar (a ruler, an ellipse and a label mask) beside it."""
+    from app.annotations.sidecar import save_annotations, sidecar_path_for
+    from app.io.nifti import load_nifti
+    from tests.cli.test_export import annotated
+
+    save_annotations(annotated(load_nifti(nifti)), sidecar_path_for(nifti))
+    return nifti
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_refuses_an_existing_output_unless_forced(tmp_path, mr_nifti, capsys, command):
     arguments, output = COMMANDS[command](tmp_path, mr_nifti)
-    if command == "export --dicom":
+    if command in SERIES_COMMANDS:
         assert main([*arguments]) == 0  # an earlier series there
         earlier = sorted(p.read_bytes() for p in output.iterdir())
     else:
@@ -196,7 +227,7 @@ def test_every_command_refuses_an_existing_output_unless_forced(tmp_path, mr_nif
     assert main(arguments) == 2
     err = capsys.readouterr().err
     assert "give --force" in err and len(err.strip().splitlines()) == 1, err
-    if command == "export --dicom":
+    if command in SERIES_COMMANDS:
         assert sorted(p.read_bytes() for p in output.iterdir()) == earlier
         assert main([*arguments, "--force"]) == 0
         assert sorted(p.read_bytes() for p in output.iterdir()) != earlier
