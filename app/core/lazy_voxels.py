@@ -10,6 +10,8 @@ indexing with arrays of one shape, plus ``np.asarray`` for the whole grid.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from app.core.volume import Geometry
@@ -127,8 +129,36 @@ class ResampledVoxels(_LazyVoxels):
         self._linear = linear
         self._fill_value = fill_value
         self._axis_map = _axis_map(self._source_from_target)
+        self._whole: np.ndarray | None = None  # the whole grid, once computed in the background
+        self._filling: threading.Thread | None = None
+
+    def fill_in_background(self, max_voxels: int = 200_000_000) -> threading.Thread | None:
+        """Resample the whole grid in a daemon thread; reads then slice the result instead of
+        resampling on every redraw. Volumes above ``max_voxels`` stay lazy (memory)."""
+        if self._whole is not None or self._filling is not None or self.size > max_voxels:
+            return self._filling
+
+        def fill() -> None:
+            whole = np.empty(self.shape, np.float32)
+            for k in range(self.shape[0]):
+                whole[k] = self._resampled((k, slice(None), slice(None)))
+            self._whole = whole
+
+        self._filling = threading.Thread(target=fill, name="resample partner", daemon=True)
+        self._filling.start()
+        return self._filling
+
+    @property
+    def is_filled(self) -> bool:
+        return self._whole is not None
 
     def __getitem__(self, key) -> np.ndarray:
+        whole = self._whole
+        if whole is not None:
+            return np.array(whole[key], dtype=np.float32)
+        return self._resampled(key)
+
+    def _resampled(self, key) -> np.ndarray:
         from app.core.resample import sample_at_index
 
         basic = _basic_axes(_normalized_key(key), self.shape)

@@ -7,6 +7,8 @@ source's continuous index, and sampled there. Never matched by voxel index.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from app.core.volume import Geometry, Volume
@@ -53,17 +55,28 @@ def resample_like(source: Volume, reference: Volume, linear: bool = True) -> Vol
     return resample_onto(source, reference.geometry, reference.shape_kji, linear)
 
 
-def lazy_resample_like(source: Volume, reference: Volume, linear: bool = True) -> Volume:
-    """``source`` on ``reference``'s grid, sampled only where read (see ``lazy_voxels``).
+_RESAMPLED_PAIRS: list[tuple[weakref.ref, weakref.ref, bool, Volume]] = []  # most recent last
+_RESAMPLED_PAIRS_KEPT = 4
 
-    The same volume comes back when the grids already agree.
+
+def lazy_resample_like(source: Volume, reference: Volume, linear: bool = True) -> Volume:
+    """``source`` on ``reference``'s grid, sampled only where read (see ``lazy_voxels``), then
+    filled whole in the background so that redraws slice it instead of resampling again.
+
+    The same volume comes back when the grids already agree, and the same resampled volume for
+    the same pair (the compare is rebuilt when a map is chosen: the partner is not resampled
+    again).
     """
     from app.core.lazy_voxels import ResampledVoxels
 
     if source.geometry.allclose(reference.geometry) and source.shape_kji == reference.shape_kji:
         return source
+    for source_ref, reference_ref, was_linear, resampled in _RESAMPLED_PAIRS:
+        if source_ref() is source and reference_ref() is reference and was_linear == linear:
+            return resampled
     voxels = ResampledVoxels(source.voxels, source.geometry, reference.geometry, reference.shape_kji, linear)
-    return Volume(
+    voxels.fill_in_background()
+    resampled = Volume(
         voxels,
         reference.geometry,
         source.modality,
@@ -72,6 +85,19 @@ def lazy_resample_like(source: Volume, reference: Volume, linear: bool = True) -
         source.provenance,
         {**source.metadata, "resampled_onto_grid": True},
     )
+    _RESAMPLED_PAIRS[:] = [
+        entry for entry in _RESAMPLED_PAIRS if entry[0]() is not None and entry[1]() is not None
+    ][-(_RESAMPLED_PAIRS_KEPT - 1) :] + [(weakref.ref(source), weakref.ref(reference), linear, resampled)]
+    return resampled
+
+
+def wait_for_resampled_partners(timeout_s: float = 60.0) -> bool:
+    """Block until every cached resampled partner is filled (benchmarks, tests); True if all are."""
+    for _, _, _, resampled in list(_RESAMPLED_PAIRS):
+        thread = getattr(resampled.voxels, "_filling", None)
+        if thread is not None:
+            thread.join(timeout_s)
+    return all(getattr(entry[3].voxels, "is_filled", True) for entry in _RESAMPLED_PAIRS)
 
 
 def sample_at_index(

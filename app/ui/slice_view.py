@@ -187,6 +187,10 @@ class SliceView(pg.GraphicsView):
         self._mask_item = pg.ImageItem(axisOrder="row-major")
         for z, item in enumerate((self._image_item, self._overlay_item, self._mask_item)):
             item.setZValue(z)
+            # Scaling a 512x512 slice onto the screen is most of a repaint: keep the scaled
+            # result, so a panel whose image did not change (the crosshair moved, a label
+            # changed) repaints with a blit; a new slice or zoom invalidates it.
+            item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._view_box.addItem(item)
         pen = pg.mkPen((255, 200, 0, 160), width=1)
         self._vertical_line = pg.InfiniteLine(angle=90, movable=False, pen=pen)

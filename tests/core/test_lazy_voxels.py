@@ -82,3 +82,23 @@ def test_nearest_neighbour_reads_match_too(pair):
     lazy = ResampledVoxels(source.voxels, source.geometry, geometry, shape, linear=False)
     np.testing.assert_array_equal(lazy[4], eager[4])
     np.testing.assert_array_equal(lazy[:, 3], eager[:, 3])
+
+
+def test_a_resampled_partner_is_filled_once_in_the_background_and_reused_per_pair():
+    from app.core.orientation_phantom import orientation_phantom
+    from app.core.resample import lazy_resample_like, resample_like
+    from app.core.volume import Geometry
+
+    reference = orientation_phantom(size_ijk=(20, 24, 12))
+    other_grid = Geometry(np.array([-9.0, 21.0, -4.0]), np.array([0.9, 1.4, 1.9]), np.eye(3))
+    source = resample_like(orientation_phantom(size_ijk=(22, 26, 13)), reference)
+    source.geometry = other_grid
+    lazy = lazy_resample_like(source, reference)
+    assert lazy_resample_like(source, reference) is lazy  # the compare rebuilt: not again
+    expected = [np.array(lazy.voxels._resampled((k, slice(None), slice(None)))) for k in (0, 5, 11)]
+    lazy.voxels._filling.join(timeout=30)
+    assert lazy.voxels.is_filled
+    for k, slice_before in zip((0, 5, 11), expected, strict=True):
+        np.testing.assert_array_equal(lazy.voxels[k], slice_before)  # same values, from the fill
+    other_reference = orientation_phantom(size_ijk=(20, 24, 12))
+    assert lazy_resample_like(source, other_reference) is not lazy  # another pair, its own
