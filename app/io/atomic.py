@@ -177,6 +177,14 @@ def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # a leftover of this process's own earlier, failed write
     try:
+        import psutil
+
+        return psutil.pid_exists(pid)
+    except (ImportError, OverflowError, ValueError):
+        pass
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate the process there: assume it is alive
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
