@@ -119,4 +119,9 @@ def _looks_like_a_mistyped_command(word: str) -> bool:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    # The frozen executable is also the GDCM decoding child (app.io.pixel_decoders): run as that
+    # child, it must decode, not start the application again.
+    multiprocessing.freeze_support()
     sys.exit(main())

@@ -543,6 +543,11 @@ def classify(rc: int | None, log: str, hung: bool = False) -> str:
 
 
 def message_defects(log: str) -> list[str]:
+    """Lines printed for a person (a JSON document's are checked as data, in output_defects)."""
+    start = log.find("\n{") + 1 if not log.startswith("{") else 0
+    end = log.find("\n}", start) + 2
+    if start > 0 or log.startswith("{"):
+        log = log[:start] + log[end:]
     for line in log.splitlines():
         if len(line) > MAX_MESSAGE_CHARS or any(
             ord(c) < 32 and c != "\t" or 127 <= ord(c) < 160 for c in line
@@ -586,9 +591,20 @@ def output_defects(argv: list[str], rc: int | None, log: str) -> list[str]:
             if files < 3 or skipped_good:
                 defects.append("lost series")
             reasons = [s["reason"] for s in description["skipped"]]
-            if any(len(r) > 200 or "\n" in r or any(ord(c) < 32 for c in r) for r in reasons):
+            texts = [
+                str(value)
+                for study in description["studies"]
+                for item in [study, *study["series"]]
+                for value in item.values()
+                if isinstance(value, str)
+            ]
+            if any(len(r) > 200 for r in reasons) or not all(_printable(t) for t in reasons + texts):
                 defects.append("bad message")
     return defects
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 class Worker:
@@ -730,9 +746,16 @@ def _tail(log: str) -> str:
 
 
 def run_all(
-    jobs: list[list[str]], out: Path, workers: int, memory_mb: int, timeout_s: float, bundle_decoders: bool
+    jobs: list[list[str]],
+    out: Path,
+    workers: int,
+    memory_mb: int,
+    timeout_s: float,
+    bundle_decoders: bool,
+    subprocess_every: int = 0,
 ) -> list[Run]:
-    """Every job in a pool of ``workers`` long-lived worker processes."""
+    """Every job in a pool of ``workers`` long-lived worker processes; every ``subprocess_every``-th
+    one as a fresh ``python main.py`` instead (what a user runs: the worker must agree with it)."""
     pool = [Worker(memory_mb, timeout_s, bundle_decoders) for _ in range(workers)]
     free = list(pool)
     logs = out / "logs"
@@ -746,7 +769,11 @@ def run_all(
         with lock:
             worker = free.pop()
         try:
-            result = worker.run(argv, logs / f"{index:06d}.log")
+            if subprocess_every and index % subprocess_every == 0 and not bundle_decoders:
+                result = run_subprocess(argv, memory_mb, timeout_s)
+                result.what = "[subprocess] " + result.what
+            else:
+                result = worker.run(argv, logs / f"{index:06d}.log")
             if argv[0] == "convert":
                 Path(argv[2]).unlink(missing_ok=True)
             return result
@@ -799,6 +826,7 @@ def fuzz(
     nifti: bool = True,
     plugins: bool = True,
     bundle_decoders: bool = False,
+    subprocess_every: int = 0,
 ) -> dict[str, dict[str, int]]:
     import warnings
 
@@ -815,7 +843,7 @@ def fuzz(
     converted.mkdir(exist_ok=True)
     work = [["info", str(folder), "--json"] for folder in folders]
     work += [["convert", str(path), str(converted / f"{i}.nii.gz")] for i, path in enumerate(mutants)]
-    results = run_all(work, out, jobs, memory_mb, timeout_s, bundle_decoders)
+    results = run_all(work, out, jobs, memory_mb, timeout_s, bundle_decoders, subprocess_every)
     folder_runs, file_runs = results[: len(folders)], results[len(folders) :]
     other: dict[str, list[Run]] = {}
     if nifti or plugins:
@@ -878,6 +906,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="decode as the installed bundle does (GDCM, no libjpeg)",
     )
+    parser.add_argument(
+        "--subprocess-every",
+        type=int,
+        default=50,
+        metavar="K",
+        help="run every K-th command as a fresh `python main.py` instead of in a worker (0: never)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -900,7 +935,10 @@ def main(argv: list[str] | None = None) -> int:
             nifti=not args.no_nifti,
             plugins=not args.no_plugins,
             bundle_decoders=args.bundle_decoders,
+            subprocess_every=args.subprocess_every,
         )
+        if args.out is not None:
+            (out / "counts.json").write_text(json.dumps(table, indent=2))
     finally:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)

@@ -35,7 +35,12 @@ def header_fault(get: Getter, pixel_bytes: int | None, encapsulated: bool) -> st
     as in a deflated file, where it is the whole file's size times the best zlib ratio).
     """
     try:
-        return _size_fault(get, pixel_bytes, encapsulated) or _geometry_fault(get) or _rescale_fault(get)
+        return (
+            _size_fault(get, pixel_bytes, encapsulated)
+            or _geometry_fault(get)
+            or _rescale_fault(get)
+            or _uid_fault(get)
+        )
     except _Unreadable as error:
         return str(error)
 
@@ -142,6 +147,17 @@ def _rescale_fault(get: Getter) -> str:
             reason = rescale_fault(value)
             if reason:
                 return f"{keyword} {_show(value)}: {reason}"
+    return ""
+
+
+def _uid_fault(get: Getter) -> str:
+    """Study and series UIDs group the files and name a series on the command line: a UID with
+    control characters or spaces inside is a corrupt value (letters, though invalid, are kept)."""
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        value = _value(get, keyword)
+        text = value if isinstance(value, str) else "" if value is None else "\\".join(map(str, value))
+        if len(text) > 64 or not all(32 < ord(c) < 127 for c in text):
+            return f"{keyword} is not a UID ({len(text)} characters, not all of them printable)"
     return ""
 
 

@@ -61,11 +61,14 @@ def load_series(
     correction = tilt_correction(series)  # None for an untilted series: read exactly as before
     columns, rows, slices = series.size_ijk
     stored = _stored_dtype(series)
-    # The stored array, and a float32 one beside it when the rescale or a tilt needs one.
+    # The stored array, and a float32 one beside it when the rescale or a tilt needs one (a tilt
+    # grows the grid to hold every shifted slice: a corrupt position can make that grid huge).
+    grid_columns, grid_rows = correction.size_ij if correction is not None else (columns, rows)
     check_fits_in_memory(
         Path(series.frames[0].path).name,
-        f"{columns} x {rows} x {slices} voxels of {series.bits_allocated} bits",
-        columns * rows * slices * (stored.itemsize + 4),
+        f"{columns} x {rows} x {slices} voxels of {series.bits_allocated} bits"
+        + (f" on a {grid_columns} x {grid_rows} tilt-corrected grid" if correction is not None else ""),
+        columns * rows * slices * stored.itemsize + grid_columns * grid_rows * slices * 4,
     )
     voxels = empty_volume((slices, rows, columns), stored)
     ranges = np.zeros((slices, 2), dtype=np.float64)  # per-slice stored min, max

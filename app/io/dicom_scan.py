@@ -32,6 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from app.core.messages import one_line
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
 from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io import dicom_checks
@@ -794,9 +795,13 @@ def _get(ds: pydicom.Dataset, name: str, default=None):
         return default
 
 
+_TEXT_CHARS = 1024  # the longest short-text VR (ST); a longer value is a corrupt element
+
+
 def _text(ds: pydicom.Dataset, name: str) -> str:
+    """A text value as one printable line (a corrupt value can hold the elements after it)."""
     value = _get(ds, name)
     try:
-        return "" if value is None else str(value).strip()
+        return "" if value is None else one_line(value, _TEXT_CHARS)
     except Exception:  # noqa: BLE001 - e.g. a person name in an undecodable character set
         return ""

@@ -296,3 +296,27 @@ def test_good_series_pixels_unchanged_by_the_checks(tmp_path):
     planes = write_series(tmp_path / "ok", [0.0, 1.0, 2.0])
     volume = load_volume(tmp_path / "ok")
     assert np.array_equal(volume.voxels[1], planes[1].astype(np.int32) - 1024)
+
+
+def test_control_characters_in_names_do_not_reach_the_output(tmp_path):
+    """A PatientName whose length swallowed the next elements, escape sequences included."""
+    write_series(tmp_path / "s", [0.0, 1.0])
+    for path in (tmp_path / "s").iterdir():
+        dataset = pydicom.dcmread(path)
+        dataset.PatientName = "Evil\x1b[31m\x00" + "\x10\x00LO" * 400
+        dataset.SeriesDescription = "line one\nline two"
+        dataset.save_as(path)
+    (study,) = scan(tmp_path / "s").studies
+    assert study.patient_name.isprintable() and study.patient_name.startswith("Evil [31m")
+    assert len(study.patient_name) <= 1024
+    assert study.series[0].description == "line one line two"
+
+
+def test_a_corrupt_position_cannot_make_the_tilt_grid_exhaust_memory(tmp_path, monkeypatch):
+    """Slices displaced 10 km in plane look like a gantry tilt whose corrected grid is huge."""
+    write_series(tmp_path / "s", [0.0, 1.0, 2.0], x_shift_per_slice_mm=5e6)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 100 << 20)
+    with pytest.raises(
+        LoadError, match=r"s00\d\.dcm: declares 5 x 6 x 3 voxels of 16 bits on a \d+ x 6 tilt"
+    ):
+        load_volume(tmp_path / "s")
