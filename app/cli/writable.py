@@ -148,7 +148,7 @@ def _input_clash(path: Path, is_folder: bool, inputs: list[Path]) -> str | None:
         if not (source.exists() or source.is_symlink()):
             continue
         source_real = _real(source)
-        if real == source_real:
+        if real == source_real or _same_file(path, source):  # the latter: case-insensitive file systems
             return f"{path} is also an input ({source}); an input is never written over, even with --force"
         inside = source_real.is_dir() and source_real in real.parents
         if inside and (is_folder or path.exists() or path.is_symlink()):
@@ -184,6 +184,13 @@ def _entries(folder: Path) -> list[Path]:
 
 def _holds_anything(folder: Path) -> bool:
     return folder.is_dir() and bool(_entries(folder)) or folder.is_file()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and os.path.samefile(a, b) and (a.is_dir() or a.stat().st_nlink == 1)
+    except OSError:
+        return False
 
 
 def _real(path: Path) -> Path:
