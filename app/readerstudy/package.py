@@ -355,7 +355,12 @@ def _create_study(
         synthetic_image = next(
             (i for (_, t), i in zip(sources, image_ids, strict=True) if t == "synthetic"), None
         )
-        items.append({"item_id": item_id, "image_ids": image_ids, "practice": case.practice})
+        item = {"item_id": item_id, "image_ids": image_ids, "practice": case.practice}
+        if case.practice and definition.options.practice_feedback:
+            # Shown to the reader after their answer: the synthetic image of a pair, or the
+            # case's truth (practice cases only; never analysed, never an analysed case's truth).
+            item["practice_answer"] = synthetic_image if case.paired_path else case.truth
+        items.append(item)
         truth_items[item_id] = {
             "case": case.id,
             "sources": [str(definition.resolve(p)) for p, _ in sources],

@@ -135,6 +135,25 @@ class ReadingSession:
         paired = len(item.image_ids) == 2
         return [q for q in self.questions if (q.type == "two_afc") == paired]
 
+    def practice_feedback(self, item_id: str) -> str | None:
+        """What a practice case was, in the words readers see, when the study gives feedback
+        (``practice_feedback``) and the item is a practice case; None otherwise."""
+        if not self.options.get("practice_feedback"):
+            return None
+        entry = next((i for i in self.package["items"] if i["item_id"] == item_id), None)
+        if entry is None or not entry.get("practice") or "practice_answer" not in entry:
+            return None
+        answer = entry["practice_answer"]
+        item = next(i for i in self.items if i.item_id == item_id)
+        if len(item.image_ids) == 2:
+            side = "A" if item.image_ids[0] == answer else "B"
+            return f"In the practice pair you just answered, image {side} was the computer-generated one."
+        return (
+            "The practice case you just answered was computer-generated."
+            if answer == "synthetic"
+            else "The practice case you just answered was real (acquired)."
+        )
+
     def stored_answers(self, item_id: str) -> dict[str, object]:
         return dict(self._answers.get(item_id, {}))
 

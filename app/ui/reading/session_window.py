@@ -76,6 +76,14 @@ class ReadingSliceView(SliceView):
         self.mark_item.setData([point.x()], [point.y()])
         self.mark_item.setVisible(bool(on_slice))
 
+    def slice_position(self) -> tuple[int, int]:
+        """(number of the slice shown, 1-based; number of slices) along the axial normal."""
+        geometry = self.volume.geometry
+        axis = int(np.argmax(np.abs(geometry.direction[2, :])))
+        index = int(np.rint(geometry.index_from_lps(self.state.cursor_lps_mm)[axis]))
+        total = int(self.volume.size_ijk[axis])
+        return min(max(index, 0), total - 1) + 1, total
+
     def scroll(self, slices: int) -> None:
         if self.allow_scroll:
             super().scroll(slices)
@@ -134,6 +142,9 @@ class ReadingWindow(QtWidgets.QWidget):
 
         self.questions_box = QtWidgets.QWidget()
         self.questions_layout = QtWidgets.QVBoxLayout(self.questions_box)
+        self.feedback_label = QtWidgets.QLabel()
+        self.feedback_label.setStyleSheet("color: #80e080; font-weight: bold;")
+        self.feedback_label.setWordWrap(True)
         self.message_label = QtWidgets.QLabel()
         self.message_label.setStyleSheet("color: #ff8080;")
         self.message_label.setWordWrap(True)
@@ -147,6 +158,7 @@ class ReadingWindow(QtWidgets.QWidget):
         side = QtWidgets.QVBoxLayout()
         side.addWidget(self.questions_box)
         side.addStretch(1)
+        side.addWidget(self.feedback_label)
         side.addWidget(self.message_label)
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.previous_button)
@@ -279,6 +291,12 @@ class ReadingWindow(QtWidgets.QWidget):
                 caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 column.addWidget(caption)
             column.addWidget(view, 1)
+            position = QtWidgets.QLabel()
+            position.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            view.position_label = position
+            view.state.cursor_changed.connect(lambda *_, v=view: self._show_position(v))
+            self._show_position(view)
+            column.addWidget(position)
             self.image_layout.addWidget(holder, 1)
             holder.show()
         stored = self.session.stored_answers(item.item_id)
@@ -297,6 +315,11 @@ class ReadingWindow(QtWidgets.QWidget):
         self.image_stack.setCurrentWidget(self.image_area)
         self._shown_since = self.clock()
         self._on_tick()
+
+    @staticmethod
+    def _show_position(view: ReadingSliceView) -> None:
+        number, total = view.slice_position()
+        view.position_label.setText(f"Slice {number} of {total}")
 
     def _show_marks(self, value: object) -> None:
         """The localisation mark on the image it was made on (none on the other of a pair)."""
@@ -324,6 +347,7 @@ class ReadingWindow(QtWidgets.QWidget):
         """Record the answers (committed) and show the next case; False with a message if refused."""
         if self.session.current is None:
             return False
+        answered = self.session.current.item_id
         try:
             self.session.submit(self.collect_answers(), self._elapsed())
         except AnswerError as error:
@@ -333,6 +357,8 @@ class ReadingWindow(QtWidgets.QWidget):
             self.message_label.setText("Your answer could not be saved. Please tell the study coordinator.")
             return False
         self.show_current()
+        # After the answer is recorded, never before: the truth of a practice case, when asked.
+        self.feedback_label.setText(self.session.practice_feedback(answered) or "")
         return True
 
     def previous(self) -> None:
