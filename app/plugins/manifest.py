@@ -240,15 +240,25 @@ def _parse_yaml(manifest_file: Path, text: str):
                 if anchor:
                     anchored_sizes[anchor] = expanded - start
             if expanded > MAX_MANIFEST_VALUES:
-                raise ManifestError(
-                    f"{manifest_file}:{_line(event)}: expands to more than {MAX_MANIFEST_VALUES} values"
-                    f" (YAML aliases of aliases, a \"billion laughs\"): write the values out without * aliases"
-                )
+                raise ManifestError(_too_many_values(manifest_file, event, bool(anchored_sizes)))
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a safe loader)
     except yaml.MarkedYAMLError as error:
         raise ManifestError(_yaml_error_line(manifest_file, error)) from None
     except yaml.YAMLError as error:
         raise ManifestError(f"{manifest_file}: not valid YAML: {_one_line(str(error))}") from None
+
+
+def _too_many_values(manifest_file: Path, event, uses_aliases: bool) -> str:
+    where = f"{manifest_file}:{_line(event)}"
+    if uses_aliases:
+        return (
+            f"{where}: expands to more than {MAX_MANIFEST_VALUES} values (YAML aliases of aliases, a"
+            ' "billion laughs"): write the values out without * aliases'
+        )
+    return (
+        f"{where}: holds more than {MAX_MANIFEST_VALUES} values, not a manifest (real ones hold about"
+        " a hundred): keep data in separate files"
+    )
 
 
 def _line(event) -> int:
