@@ -153,7 +153,7 @@ def test_nearest_real_slice_is_named_by_its_slice_number_in_the_volume(tmp_path,
     )
     for volume, number in ((plain, 3), (reversed_k, 4)):
         path = save_nifti(volume, tmp_path / "real.nii.gz")
-        out = tmp_path / "d.json"
+        out = tmp_path / f"d{number}.json"  # a new output each time (existing ones are refused)
         args = [
             "plugins",
             "diversity",
