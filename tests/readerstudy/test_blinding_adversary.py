@@ -165,3 +165,29 @@ def test_padding_to_a_common_shape_moves_content_by_the_recorded_shift():
     for index in ([0, 0, 0], [3, 2, 1], [1, 1, 0]):
         where = np.asarray(source.geometry.lps_from_index(index)) + shift
         assert padded.value_at_lps(where) == pytest.approx(source.voxels[index[2], index[1], index[0]])
+
+
+def test_folders_mode_has_a_flag_for_every_definition_option(tmp_path, capsys):
+    """Every field of StudyOptions can be set from the command line (folders mode has no file)."""
+    import argparse
+    from dataclasses import fields
+
+    from app.cli.study import _apply_option_flags, add_arguments
+    from app.readerstudy.definition import StudyOptions
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["create", "--real", "r", "--synthetic", "s", "out", "--no-shuffle", "--allow-answer-modification",
+         "--allow-case-navigation", "--window-level-locked", "--no-allow-scroll", "--time-limit-s", "30",
+         "--practice-feedback", "--common-spacing-mm", "1.5", "--intensity-normalisation", "percentile",
+         "--intensity-percentiles", "2", "98", "--intensity-range", "0", "1000", "--intensity-levels", "256",
+         "--common-shape", "--localisation-tolerance-mm", "7"]
+    )  # fmt: skip
+    options = StudyOptions()
+    _apply_option_flags(args, options)
+    changed = {
+        f.name for f in fields(StudyOptions) if getattr(options, f.name) != getattr(StudyOptions(), f.name)
+    }
+    assert changed == {f.name for f in fields(StudyOptions)}  # every option reached by its flag
+    assert options.intensity_percentiles == [2.0, 98.0] and options.intensity_levels == 256
