@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from app.batch.cases import Case, input_sha256
+from app.batch.results import CaseRow
 
 CASE_RECORD = "case.json"
 SYNTHESIZED_FILE = "synthesized.nii.gz"
@@ -54,38 +53,6 @@ class JobSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class CaseRow:
-    """One line of the results table."""
-
-    case_id: str
-    path: str
-    series_uid: str | None
-    status: str  # "done", "skipped" (complete from an earlier run) or "failed"
-    reason: str = ""
-    input_sha256: str = ""
-    output: str = ""
-    duration_s: float = 0.0
-    device: str = ""
-    worker: str = ""
-    ood_warnings: int | None = None
-    ood_reasons: list[str] = field(default_factory=list)
-    region_count: int | None = None
-    max_abs_peak: float | None = None
-    metrics: dict = field(default_factory=dict)  # "mae", "psnr_db", "ssim", "ncc" vs the input
-    messages: list[str] = field(default_factory=list)
-    thumbnail: str = ""
-    worker_plugin_loads: int = 0  # plugins the worker had loaded when it ran this case (1: loaded once)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CaseRow:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 _LOADED: dict[tuple, object] = {}  # per worker process: (folder, sha, device) -> LoadedPlugin
@@ -123,13 +90,16 @@ def completed_row(out_dir: str | Path, case: Case, spec: JobSpec, sha: str) -> C
     return CaseRow.from_dict(data["row"])
 
 
-def run_case(case: Case, spec: JobSpec, out_dir: str) -> dict:
-    """Run one case; returns its results row (a dict). Raises on failure (Dask retries it)."""
-    started = time.perf_counter()
+def run_case(case: Case, spec: JobSpec, out_dir: str, run_id: str = "") -> dict:
+    """Run one case; returns its results row (a dict). Raises on failure (Dask retries it).
+
+    Outputs found complete are not made again: "skipped" when an earlier run made them, "done"
+    when this run did (a worker that finished the case and died before reporting it)."""
+    started, started_cpu = time.perf_counter(), time.process_time()
     sha = input_sha256(case)
     done = completed_row(out_dir, case, spec, sha)
     if done is not None:
-        done.status = "skipped"
+        done.status = "done" if run_id and done.run_id == run_id else "skipped"
         return done.to_dict()
     from app.analysis.ood import check_domain
     from app.io.loader import load_volume
@@ -154,23 +124,21 @@ def run_case(case: Case, spec: JobSpec, out_dir: str) -> dict:
         ood_reasons=list(domain.warnings),
         messages=list(result.messages),
         worker_plugin_loads=_LOAD_COUNT[0],
+        run_id=run_id,
     )
-    final = case_folder(out_dir, case)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.parent / f".{case.case_id}.partial-{uuid.uuid4().hex[:12]}"
-    partial.mkdir()
-    try:
+    from app.io.atomic import atomic_folder
+
+    # Filled in a hidden sibling and renamed into place when complete (an earlier output of
+    # the case, made from another input or plugin, is replaced only then).
+    with atomic_folder(case_folder(out_dir, case), replace=True) as partial:
         save_nifti(result.volume, partial / SYNTHESIZED_FILE, extra_sidecar={"batch_case": case.to_dict()})
         files = [SYNTHESIZED_FILE, SYNTHESIZED_FILE.replace(".nii.gz", ".json")]
         if spec.compare:
             files += _compare(volume, result.volume, partial, row)
         row.duration_s = round(time.perf_counter() - started, 3)
+        row.cpu_s = round(time.process_time() - started_cpu, 3)
         record = {"input_sha256": sha, "job": spec.key, "case": case.to_dict(), "files": files, "row": row.to_dict()}
         (partial / CASE_RECORD).write_text(json.dumps(record, indent=2, default=str))
-        _swap_in(partial, final)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
     return row.to_dict()
 
 
@@ -212,15 +180,3 @@ def _json_safe(value):
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
-
-
-def _swap_in(partial: Path, final: Path) -> None:
-    """Rename the complete ``partial`` folder to ``final``; an older ``final`` is moved aside
-    first and removed after, so at every instant ``final`` is absent or complete."""
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
-        os.replace(final, old)
-        os.replace(partial, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(partial, final)

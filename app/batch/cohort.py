@@ -9,28 +9,23 @@ A failed case is recorded with its reason and never stops the cohort.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import logging
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.batch.case_run import CaseRow, JobSpec, run_case
+from app.batch.case_run import JobSpec, run_case
 from app.batch.cases import Case
-from app.io.atomic import write_text_atomic
+from app.batch.results import RESULTS_JSON, CaseRow, write_json, write_results
+from app.io.atomic import PARTIAL_MARK
 
 BATCH_RECORD = "batch.json"
-RESULTS_CSV = "results.csv"
-RESULTS_JSON = "results.json"
-CSV_COLUMNS = (
-    "case_id", "status", "reason", "region_count", "max_abs_peak", "ood_warnings", "mae", "psnr_db",
-    "ssim", "ncc", "duration_s", "device", "worker", "path", "series_uid", "output", "input_sha256",
-)  # fmt: skip
 
 
 class BatchError(ValueError):
@@ -107,19 +102,26 @@ def run_cohort(
     input_description: str = "",
     say: Callable[[str], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    stats: dict | None = None,
 ) -> list[CaseRow]:
-    """Every case run once (or found complete), in the order given; the table written to ``out_dir``."""
+    """Every case run once (or found complete), in the order given; the table written to ``out_dir``.
+
+    ``stats``, when given, receives ``cluster_start_s`` (to a ready cluster), ``cases_s`` (first
+    submission to last result) and ``worker_peak_rss_bytes`` (per worker, read at the end).
+    """
     from dask.distributed import as_completed
 
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     say = say or (lambda message: None)
-    _write_json(out_dir / BATCH_RECORD, {
+    write_json(out_dir / BATCH_RECORD, {
         "input": input_description,
         "job": spec.to_dict(),
         "cluster": {"scheduler": cluster.scheduler or "embedded LocalCluster", "workers": cluster.workers,
                     "threads_per_worker": cluster.threads_per_worker, "retries": cluster.retries},
         "cases": [case.to_dict() for case in cases],
     })  # fmt: skip
+    started = time.perf_counter()
     client, local = _connect(cluster, spec.device)
     rows: dict[str, CaseRow] = {}
     progress = Progress(total=len(cases))
@@ -128,10 +130,12 @@ def run_cohort(
         link = _dashboard(client, local)
         say(f"[batch] {len(cases)} case(s) on {_describe(client, local)}" + (f"; dashboard {link}" if link else ""))
         resources = {"GPU": 1} if spec.device == "cuda" else None
+        submitted = time.perf_counter()
+        run_id = uuid.uuid4().hex
         futures = {}
         for case in cases:
             future = client.submit(
-                run_case, case, spec, str(out_dir), key=f"case-{case.case_id}-{spec.weights_sha256[:8]}",
+                run_case, case, spec, str(out_dir), run_id, key=f"case-{case.case_id}-{spec.weights_sha256[:8]}",
                 retries=cluster.retries, resources=resources, pure=False,
             )  # fmt: skip
             futures[future] = case
@@ -149,6 +153,10 @@ def run_cohort(
             if time.perf_counter() - last_write > 2.0:
                 write_results(out_dir, [rows[c.case_id] for c in cases if c.case_id in rows])
                 last_write = time.perf_counter()
+        if stats is not None:
+            stats["cluster_start_s"] = submitted - started
+            stats["cases_s"] = time.perf_counter() - submitted
+            stats["worker_peak_rss_bytes"] = list(client.run(_peak_rss).values())
     finally:
         client.close()
         if local is not None:
@@ -157,6 +165,19 @@ def run_cohort(
     write_results(out_dir, ordered)
     _remove_partials(out_dir)
     return ordered
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM: ru_maxrss survives fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _row_of(future, case: Case, retries: int) -> CaseRow:
@@ -187,7 +208,8 @@ def _connect(cluster: ClusterOptions, device: str):
     resources = {"GPU": 1} if device == "cuda" else None
     local = LocalCluster(
         n_workers=cluster.workers, threads_per_worker=cluster.threads_per_worker, processes=True,
-        dashboard_address=":0" if _has_bokeh() else None, resources=resources, silence_logs=40,
+        dashboard_address=":0", resources=resources, silence_logs=logging.CRITICAL,
+        preload=["app.batch.worker_preload"],
     )  # fmt: skip
     return Client(local), local
 
@@ -229,38 +251,12 @@ def _describe(client, local) -> str:
     return f"{where} ({len(workers)} worker(s), {threads} thread(s))"
 
 
-def write_results(out_dir: Path, rows: list[CaseRow]) -> None:
-    data = [row.to_dict() for row in rows]
-    _write_json(out_dir / RESULTS_JSON, {"rows": data, "summary": summarise(rows)})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in data:
-        writer.writerow({**row, **(row.get("metrics") or {})})
-    _write_text(out_dir / RESULTS_CSV, buffer.getvalue())
-
-
-def summarise(rows: list[CaseRow]) -> dict:
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return {"cases": len(rows), **counts}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    _write_text(path, json.dumps(data, indent=2, default=str))
-
-
-def _write_text(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
 def _remove_partials(out_dir: Path) -> None:
     """Hidden folders a killed worker left (every task has ended by now)."""
     cases = out_dir / "cases"
     if cases.is_dir():
         for entry in cases.iterdir():
-            if entry.name.startswith(".") and (".partial-" in entry.name or ".old-" in entry.name):
+            if entry.name.startswith(".") and (PARTIAL_MARK in entry.name or ".old-" in entry.name):
                 shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -10,7 +10,8 @@ import json
 import math
 from pathlib import Path
 
-from app.batch.case_run import CaseRow
+from app.batch.results import CaseRow
+from app.io.atomic import write_text_atomic
 
 SUSPICIOUS_SHOWN = 12
 
@@ -103,6 +104,6 @@ def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict) -> str
 
 
 def write_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict, path: str | Path) -> Path:
-    from app.io.atomic import write_text_atomic
-
-    return write_text_atomic(path, render_cohort_report(out_dir, rows, batch))
+    path = Path(path)
+    write_text_atomic(path, render_cohort_report(out_dir, rows, batch))
+    return path

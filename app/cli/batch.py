@@ -115,7 +115,7 @@ def _synthesize(args: argparse.Namespace) -> int:
     )  # fmt: skip
     batch = json.loads((out_dir / "batch.json").read_text())
     if args.json_out:
-        from app.batch.cohort import summarise
+        from app.batch.results import summarise
         from app.io.atomic import write_text_atomic
 
         write_text_atomic(args.json_out, json.dumps({"summary": summarise(rows), "rows": [r.to_dict() for r in rows]}, indent=2, default=str))

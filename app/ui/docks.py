@@ -58,6 +58,12 @@ def _gallery_menu(window) -> None:
     install_gallery_menu(window)
 
 
+def _batch_results_menu(window) -> None:
+    from app.ui.batch_results import install_batch_results_menu
+
+    install_batch_results_menu(window)
+
+
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("GAN plugins", _plugin_panel),  # in front of the right column: shown at start
     ToolSpec("Hallucination check", _hallucination_panel, lazy=True),
@@ -65,6 +71,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("Annotations", _annotation_tools),  # binds the annotation keys at start
     ToolSpec("Export figure", _figure_export, has_dock=False),
     ToolSpec("Sample gallery", _gallery_menu, has_dock=False),
+    ToolSpec("Batch results", _batch_results_menu, has_dock=False),
 )
 
 DOCK_NAMES = tuple(tool.name for tool in TOOLS if tool.has_dock)
