@@ -119,7 +119,8 @@ def install_tool_docks(window: MainWindow) -> list[str]:
 def prepare_interactive_window(window: MainWindow) -> None:
     """What a window a person works in gets: the tools, and every uncaught exception (any
     thread) routed to its notification area."""
-    install_tool_docks(window)
+    for name, error in window.install_tools(defer=True).items():
+        print(f"synthview: {name} could not start: {error}", file=sys.stderr)
     install_exception_hooks(window.notifications)
 
 

@@ -55,6 +55,7 @@ class DeviceStatusLabel(QtWidgets.QLabel):
     def __init__(self, describe: Callable[[], str] | None = None, parent=None) -> None:
         super().__init__(PENDING_TEXT, parent)
         self.describe = describe or describe_plugin_device
+        self.busy: Callable[[], bool] = lambda: False  # while True, the check waits (a load runs)
         self.description = ""
         self._task: DeviceCheckTask | None = None
         self.setToolTip("The compute device GAN plugins will run on (Help > About for details)")
@@ -71,6 +72,9 @@ class DeviceStatusLabel(QtWidgets.QLabel):
     def _run_task(self) -> None:
         if not self.isVisible():  # window closed (or label hidden) meanwhile: the next show asks
             self._task = None
+            return
+        if self.busy():
+            QtCore.QTimer.singleShot(250, self, self._run_task)
             return
         threading.Thread(target=self._task.run, name="device check", daemon=True).start()
 

@@ -72,6 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._lazy_docks: dict[str, ToolSpec] = {}  # declared, not built yet
         self.tool_errors: dict[str, str] = {}  # tool name -> why it could not start
         self._docks_fitted = False
+        self._deferred_build = None  # builds the start-up docks once the first image is drawn
 
         self._placeholder = QtWidgets.QLabel(
             "Open a DICOM folder, a DICOM file or a NIfTI file\n"
@@ -104,6 +105,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.hide()
         # Which device GAN plugins will use: asked in the background once the window shows.
         self.device_label = DeviceStatusLabel(device_describer)
+        self.device_label.busy = self.is_loading  # torch's import would slow the first load down
         # What the loader noticed (missing slices, uneven spacing, gantry tilt corrected): stays
         # in view for as long as that volume is the one opened, the whole list in the tooltip.
         self.load_warnings_label = QtWidgets.QLabel("")
@@ -200,16 +202,40 @@ class MainWindow(QtWidgets.QMainWindow):
         self.keep_help_menu_last()
         return True
 
-    def install_tools(self, tools: tuple[ToolSpec, ...] = TOOLS) -> dict[str, str]:
+    def install_tools(self, tools: tuple[ToolSpec, ...] = TOOLS, defer: bool = False) -> dict[str, str]:
         """Attach every declared tool (lazy docks as empty docks, built when first shown);
-        returns {tool name: error} for those that failed."""
+        returns {tool name: error} for those that failed so far.
+
+        ``defer``: the docks that are built at start are built once the first image is on
+        screen (or 2 s after the window shows, whichever comes first), so that they do not
+        delay it; their docks and tabs are in place at once."""
+        deferred = []
         for tool in tools:
-            if tool.lazy and tool.has_dock:
+            if tool.has_dock and (tool.lazy or defer):
                 self.add_lazy_dock(tool)
+                if not tool.lazy:
+                    deferred.append(tool)
             else:
                 self.build_tool(tool)
+        if deferred:
+            self._build_after_first_view(deferred)
         self.keep_help_menu_last()
         return {name: error for name, error in self.tool_errors.items() if name in {t.name for t in tools}}
+
+    def _build_after_first_view(self, tools: list[ToolSpec]) -> None:
+        def build() -> None:
+            if self._deferred_build is not build:
+                return  # done already (the image came first, or the timer did)
+            self._deferred_build = None
+            for tool in tools:
+                if tool.name in self._lazy_docks:
+                    self.build_tool(tool)
+
+        self._deferred_build = build
+        # After the first image is drawn (a zero timer: the panels paint first)...
+        self.view_changed.connect(lambda: QtCore.QTimer.singleShot(0, self, build))
+        # ...or, with nothing opened, once the window had time to show.
+        QtCore.QTimer.singleShot(2000, self, build)
 
     def dock_widget(self, name: str) -> QtWidgets.QWidget | None:
         """The panel of the dock named ``name`` (built now if it is lazy and not built yet)."""

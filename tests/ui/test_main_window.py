@@ -511,3 +511,20 @@ def test_window_level_survives_a_new_compare_in_the_window(qtbot, main_window, p
     main_window.show_compare(phantom, [synthetic_phantom, map_volume])
     assert main_window.state.display.window == WindowLevel(321.0, 77.0)
     assert all(panel.state is main_window.state for panel in main_window.panels)
+
+
+def test_start_up_docks_are_built_after_the_first_image(qtbot, main_window, phantom):
+    """Interactive start (defer=True): the docks' tabs are there at once, their panels are built
+    once the first image is drawn, so they do not delay it."""
+    from app.ui.annotation_panel import AnnotationPanel
+    from app.ui.plugin_panel import PluginPanel
+
+    assert main_window.install_tools(defer=True) == {}
+    titles = {dock.windowTitle() for dock in main_window.findChildren(QtWidgets.QDockWidget)}
+    assert set(DOCK_NAMES) <= titles
+    assert main_window.findChild(PluginPanel) is None and main_window.findChild(AnnotationPanel) is None
+    main_window.open_volume(phantom)
+    qtbot.waitUntil(lambda: main_window.findChild(AnnotationPanel) is not None, timeout=3000)
+    assert main_window.findChild(PluginPanel) is not None
+    listed = {QtGui.QKeySequence(key).toString() for key, _ in main_window.shortcut_list()}
+    assert "Ctrl+Z" in listed  # the annotation keys are bound once it is built

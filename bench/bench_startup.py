@@ -1,0 +1,125 @@
+"""Start-up of bench_startup: process start to the main window with the demo on screen, against a
+bare PySide6 window started the same way in the same run.
+
+Each side runs in a fresh interpreter (what a user's double-click starts), launched one after the
+other, ``--rounds`` times; the figure is the median wall time from launch to the first paint of
+the window (SynthView: with the demo study's panels drawn, the docks attached), and their ratio.
+SynthView's phases (imports, window, tools, show, demo loaded and drawn) are printed from the
+child's own clock.
+
+    .venv/bin/python bench/bench_startup.py [--rounds 3] [--demo PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "resources" / "demo" / "generated" / "demo_mr_t1"
+
+BARE = r"""
+import time
+from PySide6 import QtCore, QtWidgets
+app = QtWidgets.QApplication([])
+window = QtWidgets.QMainWindow()
+window.setCentralWidget(QtWidgets.QLabel("bare"))
+window.resize(1400, 850)
+window.show()
+QtCore.QTimer.singleShot(0, lambda: (print("PAINTED", flush=True), app.quit()))
+app.exec()
+"""
+
+SYNTHVIEW = r"""
+import sys, time
+start = time.perf_counter()
+phases = []
+def mark(name):
+    phases.append((name, time.perf_counter() - start))
+sys.path.insert(0, sys.argv[2])
+from PySide6 import QtCore, QtWidgets
+mark("import PySide6")
+from app.cli.file_services import file_services
+from app.ui.application import create_application, prepare_interactive_window
+from app.ui.main_window import MainWindow
+from app.ui.settings import ViewerSettings
+mark("import app.ui")
+app = create_application([])
+settings = ViewerSettings(QtCore.QSettings(sys.argv[3], QtCore.QSettings.Format.IniFormat))
+window = MainWindow(settings, file_services())
+window.resize(1400, 850)
+mark("MainWindow()")
+prepare_interactive_window(window)
+mark("tools attached")
+window.show()
+window.open_path(sys.argv[1])
+mark("shown, loading")
+def poll():
+    if window.session.current is not None and window.panels:
+        window.repaint()
+        mark("demo on screen")
+        heavy = [n for n in ("pydicom", "torch", "vtk", "vtkmodules") if n in sys.modules]
+        print("PHASES", ";".join(f"{n}={t:.3f}" for n, t in phases), "HEAVY", ",".join(heavy) or "-", flush=True)
+        print("PAINTED", flush=True)
+        app.quit()
+timer = QtCore.QTimer()
+timer.timeout.connect(poll)
+timer.start(5)
+app.exec()
+"""
+
+
+def launch(code: str, *args: str) -> tuple[float, str]:
+    environment = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=environment,
+    )
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("PAINTED"):
+            elapsed = time.perf_counter() - started
+            break
+    else:
+        raise RuntimeError("the window never painted:\n" + "".join(output))
+    process.wait(60)
+    return elapsed, "".join(output)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--demo", default=str(DEMO), help="what the window opens (default: the demo study)")
+    args = parser.parse_args()
+    import tempfile
+
+    bare_s, synthview_s, phases = [], [], ""
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(args.rounds):
+            bare_s.append(launch(BARE)[0])
+            elapsed, output = launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
+            synthview_s.append(elapsed)
+            phases = next(line for line in output.splitlines() if line.startswith("PHASES"))
+    bare, synthview = statistics.median(bare_s), statistics.median(synthview_s)
+    print(f"bare PySide6 window, launch to first paint: median {bare:.2f} s of {args.rounds}")
+    print(f"SynthView window with the demo on screen: median {synthview:.2f} s = {synthview / bare:.1f}x bare"
+          " (target < 3x)")
+    names_times, heavy = phases.removeprefix("PHASES ").split(" HEAVY ")
+    previous = 0.0
+    for entry in names_times.split(";"):
+        name, at = entry.split("=")
+        print(f"  {name:<20} at {float(at):.2f} s (+{float(at) - previous:.2f} s)")
+        previous = float(at)
+    print(f"  heavy modules loaded by then: {heavy}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
