@@ -312,7 +312,8 @@ def _read(args: argparse.Namespace) -> int:
         check_outputs(outputs, input_paths(args.reading_dir, args.db), args.force)
         package, reading_dir = load_package(args.reading_dir)
         store = StudyStore(_database_for(reading_dir, package, args.db), create=False)
-        session = ReadingSession(package, reading_dir, store, args.reader)
+        # A screenshot only looks: it must not take over the reader's live session.
+        session = ReadingSession(package, reading_dir, store, args.reader, claim=not args.screenshot)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"read: {_reason(error)}")
 

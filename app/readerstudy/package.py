@@ -125,7 +125,9 @@ def common_level_count(per_image: list[int], requested: int | None) -> int:
     the number of levels then says nothing about the source."""
     if requested:
         return int(requested)
-    return int(max(2, min(INTENSITY_LEVELS, min(per_image, default=INTENSITY_LEVELS))))
+    # A constant (blank) image fills one level whatever is chosen: it must not flatten the rest.
+    fillable = [n for n in per_image if n >= 2]
+    return int(max(2, min(INTENSITY_LEVELS, min(fillable, default=INTENSITY_LEVELS))))
 
 
 def _resampled_grid(volume: Volume, spacing_mm: float) -> tuple[Geometry, tuple[int, int, int]]:

@@ -78,7 +78,11 @@ def _validate(question: Question, value: object, image_ids: list[str]) -> None:
 class ReadingSession:
     """One reader working through one study's reading package, backed by a StudyStore."""
 
-    def __init__(self, package: dict, package_dir: str | Path, store: StudyStore, reader_id: str) -> None:
+    def __init__(
+        self, package: dict, package_dir: str | Path, store: StudyStore, reader_id: str, claim: bool = True
+    ) -> None:
+        """``claim``: make this the reader's live session (an older one elsewhere stops recording);
+        False for a look that records nothing (a screenshot)."""
         reader_id = reader_id.strip()
         if not reader_id:
             raise ValueError("a reader id is needed")
@@ -97,7 +101,7 @@ class ReadingSession:
         )
         self.items = [SessionItem(o["item_id"], list(o["image_ids"]), bool(o["practice"])) for o in recorded]
         # This opening is the reader's live session; one open elsewhere stops recording.
-        self.claim_id = store.claim_session(self.study_id, reader_id)
+        self.claim_id = store.claim_session(self.study_id, reader_id) if claim else None
         self._answers = store.latest_answers(self.study_id, reader_id)
         self.position = self.first_unanswered()
 

@@ -118,6 +118,12 @@ APPEND_ONLY_TABLES = ("studies", "sessions", "session_claims", "answers", "case_
 NO_CHANGES_MESSAGE = "answers to this case cannot be changed in this study"
 COORDINATOR_ROLE = "synthview_coordinator"  # PostgreSQL: owns the schema
 READERS_ROLE = "synthview_readers"  # PostgreSQL: every reader's login role is a member
+SERIAL_COLUMNS = (
+    ("session_claims", "claim_seq"),
+    ("answers", "answer_id"),
+    ("case_times", "time_id"),
+    ("audit", "audit_id"),
+)
 
 for _name in APPEND_ONLY_TABLES:
     for _verb in ("UPDATE", "DELETE"):
@@ -339,8 +345,14 @@ class StudyStore:
                     f"CREATE POLICY own_rows ON {table} FOR ALL TO {READERS_ROLE} "
                     f"USING ({column} = current_user) WITH CHECK ({column} = current_user)"
                 )
-            # The no-modification rule reads the study's options as the inserting reader.
-            run(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {READERS_ROLE}")
+            # Only this schema's own id sequences (the no-modification trigger reads the study's
+            # options as the inserting reader, through the SELECT on studies above).
+            for table, column in SERIAL_COLUMNS:
+                sequence = connection.execute(
+                    text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column}
+                ).scalar()
+                if sequence:
+                    run(f"GRANT USAGE ON SEQUENCE {sequence} TO {READERS_ROLE}")
             for reader, password in passwords.items():
                 quoted = '"' + reader.replace('"', '""') + '"'
                 literal = "'" + password.replace("'", "''") + "'"

@@ -191,3 +191,40 @@ def test_folders_mode_has_a_flag_for_every_definition_option(tmp_path, capsys):
     }
     assert changed == {f.name for f in fields(StudyOptions)}  # every option reached by its flag
     assert options.intensity_percentiles == [2.0, 98.0] and options.intensity_levels == 256
+
+
+def test_the_common_level_count_is_what_every_image_fills():
+    from app.readerstudy.package import (
+        INTENSITY_LEVELS,
+        common_level_count,
+        fillable_levels,
+        normalise_intensity,
+    )
+
+    rng = np.random.default_rng(2)
+    eight_bit = (np.round(rng.uniform(0, 255, (8, 32, 32))) * 4).astype(np.int16)  # 256 values, step 4
+    continuous = rng.uniform(0, 1020, (16, 64, 64))
+    levels = [fillable_levels(eight_bit), fillable_levels(continuous)]
+    assert 200 <= levels[0] <= 256 and levels[1] > levels[0]
+    common = common_level_count(levels, None)
+    assert common == levels[0]
+    for voxels in (eight_bit, continuous):  # both fill every one of the common levels
+        assert np.unique(normalise_intensity(voxels, levels=common)).size == common
+    # A blank image (one value) does not flatten the others; nothing usable: the default.
+    assert common_level_count([*levels, 1], None) == common
+    assert common_level_count([1, 1], None) == INTENSITY_LEVELS
+    assert common_level_count(levels, 4096) == 4096  # asked for: as asked
+
+
+def test_a_screenshot_does_not_take_over_a_readers_live_session(created_study, capsys):
+    from app.readerstudy.package import load_package
+    from app.readerstudy.session import ReadingSession
+    from app.readerstudy.storage import StudyStore
+
+    created, _ = created_study
+    package, reading_dir = load_package(created.reading_dir)
+    live = ReadingSession(package, reading_dir, StudyStore(created.database_url, create=False), "R1")
+    shot = created.reading_dir.parent / "shot.png"
+    assert main(["study", "read", str(created.reading_dir), "--reader", "R1", "--screenshot", str(shot)]) == 0
+    live.submit({"call": {"choice": "real", "confidence": 3}, "quality": 3}, 1.0)  # still the live one
+    live.store.close()
