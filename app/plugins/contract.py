@@ -7,6 +7,7 @@ whose output must have the declared shape, be finite, and lie in the network's r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,9 @@ def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: in
     if manifest.task == "generation":
         return _generation_check(manifest, generator)
     probe = probe_for(manifest)
+    declared_problem = _declared_input_problem(generator, probe, manifest)
+    if declared_problem:
+        raise PluginError(declared_problem)
     try:
         _, output = _run_probe(generator, probe.shape)
     except PluginError:
@@ -132,6 +136,9 @@ def _probe_failure(manifest: PluginManifest, generator: Generator, probe: Probe,
     """One line: why the probe failed and which manifest field to set. When the size came from
     size_multiple, larger sides are tried to find the one the network needs (a U-Net's 2^levels)."""
     reason = error_summary(error)
+    wanted = re.search(r"to have (\d+) channels, but got (\d+) channels", reason)
+    if wanted:
+        return _channels_message(manifest, int(wanted[1]), probe.shape[1]) + f"\n(the network said: {reason})"
     side = probe.shape[-1]
     size = " x ".join(map(str, probe.shape[2:]))
     if "size_multiple" in probe.source:
@@ -142,7 +149,7 @@ def _probe_failure(manifest: PluginManifest, generator: Generator, probe: Probe,
             except Exception:  # still too small (or another fault): try the next size
                 continue
             return (
-                f"the network fails on {size} images but runs on {larger} x {larger}: set size_multiple:"
+                f"the network fails on {size} images but runs on {' x '.join([str(larger)] * (len(probe.shape) - 2))}: set size_multiple:"
                 f" {larger} in the manifest (or patch_size: {[larger] * (len(probe.shape) - 2)}); the"
                 f" probe's size comes from {probe.source}\n(the network said: {reason})"
             )
@@ -150,6 +157,27 @@ def _probe_failure(manifest: PluginManifest, generator: Generator, probe: Probe,
         f"the network fails on a fake input {probe.shape} whose size comes from {probe.source}: set"
         f" patch_size (or size_multiple) to the image size the network takes\n(the network said: {reason})"
     )
+
+
+def _channels_message(manifest: PluginManifest, wanted: int, given: int) -> str:
+    field = "context_slices" if manifest.dimensionality == "2.5D" else "architecture.input_nc"
+    return f"the network takes {wanted} input channel(s), the manifest gives {given}: set {field}: {wanted}"
+
+
+def _declared_input_problem(generator: Generator, probe: Probe, manifest: PluginManifest) -> str | None:
+    """An ONNX model declares its input: a rank or channel count the manifest contradicts."""
+    fixed = getattr(generator, "fixed_shape", None)
+    if not fixed:
+        return None
+    if len(fixed) != len(probe.shape):
+        dims = len(fixed) - 2
+        return (
+            f"the ONNX model takes {dims}D images (input rank {len(fixed)}), the manifest says"
+            f" dimensionality {manifest.dimensionality}: set dimensionality: {'3D' if dims == 3 else '2D'}"
+        )
+    if fixed[1] is not None and fixed[1] != probe.shape[1]:
+        return _channels_message(manifest, fixed[1], probe.shape[1])
+    return None
 
 
 def _check_generator(

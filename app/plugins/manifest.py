@@ -506,7 +506,7 @@ def manifest_from_data(data: dict, manifest_path: Path) -> PluginManifest:
     problems = schema_problems(data)
     if not problems:
         problems = _semantic_problems(data)
-    folder = manifest_path.parent
+    folder = manifest_path.resolve().parent  # a linked manifest: its weights lie beside the real file
     if not problems:
         weights, missing = _weights_ref(folder, data["weights"], "weights")
         problems += missing

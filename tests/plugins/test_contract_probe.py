@@ -127,3 +127,33 @@ def test_builtin_unet_probe_uses_its_minimum(tmp_path):
     contract = _contract(check_plugin(folder))
     assert contract.passed and "fake input (1, 1, 128, 128)" in contract.detail
     assert "size from architecture unet_128 [128, 128]" in contract.detail
+
+
+class _ThreeChannels(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x))
+
+
+def test_channel_count_mismatch_names_input_nc_not_the_size(tmp_path):
+    folder = make_torchscript_plugin(tmp_path / "ts", _ThreeChannels())
+    first = _contract(check_plugin(folder)).detail.splitlines()[0]
+    assert first == "the network takes 3 input channel(s), the manifest gives 1: set architecture.input_nc: 3"
+    _set(folder, architecture={"type": "torchscript", "input_nc": 3})
+    assert _contract(check_plugin(folder)).passed  # the grey slice goes to all three channels
+
+
+def test_onnx_declared_channels_and_rank_are_checked_before_running(tmp_path):
+    from tests.plugins.test_onnx_fixed_shapes import negating_onnx_plugin
+
+    three = negating_onnx_plugin(tmp_path / "three", ["n", 3, "h", "w"])
+    assert _contract(check_plugin(three)).detail == (
+        "the network takes 3 input channel(s), the manifest gives 1: set architecture.input_nc: 3"
+    )
+    volumetric = negating_onnx_plugin(tmp_path / "vol", ["n", 1, "d", "h", "w"])
+    assert _contract(check_plugin(volumetric)).detail == (
+        "the ONNX model takes 3D images (input rank 5), the manifest says dimensionality 2D: set dimensionality: 3D"
+    )

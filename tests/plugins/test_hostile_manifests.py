@@ -254,3 +254,13 @@ def test_plugins_check_cli_refuses_a_bomb_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stdout.startswith("FAIL  manifest: ") and "billion laughs" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_linked_manifest_reads_its_weights_beside_the_real_file(tmp_path, outside):
+    real = make_builtin_plugin(tmp_path / "models" / "real")
+    listed = tmp_path / "user-plugins" / "linked"
+    listed.mkdir(parents=True)
+    (listed / "plugin.yaml").symlink_to(real / "plugin.yaml")
+    manifest = load_manifest(listed)
+    assert manifest.folder == real.resolve() and manifest.weights.path == (real / "latest_net_G.pth").resolve()
+    assert manifest.weights.folder == real.resolve()
