@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 SEED_NAMES = [
     "CT_small.dcm",
@@ -79,11 +81,11 @@ PLUGIN_TIMEOUT_S = 60.0
 # ---------------------------------------------------------------- seeds and mutations
 
 
-def seed_files() -> list[tuple[str, bytes]]:
+def seed_files(good: list[bytes]) -> list[tuple[str, bytes]]:
     """(name, bytes) of every seed, the clean CT slice first."""
     from pydicom.data import get_testdata_file
 
-    seeds = [("good_slice.dcm", good_series_bytes()[0])]
+    seeds = [("good_slice.dcm", good[0])]
     for name in SEED_NAMES:
         path = get_testdata_file(name)
         if path is not None:
@@ -91,52 +93,21 @@ def seed_files() -> list[tuple[str, bytes]]:
     return seeds
 
 
-GOOD_SERIES_UID = "1.2.826.0.1.3680043.8.498.77777.1"
-
-
 def good_series_bytes() -> list[bytes]:
-    """Three 32 x 32 CT slices, 1 mm apart, one series (explicit VR little endian)."""
+    """Three 32 x 32 CT slices of one series (bench_dicom_load's phantom), as bytes."""
+    from bench_dicom_load import write_ct_series
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_ct_series(Path(folder), size=32, slices=3)
+        return [path.read_bytes() for path in sorted(Path(folder).iterdir())]
+
+
+def series_uid_of(data: bytes) -> str:
     import io
 
     import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-    files = []
-    for index in range(3):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = f"{GOOD_SERIES_UID}.{index + 1}"
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.Modality = "CT"
-        ds.PatientName = "Fuzz^Good"
-        ds.PatientID = "F1"
-        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.77777"
-        ds.SeriesInstanceUID = GOOD_SERIES_UID
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = index + 1
-        ds.ImagePositionPatient = [0.0, 0.0, float(index)]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.PixelSpacing = [0.5, 0.5]
-        ds.SliceThickness = 1.0
-        ds.Rows = ds.Columns = 32
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
-        ds.PixelRepresentation = 0
-        ds.RescaleSlope = 1
-        ds.RescaleIntercept = -1024
-        ds.PixelData = (np.arange(32 * 32, dtype=np.uint16) + index).tobytes()
-        buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        files.append(buffer.getvalue())
-    return files
+    return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SeriesInstanceUID)
 
 
 # Hostile values per attribute: sizes, counts, geometry, bits, rescale, syntax.
@@ -214,7 +185,7 @@ def set_attribute(data: bytes, keyword: str, value) -> bytes | None:
         if keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "RescaleSlope"):
             _set_in_functional_groups(ds, keyword, value)
         buffer = io.BytesIO()
-        with _quiet():
+        with warnings.catch_warnings(action="ignore"):
             ds.save_as(buffer)
         return buffer.getvalue()
     except Exception:  # noqa: BLE001 - some seeds cannot hold some values: skip that mutant
@@ -233,18 +204,6 @@ def _set_in_functional_groups(ds, keyword: str, value) -> None:
         for item in ds.get(groups) or []:
             if sequence in item and len(item[sequence].value) and keyword in item[sequence].value[0]:
                 item[sequence].value[0][keyword].value = text
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._context = warnings.catch_warnings()
-        self._context.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        self._context.__exit__(*exc)
 
 
 def byte_flips(data: bytes, rng: random.Random) -> bytes:
@@ -342,8 +301,8 @@ MUTATORS = [
 
 def generate_dicom(out: Path, count: int, rng: random.Random) -> list[Path]:
     """``count`` mutants in folders of 1-6, each folder also holding the good 3-slice series."""
-    seeds = seed_files()
     good = good_series_bytes()
+    seeds = seed_files(good)
     functions = [m for m, _ in MUTATORS]
     weights = [w for _, w in MUTATORS]
     folders = []
@@ -574,6 +533,7 @@ def output_defects(argv: list[str], rc: int | None, log: str) -> list[str]:
         and Path(argv[1]).is_dir()
         and (Path(argv[1]) / "good0.dcm").exists()
     ):
+        good_uid = series_uid_of((Path(argv[1]) / "good0.dcm").read_bytes())
         try:
             description = json.loads(log[log.index("{") :]) if rc == 0 else None
         except ValueError:
@@ -585,7 +545,7 @@ def output_defects(argv: list[str], rc: int | None, log: str) -> list[str]:
                 s["files"]
                 for study in description["studies"]
                 for s in study["series"]
-                if s["series_instance_uid"] == GOOD_SERIES_UID
+                if s["series_instance_uid"] == good_uid
             )
             skipped_good = any(Path(s["path"]).name.startswith("good") for s in description["skipped"])
             if files < 3 or skipped_good:
@@ -828,8 +788,6 @@ def fuzz(
     bundle_decoders: bool = False,
     subprocess_every: int = 0,
 ) -> dict[str, dict[str, int]]:
-    import warnings
-
     warnings.simplefilter("ignore")  # pydicom's notes on the hostile values written on purpose
     rng = random.Random(seed)
     start = time.monotonic()

@@ -18,7 +18,9 @@ _SPACES = re.compile(r"\s{2,}")
 
 def one_line(text: object, limit: int = REASON_CHARS) -> str:
     """``text`` on one line of printable characters, cut to ``limit`` characters ("..." ending)."""
-    line = _UNPRINTABLE.sub(" ", str(text))
+    # A Python traceback quoted inside an exception's text (pydicom does) is not for people.
+    line = str(text).split("Traceback (most recent call last)")[0].rstrip(" :(\n")
+    line = _UNPRINTABLE.sub(" ", line)
     line = "".join(c if c.isprintable() else " " for c in line)
     line = _SPACES.sub(" ", line).strip()
     if len(line) > limit:

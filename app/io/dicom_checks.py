@@ -156,8 +156,15 @@ def _uid_fault(get: Getter) -> str:
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
         value = _value(get, keyword)
         text = value if isinstance(value, str) else "" if value is None else "\\".join(map(str, value))
-        if len(text) > 64 or not all(32 < ord(c) < 127 for c in text):
-            return f"{keyword} is not a UID ({len(text)} characters, not all of them printable)"
+        reason = uid_fault(keyword, text)
+        if reason:
+            return reason
+    return ""
+
+
+def uid_fault(keyword: str, text: str) -> str:
+    if len(text) > 64 or not all(32 < ord(c) < 127 for c in text):
+        return f"{keyword} is not a UID ({len(text)} characters, not all of them printable)"
     return ""
 
 

@@ -222,6 +222,8 @@ def _header_fault(header: _Header) -> str:
     """Why this one file cannot be part of a volume (sizes against its bytes, geometry), or ""."""
     size = os.path.getsize(header.path)
     syntax = header.transfer_syntax_uid
+    if dicom_checks.uid_fault("TransferSyntaxUID", syntax):
+        return dicom_checks.uid_fault("TransferSyntaxUID", syntax)
     if syntax == DeflatedExplicitVRLittleEndian:
         pixel_bytes = size * dicom_checks.DEFLATE_MAX_RATIO
     else:

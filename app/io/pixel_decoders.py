@@ -158,16 +158,23 @@ _child_pool: ProcessPoolExecutor | None = None
 def decode_in_child(dataset: pydicom.Dataset) -> np.ndarray:
     """Decode with GDCM in a long-lived child process; its death is this file's ``DecodeError``."""
     global _child_pool
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=False)
+    if isinstance(dataset.filename, str) and os.path.isfile(dataset.filename):
+        with open(dataset.filename, "rb") as handle:  # as read: re-encoding can fail on odd elements
+            data = handle.read()
+    else:
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=False)
+        data = buffer.getvalue()
     with _CHILD_LOCK:
         if _child_pool is None:
             _child_pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_child
+                max_workers=min(4, os.cpu_count() or 1),  # a series' files decode in parallel
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_quiet_child,
             )
         pool = _child_pool
     try:
-        return pool.submit(_gdcm_decode, buffer.getvalue()).result()
+        return pool.submit(_gdcm_decode, data).result()
     except BrokenProcessPool:
         with _CHILD_LOCK:
             if _child_pool is pool:

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,24 +43,12 @@ def _edit(path: Path, **values) -> None:
             dataset.add_new(tag, vr, text)
         else:
             setattr(dataset, keyword, value)
-    with _no_warnings():
+    with warnings.catch_warnings(action="ignore"):
         dataset.save_as(path)
     data = path.read_bytes()
     for old, new in patches.items():
         data = data.replace(old, new)
     path.write_bytes(data)
-
-
-class _no_warnings:
-    def __enter__(self):
-        import warnings
-
-        self._context = warnings.catch_warnings()
-        self._context.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        self._context.__exit__(*exc)
 
 
 def _series_with_one_bad_slice(tmp_path: Path) -> tuple[Path, Path]:
@@ -286,7 +275,7 @@ def test_binary_modality_does_not_reach_the_reason(tmp_path):
     dataset = pydicom.dcmread(bad)
     del dataset.Rows
     dataset.add_new(0x00080060, "CS", "\x01\x02" * 60)
-    with _no_warnings():
+    with warnings.catch_warnings(action="ignore"):
         dataset.save_as(bad)
     result = scan(folder)
     assert result.skipped[0].reason == "no image in this file (unknown modality object without Rows/Columns)"
@@ -320,3 +309,19 @@ def test_a_corrupt_position_cannot_make_the_tilt_grid_exhaust_memory(tmp_path, m
         LoadError, match=r"s00\d\.dcm: declares 5 x 6 x 3 voxels of 16 bits on a \d+ x 6 tilt"
     ):
         load_volume(tmp_path / "s")
+
+
+def test_uids_with_control_characters_skip_the_file(tmp_path):
+    folder, bad = _series_with_one_bad_slice(tmp_path)
+    data = bad.read_bytes()
+    syntax = b"1.2.840.10008.1.2.1\x00"
+    bad.write_bytes(data.replace(syntax, b"1.2.840.10\x0008.1.2\x00", 1))
+    _assert_skipped_alone(folder, bad, "TransferSyntaxUID is not a UID|no image in this file")
+    folder, bad = _series_with_one_bad_slice(tmp_path / "2")
+    _edit(bad, StudyInstanceUID="1.2\x1b3")
+    _assert_skipped_alone(folder, bad, "StudyInstanceUID is not a UID")
+
+
+def test_a_traceback_quoted_in_an_exception_is_not_shown():
+    text = "With tag (0008,0050) got exception: Unknown VR 'ZZ'\nTraceback (most recent call last):\n  File x"
+    assert one_line(text) == "With tag (0008,0050) got exception: Unknown VR 'ZZ'"
