@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -109,3 +112,15 @@ def make_cycle_plugin(folder: Path, forward: torch.nn.Module, reverse: torch.nn.
     }
     (folder / "plugin.yaml").write_text(yaml.safe_dump(data))
     return folder
+
+
+def run_plugins_check(path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python main.py plugins check PATH`` in a new process (what a user's terminal shows)."""
+    return subprocess.run(
+        [sys.executable, "main.py", "plugins", "check", str(path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )

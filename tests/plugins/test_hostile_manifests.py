@@ -6,9 +6,6 @@ one bad plugin never stops the others from being listed.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,9 +18,7 @@ from app.plugins.discovery import discover_plugins
 from app.plugins.errors import ManifestError, UnsafeWeightsError
 from app.plugins.loading import load_plugin
 from app.plugins.manifest import MAX_MANIFEST_BYTES, load_manifest
-from tests.plugins.plugin_factory import make_builtin_plugin, sha256
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.plugins.plugin_factory import make_builtin_plugin, run_plugins_check, sha256
 
 
 def _rewrite(folder: Path, change) -> None:
@@ -242,14 +237,7 @@ model_card = {{ training_data = "t", paired = true, intended_use = "u", known_li
 def test_plugins_check_cli_refuses_a_bomb_in_one_line(tmp_path):
     (tmp_path / "plugin.yaml").write_text(BILLION_LAUGHS)
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "main.py", "plugins", "check", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-    )
+    result = run_plugins_check(tmp_path, timeout=60)
     assert time.perf_counter() - started < 30
     assert result.returncode == 1
     assert result.stdout.startswith("FAIL  manifest: ") and "billion laughs" in result.stdout

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -16,9 +14,7 @@ import torch
 from app.plugins.errors import UnsafeWeightsError, WeightsFormatError
 from app.plugins.pickle_scan import scan_pickle_stream
 from app.plugins.weights import load_state_dict, sha256_of_file
-from tests.plugins.plugin_factory import make_builtin_plugin
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.plugins.plugin_factory import make_builtin_plugin, run_plugins_check
 
 
 class _System:
@@ -155,13 +151,7 @@ def test_plugins_check_on_a_legacy_pickle_prints_one_refusal_and_nothing_from_to
     text = (folder / "plugin.yaml").read_text()
     sha = [line.split()[-1] for line in text.splitlines() if "sha256" in line][0]
     (folder / "plugin.yaml").write_text(text.replace(sha, sha256_of_file(weights)))
-    result = subprocess.run(
-        [sys.executable, "main.py", "plugins", "check", str(folder)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_plugins_check(folder)
     assert result.returncode == 1 and not marker.exists()
     assert result.stderr.strip() == "plugin check FAILED"  # no UserWarning, no source line
     failure = next(line for line in result.stdout.splitlines() if line.startswith("FAIL"))
