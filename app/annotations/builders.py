@@ -88,3 +88,20 @@ def build_annotation(
         roi = FreehandRoi(label=label, axis_u_lps=right, axis_v_lps=down, vertices_lps=np.array(distinct))
         return roi if roi.area_mm2 > MIN_SIZE_MM**2 else None
     return None
+
+
+def next_free_label(label: str, used: set[str]) -> str:
+    """The label a new annotation gets: ``label`` itself when no annotation has it yet, else
+    the next number ("lesion 1" taken: "lesion 2"; "lesion" taken: "lesion 2"). Empty stays
+    empty (the measurement alone is drawn)."""
+    label = label.strip()
+    if not label or label not in used:
+        return label
+    stem, _, number = label.rpartition(" ")
+    if stem and number.isdigit():
+        base, count = stem, int(number)
+    else:
+        base, count = label, 2  # "lesion" is the first; the next is "lesion 2"
+    while f"{base} {count}" in used:
+        count += 1
+    return f"{base} {count}"

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from app.ui.annotation_panel import AnnotationController
     from app.ui.slice_view import SliceView
 
-ANNOTATION_COLOR = (255, 220, 0)
+# Not yellow: the crosshair and the orientation letters are yellow; not red: SYNTHETIC is red.
+ANNOTATION_COLOR = (255, 120, 220)
+TEXT_BACKING = (0, 0, 0, 170)  # measurement text stays readable over white matter
 SELECTED_COLOR = (0, 230, 255)
 PREVIEW_COLOR = (120, 255, 120)
 MASK_RGBA = (0, 200, 255, 110)
@@ -101,9 +103,15 @@ class AnnotationOverlay(QtCore.QObject):
             if closed:
                 uv = np.vstack([uv, uv[:1]])
             self._add(pg.PlotDataItem(uv[:, 0], uv[:, 1], pen=pen))
-        text = pg.TextItem(measurement_text(annotation), color=color, anchor=(0, 1))
         top = int(np.argmin(uv[:, 1])) if isinstance(annotation, PlanarRegion) else 0  # above a region
-        text.setPos(float(uv[top, 0]), float(uv[top, 1]))
+        x, y = float(uv[top, 0]), float(uv[top, 1])
+        # Grow toward the middle of the view: clear of the orientation letters at its edges.
+        (left, right), _ = self.panel.view_box.viewRange()
+        anchor_x = 1.0 if x > (left + right) / 2 else 0.0
+        text = pg.TextItem(
+            measurement_text(annotation), color=color, anchor=(anchor_x, 1), fill=pg.mkBrush(*TEXT_BACKING)
+        )
+        text.setPos(x, y)
         self._add(text)
 
     def _draw_mask(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.annotations.builders import Tool, build_annotation
+from app.annotations.builders import Tool, build_annotation, next_free_label
 from app.annotations.commands import (
     AddAnnotation,
     CommandStack,
@@ -120,7 +120,9 @@ class AnnotationController(QtCore.QObject):
     # ----- edits (all through the undo stack) ----------------------------------------------
     def finish_gesture(self, panel, points_lps: list[np.ndarray]) -> None:
         axes = PLANE_AXES[panel.plane]
-        annotation = build_annotation(self.tool, points_lps, axes.right_lps, axes.down_lps, self.label_text)
+        # A label already in use gets the next number: "lesion 1" then "lesion 2", not two "lesion 1".
+        label = next_free_label(self.label_text, {annotation.label for annotation in self.document})
+        annotation = build_annotation(self.tool, points_lps, axes.right_lps, axes.down_lps, label)
         if annotation is not None:
             self.stack.push(AddAnnotation(self.document, annotation))
             self.select(annotation.annotation_id)
@@ -314,12 +316,21 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table.setEditTriggers(triggers.DoubleClicked | triggers.EditKeyPressed)  # the label only
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.table.itemChanged.connect(self._on_item_changed)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Every column in the dock's width (a cut cell shows whole in its tooltip): no sideways
+        # scrolling to find a measurement.
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
 
         # The selected ROI measured on each volume, side by side (rows: statistics).
         self.stats_table = QtWidgets.QTableWidget(len(STAT_ROWS), 0)
         self.stats_table.setVerticalHeaderLabels([name for name, _ in STAT_ROWS])
         self.stats_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        # The columns share the dock's width (no sideways scrolling); a cut name is in its tooltip.
+        self.stats_table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.stats_table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stats_table.setWordWrap(False)
+        self.stats_table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
         self.stats_title = QtWidgets.QLabel("Select an ROI to compare its statistics")
         self.mask_label = QtWidgets.QLabel()
         self.mask_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -376,13 +387,13 @@ class AnnotationPanel(QtWidgets.QWidget):
                 cells.append(format_statistics(per_volume[name]) if name in per_volume else "")
             for column, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, annotation.annotation_id)
                 if column != 0:
                     item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
                 self.table.setItem(row, column, item)
             if annotation.annotation_id == controller.selected_id:
                 self.table.selectRow(row)
-        self.table.resizeColumnsToContents()
         self.table.blockSignals(False)
         self.mask_label.setText(mask_summary(controller))
         self._fill_stats_table(statistics.get(controller.selected_id or "", {}))
@@ -407,6 +418,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         names = list(per_volume)
         self.stats_table.setColumnCount(len(names))
         self.stats_table.setHorizontalHeaderLabels(names)
+        for column, name in enumerate(names):
+            self.stats_table.horizontalHeaderItem(column).setToolTip(name)
         selected = self.controller.selected_id
         if per_volume:
             annotation = self.controller.document.get(selected)
@@ -422,7 +435,7 @@ class AnnotationPanel(QtWidgets.QWidget):
                 if attribute in ("mean", "sd", "minimum", "maximum") and stats.units:
                     text += f" {stats.units}"
                 self.stats_table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
-        self.stats_table.resizeColumnsToContents()
+
 
     def _on_item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
         if item.column() == 0:

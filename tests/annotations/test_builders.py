@@ -38,3 +38,13 @@ def test_each_tool_and_degenerate_gestures():
     assert freehand.area_mm2 == pytest.approx(8.0)
     assert build_annotation(Tool.FREEHAND, [p, p], RIGHT, DOWN) is None
     assert build_annotation(Tool.NAVIGATE, [p], RIGHT, DOWN) is None
+
+
+def test_a_label_in_use_gets_the_next_number():
+    from app.annotations.builders import next_free_label
+
+    assert next_free_label("lesion 1", set()) == "lesion 1"
+    assert next_free_label("lesion 1", {"lesion 1"}) == "lesion 2"
+    assert next_free_label("lesion 1", {"lesion 1", "lesion 2", "lesion 3"}) == "lesion 4"
+    assert next_free_label("lesion", {"lesion"}) == "lesion 2"
+    assert next_free_label("  ", {""}) == ""

@@ -394,3 +394,30 @@ def test_a_synthesized_volume_opened_alone_is_not_headed_original(qtbot, main_wi
     assert list(tools.controller.volumes) == ["synthesized (reference)"]
     main_window.show_compare(synthetic_phantom, [synthetic_phantom.with_voxels(synthetic_phantom.voxels + 1)])
     assert list(tools.controller.volumes)[:2] == ["synthesized (reference)", "synthesized"]
+
+
+def test_new_annotations_get_new_labels_distinct_colours_and_a_backing(qtbot, compare_window):
+    """Every new annotation reused 'lesion 1', in the crosshair's yellow, with no backing."""
+    import pyqtgraph as pg
+
+    from app.ui.annotation_overlay import ANNOTATION_COLOR
+
+    window, tools = compare_window
+    tools.label_edit.setText("lesion 1")
+    drag_with_tool(qtbot, window, tools, "rectangle", [5.0, 5.0, 0])
+    drag_with_tool(qtbot, window, tools, "ellipse", [-6.0, -4.0, 0])
+    assert sorted(annotation.label for annotation in tools.controller.document) == ["lesion 1", "lesion 2"]
+    crosshair = window.panels[0]._vertical_line.pen.color()
+    distance = sum(abs(a - b) for a, b in zip(ANNOTATION_COLOR, crosshair.getRgb()[:3], strict=True))
+    assert distance > 150  # not a shade of the crosshair's yellow
+    texts = [item for item in window.panels[0].items() if isinstance(item, pg.TextItem)]
+    assert texts and all(text.fill.color().alpha() > 100 for text in texts)
+    # The statistics table fits the dock: no sideways scrolling.
+    table = tools.stats_table
+    tools.controller.select(next(iter(tools.controller.document)).annotation_id)
+    QtWidgets.QApplication.processEvents()
+    assert table.columnCount() >= 2
+    assert table.horizontalScrollBarPolicy() == QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 2
+    listing = tools.table
+    assert sum(listing.columnWidth(c) for c in range(listing.columnCount())) <= listing.viewport().width() + 2
