@@ -16,6 +16,7 @@ analysis joins the two. The study's name is not stored either (it may say what i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import secrets
@@ -41,7 +42,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -410,30 +411,25 @@ class StudyStore:
         return None if row is None else (row.seed, json.loads(row.order_json))
 
     def start_session(self, study_id: str, reader_id: str, seed: str, order: list[dict]) -> list[dict]:
-        """Record a reader's order once; a second start (or a race) returns the recorded one."""
-        try:
-            with self.engine.begin() as connection:
-                self._lock_reader(connection, study_id, reader_id)
-                exists = connection.execute(
-                    select(sessions.c.reader_id).where(
-                        (sessions.c.study_id == study_id) & (sessions.c.reader_id == reader_id)
+        """Record a reader's order once (serialised per reader: a second start, at the same
+        moment or later, returns the recorded one)."""
+        with self._reader_transaction(study_id, reader_id) as connection:
+            exists = connection.execute(
+                select(sessions.c.reader_id).where(
+                    (sessions.c.study_id == study_id) & (sessions.c.reader_id == reader_id)
+                )
+            ).first()
+            if exists is None:
+                connection.execute(
+                    insert(sessions).values(
+                        study_id=study_id,
+                        reader_id=reader_id,
+                        seed=seed,
+                        order_json=json.dumps(order),
+                        created_utc=utc_now(),
                     )
-                ).first()
-                if exists is None:
-                    connection.execute(
-                        insert(sessions).values(
-                            study_id=study_id,
-                            reader_id=reader_id,
-                            seed=seed,
-                            order_json=json.dumps(order),
-                            created_utc=utc_now(),
-                        )
-                    )
-                    _audit(connection, study_id, reader_id, "start-session", None, {"seed": seed}, utc_now())
-        except IntegrityError:
-            pass  # started at the same moment elsewhere: that order is the reader's
-        except DBAPIError as error:
-            raise _explain(error) from None
+                )
+                _audit(connection, study_id, reader_id, "start-session", None, {"seed": seed}, utc_now())
         recorded = self.session_order(study_id, reader_id)
         assert recorded is not None
         return recorded[1]
@@ -442,17 +438,13 @@ class StudyStore:
         """Make this opening of the reader's session the live one; an older one still open (the
         same reader in another place) is refused at its next write. Returns the claim id."""
         claim_id = secrets.token_hex(16)
-        try:
-            with self.engine.begin() as connection:
-                self._lock_reader(connection, study_id, reader_id)
-                connection.execute(
-                    insert(session_claims).values(
-                        claim_id=claim_id, study_id=study_id, reader_id=reader_id, claimed_utc=utc_now()
-                    )
+        with self._reader_transaction(study_id, reader_id) as connection:
+            connection.execute(
+                insert(session_claims).values(
+                    claim_id=claim_id, study_id=study_id, reader_id=reader_id, claimed_utc=utc_now()
                 )
-                _audit(connection, study_id, reader_id, "open-session", None, {"claim": claim_id}, utc_now())
-        except DBAPIError as error:
-            raise _explain(error) from None
+            )
+            _audit(connection, study_id, reader_id, "open-session", None, {"claim": claim_id}, utc_now())
         return claim_id
 
     def _lock_reader(self, connection, study_id: str, reader_id: str) -> None:
@@ -488,6 +480,18 @@ class StudyStore:
             )
             return [r[0] for r in rows]
 
+    @contextlib.contextmanager
+    def _reader_transaction(self, study_id: str, reader_id: str, claim_id: str | None = None):
+        """One committed transaction of one reader's writes: serialised with the reader's other
+        writes, refused when another session took over, database errors as StoreErrors."""
+        try:
+            with self.engine.begin() as connection:
+                self._lock_reader(connection, study_id, reader_id)
+                self._check_claim(connection, study_id, reader_id, claim_id)
+                yield connection
+        except DBAPIError as error:
+            raise _explain(error) from None
+
     def record_answers(
         self,
         study_id: str,
@@ -501,24 +505,8 @@ class StudyStore:
         with audit rows, in one committed transaction. Refused with a StoreError (nothing
         recorded) when another session of the reader took over, when the study does not allow a
         change, on a race, or when the disk is full."""
-        try:
-            self._record_answers(study_id, reader_id, item_id, values, seconds, claim_id)
-        except DBAPIError as error:
-            raise _explain(error) from None
-
-    def _record_answers(
-        self,
-        study_id: str,
-        reader_id: str,
-        item_id: str,
-        values: dict[str, object],
-        seconds: float,
-        claim_id: str | None,
-    ) -> None:
         now = utc_now()
-        with self.engine.begin() as connection:
-            self._lock_reader(connection, study_id, reader_id)
-            self._check_claim(connection, study_id, reader_id, claim_id)
+        with self._reader_transaction(study_id, reader_id, claim_id) as connection:
             latest = self._latest(connection, study_id, reader_id, item_id)
             for question_id, value in values.items():
                 previous = latest.get(question_id)
@@ -557,14 +545,9 @@ class StudyStore:
     ) -> None:
         """Time spent on an item without answering it (pause, close, navigating away)."""
         now = utc_now()
-        try:
-            with self.engine.begin() as connection:
-                self._lock_reader(connection, study_id, reader_id)
-                self._check_claim(connection, study_id, reader_id, claim_id)
-                _time(connection, study_id, reader_id, item_id, seconds, now)
-                _audit(connection, study_id, reader_id, action, item_id, {"seconds": seconds}, now)
-        except DBAPIError as error:
-            raise _explain(error) from None
+        with self._reader_transaction(study_id, reader_id, claim_id) as connection:
+            _time(connection, study_id, reader_id, item_id, seconds, now)
+            _audit(connection, study_id, reader_id, action, item_id, {"seconds": seconds}, now)
 
     @staticmethod
     def _latest(connection, study_id: str, reader_id: str, item_id: str | None = None) -> dict:
