@@ -60,6 +60,8 @@ class SeriesInfo:
     transfer_syntax_uid: str = ""
     metadata: dict = field(default_factory=dict)  # a few header values carried to the Volume
     synthetic: bool = False  # any instance marked synthetic (app.io.dicom_marking)
+    # Modality LUT Sequence: output value of stored values first, first + 1, ... (None: rescale).
+    modality_lut: tuple[int, tuple[float, ...]] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:

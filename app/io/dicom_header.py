@@ -23,8 +23,8 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 # Sequences the scanner needs parsed: leave those files to pydicom.
 # Shared / per-frame groups, DICOMDIR records, contributing equipment (may mark a synthetic image),
-# real world value mapping (the scale of an MR image).
-_NEEDS_PYDICOM = {0x52009229, 0x52009230, 0x00041220, 0x0018A001, 0x00409096}
+# real world value mapping (the scale of an MR image), modality LUT.
+_NEEDS_PYDICOM = {0x52009229, 0x52009230, 0x00041220, 0x0018A001, 0x00409096, 0x00283000}
 _FIRST_READ_BYTES = 8192  # most headers fit; larger ones (vendor blobs) are read on in doubling steps
 
 

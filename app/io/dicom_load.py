@@ -99,6 +99,8 @@ def load_series(
             if progress is not None:
                 progress(frames_read, slices)
         voxels = _apply_rescale(voxels, ranges, series.frames, done, pool, workers)
+        if series.modality_lut is not None:
+            voxels = apply_lut(voxels, *series.modality_lut)
         if correction is None:
             return _volume(series, voxels)
         # Gantry tilt: rescaled slices shifted in plane onto an orthogonal grid (float32).
@@ -107,6 +109,14 @@ def load_series(
     volume = _volume(series, voxels, correction.origin_lps_mm)
     volume.metadata["tilt_correction"] = correction.describe(fill_value)
     return volume
+
+
+def apply_lut(stored: np.ndarray, first: int, table: tuple[float, ...]) -> np.ndarray:
+    """A Modality LUT: stored values below ``first`` take the first entry, above the end the last."""
+    values = np.asarray(table)
+    dtype = np.int32 if np.all(values == np.round(values)) else np.float32
+    index = np.clip(stored.astype(np.int64) - first, 0, len(values) - 1)
+    return values.astype(dtype)[index]
 
 
 def tilt_correction(series: SeriesInfo) -> TiltCorrection | None:
@@ -209,6 +219,8 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
     units = "HU" if series.modality == "CT" and rescale_type in ("", "HU") else rescale_type
     if units == "US":  # DICOM's "unspecified": no unit to show (it would read as ultrasound)
         units = ""
+    if series.modality == "RTDOSE":  # DoseGridScaling applied: the values are doses
+        units = _DOSE_UNITS.get(str(series.metadata.get("DoseUnits", "")).upper(), "dose (units not stated)")
     return Volume(
         voxels=voxels,
         geometry=geometry,
@@ -218,6 +230,9 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
         provenance=provenance_from_header(series.metadata),
         metadata=metadata,
     )
+
+
+_DOSE_UNITS = {"GY": "Gy", "RELATIVE": "relative dose"}
 
 
 # Provenance.derivation_description's line, read back whole so that a re-export repeats it.
@@ -333,6 +348,20 @@ def _rescale_in_place(plane: np.ndarray, frame: FrameRef) -> None:
         plane += plane.dtype.type(frame.rescale_intercept)
 
 
+def _missing_pixel_data_reason(path: str) -> str:
+    """Why pydicom found no Pixel Data: a compressed element cut short (pydicom drops an
+    encapsulated Pixel Data whose end delimiter the file never reaches), or none at all."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    start = data.find(b"\xe0\x7f\x10\x00")
+    if start >= 0 and data[start + 8 : start + 12] == b"\xff\xff\xff\xff":
+        return (
+            f"file is truncated: its compressed pixel data stops after {len(data) - start - 12} bytes, "
+            "before the end of the data (an interrupted copy or transfer?)"
+        )
+    return "no pixel data in this file"
+
+
 def _decode_file(
     series: SeriesInfo, voxels: np.ndarray, ranges: np.ndarray, path: str, jobs: list[tuple[int, FrameRef]]
 ) -> None:
@@ -343,7 +372,7 @@ def _decode_file(
             warnings.simplefilter("ignore")
             dataset = pydicom.dcmread(path)
             if "PixelData" not in dataset:
-                raise LoadError(f"{name}: no pixel data in this file")
+                raise LoadError(f"{name}: {_missing_pixel_data_reason(path)}")
             pixels = decode_pixels(dataset)
     except LoadError:
         raise

@@ -87,6 +87,12 @@ HEADER_TAGS = [
     "DerivationCodeSequence",
     "ContributingEquipmentSequence",
     "RealWorldValueMappingSequence",  # MR values scaled without a Modality LUT
+    # RT Dose: frame positions, scale and units of the dose grid.
+    "GridFrameOffsetVector",
+    "DoseGridScaling",
+    "DoseUnits",
+    "DoseType",
+    "ModalityLUTSequence",
     "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence",
     # Inside the functional groups (the tag filter applies to nested items too).
@@ -471,6 +477,7 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
         transfer_syntax_uid=syntax,
         metadata=_series_metadata(ds, marking),
         synthetic=marking.synthetic,
+        modality_lut=_modality_lut(ds, warnings),
     )
 
 
@@ -549,6 +556,8 @@ def _multiframe_frames(header: _Header):
     )
     frames = []
     missing_position = False
+    offsets = _grid_frame_offsets(ds, count)
+    dose_scaling = _floats(ds.get("DoseGridScaling"), 1)
     for index in range(count):
         frame_orientation = _floats(
             group_value(index, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
@@ -558,12 +567,20 @@ def _multiframe_frames(header: _Header):
         ):
             raise ValueError("frames of this multi-frame object have different orientations")
         position = _floats(group_value(index, "PlanePositionSequence", "ImagePositionPatient"), 3)
+        if offsets is not None and not _in_groups(per_frame, shared, index, "PlanePositionSequence"):
+            position = None  # the top-level position is the first plane's only
         if position is None:
-            missing_position = True
-            position = _floats(ds.get("ImagePositionPatient"), 3)
-            position = (np.zeros(3) if position is None else position) + normal * step * index
+            top = _floats(ds.get("ImagePositionPatient"), 3)
+            top = np.zeros(3) if top is None else top
+            if offsets is not None:  # RT Dose: planes along the normal at these offsets
+                position = top + normal * (offsets[index] - offsets[0])
+            else:
+                missing_position = True
+                position = top + normal * step * index
         slope = group_value(index, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = group_value(index, "PixelValueTransformationSequence", "RescaleIntercept")
+        if dose_scaling is not None and slope in (None, "") and dose_scaling[0] > 0:
+            slope, intercept = float(dose_scaling[0]), 0.0  # stored value x scaling = dose
         _check_frame(index, position, spacing, slope, intercept)
         frames.append(
             FrameRef(
@@ -577,7 +594,27 @@ def _multiframe_frames(header: _Header):
         )
     if missing_position:
         warnings.append("no per-frame positions: frames stacked at the slice spacing")
+    if dose_scaling is not None and dose_scaling[0] > 0:
+        units = one_line(str(ds.get("DoseUnits", "") or "not stated").strip(), 40)
+        warnings.append(f"RT Dose: stored values x DoseGridScaling {float(dose_scaling[0]):g} = dose ({units})")
     return frames, row_dir, col_dir, spacing, warnings
+
+
+def _in_groups(per_frame: list, shared, index: int, sequence: str) -> bool:
+    own = per_frame[index] if index < len(per_frame) else None
+    return any(source is not None and sequence in source for source in (own, shared))
+
+
+def _grid_frame_offsets(ds: pydicom.Dataset, count: int) -> np.ndarray | None:
+    """RT Dose's Grid Frame Offset Vector (mm along the normal, one per frame), or None.
+
+    Offsets relative to the first plane start at 0; otherwise they are the planes' coordinates
+    (axial grids only), which differ from relative ones by the first value alone.
+    """
+    offsets = _floats(ds.get("GridFrameOffsetVector"), count)
+    if offsets is None or count < 2 or len(np.unique(offsets)) != count:
+        return None
+    return offsets
 
 
 def _check_frame(index: int, position, spacing, slope, intercept) -> None:
@@ -711,6 +748,31 @@ def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
     return (slope if slope != 0 else 1.0), intercept
 
 
+def _modality_lut(ds: pydicom.Dataset, warnings: list[str]) -> tuple[int, tuple[float, ...]] | None:
+    """The Modality LUT Sequence as (first stored value mapped, output values), or None.
+
+    An unusable LUT is not ignored silently: the series is read as stored values, and says so.
+    """
+    if not ds.get("ModalityLUTSequence"):
+        return None
+    try:
+        from pydicom.pixels import apply_modality_lut
+
+        item = ds.ModalityLUTSequence[0]
+        entries, first = int(item.LUTDescriptor[0]) or 65536, int(item.LUTDescriptor[1])
+        table = apply_modality_lut(np.arange(first, first + entries), ds)
+        if table.shape != (entries,) or not np.all(np.isfinite(table)):
+            raise ValueError("LUT data does not match its descriptor")
+    except Exception as error:  # noqa: BLE001 - a broken LUT: say so, show stored values
+        warnings.append(
+            f"Modality LUT Sequence not applied ({one_line(error, 120)}): values are the stored pixel values"
+        )
+        return None
+    label = one_line(str(ds.ModalityLUTSequence[0].get("ModalityLUTType", "") or "").strip(), 40)
+    warnings.append(f"Modality LUT Sequence applied ({entries} entries{', ' + label if label else ''})")
+    return first, tuple(float(v) for v in table)
+
+
 def _real_world_linear(ds: pydicom.Dataset) -> tuple[float | None, float | None]:
     """Slope and intercept of an MR image's linear Real World Value Mapping (the MR IOD has no
     Modality LUT, so a scaled MR image, SynthView's exports included, says it there)."""
@@ -738,6 +800,8 @@ def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
         "PhotometricInterpretation",
         "SyntheticData",
         "DerivationDescription",
+        "DoseUnits",
+        "DoseType",
     )
     metadata = {key: _text(ds, key) for key in keys if _get(ds, key) not in (None, "")}
     # The series' marking, from whichever instance or functional group carries it.

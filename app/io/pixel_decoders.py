@@ -29,6 +29,7 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
 LAST_RESORT = "gdcm"
+_JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 _JPEG_FAMILY = {
     "1.2.840.10008.1.2.4.50",  # baseline 8-bit
     "1.2.840.10008.1.2.4.51",  # extended 12-bit
@@ -79,6 +80,14 @@ def decode_pixels(dataset: pydicom.Dataset) -> np.ndarray:
             return _guarded(lambda: dataset.pixel_array)
         except DecodeError as error:
             problems.append(f"{plugin}: {error}")
+    if syntax == _JPEG_EXTENDED and _gdcm_installed() and not codestream_fault(dataset):
+        # 12-bit extended JPEG: pydicom's plugins refuse it (libjpeg rejects common encoder
+        # quirks, pydicom's GDCM plugin any 12-bit data); GDCM's own reader decodes it, as dcmtk
+        # and ITK do. In the child process, like every GDCM decode.
+        try:
+            return decode_in_child(dataset, _gdcm_reader_decode)
+        except DecodeError as error:
+            problems.append(f"GDCM reader: {error}")
     raise DecodeError("; ".join(problems))
 
 
@@ -155,8 +164,9 @@ _CHILD_LOCK = threading.Lock()
 _child_pool: ProcessPoolExecutor | None = None
 
 
-def decode_in_child(dataset: pydicom.Dataset) -> np.ndarray:
+def decode_in_child(dataset: pydicom.Dataset, decode=None) -> np.ndarray:
     """Decode with GDCM in a long-lived child process; its death is this file's ``DecodeError``."""
+    decode = decode or _gdcm_decode
     global _child_pool
     if isinstance(dataset.filename, str) and os.path.isfile(dataset.filename):
         with open(dataset.filename, "rb") as handle:  # as read: re-encoding can fail on odd elements
@@ -174,7 +184,7 @@ def decode_in_child(dataset: pydicom.Dataset) -> np.ndarray:
             )
         pool = _child_pool
     try:
-        return pool.submit(_gdcm_decode, data).result()
+        return pool.submit(decode, data).result()
     except BrokenProcessPool:
         with _CHILD_LOCK:
             if _child_pool is pool:
@@ -198,3 +208,40 @@ def _gdcm_decode(data: bytes) -> np.ndarray:
     dataset = pydicom.dcmread(io.BytesIO(data))
     dataset.pixel_array_options(decoding_plugin=LAST_RESORT)
     return _guarded(lambda: dataset.pixel_array)
+
+
+def _gdcm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gdcm") is not None
+
+
+def _gdcm_reader_decode(data: bytes) -> np.ndarray:
+    """In the child: decode a whole file with GDCM's ImageReader (frames, rows, columns[, samples])."""
+    import tempfile
+
+    import gdcm
+
+    dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    with tempfile.NamedTemporaryFile(suffix=".dcm") as handle:
+        handle.write(data)
+        handle.flush()
+        reader = gdcm.ImageReader()
+        reader.SetFileName(handle.name)
+        if not reader.Read():
+            raise DecodeError("GDCM cannot read this file")
+        image = reader.GetImage()
+        buffer = image.GetBuffer()
+    raw = buffer.encode("utf-8", errors="surrogateescape") if isinstance(buffer, str) else bytes(buffer)
+    bits = int(dataset.get("BitsAllocated", 16) or 16)
+    signed = int(dataset.get("PixelRepresentation", 0) or 0)
+    dtype = np.dtype(f"{'i' if signed else 'u'}{max(bits // 8, 1)}")
+    rows, columns = int(dataset.Rows), int(dataset.Columns)
+    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    expected = frames * rows * columns * samples * dtype.itemsize
+    if len(raw) < expected:
+        raise DecodeError(f"GDCM decoded {len(raw)} bytes, {expected} expected")
+    shape = (frames, rows, columns) + ((samples,) if samples > 1 else ())
+    pixels = np.frombuffer(raw[:expected], dtype=dtype).reshape(shape)
+    return pixels[0] if frames == 1 else pixels

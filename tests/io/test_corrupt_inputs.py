@@ -87,9 +87,15 @@ def test_colour_image_is_refused_clearly():
         load_volume(P / "SC_rgb_rle.dcm")
 
 
-def test_undecodable_pixels_name_the_file():
-    with pytest.raises(LoadError, match=r"JPEG-lossy\.dcm: cannot decode pixel data"):
-        load_volume(P / "JPEG-lossy.dcm")
+def test_undecodable_pixels_name_the_file(tmp_path):
+    # (12-bit lossy JPEG-lossy.dcm, once the example here, decodes now: tests/io/test_loading_gaps.py)
+    from pydicom.encaps import encapsulate
+
+    dataset = pydicom.dcmread(P / "MR_small_jp2klossless.dcm")
+    dataset.PixelData = encapsulate([bytes(range(256)) * 4])  # no JPEG 2000 codestream at all
+    dataset.save_as(tmp_path / "garbled.dcm")
+    with pytest.raises(LoadError, match=r"garbled\.dcm: cannot decode pixel data"):
+        load_volume(tmp_path / "garbled.dcm")
 
 
 def test_mixed_folder_lists_every_series_and_reports_junk(tmp_path):
