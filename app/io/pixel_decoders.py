@@ -166,8 +166,8 @@ _child_pool: ProcessPoolExecutor | None = None
 
 def decode_in_child(dataset: pydicom.Dataset, decode=None) -> np.ndarray:
     """Decode with GDCM in a long-lived child process; its death is this file's ``DecodeError``."""
-    decode = decode or _gdcm_decode
     global _child_pool
+    decode = decode or _gdcm_decode
     if isinstance(dataset.filename, str) and os.path.isfile(dataset.filename):
         with open(dataset.filename, "rb") as handle:  # as read: re-encoding can fail on odd elements
             data = handle.read()
