@@ -21,6 +21,9 @@ from app.ui.annotation_overlay import pixels_per_mm
 from app.ui.slice_view import wrap_to_width
 
 LETTER_COLOR = QtGui.QColor(255, 210, 74)
+MARK_BACKING = QtGui.QColor(0, 0, 0, 150)  # letters and the scale bar stay readable on white
+TITLE_COLOR = QtGui.QColor(221, 221, 221)
+TITLE_HEIGHT = 18
 SYNTHETIC_BACKGROUND = QtGui.QColor(192, 0, 26)
 FOOTER_HEIGHT = 26
 MARGIN = 4
@@ -49,6 +52,11 @@ def scale_bar(panel, target_fraction: float = 0.25) -> ScaleBar:
     return ScaleBar(float(length), float(length * per_mm))
 
 
+def shown_panels(panels) -> list:
+    """The panels on screen: a compare row put aside (one-plane rows) is not in the figure."""
+    return [panel for panel in panels if not getattr(panel, "_put_aside", False)]
+
+
 def _rects(widgets: list[QtWidgets.QWidget]) -> list[QtCore.QRect]:
     """Each widget's rectangle in the figure: on-screen arrangement, shifted to start at 0, 0."""
     rects = [QtCore.QRect(w.mapTo(w.window(), QtCore.QPoint(0, 0)), w.size()) for w in widgets]
@@ -58,11 +66,29 @@ def _rects(widgets: list[QtWidgets.QWidget]) -> list[QtCore.QRect]:
     return [rect.translated(-bounds.topLeft()) for rect in rects]
 
 
-def figure_size(panels, extras=()) -> QtCore.QSize:
+def _panel_rects(panels, extras=()) -> tuple[list[QtCore.QRect], list[QtCore.QRect]]:
+    """Each panel's image in the figure, under a title strip of TITLE_HEIGHT, and each extra's
+    place, in the on-screen arrangement; the extras start level with the images."""
+    panels = shown_panels(panels)
     rects = _rects([p.viewport() for p in panels] + list(extras))
+    images = [r.translated(0, TITLE_HEIGHT) for r in rects[: len(panels)]]
+    others = [r.translated(0, TITLE_HEIGHT) for r in rects[len(panels) :]]
+    return images, others
+
+
+def figure_size(panels, extras=()) -> QtCore.QSize:
+    images, others = _panel_rects(panels, extras)
+    rects = images + others
     width = max(r.right() for r in rects) + 1
     height = max(r.bottom() for r in rects) + 1 + FOOTER_HEIGHT
     return QtCore.QSize(width, height)
+
+
+def title_text(panel) -> tuple[str, str]:
+    """(title, window) of a panel in the figure: its whole title and 'W 936 L 468'."""
+    title = panel.content.title or panel.volume.name
+    window = panel.position_text().partition("  W ")[2]
+    return title, f"W {window}" if window else ""
 
 
 def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
@@ -71,14 +97,15 @@ def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
     QtWidgets.QApplication.processEvents()
     size = figure_size(panels, extras)
     painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), QtGui.QColor("black"))
-    rects = _rects([p.viewport() for p in panels] + list(extras))
-    for widget, rect in zip(extras, rects[len(panels) :], strict=True):
+    panels = shown_panels(panels)
+    images, others = _panel_rects(panels, extras)
+    for widget, rect in zip(extras, others, strict=True):
         painter.drawPixmap(rect, widget.grab())
     any_synthetic = False
-    for panel, rect in zip(panels, rects[: len(panels)], strict=True):
+    for panel, rect in zip(panels, images, strict=True):
         painter.drawPixmap(rect, panel.viewport().grab())
         _paint_letters(painter, rect, panel)
-        _paint_title(painter, rect, panel.content.title or panel.volume.name)
+        _paint_title(painter, rect, *title_text(panel))
         _paint_scale_bar(painter, rect, scale_bar(panel), getattr(panel, "drawn_position_box", None))
         labels = panel.synthetic_labels()
         if labels:
@@ -118,16 +145,28 @@ def _paint_letters(painter, rect: QtCore.QRect, panel) -> None:
     }
     inner = rect.adjusted(MARGIN, 2, -MARGIN, -2)
     for edge, letter in edge_letters(panel.plane).items():
+        _font(painter, 16, True)
+        box = painter.boundingRect(inner, int(places[edge]), letter).adjusted(-2, 0, 2, 0)
+        painter.fillRect(box, MARK_BACKING)  # yellow on a white difference was unreadable
         _text(painter, inner, letter, LETTER_COLOR, bold=True, align=places[edge], pixel_size=16)
 
 
-def _paint_title(painter, rect: QtCore.QRect, title: str) -> None:
-    # The bottom line, below the panel's corner read-out (one line up from the bottom).
-    area = QtCore.QRect(rect.left() + MARGIN, rect.bottom() - 15, rect.width() // 2, 16)
-    elided = QtGui.QFontMetrics(painter.font()).elidedText(
-        title, QtCore.Qt.TextElideMode.ElideMiddle, area.width()
-    )
-    _text(painter, area, elided, QtGui.QColor(221, 221, 221))
+def _paint_title(painter, rect: QtCore.QRect, title: str, window: str) -> None:
+    """Above the image, the panel's whole width: the title on the left, the window on the right
+    (the panel's corner drops the window when it is narrow; a figure keeps it)."""
+    strip = QtCore.QRect(rect.left(), rect.top() - TITLE_HEIGHT, rect.width(), TITLE_HEIGHT)
+    _font(painter, 13, False)
+    metrics = QtGui.QFontMetrics(painter.font())
+    window_width = metrics.horizontalAdvance(window) + 2 * MARGIN if window else 0
+    title_room = strip.width() - window_width - 2 * MARGIN
+    if metrics.horizontalAdvance(title) > title_room and window:  # the title first, then the window
+        window, window_width = "", 0
+        title_room = strip.width() - 2 * MARGIN
+    elided = metrics.elidedText(title, QtCore.Qt.TextElideMode.ElideRight, title_room)
+    _text(painter, strip.adjusted(MARGIN, 0, -MARGIN, 0), elided, TITLE_COLOR)
+    if window:
+        right = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+        _text(painter, strip.adjusted(MARGIN, 0, -MARGIN, 0), window, TITLE_COLOR, align=right)
 
 
 def _paint_scale_bar(
@@ -139,6 +178,7 @@ def _paint_scale_bar(
     y = rect.bottom() - 24
     if read_out is not None and not read_out.isEmpty():
         y = min(y, rect.top() + read_out.top() - 24)  # the label (y + 4 .. y + 22) ends above it
+    painter.fillRect(QtCore.QRectF(left - 6, y - 9, bar.length_pixels + 12, 33), MARK_BACKING)
     pen = QtGui.QPen(QtGui.QColor("white"), 3)
     painter.setPen(pen)
     painter.drawLine(QtCore.QPointF(left, y), QtCore.QPointF(right, y))
@@ -184,7 +224,7 @@ def _paint_synthetic(painter, rect: QtCore.QRect, labels: list[str]) -> None:
 def export_figure(panels, path: str | Path, extras=()) -> Path:
     """Write ``panels`` (plus ``extras`` widgets, e.g. the colour bar) as a figure; the format
     follows the suffix (.png or .svg)."""
-    panels = list(panels)
+    panels = shown_panels(panels)
     if not panels:
         raise ValueError("there is nothing on screen to export: open a volume first")
     path = Path(path)

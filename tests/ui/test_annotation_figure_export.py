@@ -90,6 +90,8 @@ def test_bad_requests_and_menu_action(main_window, compare_window, tmp_path):
 
 def test_scale_bar_leaves_the_corner_read_out_legible(compare_window, tmp_path):
     """The bar was drawn across the panel's slice / position / window line ('W 900|L 450')."""
+    from app.ui.figure_export import TITLE_HEIGHT  # the images sit under their title strip
+
     panels = compare_window.panels
     path = export_figure(panels, tmp_path / "figure.png")
     figure = QtGui.QImage(str(path))
@@ -106,7 +108,7 @@ def test_scale_bar_leaves_the_corner_read_out_legible(compare_window, tmp_path):
             1
             for x in range(box.left(), box.right() + 1)
             for y in range(box.top(), box.bottom() + 1)
-            if abs(x - middle) > 12 and figure.pixel(left + x, y) != own.pixel(x, y)
+            if abs(x - middle) > 12 and figure.pixel(left + x, TITLE_HEIGHT + y) != own.pixel(x, y)
         )
         assert changed == 0, f"panel {index}: {changed} read-out pixels painted over"
 
@@ -122,3 +124,37 @@ def test_scale_bar_length_is_exact_on_every_panel(compare_window):
         assert pixels_per_mm(panel) == pytest.approx(measured, abs=1.0 / 200.0 + 1e-9)
         bar = scale_bar(panel)
         assert bar.length_pixels == pytest.approx(bar.length_mm * measured, abs=1.0)
+
+
+def test_a_single_row_figure_is_the_row_with_whole_titles_windows_and_marked_scale_bars(
+    qtbot, main_window, phantom, synthetic_phantom, tmp_path
+):
+    """A single-row export was ~70 % empty, titles were cut to 'ori...1mm', the W/L text was
+    lost and the scale bar and letters vanished on the difference's white."""
+    from app.ui.figure_export import TITLE_HEIGHT, title_text
+
+    phantom.name = "T1 MNI152 2009a 1mm"
+    main_window.resize(1600, 950)
+    main_window.show_compare(phantom, [synthetic_phantom])
+    main_window.view.show_planes("axial")
+    QtWidgets.QApplication.processEvents()
+    panels = main_window.panels
+    shown = [panel for panel in panels if panel.isVisible()]
+    extras = figure_extras(main_window)
+    size = figure_size(panels, extras)
+    row_height = shown[0].height()  # the colour bar beside it spans the panel with its strip
+    assert size.height() <= row_height + TITLE_HEIGHT + 26 + 4  # the row, its titles and the footer
+    assert title_text(shown[0]) == ("original: T1 MNI152 2009a 1mm", title_text(shown[0])[1])
+    assert title_text(shown[0])[1].startswith("W ") and " L " in title_text(shown[0])[1]
+    path = export_figure(panels, tmp_path / "row.svg", extras)
+    svg = path.read_text()
+    assert "original: T1 MNI152 2009a 1mm" in svg and svg.count(">W ") >= 2
+    png = QtGui.QImage(str(export_figure(panels, tmp_path / "row.png", extras)))
+    # The scale bar of the difference panel (the third) sits on a dark backing.
+    difference = shown[2]
+    rect_right = sum(panel.viewport().width() for panel in shown) + 2 * 2
+    bar = scale_bar(difference)
+    y = TITLE_HEIGHT + difference.viewport().height() - 24 - 7
+    x = int(rect_right - 3 * 4 - bar.length_pixels / 2)
+    backing = QtGui.QColor(png.pixel(x, y))
+    assert backing.lightness() < 140, backing.getRgb()
