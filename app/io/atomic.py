@@ -176,20 +176,25 @@ def _one_line_reason(error: OSError) -> str:
 def _process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # a leftover of this process's own earlier, failed write
-    try:
-        import psutil
-
-        return psutil.pid_exists(pid)
-    except (ImportError, OverflowError, ValueError):
-        pass
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would terminate the process there: assume it is alive
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError, ValueError):
         return True
+    return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return kernel32.GetLastError() == 5  # access denied: it exists (another user's)
+    kernel32.CloseHandle(handle)
     return True
 
 
