@@ -9,6 +9,7 @@ that cannot be hidden, and each tile shows the seed that reproduces it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class SampleGallery(QtWidgets.QWidget):
     """Generate N samples from a first seed, pick some, export them (NIfTI + PNG + JSON)."""
 
     exported = QtCore.Signal(list)  # the case JSON paths written
+    _generated = QtCore.Signal(object, object)  # (seeds, samples or the exception), from the worker
 
     def __init__(
         self,
@@ -112,28 +114,72 @@ class SampleGallery(QtWidgets.QWidget):
         )
         self.select_all_button.clicked.connect(self._select_all)
         self.export_button.clicked.connect(lambda: self.export_selected())
+        self._generated.connect(self._on_generated, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._worker: threading.Thread | None = None
 
     @classmethod
     def for_plugin(cls, plugin_folder: str | Path, parent=None) -> SampleGallery:
-        """A gallery over a generation plugin (loaded now; torch is imported here)."""
-        from app.plugins.generation import SampleGenerator
+        """A gallery over a generation plugin. Only its manifest is read now; the plugin (torch,
+        seconds) is loaded by the first Generate, in the worker thread."""
+        from app.plugins.errors import PluginError
+        from app.plugins.manifest import load_manifest
 
-        generator = SampleGenerator(plugin_folder)
-        title = f"{generator.manifest.name} {generator.manifest.version}"
-        return cls(generator.sample, title=title, parent=parent)
+        manifest = load_manifest(plugin_folder)
+        if manifest.task != "generation":
+            raise PluginError(f"{manifest.name} is a {manifest.task} plugin, not a generator from noise")
+        loaded: list = []
+        lock = threading.Lock()
+
+        def sample(seeds: list[int]) -> list[GeneratedSample]:
+            with lock:
+                if not loaded:
+                    from app.plugins.generation import SampleGenerator
+
+                    loaded.append(SampleGenerator(plugin_folder))
+            return loaded[0].sample(seeds)
+
+        return cls(sample, title=f"{manifest.name} {manifest.version}", parent=parent)
+
+    def is_generating(self) -> bool:
+        return self._worker is not None
 
     def generate(self, first_seed: int, count: int) -> None:
-        seeds = list(range(int(first_seed), int(first_seed) + int(count)))
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
-        try:
-            samples = self._sample(seeds)
-        except Exception as error:  # a plugin failure is shown, never a crash
-            self.status.setText(f"Could not generate: {error}")
+        """Generate in a worker thread (a generator takes seconds; the window stays live); the
+        tiles appear when it is done (``wait_generated`` blocks until then)."""
+        if self.is_generating():
             return
-        finally:
-            QtWidgets.QApplication.restoreOverrideCursor()
-        self._show(samples)
-        self.status.setText(f"{len(samples)} samples, seeds {seeds[0]}–{seeds[-1]}. Click to select.")
+        seeds = list(range(int(first_seed), int(first_seed) + int(count)))
+        self.generate_button.setEnabled(False)
+        self.status.setText(f"Generating {len(seeds)} samples…")
+
+        def work() -> None:
+            try:
+                result = self._sample(seeds)
+            except Exception as error:  # noqa: BLE001 - a plugin failure is shown, never a crash
+                result = error
+            try:
+                self._generated.emit(seeds, result)
+            except RuntimeError:  # the gallery was closed meanwhile
+                pass
+
+        self._worker = threading.Thread(target=work, name="sample gallery", daemon=True)
+        self._worker.start()
+
+    def wait_generated(self, timeout_s: float = 60.0) -> None:
+        """Block until the running generation has shown its tiles (tests, scripts)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout_s)
+        QtCore.QCoreApplication.sendPostedEvents(self)
+
+    def _on_generated(self, seeds: list[int], result) -> None:
+        self._worker = None
+        self.generate_button.setEnabled(True)
+        if isinstance(result, Exception):
+            self.status.setText(f"Could not generate: {result}")
+            return
+        self._show(result)
+        self.status.setText(f"{len(result)} samples, seeds {seeds[0]}–{seeds[-1]}. Click to select.")
 
     def _show(self, samples: Sequence[GeneratedSample]) -> None:
         for tile in self.tiles:

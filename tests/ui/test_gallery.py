@@ -28,6 +28,7 @@ def test_generate_shows_one_tile_per_seed_with_its_seed(gallery, qtbot):
     gallery.first_seed.setValue(10)
     gallery.count.setValue(8)
     qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    gallery.wait_generated()
     assert [tile.text() for tile in gallery.tiles] == [f"seed {s}" for s in range(10, 18)]
     assert "SYNTHETIC" in gallery.banner.text() and gallery.banner.isVisible()
     assert not gallery.export_button.isEnabled()
@@ -39,6 +40,7 @@ def test_generate_shows_one_tile_per_seed_with_its_seed(gallery, qtbot):
 def test_click_to_select_then_export_writes_cases(gallery, qtbot, tmp_path, monkeypatch):
     gallery.count.setValue(6)
     qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    gallery.wait_generated()
     qtbot.mouseClick(gallery.tiles[1], QtCore.Qt.MouseButton.LeftButton)
     qtbot.mouseClick(gallery.tiles[4], QtCore.Qt.MouseButton.LeftButton)
     assert [s.seed for s in gallery.selected_samples()] == [1, 4]
@@ -63,6 +65,7 @@ def test_a_failing_generator_shows_a_message_instead_of_crashing(qtbot):
     gallery = SampleGallery(broken, title="broken")
     qtbot.addWidget(gallery)
     qtbot.mouseClick(gallery.generate_button, QtCore.Qt.MouseButton.LeftButton)
+    gallery.wait_generated()
     assert "Could not generate: weights missing" in gallery.status.text()
     assert gallery.tiles == []
 
@@ -72,6 +75,7 @@ def test_export_with_nothing_selected_asks_for_a_selection(qtbot, tmp_path):
     gallery = SampleGallery(lambda seeds: [sample], title="g")
     qtbot.addWidget(gallery)
     gallery.generate(5, 1)
+    gallery.wait_generated()
     assert gallery.export_selected(tmp_path) == []
     assert "Select at least one" in gallery.status.text()
     assert not list(tmp_path.iterdir())
@@ -86,5 +90,48 @@ def test_a_long_error_wraps_instead_of_widening_the_gallery(qtbot):
     gallery.resize(700, 400)
     gallery.show()
     gallery.generate(0, 4)
+    gallery.wait_generated()
     assert "mat1 and mat2" in gallery.status.text()
     assert gallery.minimumSizeHint().width() <= 700
+
+
+def test_generating_never_blocks_the_ui_thread(qtbot):
+    """16 samples were computed on the UI thread (and the plugin loaded there, torch included)."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def slow(seeds):
+        release.wait(10)
+        return [GeneratedSample(s, np.zeros((8, 8), np.float32), "g", "1", "0" * 64) for s in seeds]
+
+    gallery = SampleGallery(slow, title="slow")
+    qtbot.addWidget(gallery)
+    started = time.perf_counter()
+    gallery.generate(0, 16)
+    assert time.perf_counter() - started < 0.1 and gallery.is_generating()
+    assert not gallery.generate_button.isEnabled() and "Generating 16" in gallery.status.text()
+    release.set()
+    qtbot.waitUntil(lambda: len(gallery.tiles) == 16, timeout=5000)
+    assert gallery.generate_button.isEnabled()
+
+
+def test_opening_a_plugin_s_gallery_does_not_load_the_plugin(qtbot):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from PySide6 import QtWidgets; app = QtWidgets.QApplication([]);"
+        "from app.ui.gallery import SampleGallery; g = SampleGallery.for_plugin(sys.argv[1]);"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(PLUGIN)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

@@ -20,5 +20,6 @@ def test_gallery_menu_lists_the_shipped_generator_and_opens_it(qtbot):
     gallery = window.galleries[0]
     qtbot.addWidget(gallery)
     gallery.generate(7, 2)
+    gallery.wait_generated()
     assert len(gallery.tiles) == 2
     assert "SYNTHETIC" in gallery.banner.text()
