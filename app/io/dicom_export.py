@@ -44,7 +44,7 @@ from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_marking import is_synthetic
 from app.io.identifiers import KnownIdentifiers
-from app.io.nifti import save_nifti
+from app.io.nifti import SOURCE_STUDY_KEYS, save_nifti
 from app.io.pseudonym_uids import UidPseudonyms
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style
@@ -278,6 +278,10 @@ def write_derived_nifti(volume: Volume, path: str | Path, deidentify: bool = Fal
             volume.provenance, source_description="(removed: de-identified export)", created_utc=""
         )
         volume = volume.with_voxels(volume.voxels, provenance=provenance)
+    if deidentify:  # nor the patient and study the sidecar would file it under
+        volume = volume.with_voxels(volume.voxels)
+        for key in SOURCE_STUDY_KEYS:
+            volume.metadata.pop(key, None)
     return save_nifti(volume, path)
 
 

@@ -64,6 +64,11 @@ def load_nifti(path: str | Path) -> Volume:
         metadata["sidecar"] = sidecar
         if isinstance(sidecar.get("provenance"), dict):
             provenance = Provenance.from_dict(sidecar["provenance"])
+            source_study = sidecar.get("source_study")
+            if isinstance(source_study, dict):
+                metadata.update(
+                    {key: str(source_study[key]) for key in SOURCE_STUDY_KEYS if source_study.get(key)}
+                )
         modality = str(sidecar.get("Modality", ""))
     else:
         modality = ""
@@ -120,6 +125,19 @@ def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:
     return Geometry(lps_from_ijk[:3, 3].copy(), spacing, direction)
 
 
+# The patient and study a synthesized volume belongs to (inherited from its input by the plugin
+# runtime), kept in its sidecar so that, opened again from NIfTI, it is filed under its source
+# patient and study instead of "(no patient)".
+SOURCE_STUDY_KEYS = (
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyDescription",
+    "StudyDate",
+    "FrameOfReferenceUID",
+)
+
+
 def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = None) -> Path:
     """Write a Volume as NIfTI with the RAS affine (sform and qform, code 1 = scanner).
 
@@ -141,6 +159,9 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     if volume.provenance is not None:
         sidecar["Synthetic"] = True
         sidecar["provenance"] = volume.provenance.to_dict()
+        source_study = {key: str(volume.metadata[key]) for key in SOURCE_STUDY_KEYS if volume.metadata.get(key)}
+        if source_study:
+            sidecar.setdefault("source_study", source_study)
     # Written beside and renamed over (app.io.atomic): never half a file under the final name,
     # and the volume may be a memory map of ``path`` itself (an uncompressed .nii read by
     # load_nifti), which writing in place would truncate under it. The sidecar is renamed into

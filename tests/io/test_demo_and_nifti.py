@@ -85,3 +85,43 @@ def test_a_synthetic_nifti_without_its_sidecar_still_loads_as_synthetic(tmp_path
     sidecar_path(path).unlink()  # only the image was copied on
     volume = load_nifti(path)
     assert volume.is_synthetic and volume.provenance.label().startswith("SYNTHETIC — unknown generator")
+
+
+def test_a_synthesized_nifti_keeps_its_source_patient_and_study(tmp_path):
+    """Opened again from NIfTI, it was filed under '(no patient)/(study)' in the Studies tree."""
+    from app.core.orientation_phantom import orientation_phantom
+    from app.core.provenance import Provenance
+    from app.io.nifti import load_nifti, save_nifti
+
+    source = {
+        "PatientName": "Doe^Jane",
+        "PatientID": "P1",
+        "StudyInstanceUID": "1.2.3",
+        "StudyDescription": "MR brain",
+    }
+    synthesized = orientation_phantom()
+    synthesized.provenance = Provenance("mr-t1-denoise", "1.0.0")
+    synthesized.metadata.update({**source, "SeriesInstanceUID": "9.9.9"})
+    loaded = load_nifti(save_nifti(synthesized, tmp_path / "out.nii.gz"))
+    assert {key: loaded.metadata.get(key) for key in source} == source
+    assert "SeriesInstanceUID" not in loaded.metadata  # a new series: not the input's identity
+    acquired = orientation_phantom()
+    acquired.metadata.update(source)
+    assert "PatientName" not in load_nifti(save_nifti(acquired, tmp_path / "plain.nii.gz")).metadata
+
+
+def test_a_de_identified_nifti_export_names_no_patient(tmp_path):
+    import json
+
+    from app.core.orientation_phantom import orientation_phantom
+    from app.core.provenance import Provenance
+    from app.io.dicom_export import write_derived_nifti
+
+    synthesized = orientation_phantom()
+    synthesized.provenance = Provenance("mr-t1-denoise", "1.0.0")
+    synthesized.metadata.update(PatientName="Doe^Jane", PatientID="P1", StudyDescription="MR brain")
+    path = write_derived_nifti(synthesized, tmp_path / "deid.nii.gz", deidentify=True)
+    sidecar = (tmp_path / "deid.json").read_text() if (tmp_path / "deid.json").exists() else ""
+    sidecar = sidecar or next(tmp_path.glob("*.json")).read_text()
+    assert "Doe^Jane" not in sidecar and "P1" not in json.loads(sidecar).get("source_study", {}).values()
+    assert path.exists() and synthesized.metadata["PatientName"] == "Doe^Jane"  # the input untouched
