@@ -400,7 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if session.layout is Layout.TWO_BY_TWO:
                 from app.ui.volume_3d import make_volume_3d_widget
 
-                widget_3d = make_volume_3d_widget(current)
+                widget_3d = make_volume_3d_widget(current, self.state)
             self.view = PanelGrid(self.state, mpr_cells(current, session.layout.value, widget_3d))
         if old is not None:
             self._stack.removeWidget(old)

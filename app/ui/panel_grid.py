@@ -18,6 +18,7 @@ class PanelGrid(QtWidgets.QWidget):
         super().__init__(parent)
         self.state = state
         self.panels: list[SliceView] = []
+        self._widgets: list[QtWidgets.QWidget] = []  # cells placed as they are (the 3D view)
         layout = QtWidgets.QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -28,6 +29,7 @@ class PanelGrid(QtWidgets.QWidget):
                     continue
                 if isinstance(cell, QtWidgets.QWidget):
                     layout.addWidget(cell, row, col)
+                    self._widgets.append(cell)
                     continue
                 content, plane = cell
                 panel = SliceView(state, content, plane)
@@ -63,3 +65,6 @@ class PanelGrid(QtWidgets.QWidget):
     def detach(self) -> None:
         for panel in self.panels:
             panel.detach()
+        for widget in self._widgets:
+            if hasattr(widget, "detach"):
+                widget.detach()

@@ -19,12 +19,13 @@ MAX_RENDER_VOXELS = 8_000_000
 ORIENTATION_FACES = {"XPlus": "L", "XMinus": "R", "YPlus": "P", "YMinus": "A", "ZPlus": "S", "ZMinus": "I"}
 
 
-def make_volume_3d_widget(volume: Volume) -> QtWidgets.QWidget:
-    """A VTK volume rendering of ``volume`` in LPS space, or a placeholder without OpenGL."""
+def make_volume_3d_widget(volume: Volume, state=None) -> QtWidgets.QWidget:
+    """A VTK volume rendering of ``volume`` in LPS space, or a placeholder without OpenGL.
+    With the viewer ``state``, the three slice planes at its cursor are drawn in it and follow it."""
     if QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
         return _placeholder("3D view needs a display with OpenGL (not available offscreen)")
     try:
-        return Volume3DWidget(volume)
+        return Volume3DWidget(volume, state)
     except Exception as error:  # noqa: BLE001 - a missing GL driver must not take the viewer down
         return _placeholder(f"3D view unavailable: {error}")
 
@@ -84,7 +85,7 @@ def _vtk_matrix(affine: np.ndarray):
 class Volume3DWidget(QtWidgets.QWidget):
     """QVTKRenderWindowInteractor showing a ray-cast rendering, camera from the patient's front."""
 
-    def __init__(self, volume: Volume, parent=None) -> None:
+    def __init__(self, volume: Volume, state=None, parent=None) -> None:
         super().__init__(parent)
         import vtkmodules.vtkRenderingOpenGL2  # noqa: F401 - registers the OpenGL backend
         import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
@@ -106,6 +107,11 @@ class Volume3DWidget(QtWidgets.QWidget):
         mapper = vtkFixedPointVolumeRayCastMapper()
         image, lps_from_image = vtk_image_from_volume(volume)
         mapper.SetInputData(image)
+        # Samples at a quarter of the finest voxel and one ray per pixel: no staircase of
+        # voxel-sized steps (the default adapts the sampling down while it renders).
+        mapper.SetAutoAdjustSampleDistances(0)
+        mapper.SetSampleDistance(float(min(image.GetSpacing())) / 4)
+        mapper.SetImageSampleDistance(1.0)
         from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
 
         opacity = vtkPiecewiseFunction()
@@ -133,8 +139,18 @@ class Volume3DWidget(QtWidgets.QWidget):
         camera.SetFocalPoint(*center)
         camera.SetPosition(center[0], center[1] - 1000.0, center[2])
         camera.SetViewUp(0, 0, 1)
+        # A little from the patient's left and above: the cube shows three labelled faces
+        # (A, L, S) rather than "A" alone, and the anatomy reads as a volume.
+        camera.Azimuth(30)
+        camera.Elevation(20)
+        camera.OrthogonalizeViewUp()
         self.renderer.ResetCamera()
         camera.Zoom(1.6)  # ResetCamera leaves a wide margin around the bounding box
+        self.slice_planes = self._add_slice_planes(volume)
+        self.state = state
+        self.show_cursor(state.cursor_lps_mm if state is not None else center, render=False)
+        if state is not None:
+            state.cursor_changed.connect(self.show_cursor)
         self.interactor.Initialize()
         self.orientation_marker = self._add_orientation_marker()
         self.synthetic_label: QtWidgets.QLabel | None = None
@@ -159,6 +175,53 @@ class Volume3DWidget(QtWidgets.QWidget):
             )
             label.adjustSize()
             label.raise_()
+
+    def _add_slice_planes(self, volume: Volume) -> dict:
+        """The outlines of the axial, coronal and sagittal slices shown in the 2D panels."""
+        from vtkmodules.vtkFiltersSources import vtkPlaneSource
+        from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+
+        self._bounds_lps = volume.bounds_lps_mm()
+        planes = {}
+        for axis, color in ((2, (1.0, 0.82, 0.29)), (1, (0.4, 0.85, 1.0)), (0, (0.6, 1.0, 0.5))):
+            source = vtkPlaneSource()
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputConnection(source.GetOutputPort())
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            actor.GetProperty().SetRepresentationToWireframe()
+            actor.GetProperty().SetColor(*color)
+            actor.GetProperty().SetLineWidth(2)
+            actor.GetProperty().LightingOff()
+            self.renderer.AddActor(actor)
+            planes[axis] = (source, actor)
+        return planes
+
+    def detach(self) -> None:
+        """Stop following the viewer's cursor (before the widget is discarded)."""
+        if self.state is not None:
+            self.state.cursor_changed.disconnect(self.show_cursor)
+            self.state = None
+
+    def show_cursor(self, lps_mm, render: bool = True) -> None:
+        """Move the three slice outlines to the cursor (LPS mm): the planes the 2D panels show."""
+        planes = getattr(self, "slice_planes", None)
+        if not planes:
+            return
+        low, high = self._bounds_lps
+        cursor = np.clip(np.asarray(lps_mm, dtype=float), low, high)
+        for axis, (source, _) in planes.items():
+            u, v = [a for a in range(3) if a != axis]
+            origin = low.copy()
+            origin[axis] = cursor[axis]
+            first, second = origin.copy(), origin.copy()
+            first[u], second[v] = high[u], high[v]
+            source.SetOrigin(*origin)
+            source.SetPoint1(*first)
+            source.SetPoint2(*second)
+            source.Modified()
+        if render:
+            self.interactor.GetRenderWindow().Render()
 
     def _add_orientation_marker(self):
         """A cube in the bottom-left corner labelled with the patient's sides (LPS world: +x is

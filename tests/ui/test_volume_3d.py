@@ -33,6 +33,15 @@ for direction in (np.eye(3), np.diag([-1.0, -1.0, 1.0])):
              cube.GetYMinusFaceText(), cube.GetZPlusFaceText(), cube.GetZMinusFaceText()]
     marker_on = bool(widget.orientation_marker.GetEnabled())
     widget.orientation_marker.SetEnabled(0)  # the brightness figures below are of the volume alone
+    for _, plane_actor in widget.slice_planes.values():
+        plane_actor.SetVisibility(0)
+    camera = widget.renderer.GetActiveCamera()  # straight from the front for the left/right check
+    center = np.mean(volume.bounds_lps_mm(), axis=0)
+    camera.SetFocalPoint(*center)
+    camera.SetPosition(center[0], center[1] - 1000.0, center[2])
+    camera.SetViewUp(0, 0, 1)
+    widget.renderer.ResetCamera()
+    camera.Zoom(1.6)
     widget.render_now()
     image = widget.rendered_image().convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
     pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
@@ -43,11 +52,28 @@ for direction in (np.eye(3), np.diag([-1.0, -1.0, 1.0])):
     app.processEvents()
     label = widget.synthetic_label
     label_fits = label.geometry().right() < widget.width() and "".join(label.text().split()) == "SYNTHETIC—toy1"
+from app.core.viewer_state import ViewerState
+state = ViewerState(volume)
+widget = Volume3DWidget(volume, state)
+widget.resize(160, 160)
+widget.show()
+app.processEvents()
+target = state.cursor_lps_mm + np.array([3.0, -4.0, 6.0])
+state.set_cursor(target)
+planes = {axis: list(source.GetOrigin()) for axis, (source, _) in widget.slice_planes.items()}
+follows = all(abs(planes[axis][axis] - target[axis]) < 1e-6 for axis in range(3))
+direction = widget.renderer.GetActiveCamera().GetDirectionOfProjection()
+mapper = widget.volume_actor.GetMapper()
+widget.detach()
+state.set_cursor(target + 1.0)  # a discarded widget no longer follows
+still = all(abs(widget.slice_planes[a][0].GetOrigin()[a] - target[a]) < 1e-6 for a in range(3))
 a, b = images
 third = a.shape[1] // 3
 print(json.dumps({"max": int(a.max()), "difference": float(np.abs(a - b).mean()),
                   "left_third": float(a[:, :third].mean()), "right_third": float(a[:, -third:].mean()),
-                  "label": bool(label_shown), "faces": faces, "marker_on": marker_on, "label_fits": label_fits}))
+                  "label": bool(label_shown), "faces": faces, "marker_on": marker_on, "label_fits": label_fits,
+                  "planes_follow": follows and still, "direction": list(direction),
+                  "sample_mm": mapper.GetSampleDistance(), "auto_adjust": mapper.GetAutoAdjustSampleDistances()}))
 """
 
 
@@ -74,6 +100,13 @@ def test_volume_rendering_seen_from_the_front_whatever_the_array_order():
     assert figures["label"] and figures["label_fits"]
     # The orientation cube names the patient's sides on the LPS world axes (+x is left).
     assert figures["marker_on"] and figures["faces"] == ["L", "R", "P", "A", "S", "I"]
+    # Seen a little from the left and above: three faces of the cube (A, L, S), not "A" alone.
+    x, y, z = figures["direction"]
+    assert y > 0.7 and abs(x) > 0.2 and z < -0.2
+    # The slice planes of the 2D panels are drawn and follow the cursor (until detached).
+    assert figures["planes_follow"]
+    # Fine, fixed sampling: no voxel-sized staircase.
+    assert figures["sample_mm"] <= 0.5 and figures["auto_adjust"] == 0
 
 
 def rotation_deg(axis: int, angle_deg: float) -> np.ndarray:
@@ -189,6 +222,14 @@ image = actor.GetMapper().GetInput()
 marker_drawn_at = affine[:3, :3] @ marker_point_of_image(image) + affine[:3, 3]
 renderer = widget.renderer
 camera = renderer.GetActiveCamera()
+# The widget opens a little turned (three faces of the cube in view); the checks below look
+# straight from the front, as a radiologist's anterior view.
+centre_lps = np.mean(volume.bounds_lps_mm(), axis=0)
+camera.SetFocalPoint(*centre_lps)
+camera.SetPosition(centre_lps[0], centre_lps[1] - 1000.0, centre_lps[2])
+camera.SetViewUp(0, 0, 1)
+renderer.ResetCamera()
+camera.Zoom(1.6)
 view_up = np.array(camera.GetViewUp())
 looking = np.array(camera.GetDirectionOfProjection())
 screen_right = np.cross(looking, view_up)
