@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("app.cli.study", "reader studies: create, read, analyze, export-csv, edit"),
     "plugins": ("app.cli.plugins", "list, check and diversity-test GAN plugins"),
     "export": ("app.cli.export", "export volumes and annotations (DICOM, NIfTI, SR, SEG)"),
+    "pacs": ("app.cli.pacs", "query, retrieve and send studies (DIMSE and DICOMweb)"),
     "batch": ("app.cli.batch", "run a plugin over a whole cohort on Dask, with hallucination QA"),
 }
 

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
   libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0
   libxcb-cursor0 libxcb-shape0 libxcb-xkb1 libxcb-randr0 libxrender1 libxi6
-  postgresql dicom3tools dcmtk
+  postgresql dicom3tools dcmtk orthanc orthanc-dicomweb
   mricron-data
   desktop-file-utils
 )
