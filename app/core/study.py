@@ -10,6 +10,18 @@ from dataclasses import dataclass, field
 
 from app.core.messages import one_line
 
+# The patient and study a volume belongs to: what a synthesized volume inherits from its input
+# (the plugin runtime) and keeps in its NIfTI sidecar (app.io.nifti), so that it is filed under
+# its source patient and study.
+SOURCE_STUDY_KEYS = (
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyDescription",
+    "StudyDate",
+    "FrameOfReferenceUID",
+)
+
 
 @dataclass(frozen=True)
 class FrameRef:

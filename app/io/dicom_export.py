@@ -39,12 +39,13 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import DS
 
+from app.core.study import SOURCE_STUDY_KEYS
 from app.core.volume import Volume
 from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_marking import is_synthetic
 from app.io.identifiers import KnownIdentifiers
-from app.io.nifti import SOURCE_STUDY_KEYS, save_nifti
+from app.io.nifti import save_nifti
 from app.io.pseudonym_uids import UidPseudonyms
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style

@@ -13,6 +13,7 @@ import nibabel as nib
 import numpy as np
 
 from app.core.provenance import UNKNOWN_GENERATOR, Provenance
+from app.core.study import SOURCE_STUDY_KEYS  # kept in a synthesized volume's sidecar
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
 from app.io.atomic import atomic_file, write_text_atomic
 from app.io.errors import LoadError
@@ -123,19 +124,6 @@ def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:
         signs = np.sign(np.diag(r))
         direction = q * signs
     return Geometry(lps_from_ijk[:3, 3].copy(), spacing, direction)
-
-
-# The patient and study a synthesized volume belongs to (inherited from its input by the plugin
-# runtime), kept in its sidecar so that, opened again from NIfTI, it is filed under its source
-# patient and study instead of "(no patient)".
-SOURCE_STUDY_KEYS = (
-    "PatientName",
-    "PatientID",
-    "StudyInstanceUID",
-    "StudyDescription",
-    "StudyDate",
-    "FrameOfReferenceUID",
-)
 
 
 def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = None) -> Path:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from app.core.provenance import Provenance
+from app.core.study import SOURCE_STUDY_KEYS
 from app.core.volume import Volume
 from app.plugins.device import choose_device, is_out_of_memory, release_cached_memory
 from app.plugins.errors import InputMismatchError, PluginError, SynthesisCancelled
@@ -219,15 +220,7 @@ def _check_network_output(
 # What a synthesized volume inherits from its input: the patient, study and space it belongs to
 # (browser grouping, exports joining the patient's study, annotations in the same space), never
 # the series' identity (SeriesInstanceUID, description): the output is a new, derived series.
-INHERITED_METADATA_KEYS = (
-    "PatientName",
-    "PatientID",
-    "StudyInstanceUID",
-    "StudyDescription",
-    "StudyDate",
-    "FrameOfReferenceUID",
-    "tilt_correction",
-)
+INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction")
 
 
 def _derived_metadata(volume: Volume, messages: list[str]) -> dict:

@@ -29,10 +29,11 @@ print("torch" in sys.modules, "app.plugins.device" in sys.modules, window.device
 """
 
 
-def test_starting_the_main_window_does_not_import_torch(tmp_path):
+def run_window_script(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter, offscreen, from the repository; it must exit 0."""
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", START_WINDOW, str(tmp_path / "settings.ini")],
+        [sys.executable, "-c", script, *arguments],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -40,6 +41,11 @@ def test_starting_the_main_window_does_not_import_torch(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_starting_the_main_window_does_not_import_torch(tmp_path):
+    result = run_window_script(START_WINDOW, str(tmp_path / "settings.ini"))
     last_line = result.stdout.strip().splitlines()[-1]
     assert last_line == f"False False {PENDING_TEXT} []", last_line
 
@@ -133,16 +139,7 @@ print("quit", window.device_label.text())
 
 
 def test_quitting_while_the_device_check_runs_prints_no_traceback(tmp_path):
-    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     for quit_after_ms in (200, 1500):
-        result = subprocess.run(
-            [sys.executable, "-c", QUIT_WHILE_CHECKING, str(tmp_path / "settings.ini"), str(quit_after_ms)],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
+        result = run_window_script(QUIT_WHILE_CHECKING, str(tmp_path / "settings.ini"), str(quit_after_ms))
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
         assert result.stdout.startswith("quit")
