@@ -104,14 +104,14 @@ def _size_fault(get: Getter, pixel_bytes: int | None, encapsulated: bool) -> str
     declared = (frames * frame_bits + 7) // 8
     what = f"{frames} frame(s) of {columns} x {rows}" + (f" x {samples}" if samples > 1 else "")
     what += f" x {bits_allocated} bits"
-    if encapsulated:
-        # Each compressed frame takes at least one 8-byte item header.
-        if pixel_bytes and frames * 8 > pixel_bytes:
-            return f"header declares {what}, but the file holds {format_bytes(pixel_bytes)} of compressed pixel data"
-        return ""
     if pixel_bytes == 0:
         # No pixel data at all: the loader says so when asked; a frame count still must not be believed.
         return "" if frames == 1 else f"header declares {what}, but the file holds no pixel data"
+    if encapsulated:
+        # Each compressed frame takes at least one 8-byte item header.
+        if frames * 8 > pixel_bytes:
+            return f"header declares {what}, but the file holds {format_bytes(pixel_bytes)} of compressed pixel data"
+        return ""
     if declared > pixel_bytes:
         return (
             f"file is truncated or its header is wrong: it declares {what} ({format_bytes(declared)}), "

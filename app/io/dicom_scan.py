@@ -230,6 +230,8 @@ def _header_fault(header: _Header) -> str:
     syntax = header.transfer_syntax_uid
     if dicom_checks.uid_fault("TransferSyntaxUID", syntax):
         return dicom_checks.uid_fault("TransferSyntaxUID", syntax)
+    if header.pixel_offset > size:
+        return "the header runs past the end of the file (truncated, or an element length is wrong)"
     if syntax == DeflatedExplicitVRLittleEndian:
         pixel_bytes = size * dicom_checks.DEFLATE_MAX_RATIO
     else:

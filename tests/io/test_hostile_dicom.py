@@ -325,3 +325,26 @@ def test_uids_with_control_characters_skip_the_file(tmp_path):
 def test_a_traceback_quoted_in_an_exception_is_not_shown():
     text = "With tag (0008,0050) got exception: Unknown VR 'ZZ'\nTraceback (most recent call last):\n  File x"
     assert one_line(text) == "With tag (0008,0050) got exception: Unknown VR 'ZZ'"
+
+
+def test_compressed_file_without_pixel_data_claiming_many_frames_is_skipped_at_once(tmp_path):
+    """Found by the 10,000-file fuzz run: a JPEG 2000 file whose header lengths ran past its end
+    (no pixel data found) with NumberOfFrames 999999 made `info` loop for a minute."""
+    dataset = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+    del dataset.PixelData
+    dataset.NumberOfFrames = 999999
+    dataset.save_as(tmp_path / "j2k.dcm")
+    start = time.perf_counter()
+    result = scan(tmp_path)
+    assert time.perf_counter() - start < 2.0
+    assert "999999 frame(s)" in result.skipped[0].reason and "no pixel data" in result.skipped[0].reason
+
+
+def test_a_header_running_past_the_end_of_the_file_is_skipped(tmp_path):
+    from app.io import dicom_scan
+
+    path = tmp_path / "past.dcm"
+    path.write_bytes(Path(get_testdata_file("JPEG2000.dcm")).read_bytes())
+    header = dicom_scan.read_header(path)
+    header.pixel_offset = path.stat().st_size + 10_000_000  # where pydicom's seek ended up
+    assert "runs past the end of the file" in dicom_scan._header_fault(header)
