@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 
 from app.core.volume import Volume
-from app.ui.services import FileServices
+from app.ui.services import FileServices, PacsServices
 
 
 def load_volume(path, series_uid: str | None = None, progress: Callable[[int, int], None] | None = None) -> Volume:
@@ -41,5 +41,32 @@ def export_annotations(document, volume: Volume, folder, deidentify: bool = Fals
     return export_annotation_bundle(document, volume, folder, deidentify=deidentify, warnings=warnings)
 
 
+def pacs_load_config():
+    from app.pacs.nodes import load_config
+
+    return load_config()
+
+
+def pacs_find(node, config, query) -> list[dict]:
+    from app.pacs.service import find
+
+    return find(node, config, query)
+
+
+def pacs_retrieve(node, config, study_uid, series_uid=None, progress=None, cancel=None):
+    from app.pacs.cache import StudyCache
+
+    return StudyCache.for_config(config).retrieve(node, config, study_uid, series_uid, progress, cancel)
+
+
+def pacs_send(node, config, path):
+    from pathlib import Path
+
+    from app.pacs.service import send
+
+    return send(node, config, Path(path))
+
+
 def file_services() -> FileServices:
-    return FileServices(load_volume, scan_beside, series_preview, export_annotations)
+    pacs = PacsServices(pacs_load_config, pacs_find, pacs_retrieve, pacs_send)
+    return FileServices(load_volume, scan_beside, series_preview, export_annotations, pacs)

@@ -64,6 +64,12 @@ def _batch_results_menu(window) -> None:
     install_batch_results_menu(window)
 
 
+def _pacs_menu(window) -> None:
+    from app.ui.pacs_dialog import install_pacs_menu
+
+    install_pacs_menu(window)
+
+
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("GAN plugins", _plugin_panel),  # in front of the right column: shown at start
     ToolSpec("Hallucination check", _hallucination_panel, lazy=True),
@@ -72,6 +78,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("Export figure", _figure_export, has_dock=False),
     ToolSpec("Sample gallery", _gallery_menu, has_dock=False),
     ToolSpec("Batch results", _batch_results_menu, has_dock=False),
+    ToolSpec("PACS", _pacs_menu, has_dock=False),
 )
 
 DOCK_NAMES = tuple(tool.name for tool in TOOLS if tool.has_dock)

@@ -22,8 +22,20 @@ def _no_loader(path: str, series_uid: str | None = None) -> Volume:
 
 
 @dataclass(frozen=True)
+class PacsServices:
+    """DICOM networking for File > Query/Retrieve and Send to PACS (``app.pacs``, which reads
+    DICOM, handed in by the composition root like the loader)."""
+
+    load_config: Callable[[], object]  # () -> app.pacs.nodes.PacsConfig
+    find: Callable[..., list[dict]]  # (node, config, query) -> matches
+    retrieve: Callable[..., tuple]  # (node, config, study_uid, series_uid, progress, cancel) -> (folder, result)
+    send: Callable[..., object]  # (node, config, path) -> TransferResult
+
+
+@dataclass(frozen=True)
 class FileServices:
     load_volume: VolumeLoader = _no_loader
     scan_beside: Callable[[str], list] | None = None  # folder / DICOM file -> studies (headers only)
     series_preview: Callable[[object], Volume] | None = None  # scanned series -> its middle slice
     export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify, warnings)
+    pacs: PacsServices | None = None
