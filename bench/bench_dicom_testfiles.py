@@ -2,8 +2,11 @@
 
 For each file holding an image (Rows, Columns, Pixel Data): does ``load_volume`` load it, or
 refuse it with which reason; and, where SimpleITK reads it too, do the two agree in world space
-(the LPS position of the first and last voxel of the volume and the value there, within 0.01 mm
-and 1 %). Colour images count as agreeing when every RGB sample agrees. Prints the table's
+(the LPS position of the first and last voxel of the volume and the value there, within 0.02 voxel
+and 1 %), or, for files that give no position (projections, frames without positions), in values
+alone. Value conventions that differ on purpose are allowed for: MONOCHROME1 inverted, RT Dose
+scaled, a Modality LUT applied, colour samples of more than 8 bits shown as 8 (every RGB sample
+compared). Prints the table's
 counts, the refusal reasons, the disagreements, and the load time as a ratio to SimpleITK's.
 
 Run: ``.venv/bin/python bench/bench_dicom_testfiles.py [--list]``.
@@ -64,30 +67,72 @@ def simpleitk_read(path: Path):
         return None
 
 
-def agrees(volume, image) -> bool:
-    """Same world positions of the first and last voxel, and the same values there."""
+def reference_values(path: Path, image, volume) -> list[np.ndarray]:
+    """SimpleITK's voxels (k, j, i[, c]) in the value conventions SynthView may use instead:
+    as read; MONOCHROME1 inverted; RT Dose scaled; a Modality LUT applied; colour samples of
+    more than 8 bits scaled to 8."""
+    import pydicom
     import SimpleITK as sitk
+    from pydicom.pixels import apply_modality_lut
 
-    reference = sitk.GetArrayFromImage(image)  # (k, j, i[, c])
-    colour = image.GetNumberOfComponentsPerPixel() > 1
-    if reference.ndim == (3 if colour else 2):
-        reference = reference[np.newaxis]
-    if reference.shape[:3] != volume.voxels.shape[:3]:
-        return False
-    size = np.array(image.GetSize() + ((1,) if image.GetDimension() == 2 else ()))
-    for index in (np.zeros(3), size - 1):
-        index = [int(v) for v in index]
-        point = image.TransformIndexToPhysicalPoint(index[: image.GetDimension()])
-        world = np.array(list(point) + ([0.0] if len(point) == 2 else []))
-        ours = volume.geometry.index_from_lps(world if len(point) == 3 else volume.geometry.lps_from_index(index))
-        if len(point) == 3 and not np.allclose(ours, index, atol=0.01 / min(volume.geometry.spacing_mm)):
-            return False
-        k, j, i = (int(round(v)) for v in ours[::-1])
-        theirs = reference[index[2], index[1], index[0]].astype(float)
-        mine = np.asarray(volume.voxels[k, j, i], dtype=float)
-        if not np.allclose(mine, theirs, rtol=0.01, atol=1.0):
-            return False
-    return True
+    array = sitk.GetArrayFromImage(image)
+    if array.ndim == (3 if image.GetNumberOfComponentsPerPixel() > 1 else 2):
+        array = array[np.newaxis]
+    header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    candidates = [array.astype(float)]
+    if volume.is_colour and array.dtype.itemsize > 1:
+        bits = int(header.get("BitsStored", 16) or 16)
+        candidates.append(np.clip(array.astype(np.int64) >> max(bits - 8, 0), 0, 255).astype(float))
+    if str(header.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+        candidates.append(float(array.max()) + float(array.min()) - array.astype(float))
+    if "DoseGridScaling" in header:
+        candidates.append(array.astype(float) * float(header.DoseGridScaling))
+    if "ModalityLUTSequence" in header:
+        try:
+            candidates.append(np.asarray(apply_modality_lut(array, header), dtype=float))
+        except Exception:  # noqa: BLE001 - an unusable LUT gives no candidate
+            pass
+    return candidates
+
+
+def compare(path: Path, volume, image) -> str:
+    """'world' (same world positions, same values), 'values' (same values; the file gives no
+    position to compare: a projection, or frames without positions), or 'differs'."""
+    candidates = reference_values(path, image, volume)
+    if candidates[0].shape[:3] != volume.voxels.shape[:3]:
+        return "differs"
+    nk, nj, ni = volume.voxels.shape[:3]
+    corners = np.array([[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)], float)
+    positioned = volume.metadata.get("warnings") and any(
+        "no ImagePositionPatient" in w or "no per-frame positions" in w or "no ImageOrientationPatient" in w
+        for w in volume.metadata["warnings"]
+    )
+    theirs_index = []
+    for corner in corners:
+        world = volume.geometry.lps_from_index(corner)
+        if image.GetDimension() == 3 and not positioned:
+            index = np.array(image.TransformPhysicalPointToContinuousIndex([float(v) for v in world]))
+            if not np.allclose(index, np.round(index), atol=0.02):
+                return "differs"
+        else:
+            index = corner
+        theirs_index.append(np.round(index).astype(int))
+    for reference in candidates:
+        try:
+            same = all(
+                np.allclose(
+                    np.asarray(volume.voxels[int(c[2]), int(c[1]), int(c[0])], float),
+                    reference[t[2] if reference.shape[0] > 1 else 0, t[1], t[0]],
+                    rtol=0.01,
+                    atol=1.0,
+                )
+                for c, t in zip(corners, theirs_index, strict=True)
+            )
+        except IndexError:
+            return "differs"
+        if same:
+            return "values" if positioned else "world"
+    return "differs"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     from app.io.loader import load_volume
 
     files = image_files()
-    loaded, refused, agreed, differ, no_reference = [], Counter(), [], [], []
+    loaded, refused, agreed, values_only, differ, no_reference = [], Counter(), [], [], [], []
     ours_s = theirs_s = 0.0
     for path in files:
         start = time.perf_counter()
@@ -124,16 +169,16 @@ def main(argv: list[str] | None = None) -> None:
         if image is None:
             no_reference.append(path.name)
             verdict = "no SimpleITK reference"
-        elif agrees(volume, image):
-            agreed.append(path.name)
-            verdict = "agrees"
         else:
-            differ.append(path.name)
-            verdict = "DIFFERS"
+            verdict = compare(path, volume, image)
+            (agreed if verdict == "world" else values_only if verdict == "values" else differ).append(
+                path.name
+            )
         if args.list:
             print(f"  loads    {path.name}: {volume.voxels.shape} {volume.voxels.dtype} {verdict}")
     print(f"{len(files)} image files: {len(loaded)} load, {sum(refused.values())} refused")
-    print(f"  of those loaded: {len(agreed)} agree with SimpleITK in world space, {len(differ)} differ,")
+    print(f"  of those loaded: {len(agreed)} agree with SimpleITK in world space (positions and values),")
+    print(f"  {len(values_only)} agree in values (no position in the file to compare), {len(differ)} differ,")
     print(f"  {len(no_reference)} have no SimpleITK reading to compare with")
     print("refusal reasons:")
     for reason, count in refused.most_common():

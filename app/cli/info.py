@@ -44,6 +44,7 @@ def describe(path: Path) -> dict:
                     "oblique": volume.geometry.is_oblique(),
                     "dtype": str(volume.voxels.dtype),
                     "synthetic": volume.is_synthetic,
+                    "colour": volume.is_colour,
                 }
             ],
             "skipped": [],
@@ -68,6 +69,8 @@ def describe(path: Path) -> dict:
                     "files": len(series.files),
                     "transfer_syntax": series.transfer_syntax_uid,
                     "synthetic": series.synthetic,
+                    "colour": series.samples_per_pixel == 3 or series.photometric == "PALETTE COLOR",
+                    "photometric": series.photometric,
                     "warnings": list(series.warnings),
                 }
             )
@@ -102,6 +105,7 @@ def format_text(description: dict) -> str:
             lines.append(
                 f"  Series {series['number'] if series['number'] is not None else '-'} "
                 f"{series['modality'] or '??'} {series['description'] or '(no description)'}"
+                + (f"  [colour: {series['photometric']}]" if series["colour"] else "")
                 + ("  [SYNTHETIC]" if series["synthetic"] else "")
             )
             lines.append(f"    uid {series['uid']}")

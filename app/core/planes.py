@@ -109,7 +109,7 @@ class SliceImage:
     @property
     def extent_mm(self) -> tuple[float, float, float, float]:
         """(left, top, width, height) of the pixel edges in scene mm."""
-        rows, cols = self.pixels.shape
+        rows, cols = self.pixels.shape[:2]
         return (
             self.u0_mm - self.du_mm / 2,
             self.v0_mm - self.dv_mm / 2,
@@ -175,11 +175,11 @@ def extract_slice(volume: Volume, plane: Plane, position_mm: float) -> SliceImag
     # voxels[k, j, i]: array axis of index axis c is 2 - c.
     taker: list[slice | int] = [slice(None)] * 3
     taker[2 - normal_index_axis] = clamped
-    plane_2d = volume.voxels[tuple(taker)]
+    plane_2d = volume.voxels[tuple(taker)]  # (rows, columns) or, colour, (rows, columns, 3)
     # Remaining array axes in order; put (down, right) order.
     remaining = [c for c in (2, 1, 0) if c != normal_index_axis]  # index axes in array order
     if remaining.index(down_index_axis) != 0:
-        plane_2d = plane_2d.T
+        plane_2d = np.swapaxes(plane_2d, 0, 1)
     flip_cols = right_index_sign * right_sign < 0
     flip_rows = down_index_sign * down_sign < 0
     if flip_rows:
@@ -188,7 +188,7 @@ def extract_slice(volume: Volume, plane: Plane, position_mm: float) -> SliceImag
         plane_2d = plane_2d[:, ::-1]
     if not in_volume:
         # Never show an edge slice for a position the volume does not cover.
-        plane_2d = np.full(plane_2d.shape, np.nan, dtype=np.float32)
+        plane_2d = _outside(plane_2d.shape, volume)
 
     first_index = np.zeros(3)
     first_index[normal_index_axis] = clamped
@@ -204,6 +204,13 @@ def extract_slice(volume: Volume, plane: Plane, position_mm: float) -> SliceImag
         position_mm=float(position_mm),
         in_volume=bool(in_volume),
     )
+
+
+def _outside(shape: tuple[int, ...], volume: Volume) -> np.ndarray:
+    """Pixels where the volume is not: NaN (scalar), black (colour)."""
+    if volume.is_colour:
+        return np.zeros(shape, dtype=np.uint8)
+    return np.full(shape, np.nan, dtype=np.float32)
 
 
 def _resampled_slice(volume: Volume, plane: Plane, position_mm: float) -> SliceImage:
@@ -233,7 +240,7 @@ def _resampled_slice(volume: Volume, plane: Plane, position_mm: float) -> SliceI
         & (index[..., 2] >= 0)
         & (index[..., 2] < nk)
     )
-    pixels = np.full((rows, cols), np.nan, dtype=np.float32)
+    pixels = _outside((rows, cols) + volume.voxels.shape[3:], volume)
     chosen = index[inside]
     pixels[inside] = volume.voxels[chosen[:, 2], chosen[:, 1], chosen[:, 0]]
     return SliceImage(pixels, float(u_low), float(v_low), step, step, float(position_mm), bool(inside.any()))

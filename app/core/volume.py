@@ -118,7 +118,8 @@ def opposite_letter(letter: str) -> str:
 
 @dataclass
 class Volume:
-    """A 3D scalar image: ``voxels[k, j, i]`` plus its geometry and what it is.
+    """A 3D image: ``voxels[k, j, i]`` (scalar) or ``voxels[k, j, i, c]`` (colour: uint8 RGB, as
+    DICOM colour and palette images are shown), plus its geometry and what it is.
 
     ``modality`` is the DICOM modality (CT, MR, ...) or "" when unknown; ``units`` says what
     a voxel value means ("HU" for CT after rescale). ``provenance`` is set for every volume a
@@ -134,16 +135,22 @@ class Volume:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.voxels.ndim != 3:
-            raise ValueError(f"a Volume holds a 3D array, got shape {self.voxels.shape}")
+        colour = self.voxels.ndim == 4 and self.voxels.shape[3] == 3 and self.voxels.dtype == np.uint8
+        if self.voxels.ndim != 3 and not colour:
+            raise ValueError(f"a Volume holds a 3D array (or uint8 RGB), got shape {self.voxels.shape}")
+
+    @property
+    def is_colour(self) -> bool:
+        """RGB voxels (``voxels[k, j, i, c]``): shown as they are, no window/level."""
+        return self.voxels.ndim == 4
 
     @property
     def shape_kji(self) -> tuple[int, int, int]:
-        return tuple(self.voxels.shape)  # type: ignore[return-value]
+        return tuple(self.voxels.shape[:3])  # type: ignore[return-value]
 
     @property
     def size_ijk(self) -> tuple[int, int, int]:
-        k, j, i = self.voxels.shape
+        k, j, i = self.voxels.shape[:3]
         return (i, j, k)
 
     @property
@@ -153,8 +160,10 @@ class Volume:
     def value_at_index(self, ijk) -> float:
         """Value of the voxel nearest to continuous index ``ijk``; NaN outside the array."""
         i, j, k = (int(round(float(c))) for c in ijk)
-        nk, nj, ni = self.voxels.shape
+        nk, nj, ni = self.voxels.shape[:3]
         if 0 <= i < ni and 0 <= j < nj and 0 <= k < nk:
+            if self.is_colour:  # luma (ITU-R BT.601) of the RGB voxel
+                return float(np.dot(self.voxels[k, j, i], (0.299, 0.587, 0.114)))
             return float(self.voxels[k, j, i])
         return float("nan")
 

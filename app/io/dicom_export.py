@@ -159,6 +159,8 @@ def write_derived_series(
     out_dir = Path(out_dir)
     if volume.voxels.size == 0:
         raise ExportError("cannot export an empty volume")
+    if volume.is_colour:
+        raise ExportError("a colour (RGB) image cannot be written as a derived greyscale DICOM series")
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
     source_series = source_of(volume, source)

@@ -30,6 +30,7 @@ from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.study import FrameRef, SeriesInfo
 from app.core.tilt import TiltCorrection, correct_tilt, plan_tilt_correction
 from app.core.volume import Geometry, Volume
+from app.io.dicom_colour import is_colour_series, read_colour_series
 from app.io.errors import LoadError
 from app.io.memory import check_fits_in_memory
 from app.io.pixel_decoders import DecodeError, decode_pixels
@@ -51,11 +52,11 @@ def load_series(
     applied in place (int16 when the rescaled values are integers that fit, which is the usual
     CT/MR case), so the peak memory stays close to the volume's own size.
     """
-    if series.samples_per_pixel != 1 or series.photometric == "PALETTE COLOR":
-        raise LoadError(
-            f"series {series.uid} is a colour image ({series.photometric}, {series.samples_per_pixel} "
-            "samples per pixel); only greyscale volumes can be loaded"
-        )
+    if is_colour_series(series):
+        # RGB voxels as shown (no rescale, no window); a tilt is not resampled in colour.
+        volume = _volume(series, read_colour_series(series))
+        volume.metadata["colour"] = series.photometric
+        return volume
     if series.bits_allocated not in (1, 8, 16, 32):
         raise LoadError(f"series {series.uid}: {series.bits_allocated}-bit pixels are not supported")
     correction = tilt_correction(series)  # None for an untilted series: read exactly as before

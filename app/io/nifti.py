@@ -20,6 +20,7 @@ from app.io.errors import LoadError
 from app.io.nifti_checks import check_declared
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
 
 
 # NIfTI header descriptions SynthView writes and reads back (the 80-byte descrip field).
@@ -53,7 +54,10 @@ def load_nifti(path: str | Path) -> Volume:
     lps_from_ijk[:3, :] = RAS_FROM_LPS @ ras_from_ijk[:3, :]
     geometry = _orthonormal_geometry(lps_from_ijk)
     data = np.asanyarray(image.dataobj)  # applies scl_slope/inter; memory-mapped when possible
-    voxels = data.T  # (i, j, k) -> (k, j, i): a view
+    if data.dtype.names == RGB24.names:  # RGB24: voxels[k, j, i, c]
+        voxels = np.ascontiguousarray(data).view(np.uint8).reshape(*data.shape, 3).transpose(2, 1, 0, 3)
+    else:
+        voxels = data.T  # (i, j, k) -> (k, j, i): a view
     metadata: dict = {"source_path": str(path)}
     provenance = None
     side = sidecar_path(path)
@@ -132,7 +136,10 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     A synthesized volume always gets a JSON sidecar carrying its provenance.
     """
     path = Path(path)
-    data = _storable(np.ascontiguousarray(volume.voxels)).T  # back to (i, j, k)
+    if volume.is_colour:  # RGB24, as dcm2niix writes colour images
+        data = np.ascontiguousarray(volume.voxels.transpose(2, 1, 0, 3)).view(RGB24)[..., 0]
+    else:
+        data = _storable(np.ascontiguousarray(volume.voxels)).T  # back to (i, j, k)
     image = nib.Nifti1Image(data, volume.geometry.ras_from_ijk, dtype=data.dtype)
     image.set_sform(volume.geometry.ras_from_ijk, code=1)
     image.set_qform(volume.geometry.ras_from_ijk, code=1)

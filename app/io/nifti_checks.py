@@ -5,7 +5,7 @@ A header is a few hundred bytes that may declare anything: 32767^3 voxels, or a 
 plus the scaled copy when scl_slope/scl_inter apply) is checked against the bytes the file can
 hold and against the memory available, with room for the working copy every command makes,
 so such a file is refused in milliseconds with a message saying what it declared. Voxel types
-SynthView cannot show (RGB/RGBA colour, complex) are refused by name.
+SynthView cannot show (RGBA colour, RGB other than 8-bit RGB24, complex) are refused by name.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def check_declared(path: Path, header) -> None:
     shape = tuple(int(n) for n in header.get_data_shape())
     dtype = np.dtype(header.get_data_dtype())
     name = path.name
-    if dtype.fields is not None:
+    if dtype.fields is not None and dtype != np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]):
         kind = "RGBA" if len(dtype.fields) == 4 else "RGB"
         raise LoadError(
             f"{name}: an {kind} colour NIfTI image ({kind.lower()}{8 * dtype.itemsize}); SynthView reads"

@@ -73,6 +73,8 @@ def check_input(manifest: PluginManifest, volume: Volume, allow_modality_mismatc
         warnings.append(f"input modality unknown; assuming {'/'.join(manifest.input_modalities)}")
     if volume.voxels.size == 0:
         raise InputMismatchError("the input volume is empty")
+    if volume.is_colour:
+        raise InputMismatchError("the input is a colour (RGB) image; plugins take greyscale volumes")
     if volume.is_synthetic:
         warnings.append("the input is itself synthetic (a generator's output)")
     return warnings

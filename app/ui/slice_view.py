@@ -415,7 +415,7 @@ class SliceView(pg.GraphicsView):
         else:
             self._overlay_item.hide()
         threshold = self.state.display.threshold
-        if threshold is not None and self.content.fixed_window is None:
+        if threshold is not None and self.content.fixed_window is None and pixels.ndim == 2:
             mask = np.zeros(pixels.shape + (4,), dtype=np.uint8)
             above = np.nan_to_num(pixels, nan=-np.inf) > threshold
             mask[above] = (255, 40, 40, 140)
@@ -429,7 +429,10 @@ class SliceView(pg.GraphicsView):
     def _set_image(
         item: pg.ImageItem, pixels: np.ndarray, cut: SliceImage, window: WindowLevel, table: np.ndarray
     ) -> None:
-        item.setImage(pixels, autoLevels=False, levels=(window.low, window.high), lut=table)
+        if pixels.ndim == 3:  # colour: shown as it is, no window/level or colour map
+            item.setImage(pixels, autoLevels=False, levels=(0, 255), lut=None)
+        else:
+            item.setImage(pixels, autoLevels=False, levels=(window.low, window.high), lut=table)
         item.setRect(QtCore.QRectF(*cut.extent_mm))
 
     def position_text(self) -> str:
@@ -442,10 +445,9 @@ class SliceView(pg.GraphicsView):
         number = int(np.floor(index + 0.5)) + 1
         slice_text = f"{number}/{count}" if 1 <= number <= count else f"-/{count}"
         window, _ = self._window_and_table()
-        return (
-            f"{slice_text}  {slice_position_text(self.plane, self.state.cursor_lps_mm)}  "
-            f"W {_window_number(window.width)} L {_window_number(window.center)}"
-        )
+        # Colour is shown as it is: no window.
+        shown = "  RGB" if volume.is_colour else f"  W {_window_number(window.width)} L {_window_number(window.center)}"
+        return f"{slice_text}  {slice_position_text(self.plane, self.state.cursor_lps_mm)}{shown}"
 
     def _update_labels(self) -> None:
         title = self.content.title or self.volume.name

@@ -28,13 +28,20 @@ def thumbnail(volume: Volume) -> QtGui.QPixmap:
     low, high = volume.bounds_lps_mm()
     plane = acquisition_plane(volume)
     cut = extract_slice(volume, plane, slice_position_mm(plane, (low + high) / 2))
-    grey = np.ascontiguousarray(
-        apply_window(
-            np.nan_to_num(cut.pixels), default_window(volume.voxels, volume.modality), initial_invert(volume)
+    if cut.pixels.ndim == 3:  # colour: as it is
+        rgb = np.ascontiguousarray(cut.pixels)
+        rows, cols = rgb.shape[:2]
+        image = QtGui.QImage(rgb.data, cols, rows, 3 * cols, QtGui.QImage.Format.Format_RGB888).copy()
+    else:
+        grey = np.ascontiguousarray(
+            apply_window(
+                np.nan_to_num(cut.pixels),
+                default_window(volume.voxels, volume.modality),
+                initial_invert(volume),
+            )
         )
-    )
-    rows, cols = grey.shape
-    image = QtGui.QImage(grey.data, cols, rows, cols, QtGui.QImage.Format.Format_Grayscale8).copy()
+        rows, cols = grey.shape
+        image = QtGui.QImage(grey.data, cols, rows, cols, QtGui.QImage.Format.Format_Grayscale8).copy()
     # Physical aspect: pixel spacing may differ along rows and columns.
     width_mm, height_mm = cols * cut.du_mm, rows * cut.dv_mm
     scale = THUMBNAIL_PIXELS / max(width_mm, height_mm)

@@ -82,9 +82,13 @@ def test_non_image_dicom_is_skipped_with_reason(tmp_path):
     assert "no image in this file" in result.skipped[0].reason
 
 
-def test_colour_image_is_refused_clearly():
-    with pytest.raises(LoadError, match="colour image"):
-        load_volume(P / "SC_rgb_rle.dcm")
+def test_colour_image_with_cut_pixel_data_is_refused_clearly(tmp_path):
+    # Colour images load (tests/io/test_colour_images.py); a broken one names the file.
+    dataset = pydicom.dcmread(P / "SC_rgb_rle.dcm")
+    dataset.PixelData = dataset.PixelData[: len(dataset.PixelData) // 3]
+    dataset.save_as(tmp_path / "cut_rgb.dcm")
+    with pytest.raises(LoadError, match="cut_rgb.dcm"):
+        load_volume(tmp_path / "cut_rgb.dcm")
 
 
 def test_undecodable_pixels_name_the_file(tmp_path):
@@ -129,6 +133,6 @@ def test_every_bundled_test_file_scans_and_loads_or_fails_cleanly():
         except LoadError as error:
             assert str(error)
             continue
-        assert volume.voxels.shape == tuple(reversed(series.size_ijk))
+        assert volume.shape_kji == tuple(reversed(series.size_ijk))  # colour: plus 3 samples
         loaded += 1
     assert loaded > 15

@@ -126,7 +126,7 @@ def test_int64_and_uint64_nifti_convert(tmp_path, capsys, dtype, offset):
     assert written.get_data_dtype() == expected  # smallest type that holds them, 64-bit when needed
 
 
-@pytest.mark.parametrize(("kind", "fields"), [("RGB", "RGB"), ("RGBA", "RGBA")])
+@pytest.mark.parametrize(("kind", "fields"), [("RGBA", "RGBA")])  # RGB24 is read (colour volumes)
 def test_colour_nifti_is_refused_alike_by_info_convert_and_view(tmp_path, capsys, kind, fields):
     data = np.zeros((4, 5, 6), dtype=[(c, "u1") for c in fields])
     source = tmp_path / "colour.nii.gz"
@@ -140,6 +140,21 @@ def test_colour_nifti_is_refused_alike_by_info_convert_and_view(tmp_path, capsys
         assert main(argv) != 0
         err = capsys.readouterr().err
         assert message in err and "TypeError" not in err, (argv, err)
+
+
+def test_rgb24_nifti_is_read_by_info_convert_and_view(tmp_path, capsys):
+    data = np.zeros((4, 5, 6), dtype=[(c, "u1") for c in "RGB"])
+    data["G"][1, 2, 3] = 200
+    source = tmp_path / "colour.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), source)
+    for argv in (
+        ["info", str(source)],
+        ["convert", str(source), str(tmp_path / "out.nii.gz")],
+        ["view", str(source), "--screenshot", str(tmp_path / "shot.png")],
+    ):
+        assert main(argv) == 0, capsys.readouterr().err
+    written = np.asanyarray(nib.load(tmp_path / "out.nii.gz").dataobj)
+    assert written.dtype.names == ("R", "G", "B") and np.array_equal(written, data)
 
 
 def test_deflate_bound_is_what_zlib_can_do():

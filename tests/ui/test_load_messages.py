@@ -23,12 +23,12 @@ def test_a_colour_nifti_is_refused_with_a_message(qtbot, main_window, tmp_path):
     import numpy as np
 
     path = tmp_path / "rgb.nii.gz"
-    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), dtype=[(c, "u1") for c in "RGB"]), np.eye(4)), path)
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), dtype=[(c, "u1") for c in "RGBA"]), np.eye(4)), path)
     with qtbot.waitSignal(
         main_window.statusBar().messageChanged,
         timeout=20000,
         check_params_cb=lambda text: text.startswith("Could not open"),
     ):
         main_window.open_path(path)
-    assert "an RGB colour NIfTI image (rgb24)" in main_window.last_error
+    assert "an RGBA colour NIfTI image (rgba32)" in main_window.last_error  # RGB24 is read
     assert main_window.view is None
