@@ -17,12 +17,25 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _TAGS = {}  # keyword -> tag hex, filled lazily
 
 
+class _Session(requests.Session):
+    """A session whose CA bundle, when the node names one, wins over REQUESTS_CA_BUNDLE /
+    CURL_CA_BUNDLE (requests lets the environment override a session's own ``verify``)."""
+
+    ca_bundle: str | None = None
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.ca_bundle:
+            settings["verify"] = self.ca_bundle
+        return settings
+
+
 def _client(node: Node):
     from dicomweb_client.api import DICOMwebClient
 
-    session = requests.Session()
+    session = _Session()
     if node.tls is not None and node.tls.ca:
-        session.verify = node.tls.ca
+        session.ca_bundle = node.tls.ca
     if node.tls is not None and node.tls.cert:
         session.cert = (node.tls.cert, node.tls.key) if node.tls.key else node.tls.cert
     headers = {}

@@ -38,6 +38,7 @@ class Orthanc:
     our_port: int
     process: subprocess.Popen | None = None
     aet: str = "ORTHANC"
+    extra: dict | None = None  # more configuration (TLS, users)
 
     @property
     def rest(self) -> str:
@@ -65,6 +66,7 @@ class Orthanc:
             "Plugins": [str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "StableAge": 1, "ConcurrentJobs": 2, "HttpTimeout": 30,
         }  # fmt: skip
+        config.update(self.extra or {})
         (self.folder / "orthanc.json").write_text(json.dumps(config))
         log = (self.folder / "orthanc.log").open("w")
         self.process = subprocess.Popen([str(ORTHANC), str(self.folder / "orthanc.json")], stdout=log,
@@ -74,7 +76,8 @@ class Orthanc:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Orthanc exited: {(self.folder / 'orthanc.log').read_text()[-2000:]}")
             try:
-                if requests.get(f"{self.rest}/system", timeout=1).ok:
+                answer = requests.get(f"{self.rest}/system", timeout=1)
+                if answer.ok or answer.status_code == 401:
                     return self
             except requests.RequestException:
                 time.sleep(0.2)
