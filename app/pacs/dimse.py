@@ -243,15 +243,22 @@ def get(node: Node, config: PacsConfig, study_uid: str, series_uid: str | None, 
     return receiver.result
 
 
+def storage_scp(config: PacsConfig, node: Node) -> AE:
+    """Our storage SCP for a C-MOVE from ``node``: only that node's AE title may call it."""
+    scp = AE(ae_title=config.ae_title)
+    scp.require_calling_aet = [node.ae_title]
+    scp.require_called_aet = True
+    for storage in STORAGE_CLASSES:
+        scp.add_supported_context(storage, TRANSFER_SYNTAXES)
+    return scp
+
+
 def move(node: Node, config: PacsConfig, study_uid: str, series_uid: str | None, folder: Path,
          progress: Progress | None = None, cancel: Cancel | None = None) -> TransferResult:  # fmt: skip
     """C-MOVE to our own storage SCP (``config.ae_title`` on ``config.storage_port``), which the
     server must know; the SCP accepts only the node's AE title, and only the study asked for."""
     receiver = _Receiver(folder, study_uid, series_uid, progress, cancel)
-    scp = AE(ae_title=config.ae_title)
-    scp.require_calling_aet = [node.ae_title]
-    for storage in STORAGE_CLASSES:
-        scp.add_supported_context(storage, TRANSFER_SYNTAXES)
+    scp = storage_scp(config, node)
     try:
         server = scp.start_server(("0.0.0.0", config.storage_port), block=False,
                                   evt_handlers=[(evt.EVT_C_STORE, receiver.handle_store)])  # fmt: skip

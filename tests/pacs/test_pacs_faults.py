@@ -104,3 +104,29 @@ def test_the_receiver_refuses_other_studies_and_malformed_instances(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.dcm")] == ["1.2.3.4/1.2.3.4.5.dcm"]
     assert len(receiver.result.skipped) == 3 and not receiver.result.complete
     assert "which was not asked for" in receiver.result.skipped[0] and "invalid UIDs" in receiver.result.skipped[1]
+
+
+def test_the_move_destination_accepts_only_the_node_it_asked(tmp_path):
+    from pynetdicom import AE, evt
+    from pynetdicom import sop_class as sop
+
+    from app.pacs.dimse import _Receiver, storage_scp
+    from app.pacs.nodes import Node, PacsConfig
+
+    config = PacsConfig(ae_title="SYNTHVIEW", storage_port=free_port())
+    node = Node("pacs", "dimse", ae_title="THEPACS", host="127.0.0.1", port=104)
+    receiver = _Receiver(tmp_path, "1.2.3", None, None, None)
+    server = storage_scp(config, node).start_server(("127.0.0.1", config.storage_port), block=False,
+                                                    evt_handlers=[(evt.EVT_C_STORE, receiver.handle_store)])  # fmt: skip
+    try:
+        outcomes = {}
+        for calling in ("INTRUDER", "THEPACS"):
+            client = AE(ae_title=calling)
+            client.add_requested_context(sop.MRImageStorage)
+            assoc = client.associate("127.0.0.1", config.storage_port, ae_title="SYNTHVIEW")
+            outcomes[calling] = assoc.is_established
+            if assoc.is_established:
+                assoc.release()
+        assert outcomes == {"INTRUDER": False, "THEPACS": True}
+    finally:
+        server.shutdown()
