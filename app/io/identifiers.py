@@ -41,7 +41,8 @@ _ID_KEYWORDS = (
     "PatientAddress",
     "PatientTelephoneNumbers",
 )
-_MIN_LENGTH = 2  # single letters or digits would erase ordinary text
+_MIN_LENGTH = 2  # single letters would erase ordinary text
+_MIN_DIGITS = 4  # a number alone ("12" as a study ID) would erase measurements
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class KnownIdentifiers:
 
     @classmethod
     def _from_values(cls, found: Iterable[str]) -> KnownIdentifiers:
-        values = tuple(sorted({v for v in found if len(v) >= _MIN_LENGTH}, key=lambda v: (-len(v), v)))
+        values = tuple(sorted({v for v in found if _identifying(v)}, key=lambda v: (-len(v), v)))
         pattern = None
         if values:
             # Between letters/digits: "DOE" in "DOE_JANE" or "jane doe", not in "ANECDOTE".
@@ -86,12 +87,18 @@ class KnownIdentifiers:
         return [self.scrub(text) for text in texts]
 
 
+def _identifying(value: str) -> bool:
+    return len(value) >= (_MIN_DIGITS if value.isdigit() else _MIN_LENGTH)
+
+
 def _identifiers_in(source: Dataset | Mapping) -> set[str]:
     found: set[str] = set()
     for keyword in _NAME_KEYWORDS:
         for value in _values(source, keyword):
-            found.add(value.replace("^", " ").strip())
-            found.update(part.strip() for part in re.split(r"[\^=\s,]+", value) if part.strip())
+            # Family, given and middle names (not the prefix or suffix: "MR", "DR", "JR").
+            names = value.split("=")[0].split("^")[:3]
+            found.add(" ".join(part.strip() for part in names if part.strip()))
+            found.update(part for name in names for part in re.split(r"[\s,]+", name) if part)
     for keyword in _ID_KEYWORDS:
         found.update(_values(source, keyword))
     for value in _values(source, "PatientBirthDate"):

@@ -205,3 +205,12 @@ def test_the_synthetic_marking_survives_de_identification(tmp_path):
     assert dataset.DerivationDescription.startswith("Synthesized by pix2pix-t1t2 1.2.0")
     assert "date removed" in dataset.DerivationDescription
     assert np.all([c.CodingSchemeDesignator for c in dataset.DerivationCodeSequence])
+
+
+def test_scrubbing_keeps_name_prefixes_and_short_numbers():
+    header = Dataset()
+    header.PatientName = "DOE^JANE^A^MRS^JR"
+    header.StudyID = "12"  # a short number: measurements would lose it
+    header.PatientID = "0012345"
+    scrubbed = KnownIdentifiers.of(header).scrub("Jane Doe: MR head, lesion 12 mm (MRS protocol), id 0012345")
+    assert scrubbed == "[removed] [removed]: MR head, lesion 12 mm (MRS protocol), id [removed]"
