@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the plugin that made SYNTHESIZED: checks ORIGINAL against its training domain and runs it again"
         " for --tta / --perturbation",
     )
+    parser.add_argument(
+        "--field-metrics",
+        action="store_true",
+        help="also MI, NMI, UQI, VIF-p and MS-SSIM (against the reference, else the original when of the same kind)",
+    )
     parser.add_argument("--tta", action="store_true", help="with --plugin: test-time augmentation SD map")
     parser.add_argument(
         "--perturbation",
@@ -123,6 +128,30 @@ def _number(value, spec: str) -> str:
     if isinstance(value, (int, float)):
         return format(value, spec)
     return "n/a" if value is None else str(value)
+
+
+def _field_metrics(volumes: dict, input_comparable: bool) -> dict | None:
+    """MI, NMI, UQI, VIF-p, MS-SSIM of the synthesized volume against the reference, else the
+    original when the two are images of one kind; printed, and returned for the JSON."""
+    from app.analysis.field_metrics import field_metrics
+    from app.core.resample import resample_like
+
+    against = "reference" if volumes.get("reference") is not None else ("original" if input_comparable else None)
+    if against is None:
+        print("field metrics: not computed (a cross-modality pair and no --reference)")
+        return None
+    base = volumes[against]
+    synthesized = volumes["synthesized"]
+    if synthesized.shape_kji != base.shape_kji or not synthesized.geometry.allclose(base.geometry):
+        synthesized = resample_like(synthesized, base)
+    metrics = field_metrics(base.voxels, synthesized.voxels)
+    ms_ssim = "n/a" if metrics.ms_ssim is None else f"{metrics.ms_ssim:.4f}"
+    print(
+        f"field metrics vs {against}: MI {metrics.mutual_information_nats:.4f} nats  NMI {metrics.normalized_mutual_information:.4f}"
+        f"  UQI {metrics.uqi:.4f}  VIF-p {metrics.vifp:.4f}  MS-SSIM {ms_ssim}  (data range {metrics.data_range:.4g};"
+        f" {metrics.note})"
+    )
+    return {"against": against, **metrics.to_dict()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     for region in result.regions[:10]:
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         print(f"  LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:.4g}")
+    if args.field_metrics:
+        data["field_metrics"] = _json_safe(_field_metrics(volumes, result.input_difference.meaningful))
     from app.io.atomic import WriteFailed, write_text_atomic
 
     try:

@@ -1,0 +1,90 @@
+"""The image-quality metrics of the synthesis literature beside MAE/PSNR/SSIM/NCC, computed by
+maintained implementations: mutual information (the joint histogram; checked against
+scikit-learn's ``mutual_info_score``), normalised mutual information (scikit-image), and UQI,
+VIF-p and MS-SSIM (sewar, 2D: computed on axial slices, each slice scaled by the stated data
+range, and averaged over the slices used).
+
+Not here: FSIM and GMSD (their maintained implementation, piq, needs torchvision, which does not
+install beside this torch) and LPIPS / FID, which need network weights that are never downloaded
+(and that the reviews warn are not validated for medical images).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+MAX_SLICES = 16  # axial slices the 2D metrics are averaged over (evenly spaced, with foreground)
+MI_BINS = 64
+
+
+@dataclass(frozen=True)
+class FieldMetrics:
+    mutual_information_nats: float
+    normalized_mutual_information: float  # scikit-image: (H(A) + H(B)) / H(A, B), 1 (independent) .. 2
+    uqi: float
+    vifp: float
+    ms_ssim: float | None  # None when the slices are too small for five scales
+    data_range: float
+    slices_used: list[int]
+    note: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mutual_information(reference: np.ndarray, test: np.ndarray, bins: int = MI_BINS) -> float:
+    """MI in nats of the two images' intensities, from a ``bins`` x ``bins`` joint histogram."""
+    joint, _, _ = np.histogram2d(np.ravel(reference), np.ravel(test), bins=bins)
+    joint = joint / joint.sum()
+    px, py = joint.sum(axis=1, keepdims=True), joint.sum(axis=0, keepdims=True)
+    nonzero = joint > 0
+    return float(np.sum(joint[nonzero] * np.log(joint[nonzero] / (px @ py)[nonzero])))
+
+
+def _slices(reference: np.ndarray, limit: int) -> list[int]:
+    """Up to ``limit`` evenly spaced axial slices that hold foreground (above the 10th percentile)."""
+    threshold = np.percentile(reference, 10)
+    with_signal = [k for k in range(reference.shape[0]) if np.mean(reference[k] > threshold) > 0.05]
+    if len(with_signal) <= limit:
+        return with_signal
+    return [with_signal[int(i)] for i in np.linspace(0, len(with_signal) - 1, limit).round()]
+
+
+def field_metrics(reference: np.ndarray, test: np.ndarray, data_range: float | None = None) -> FieldMetrics:
+    """The metrics of ``test`` against ``reference`` (same grid, axes k, j, i)."""
+    from sewar.full_ref import msssim, uqi, vifp
+    from skimage.metrics import normalized_mutual_information
+
+    reference = np.asarray(reference, dtype=np.float64)
+    test = np.asarray(test, dtype=np.float64)
+    if reference.shape != test.shape:
+        raise ValueError(f"arrays differ in shape: {reference.shape} vs {test.shape}; resample onto one grid first")
+    finite = np.isfinite(reference) & np.isfinite(test)
+    low = float(np.min(reference[finite]))
+    data_range = float(data_range) if data_range else float(np.max(reference[finite]) - low)
+    data_range = data_range or 1.0
+    slices = _slices(np.where(finite, reference, low), MAX_SLICES)
+    scaled = [(np.clip((reference[k] - low) / data_range, 0, 1), np.clip((test[k] - low) / data_range, 0, 1)) for k in slices]
+    ms_ssim, note = None, ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sewar warns about degenerate windows on flat background
+        u = float(np.mean([uqi(a, b) for a, b in scaled])) if scaled else float("nan")
+        v = float(np.mean([vifp(a, b) for a, b in scaled])) if scaled else float("nan")
+        if scaled and min(scaled[0][0].shape) >= 11 * 16:
+            ms_ssim = float(np.mean([np.real(msssim(a, b, MAX=1.0)) for a, b in scaled]))
+        elif scaled:
+            note = f"MS-SSIM needs slices of at least 176 x 176 voxels for five scales; these are {scaled[0][0].shape}"
+    values_r, values_t = reference[finite], test[finite]
+    return FieldMetrics(
+        mutual_information_nats=mutual_information(values_r, values_t),
+        normalized_mutual_information=float(normalized_mutual_information(values_r, values_t, bins=MI_BINS)),
+        uqi=u,
+        vifp=v,
+        ms_ssim=ms_ssim,
+        data_range=data_range,
+        slices_used=slices,
+        note=note or f"UQI, VIF-p and MS-SSIM: mean over {len(slices)} axial slices scaled by the data range",
+    )
