@@ -88,7 +88,7 @@ def bench_analysis(repeat: int = 3) -> tuple[float, float]:
 
 def bench_package(folder: Path) -> tuple[float, float, float]:
     from app.core.volume import Geometry, Volume
-    from app.io.nifti import load_nifti, save_nifti
+    from app.io.nifti import header_fields, load_nifti, save_nifti
     from app.readerstudy.audit import audit_package
     from app.readerstudy.definition import definition_from_folders
     from app.readerstudy.package import create_study
@@ -106,10 +106,12 @@ def bench_package(folder: Path) -> tuple[float, float, float]:
         definition = definition_from_folders(real_dir, synthetic_dir, "bench", seed=1)
         definition.options.intensity_normalisation = normalisation
         start = time.perf_counter()
-        create_study(definition, folder / name, load_nifti, save_nifti, accept_leaks=True)
+        create_study(
+            definition, folder / name, load_nifti, save_nifti, accept_leaks=True, header_fields=header_fields
+        )
         timings.append(time.perf_counter() - start)
     start = time.perf_counter()
-    audit_package(folder / "default")
+    audit_package(folder / "default", load_nifti, header_fields)
     return timings[0], timings[1], time.perf_counter() - start
 
 

@@ -185,7 +185,7 @@ def _cannot_write(command: str, error: OSError) -> int:
 def _create(args: argparse.Namespace) -> int:
     import secrets
 
-    from app.io.nifti import load_nifti, save_nifti
+    from app.io.nifti import header_fields, load_nifti, save_nifti
     from app.readerstudy.definition import StudyDefinitionError, definition_from_folders, load_definition
     from app.readerstudy.package import BlindingLeakError, create_study
 
@@ -225,6 +225,7 @@ def _create(args: argparse.Namespace) -> int:
             database=args.db,
             replace=args.force,
             accept_leaks=args.accept_leaks,
+            header_fields=header_fields,
         )
     except BlindingLeakError as error:
         print(error.report.table())
@@ -478,10 +479,11 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from app.io.nifti import header_fields, load_nifti
     from app.readerstudy.audit import audit_package
 
     try:
-        report = audit_package(args.out_dir, args.truth)
+        report = audit_package(args.out_dir, load_nifti, header_fields, args.truth)
     except (ValueError, OSError, KeyError) as error:
         return _fail(f"audit: {_reason(error)}")
     print(report.table())

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from app.io.nifti import header_fields, load_nifti
+from app.core.volume import Volume
+
+LoadVolume = Callable[[Path], Volume]
+HeaderFields = Callable[[Path], dict[str, str]]
+HEADER_BYTES = 352  # a NIfTI-1 header and its extension flag; compared whole, whatever the format
 
 # A perfect split counts as a leak only when chance alone would give one this rarely.
 LEAK_CHANCE = 0.001
@@ -35,6 +40,7 @@ HINTS = {
     "range": "set intensity_normalisation: percentile",
     "dtype": "set intensity_normalisation: percentile",
     "file size": "give every image one grid (common_spacing_mm and common_shape)",
+    "header bytes": "give every image one grid (common_spacing_mm and common_shape)",
 }
 
 
@@ -118,8 +124,12 @@ def _noise_floor(voxels: np.ndarray) -> float:
     return float(np.median(difference) / (0.6745 * math.sqrt(2))) if difference.size else 0.0
 
 
-def image_features(image: AuditImage, write_rank: int) -> dict[str, float | str]:
-    volume = load_nifti(image.path)
+def image_features(
+    image: AuditImage, write_rank: int, load_volume: LoadVolume, header_fields: HeaderFields | None
+) -> dict[str, float | str]:
+    """Every feature of one package image. The file's leading bytes are compared whole; with
+    ``header_fields`` (the file format's reader, from app.io) each header field also on its own."""
+    volume = load_volume(image.path)
     voxels = np.asarray(volume.voxels)
     finite = voxels[np.isfinite(voxels)].astype(np.float64)
     features: dict[str, float | str] = {
@@ -138,7 +148,9 @@ def image_features(image: AuditImage, write_rank: int) -> dict[str, float | str]
         else 1.0,
         "noise floor": _noise_floor(voxels.astype(np.float64)),
     }
-    for name, value in header_fields(image.path).items():
+    with image.path.open("rb") as handle:
+        features["header bytes"] = handle.read(HEADER_BYTES).hex()
+    for name, value in (header_fields(image.path) if header_fields else {}).items():
         features[f"header.{name}"] = value
     return features
 
@@ -176,11 +188,13 @@ def separation(name: str, values: list, synthetic: list[bool]) -> FeatureSeparat
     )
 
 
-def audit_images(images: list[AuditImage]) -> AuditReport:
+def audit_images(
+    images: list[AuditImage], load_volume: LoadVolume, header_fields: HeaderFields | None = None
+) -> AuditReport:
     """Measure every feature of every image and how well each separates real from synthetic."""
     by_write = sorted(images, key=lambda i: (i.path.stat().st_mtime_ns, os.stat(i.path).st_ino))
     rank = {image.path: index for index, image in enumerate(by_write)}
-    rows = [image_features(image, rank[image.path]) for image in images]
+    rows = [image_features(image, rank[image.path], load_volume, header_fields) for image in images]
     synthetic = [image.truth == "synthetic" for image in images]
     report = AuditReport(real=synthetic.count(False), synthetic=synthetic.count(True))
     if not report.real or not report.synthetic:
@@ -192,7 +206,12 @@ def audit_images(images: list[AuditImage]) -> AuditReport:
     return report
 
 
-def audit_package(study_dir: str | Path, truth_path: str | Path | None = None) -> AuditReport:
+def audit_package(
+    study_dir: str | Path,
+    load_volume: LoadVolume,
+    header_fields: HeaderFields | None = None,
+    truth_path: str | Path | None = None,
+) -> AuditReport:
     """The audit of a created study: its ``reading/`` package joined with the truth file."""
     from app.readerstudy.package import load_package
     from app.readerstudy.truth import find_truth_file, load_truth
@@ -213,4 +232,4 @@ def audit_package(study_dir: str | Path, truth_path: str | Path | None = None) -
             else:
                 label = "synthetic" if entry.truth == 1 else "real"
             images.append(AuditImage(reading_dir / "images" / f"{image_id}{suffix}", label, position))
-    return audit_images(images)
+    return audit_images(images, load_volume, header_fields)

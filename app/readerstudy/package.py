@@ -35,7 +35,7 @@ import numpy as np
 from app.core.resample import resample_onto
 from app.core.volume import Geometry, Volume
 from app.io.atomic import atomic_folder
-from app.readerstudy.audit import HINTS, AuditImage, AuditReport, audit_images
+from app.readerstudy.audit import HINTS, AuditImage, AuditReport, HeaderFields, audit_images
 from app.readerstudy.definition import BLINDING_ONLY_OPTIONS, StudyDefinition, StudyOptions
 from app.readerstudy.storage import StudyStore
 from app.readerstudy.truth import TRUTH_DIR, TRUTH_FILE, write_truth
@@ -272,7 +272,13 @@ class BlindingLeakError(ValueError):
         self.report = report
 
 
-def _audit_written(items: list[dict], truth_items: dict, images_dir: Path) -> AuditReport:
+def _audit_written(
+    items: list[dict],
+    truth_items: dict,
+    images_dir: Path,
+    load_volume: LoadVolume,
+    header_fields: HeaderFields | None,
+) -> AuditReport:
     images = []
     for position, item in enumerate(sorted(items, key=lambda i: i["item_id"])):
         truth = truth_items[item["item_id"]]
@@ -282,7 +288,7 @@ def _audit_written(items: list[dict], truth_items: dict, images_dir: Path) -> Au
             else:
                 label = truth["truth"]
             images.append(AuditImage(images_dir / f"{image_id}{IMAGE_SUFFIX}", label, position))
-    return audit_images(images)
+    return audit_images(images, load_volume, header_fields)
 
 
 def _warnings(report: AuditReport) -> list[str]:
@@ -301,6 +307,7 @@ def create_study(
     database: str | Path | None = None,
     replace: bool = False,
     accept_leaks: bool = False,
+    header_fields: HeaderFields | None = None,
 ) -> CreatedStudy:
     """Write the blinded reading package and truth file, and register the study in the database.
 
@@ -310,6 +317,8 @@ def create_study(
     The written package is audited first (``app.readerstudy.audit``); when a file-level or simple
     image feature separates real from synthetic perfectly, with enough cases for that to be a
     leak, nothing is kept and BlindingLeakError says which feature (``accept_leaks`` ships it).
+    The written images are read back with ``load_volume``; ``header_fields`` (the NIfTI reader's,
+    from app.io) lets the audit compare every header field on its own as well.
     """
     definition.validate()
     out_dir = Path(out_dir)
@@ -322,7 +331,9 @@ def create_study(
             f"{out_dir} already holds a study (reading package, truth file or answers database)"
         )
     with atomic_folder(reading_dir, replace=replace) as partial:
-        return _create_study(definition, out_dir, partial, load_volume, save_volume, database, accept_leaks)
+        return _create_study(
+            definition, out_dir, partial, load_volume, save_volume, database, accept_leaks, header_fields
+        )
 
 
 def _create_study(
@@ -333,6 +344,7 @@ def _create_study(
     save_volume: SaveVolume,
     database: str | Path | None,
     accept_leaks: bool = False,
+    header_fields: HeaderFields | None = None,
 ) -> CreatedStudy:
     reading_dir = out_dir / READING_DIR
     images_dir = partial_reading_dir / "images"
@@ -382,7 +394,7 @@ def _create_study(
         if finding is not None:
             moved = np.add(finding, shifts[item["image_ids"][0]])
             truth_items[item["item_id"]]["finding_lps_mm"] = [float(x) for x in moved]
-    report = _audit_written(items, truth_items, images_dir)
+    report = _audit_written(items, truth_items, images_dir, load_volume, header_fields)
     if report.leaks() and not accept_leaks:
         raise BlindingLeakError(report)  # the partial reading folder goes with it
     options = {k: v for k, v in definition.to_dict()["options"].items() if k not in BLINDING_ONLY_OPTIONS}
