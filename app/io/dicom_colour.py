@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.pixels import apply_color_lut
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from app.core.study import SeriesInfo
 from app.io.errors import LoadError
@@ -56,6 +57,7 @@ def _rgb_frames(path: str) -> np.ndarray:
             dataset = pydicom.dcmread(path, force=True)  # the scanner took files without a preamble too
             if "PixelData" not in dataset:
                 raise LoadError(f"{name}: no pixel data in this file")
+            _name_the_syntax_read(dataset)
             pixels = decode_pixels(dataset)
             photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
             frames = int(dataset.get("NumberOfFrames", 1) or 1)
@@ -72,6 +74,14 @@ def _rgb_frames(path: str) -> np.ndarray:
     if pixels.ndim != 4 or pixels.shape[-1] != 3:
         raise LoadError(f"{name}: decoded colour data has shape {pixels.shape}, not frames of RGB")
     return _as_uint8(pixels, dataset)
+
+
+def _name_the_syntax_read(dataset: pydicom.Dataset) -> None:
+    """A file without a meta header (no preamble) was read in little endian, implicit or explicit
+    VR: say which, so the pixel decoder knows (it refuses a missing transfer syntax)."""
+    meta = dataset.file_meta
+    if "TransferSyntaxUID" not in meta and dataset.is_little_endian is not None:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if dataset.is_implicit_VR else ExplicitVRLittleEndian
 
 
 def _as_uint8(pixels: np.ndarray, dataset: pydicom.Dataset) -> np.ndarray:

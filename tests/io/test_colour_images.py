@@ -107,3 +107,11 @@ def test_viewer_shows_colour_without_a_window(qtbot, tmp_path):
             if colour.red() > 150 and colour.green() < 120 and colour.blue() < 80:  # the Doppler red/orange
                 coloured += 1
     assert coloured > 20
+
+
+def test_palette_file_without_a_meta_header_matches_simpleitk():
+    sitk = pytest.importorskip("SimpleITK")
+    path = sample_file("OT-PAL-8-face.dcm")  # no preamble, no transfer syntax: implicit VR read
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    volume = load_volume(path)
+    assert volume.is_colour and np.array_equal(volume.voxels.reshape(reference.shape), reference)
