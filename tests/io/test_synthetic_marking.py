@@ -102,3 +102,20 @@ def test_malformed_marking_values_do_not_raise():
     }
     dataset = Dataset(elements)
     assert not read_marking(dataset).synthetic
+
+
+def test_contributing_equipment_alone_marks_a_file_on_the_fast_header_path(tmp_path):
+    # Explicit VR little endian (the fast reader's syntax), the newer attributes dropped.
+    paths = write_derived_series(small_synthetic_volume(), tmp_path / "s")
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        for keyword in ("SyntheticData", "DerivationDescription", "DerivationCodeSequence"):
+            delattr(dataset, keyword)
+        equipment = Dataset()
+        equipment.Manufacturer = "SynthView"
+        equipment.ContributionDescription = "Synthesized by mr-t1-denoise 1.0.0 (denoising)"
+        dataset.ContributingEquipmentSequence = Sequence([equipment])
+        dataset.save_as(path)
+    (series,) = scan(tmp_path / "s").all_series()
+    assert series.synthetic
+    assert load_volume(tmp_path / "s").provenance.plugin_name == "mr-t1-denoise"
