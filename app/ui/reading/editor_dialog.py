@@ -54,6 +54,10 @@ class StudyEditorDialog(QtWidgets.QDialog):
         self.lock_check.setChecked(options.window_level_locked)
         self.scroll_check = QtWidgets.QCheckBox("Readers may scroll through slices")
         self.scroll_check.setChecked(options.allow_scroll)
+        self.feedback_check = QtWidgets.QCheckBox("Show the truth after each practice answer")
+        self.feedback_check.setChecked(options.practice_feedback)
+        self.shape_check = QtWidgets.QCheckBox("Pad every case to one array shape")
+        self.shape_check.setChecked(options.common_shape)
         self.time_spin = QtWidgets.QDoubleSpinBox()
         self.time_spin.setRange(0, 3600)
         self.time_spin.setSpecialValueText("no limit")
@@ -138,6 +142,8 @@ class StudyEditorDialog(QtWidgets.QDialog):
             self.navigate_check,
             self.lock_check,
             self.scroll_check,
+            self.feedback_check,
+            self.shape_check,
         ):
             form.addRow(check)
         top = QtWidgets.QHBoxLayout()
@@ -250,6 +256,8 @@ class StudyEditorDialog(QtWidgets.QDialog):
             allow_case_navigation=self.navigate_check.isChecked(),
             window_level_locked=self.lock_check.isChecked(),
             allow_scroll=self.scroll_check.isChecked(),
+            practice_feedback=self.feedback_check.isChecked(),
+            common_shape=self.shape_check.isChecked(),
             time_limit_s=self.time_spin.value() or None,
             common_spacing_mm=self.spacing_spin.value() or None,
             intensity_normalisation="percentile" if self.normalise_check.isChecked() else "none",

@@ -71,6 +71,9 @@ def test_editor_sets_normalisation_and_findings_and_keeps_what_it_does_not_show(
         check_box, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(8, check_box.height() // 2)
     )
     dialog.tolerance_spin.setValue(7.5)
+    assert not dialog.feedback_check.isChecked() and not dialog.shape_check.isChecked()
+    for box in (dialog.feedback_check, dialog.shape_check):
+        qtbot.mouseClick(box, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(8, box.height() // 2))
     dialog.case_table.item(1, 6).setText("4 5 6")
     target = tmp_path / "out.yaml"
     assert dialog.save(target)
@@ -78,6 +81,7 @@ def test_editor_sets_normalisation_and_findings_and_keeps_what_it_does_not_show(
     assert loaded.options.intensity_normalisation == "percentile"
     assert loaded.options.intensity_percentiles == [2.0, 98.0]  # not shown, kept
     assert loaded.options.localisation_tolerance_mm == 7.5
+    assert loaded.options.practice_feedback and loaded.options.common_shape
     assert [c.finding_lps_mm for c in loaded.cases] == [[1.5, 2.0, 3.0], [4.0, 5.0, 6.0]]
     assert [c.mrmc_case for c in loaded.cases] == ["pair-1", "pair-2"]
 
