@@ -20,7 +20,20 @@ A worker process runs many commands (``main.main(argv)``, imports paid once) and
 when it dies or hangs; the death is counted for the command it was running.
 
 Run: ``.venv/bin/python bench/fuzz_inputs.py --count 10000 --jobs 2`` (``--out DIR`` keeps the
-files; ``--seed`` changes them). Last full run (see bench/README.md for the figures).
+files; ``--seed`` changes them; ``--bundle-decoders`` decodes as the installed bundle does, GDCM
+for JPEG Lossless). Last full run (2026-12-04, seed 13, 2 jobs on 2 shared cores, 777 s; every
+50th command a fresh ``python main.py``, 258 of them):
+
+                      clean  success  traceback  hang  signal  memory  bad message/output  lost series
+    info on folders       0     2873          0     0       0       0                 0/0            0
+    convert on files   6836     3164          0     0       0       0                 0/0            0
+    NIfTI info/convert   28       16          0     0       0       0                 0/0            0
+    plugins check        13        0          0     0       0       0                 0/0            0
+
+Before the fixes that came with this script, 1,000 files gave 1 traceback (nibabel SVD on a 1e-320 pixel
+spacing) and 2 signals (GDCM aborting on JPEG 2000); the first 10,000-file run after them found a
+control-character patient name, the second a 999999-frame hang; ``--bundle-decoders`` on 3,000
+files found a GDCM abort (BitsStored 1, 8-bit lossless JPEG) before GDCM moved to a child process.
 """
 
 from __future__ import annotations

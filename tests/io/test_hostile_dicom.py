@@ -348,3 +348,14 @@ def test_a_header_running_past_the_end_of_the_file_is_skipped(tmp_path):
     header = dicom_scan.read_header(path)
     header.pixel_offset = path.stat().st_size + 10_000_000  # where pydicom's seek ended up
     assert "runs past the end of the file" in dicom_scan._header_fault(header)
+
+
+def test_huge_rows_and_columns_of_an_uncompressed_file_name_the_file_and_size(tmp_path, capsys):
+    folder, bad = _series_with_one_bad_slice(tmp_path)
+    _edit(bad, Rows=65535, Columns=65535)
+    from main import main
+
+    assert main(["convert", str(bad), str(tmp_path / "out.nii.gz")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "bad.dcm" in error
+    assert "declares 1 frame(s) of 65535 x 65535 x 16 bits (8.0 GiB)" in error
