@@ -79,7 +79,10 @@ def load_any(path: str):
         from app.io.nifti import load_nifti
 
         return load_nifti(path)
-    return load_volume(path)
+    volume = load_volume(path)
+    if volume.is_colour:
+        raise ValueError(f"{path} is a colour (RGB) image; compare measures greyscale volumes")
+    return volume
 
 
 def plugin_checks(

@@ -81,12 +81,18 @@ def test_info_lists_colour_and_convert_writes_rgb_nifti(tmp_path, capsys):
     assert load_volume(out).is_colour
 
 
-def test_colour_is_refused_where_greyscale_is_needed(tmp_path):
+def test_colour_is_refused_where_greyscale_is_needed(tmp_path, capsys):
     from app.io.dicom_export import ExportError, write_derived_series
 
     volume = load_volume(sample_file("SC_rgb.dcm"))
     with pytest.raises(ExportError, match="colour"):
         write_derived_series(volume, tmp_path / "out")
+    rgb = str(sample_file("SC_rgb.dcm"))
+    assert main(["compare", rgb, rgb, "--json", str(tmp_path / "c.json")]) == 2
+    assert "colour (RGB) image" in capsys.readouterr().err
+    assert main(["synthesize", "--plugin", "mr-t1-denoise", rgb, str(tmp_path / "s.nii.gz"),
+                 "--allow-modality-mismatch", "--device", "cpu"]) == 2  # fmt: skip
+    assert "colour (RGB) image" in capsys.readouterr().err
     bad = pydicom.dcmread(sample_file("SC_rgb.dcm"))
     bad.PixelData = bad.PixelData[:100]
     bad.save_as(tmp_path / "short.dcm")
