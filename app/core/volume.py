@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from app.core.label_map import LabelMapProvenance
     from app.core.provenance import Provenance
 
 # Flip between RAS (NIfTI, nibabel) and LPS (DICOM, ITK, this application).
@@ -133,6 +134,7 @@ class Volume:
     name: str = ""
     provenance: Provenance | None = None
     metadata: dict = field(default_factory=dict)
+    label_map: LabelMapProvenance | None = None  # set on a segmentation's integer label map
 
     def __post_init__(self) -> None:
         colour = self.voxels.ndim == 4 and self.voxels.shape[3] == 3 and self.voxels.dtype == np.uint8
@@ -156,6 +158,11 @@ class Volume:
     @property
     def is_synthetic(self) -> bool:
         return self.provenance is not None
+
+    @property
+    def is_label_map(self) -> bool:
+        """Integer labels a segmentation derived from an image: neither acquired nor synthesized."""
+        return self.label_map is not None
 
     def value_at_index(self, ijk) -> float:
         """Value of the voxel nearest to continuous index ``ijk``; NaN outside the array."""

@@ -129,7 +129,22 @@ def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: in
             f"output shape {tuple(output.shape)} but the manifest implies {expected}"
             f" (input {probe.shape}, size from {probe.source})"
         )
+    if manifest.is_segmentation:
+        return _label_channels_check(manifest, output.shape[1]) + f" (size from {probe.source})"
     return _range_check(manifest, output, f"fake input {tuple(probe.shape)}") + f" (size from {probe.source})"
+
+
+def _label_channels_check(manifest: PluginManifest, channels: int) -> str:
+    """A segmentation network returns one channel per label value (argmax), or the labels."""
+    top = max(entry.value for entry in manifest.labels)
+    if channels == 1:
+        return f"label map: one channel of label values (0-{top})"
+    if channels != top + 1:
+        raise PluginError(
+            f"the network returns {channels} channels but the label table runs 0-{top}: a segmentation"
+            f" network returns one channel per label value ({top + 1}), or the labels in one channel"
+        )
+    return f"label map: argmax over {channels} channels, {len(manifest.labels)} labels"
 
 
 def _probe_failure(manifest: PluginManifest, generator: Generator, probe: Probe, error: Exception) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from app.core.label_map import DEFAULT_COLOURS, LabelCode, LabelEntry
 from app.plugins.errors import ManifestError
 
 MANIFEST_NAMES = ("plugin.yaml", "plugin.yml", "plugin.toml")
@@ -88,7 +89,13 @@ class PluginManifest:
     model_card: dict
     training_domain: dict
     description: str = ""
+    labels: tuple[LabelEntry, ...] = ()  # segmentation: the label table
     raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def is_segmentation(self) -> bool:
+        """Makes a label map (integer labels), not an image."""
+        return self.task == "segmentation"
 
     @property
     def folder(self) -> Path:
@@ -141,6 +148,8 @@ class PluginManifest:
         if card.get("metrics"):
             metrics = ", ".join(f"{k} {v}" for k, v in card["metrics"].items())
             lines.append(f"Metrics: {metrics}")
+        if self.labels:
+            lines.append("Labels: " + ", ".join(f"{e.value} {e.name}" for e in self.labels))
         return "\n".join(lines)
 
 
@@ -378,6 +387,7 @@ _REQUIRED_HINTS = {
     "plane": " (2D and 2.5D plugins must say which plane they work in: axial, coronal or sagittal)",
     "context_slices": " (2.5D plugins must say how many adjacent slices they take, e.g. 3)",
     "input": " (every task except generation takes an input image)",
+    "labels": " (a segmentation plugin lists its labels: value, name, optional color and code)",
 }
 
 
@@ -448,7 +458,37 @@ def _semantic_problems(data: dict) -> list[str]:
     spacing = data.get("spacing_mm")
     if spacing and dims == 3 and len(spacing) != 3:  # the runtime would ignore it
         problems.append(f"spacing_mm: a 3D plugin needs 3 values [i, j, k], got {len(spacing)}")
-    return problems
+    return problems + _label_problems(data)
+
+
+def _label_problems(data: dict) -> list[str]:
+    labels = data.get("labels")
+    if labels is None:
+        return []
+    if data.get("task") != "segmentation":
+        return ["labels: only a segmentation plugin has a label table: remove it or set task: segmentation"]
+    values = [entry["value"] for entry in labels]
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        return [f"labels: value {repeated[0]} is listed more than once: each label needs its own value"]
+    return []
+
+
+def _label_table(data: list[dict]) -> tuple[LabelEntry, ...]:
+    entries = []
+    for entry in sorted(data, key=lambda e: e["value"]):
+        value = int(entry["value"])
+        colour = entry.get("color") or DEFAULT_COLOURS[value % len(DEFAULT_COLOURS)]
+        code = entry.get("code")
+        entries.append(
+            LabelEntry(
+                value=value,
+                name=entry["name"],
+                colour_rgb=tuple(int(c) for c in colour),
+                code=LabelCode(str(code["scheme"]), str(code["value"]), str(code["meaning"])) if code else None,
+            )
+        )
+    return tuple(entries)
 
 
 def confined_file(folder: Path, name: str, where: str) -> tuple[Path, list[str]]:
@@ -556,6 +596,7 @@ def manifest_from_data(data: dict, manifest_path: Path) -> PluginManifest:
         model_card=data["model_card"],
         training_domain=data.get("training_domain", {}),
         description=data.get("description", ""),
+        labels=_label_table(data.get("labels", [])),
         raw=data,
     )
 

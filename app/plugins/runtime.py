@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from app.core.label_map import LabelMapProvenance
 from app.core.provenance import Provenance
 from app.core.study import SOURCE_STUDY_KEYS
 from app.core.volume import Volume
@@ -92,6 +93,7 @@ class _BatchRunner:
         self.overlap = self.manifest.patch_overlap if options.patch_overlap is None else options.patch_overlap
         self.messages = messages
         self.channels = self.manifest.network_input_channels
+        self.labels = self.manifest.is_segmentation  # argmax over channels, no output scaling
         if self.manifest.input_channels == 1 and self.channels > 1:
             messages.append(
                 f"the generator takes {self.channels} input channels: each grey image is repeated"
@@ -124,6 +126,8 @@ class _BatchRunner:
                 overlap=self.overlap,
                 size_multiple=self.manifest.size_multiple,
             )
+        if self.labels:
+            return _labels_from_output(output, self.manifest)
         channel = output.shape[1] // 2  # single channel, or the centre one of a 2.5D output
         return output[:, channel].float()
 
@@ -171,6 +175,16 @@ class _BatchRunner:
             self.plugin.generator.to(self.device)
             return
         raise PluginError("out of memory on the CPU: the image or patch is too large for this machine")
+
+
+def _labels_from_output(output: torch.Tensor, manifest: PluginManifest) -> torch.Tensor:
+    """A segmentation network's labels (as float, for the shared buffers): the argmax over its
+    output channels, or a single channel's values rounded (a network that returns labels)."""
+    if not bool(torch.isfinite(output).all()):
+        raise PluginError(f"{manifest.name} returned NaN or infinite values; nothing was produced")
+    if output.shape[1] == 1:
+        return output[:, 0].float().round()
+    return output.argmax(dim=1).float()
 
 
 def _what(indices: range, count: int) -> str:
@@ -320,7 +334,7 @@ def _run_volume(runner, normalized, volume, match_spacing, keep_finer, progress,
         return matched.to_training(images) if matched else images
 
     def store_volume(_: range, values: torch.Tensor) -> None:
-        values = resize_images(values[:, None], output_shape)[:, 0] if matched else values
+        values = resize_images(values[:, None], output_shape, runner.labels)[:, 0] if matched else values
         output.copy_(values[0])
 
     runner.run(1, volume_batch, store_volume, progress, cancel)
@@ -348,29 +362,30 @@ def _run_slices(runner, normalized, volume, match_spacing, keep_finer, progress,
         return matched.to_training(batch) if matched else batch
 
     def store_slices(indices: range, values: torch.Tensor) -> None:
-        values = resize_images(values[:, None], image_shape)[:, 0] if matched else values
+        values = resize_images(values[:, None], image_shape, runner.labels)[:, 0] if matched else values
         _store_slices(output_stack, indices, values, layout.flips)
 
     runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
     return output, layout, grid, matched
 
 
-def synthesize(
-    plugin: LoadedPlugin | PluginManifest,
-    volume: Volume,
-    options: RunOptions | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelCallback | None = None,
-) -> SynthesisResult:
-    """The plugin's output for ``volume``, marked synthetic: on the input's grid, or for a
-    super-resolution plugin on its finer training grid over the same field of view."""
-    options = options or RunOptions()
-    progress = progress or (lambda fraction, message: None)
-    cancel = cancel or (lambda: False)
-    plugin = plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin)
+@dataclass
+class _RawRun:
+    """The network's output on the compute device and how it was made (before scaling back)."""
+
+    output: torch.Tensor
+    geometry: object
+    runner: _BatchRunner
+    fitted: object
+    matched: TrainingGrid | None
+    layout: object
+    messages: list[str]
+
+
+def _run_network(plugin: LoadedPlugin, volume: Volume, options: RunOptions, progress, cancel) -> _RawRun:
+    """Normalise, run slice-wise or patch-wise, resample back: the part images and labels share."""
     manifest = plugin.manifest
     messages = check_input(manifest, volume, options.allow_modality_mismatch)
-    started = time.perf_counter()
     torch.manual_seed(options.seed)
     device = choose_device(options.device)
     progress(0.0, f"normalising ({manifest.normalization['input']['method']})")
@@ -410,13 +425,58 @@ def synthesize(
             f" {' x '.join(map(str, output.shape[::-1]))} voxels (input"
             f" {' x '.join(map(str, normalized.shape[::-1]))})"
         )
+    return _RawRun(output, geometry, runner, fitted, matched, layout, messages)
+
+
+def _run_parameters(raw: _RawRun, volume: Volume, options: RunOptions) -> dict:
+    manifest, runner = raw.runner.manifest, raw.runner
+    return {
+        "architecture": manifest.architecture.describe(),
+        "dimensionality": manifest.dimensionality,
+        "plane": manifest.plane,
+        "context_slices": manifest.input_channels,
+        "batch_size": runner.batch_size,
+        "patch_size": list(manifest.patch_size) if manifest.patch_size else None,
+        "patch_overlap": runner.overlap,
+        "training_grid": raw.matched.as_dict() if raw.matched else None,
+        "output_grid": "input" if raw.geometry is volume.geometry else "training (super-resolution)",
+        "mixed_precision": runner.device.type == "cuda" and options.mixed_precision,
+        "input_scaling": raw.fitted.as_dict(),
+        "input_modality": volume.modality,
+        "messages": list(raw.messages),
+    }
+
+
+def synthesize(
+    plugin: LoadedPlugin | PluginManifest,
+    volume: Volume,
+    options: RunOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> SynthesisResult:
+    """The plugin's output for ``volume``, marked synthetic: on the input's grid, or for a
+    super-resolution plugin on its finer training grid over the same field of view. A
+    segmentation plugin is refused here: its label maps come from ``segment``."""
+    options = options or RunOptions()
+    progress = progress or (lambda fraction, message: None)
+    cancel = cancel or (lambda: False)
+    plugin = plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin)
+    manifest = plugin.manifest
+    if manifest.is_segmentation:
+        raise PluginError(
+            f"{manifest.name} is a segmentation plugin: it makes label maps, not images"
+            " (use it with compare --segment)"
+        )
+    started = time.perf_counter()
+    raw = _run_network(plugin, volume, options, progress, cancel)
+    runner, output, geometry, messages = raw.runner, raw.output, raw.geometry, raw.messages
     mixed = runner.device.type == "cuda" and options.mixed_precision
-    stack_axis = layout.axes[0] if layout else None
+    stack_axis = raw.layout.axes[0] if raw.layout else None
     if warning := _check_network_output(output, manifest, stack_axis, mixed):
         messages.append(warning)
     # The output buffer is ours: scale it back in place; on the CPU .numpy() then shares it.
     voxels = np.ascontiguousarray(
-        from_network(output, manifest.normalization, fitted, in_place=True).cpu().numpy()
+        from_network(output, manifest.normalization, raw.fitted, in_place=True).cpu().numpy()
     )
     duration_s = time.perf_counter() - started
     provenance = Provenance(
@@ -426,19 +486,8 @@ def synthesize(
         weights_sha256=plugin.weights_sha256,
         device=runner.device.type,
         parameters={
-            "architecture": manifest.architecture.describe(),
-            "dimensionality": manifest.dimensionality,
-            "plane": manifest.plane,
-            "context_slices": manifest.input_channels,
-            "batch_size": runner.batch_size,
-            "patch_size": list(manifest.patch_size) if manifest.patch_size else None,
-            "patch_overlap": runner.overlap,
-            "training_grid": matched.as_dict() if matched else None,
-            "output_grid": "input" if geometry is volume.geometry else "training (super-resolution)",
-            "mixed_precision": runner.device.type == "cuda" and options.mixed_precision,
-            "input_scaling": fitted.as_dict(),
+            **_run_parameters(raw, volume, options),
             "output_scaling": manifest.normalization["output"],
-            "input_modality": volume.modality,
             "messages": list(messages),
         },
         duration_s=round(duration_s, 3),
@@ -456,3 +505,57 @@ def synthesize(
     )
     progress(1.0, f"done in {duration_s:.1f} s on {runner.device.type}")
     return SynthesisResult(result_volume, runner.device.type, duration_s, messages)
+
+
+def segment(
+    plugin: LoadedPlugin | PluginManifest,
+    volume: Volume,
+    options: RunOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> SynthesisResult:
+    """A segmentation plugin's label map of ``volume`` (int16 labels on the input's grid).
+
+    Same machinery as ``synthesize`` (input scaling, plane or patches, training spacing, device,
+    out-of-memory policy); the output is the argmax over the network's channels, not scaled back,
+    and the Volume is a derived label map (``Volume.label_map``), never marked synthetic.
+    """
+    options = options or RunOptions()
+    progress = progress or (lambda fraction, message: None)
+    cancel = cancel or (lambda: False)
+    plugin = plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin)
+    manifest = plugin.manifest
+    if not manifest.is_segmentation:
+        raise PluginError(f"{manifest.name} is a {manifest.task} plugin, not a segmentation plugin")
+    started = time.perf_counter()
+    raw = _run_network(plugin, volume, options, progress, cancel)
+    labels = np.ascontiguousarray(raw.output.cpu().numpy()).astype(np.int16)
+    known = {entry.value for entry in manifest.labels}
+    unknown = sorted(set(np.unique(labels).tolist()) - known)
+    if unknown:
+        raise PluginError(
+            f"{manifest.name} returned label {unknown[0]}, which its label table does not list"
+            f" ({', '.join(map(str, sorted(known)))}): check the output channels against labels"
+        )
+    duration_s = time.perf_counter() - started
+    label_map = LabelMapProvenance(
+        plugin_name=manifest.name,
+        plugin_version=manifest.version,
+        labels=manifest.labels,
+        weights_sha256=plugin.weights_sha256,
+        device=raw.runner.device.type,
+        source_description=volume.name,
+        parameters=_run_parameters(raw, volume, options),
+        duration_s=round(duration_s, 3),
+    )
+    result_volume = Volume(
+        voxels=labels,
+        geometry=raw.geometry,
+        modality="SEG",
+        units="label",
+        name=f"{volume.name or 'input'} → {manifest.name} labels",
+        label_map=label_map,
+        metadata=_derived_metadata(volume, raw.messages),
+    )
+    progress(1.0, f"done in {duration_s:.1f} s on {raw.runner.device.type}")
+    return SynthesisResult(result_volume, raw.runner.device.type, duration_s, raw.messages)

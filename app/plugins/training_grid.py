@@ -29,11 +29,14 @@ from app.core.volume import Geometry
 SPACING_MATCH_TOLERANCE = 0.05  # relative; smaller differences are not worth an interpolation
 
 
-def resize_images(images: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """``images`` (batch, channels, *spatial) resampled to ``shape`` over the same field of view."""
+def resize_images(images: torch.Tensor, shape: Sequence[int], nearest: bool = False) -> torch.Tensor:
+    """``images`` (batch, channels, *spatial) resampled to ``shape`` over the same field of view;
+    ``nearest`` for label maps (a label between two others is no label)."""
     spatial = tuple(images.shape[2:])
     if spatial == tuple(shape):
         return images
+    if nearest:
+        return F.interpolate(images.float(), size=tuple(shape), mode="nearest-exact")
     if len(shape) == 2:
         shrinking = any(new < old for new, old in zip(shape, spatial, strict=True))
         return F.interpolate(

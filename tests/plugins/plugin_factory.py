@@ -124,3 +124,50 @@ def run_plugins_check(path: Path, timeout: float = 120) -> subprocess.CompletedP
         timeout=timeout,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
+
+
+THREE_TISSUE_LABELS = [
+    {"value": 0, "name": "background"},
+    {
+        "value": 1,
+        "name": "grey matter",
+        "color": [200, 120, 120],
+        "code": {"scheme": "SCT", "value": "389079008", "meaning": "Grey matter"},
+    },
+    {"value": 2, "name": "white matter", "color": [240, 240, 240]},
+]
+
+
+class NearestOfThree(torch.nn.Module):
+    """Three-class 'segmentation': logits -(x - c)^2 for centres -1, 0, 1 of the network range,
+    so with an input window [0, 200] intensities near 0, 100 and 200 give labels 0, 1 and 2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = [1, 3] + [1] * (x.dim() - 2)
+        centres = torch.tensor([-1.0, 0.0, 1.0], device=x.device).view(shape)
+        return -((x[:, :1] - centres) ** 2)
+
+
+def segmentation_overrides(dimensionality: str = "2D", **overrides) -> dict:
+    data = {
+        "name": "tiny-tissue-seg",
+        "task": "segmentation",
+        "output": {"modality": "SEG"},
+        "dimensionality": dimensionality,
+        "normalization": {"input": {"method": "window", "low": 0, "high": 200}, "output": {"method": "none"}},
+        "labels": THREE_TISSUE_LABELS,
+    }
+    data.update(overrides)
+    return data
+
+
+def make_segmentation_plugin(folder: Path, dimensionality: str = "2D", module=None, **overrides) -> Path:
+    """A TorchScript segmentation plugin thresholding intensities into 3 labels (NearestOfThree)."""
+    make_torchscript_plugin(
+        folder, module or NearestOfThree(), **segmentation_overrides(dimensionality, **overrides)
+    )
+    if dimensionality == "3D":  # manifest_data sets an axial plane; a 3D plugin has none
+        data = yaml.safe_load((folder / "plugin.yaml").read_text())
+        data.pop("plane", None)
+        write_manifest(folder, data)
+    return folder
