@@ -78,7 +78,24 @@ def _tls_args(node: Node):
     return context, node.host
 
 
+def _reachable(node: Node) -> None:
+    """A plain TCP connection first, so that 'nothing listens there' and 'no route / no answer'
+    get their own messages (pynetdicom reports both as an aborted association)."""
+    import socket
+
+    try:
+        with socket.create_connection((node.host, node.port), timeout=node.timeout_s):
+            pass
+    except ConnectionRefusedError:
+        raise PacsError(f"{node.describe()}: connection refused: nothing listens on {node.host}:{node.port} (wrong port, or the server is down)") from None
+    except TimeoutError:
+        raise PacsError(f"{node.describe()}: no answer within {node.timeout_s:g} s: is the host up, the address right, a firewall open?") from None
+    except OSError as error:
+        raise PacsError(f"{node.describe()}: cannot connect ({error.strerror or error})") from None
+
+
 def associate(ae: AE, node: Node, ext_neg=None, evt_handlers=None):
+    _reachable(node)
     started = time.monotonic()
     try:
         assoc = ae.associate(
@@ -94,10 +111,12 @@ def associate(ae: AE, node: Node, ext_neg=None, evt_handlers=None):
             f"{node.describe()}: association rejected by the server (called AE title {node.ae_title!r}, calling AE"
             f" title {ae.ae_title!r}): check that the server has this called AE title and knows ours"
         )
-    if assoc.is_aborted:
-        raise PacsError(f"{node.describe()}: the server aborted the association (is our AE title {ae.ae_title!r} allowed there?)")
     waited = time.monotonic() - started
-    raise PacsError(f"{node.describe()}: no answer within {node.timeout_s:g} s (waited {waited:.1f} s): is the host up, the port right, a firewall open?")
+    if waited >= node.timeout_s * 0.9:
+        raise PacsError(f"{node.describe()}: the server accepted the connection but did not answer the association within {node.timeout_s:g} s")
+    if node.tls is not None:
+        raise PacsError(f"{node.describe()}: the TLS handshake or the association failed (is TLS enabled on that port, and our certificate accepted?)")
+    raise PacsError(f"{node.describe()}: the server aborted the association (is our AE title {ae.ae_title!r} allowed there? does the port speak DICOM?)")
 
 
 def echo(node: Node, config: PacsConfig) -> float:
