@@ -88,7 +88,71 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def render_report(result: CompareResult, title: str = "Hallucination check") -> str:
+def consistency_section(block: dict) -> list[str]:
+    """The downstream-task consistency block (``compare --segment``) as HTML parts."""
+    segmentations = block["segmentations"]
+    plugins = ", ".join(
+        f"{role}: {item['plugin_name']} {item['plugin_version']}" for role, item in segmentations.items()
+    )
+    parts = [
+        "<h2>Segmentation consistency</h2>",
+        f"<p>Label maps by {html.escape(plugins)}; compared on the"
+        " original's grid. HD95: 95th percentile of the pooled surface distances (mm).</p>",
+    ]
+    header = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "label",
+            "Dice",
+            "original (mL)",
+            "synthesized (mL)",
+            "change (mL)",
+            "change (%)",
+            "HD95 (mm)",
+            "Hausdorff (mm)",
+        )
+    )
+    rows = []
+    for label in block["labels"]:
+        cells = [label["name"]] + [
+            "-" if label[key] is None else f"{label[key]:.4g}"
+            for key in (
+                "dice",
+                "volume_original_ml",
+                "volume_synthesized_ml",
+                "volume_change_ml",
+                "volume_change_percent",
+                "hd95_mm",
+                "hausdorff_mm",
+            )
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    parts.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
+    regions = block["regions"]
+    parts.append(f"<h3>Disagreement regions ({len(regions)}, {block['disagreement_ml']:.4g} mL in all)</h3>")
+    for number, region in enumerate(regions[:MAX_REGIONS_SHOWN], start=1):
+        centroid = ", ".join(f"{v:.1f}" for v in region["centroid_lps_mm"])
+        changes = "; ".join(f"{c['description']} ({c['voxel_count']} voxels)" for c in region["changes"])
+        parts.append(
+            _table(
+                [
+                    (f"region {number} centroid (LPS mm)", centroid),
+                    ("volume (mL)", f"{region['volume_ml']:.4g}"),
+                    ("labels (original -> synthesized)", changes),
+                ]
+            )
+        )
+    if len(regions) > MAX_REGIONS_SHOWN:
+        parts.append(
+            f"<p>{len(regions) - MAX_REGIONS_SHOWN} smaller regions are listed in the JSON only.</p>"
+        )
+    parts.extend(f"<p class='note'>Note: {html.escape(note)}</p>" for note in block["notes"])
+    return parts
+
+
+def render_report(
+    result: CompareResult, title: str = "Hallucination check", consistency: dict | None = None
+) -> str:
     """The report as one HTML string (images embedded, no external files)."""
     base = result.reference if result.reference is not None else result.original
     synthesized_on_grid = resample_like(result.synthesized, base)
@@ -193,10 +257,17 @@ def render_report(result: CompareResult, title: str = "Hallucination check") -> 
         parts.append(
             f"<p>{len(result.regions) - MAX_REGIONS_SHOWN} smaller regions are listed in the JSON only.</p>"
         )
+    if consistency:
+        parts.extend(consistency_section(consistency))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(result: CompareResult, path: str | Path, title: str = "Hallucination check") -> Path:
+def write_report(
+    result: CompareResult,
+    path: str | Path,
+    title: str = "Hallucination check",
+    consistency: dict | None = None,
+) -> Path:
     path = Path(path)
-    return write_text_atomic(path, render_report(result, title))
+    return write_text_atomic(path, render_report(result, title, consistency))

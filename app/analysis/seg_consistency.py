@@ -131,7 +131,9 @@ def hausdorff_mm(a: np.ndarray, b: np.ndarray, spacing_kji, percentile: float = 
     """Symmetric Hausdorff distance at ``percentile`` (100: the maximum); None if a mask is empty."""
     if not a.any() or not b.any():
         return None
-    pooled = np.concatenate([surface_distances_mm(a, b, spacing_kji), surface_distances_mm(b, a, spacing_kji)])
+    pooled = np.concatenate(
+        [surface_distances_mm(a, b, spacing_kji), surface_distances_mm(b, a, spacing_kji)]
+    )
     return float(np.percentile(pooled, percentile))
 
 

@@ -60,6 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also MI, NMI, UQI, VIF-p and MS-SSIM (against the reference, else the original when of the same kind)",
     )
+    parser.add_argument(
+        "--segment",
+        metavar="PLUGIN",
+        default=None,
+        help="a segmentation plugin run on both volumes: adds a consistency block (per-label Dice, volume"
+        " change, HD95, disagreement regions)",
+    )
+    parser.add_argument(
+        "--segment-synthesized",
+        metavar="PLUGIN2",
+        default=None,
+        help="with --segment: the segmentation plugin for the synthesized volume (a cross-modality pair)",
+    )
     parser.add_argument("--tta", action="store_true", help="with --plugin: test-time augmentation SD map")
     parser.add_argument(
         "--perturbation",
@@ -114,6 +127,76 @@ def plugin_checks(
         )
         maps[change.name] = change
     return maps, notes
+
+
+def find_segmentation_plugins(first: str, second: str | None) -> tuple:
+    """The manifests for ``--segment`` / ``--segment-synthesized``, refused at once if they are not
+    segmentation plugins (before any map is computed)."""
+    from app.plugins.discovery import find_plugin
+    from app.plugins.errors import PluginError
+
+    manifests = []
+    for option, name in (("--segment", first), ("--segment-synthesized", second or first)):
+        manifest = find_plugin(name)
+        if not manifest.is_segmentation:
+            raise PluginError(f"{option} {name}: {manifest.name} is a {manifest.task} plugin, not a segmentation plugin")
+        manifests.append(manifest)
+    return tuple(manifests)
+
+
+def segmentation_consistency(original, synthesized, manifests: tuple, min_volume_ml: float) -> dict:
+    """Both volumes segmented (``app.plugins.runtime.segment``), the synthesized one's labels taken
+    onto the original's grid (nearest) and compared (``app.analysis.seg_consistency``)."""
+    from app.analysis.seg_consistency import compare_label_maps, labels_on_grid
+    from app.core.label_map import label_names
+    from app.plugins.errors import InputMismatchError
+    from app.plugins.runtime import segment
+
+    first, second = manifests
+    runs = {}
+    for role, manifest, volume in (("original", first, original), ("synthesized", second, synthesized)):
+        try:
+            runs[role] = segment(manifest, volume)
+        except InputMismatchError as error:
+            hint = " (give --segment-synthesized PLUGIN2 for its modality)" if role == "synthesized" else ""
+            raise InputMismatchError(f"segmenting the {role} volume: {error}{hint}") from None
+    labels_original = runs["original"].volume
+    labels_synthesized = labels_on_grid(runs["synthesized"].volume, labels_original.geometry, labels_original.shape_kji)
+    names = label_names(first.labels)
+    result = compare_label_maps(labels_original.voxels, labels_synthesized, labels_original.geometry, names, min_volume_ml)
+    notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
+    if label_names(second.labels) != names:
+        notes.append(
+            f"{first.name} and {second.name} name their labels differently: labels compared by value,"
+            f" named as {first.name} names them"
+        )
+    if runs["synthesized"].volume.shape_kji != labels_original.shape_kji or not runs[
+        "synthesized"
+    ].volume.geometry.allclose(labels_original.geometry):
+        notes.append("the synthesized volume's labels were resampled (nearest) onto the original's grid")
+    block = {
+        "grid": "original",
+        "segmentations": {role: run.volume.label_map.to_dict() for role, run in runs.items()},
+        **result.to_dict(),
+    }
+    block["notes"] = notes + block["notes"]
+    return block
+
+
+def _print_consistency(block: dict) -> None:
+    plugins = " / ".join(dict.fromkeys(s["plugin_name"] for s in block["segmentations"].values()))
+    print(f"consistency (segmented by {plugins}):")
+    for label in block["labels"]:
+        change = _number(label["volume_change_percent"], "+.1f")
+        print(
+            f"  {label['name']}: Dice {_number(label['dice'], '.4f')}  volume change"
+            f" {_number(label['volume_change_ml'], '+.3f')} mL ({change} %)  HD95 {_number(label['hd95_mm'], '.2f')} mm"
+        )
+    print(f"  {len(block['regions'])} disagreement region(s), {block['disagreement_ml']:.3f} mL in all")
+    for region in block["regions"][:10]:
+        centroid = ", ".join(f"{v:.1f}" for v in region["centroid_lps_mm"])
+        changes = "; ".join(c["description"] for c in region["changes"][:3])
+        print(f"    LPS ({centroid}) mm  {region['volume_ml']:.3f} mL  {changes}")
 
 
 def _json_safe(value):
@@ -187,6 +270,16 @@ def run(args: argparse.Namespace) -> int:
     if (args.tta or args.perturbation is not None) and not args.plugin:
         print("compare: --tta and --perturbation need --plugin NAME", file=sys.stderr)
         return 2
+    if args.segment_synthesized and not args.segment:
+        print("compare: --segment-synthesized needs --segment PLUGIN (for the original)", file=sys.stderr)
+        return 2
+    segmenters = None
+    if args.segment:
+        try:
+            segmenters = find_segmentation_plugins(args.segment, args.segment_synthesized)
+        except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
+            print(f"compare: {error}", file=sys.stderr)
+            return 2
     extra_maps, notes = {}, []
     if args.plugin:
         try:
@@ -233,6 +326,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"  LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:.4g}")
     if args.field_metrics:
         data["field_metrics"] = _json_safe(_field_metrics(volumes, result.input_difference.meaningful))
+    if segmenters:
+        try:
+            data["consistency"] = _json_safe(
+                segmentation_consistency(
+                    volumes["original"], volumes["synthesized"], segmenters, args.min_volume_ml
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
+            print(f"compare: --segment: {error}", file=sys.stderr)
+            return 2
+        _print_consistency(data["consistency"])
     from app.io.atomic import WriteFailed, write_text_atomic
 
     try:
@@ -242,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             from app.analysis.report import write_report
 
-            write_report(result, args.report)
+            write_report(result, args.report, consistency=data.get("consistency"))
             print(f"wrote {args.report}")
     except WriteFailed as error:
         print(f"compare: {error}", file=sys.stderr)

@@ -1,0 +1,108 @@
+"""``compare --segment``: both volumes segmented by a plugin, the consistency block in the JSON
+and the report; a removed structure is listed where it was; an unmodified pair agrees fully."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.io.nifti import save_nifti
+from main import main
+from tests.plugins.plugin_factory import make_builtin_plugin, make_segmentation_plugin
+
+# RAS on disk, LPS in memory: the region's centroid must come back in LPS.
+GEOMETRY = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.2, 2.0]), np.diag([-1.0, -1.0, 1.0]))
+SHAPE = (10, 30, 32)
+VENTRICLE = (slice(3, 7), slice(18, 24), slice(20, 26))  # k, j, i: 4 x 6 x 6 voxels of "white" 200
+
+
+def phantom() -> np.ndarray:
+    """Background 0, a 'grey' block 100 holding a 'white' band and a 'ventricle', both 200."""
+    voxels = np.zeros(SHAPE, np.float32)
+    voxels[1:9, 4:26, 4:28] = 100.0
+    voxels[2:8, 6:12, 6:26] = 200.0
+    voxels[VENTRICLE] = 200.0
+    return voxels
+
+
+@pytest.fixture
+def volumes(tmp_path):
+    original = phantom()
+    filled = original.copy()
+    filled[VENTRICLE] = 100.0  # the "synthesized" volume lost the ventricle
+    paths = {
+        "original": save_nifti(Volume(original, GEOMETRY, "MR", name="t1"), tmp_path / "t1.nii.gz"),
+        "filled": save_nifti(
+            Volume(filled, GEOMETRY, "MR", name="out", provenance=Provenance("filler", "1.0")),
+            tmp_path / "filled.nii.gz",
+        ),
+        "same": save_nifti(
+            Volume(original, GEOMETRY, "MR", name="same", provenance=Provenance("copier", "1.0")),
+            tmp_path / "same.nii.gz",
+        ),
+    }
+    return paths, make_segmentation_plugin(tmp_path / "seg", input={"modality": "MR"})
+
+
+def test_a_removed_structure_is_a_disagreement_region_at_its_place(volumes, tmp_path, capsys):
+    paths, plugin = volumes
+    out_json, out_html = tmp_path / "c.json", tmp_path / "c.html"
+    args = ["compare", str(paths["original"]), str(paths["filled"]), "--segment", str(plugin)]
+    assert main([*args, "--json", str(out_json), "--report", str(out_html)]) == 0
+    block = json.loads(out_json.read_text())["consistency"]
+    assert len(block["regions"]) == 1
+    region = block["regions"][0]
+    centre_ijk = [22.5, 20.5, 4.5]  # the ventricle's centre (i, j, k)
+    np.testing.assert_allclose(region["centroid_lps_mm"], GEOMETRY.lps_from_index(centre_ijk), atol=1e-6)
+    assert region["centroid_lps_mm"][0] == pytest.approx(20 - 22.5)  # i runs towards the right
+    assert region["volume_ml"] == pytest.approx(4 * 6 * 6 * 1.0 * 1.2 * 2.0 / 1000)
+    assert [c["description"] for c in region["changes"]] == ["white matter -> grey matter"]
+    by_name = {label["name"]: label for label in block["labels"]}
+    white_ml = (6 * 6 * 20 + 4 * 6 * 6) * 2.4 / 1000
+    assert by_name["white matter"]["volume_original_ml"] == pytest.approx(white_ml)
+    assert by_name["white matter"]["volume_change_ml"] == pytest.approx(-4 * 6 * 6 * 2.4 / 1000, abs=1e-4)
+    assert by_name["white matter"]["dice"] == pytest.approx(2 * 720 / (864 + 720), abs=1e-4)
+    assert by_name["grey matter"]["volume_change_ml"] > 0
+    assert block["segmentations"]["original"]["kind"] == "derived label map"
+    assert block["segmentations"]["synthesized"]["synthetic"] is False
+    assert any("the input is itself synthetic" in note for note in block["notes"])
+    html = out_html.read_text()
+    assert "<h2>Segmentation consistency</h2>" in html and "white matter -&gt; grey matter" in html
+    out = capsys.readouterr().out
+    assert "1 disagreement region(s)" in out and "white matter: Dice 0.9091" in out
+
+
+def test_an_unmodified_pair_gives_dice_one_and_no_regions(volumes, tmp_path):
+    paths, plugin = volumes
+    out_json = tmp_path / "agreement.json"  # not same.json: that is same.nii.gz's sidecar
+    args = ["compare", str(paths["original"]), str(paths["same"]), "--segment", str(plugin)]
+    assert main([*args, "--segment-synthesized", str(plugin), "--json", str(out_json)]) == 0
+    block = json.loads(out_json.read_text())["consistency"]
+    assert [label["dice"] for label in block["labels"]] == [1.0, 1.0]
+    assert [label["hd95_mm"] for label in block["labels"]] == [0.0, 0.0]
+    assert block["regions"] == [] and block["disagreement_voxels"] == 0
+
+
+def test_wrong_plugins_and_options_are_refused_in_one_line(volumes, tmp_path, capsys):
+    paths, plugin = volumes
+    pair = ["compare", str(paths["original"]), str(paths["filled"])]
+    assert main([*pair, "--segment-synthesized", str(plugin)]) == 2
+    assert "--segment-synthesized needs --segment" in capsys.readouterr().err
+    assert main([*pair, "--segment", str(tmp_path / "nowhere")]) == 2
+    assert "no plugin named" in capsys.readouterr().err
+    gan = make_builtin_plugin(tmp_path / "gan")
+    out_json = tmp_path / "never.json"
+    assert main([*pair, "--segment", str(gan), "--json", str(out_json)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "is a cross-modality plugin, not a segmentation plugin" in err and len(err.strip().splitlines()) == 1
+    )
+    assert not out_json.exists()
+    ct_only = make_segmentation_plugin(tmp_path / "ct-seg", input={"modality": "CT"})
+    assert main([*pair, "--segment", str(plugin), "--segment-synthesized", str(ct_only)]) == 2
+    err = capsys.readouterr().err
+    assert "segmenting the synthesized volume" in err and "--segment-synthesized PLUGIN2" in err
