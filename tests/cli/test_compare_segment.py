@@ -106,3 +106,34 @@ def test_wrong_plugins_and_options_are_refused_in_one_line(volumes, tmp_path, ca
     assert main([*pair, "--segment", str(plugin), "--segment-synthesized", str(ct_only)]) == 2
     err = capsys.readouterr().err
     assert "segmenting the synthesized volume" in err and "--segment-synthesized PLUGIN2" in err
+
+
+def test_a_synthesized_volume_on_another_grid_is_compared_on_the_originals(volumes, tmp_path):
+    paths, plugin = volumes
+    # The same phantom stored 2 voxels (2 mm) further right: nearest resampling onto the original's
+    # grid moves every structure by 2 voxels along i, so the labels no longer agree fully.
+    moved = Geometry(
+        GEOMETRY.origin_lps_mm + np.array([-2.0, 0.0, 0.0]), GEOMETRY.spacing_mm, GEOMETRY.direction
+    )
+    moved_path = save_nifti(
+        Volume(phantom(), moved, "MR", name="moved", provenance=Provenance("mover", "1.0")),
+        tmp_path / "moved.nii.gz",
+    )
+    out_json = tmp_path / "moved-consistency.json"
+    args = [
+        "compare",
+        str(paths["original"]),
+        str(moved_path),
+        "--segment",
+        str(plugin),
+        "--json",
+        str(out_json),
+    ]
+    assert main(args) == 0
+    block = json.loads(out_json.read_text())["consistency"]
+    assert (
+        "the synthesized volume's labels were resampled (nearest) onto the original's grid" in block["notes"]
+    )
+    white = next(label for label in block["labels"] if label["name"] == "white matter")
+    assert white["hausdorff_mm"] == pytest.approx(2.0)  # the 2 mm shift, in mm
+    assert 0 < white["dice"] < 1 and block["regions"]
