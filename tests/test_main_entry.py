@@ -139,7 +139,7 @@ create_application([])  # main's GUI path reuses it; the timers below need it to
 
 def poll():
     for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.current_volume is not None:
+        if isinstance(window, MainWindow) and window.session.current is not None:
             print("printed to the missing console")  # dropped, not an AttributeError
             window.close()
             QtWidgets.QApplication.instance().exit(0)
