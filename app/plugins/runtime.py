@@ -447,6 +447,16 @@ def _run_parameters(raw: _RawRun, volume: Volume, options: RunOptions) -> dict:
     }
 
 
+def _defaults(plugin, options, progress, cancel) -> tuple[LoadedPlugin, RunOptions, ProgressCallback, CancelCallback]:
+    """The loaded plugin and the options and callbacks a caller left out."""
+    return (
+        plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin),
+        options or RunOptions(),
+        progress or (lambda fraction, message: None),
+        cancel or (lambda: False),
+    )
+
+
 def synthesize(
     plugin: LoadedPlugin | PluginManifest,
     volume: Volume,
@@ -457,10 +467,7 @@ def synthesize(
     """The plugin's output for ``volume``, marked synthetic: on the input's grid, or for a
     super-resolution plugin on its finer training grid over the same field of view. A
     segmentation plugin is refused here: its label maps come from ``segment``."""
-    options = options or RunOptions()
-    progress = progress or (lambda fraction, message: None)
-    cancel = cancel or (lambda: False)
-    plugin = plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin)
+    plugin, options, progress, cancel = _defaults(plugin, options, progress, cancel)
     manifest = plugin.manifest
     if manifest.is_segmentation:
         raise PluginError(
@@ -520,10 +527,7 @@ def segment(
     out-of-memory policy); the output is the argmax over the network's channels, not scaled back,
     and the Volume is a derived label map (``Volume.label_map``), never marked synthetic.
     """
-    options = options or RunOptions()
-    progress = progress or (lambda fraction, message: None)
-    cancel = cancel or (lambda: False)
-    plugin = plugin if isinstance(plugin, LoadedPlugin) else load_plugin(plugin)
+    plugin, options, progress, cancel = _defaults(plugin, options, progress, cancel)
     manifest = plugin.manifest
     if not manifest.is_segmentation:
         raise PluginError(f"{manifest.name} is a {manifest.task} plugin, not a segmentation plugin")
