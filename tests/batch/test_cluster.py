@@ -115,6 +115,21 @@ def test_a_worker_killed_mid_case_loses_nothing_and_duplicates_nothing(cluster, 
     survivors = {r["worker"] for r in table if r["case_id"] in {k.split("-")[1] for k in killed[1]}}
     assert survivors and procs[killed[0]].poll() is not None
     assert "the cluster at tcp://127.0.0.1" in stderr
+    # The same cohort on the embedded LocalCluster gives the same outputs (to float rounding: the
+    # workers' thread counts differ, and so does the order of the convolutions' sums).
+    import nibabel as nib
+    import numpy as np
+
+    embedded = tmp_path / "embedded"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "batch", "synthesize", "--plugin", "mr-t1-denoise", str(inputs),
+         str(embedded), "--workers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0 and "12 case(s): 12 synthesized" in result.stdout, result.stderr[-2000:]
+    for case_id in ids:
+        a = nib.load(out / "cases" / case_id / "synthesized.nii.gz").get_fdata()
+        b = nib.load(embedded / "cases" / case_id / "synthesized.nii.gz").get_fdata()
+        assert np.allclose(a, b, rtol=0, atol=1e-4 * float(np.ptp(a))), (case_id, float(np.abs(a - b).max()))
 
 
 def test_gpu_cases_are_refused_when_no_worker_declares_a_gpu(cluster, tmp_path):
