@@ -13,13 +13,24 @@ import requests
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host"}
 
 
-def start_https_proxy(target: str, cert: str, key: str) -> tuple[ThreadingHTTPServer, int]:
+def start_https_proxy(target: str, cert: str, key: str, bearer: tuple[str, tuple[str, str]] | None = None
+                      ) -> tuple[ThreadingHTTPServer, int]:  # fmt: skip
+    """``bearer`` = (token, (user, password)): requests must carry ``Authorization: Bearer token``
+    (else 401), which is exchanged for the server's basic credentials, as an auth gateway does."""
     class Handler(BaseHTTPRequestHandler):
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-            answer = requests.request(self.command, target + self.path, data=body, headers=headers, timeout=60)
+            auth = None
+            if bearer is not None:
+                if headers.pop("Authorization", None) != f"Bearer {bearer[0]}":
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                auth = bearer[1]
+            answer = requests.request(self.command, target + self.path, data=body, headers=headers, auth=auth, timeout=60)
             self.send_response(answer.status_code)
             for name, value in answer.headers.items():
                 if name.lower() not in _HOP:

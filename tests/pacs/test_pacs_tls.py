@@ -19,6 +19,7 @@ from tests.pacs.orthanc import Orthanc, available, free_port
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 PASSWORD = "s3cret-Pa55"
+TOKEN = "tok-3f9a1c77"
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +43,12 @@ def secure_orthanc(tmp_path_factory, orthanc):
         requests.post(f"{server.rest}/instances", data=Path(path).read_bytes(), auth=("reader", PASSWORD),
                       timeout=30).raise_for_status()  # fmt: skip
     proxy, port = start_https_proxy(server.rest, str(cert), str(key))
+    gateway, gateway_port = start_https_proxy(server.rest, str(cert), str(key), bearer=(TOKEN, ("reader", PASSWORD)))
     server.cert, server.https = cert, f"https://127.0.0.1:{port}/dicom-web"
+    server.bearer_url = f"https://127.0.0.1:{gateway_port}/dicom-web"
     yield server
     proxy.shutdown()
+    gateway.shutdown()
     server.remove()
 
 
@@ -94,3 +98,31 @@ def test_a_wrong_password_and_an_unverified_server_are_one_line_and_say_no_secre
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     for result in (wrong, missing):
         assert PASSWORD not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+def test_bearer_token_from_the_environment(secure_orthanc, orthanc, tmp_path):
+    config = tmp_path / "pacs.yaml"
+    config.write_text(yaml.safe_dump({"nodes": {"cloud": {"url": secure_orthanc.bearer_url, "auth": "bearer",
+                                                          "token_env": "PACS_PASSWORD", "tls": {"ca": str(secure_orthanc.cert)}}}}))  # fmt: skip
+    found = run(config, "find", "cloud", "--patient-id", orthanc.study["patient_id"], "--json", env_password=TOKEN)
+    assert found.returncode == 0 and json.loads(found.stdout)[0]["study_uid"] == orthanc.study["study_uid"], found.stderr
+    refused = run(config, "echo", "cloud", env_password="not-the-token")
+    assert refused.returncode == 2 and "HTTP 401" in refused.stderr and TOKEN not in refused.stderr
+
+
+def test_a_secret_from_the_system_keyring(monkeypatch):
+    import types
+
+    from app.pacs.nodes import Node, NodeError
+
+    asked = []
+    fake = types.SimpleNamespace(get_password=lambda service, user: asked.append((service, user)) or (PASSWORD if user == "reader" else None))
+    monkeypatch.setitem(sys.modules, "keyring", fake)
+    node = Node("web", "dicomweb", url="https://pacs.example.org/dicom-web", auth="basic", username="reader", keyring_service="synthview-pacs")
+    assert node.secret() == PASSWORD and asked == [("synthview-pacs", "reader")]
+    nobody = Node("web", "dicomweb", url="https://x/dicom-web", auth="basic", username="nobody", keyring_service="synthview-pacs")
+    with pytest.raises(NodeError, match="no secret for nobody in keyring synthview-pacs"):
+        nobody.secret()
+    monkeypatch.setitem(sys.modules, "keyring", None)  # not installed
+    with pytest.raises(NodeError, match="'keyring' package is not installed"):
+        node.secret()
