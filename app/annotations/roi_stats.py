@@ -111,7 +111,7 @@ def roi_statistics(region: PlanarRegion, volume: Volume) -> RoiStatistics:
     indices = region_voxel_indices(region, volume.geometry, volume.shape_kji)
     values = volume.voxels[indices[:, 0], indices[:, 1], indices[:, 2]]
     pixel_area = _in_plane_voxel_area_mm2(volume.geometry, region.normal_lps)
-    return statistics_of_values(values, region.area_mm2, pixel_area * len(indices), _units(volume))
+    return statistics_of_values(values, region.area_mm2, pixel_area * len(indices), volume_units(volume))
 
 
 def mask_statistics(mask_kji: np.ndarray, volume: Volume) -> RoiStatistics:
@@ -120,7 +120,7 @@ def mask_statistics(mask_kji: np.ndarray, volume: Volume) -> RoiStatistics:
         raise ValueError(f"mask shape {mask_kji.shape} does not match the volume {volume.voxels.shape}")
     values = volume.voxels[mask_kji.astype(bool)]
     area = float(volume.geometry.spacing_mm[0] * volume.geometry.spacing_mm[1]) * values.size
-    return statistics_of_values(values, area, area, _units(volume))
+    return statistics_of_values(values, area, area, volume_units(volume))
 
 
 def compare_roi(region: PlanarRegion, volumes: dict[str, Volume]) -> dict[str, RoiStatistics]:
@@ -133,7 +133,8 @@ def _in_plane_voxel_area_mm2(geometry: Geometry, normal_lps: np.ndarray) -> floa
     return float(np.prod(geometry.spacing_mm)) / (2.0 * slab_half_thickness_mm(geometry, normal_lps))
 
 
-def _units(volume: Volume) -> str:
+def volume_units(volume: Volume) -> str:
+    """What a voxel value means: the volume's units, HU for CT, else ""."""
     if volume.units:
         return volume.units
     return "HU" if volume.modality.upper() == "CT" else ""

@@ -132,8 +132,12 @@ def document_from_dict(data: dict, source: str = "annotations") -> AnnotationDoc
     return document
 
 
-def save_annotations(document: AnnotationDocument, path: str | Path) -> Path:
-    return write_text_atomic(path, json.dumps(document_to_dict(document), indent=1))
+def save_annotations(document: AnnotationDocument, path: str | Path, measurements: dict | None = None) -> Path:
+    """Write the sidecar; an export adds the derived ``measurements`` block (ignored on load)."""
+    data = document_to_dict(document)
+    if measurements is not None:
+        data["measurements"] = measurements
+    return write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def load_annotations(path: str | Path) -> AnnotationDocument:

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from app.annotations.document import AnnotationDocument
+from app.annotations.measurements import measurements_block
+from app.annotations.shapes import PlanarRegion, Ruler
 from app.annotations.sidecar import document_from_dict, document_to_dict, save_annotations
 from app.core.volume import Volume
 from app.io.dicom_export import (
@@ -90,21 +92,29 @@ def export_annotation_bundle(
     out_dir: str | Path,
     deidentify: bool = False,
     warnings: list[str] | None = None,
+    compare_volumes: dict[str, Volume] | None = None,
 ) -> list[Path]:
     """Write everything the annotations can become into ``out_dir``; return the paths.
 
     ``volume`` is the one the annotations were drawn on (the mask's grid). With
     ``deidentify``, a de-identified derived series is always written and SR/SEG refer to it;
     every file then is de-identified (labels scrubbed of the source's identifiers), and what
-    free text stays is added to ``warnings``.
+    free text stays is added to ``warnings``. The sidecar carries a ``measurements`` block
+    (line profiles, noise SD, CNR, NPS) for each of ``compare_volumes`` (panel name -> volume;
+    default: ``volume`` alone, as "image").
     """
     out_dir = Path(out_dir)
+    volumes = dict(compare_volumes) if compare_volumes else {"image": volume}
     if deidentify:
-        document, kept = deidentified_document(document, known_identifiers(volume, source_of(volume)))
+        known = known_identifiers(volume, source_of(volume))
+        document, kept = deidentified_document(document, known)
         if kept and warnings is not None:
             warnings.append(free_text_warning(kept))
+        volumes = _scrubbed_names(volumes, known)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [save_annotations(document, out_dir / "annotations.annotations.json")]
+    measured = any(isinstance(item, (Ruler, PlanarRegion)) for item in document)
+    measurements = measurements_block(document, volumes) if measured else None
+    written = [save_annotations(document, out_dir / "annotations.annotations.json", measurements)]
     mask = document.mask if document.mask is not None and document.mask.voxel_count() else None
     if mask is not None:
         written.append(save_label_mask_nifti(mask.labels, mask.geometry, out_dir / "mask.nii.gz", mask.names))
@@ -126,3 +136,15 @@ def export_annotation_bundle(
             )
         )
     return written
+
+
+def _scrubbed_names(volumes: dict[str, Volume], known: KnownIdentifiers) -> dict[str, Volume]:
+    """Panel names without the source's identifiers (a volume's name may name the patient)."""
+    scrubbed: dict[str, Volume] = {}
+    for name, item in volumes.items():
+        key = base = known.scrub(name)
+        number = 2
+        while key in scrubbed:
+            key, number = f"{base} ({number})", number + 1
+        scrubbed[key] = item
+    return scrubbed

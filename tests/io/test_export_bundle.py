@@ -5,6 +5,7 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pydicom
+import pytest
 
 from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
@@ -62,3 +63,45 @@ def test_bundle_for_a_dicom_volume_refers_to_it(tmp_path):
     assert np.all(
         [pydicom.dcmread(p).PatientIdentityRemoved == "YES" for p in (deidentified / "series").glob("*.dcm")]
     )
+
+
+def test_bundle_sidecar_carries_measurements_for_every_compare_volume(tmp_path):
+    import json
+
+    from app.annotations.shapes import Ruler
+    from app.annotations.sidecar import load_annotations
+
+    volume = synthetic_mr_volume()
+    synthesized = volume.with_voxels(volume.voxels * 2.0)
+    document = annotate(volume)
+    start, end = volume.geometry.lps_from_index([0, 3, 2]), volume.geometry.lps_from_index([6, 3, 2])
+    document.insert(Ruler(label="profile", start_lps=start, end_lps=end))
+    volumes = {"original": volume, "synthesized": synthesized}
+    export_annotation_bundle(document, volume, tmp_path, compare_volumes=volumes)
+    sidecar = tmp_path / "annotations.annotations.json"
+    data = json.loads(sidecar.read_text())
+    panels = data["measurements"]["volumes"]
+    assert list(panels) == ["original", "synthesized"]
+    original, doubled = (panels[name]["line_profiles"][0]["values"] for name in volumes)
+    assert doubled == pytest.approx([2.0 * value for value in original])
+    assert panels["synthesized"]["noise"][0]["sd"] == pytest.approx(2.0 * panels["original"]["noise"][0]["sd"])
+    assert len(load_annotations(sidecar)) == 2  # the derived block does not stop the file reopening
+    plain = tmp_path / "plain"
+    export_annotation_bundle(document, volume, plain)
+    assert list(json.loads((plain / "annotations.annotations.json").read_text())["measurements"]["volumes"]) == ["image"]
+
+
+def test_deidentified_bundle_scrubs_panel_names_in_measurements(tmp_path):
+    import json
+
+    from app.io.loader import load_volume
+
+    acquired = synthetic_mr_volume()
+    acquired = Volume(acquired.voxels, acquired.geometry, modality="MR")
+    write_derived_series(acquired, tmp_path / "mr", source=source_header(), keep_study_uid=True)
+    loaded = load_volume(tmp_path / "mr")
+    volumes = {"DOE^JANE original": loaded, "DOE^JANE": loaded, "Jane Doe": loaded}
+    export_annotation_bundle(annotate(loaded), loaded, tmp_path / "anon", deidentify=True, compare_volumes=volumes)
+    text = (tmp_path / "anon" / "annotations.annotations.json").read_text()
+    assert "DOE" not in text.upper().replace("[REMOVED]", "")
+    assert len(json.loads(text)["measurements"]["volumes"]) == 3  # scrubbed names kept apart
