@@ -127,14 +127,17 @@ def surface_distances_mm(a: np.ndarray, b: np.ndarray, spacing_kji) -> np.ndarra
     return to_b[_surface(a)]
 
 
-def hausdorff_mm(a: np.ndarray, b: np.ndarray, spacing_kji, percentile: float = 95.0) -> float | None:
-    """Symmetric Hausdorff distance at ``percentile`` (100: the maximum); None if a mask is empty."""
+def pooled_surface_distances_mm(a: np.ndarray, b: np.ndarray, spacing_kji) -> np.ndarray | None:
+    """Surface distances of both directions (mm), pooled; None if a mask is empty."""
     if not a.any() or not b.any():
         return None
-    pooled = np.concatenate(
-        [surface_distances_mm(a, b, spacing_kji), surface_distances_mm(b, a, spacing_kji)]
-    )
-    return float(np.percentile(pooled, percentile))
+    return np.concatenate([surface_distances_mm(a, b, spacing_kji), surface_distances_mm(b, a, spacing_kji)])
+
+
+def hausdorff_mm(a: np.ndarray, b: np.ndarray, spacing_kji, percentile: float = 95.0) -> float | None:
+    """Symmetric Hausdorff distance at ``percentile`` (100: the maximum); None if a mask is empty."""
+    pooled = pooled_surface_distances_mm(a, b, spacing_kji)
+    return None if pooled is None else float(np.percentile(pooled, percentile))
 
 
 def label_agreement(
@@ -144,6 +147,7 @@ def label_agreement(
     voxel_ml = float(np.prod(spacing_kji)) / 1000.0
     a, b = original == label, synthesized == label
     volume_a, volume_b = int(a.sum()) * voxel_ml, int(b.sum()) * voxel_ml
+    pooled = pooled_surface_distances_mm(a, b, spacing_kji)  # once for both figures
     return LabelAgreement(
         label=label,
         name=name,
@@ -152,8 +156,8 @@ def label_agreement(
         volume_synthesized_ml=volume_b,
         volume_change_ml=volume_b - volume_a,
         volume_change_percent=100.0 * (volume_b - volume_a) / volume_a if volume_a > 0 else None,
-        hd95_mm=hausdorff_mm(a, b, spacing_kji, 95.0),
-        hausdorff_mm=hausdorff_mm(a, b, spacing_kji, 100.0),
+        hd95_mm=None if pooled is None else float(np.percentile(pooled, 95.0)),
+        hausdorff_mm=None if pooled is None else float(pooled.max()),
     )
 
 
