@@ -137,3 +137,11 @@ def test_a_synthesized_volume_on_another_grid_is_compared_on_the_originals(volum
     white = next(label for label in block["labels"] if label["name"] == "white matter")
     assert white["hausdorff_mm"] == pytest.approx(2.0)  # the 2 mm shift, in mm
     assert 0 < white["dice"] < 1 and block["regions"]
+
+
+def test_synthesize_refuses_a_segmentation_plugin_in_one_line(volumes, tmp_path, capsys):
+    paths, plugin = volumes
+    out = tmp_path / "labels-as-image.nii.gz"
+    assert main(["synthesize", "--plugin", str(plugin), str(paths["original"]), str(out)]) == 2
+    assert "is a segmentation plugin: it makes label maps, not images" in capsys.readouterr().err
+    assert not out.exists()
