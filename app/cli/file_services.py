@@ -34,11 +34,16 @@ def series_preview(series) -> Volume:
     return load_series(dataclasses.replace(series, frames=[middle], size_ijk=(columns, rows, 1)))
 
 
-def export_annotations(document, volume: Volume, folder, deidentify: bool = False, warnings=None) -> list:
-    """The annotation bundle; ``warnings`` collects what a de-identified export could not check."""
+def export_annotations(
+    document, volume: Volume, folder, deidentify: bool = False, warnings=None, compare_volumes=None
+) -> list:
+    """The annotation bundle; ``warnings`` collects what a de-identified export could not check;
+    ``compare_volumes`` (panel name -> volume) are measured into the sidecar's measurements block."""
     from app.io.annotation_export import export_annotation_bundle
 
-    return export_annotation_bundle(document, volume, folder, deidentify=deidentify, warnings=warnings)
+    return export_annotation_bundle(
+        document, volume, folder, deidentify=deidentify, warnings=warnings, compare_volumes=compare_volumes
+    )
 
 
 def pacs_load_config():

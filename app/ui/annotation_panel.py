@@ -485,6 +485,7 @@ class AnnotationPanel(QtWidgets.QWidget):
             folder,
             deidentify=self.deidentify_check.isChecked(),
             warnings=warnings,
+            compare_volumes=self.controller.volumes,  # measurements mirrored on every panel
         )
         self.status = f"exported {len(written)} files to {folder}" + "".join(f"; {w}" for w in warnings)
         return written

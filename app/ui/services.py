@@ -37,5 +37,5 @@ class FileServices:
     load_volume: VolumeLoader = _no_loader
     scan_beside: Callable[[str], list] | None = None  # folder / DICOM file -> studies (headers only)
     series_preview: Callable[[object], Volume] | None = None  # scanned series -> its middle slice
-    export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify, warnings)
+    export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify, warnings, compare_volumes)
     pacs: PacsServices | None = None

@@ -3,6 +3,8 @@ undo/redo with the keyboard, paint a mask, save and reload."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
@@ -224,6 +226,10 @@ def test_export_button_writes_sr_seg_and_sidecar(qtbot, compare_window, tmp_path
     assert (tmp_path / "measurements_sr.dcm").exists() and (tmp_path / "mask_seg.dcm").exists()
     assert (tmp_path / "annotations.annotations.json").exists() and (tmp_path / "mask.nii.gz").exists()
     assert "exported" in tools.status
+    panels = json.loads((tmp_path / "annotations.annotations.json").read_text())["measurements"]["volumes"]
+    assert list(panels) == list(tools.controller.volumes) == ["original", "synthesized", "difference"]
+    sd = [panel["noise"][0]["sd"] for panel in panels.values()]
+    assert sd == pytest.approx([tools.controller.statistics()[tools.controller.selected_id][n].sd for n in panels])
 
 
 def test_rename_in_the_table_is_undoable(qtbot, compare_window):
