@@ -46,6 +46,12 @@ def _annotation_tools(window) -> None:
     install_annotation_tools(window)
 
 
+def _measure_panel(window) -> None:
+    from app.ui.measure_panel import install_measure_panel
+
+    install_measure_panel(window)
+
+
 def _figure_export(window) -> None:
     from app.ui.figure_export import install_figure_export
 
@@ -75,6 +81,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("Hallucination check", _hallucination_panel, lazy=True),
     ToolSpec("Lesion checklist", _lesion_checklist, lazy=True),
     ToolSpec("Annotations", _annotation_tools),  # binds the annotation keys at start
+    ToolSpec("Measurements", _measure_panel, lazy=True),  # profiles, noise, CNR, NPS per panel
     ToolSpec("Export figure", _figure_export, has_dock=False),
     ToolSpec("Sample gallery", _gallery_menu, has_dock=False),
     ToolSpec("Batch results", _batch_results_menu, has_dock=False),
