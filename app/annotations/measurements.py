@@ -18,6 +18,7 @@ from app.annotations.nps import nps_2d
 from app.annotations.roi_contrast import cnr, noise_sd
 from app.annotations.roi_stats import volume_units
 from app.annotations.shapes import PlanarRegion, Ruler
+from app.core.compare_pair import difference
 from app.core.volume import Volume
 
 BACKGROUND_PREFIXES = ("background", "bg")
@@ -29,6 +30,17 @@ DEFINITIONS = {
     "contrast_to_background": "(mean_signal - mean_background) / mean_background",
     "nps": "radially averaged 2D NPS = dx dy / (Nx Ny) |DFT(ROI - trend)|^2, cycles/mm (AAPM TG-233)",
 }
+
+
+def compare_volumes(original: Volume, others: list[Volume]) -> dict[str, Volume]:
+    """The panels of a comparison, named as the viewer heads them: the original, each other
+    volume ("synthesized" / "acquired", numbered when several) and its difference map."""
+    volumes = {"synthesized (reference)" if original.is_synthetic else "original": original}
+    for number, other in enumerate(others, start=1):
+        suffix = f" {number}" if len(others) > 1 else ""
+        volumes[("synthesized" if other.is_synthetic else "acquired") + suffix] = other
+        volumes["difference" + suffix] = difference(original, other).volume
+    return volumes
 
 
 def is_background(region: PlanarRegion) -> bool:

@@ -145,15 +145,16 @@ def roi_patches(volume: Volume, roi: PlanarRegion, slices: int = 1) -> tuple[np.
     covered[tuple((indices - low).T)] = True
     in_plane = covered.any(axis=through_kji)
     row_slice, col_slice = _largest_covered_box(in_plane)
-    rows = np.arange(row_slice.start, row_slice.stop) + low[rows_axis]
-    cols = np.arange(col_slice.start, col_slice.stop) + low[cols_axis]
     centre = int(indices[0, through_kji])
     depth = volume.shape_kji[through_kji]
     first = int(np.clip(centre - (slices - 1) // 2, 0, max(depth - slices, 0)))
-    layers = np.arange(first, min(first + slices, depth))
-    block = np.take(volume.voxels, layers, axis=through_kji)
-    block = np.take(np.take(block, rows, axis=rows_axis), cols, axis=cols_axis)
-    patches = np.moveaxis(np.asarray(block, dtype=np.float64), through_kji, 0)
+    key = [slice(None)] * 3
+    key[through_kji] = slice(first, min(first + slices, depth))
+    key[rows_axis] = slice(row_slice.start + low[rows_axis], row_slice.stop + low[rows_axis])
+    key[cols_axis] = slice(col_slice.start + low[cols_axis], col_slice.stop + low[cols_axis])
+    # Plain slices: a lazy (resampled or difference) volume computes only this block.
+    block = np.asarray(volume.voxels[tuple(key)], dtype=np.float64)
+    patches = np.moveaxis(block, through_kji, 0)
     spacing_kji = volume.geometry.spacing_mm[::-1]
     return patches, float(spacing_kji[cols_axis]), float(spacing_kji[rows_axis])
 

@@ -1,6 +1,6 @@
 """``python main.py export INPUT [--dicom DIR] [--nifti OUT.nii.gz] [--annotations A.json]
 [--sr SR.dcm] [--seg SEG.dcm] [--mask-nifti MASK.nii.gz] [--source SRC] [--keep-study]
-[--deidentify] [--series UID]``.
+[--deidentify] [--series UID] [--measurements OUT.json [--measure-with OTHER ...]]``.
 
 Exports a volume (synthesized or not) and its annotations headlessly:
 
@@ -12,6 +12,10 @@ Exports a volume (synthesized or not) and its annotations headlessly:
   present); ``--sr`` writes its measurements as DICOM SR (TID 1500), ``--seg`` its label mask
   as DICOM SEG, ``--mask-nifti`` the mask as NIfTI. SR and SEG refer to a DICOM series: the
   series written by ``--dicom`` when given, else the input when it is DICOM.
+* ``--measurements OUT.json``: the ROI measurements of the annotations (line profiles, noise
+  SD, CNR / contrast-to-background, noise power spectra; app.annotations.measurements) on the
+  input and, for each ``--measure-with`` volume (e.g. the synthesized one), on it and on its
+  difference from the input, at the same world coordinates.
 * ``--deidentify``: everything written is de-identified: the derived series follows the
   PS3.15 Annex E basic profile (UIDs become this installation's pseudonyms, so two exports of one
   study stay one study), SR/SEG (which then need ``--dicom``) refer to that series, the NIfTI
@@ -48,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sr", metavar="SR.dcm", default=None, help="measurements as DICOM SR (TID 1500)")
     parser.add_argument("--seg", metavar="SEG.dcm", default=None, help="label mask as DICOM SEG")
     parser.add_argument("--mask-nifti", metavar="MASK.nii.gz", default=None, help="label mask as NIfTI")
+    parser.add_argument(
+        "--measurements", metavar="OUT.json", default=None, help="ROI measurements of the annotations as JSON"
+    )
+    parser.add_argument(
+        "--measure-with",
+        metavar="OTHER",
+        action="append",
+        default=[],
+        help="also measure on this volume and its difference from INPUT (repeatable)",
+    )
     add_force_argument(parser)
 
 
@@ -71,9 +85,13 @@ def export(args: argparse.Namespace) -> list[str]:
     from app.io import dicom_export
     from app.io.loader import load_volume
 
-    wanted = [args.dicom, args.nifti, args.sr, args.seg, args.mask_nifti]
+    wanted = [args.dicom, args.nifti, args.sr, args.seg, args.mask_nifti, args.measurements]
     if not any(wanted):
-        raise ValueError("nothing to do: give at least one of --dicom, --nifti, --sr, --seg, --mask-nifti")
+        raise ValueError(
+            "nothing to do: give at least one of --dicom, --nifti, --sr, --seg, --mask-nifti, --measurements"
+        )
+    if args.measure_with and not args.measurements:
+        raise ValueError("--measure-with needs --measurements OUT.json")
     annotations_path = Path(args.annotations) if args.annotations else sidecar_path_for(args.input)
     _check_outputs(args, annotations_path)
     volume = load_volume(args.input, series_uid=args.series)
@@ -100,7 +118,7 @@ def export(args: argparse.Namespace) -> list[str]:
             )
     if args.nifti:
         written.append(str(dicom_export.write_derived_nifti(volume, args.nifti, deidentify=args.deidentify)))
-    if not (args.sr or args.seg or args.mask_nifti):
+    if not (args.sr or args.seg or args.mask_nifti or args.measurements):
         return written
 
     if not annotations_path.exists():
@@ -115,6 +133,8 @@ def export(args: argparse.Namespace) -> list[str]:
             written.append(f"warning: {free_text_warning(kept)}")
     if args.mask_nifti:
         written.append(_mask_nifti(document, args.mask_nifti))
+    if args.measurements:
+        written.append(_measurements(document, volume, args.measure_with, args.measurements))
     if args.sr or args.seg:
         evidence = _evidence(volume, derived_dir, args)
         if args.sr:
@@ -156,8 +176,10 @@ def _check_outputs(args: argparse.Namespace, annotations_path: Path) -> None:
         file_output(args.sr) if args.sr else None,
         file_output(args.seg) if args.seg else None,
         nifti_output(args.mask_nifti) if args.mask_nifti else None,
+        file_output(args.measurements) if args.measurements else None,
     ]
-    check_outputs(outputs, input_paths(args.input, args.source, annotations_path), args.force)
+    inputs = input_paths(args.input, args.source, annotations_path, *args.measure_with)
+    check_outputs(outputs, inputs, args.force)
 
 
 def _evidence(volume, derived_dir: Path | None, args: argparse.Namespace) -> list:
@@ -201,3 +223,16 @@ def _mask_nifti(document, path: str) -> str:
         raise ValueError("the annotation file has no label mask for --mask-nifti")
     mask = document.mask
     return str(save_label_mask_nifti(mask.labels, mask.geometry, path, mask.names))
+
+
+def _measurements(document, volume, others: list[str], path: str) -> str:
+    """The measurements block on INPUT, each OTHER and its difference, written atomically."""
+    import json
+
+    from app.annotations.measurements import compare_volumes, measurements_block
+    from app.io.atomic import write_text_atomic
+    from app.io.loader import load_volume
+
+    volumes = compare_volumes(volume, [load_volume(other) for other in others])
+    block = measurements_block(document, volumes)
+    return str(write_text_atomic(path, json.dumps({"measurements": block}, indent=1, allow_nan=False)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import highdicom as hd
 import numpy as np
 import pydicom
+import pytest
 
 from app.annotations.document import AnnotationDocument
 from app.annotations.label_mask import LabelMask
@@ -173,3 +174,41 @@ def test_seg_of_a_tilt_corrected_input_says_how_to_export_it(tmp_path, capsys):
     first = pydicom.dcmread(next((tmp_path / "series").glob("*.dcm")))
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == first.SeriesInstanceUID
     assert "gantry tilt" in first.DerivationDescription
+
+
+def test_measurements_on_input_synthesized_and_difference(tmp_path, capsys):
+    import json
+
+    from app.annotations.shapes import RectangleRoi
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry
+
+    rng = np.random.default_rng(5)
+    geometry = Geometry.identity((1.0, 1.0, 2.0))
+    original = Volume((100.0 + rng.normal(0, 4.0, (4, 32, 32))).astype(np.float32), geometry, modality="CT")
+    synthesized = original.with_voxels(original.voxels * 0.5 + 50.0, provenance=Provenance("toy-gan", "0.1"))
+    moved = Volume(  # the synthesized volume stored on another grid (shifted 3 mm): resampled, not refused
+        synthesized.voxels, Geometry.identity((1.0, 1.0, 2.0), origin_lps_mm=(3.0, 0.0, 0.0)),
+        modality="CT", provenance=Provenance("toy-gan", "0.1"),
+    )
+    paths = [save_nifti(v, tmp_path / f"{n}.nii.gz") for n, v in (("orig", original), ("synth", synthesized), ("moved", moved))]
+    document = AnnotationDocument()
+    document.insert(Ruler(label="line", start_lps=[2.0, 16.0, 2.0], end_lps=[28.0, 16.0, 2.0]))
+    document.insert(RectangleRoi(label="liver", center_lps=[10.0, 16.0, 2.0], half_width_mm=6, half_height_mm=6))
+    document.insert(RectangleRoi(label="background", center_lps=[22.0, 16.0, 2.0], half_width_mm=5, half_height_mm=5))
+    save_annotations(document, tmp_path / "orig.annotations.json")
+    out = tmp_path / "measurements.json"
+    args = ["export", str(paths[0]), "--measurements", str(out), "--measure-with", str(paths[1]), "--measure-with", str(paths[2])]
+    assert main(args) == 0, capsys.readouterr().err
+    panels = json.loads(out.read_text())["measurements"]["volumes"]
+    assert list(panels) == ["original", "synthesized 1", "difference 1", "synthesized 2", "difference 2"]
+    sd = {name: panel["noise"][0]["sd"] for name, panel in panels.items()}
+    assert sd["synthesized 1"] == pytest.approx(sd["original"] / 2, rel=1e-5)
+    assert sd["difference 1"] == pytest.approx(sd["original"] / 2, rel=1e-5)  # 0.5 x - x + 50
+    assert panels["synthesized 2"]["nps"][0]["patch_shape"] == [13, 13]  # 12 mm, edges inclusive
+    assert panels["difference 2"]["nps"][0]["variance"] > 0  # a lazy, resampled difference measured too
+    contrast = panels["original"]["contrast"][0]
+    assert (contrast["signal_label"], contrast["background_label"]) == ("liver", "background")
+    assert main(args) == 2 and "exists" in capsys.readouterr().err  # never over an existing output
+    assert main(["export", str(paths[0]), "--measure-with", str(paths[1]), "--nifti", str(tmp_path / "x.nii.gz")]) == 2
+    assert "--measure-with needs --measurements" in capsys.readouterr().err
