@@ -9,7 +9,7 @@ in LPS millimetres.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -17,16 +17,23 @@ from scipy import ndimage
 from app.core.volume import Geometry
 
 CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
+REGION_RESIDUAL = "residual"
+REGION_OUTSIDE_RANGE = "outside_input_range"
+REGION_KINDS = {
+    REGION_RESIDUAL: "changed by the generator",
+    REGION_OUTSIDE_RANGE: "input outside the plugin's range, not synthesized",
+}
 
 
 @dataclass(frozen=True)
 class ResidualSettings:
     """How a residual is turned into regions; recorded in every report."""
 
-    threshold: float  # on the smoothed |residual|, in the image's units
+    threshold: float  # on the statistic: z (see app.analysis.detection) or the smoothed |residual|
     smoothing_sigma_mm: float = 1.0
     min_volume_ml: float = 0.0
     signed: str = "absolute"  # "absolute", "positive" (original brighter) or "negative"
+    statistic: str = "residual"  # "z": calibrated z map; "residual": image units (--threshold)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,9 +51,22 @@ class Region:
     centroid_lps_mm: tuple[float, float, float]
     centroid_ijk: tuple[float, float, float]
     bbox_kji: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]  # [start, stop) per axis
+    peak_z: float | None = None  # signed z of largest magnitude (statistic "z")
+    kind: str = REGION_RESIDUAL
+
+    @property
+    def sign(self) -> str:
+        """'+' where the original is brighter than the synthesized (signal removed), '-' where darker."""
+        return "+" if self.peak_residual >= 0 else "-"
+
+    @property
+    def description(self) -> str:
+        return REGION_KINDS.get(self.kind, self.kind)
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["sign"] = self.sign
+        data["description"] = self.description
         data["centroid_lps_mm"] = [round(v, 3) for v in self.centroid_lps_mm]
         data["centroid_ijk"] = [round(v, 3) for v in self.centroid_ijk]
         data["bbox_kji"] = [list(b) for b in self.bbox_kji]
@@ -67,11 +87,32 @@ def smooth(values: np.ndarray, spacing_mm_ijk, sigma_mm: float) -> np.ndarray:
     return ndimage.gaussian_filter(values, sigma_kji, mode="nearest")
 
 
+def signed_components(statistic: np.ndarray, threshold: float) -> tuple[np.ndarray, int, int]:
+    """Labels of the 26-connected regions above +threshold (1..P) and below -threshold
+    (P+1..P+N): a region has one sign, so a bright and a dark change side by side stay two."""
+    positive, count_positive = ndimage.label(statistic > threshold, structure=CONNECTIVITY_26)
+    negative, count_negative = ndimage.label(statistic < -threshold, structure=CONNECTIVITY_26)
+    labels = positive.astype(np.int32)
+    labels[negative > 0] = negative[negative > 0] + count_positive
+    return labels, count_positive, count_negative
+
+
 def find_regions(
-    residual_map: np.ndarray, geometry: Geometry, settings: ResidualSettings
+    residual_map: np.ndarray,
+    geometry: Geometry,
+    settings: ResidualSettings,
+    statistic: np.ndarray | None = None,
 ) -> tuple[list[Region], np.ndarray]:
-    """Regions of the smoothed residual above ``settings.threshold``, largest first, and the label map."""
+    """Regions above ``settings.threshold``, largest first, and the label map.
+
+    With ``statistic`` (a signed z map, ``settings.statistic == "z"``) the regions are where
+    |z| exceeds the threshold, one sign each, with their peak z; otherwise where the smoothed
+    residual does (image units). Peak and mean residual are always the smoothed residual's.
+    """
     smoothed = smooth(residual_map, geometry.spacing_mm, settings.smoothing_sigma_mm)
+    if statistic is not None:
+        labels, _, _ = signed_components(statistic, settings.threshold)
+        return _describe_regions(labels, smoothed, geometry, settings, statistic), labels
     if settings.signed == "positive":
         above = smoothed > settings.threshold
     elif settings.signed == "negative":
@@ -80,7 +121,18 @@ def find_regions(
         above = np.abs(smoothed) > settings.threshold
     else:
         raise ValueError(f"signed must be 'absolute', 'positive' or 'negative', not {settings.signed!r}")
-    labels, count = ndimage.label(above, structure=CONNECTIVITY_26)
+    labels, _ = ndimage.label(above, structure=CONNECTIVITY_26)
+    return _describe_regions(labels, smoothed, geometry, settings, None), labels
+
+
+def _describe_regions(
+    labels: np.ndarray,
+    smoothed: np.ndarray,
+    geometry: Geometry,
+    settings: ResidualSettings,
+    statistic: np.ndarray | None,
+    kind: str = REGION_RESIDUAL,
+) -> list[Region]:
     voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
     regions: list[Region] = []
     slices = ndimage.find_objects(labels)
@@ -97,6 +149,10 @@ def find_regions(
         ijk = kji[::-1]
         lps = geometry.lps_from_index(ijk)
         peak = float(values[np.argmax(np.abs(values))])
+        peak_z = None
+        if statistic is not None:
+            z_values = statistic[box][inside]
+            peak_z = float(z_values[np.argmax(np.abs(z_values))])
         regions.append(
             Region(
                 label=index,
@@ -107,10 +163,38 @@ def find_regions(
                 centroid_lps_mm=tuple(float(v) for v in lps),
                 centroid_ijk=tuple(float(v) for v in ijk),
                 bbox_kji=tuple((s.start, s.stop) for s in box),
+                peak_z=peak_z,
+                kind=kind,
             )
         )
-    regions.sort(key=lambda r: (-abs(r.peak_residual) * r.voxel_count, r.label))
-    return regions, labels
+    if statistic is not None:
+        regions.sort(key=lambda r: (-abs(r.peak_z), r.label))
+    else:
+        regions.sort(key=lambda r: (-abs(r.peak_residual) * r.voxel_count, r.label))
+    return regions
+
+
+def outside_range_regions(
+    original: np.ndarray,
+    geometry: Geometry,
+    low: float,
+    high: float,
+    margin: float,
+    min_volume_ml: float,
+    first_label: int,
+) -> tuple[list[Region], np.ndarray]:
+    """Regions where the input lies more than ``margin`` outside the plugin's input range
+    [low, high]: the generator never saw those values (they were clipped or passed through),
+    so what it shows there is not synthesized. Labels start at ``first_label``."""
+    values = np.nan_to_num(np.asarray(original, dtype=np.float32), nan=0.0)
+    outside = (values > high + margin) | (values < low - margin)
+    labels, _ = ndimage.label(outside, structure=CONNECTIVITY_26)
+    excess = np.where(values > high, values - high, np.where(values < low, values - low, 0.0))
+    settings = ResidualSettings(threshold=margin, smoothing_sigma_mm=0.0, min_volume_ml=min_volume_ml)
+    regions = _describe_regions(labels, excess, geometry, settings, None, REGION_OUTSIDE_RANGE)
+    shifted = np.where(labels > 0, labels + first_label - 1, 0).astype(np.int32)
+    regions = [replace(r, label=r.label + first_label - 1) for r in regions]
+    return regions, shifted
 
 
 def default_threshold(original: np.ndarray, fraction: float = 0.1) -> float:
