@@ -10,14 +10,29 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from app.analysis.detection import (
+    DEFAULT_FALSE_REGIONS_PER_VOLUME,
+    NullCalibration,
+    OperatingPoint,
+    ZMap,
+    operating_point,
+    residual_z_map,
+)
 from app.analysis.difference_maps import DifferenceMaps, difference_maps, same_kind
 from app.analysis.metrics import Metrics, compute_metrics
-from app.analysis.residual_regions import Region, ResidualSettings, default_threshold, find_regions
+from app.analysis.residual_regions import (
+    Region,
+    ResidualSettings,
+    find_regions,
+    outside_range_regions,
+)
 from app.analysis.uncertainty import voxel_sd
 from app.core.resample import resample_like
 from app.core.volume import Volume
 
 NO_RESIDUAL = "none"
+OUTSIDE_RANGE_MARGIN = 0.02  # of the plugin's input range: beyond it a voxel was clipped for real
+OUTSIDE_RANGE_MIN_ML = 0.005  # 5 mm^3: a lesion, not a few hot voxels
 
 
 @dataclass
@@ -37,14 +52,32 @@ class CompareResult:
     metrics: dict[str, Metrics] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     extra_maps: dict[str, Volume] = field(default_factory=dict)  # cycle residual, ensemble SD (residual grid)
+    z: ZMap | None = None  # the calibrated statistic (settings.statistic == "z")
+    operating: OperatingPoint | None = None  # how the z threshold was chosen
+    outside_range: list[Region] = field(default_factory=list)  # input the plugin never saw
+    outside_labels: np.ndarray | None = None
 
     def with_threshold(self, threshold: float) -> CompareResult:
-        """The same check with another threshold (only the regions are recomputed)."""
+        """The same check with another threshold, in the statistic's units (z, or image units
+        for ``statistic == "residual"``); only the regions are recomputed."""
         settings = replace(self.settings, threshold=float(threshold))
         if self.residual_source == NO_RESIDUAL:
             return replace(self, settings=settings)
-        regions, labels = find_regions(self.residual_map.voxels, self.residual_map.geometry, settings)
+        regions, labels = find_regions(
+            self.residual_map.voxels,
+            self.residual_map.geometry,
+            settings,
+            self.z.z if settings.statistic == "z" and self.z is not None else None,
+        )
+        regions, labels = _with_outside(regions, labels, self.outside_range, self.outside_labels)
         return replace(self, settings=settings, regions=regions, label_map=labels, notes=list(self.notes))
+
+    @property
+    def z_volume(self) -> Volume | None:
+        """The z map as a volume on the residual's grid (for display), when computed."""
+        if self.z is None:
+            return None
+        return _map(self.residual_map, self.z.z, "residual z (original - synthesized)", self.synthesized)
 
     def region_map_means(self) -> list[dict[str, float]]:
         """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""
@@ -64,6 +97,9 @@ class CompareResult:
             "synthesized_provenance": provenance.to_dict() if provenance else None,
             "residual_source": self.residual_source,
             "settings": self.settings.to_dict(),
+            "sign_convention": "residual = original - synthesized: + where the synthesized image is darker"
+            " (signal removed), - where it is brighter (signal added)",
+            "operating_point": self.operating.to_dict() if self.operating else None,
             "input_difference_meaningful": self.input_difference.meaningful,
             "notes": list(self.notes),
             "region_count": len(self.regions),
@@ -107,6 +143,8 @@ def run_compare(
     cycle_reconstruction: Volume | None = None,
     ensemble: list[Volume] | None = None,
     extra_maps: dict[str, Volume] | None = None,
+    false_regions_per_volume: float = DEFAULT_FALSE_REGIONS_PER_VOLUME,
+    calibration: NullCalibration | None = None,
 ) -> CompareResult:
     """Compute maps, regions and metrics.
 
@@ -117,8 +155,13 @@ def run_compare(
     and a note says so. ``ensemble`` (other outputs of the same task: checkpoints, MC-dropout or
     TTA runs) adds a per-voxel SD map over them and ``synthesized``; ``extra_maps`` (e.g. a TTA
     SD or perturbation change map computed by the caller) are shown and summarised per region,
-    resampled onto the residual's grid. ``threshold`` defaults to
-    10 % of the base image's robust intensity range.
+    resampled onto the residual's grid.
+
+    Without ``threshold`` the regions come from the calibrated z map (``app.analysis.detection``)
+    at ``false_regions_per_volume`` expected false regions on a healthy pair, raised to the
+    plugin's ``calibration`` when given; ``threshold`` (image units) flags the smoothed residual
+    instead. Where the synthesized volume's provenance records the plugin's input range, input
+    voxels well outside it are listed as their own region kind: the generator never saw them.
     """
     notes: list[str] = []
     input_difference = difference_maps(original, synthesized)
@@ -173,13 +216,39 @@ def run_compare(
             "(load a reference acquisition or the cycle reconstruction)"
         )
     residual_map = _map(base, residual_values, f"residual {source}", synthesized)
-    if threshold is None:
-        threshold = default_threshold(base.voxels)
-    settings = ResidualSettings(float(threshold), smoothing_sigma_mm, min_volume_ml)
+    zmap = operating = None
+    if threshold is None and source != NO_RESIDUAL:
+        zmap = residual_z_map(residual_values, base.voxels, base.geometry.spacing_mm)
+        operating = operating_point(zmap, false_regions_per_volume, calibration)
+        settings = ResidualSettings(operating.z_threshold, smoothing_sigma_mm, min_volume_ml, statistic="z")
+    else:
+        settings = ResidualSettings(float(threshold or 1.0), smoothing_sigma_mm, min_volume_ml)
     if source != NO_RESIDUAL:
-        regions, labels = find_regions(residual_map.voxels, residual_map.geometry, settings)
+        regions, labels = find_regions(
+            residual_map.voxels, residual_map.geometry, settings, zmap.z if zmap is not None else None
+        )
     else:
         regions, labels = [], np.zeros(base.shape_kji, dtype=np.int32)
+    outside, outside_labels = [], None
+    input_range = plugin_input_range(synthesized)
+    if input_range is not None and base is original:
+        low, high = input_range
+        outside, outside_labels = outside_range_regions(
+            original.voxels,
+            original.geometry,
+            low,
+            high,
+            OUTSIDE_RANGE_MARGIN * (high - low),
+            OUTSIDE_RANGE_MIN_ML,
+            first_label=int(labels.max()) + 1 if labels.size else 1,
+        )
+        regions, labels = _with_outside(regions, labels, outside, outside_labels)
+        if outside:
+            notes.append(
+                f"{len(outside)} region(s) of the input lie outside the plugin's input range"
+                f" [{low:.4g}, {high:.4g}]: the generator never saw those values, so the output"
+                " there is not synthesized (listed as 'outside_input_range')"
+            )
     ok, _ = same_kind(original, synthesized)
     if ok and not synthesized.provenance:
         notes.append(
@@ -199,7 +268,42 @@ def run_compare(
         metrics,
         notes,
         extra_maps,
+        zmap,
+        operating,
+        outside,
+        outside_labels,
     )
+
+
+def plugin_input_range(synthesized: Volume) -> tuple[float, float] | None:
+    """The input bounds the plugin scaled to its network range (from the provenance the
+    runtime records), when they were measured or fixed: values beyond them were clipped."""
+    provenance = synthesized.provenance
+    scaling = (provenance.parameters or {}).get("input_scaling") if provenance else None
+    if not isinstance(scaling, dict) or scaling.get("method") not in ("percentile", "window"):
+        return None
+    try:
+        low, high = float(scaling["low"]), float(scaling["high"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (low, high) if np.isfinite(low) and np.isfinite(high) and high > low else None
+
+
+def _with_outside(
+    regions: list[Region], labels: np.ndarray, outside: list[Region], outside_labels: np.ndarray | None
+) -> tuple[list[Region], np.ndarray]:
+    """The residual's regions followed by the outside-the-range ones, in one label map (an
+    outside-range voxel keeps its own label: that is what the reader must know there)."""
+    if not outside or outside_labels is None:
+        return regions, labels
+    offset = int(labels.max()) if labels.size else 0
+    shift = offset + 1 - min(r.label for r in outside)
+    merged = labels.copy()
+    moved = [replace(r, label=r.label + shift) for r in outside]
+    keep = set(r.label for r in outside)
+    inside = np.isin(outside_labels, list(keep))
+    merged[inside] = outside_labels[inside] + shift
+    return [*regions, *moved], merged
 
 
 def _require_overlap(difference: DifferenceMaps, what: str, grid: str) -> None:

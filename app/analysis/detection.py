@@ -8,11 +8,13 @@ pseudo-healthy generator's residual is dominated by edges it redraws. Here the r
 
 1. Local noise: ``sigma(x)``, the robust SD (1.4826 x median |.|) of a high-pass residual
    (``r`` minus its 1-voxel Gaussian blur, rescaled to white-noise units) in blocks of about
-   8 mm, smoothed and brought back to the full grid. A lesion barely moves a block's median.
+   8 mm, the loudest of each block's neighbours, brought back to the full grid. A lesion
+   barely moves a block's median.
 2. Lesion scales: ``r`` smoothed with Gaussians matched to spheres of 3-10 mm (the scales a
    radiologist worries about), divided by ``sigma(x)``, and centred and scaled by its own robust
-   SD inside the analysed tissue, so each scale's map is a z map whose null is about N(0, 1)
-   even when the noise is spatially correlated.
+   SD inside the analysed tissue (the larger of the MAD and the 99th-percentile estimate, so
+   heavy tails count), so each scale's map is a z map whose null is about N(0, 1) even when
+   the noise is spatially correlated.
 3. ``z`` is, at each voxel, the scale of largest |z| (sign kept).
 4. The threshold ``t`` gives ``false_regions_per_volume`` expected regions on a healthy pair:
    from Gaussian random-field theory (expected Euler characteristic of the excursion set,
@@ -39,6 +41,11 @@ DEFAULT_FALSE_REGIONS_PER_VOLUME = 1.0
 NOISE_BLOCK_MM = 8.0
 CALIBRATION_FILE = "calibration.json"
 MAD_TO_SD = 1.4826
+# A change smaller than this share of the image's robust range (0.5-99.5 percentiles), after
+# smoothing at the lesion scale, is never called significant however quiet the residual is: a
+# generator that reproduces a clean input almost exactly would otherwise have every faint edge
+# it redraws flagged. With z thresholds near 5 it puts the floor of detection at about 5 %.
+MIN_CHANGE_FRACTION = 0.01
 
 
 def sigma_for_diameter(diameter_mm: float) -> float:
@@ -50,15 +57,19 @@ def _kernel_sigmas(sigma_mm: float, spacing_mm_ijk) -> list[float]:
     return [sigma_mm / s for s in np.asarray(spacing_mm_ijk, dtype=float)[::-1]]
 
 
-def analysis_mask(image: np.ndarray, spacing_mm_ijk, fraction: float = 0.1) -> np.ndarray:
-    """The imaged tissue: the image blurred by 2 mm above ``fraction`` of its robust maximum
-    (air, background and an empty field of view are not tested; NaN is never tested)."""
+def analysis_mask(image: np.ndarray, spacing_mm_ijk, fraction: float = 0.15) -> np.ndarray:
+    """The imaged tissue: the image blurred by 2 mm above ``fraction`` of its robust range, holes
+    filled (dark ventricles and dark lesions inside stay in). Air and background, where a
+    magnitude image's noise floor is all there is, are not tested; NaN is never tested."""
     values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
     finite = values[:: max(1, values.size // 500_000)]
     low, high = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 0.0)
+    finite = np.isfinite(np.asarray(image))
+    if low > fraction * abs(high):  # no dark background at all (a phantom, a cropped field): all tissue
+        return finite
     blurred = ndimage.gaussian_filter(values, _kernel_sigmas(2.0, spacing_mm_ijk), mode="nearest")
-    mask = blurred > low + fraction * (high - low)
-    return mask & np.isfinite(np.asarray(image))
+    mask = ndimage.binary_fill_holes(blurred > low + fraction * (high - low))
+    return mask & finite
 
 
 def _white_noise_gain(sigma_voxels: float) -> float:
@@ -76,10 +87,27 @@ def _robust_sd(values: np.ndarray) -> float:
     return float(MAD_TO_SD * np.median(np.abs(values - centre)))
 
 
+TAIL_QUANTILE = 99.0  # percent: the null's SD is also read from this quantile of |z|
+
+
+def _null_spread(centred: np.ndarray) -> float:
+    """The null SD of a smoothed map: the larger of the robust SD (MAD) and the 99th percentile
+    of |value| over its Gaussian value (2.576). A residual with heavier tails than a Gaussian
+    (the structure a generator redraws) is read against those tails, up to three times the
+    MAD's; a handful of lesions cover far less than 1 % of the tissue and barely move either."""
+    if centred.size == 0:
+        return 0.0
+    body = _robust_sd(centred)
+    tail = float(np.percentile(np.abs(centred), TAIL_QUANTILE)) / 2.5758
+    # At most three times the body's: a large change in a small volume is not the null's tail.
+    return max(body, min(tail, 3.0 * body))
+
+
 def local_noise_sigma(residual: np.ndarray, spacing_mm_ijk, mask: np.ndarray) -> np.ndarray:
     """Robust local noise SD of ``residual`` (float32, same shape), from a high-pass residual in
-    ``NOISE_BLOCK_MM`` blocks; blocks with little tissue take the global value; floored at a
-    fifth of the median so an exactly reproduced background is not divided by zero."""
+    ``NOISE_BLOCK_MM`` blocks (the loudest of each block's neighbours); blocks with little
+    tissue take the global value; floored at a fifth of the median so an exactly reproduced
+    background is not divided by zero."""
     values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
     high = np.abs(values - ndimage.gaussian_filter(values, 1.0, mode="nearest")) / _white_noise_gain(1.0)
     spacing_kji = np.asarray(spacing_mm_ijk, dtype=float)[::-1]
@@ -100,7 +128,9 @@ def local_noise_sigma(residual: np.ndarray, spacing_mm_ijk, mask: np.ndarray) ->
             per_block = MAD_TO_SD * np.nanmedian(blocks_high, axis=-1)
     enough = counted >= 0.25 * blocks_high.shape[-1]
     per_block = np.where(enough & np.isfinite(per_block), per_block, global_sigma).astype(np.float32)
-    per_block = ndimage.gaussian_filter(per_block, 1.0, mode="nearest")
+    # Each block takes the loudest of its neighbours: where the noise changes, the louder level
+    # wins (a little less sensitive there, never a row of false regions along the change).
+    per_block = ndimage.maximum_filter(per_block, size=3, mode="nearest")
     full = ndimage.zoom(per_block, block.astype(float), order=1, mode="nearest", grid_mode=True)
     full = full[: values.shape[0], : values.shape[1], : values.shape[2]]
     floor = max(0.2 * global_sigma, 1e-6 * max(float(np.abs(values).max()), 1.0))
@@ -124,9 +154,10 @@ class ZMap:
 
 
 def _resels(z: np.ndarray, mask: np.ndarray) -> float:
-    """Resel count of a unit-variance field inside ``mask`` from lag-1 correlations per axis
+    """Resel count of a smooth field inside ``mask`` from lag-1 correlations per axis
     (Gaussian autocorrelation: FWHM = sqrt(8 ln 2) * sqrt(-1 / (4 ln rho)))."""
     fwhm = []
+    field_variance = _robust_sd(z[mask]) ** 2 if mask.any() else 1.0
     for axis in range(3):
         if z.shape[axis] < 2:
             fwhm.append(1.0)
@@ -136,8 +167,8 @@ def _resels(z: np.ndarray, mask: np.ndarray) -> float:
         front[axis], back[axis] = slice(1, None), slice(None, -1)
         both = mask[tuple(front)] & mask[tuple(back)]
         diffs = (z[tuple(front)] - z[tuple(back)])[both]
-        variance = _robust_sd(diffs) ** 2 if diffs.size > 10 else 2.0
-        rho = float(np.clip(1.0 - variance / 2.0, 1e-3, 0.999))
+        variance = _robust_sd(diffs) ** 2 if diffs.size > 10 else 2.0 * field_variance
+        rho = float(np.clip(1.0 - variance / (2.0 * max(field_variance, 1e-12)), 1e-3, 0.999))
         fwhm.append(max(1.0, math.sqrt(8 * math.log(2)) * math.sqrt(-1.0 / (4 * math.log(rho)))))
     return float(mask.sum()) / float(np.prod(fwhm))
 
@@ -159,13 +190,39 @@ def _masked_smooth(values: np.ndarray, weights: np.ndarray, sigmas_kji: list[flo
     return out
 
 
+def robust_range(image: np.ndarray) -> float:
+    values = np.asarray(image, dtype=np.float32).reshape(-1)
+    values = values[:: max(1, values.size // 1_000_000)]
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    low, high = np.percentile(values, [0.5, 99.5])
+    return float(high - low)
+
+
+def residual_z_map(
+    residual: np.ndarray, image: np.ndarray, spacing_mm_ijk, diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM
+) -> ZMap:
+    """The z map of ``residual`` read over ``image``'s tissue (``analysis_mask``), with the
+    ``MIN_CHANGE_FRACTION`` floor of ``image``'s robust range: what compare and the calibration use."""
+    return z_map(
+        residual,
+        spacing_mm_ijk,
+        analysis_mask(image, spacing_mm_ijk),
+        diameters_mm,
+        MIN_CHANGE_FRACTION * robust_range(image),
+    )
+
+
 def z_map(
     residual: np.ndarray,
     spacing_mm_ijk,
     mask: np.ndarray,
     diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM,
+    floor: float = 0.0,
 ) -> ZMap:
-    """The multi-scale, noise-normalised z map of ``residual`` (see the module docstring)."""
+    """The multi-scale, noise-normalised z map of ``residual`` (see the module docstring);
+    ``floor`` (image units) is the least null SD of a smoothed map."""
     values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
     mask = np.asarray(mask, bool)
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
@@ -180,9 +237,15 @@ def z_map(
         smoothed = _masked_smooth(white, weights, _kernel_sigmas(sigma_for_diameter(diameter), spacing_mm_ijk))
         inside = smoothed[sample]
         centre = float(np.median(inside)) if inside.size else 0.0
-        spread = _robust_sd(inside) or 1.0
+        spread = _null_spread(inside - centre)
+        if spread <= 0 and floor <= 0:
+            spread = 1.0
         smoothed -= centre
-        smoothed /= spread
+        # The null SD in image units at each voxel is sigma * spread; never below the floor.
+        if floor > 0:
+            smoothed /= np.maximum(spread, floor / sigma)
+        else:
+            smoothed /= spread
         smoothed[~mask] = 0.0
         resels.append(_resels(smoothed, mask))
         larger = np.abs(smoothed) > np.abs(best)
@@ -255,19 +318,19 @@ class NullCalibration:
 
 
 def measure_calibration(
-    healthy: list[tuple[np.ndarray, np.ndarray]],
+    healthy: list[tuple[np.ndarray, np.ndarray]],  # (residual, input image)
     spacing_mm_ijk,
     source: str,
     z_thresholds: tuple[float, ...] = tuple(np.round(np.arange(3.0, 12.01, 0.25), 2)),
 ) -> NullCalibration:
-    """False regions per litre against z on lesion-free (residual, mask) pairs: every region
-    found there is false."""
+    """False regions per litre against z on lesion-free (residual, input image) pairs: every
+    region found there is false."""
     from app.analysis.residual_regions import signed_components
 
     counts = np.zeros(len(z_thresholds))
     litres = 0.0
-    for residual, mask in healthy:
-        zmap = z_map(residual, spacing_mm_ijk, mask)
+    for residual, image in healthy:
+        zmap = residual_z_map(residual, image, spacing_mm_ijk)
         litres += zmap.litres
         for index, threshold in enumerate(z_thresholds):
             _, positive, negative = signed_components(zmap.z, threshold)

@@ -57,6 +57,45 @@ def intensity_statistics(voxels: np.ndarray, max_samples: int = 2_000_000) -> di
     }
 
 
+SHARP_AXIS_RATIO = 0.5  # weakest axis's edge energy / strongest: above it, no axis is blurred
+
+
+def axis_sharpness(voxels: np.ndarray) -> np.ndarray:
+    """Mean squared neighbour difference along k, j, i over the brighter half of the image (a
+    thick-slice volume interpolated to fine spacing has little along the slice axis)."""
+    values = np.nan_to_num(np.asarray(voxels, dtype=np.float32), nan=0.0)
+    step = max(1, int(round((values.size / 4_000_000) ** (1 / 3))))
+    values = values[::step, ::step, ::step] if step > 1 else values
+    bright = values > np.percentile(values, 50)
+    energies = []
+    for axis in range(3):
+        if values.shape[axis] < 2:
+            energies.append(0.0)
+            continue
+        diff = np.diff(values, axis=axis) ** 2
+        both = np.delete(bright, 0, axis=axis) & np.delete(bright, -1, axis=axis)
+        energies.append(float(diff[both].mean()) if both.any() else 0.0)
+    return np.asarray(energies)
+
+
+def _already_fine_warning(volume: Volume, target_mm: float) -> str:
+    """A super-resolution plugin given an input that is already at (or finer than) its target
+    spacing and sharp along every axis: there is no detail to restore, only an image to rewrite."""
+    spacing = np.asarray(volume.geometry.spacing_mm, dtype=float)
+    if float(spacing.max()) > target_mm * (1 + SPACING_TOLERANCE):
+        return ""
+    energies = axis_sharpness(volume.voxels)
+    ratio = float(energies.min() / energies.max()) if energies.max() > 0 else 1.0
+    if ratio < SHARP_AXIS_RATIO:
+        return ""  # thick slices interpolated to the fine grid: what the plugin is for
+    return (
+        f"spacing {_mm(spacing)} mm is already at or finer than this super-resolution plugin's"
+        f" {target_mm:g} mm target and the image is sharp along every axis (weakest/strongest edge"
+        f" energy {ratio:.2f}): there is no through-plane detail to restore; the plugin would"
+        " rewrite a sharp image"
+    )
+
+
 def check_domain(volume: Volume, domain) -> DomainCheck:
     """Compare ``volume`` with a training domain; see the module docstring for the keys."""
     domain = _as_domain(domain)
@@ -98,6 +137,10 @@ def check_domain(volume: Volume, domain) -> DomainCheck:
         check.warnings.append(
             f"spacing {_mm(spacing)} mm is coarser than the training maximum {_mm(high)} mm"
         )
+
+    target = domain.get("super_resolution_target_mm")
+    if target and (warning := _already_fine_warning(volume, float(target))):
+        check.warnings.append(warning)
 
     intensity_range = domain.get("intensity_range")
     if intensity_range and values.size:

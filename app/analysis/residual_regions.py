@@ -97,6 +97,21 @@ def signed_components(statistic: np.ndarray, threshold: float) -> tuple[np.ndarr
     return labels, count_positive, count_negative
 
 
+def _trim_to_half_peak(labels: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+    """Each z region cut down to where the smoothed residual reaches half its peak there: the
+    evidence spreads as far as the largest lesion scale smooths it, the change itself does not."""
+    trimmed = np.zeros_like(labels)
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        inside = labels[box] == index
+        magnitude = np.abs(smoothed[box])
+        peak = float(magnitude[inside].max()) if inside.any() else 0.0
+        keep = inside & (magnitude >= 0.5 * peak)
+        trimmed[box][keep] = index
+    return trimmed
+
+
 def find_regions(
     residual_map: np.ndarray,
     geometry: Geometry,
@@ -106,12 +121,15 @@ def find_regions(
     """Regions above ``settings.threshold``, largest first, and the label map.
 
     With ``statistic`` (a signed z map, ``settings.statistic == "z"``) the regions are where
-    |z| exceeds the threshold, one sign each, with their peak z; otherwise where the smoothed
-    residual does (image units). Peak and mean residual are always the smoothed residual's.
+    |z| exceeds the threshold, one sign each, with their peak z, each cut to where the smoothed
+    residual reaches half its peak (its volume is the change's, not the smoothing's); otherwise
+    where the smoothed residual exceeds the threshold (image units). Peak and mean residual are
+    always the smoothed residual's.
     """
     smoothed = smooth(residual_map, geometry.spacing_mm, settings.smoothing_sigma_mm)
     if statistic is not None:
         labels, _, _ = signed_components(statistic, settings.threshold)
+        labels = _trim_to_half_peak(labels, smoothed)
         return _describe_regions(labels, smoothed, geometry, settings, statistic), labels
     if settings.signed == "positive":
         above = smoothed > settings.threshold

@@ -31,7 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="residual threshold in image units (default 10%% of the range)",
+        help="flag the smoothed |residual| above this, in image units, instead of the calibrated z map",
+    )
+    parser.add_argument(
+        "--false-regions",
+        metavar="N",
+        type=float,
+        default=None,
+        help="the default operating point: expected false regions per healthy volume (default 1)",
     )
     parser.add_argument("--sigma-mm", type=float, default=1.0, help="Gaussian smoothing of the residual (mm)")
     parser.add_argument("--min-volume-ml", type=float, default=0.0, help="ignore smaller regions")
@@ -266,6 +273,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None and not args.threshold > 0:
         print("compare: --threshold must be positive", file=sys.stderr)
         return 2
+    if args.false_regions is not None and not (0 < args.false_regions < 1e6):
+        print("compare: --false-regions must be positive", file=sys.stderr)
+        return 2
 
     if (args.tta or args.perturbation is not None) and not args.plugin:
         print("compare: --tta and --perturbation need --plugin NAME", file=sys.stderr)
@@ -291,7 +301,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
 
     from app.analysis.compare_run import run_compare
+    from app.analysis.detection import DEFAULT_FALSE_REGIONS_PER_VOLUME
+    from app.plugins.null_calibration import calibration_for_plugin, calibration_for_volume
 
+    calibration, calibration_note = (
+        calibration_for_plugin(args.plugin) if args.plugin else calibration_for_volume(volumes["synthesized"])
+    )
+    if calibration_note and args.threshold is None:
+        notes.append(calibration_note)
     try:
         result = run_compare(
             volumes["original"],
@@ -303,6 +320,8 @@ def run(args: argparse.Namespace) -> int:
             cycle_reconstruction=volumes.get("cycle"),
             ensemble=[v for role, v in volumes.items() if role.startswith("ensemble")] or None,
             extra_maps=extra_maps,
+            false_regions_per_volume=args.false_regions or DEFAULT_FALSE_REGIONS_PER_VOLUME,
+            calibration=calibration,
         )
         result.notes[:0] = notes
     except (ValueError, MemoryError) as error:
@@ -318,12 +337,26 @@ def run(args: argparse.Namespace) -> int:
             f"NCC {_number(metrics['ncc'], '.4f')}  (data range {_number(metrics['data_range'], '.4g')}, "
             f"{metrics['data_range_source']})"
         )
-    print(
-        f"{len(result.regions)} region(s) above threshold {result.settings.threshold:.4g} ({result.residual_source})"
-    )
+    print(data["sign_convention"])
+    if result.operating is not None:
+        point = result.operating
+        print(
+            f"{len(result.regions)} region(s): |z| above {point.z_threshold:.2f}, the operating point for"
+            f" {point.false_regions_per_volume:g} false region(s) per healthy volume ({point.source};"
+            f" {result.residual_source})"
+        )
+    else:
+        print(
+            f"{len(result.regions)} region(s) above threshold {result.settings.threshold:.4g}"
+            f" ({result.residual_source})"
+        )
     for region in result.regions[:10]:
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
-        print(f"  LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:.4g}")
+        z_text = f"  peak z {region.peak_z:+.1f}" if region.peak_z is not None else ""
+        print(
+            f"  {region.sign} LPS ({centroid}) mm  {region.volume_ml:.3f} mL  peak {region.peak_residual:+.4g}"
+            f"{z_text}  {region.description}"
+        )
     if args.field_metrics:
         data["field_metrics"] = _json_safe(_field_metrics(volumes, result.input_difference.meaningful))
     if segmenters:

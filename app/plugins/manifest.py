@@ -126,6 +126,8 @@ class PluginManifest:
             domain.setdefault("contrasts", [self.input_contrast])
         # spacing_mm is not added: it is in the plugin's image frame, and the runtime resamples
         # the image axes to it (app.plugins.training_grid); training_domain bounds still apply.
+        if self.task == "super-resolution" and self.spacing_mm:
+            domain.setdefault("super_resolution_target_mm", float(max(self.spacing_mm)))
         return domain
 
     def model_card_text(self) -> str:

@@ -428,6 +428,28 @@ def _run_network(plugin: LoadedPlugin, volume: Volume, options: RunOptions, prog
     return _RawRun(output, geometry, runner, fitted, matched, layout, messages)
 
 
+def _pass_out_of_range_through(
+    voxels: np.ndarray, volume: Volume, manifest: PluginManifest, fitted, geometry
+) -> str:
+    """Add back what the input scaling clipped, where the output is in the input's units on the
+    input's grid (``same_as_input``): a bright lesion above the plugin's range comes out as
+    bright as it went in, not capped at the clip value. Returns a message, "" when none."""
+    if fitted.method not in ("percentile", "window") or geometry is not volume.geometry:
+        return ""
+    if manifest.normalization["output"]["method"] != "same_as_input" or voxels.shape != volume.voxels.shape:
+        return ""
+    source = np.asarray(volume.voxels, dtype=np.float32)
+    excess = np.nan_to_num(source - np.clip(source, fitted.low, fitted.high), nan=0.0)
+    count = int(np.count_nonzero(excess))
+    if count == 0:
+        return ""
+    voxels += excess
+    return (
+        f"{count} input voxel(s) outside the plugin's input range [{fitted.low:.4g}, {fitted.high:.4g}]:"
+        " the generator saw them clipped; the excess is passed through unchanged (not synthesized)"
+    )
+
+
 def _run_parameters(raw: _RawRun, volume: Volume, options: RunOptions) -> dict:
     manifest, runner = raw.runner.manifest, raw.runner
     return {
@@ -485,6 +507,9 @@ def synthesize(
     voxels = np.ascontiguousarray(
         from_network(output, manifest.normalization, raw.fitted, in_place=True).cpu().numpy()
     )
+    out_of_range = _pass_out_of_range_through(voxels, volume, manifest, raw.fitted, geometry)
+    if out_of_range:
+        messages.append(out_of_range)
     duration_s = time.perf_counter() - started
     provenance = Provenance(
         plugin_name=manifest.name,
@@ -494,6 +519,7 @@ def synthesize(
         device=runner.device.type,
         parameters={
             **_run_parameters(raw, volume, options),
+            "out_of_range_input": "passed through" if out_of_range else "none",
             "output_scaling": manifest.normalization["output"],
             "messages": list(messages),
         },

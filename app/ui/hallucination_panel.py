@@ -74,7 +74,10 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.threshold_spin.setDecimals(3)
         self.threshold_spin.setRange(0.001, 1e7)
         self.threshold_spin.setKeyboardTracking(False)
-        self.threshold_spin.setToolTip("Smoothed |residual| above this (image units) is flagged")
+        self.threshold_spin.setToolTip(
+            "Regions where |z| of the calibrated residual statistic exceeds this are flagged"
+            " (the default is the operating point for 1 false region per healthy volume)"
+        )
         self.threshold_spin.valueChanged.connect(self.set_threshold)
         self.threshold_spin.setEnabled(False)
 
@@ -291,7 +294,10 @@ class HallucinationPanel(QtWidgets.QWidget):
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         threshold = self.result.settings.threshold if self.result else 0
-        self.count_label.setText(f"{len(regions)} region(s) above {threshold:.4g} — click one to go there")
+        statistic = "|z|" if self.result and self.result.settings.statistic == "z" else "|residual|"
+        self.count_label.setText(
+            f"{len(regions)} region(s), {statistic} above {threshold:.4g} — click one to go there"
+        )
 
     def activate_region(self, row: int) -> None:
         if self.result is None or not 0 <= row < len(self.result.regions):

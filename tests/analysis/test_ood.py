@@ -51,3 +51,36 @@ def test_spacing_bounds_and_manifest_like_objects():
     assert "coarser" in check_domain(mr(values, spacing=(1, 1, 4)), FakeManifest()).warnings[0]
     assert "finer" in check_domain(mr(values, spacing=(0.3, 1, 1)), FakeManifest()).warnings[0]
     assert check_domain(mr(values), {}).in_domain  # nothing declared, nothing checked
+
+
+def _textured(shape, seed=0):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.normal(100, 30, shape).astype(np.float32), 0.8)
+
+
+def test_super_resolution_input_already_sharp_at_the_target_spacing_is_warned():
+    from app.core.volume import Geometry, Volume
+    from app.plugins.training.degrade import thick_slices
+
+    domain = {"super_resolution_target_mm": 1.0}
+    sharp = Volume(_textured((40, 40, 40)), Geometry.identity(), "MR")
+    warnings = check_domain(sharp, domain).warnings
+    assert any("already at or finer" in w and "super-resolution" in w for w in warnings)
+    finer = Volume(_textured((40, 40, 40)), Geometry(np.zeros(3), np.array([0.5, 0.5, 0.5]), np.eye(3)), "MR")
+    assert any("already at or finer" in w for w in check_domain(finer, domain).warnings)
+    # Thick slices interpolated to 1 mm are what the plugin is for; 5 mm slices as acquired too.
+    interpolated = Volume(thick_slices(_textured((40, 40, 40)), 5, axis=0), Geometry.identity(), "MR")
+    assert not any("already at or finer" in w for w in check_domain(interpolated, domain).warnings)
+    thick = Volume(_textured((8, 40, 40)), Geometry(np.zeros(3), np.array([1.0, 1.0, 5.0]), np.eye(3)), "MR")
+    assert not any("already at or finer" in w for w in check_domain(thick, domain).warnings)
+
+
+def test_shipped_super_resolution_plugin_declares_its_target():
+    from pathlib import Path
+
+    from app.plugins.manifest import load_manifest
+
+    folder = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_thick_slice_sr"
+    assert load_manifest(folder).declared_training_domain()["super_resolution_target_mm"] == 1.0

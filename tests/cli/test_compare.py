@@ -40,9 +40,14 @@ def test_compare_writes_regions_metrics_and_report(pair, tmp_path, capsys):
     region = data["regions"][0]
     assert np.allclose(region["centroid_lps_mm"], lesion_lps, atol=0.3)
     assert lesion_lps[0] == pytest.approx(10.0)  # 20 mm - 10 voxels towards the right
-    # At the default threshold (10 % of the range) the smoothed region extends past the lesion edge;
-    # at half the lesion contrast its volume is the lesion's.
-    assert 4 / 3 * np.pi * 4**3 / 1000 < region["volume_ml"] < 3 * 4 / 3 * np.pi * 4**3 / 1000
+    # The default operating point is the calibrated z map's (stated in the JSON); its region is
+    # cut to where the change reaches half its peak, so its volume is the lesion's, as it is at
+    # --threshold 60 (half the lesion contrast, image units).
+    assert data["settings"]["statistic"] == "z"
+    assert data["operating_point"]["false_regions_per_volume"] == 1.0
+    assert region["peak_z"] > data["operating_point"]["z_threshold"] and region["sign"] == "+"
+    assert region["kind"] == "residual" and "original - synthesized" in data["sign_convention"]
+    assert region["volume_ml"] == pytest.approx(4 / 3 * np.pi * 4**3 / 1000, rel=0.25)
     half = tmp_path / "half.json"
     assert (
         main(["compare", str(original_path), str(output_path), "--threshold", "60", "--json", str(half)]) == 0

@@ -45,7 +45,7 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     assert not panel.run_button.isEnabled()  # computing in the background
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.run_button.isEnabled()
-    assert panel.table.rowCount() == 2
+    assert panel.table.rowCount() == 2, panel.note_label.text()
     first_centroid = [float(v) for v in panel.table.item(0, 3).text().split()]
     assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
 
@@ -54,9 +54,12 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     qtbot.mouseClick(panel.table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
 
-    # Raising the threshold above the faint lesion's contrast leaves only the strong one.
-    panel.threshold_spin.setValue(150.0)
-    assert panel.table.rowCount() == 1 and panel.result.settings.threshold == 150.0
+    # The threshold is the calibrated statistic's (|z|); raising it above the faint lesion's
+    # peak z leaves only the strong one.
+    assert panel.result.settings.statistic == "z" and "|z|" in panel.count_label.text()
+    faint_z = abs(panel.result.regions[1].peak_z)
+    panel.threshold_spin.setValue(faint_z + 1.0)
+    assert panel.table.rowCount() == 1 and panel.result.settings.threshold == pytest.approx(faint_z + 1.0, abs=0.01)
 
     # Choosing a map shows it as one more linked column of the compare.
     names = [panel.map_combo.itemText(i) for i in range(panel.map_combo.count())]

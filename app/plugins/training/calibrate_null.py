@@ -1,0 +1,100 @@
+"""Write each shipped plugin's healthy-residual calibration (``calibration.json``).
+
+The plugin runs on lesion-free versions of the TRAINING head (Colin27), prepared the ways it is
+used (``INPUT_KINDS``: clean; a noisy acquisition for the denoiser; 5 mm slices for the
+super-resolution plugin); every region its residual z map shows there is a false region. The
+file tabulates false regions per litre against the z threshold (the worst input kind at each
+threshold), so ``compare`` can pick the threshold for a stated number of false regions per
+volume. The held-out MNI152 head is never used here: the benchmark evaluates on it.
+
+    python -m app.plugins.training.calibrate_null [--plugins NAME ...] [--seeds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from app.analysis.detection import CALIBRATION_FILE, NullCalibration, measure_calibration
+from app.core.volume import Geometry, Volume
+from app.plugins.training.degrade import rician_noise, thick_slices
+
+NOISE_FRACTION = 0.05  # Gaussian SD of the noisy acquisition, of the head's 99.5th percentile
+THICK_SLICE_MM = 5
+INPUT_KINDS = {
+    "mr-t1-denoise": ("clean", "noisy"),
+    "mr-t1-pseudo-healthy": ("clean",),
+    "mr-t1-thick-slice-sr": ("thick",),
+}
+
+
+def prepare_input(kind: str, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The plugin's input made from a clean head: ``clean``, ``noisy`` (Rician, 5 % of the
+    99.5th percentile) or ``thick`` (5 mm axial slices interpolated back to 1 mm)."""
+    if kind == "clean":
+        return np.asarray(clean, np.float32).copy()
+    if kind == "noisy":
+        return rician_noise(clean, NOISE_FRACTION * float(np.percentile(clean, 99.5)), rng)
+    if kind == "thick":
+        return thick_slices(clean, THICK_SLICE_MM, axis=0)
+    raise ValueError(f"unknown input kind {kind!r}")
+
+
+def run_plugin(plugin, voxels: np.ndarray, geometry: Geometry) -> Volume:
+    """The plugin's output (on the input grid) through the app's runtime."""
+    from app.plugins.runtime import RunOptions, synthesize
+
+    options = RunOptions(seed=0, output_grid="input")
+    return synthesize(plugin, Volume(voxels, geometry, "MR", name="input"), options).volume
+
+
+def calibrate(plugin_name: str, seeds: int = 2) -> NullCalibration:
+    from app.plugins.discovery import find_plugin
+    from app.plugins.loading import load_plugin
+    from app.plugins.training.data import heads_from_files
+
+    manifest = find_plugin(plugin_name)
+    plugin = load_plugin(manifest)
+    train, _ = heads_from_files()
+    geometry = Geometry(np.zeros(3), np.asarray(train.spacing_mm, float), np.asarray(train.direction, float))
+    tables = []
+    kinds = INPUT_KINDS.get(manifest.name, ("clean",))
+    for kind in kinds:
+        pairs = []
+        for seed in range(seeds if kind == "noisy" else 1):
+            source = prepare_input(kind, train.t1, np.random.default_rng(seed))
+            output = run_plugin(plugin, source, geometry)
+            residual = source - np.asarray(output.voxels, np.float32)
+            pairs.append((residual, source))
+        tables.append(measure_calibration(pairs, geometry.spacing_mm, ""))
+    rates = tuple(float(max(t.false_regions_per_litre[i] for t in tables)) for i in range(len(tables[0].z_thresholds)))
+    source = (
+        f"{train.name} (training head), lesion-free inputs: {', '.join(kinds)};"
+        f" weights sha256 {manifest.weights.sha256[:12]}"
+    )
+    return NullCalibration(source, tables[0].z_thresholds, rates)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins", nargs="+", default=list(INPUT_KINDS))
+    parser.add_argument("--seeds", type=int, default=2, help="noise realisations for noisy inputs")
+    args = parser.parse_args(argv)
+    from app.plugins.discovery import find_plugin
+
+    for name in args.plugins:
+        calibration = calibrate(name, args.seeds)
+        path = Path(find_plugin(name).folder) / CALIBRATION_FILE
+        temporary = path.with_suffix(".json.partial")
+        temporary.write_text(json.dumps(calibration.to_dict(), indent=1) + "\n")
+        temporary.replace(path)
+        at_one = calibration.threshold_for(1.0, 1.5)
+        print(f"{name}: wrote {path} (z for 1 false region in 1.5 L: {at_one:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""The calibrated detection statistic: z maps with a stated false-region rate on healthy noise,
+faint lesions found at their place and sign, the plugin calibration read and honoured."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.analysis.detection import (
+    NullCalibration,
+    analysis_mask,
+    expected_false_regions,
+    measure_calibration,
+    operating_point,
+    random_field_threshold,
+    residual_z_map,
+    z_map,
+)
+from app.analysis.residual_regions import ResidualSettings, find_regions, signed_components
+from app.core.volume import Geometry
+
+
+def ball(shape, centre_kji, radius_mm, spacing_kji=(1.0, 1.0, 1.0)) -> np.ndarray:
+    k, j, i = np.indices(shape)
+    d2 = sum(((a - c) * s) ** 2 for a, c, s in zip((k, j, i), centre_kji, spacing_kji, strict=True))
+    return d2 <= radius_mm**2
+
+
+def regions_of(residual, geometry, zmap, threshold):
+    settings = ResidualSettings(threshold, 1.0, statistic="z")
+    return find_regions(residual, geometry, settings, zmap.z)[0]
+
+
+def test_white_noise_gives_about_the_stated_false_regions():
+    rng = np.random.default_rng(0)
+    shape = (60, 80, 80)
+    counts = []
+    for seed in range(3):
+        noise = np.random.default_rng(seed).normal(0, 5.0, shape).astype(np.float32)
+        single = z_map(noise, (1, 1, 1), np.ones(shape, bool), (6.0,))
+        assert abs(float(single.z.std()) - 1.0) < 0.05  # one scale: unit variance on the null
+        zmap = z_map(noise, (1, 1, 1), np.ones(shape, bool))
+        point = operating_point(zmap, 1.0)
+        _, positive, negative = signed_components(zmap.z, point.z_threshold)
+        counts.append(positive + negative)
+    assert np.mean(counts) <= 1.5  # random-field theory is conservative, never far above the rate
+    del rng
+
+
+def test_the_mask_edge_is_not_noisier_than_the_interior():
+    rng = np.random.default_rng(1)
+    shape = (50, 70, 70)
+    mask = ball(shape, (25, 35, 35), 24)
+    noise = rng.normal(0, 1.0, shape).astype(np.float32)
+    zmap = z_map(noise, (1, 1, 1), mask)
+    edge = mask & ~ball(shape, (25, 35, 35), 20)
+    assert float(zmap.z[edge].std()) == pytest.approx(float(zmap.z[mask & ~edge].std()), rel=0.15)
+
+
+def test_faint_lesion_found_at_its_place_with_its_sign_against_spatially_varying_noise():
+    # Anisotropic LPS geometry; noise 4x louder in one half (a parallel-imaging g-factor).
+    geometry = Geometry(np.array([10.0, -20.0, 5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, 1.0, 1.0]))
+    spacing_kji = (1.5, 1.0, 1.0)
+    shape = (40, 80, 80)
+    rng = np.random.default_rng(2)
+    sd = np.where(np.arange(80)[None, None, :] < 40, 1.0, 4.0).astype(np.float32)
+    residual = (rng.normal(0, 1.0, shape) * sd).astype(np.float32)
+    lesion = ball(shape, (20, 40, 20), 3.0, spacing_kji)  # 6 mm, in the quiet half
+    residual[lesion] -= 2.5  # the synthesized image is brighter there: a negative residual
+    zmap = z_map(residual, geometry.spacing_mm, np.ones(shape, bool))
+    point = operating_point(zmap, 1.0)
+    regions = regions_of(residual, geometry, zmap, point.z_threshold)
+    assert len(regions) <= 3  # the loud half does not flood the list
+    best = regions[0]
+    assert best.sign == "-" and best.peak_z < -point.z_threshold
+    expected = geometry.lps_from_index([20, 40, 20])
+    assert np.linalg.norm(np.asarray(best.centroid_lps_mm) - expected) < 5.0
+
+
+def test_an_almost_exact_reproduction_flags_nothing():
+    # A clean input reproduced to within 0.2 % of the range: no flood of "significant" specks.
+    rng = np.random.default_rng(3)
+    image = np.zeros((40, 60, 60), np.float32)
+    image[5:35, 10:50, 10:50] = 100.0 + rng.normal(0, 1.0, (30, 40, 40))
+    residual = np.zeros_like(image)
+    residual[5:35, 10:50, 10:50] = 0.2 * np.sign(rng.normal(0, 1.0, (30, 40, 40)))
+    zmap = residual_z_map(residual, image, (1, 1, 1))
+    point = operating_point(zmap, 1.0)
+    _, positive, negative = signed_components(zmap.z, point.z_threshold)
+    assert positive + negative == 0
+
+
+def test_analysis_mask_skips_background_and_nan():
+    image = np.zeros((20, 30, 30), np.float32)
+    image[5:15, 5:25, 5:25] = 100.0
+    image[0, 0, 0] = np.nan
+    mask = analysis_mask(image, (1, 1, 1))
+    assert mask[10, 15, 15] and not mask[0, 0, 0] and not mask[19, 29, 29]
+
+
+def test_random_field_threshold_meets_its_rate():
+    resels = (5000.0, 800.0)
+    t = random_field_threshold(resels, 1.0)
+    assert expected_false_regions(t, resels) == pytest.approx(1.0, rel=1e-3)
+    assert random_field_threshold(resels, 0.1) > t
+
+
+def test_calibration_round_trip_and_threshold_choice(tmp_path):
+    calibration = NullCalibration("test head", (3.0, 4.0, 5.0, 6.0), (10.0, 2.0, 0.5, 0.1))
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(calibration.to_dict()))
+    loaded = NullCalibration.load(path)
+    assert loaded == calibration
+    assert loaded.threshold_for(1.0, 1.0) == 5.0  # 0.5 per litre x 1 L
+    assert loaded.threshold_for(1.0, 5.0) == 6.0
+    assert loaded.threshold_for(1.0, 100.0) == 6.0  # none meets it: the highest tabulated
+    for bad in (
+        {**calibration.to_dict(), "schema": "other"},
+        {**calibration.to_dict(), "z_thresholds": [5.0, 4.0, 3.0, 6.0]},
+        {**calibration.to_dict(), "false_regions_per_litre": [1.0, -1.0, 0.0, 0.0]},
+        {**calibration.to_dict(), "false_regions_per_litre": [1.0]},
+    ):
+        with pytest.raises(ValueError):
+            NullCalibration.from_dict(bad)
+
+
+def test_operating_point_rises_to_the_plugin_calibration():
+    rng = np.random.default_rng(4)
+    shape = (30, 50, 50)
+    zmap = z_map(rng.normal(0, 1.0, shape).astype(np.float32), (1, 1, 1), np.ones(shape, bool))
+    plain = operating_point(zmap, 1.0)
+    strict = NullCalibration("heavy-tailed plugin", (3.0, 9.0), (1e6, 0.0))
+    raised = operating_point(zmap, 1.0, strict)
+    assert raised.z_threshold == 9.0 > plain.z_threshold and "plugin calibration" in raised.source
+    lenient = NullCalibration("quiet plugin", (3.0, 9.0), (0.0, 0.0))
+    assert operating_point(zmap, 1.0, lenient).z_threshold == plain.z_threshold
+
+
+def test_measured_calibration_counts_every_healthy_region():
+    rng = np.random.default_rng(5)
+    image = np.zeros((30, 50, 50), np.float32)
+    image[2:28, 5:45, 5:45] = 100.0
+    residual = rng.normal(0, 20.0, image.shape).astype(np.float32)
+    calibration = measure_calibration([(residual, image)], (1, 1, 1), "noise", (2.0, 3.0, 8.0))
+    rates = calibration.false_regions_per_litre
+    assert rates[0] > rates[1] > 0 and rates[2] == 0.0
