@@ -218,7 +218,7 @@ def run_compare(
     residual_map = _map(base, residual_values, f"residual {source}", synthesized)
     zmap = operating = None
     if threshold is None and source != NO_RESIDUAL:
-        zmap = residual_z_map(residual_values, base.voxels, base.geometry.spacing_mm)
+        zmap = residual_z_map(residual_values, base.voxels, base.geometry.spacing_mm, calibration)
         operating = operating_point(zmap, false_regions_per_volume, calibration)
         settings = ResidualSettings(operating.z_threshold, smoothing_sigma_mm, min_volume_ml, statistic="z")
     else:

@@ -201,17 +201,33 @@ def robust_range(image: np.ndarray) -> float:
 
 
 def residual_z_map(
-    residual: np.ndarray, image: np.ndarray, spacing_mm_ijk, diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM
+    residual: np.ndarray,
+    image: np.ndarray,
+    spacing_mm_ijk,
+    calibration: NullCalibration | None = None,
 ) -> ZMap:
     """The z map of ``residual`` read over ``image``'s tissue (``analysis_mask``), with the
-    ``MIN_CHANGE_FRACTION`` floor of ``image``'s robust range: what compare and the calibration use."""
+    ``MIN_CHANGE_FRACTION`` floor of ``image``'s robust range and the plugin's structural null
+    when its calibration has one: what compare and the calibration use."""
+    structure = calibration.structure if calibration is not None else None
+    diameters = calibration.diameters_mm if calibration is not None else LESION_DIAMETERS_MM
     return z_map(
         residual,
         spacing_mm_ijk,
         analysis_mask(image, spacing_mm_ijk),
-        diameters_mm,
+        diameters,
         MIN_CHANGE_FRACTION * robust_range(image),
+        image,
+        structure,
     )
+
+
+def _white_gain(sigmas_kji: list[float]) -> float:
+    """SD of white noise of unit SD after the (normalised) Gaussian: sqrt(sum of squared weights)."""
+    size = [2 * int(math.ceil(4 * s)) + 1 for s in sigmas_kji]
+    delta = np.zeros(size, np.float32)
+    delta[tuple(n // 2 for n in size)] = 1.0
+    return float(np.sqrt((ndimage.gaussian_filter(delta, sigmas_kji, mode="constant") ** 2).sum()))
 
 
 def z_map(
@@ -220,38 +236,119 @@ def z_map(
     mask: np.ndarray,
     diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM,
     floor: float = 0.0,
+    image: np.ndarray | None = None,
+    structure: StructuralNull | None = None,
 ) -> ZMap:
-    """The multi-scale, noise-normalised z map of ``residual`` (see the module docstring);
-    ``floor`` (image units) is the least null SD of a smoothed map."""
+    """The multi-scale, noise-normalised z map of ``residual`` (see the module docstring).
+
+    ``floor`` (image units) is the least null SD of a Gaussian-smoothed map; ``structure`` (a
+    plugin's calibration) adds, in quadrature to the local noise, the SD its residual has on
+    healthy tissue that looks like ``image`` there (intensity and local contrast)."""
     values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
     mask = np.asarray(mask, bool)
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
+    bins = structure.bins(image, spacing_mm_ijk) if structure is not None and image is not None else None
     best = np.zeros(values.shape, np.float32)
     resels = []
     sample = mask.copy()
     if sample.sum() > 2_000_000:  # the robust SD from a regular subsample: the same to 3 digits
         sample &= (np.indices(mask.shape).sum(axis=0) % 4) == 0
     weights = mask.astype(np.float32)
-    white = values * weights / sigma  # about unit variance where the local noise estimate holds
-    for diameter in diameters_mm:
-        smoothed = _masked_smooth(white, weights, _kernel_sigmas(sigma_for_diameter(diameter), spacing_mm_ijk))
+    masked = values * weights
+    for index, diameter in enumerate(diameters_mm):
+        kernel = _kernel_sigmas(sigma_for_diameter(diameter), spacing_mm_ijk)
+        # Plain smoothed image units (edge-corrected): white noise of SD sigma has SD sigma * gain.
+        smoothed = _masked_smooth(masked, weights, kernel)
+        null_sd = sigma * _white_gain(kernel)
+        if bins is not None:
+            null_sd = np.sqrt(null_sd**2 + structure.sd_map(index, bins) ** 2)
+        if floor > 0:
+            null_sd = np.maximum(null_sd, floor)
+        smoothed /= null_sd
         inside = smoothed[sample]
         centre = float(np.median(inside)) if inside.size else 0.0
-        spread = _null_spread(inside - centre)
-        if spread <= 0 and floor <= 0:
-            spread = 1.0
+        # Never below 1: a residual quieter than its noise estimate (or than the floor) is not
+        # read as louder than it is.
+        spread = max(_null_spread(inside - centre), 1.0)
         smoothed -= centre
-        # The null SD in image units at each voxel is sigma * spread; never below the floor.
-        if floor > 0:
-            smoothed /= np.maximum(spread, floor / sigma)
-        else:
-            smoothed /= spread
+        smoothed /= spread
         smoothed[~mask] = 0.0
         resels.append(_resels(smoothed, mask))
         larger = np.abs(smoothed) > np.abs(best)
         best[larger] = smoothed[larger]
     spacing = np.asarray(spacing_mm_ijk, dtype=float)
     return ZMap(best, mask, tuple(diameters_mm), tuple(resels), float(np.prod(spacing)) / 1000.0)
+
+
+INTENSITY_EDGES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)  # of the robust range: 7 bins
+CONTRAST_EDGES = (0.01, 0.02, 0.04, 0.07, 0.12)  # local contrast, of the robust range: 6 bins
+MIN_BIN_VOXELS = 1000
+STRUCTURE_QUANTILE = 99.5  # percent of |smoothed residual| in a bin, read as
+STRUCTURE_Z = 2.807  # ... this many SDs of a Gaussian
+
+
+@dataclass(frozen=True)
+class StructuralNull:
+    """How much a plugin changes healthy tissue, by what the tissue looks like: per lesion
+    scale, the SD (image units, noise removed in quadrature) of its smoothed residual on healthy
+    training inputs, in bins of intensity x local contrast of the input."""
+
+    sd: tuple[tuple[float, ...], ...]  # [scale][intensity bin * contrast bins + contrast bin]
+
+    @staticmethod
+    def bins(image: np.ndarray, spacing_mm_ijk) -> np.ndarray:
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+        scale = robust_range(values) or 1.0
+        low = float(np.percentile(values[:: max(1, values.size // 1_000_000)], 0.5))
+        level = ndimage.gaussian_filter(values, _kernel_sigmas(1.0, spacing_mm_ijk), mode="nearest")
+        detail = np.abs(values - ndimage.gaussian_filter(values, _kernel_sigmas(2.0, spacing_mm_ijk), mode="nearest"))
+        contrast = ndimage.gaussian_filter(detail, _kernel_sigmas(2.0, spacing_mm_ijk), mode="nearest")
+        intensity_bin = np.digitize((level - low) / scale, INTENSITY_EDGES)
+        contrast_bin = np.digitize(contrast / scale, CONTRAST_EDGES)
+        return (intensity_bin * (len(CONTRAST_EDGES) + 1) + contrast_bin).astype(np.int16)
+
+    def sd_map(self, scale_index: int, bins: np.ndarray) -> np.ndarray:
+        return np.asarray(self.sd[scale_index], np.float32)[bins]
+
+    @staticmethod
+    def measure(
+        residual: np.ndarray, image: np.ndarray, spacing_mm_ijk, diameters_mm=LESION_DIAMETERS_MM
+    ) -> StructuralNull:
+        """The table from one healthy (residual, input image) pair."""
+        values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
+        mask = analysis_mask(image, spacing_mm_ijk)
+        sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
+        bins = StructuralNull.bins(image, spacing_mm_ijk)
+        count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
+        weights = mask.astype(np.float32)
+        table = []
+        for diameter in diameters_mm:
+            kernel = _kernel_sigmas(sigma_for_diameter(diameter), spacing_mm_ijk)
+            smoothed = _masked_smooth(values * weights, weights, kernel)
+            gain = _white_gain(kernel)
+            overall = []
+            per_bin = []
+            for index in range(count):
+                chosen = mask & (bins == index)
+                if chosen.sum() < MIN_BIN_VOXELS:
+                    per_bin.append(None)
+                    continue
+                a = smoothed[chosen]
+                # A high quantile, not the MAD: a generator's changes to healthy tissue are
+                # sparse (mostly exactly nothing, now and then a large change).
+                spread = float(np.percentile(np.abs(a - np.median(a)), STRUCTURE_QUANTILE)) / STRUCTURE_Z
+                noise = float(np.median(sigma[chosen] ** 2)) * gain**2
+                per_bin.append(math.sqrt(max(spread**2 - noise, 0.0)))
+                overall.append(per_bin[-1])
+            fallback = float(np.max(overall)) if overall else 0.0
+            table.append(tuple(fallback if v is None else float(v) for v in per_bin))
+        return StructuralNull(tuple(table))
+
+    def combined(self, other: StructuralNull) -> StructuralNull:
+        """The larger SD of two tables, bin by bin (the worst input kind)."""
+        return StructuralNull(
+            tuple(tuple(max(a, b) for a, b in zip(x, y, strict=True)) for x, y in zip(self.sd, other.sd, strict=True))
+        )
 
 
 def expected_false_regions(z_threshold: float, resels: tuple[float, ...]) -> float:
@@ -287,6 +384,7 @@ class NullCalibration:
     z_thresholds: tuple[float, ...]
     false_regions_per_litre: tuple[float, ...]
     diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM
+    structure: StructuralNull | None = None
 
     def threshold_for(self, false_regions_per_volume: float, litres: float) -> float:
         """The lowest tabulated z whose false-region count for ``litres`` stays within the rate;
@@ -297,7 +395,13 @@ class NullCalibration:
         return float(self.z_thresholds[-1])
 
     def to_dict(self) -> dict:
-        return {"schema": "synthview-null-calibration/1", **asdict(self)}
+        data = {"schema": "synthview-null-calibration/1", **asdict(self)}
+        data["structure"] = (
+            {"intensity_edges": list(INTENSITY_EDGES), "contrast_edges": list(CONTRAST_EDGES), "sd": self.structure.sd}
+            if self.structure is not None
+            else None
+        )
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> NullCalibration:
@@ -310,7 +414,7 @@ class NullCalibration:
         if any(not math.isfinite(v) or v < 0 for v in rates):
             raise ValueError("calibration: rates must be finite and non-negative")
         diameters = tuple(float(v) for v in data.get("diameters_mm", LESION_DIAMETERS_MM))
-        return cls(str(data.get("source", "")), thresholds, rates, diameters)
+        return cls(str(data.get("source", "")), thresholds, rates, diameters, _structure(data.get("structure"), diameters))
 
     @classmethod
     def load(cls, path: str | Path) -> NullCalibration:
@@ -322,21 +426,45 @@ def measure_calibration(
     spacing_mm_ijk,
     source: str,
     z_thresholds: tuple[float, ...] = tuple(np.round(np.arange(3.0, 12.01, 0.25), 2)),
+    with_structure: bool = True,
 ) -> NullCalibration:
-    """False regions per litre against z on lesion-free (residual, input image) pairs: every
-    region found there is false."""
+    """The structural null of lesion-free (residual, input image) pairs (the largest SD over
+    them, bin by bin), then false regions per litre against z with it: every region found on
+    them is false."""
     from app.analysis.residual_regions import signed_components
 
+    structure = None
+    if with_structure:
+        for residual, image in healthy:
+            table = StructuralNull.measure(residual, image, spacing_mm_ijk)
+            structure = table if structure is None else structure.combined(table)
+    partial = NullCalibration(source, tuple(float(t) for t in z_thresholds), (0.0,) * len(z_thresholds), LESION_DIAMETERS_MM, structure)
     counts = np.zeros(len(z_thresholds))
     litres = 0.0
     for residual, image in healthy:
-        zmap = residual_z_map(residual, image, spacing_mm_ijk)
+        zmap = residual_z_map(residual, image, spacing_mm_ijk, partial)
         litres += zmap.litres
         for index, threshold in enumerate(z_thresholds):
             _, positive, negative = signed_components(zmap.z, threshold)
             counts[index] += positive + negative
     rates = tuple(float(c / max(litres, 1e-9)) for c in counts)
-    return NullCalibration(source, tuple(float(t) for t in z_thresholds), rates)
+    return NullCalibration(source, tuple(float(t) for t in z_thresholds), rates, LESION_DIAMETERS_MM, structure)
+
+
+def _structure(data, diameters: tuple[float, ...]) -> StructuralNull | None:
+    if data is None:
+        return None
+    if list(data.get("intensity_edges", [])) != list(INTENSITY_EDGES) or list(
+        data.get("contrast_edges", [])
+    ) != list(CONTRAST_EDGES):
+        raise ValueError("calibration: structural null made with other bins; run calibrate_null again")
+    count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
+    table = tuple(tuple(float(v) for v in row) for row in data["sd"])
+    if len(table) != len(diameters) or any(len(row) != count for row in table):
+        raise ValueError("calibration: structural null table has the wrong shape")
+    if any(not math.isfinite(v) or v < 0 for row in table for v in row):
+        raise ValueError("calibration: structural null SDs must be finite and non-negative")
+    return StructuralNull(table)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 The plugin runs on lesion-free versions of the TRAINING head (Colin27), prepared the ways it is
 used (``INPUT_KINDS``: clean; a noisy acquisition for the denoiser; 5 mm slices for the
-super-resolution plugin); every region its residual z map shows there is a false region. The
-file tabulates false regions per litre against the z threshold (the worst input kind at each
-threshold), so ``compare`` can pick the threshold for a stated number of false regions per
-volume. The held-out MNI152 head is never used here: the benchmark evaluates on it.
+super-resolution plugin). The file holds (``app.analysis.detection.measure_calibration``) the
+plugin's structural null (how much its residual varies on healthy tissue of each intensity and
+local contrast, the largest over the input kinds) and the false regions per litre against the
+z threshold over all these healthy runs (every region there is false), so ``compare`` can pick
+the threshold for a stated number of false regions per volume. The held-out MNI152 head is
+never used here: the benchmark evaluates on it.
 
     python -m app.plugins.training.calibrate_null [--plugins NAME ...] [--seeds 2]
 """
@@ -60,22 +62,18 @@ def calibrate(plugin_name: str, seeds: int = 2) -> NullCalibration:
     plugin = load_plugin(manifest)
     train, _ = heads_from_files()
     geometry = Geometry(np.zeros(3), np.asarray(train.spacing_mm, float), np.asarray(train.direction, float))
-    tables = []
     kinds = INPUT_KINDS.get(manifest.name, ("clean",))
+    pairs = []
     for kind in kinds:
-        pairs = []
         for seed in range(seeds if kind == "noisy" else 1):
             source = prepare_input(kind, train.t1, np.random.default_rng(seed))
             output = run_plugin(plugin, source, geometry)
-            residual = source - np.asarray(output.voxels, np.float32)
-            pairs.append((residual, source))
-        tables.append(measure_calibration(pairs, geometry.spacing_mm, ""))
-    rates = tuple(float(max(t.false_regions_per_litre[i] for t in tables)) for i in range(len(tables[0].z_thresholds)))
+            pairs.append((source - np.asarray(output.voxels, np.float32), source))
     source = (
         f"{train.name} (training head), lesion-free inputs: {', '.join(kinds)};"
         f" weights sha256 {manifest.weights.sha256[:12]}"
     )
-    return NullCalibration(source, tables[0].z_thresholds, rates)
+    return measure_calibration(pairs, geometry.spacing_mm, source)
 
 
 def main(argv: list[str] | None = None) -> int:
