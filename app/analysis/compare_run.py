@@ -73,6 +73,13 @@ class CompareResult:
         return replace(self, settings=settings, regions=regions, label_map=labels, notes=list(self.notes))
 
     @property
+    def flag_level(self) -> float:
+        """The change in image units the check flags at its threshold (typical tissue, 6 mm)."""
+        if self.settings.statistic == "z" and self.z is not None:
+            return self.z.flag_level(self.settings.threshold)
+        return float(self.settings.threshold) if self.residual_source != NO_RESIDUAL else 0.0
+
+    @property
     def z_volume(self) -> Volume | None:
         """The z map as a volume on the residual's grid (for display), when computed."""
         if self.z is None:
@@ -100,6 +107,7 @@ class CompareResult:
             "sign_convention": "residual = original - synthesized: + where the synthesized image is darker"
             " (signal removed), - where it is brighter (signal added)",
             "operating_point": self.operating.to_dict() if self.operating else None,
+            "flag_level_image_units": self.flag_level,
             "input_difference_meaningful": self.input_difference.meaningful,
             "notes": list(self.notes),
             "region_count": len(self.regions),

@@ -40,6 +40,7 @@ LESION_DIAMETERS_MM = (3.0, 6.0, 10.0)
 DEFAULT_FALSE_REGIONS_PER_VOLUME = 1.0
 NOISE_BLOCK_MM = 8.0
 CALIBRATION_FILE = "calibration.json"
+MIN_Z_THRESHOLD = 3.0
 MAD_TO_SD = 1.4826
 # A change smaller than this share of the image's robust range (0.5-99.5 percentiles), after
 # smoothing at the lesion scale, is never called significant however quiet the residual is: a
@@ -147,6 +148,15 @@ class ZMap:
     diameters_mm: tuple[float, ...]
     resels: tuple[float, ...]
     voxel_ml: float
+    null_sd_median: tuple[float, ...] = ()  # per scale, image units: what z = 1 means there
+
+    def flag_level(self, z_threshold: float) -> float:
+        """The smoothed change (image units) flagged at ``z_threshold`` in typical tissue, at the
+        scale nearest a 6 mm lesion: ties a display window to the operating point."""
+        if not self.null_sd_median:
+            return 0.0
+        index = int(np.argmin([abs(d - 6.0) for d in self.diameters_mm]))
+        return float(z_threshold * self.null_sd_median[index])
 
     @property
     def litres(self) -> float:
@@ -249,7 +259,7 @@ def z_map(
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
     bins = structure.bins(image, spacing_mm_ijk) if structure is not None and image is not None else None
     best = np.zeros(values.shape, np.float32)
-    resels = []
+    resels, null_medians = [], []
     sample = mask.copy()
     if sample.sum() > 2_000_000:  # the robust SD from a regular subsample: the same to 3 digits
         sample &= (np.indices(mask.shape).sum(axis=0) % 4) == 0
@@ -272,12 +282,13 @@ def z_map(
         spread = max(_null_spread(inside - centre), 1.0)
         smoothed -= centre
         smoothed /= spread
+        null_medians.append(float(np.median(null_sd[sample])) * spread if sample.any() else 0.0)
         smoothed[~mask] = 0.0
         resels.append(_resels(smoothed, mask))
         larger = np.abs(smoothed) > np.abs(best)
         best[larger] = smoothed[larger]
     spacing = np.asarray(spacing_mm_ijk, dtype=float)
-    return ZMap(best, mask, tuple(diameters_mm), tuple(resels), float(np.prod(spacing)) / 1000.0)
+    return ZMap(best, mask, tuple(diameters_mm), tuple(resels), float(np.prod(spacing)) / 1000.0, tuple(null_medians))
 
 
 INTENSITY_EDGES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)  # of the robust range: 7 bins
@@ -362,8 +373,9 @@ def expected_false_regions(z_threshold: float, resels: tuple[float, ...]) -> flo
 
 
 def random_field_threshold(resels: tuple[float, ...], false_regions_per_volume: float) -> float:
-    """The z threshold with ``false_regions_per_volume`` expected false regions (bisection)."""
-    low, high = 1.0, 12.0
+    """The z threshold with ``false_regions_per_volume`` expected false regions (bisection),
+    never below ``MIN_Z_THRESHOLD`` (a tiny or featureless volume would otherwise get z ~ 1)."""
+    low, high = MIN_Z_THRESHOLD, 12.0
     for _ in range(60):
         middle = (low + high) / 2
         if expected_false_regions(middle, resels) > false_regions_per_volume:

@@ -13,14 +13,20 @@ from app.core.volume import Volume
 
 @dataclass(frozen=True)
 class Difference:
-    """``volume`` = other - original on the original's grid; ``symmetric_range`` for display."""
+    """``volume`` = original - other on the original's grid (the residual's sign convention:
+    + where the other, synthesized image is darker); ``symmetric_range`` for display."""
 
     volume: Volume
     symmetric_range: float
 
 
+SIGN_CONVENTION = "original - synthesized"
+
+
 def difference(original: Volume, other: Volume, percentile: float = 99.5) -> Difference:
-    """other - original, with ``other`` resampled through world coordinates when grids differ.
+    """original - other (one sign convention with ``compare``'s residual and regions: + where the
+    synthesized image is darker, signal removed; - where brighter, signal added), with
+    ``other`` resampled through world coordinates when grids differ.
 
     On one grid the difference is computed at once (a subtraction); on different grids it is
     lazy (``DifferenceVoxels``): each slice is resampled when it is drawn, so opening a
@@ -30,15 +36,15 @@ def difference(original: Volume, other: Volume, percentile: float = 99.5) -> Dif
     """
     on_grid = lazy_resample_like(other, original)
     if on_grid is other:
-        values = np.asarray(other.voxels, dtype=np.float32) - np.asarray(original.voxels, dtype=np.float32)
+        values = np.asarray(original.voxels, dtype=np.float32) - np.asarray(other.voxels, dtype=np.float32)
         sample = values.reshape(-1)[:: max(1, values.size // 1_000_000)]
     else:
-        values = DifferenceVoxels(on_grid.voxels, original.voxels)
+        values = DifferenceVoxels(original.voxels, on_grid.voxels)
         slices = np.unique(np.linspace(0, values.shape[0] - 1, min(values.shape[0], 12)).astype(int))
         sample = np.concatenate([values[int(k)].reshape(-1) for k in slices])
     finite = np.abs(sample[np.isfinite(sample)])
     magnitude = float(np.percentile(finite, percentile)) if finite.size else 0.0
-    name = f"{other.name or 'other'} - {original.name or 'original'}"
+    name = f"{original.name or 'original'} - {other.name or 'other'}"
     result = Volume(
         values,
         original.geometry,

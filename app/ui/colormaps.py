@@ -12,7 +12,8 @@ import numpy as np
 
 @lru_cache(maxsize=16)
 def lookup_table(name: str, invert: bool = False) -> np.ndarray:
-    """256 x 3 uint8 table for ``name`` in ('gray', 'hot', 'bone', 'viridis', 'diverging')."""
+    """256 x 3 uint8 table for ``name`` in ('gray', 'hot', 'bone', 'viridis', 'diverging' (white
+    centre), 'diverging-dark' (black centre, the difference panel's default))."""
     ramp = np.linspace(0.0, 1.0, 256)
     if name == "gray":
         rgb = np.stack([ramp, ramp, ramp], axis=1)
@@ -27,6 +28,16 @@ def lookup_table(name: str, invert: bool = False) -> np.ndarray:
         import pyqtgraph as pg
 
         rgb = pg.colormap.get("viridis").getLookupTable(nPts=256)[:, :3] / 255.0
+    elif name == "diverging-dark":
+        # Dark-centred: zero is near black (a dark UI stays dark where the images agree);
+        # negative values brighten through blue to cyan, positive ones through red to yellow,
+        # so both signs stand out and the magnitude reads as brightness.
+        t = np.abs(ramp - 0.5) * 2
+        negative = ramp < 0.5
+        red = np.where(negative, 0.05 + 0.25 * t**1.5, 0.05 + 0.95 * np.clip(1.6 * t, 0, 1))
+        green = np.where(negative, 0.05 + 0.85 * np.clip(1.6 * t - 0.6, 0, 1) + 0.1 * t, 0.05 + 0.9 * np.clip(1.6 * t - 0.6, 0, 1))
+        blue = np.where(negative, 0.05 + 0.95 * np.clip(1.6 * t, 0, 1), 0.05 + 0.1 * t)
+        rgb = np.stack([red, green, blue], 1)
     elif name == "diverging":
         # Blue (negative) - white (zero) - red (positive): symmetric around the centre entry.
         below = ramp < 0.5
@@ -42,3 +53,5 @@ def lookup_table(name: str, invert: bool = False) -> np.ndarray:
 
 
 COLORMAP_NAMES = ("gray", "hot", "bone", "viridis")
+DIVERGING_NAMES = ("diverging-dark", "diverging")  # signed maps: zero in the middle
+DEFAULT_DIVERGING = "diverging-dark"

@@ -9,18 +9,27 @@ the original grid through world coordinates.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from app.core.compare_pair import difference
+from app.core.compare_pair import SIGN_CONVENTION, difference
 from app.core.display import WindowLevel, default_window, percentile_window
 from app.core.planes import Plane
 from app.core.resample import lazy_resample_like
 from app.core.viewer_state import ViewerState
 from app.core.volume import Volume
 from app.ui.color_bar import ColorBar
+from app.ui.colormaps import DEFAULT_DIVERGING, DIVERGING_NAMES
 from app.ui.layouts import MAX_VOLUMES_PER_ROW, compare_cells
 from app.ui.panel_grid import PanelGrid
 from app.ui.slice_view import COMPARE_MODES, CompareMode, PanelContent
+
+
+def _signed(volume: Volume) -> bool:
+    """A map with values of both signs (a residual or z map), from a sample of its slices."""
+    sample = np.asarray(volume.voxels[:: max(1, volume.shape_kji[0] // 16)], np.float32)
+    finite = sample[np.isfinite(sample)]
+    return bool(finite.size) and float(finite.min()) < 0 < float(finite.max())
 
 
 class CompareView(QtWidgets.QWidget):
@@ -41,14 +50,14 @@ class CompareView(QtWidgets.QWidget):
         columns = [PanelContent(original, title=f"original: {original.name}")]
         columns += [self._column_of(other) for other in others]
         span = self.difference.symmetric_range
-        columns.append(
-            PanelContent(
-                self.difference.volume,
-                fixed_window=WindowLevel(0.0, 2 * span),
-                colormap="diverging",
-                title=f"difference: {self.difference.volume.name}",
-            )
+        self.difference_content = PanelContent(
+            self.difference.volume,
+            fixed_window=WindowLevel(0.0, 2 * span),
+            colormap=DEFAULT_DIVERGING,
+            title=f"difference {SIGN_CONVENTION}: {self.difference.volume.name}",
         )
+        columns.append(self.difference_content)
+        self.flag_level: float | None = None
 
         self.mode_combo = QtWidgets.QComboBox()
         self.mode_combo.addItems(COMPARE_MODES)
@@ -69,22 +78,71 @@ class CompareView(QtWidgets.QWidget):
         self.plane_combo.currentTextChanged.connect(self.show_planes)
         toolbar.addWidget(QtWidgets.QLabel("Rows"))
         toolbar.addWidget(self.plane_combo)
+        self.difference_map_combo = QtWidgets.QComboBox()
+        self.difference_map_combo.addItems(
+            ["dark centre" if name == DEFAULT_DIVERGING else "white centre" for name in DIVERGING_NAMES]
+        )
+        self.difference_map_combo.setToolTip("Colours of the difference panel (zero in the middle)")
+        self.difference_map_combo.currentIndexChanged.connect(
+            lambda index: self.set_difference_colormap(DIVERGING_NAMES[index])
+        )
+        toolbar.addWidget(QtWidgets.QLabel("Difference"))
+        toolbar.addWidget(self.difference_map_combo)
         toolbar.addStretch(1)
+        self.sign_label = QtWidgets.QLabel(
+            f"Difference = {SIGN_CONVENTION}: + (red/yellow) the synthesized image is darker, signal"
+            " removed; - (blue/cyan) brighter, signal added"
+        )
+        self.sign_label.setWordWrap(True)
 
         self.grid = PanelGrid(state, compare_cells(columns, planes))
-        self.color_bar = ColorBar("diverging", -span, span, original.units)
+        self.color_bar = ColorBar(
+            DEFAULT_DIVERGING, -span, span, original.units or "image units", title=SIGN_CONVENTION
+        )
         body = QtWidgets.QHBoxLayout()
         body.addWidget(self.grid, 1)
         body.addWidget(self.color_bar)
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(toolbar)
+        outer.addWidget(self.sign_label)
         outer.addLayout(body, 1)
+
+    def difference_panels(self):
+        return [panel for panel in self.grid.panels if panel.content is self.difference_content]
+
+    def set_difference_colormap(self, name: str) -> None:
+        """Dark- or white-centred diverging colours for the difference panel and its bar."""
+        self.difference_content.colormap = name
+        self.color_bar.colormap = name
+        self.color_bar.update()
+        self.difference_content.window_changed.emit()
+
+    def set_flag_level(self, level: float | None) -> None:
+        """Tie the difference window to the hallucination check: +-2 x the change it flags (so the
+        flag level sits half way to full colour), ticks on the bar at +-level; None: back to
+        the data's own symmetric range."""
+        span = 2.0 * level if level and level > 0 else self.difference.symmetric_range
+        self.flag_level = level if level and level > 0 else None
+        self.difference_content.fixed_window = WindowLevel(0.0, 2 * span)
+        self.color_bar.set_range(-span, span, self.flag_level)
+        self.difference_content.window_changed.emit()
 
     def _column_of(self, other: Volume) -> PanelContent:
         """How a further volume is drawn: with the original's window, or its own when it is
         another modality (MR vs CT) or a map (hallucination, uncertainty: ``metadata['map']``)."""
         if "map" in other.metadata:
+            if _signed(other):  # residual, z: both signs matter, zero in the middle
+                sample = np.asarray(other.voxels[:: max(1, other.shape_kji[0] // 16)], np.float32)
+                finite = np.abs(sample[np.isfinite(sample)])
+                span = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+                return PanelContent(
+                    other,
+                    fixed_window=WindowLevel(0.0, 2 * (span or 1.0)),
+                    colormap=DEFAULT_DIVERGING,
+                    title=f"map ({SIGN_CONVENTION}): {other.name}",
+                    window_adjustable=True,
+                )
             return PanelContent(
                 other,
                 fixed_window=percentile_window(other.voxels, 1.0, 99.5),

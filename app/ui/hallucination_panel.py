@@ -8,6 +8,7 @@ linked panel beside the original and the synthesized volume.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +19,24 @@ from app.core.volume import Volume
 from app.ui.hallucination_reruns import RerunMapsBox
 
 MAP_NONE = "(difference only)"
+
+
+class _RegionItem(QtWidgets.QTableWidgetItem):
+    """A cell that sorts numbers as numbers and remembers its region's index in the result."""
+
+    def __init__(self, value, region_index: int) -> None:
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        super().__init__(text)
+        self.sort_key = value
+        self.setData(QtCore.Qt.ItemDataRole.UserRole, region_index)
+
+    def __lt__(self, other) -> bool:
+        mine, theirs = self.sort_key, getattr(other, "sort_key", None)
+        if isinstance(mine, float) and isinstance(theirs, float):
+            mine = -math.inf if math.isnan(mine) else mine
+            theirs = -math.inf if math.isnan(theirs) else theirs
+            return bool(mine < theirs)
+        return bool(str(mine) < str(theirs))
 
 
 class _CheckSignals(QtCore.QObject):
@@ -35,7 +54,12 @@ class _CheckTask(QtCore.QRunnable):
 
     def run(self) -> None:
         try:
-            result = run_compare(*self.pair)
+            from app.plugins.null_calibration import calibration_for_volume
+
+            calibration, note = calibration_for_volume(self.pair[1])
+            result = run_compare(*self.pair, calibration=calibration)
+            if note:
+                result.notes.append(note)
         except Exception as error:  # noqa: BLE001 - any failure becomes a message in the panel, never a crash
             self.signals.failed.emit(f"{type(error).__name__}: {error}")
             return
@@ -46,6 +70,7 @@ class HallucinationPanel(QtWidgets.QWidget):
     """Region table, threshold control and map selection for one CompareResult."""
 
     region_activated = QtCore.Signal(object)  # np.ndarray (3,) LPS mm of the region's centroid
+    region_selected = QtCore.Signal(object)  # the Region clicked (for its outline)
     map_selected = QtCore.Signal(object)  # Volume of the chosen map, or None for none
     result_changed = QtCore.Signal(
         object
@@ -92,13 +117,16 @@ class HallucinationPanel(QtWidgets.QWidget):
 
         self.table = QtWidgets.QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["mL", "Peak", "Mean", "Centroid LPS (mm)"])
+        self.table.setSortingEnabled(True)  # click a header: by peak |z|, volume, ...
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip(
-            "Volume, peak and mean smoothed residual, the mean of each uncertainty / rerun map inside"
-            " the region, centroid in LPS mm; click to go there"
+            "Sign (+: original - synthesized > 0, the synthesized image is darker), peak |z| of the"
+            " calibrated statistic, volume, peak and mean smoothed residual (original - synthesized),"
+            " the mean of each uncertainty / rerun map inside the region, centroid in LPS mm, kind;"
+            " click a header to sort, a row to go there"
         )
         self.setMinimumWidth(340)
         self.table.verticalHeader().setVisible(True)
@@ -268,30 +296,45 @@ class HallucinationPanel(QtWidgets.QWidget):
         regions = self.result.regions if self.result else []
         map_columns = self._region_map_columns()
         # Map columns are headed by the map's short name ("MC-dropout SD"), the full one in the tooltip.
-        headers = ["mL", "Peak", "Mean", *(name.split(" (")[0] for name in map_columns), "Centroid LPS (mm)"]
+        headers = [
+            "±",
+            "Peak |z|",
+            "mL",
+            "Peak",
+            "Mean",
+            *(name.split(" (")[0] for name in map_columns),
+            "Centroid LPS (mm)",
+            "Kind",
+        ]
+        self.table.setSortingEnabled(False)  # rows are filled in the regions' order, then sorted
+        self.table.clearContents()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
-        for column, name in enumerate(map_columns, start=3):
+        for column, name in enumerate(map_columns, start=5):
             self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
         self.table.setRowCount(len(regions))
         for row, region in enumerate(regions):
             inside = self.result.label_map == region.label
-            map_means = [f"{float(np.nanmean(m.voxels[inside])):.4g}" for m in map_columns.values()]
+            map_means = [float(np.nanmean(m.voxels[inside])) for m in map_columns.values()]
             centroid = " ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
             cells = (
-                f"{region.volume_ml:.3f}",
-                f"{region.peak_residual:.4g}",
-                f"{region.mean_residual:.4g}",
+                region.sign,
+                abs(region.peak_z) if region.peak_z is not None else float("nan"),
+                region.volume_ml,
+                region.peak_residual,
+                region.mean_residual,
                 *map_means,
                 centroid,
+                region.description,
             )
-            for column, text in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(text)
-                if column < len(cells) - 1:
+            for column, value in enumerate(cells):
+                item = _RegionItem(value, row)
+                if isinstance(value, float):
                     item.setTextAlignment(
                         QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(row, column, item)
+        self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
         threshold = self.result.settings.threshold if self.result else 0
         statistic = "|z|" if self.result and self.result.settings.statistic == "z" else "|residual|"
@@ -299,11 +342,21 @@ class HallucinationPanel(QtWidgets.QWidget):
             f"{len(regions)} region(s), {statistic} above {threshold:.4g} — click one to go there"
         )
 
+    def region_at_row(self, row: int):
+        """The region shown in table ``row`` (after any sorting), or None."""
+        item = self.table.item(row, 0) if self.result is not None else None
+        index = item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else None
+        if index is None or not 0 <= int(index) < len(self.result.regions):
+            return None
+        return self.result.regions[int(index)]
+
     def activate_region(self, row: int) -> None:
-        if self.result is None or not 0 <= row < len(self.result.regions):
+        region = self.region_at_row(row)
+        if region is None:
             return
         self.table.selectRow(row)
-        self.region_activated.emit(np.asarray(self.result.regions[row].centroid_lps_mm, dtype=float))
+        self.region_selected.emit(region)
+        self.region_activated.emit(np.asarray(region.centroid_lps_mm, dtype=float))
 
     def _fill_metrics(self) -> None:
         lines = []
@@ -352,7 +405,25 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         if cursor is not None:
             window.state.set_cursor(cursor)
 
+    def apply_flag_level(*_args) -> None:
+        view, result = window.view, panel.result
+        if result is not None and hasattr(view, "set_flag_level") and view.original is result.original:
+            view.set_flag_level(result.flag_level)
+
+    def outline(region) -> None:
+        result = panel.result
+        if result is None or window.view is None:
+            return
+        mask = (result.label_map == region.label).astype(np.float32)
+        volume = Volume(mask, result.residual_map.geometry, name=f"region {region.label}")
+        for view_panel in window.panels:
+            if hasattr(view_panel, "set_outline"):
+                view_panel.set_outline(volume)
+
+    panel.region_selected.connect(outline)
     panel.region_activated.connect(go_to)
+    panel.result_changed.connect(apply_flag_level)
+    window.view_changed.connect(apply_flag_level)
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
     panel.refresh_for_view()  # built when first shown: the compare may be open already

@@ -20,6 +20,7 @@ from enum import StrEnum
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
+from scipy import ndimage
 
 from app.core.display import WindowLevel
 from app.core.events import Event
@@ -185,7 +186,9 @@ class SliceView(pg.GraphicsView):
         self._image_item = pg.ImageItem(axisOrder="row-major")
         self._overlay_item = pg.ImageItem(axisOrder="row-major")
         self._mask_item = pg.ImageItem(axisOrder="row-major")
-        for z, item in enumerate((self._image_item, self._overlay_item, self._mask_item)):
+        self._outline_item = pg.ImageItem(axisOrder="row-major")  # the selected region's outline
+        self.outline: Volume | None = None
+        for z, item in enumerate((self._image_item, self._overlay_item, self._mask_item, self._outline_item)):
             item.setZValue(z)
             # Scaling a 512x512 slice onto the screen is most of a repaint: keep the scaled
             # result, so a panel whose image did not change (the crosshair moved, a label
@@ -424,6 +427,28 @@ class SliceView(pg.GraphicsView):
             self._mask_item.show()
         else:
             self._mask_item.hide()
+        self._draw_outline(position_mm)
+
+    def set_outline(self, outline: Volume | None) -> None:
+        """Outline the non-zero voxels of ``outline`` (a region's mask, any grid) in this panel."""
+        self.outline = outline
+        self._draw_outline(self._shown_position_mm)
+
+    def _draw_outline(self, position_mm: float | None) -> None:
+        if self.outline is None or position_mm is None:
+            self._outline_item.hide()
+            return
+        cut = self._cut(self.outline, position_mm)
+        inside = np.nan_to_num(cut.pixels, nan=0.0) > 0.5
+        edge = inside & ~ndimage.binary_erosion(inside, border_value=0)
+        if not edge.any():
+            self._outline_item.hide()
+            return
+        image = np.zeros(edge.shape + (4,), dtype=np.uint8)
+        image[edge] = (60, 255, 120, 255)  # green: neither sign's colour in the diverging maps
+        self._outline_item.setImage(image, autoLevels=False, levels=None)
+        self._outline_item.setRect(QtCore.QRectF(*cut.extent_mm))
+        self._outline_item.show()
 
     @staticmethod
     def _set_image(

@@ -40,7 +40,9 @@ def test_white_noise_gives_about_the_stated_false_regions():
     for seed in range(3):
         noise = np.random.default_rng(seed).normal(0, 5.0, shape).astype(np.float32)
         single = z_map(noise, (1, 1, 1), np.ones(shape, bool), (6.0,))
-        assert abs(float(single.z.std()) - 1.0) < 0.05  # one scale: unit variance on the null
+        # One scale: about unit variance on the null, a little below (the local noise takes the
+        # loudest neighbouring block: conservative), never above.
+        assert 0.85 < float(single.z.std()) < 1.03
         zmap = z_map(noise, (1, 1, 1), np.ones(shape, bool))
         point = operating_point(zmap, 1.0)
         _, positive, negative = signed_components(zmap.z, point.z_threshold)

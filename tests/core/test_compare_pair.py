@@ -7,11 +7,12 @@ from app.core.orientation_phantom import orientation_phantom
 from app.core.provenance import Provenance
 
 
-def test_difference_is_other_minus_original_and_keeps_provenance():
+def test_difference_is_original_minus_other_and_keeps_provenance():
+    # One sign convention with compare's residual: original - synthesized.
     original = orientation_phantom()
     other = original.with_voxels(original.voxels + 5.0, provenance=Provenance("gan", "2"))
     result = difference(original, other)
-    assert np.allclose(result.volume.voxels, 5.0)
+    assert np.allclose(result.volume.voxels, -5.0)
     assert result.volume.geometry.allclose(original.geometry)
     assert result.volume.provenance is other.provenance  # the difference shows synthesized data
     assert result.symmetric_range == 5.0

@@ -71,7 +71,7 @@ def test_difference_on_other_grids_is_lazy_and_right(pair):
     original = Volume(np.full(shape, 10.0, np.float32), geometry)
     result = difference(original, source)
     assert isinstance(result.volume.voxels, DifferenceVoxels)
-    expected = resample_onto(source, geometry, shape).voxels - 10.0
+    expected = 10.0 - resample_onto(source, geometry, shape).voxels
     np.testing.assert_allclose(result.volume.voxels[3], expected[3], rtol=1e-5)
     assert 0 < result.symmetric_range <= np.nanmax(np.abs(expected))
 

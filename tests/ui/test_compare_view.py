@@ -54,9 +54,31 @@ def test_difference_panel_is_neutral_where_volumes_agree(qtbot, phantom):
     difference_panel = view.panels[2]
     left = widget_pos_of_lps(difference_panel, phantom.geometry.lps_from_index([29, 20, 12]))
     body = widget_pos_of_lps(difference_panel, phantom.geometry.lps_from_index([5, 5, 12]))
+    # original - synthesized = -500 there: the negative (blue/cyan) end of the dark-centred map.
     red, green, blue = pixel_at(difference_panel.viewport(), left)
-    assert red > 200 and blue < 80  # positive difference: red end of the diverging map
-    assert min(pixel_at(difference_panel.viewport(), body)) > 240  # zero: white
+    assert blue > 200 and red < 120
+    assert max(pixel_at(difference_panel.viewport(), body)) < 40  # zero: dark in a dark UI
+    assert "original - synthesized" in view.sign_label.text()
+    # The white-centred map stays on offer.
+    view.difference_map_combo.setCurrentIndex(1)
+    QtWidgets.QApplication.processEvents()
+    assert min(pixel_at(difference_panel.viewport(), body)) > 240
+
+
+def test_difference_window_follows_the_flag_level_and_the_bar_says_what_it_shows(qtbot, phantom):
+    brighter = phantom.with_voxels(phantom.voxels + (phantom.voxels == LEFT_MARKER) * 500.0, name="brighter")
+    view = make_compare(qtbot, phantom, [brighter], [Plane.AXIAL])
+    bar = view.color_bar
+    assert bar.title == "original - synthesized" and bar.units
+    assert bar.units in bar.description() and "original - synthesized" in bar.description()
+    view.set_flag_level(40.0)
+    difference_panel = view.panels[2]
+    assert tuple(difference_panel.image_item.levels) == pytest.approx((-80.0, 80.0))
+    assert bar.labels()[0] == "+80" and bar.flag_level == 40.0 and "flag level" in bar.description()
+    view.set_flag_level(None)
+    span = view.difference.symmetric_range
+    assert tuple(difference_panel.image_item.levels) == pytest.approx((-span, span))
+    bar.grab().save("/tmp/color_bar.png")
 
 
 def test_series_of_other_geometry_is_linked_by_world_position(qtbot, phantom):

@@ -46,7 +46,10 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.run_button.isEnabled()
     assert panel.table.rowCount() == 2, panel.note_label.text()
-    first_centroid = [float(v) for v in panel.table.item(0, 3).text().split()]
+    centroid_column = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())].index(
+        "Centroid LPS (mm)"
+    )
+    first_centroid = [float(v) for v in panel.table.item(0, centroid_column).text().split()]
     assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
 
     # Clicking the second row moves the shared cursor (all linked panels) to that region.
@@ -157,3 +160,30 @@ def test_choosing_a_map_keeps_the_region_the_reader_went_to(qtbot, main_window, 
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
     panel.map_combo.setCurrentIndex(0)
     assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
+
+
+def test_regions_sort_by_peak_or_volume_and_the_clicked_one_is_outlined(qtbot, main_window, lesion_pair):
+    original, synthesized, big_lps, small_lps = lesion_pair
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    assert headers[:3] == ["±", "Peak |z|", "mL"] and headers[-1] == "Kind"
+    assert panel.table.item(0, 0).text() == "+"  # the lesions were removed: original brighter
+    # Sort by volume, ascending: the small lesion first; the row still leads to its region.
+    panel.table.sortItems(2, QtCore.Qt.SortOrder.AscendingOrder)
+    volumes = [float(panel.table.item(r, 2).text()) for r in range(panel.table.rowCount())]
+    assert volumes == sorted(volumes)
+    assert panel.region_at_row(0).volume_ml == min(volumes) or np.isclose(panel.region_at_row(0).volume_ml, min(volumes), rtol=1e-3)
+    rect = panel.table.visualRect(panel.table.model().index(0, 0))
+    qtbot.mouseClick(panel.table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    assert np.allclose(main_window.state.cursor_lps_mm, small_lps, atol=1.0)
+    outlined = [p for p in main_window.panels if p.outline is not None]
+    assert outlined and all(p._outline_item.isVisible() for p in outlined if p.plane.value == "axial")
+    # Sort by peak |z|, descending: the strong lesion first.
+    panel.table.sortItems(1, QtCore.Qt.SortOrder.DescendingOrder)
+    peaks = [float(panel.table.item(r, 1).text()) for r in range(panel.table.rowCount())]
+    assert peaks == sorted(peaks, reverse=True)
+    assert np.allclose(panel.region_at_row(0).centroid_lps_mm, big_lps, atol=0.5)
+    main_window.save_screenshot("/tmp/h/hallucination_outline.png")

@@ -116,7 +116,10 @@ def dropout_denoiser_run(tmp_path, no_discovered_plugins):
     voxels = np.random.default_rng(0).uniform(100, 900, (4, 24, 24)).astype(np.float32)
     original = Volume(voxels, Geometry(np.zeros(3), np.array([1.0, 1.0, 3.0]), np.eye(3)), "MR", name="t1")
     synthesized = synthesize(load_plugin(manifest), original, RunOptions(device="cpu")).volume
-    return manifest, original, synthesized
+    # A focal change over the random generator's noise: what the calibrated check flags.
+    planted = np.array(synthesized.voxels, np.float32)
+    planted[1:3, 8:14, 8:14] += 3000.0
+    return manifest, original, synthesized.with_voxels(planted)
 
 
 def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
@@ -128,19 +131,19 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     main_window.show_compare(original, [synthesized])
     qtbot.mouseClick(panel.run_button, LEFT)
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
-    assert panel.table.rowCount() >= 1 and panel.table.columnCount() == 4
+    assert panel.table.rowCount() >= 1 and panel.table.columnCount() == 7
 
     panel.reruns.mc_samples_spin.setValue(3)
     qtbot.mouseClick(panel.reruns.buttons["mc_dropout"], LEFT)
     qtbot.waitUntil(lambda: not panel.reruns.is_running(), timeout=60000)
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
-    assert headers[3] == "MC-dropout SD"
-    assert panel.table.horizontalHeaderItem(3).toolTip().startswith("Mean of MC-dropout SD (3 samples)")
-    assert headers[-1] == "Centroid LPS (mm)"
+    column = headers.index("MC-dropout SD")
+    assert panel.table.horizontalHeaderItem(column).toolTip().startswith("Mean of MC-dropout SD (3 samples)")
+    assert headers[-2:] == ["Centroid LPS (mm)", "Kind"]
     sd_map = main_window.session.compare[1]
-    region = panel.result.regions[0]
+    region = panel.region_at_row(0)
     expected = float(np.nanmean(sd_map.voxels[panel.result.label_map == region.label]))
-    assert float(panel.table.item(0, 3).text()) == pytest.approx(expected, rel=1e-3)
+    assert float(panel.table.item(0, column).text()) == pytest.approx(expected, rel=1e-3)
     assert "SSIM n/a (fewer than 7 voxels" in panel.metrics_label.text()  # 4 slices: no 7-voxel window
     main_window.save_screenshot("/tmp/region_table_with_rerun.png")
 
