@@ -44,3 +44,24 @@ def test_shipped_cards_have_no_double_negative():
     assert cards
     for card in cards:
         assert "NOT closer by no figure" not in card.read_text(), card
+
+
+def test_the_benchmark_section_goes_into_the_card_and_survives_a_rerender(tmp_path):
+    import json
+    import shutil
+
+    import yaml
+
+    from app.plugins.training.model_card import BENCHMARK_FILE
+    from app.plugins.training.model_card import main as render_cards
+
+    folder = tmp_path / "mr_t1_pseudo_healthy"
+    shutil.copytree(PLUGINS_DIR / "mr_t1_pseudo_healthy", folder)
+    (folder / BENCHMARK_FILE).write_text("## Hallucination check (test)\n\n- region AUROC 0.5\n")
+    render_cards([str(folder)])
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert card.index("## Hallucination check (test)") < card.index("## Intended use")
+    # The residual's AUROC is named for what it is: voxel level, not region level.
+    assert "VOXEL AUROC" in card and "Region AUROC of the residual" not in card
+    assert yaml.safe_load((folder / "plugin.yaml").read_text())["name"] == "mr-t1-pseudo-healthy"
+    assert json.loads((folder / "metrics.json").read_text())

@@ -87,7 +87,18 @@ def _residual_description(training: dict) -> str:
     )
 
 
-def render_model_card(manifest: dict, record: dict) -> str:
+BENCHMARK_FILE = "hallucination_benchmark.md"  # written by bench/bench_hallucination.py --write-cards
+
+
+def benchmark_section(folder) -> str:
+    """The hallucination benchmark's section for the card of the plugin in ``folder`` ("" if none)."""
+    from pathlib import Path
+
+    path = Path(folder) / BENCHMARK_FILE
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
     card = manifest["model_card"]
     training = record["training"]
     heldout = record["heldout"]
@@ -157,8 +168,10 @@ def render_model_card(manifest: dict, record: dict) -> str:
                 )
             if "residual_lesion_auroc" in lesions:
                 lines.append(
-                    "- Region AUROC of the residual (lesion voxels vs the rest of the brain, 0.5 = chance):"
-                    f" {lesions['residual_lesion_auroc']:.3f}."
+                    "- VOXEL AUROC of the residual |input - output| (every lesion voxel vs every other brain"
+                    " voxel of the evaluation slices, 0.5 = chance; lenient: a large healthy brain of"
+                    f" near-zero residual). Not a region-level figure: {lesions['residual_lesion_auroc']:.3f}."
+                    " Region-level figures: the hallucination check section."
                 )
         if record.get("notes"):
             lines += ["", *(f"- {note}" for note in record["notes"])]
@@ -170,6 +183,8 @@ def render_model_card(manifest: dict, record: dict) -> str:
         ]
     else:
         lines += _generator_rows(heldout)
+    if benchmark:
+        lines += ["", benchmark]
     lines += [
         "",
         "## Intended use",
@@ -199,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = yaml.safe_load((folder / "plugin.yaml").read_text())
         record = json.loads((folder / "metrics.json").read_text())
         record.setdefault("folder", folder.name)
-        (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record))
+        (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record, benchmark_section(folder)))
         print(f"{folder}/MODEL_CARD.md")
     return 0
 

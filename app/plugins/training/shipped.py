@@ -33,7 +33,7 @@ from app.plugins.training.loops import (
     train_pix2pix,
     train_residual,
 )
-from app.plugins.training.model_card import render_model_card
+from app.plugins.training.model_card import benchmark_section, render_model_card
 from app.plugins.training.networks import ResidualUNet
 from app.plugins.training.tasks import (
     DENOISE,
@@ -357,7 +357,7 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
     (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     manifest = _manifest_for_translation(folder_name, spec, sha256, summary)
     _write_yaml(folder / "plugin.yaml", manifest)
-    (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record))
+    (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record, benchmark_section(folder)))
     log(f"[{spec['name']}] held-out: {json.dumps(heldout)}")
     return record
 
@@ -456,7 +456,7 @@ def train_generator(out_dir: Path, args, device: torch.device, log) -> dict:
     (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     manifest = _manifest_for_generator(sha256, spacing_mm, summary)
     _write_yaml(folder / "plugin.yaml", manifest)
-    (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record))
+    (folder / "MODEL_CARD.md").write_text(render_model_card(manifest, record, benchmark_section(folder)))
     log(f"[{GENERATOR['name']}] held-out: {json.dumps(heldout_metrics)}")
     return record
 
