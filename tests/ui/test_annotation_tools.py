@@ -78,8 +78,9 @@ def test_ellipse_drawn_on_original_shows_on_every_panel_with_side_by_side_stats(
         assert "±" in tools.table.item(0, column).text()
     stats = tools.controller.statistics()[ellipse.annotation_id]
     assert stats["original"].voxel_count == stats["synthesized"].voxel_count > 10
+    # The difference panel's sign convention (compare's residual): original - synthesized.
     assert stats["difference"].mean == pytest.approx(
-        stats["synthesized"].mean - stats["original"].mean, abs=1e-3
+        stats["original"].mean - stats["synthesized"].mean, abs=1e-3
     )
 
 
