@@ -26,11 +26,17 @@ done
 NICE=()
 command -v nice >/dev/null && NICE=(nice -n 10)
 started=$(date +%s)
+rm -f dist/build-checks.txt
 ${NICE[@]+"${NICE[@]}"} "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN \
   --workpath build/pyinstaller --distpath dist packaging/synthview.spec
 build_seconds=$(( $(date +%s) - started ))
 
 bundle_dir=dist/synthview
+if [ "$(uname -s)" = Linux ]; then
+  # No bundled library may need a newer glibc than the package's Depends: libc6 (>= X) declares.
+  "$PYTHON" packaging/buildtools/glibc_floor.py "$bundle_dir" --control packaging/deb/control.in \
+    | tee -a dist/build-checks.txt
+fi
 bundle_mib=$(du -sm "$bundle_dir" | cut -f1)
 {
   echo "pyinstaller_build_seconds=$build_seconds"

@@ -10,6 +10,7 @@
 #
 # Slow (a full PyInstaller build: minutes), so CI runs it only when packaging/ changed.
 # SMOKE_PLUGIN=NAME picks the plugin; by default each shipped plugin is tried until one runs.
+# SMOKE_XVFB_STARTS=N: viewer starts under a fresh Xvfb each (default 50; 0 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$(pwd)
@@ -65,6 +66,24 @@ if [ "$mode" = dpkg ]; then
   [ -x /usr/bin/synthview ] || fail "/usr/bin/synthview launcher missing"
   APP=/usr/bin/synthview  # what the desktop entry runs: the symlink must find the bundle
 fi
+# Package hygiene: /opt stays the system's, md5sums and changelog ship, the generated licence
+# notice is the copyright file, nothing GPL-only or build-host-specific is bundled.
+if [ "$mode" = dpkg ]; then
+  if dpkg -S /opt >/dev/null 2>&1; then fail "the package owns /opt ($(dpkg -S /opt))"; fi
+  dpkg --verify synthview || fail "dpkg --verify (md5sums) reports changed files"
+  [ -s /var/lib/dpkg/info/synthview.md5sums ] || fail "no md5sums"
+fi
+DOC="$ROOT/usr/share/doc/synthview"
+[ -s "$DOC/changelog.gz" ] && gzip -t "$DOC/changelog.gz" || fail "no changelog.gz"
+grep -q "PySide6" "$DOC/copyright" && grep -q "GNU LESSER GENERAL PUBLIC LICENSE" "$DOC/copyright" \
+  || fail "copyright is not the generated notice with Qt's LGPL text"
+cmp -s "$DOC/copyright" "$ROOT/opt/synthview/_internal/licenses/THIRD-PARTY-NOTICES.txt" \
+  || fail "the bundle's notice and the package's copyright differ"
+for unwanted in 'libreadline.so*' 'libqgtk3.so' 'libgtk-3.so*' 'libstdc++.so*' 'libgcc_s.so*'; do
+  found=$(find "$ROOT/opt/synthview" -name "$unwanted" | head -1)
+  [ -z "$found" ] || fail "bundled although it must not be: $found"
+done
+step "package hygiene ok (/opt not owned, md5sums, changelog, generated notice, no readline/GTK/libstdc++)"
 if command -v desktop-file-validate >/dev/null; then
   desktop-file-validate "$ROOT/usr/share/applications/synthview.desktop" || fail "desktop entry invalid"
 fi
@@ -102,6 +121,11 @@ timed version "$APP" --version
 grep -q "SynthView" "$WORK/version.log" || fail "--version printed: $(cat "$WORK/version.log")"
 timed plugins-list "$APP" plugins list
 cat "$WORK/plugins-list.log"
+timed help "$APP" --help
+grep -q "synthview COMMAND --help" "$WORK/help.log" || fail "installed --help does not name the synthview command"
+# No console (stdout/stderr closed, as for a windowed Windows executable): no AttributeError.
+"$APP" info "$DEMO" >&- 2>&- || fail "info with stdout and stderr closed exited $?"
+step "info without stdout/stderr ok"
 
 # A GAN plugin run on the demo study through the frozen app's synthesize CLI.
 synthesized=""
@@ -137,6 +161,32 @@ timed screenshot ${RUN[@]+"${RUN[@]}"} "$APP" view "$DEMO" --synthesized "$synth
 mkdir -p "$REPO_ROOT/dist"
 cp "$WORK/screenshot.png" "$REPO_ROOT/dist/smoke-screenshot.png"
 step "screenshot: dist/smoke-screenshot.png"
+
+# Starts under a fresh X server each time (Xvfb without -noreset resets when its last client
+# leaves; a display probe that disconnected first made Qt's connection fail, exit 134).
+starts=${SMOKE_XVFB_STARTS:-50}
+if [ "$starts" -gt 0 ] && command -v Xvfb >/dev/null; then
+  ok=0
+  started=$(date +%s)
+  for attempt in $(seq "$starts"); do
+    number=$((400 + attempt % 100))
+    while [ -e "/tmp/.X11-unix/X$number" ] || [ -e "/tmp/.X$number-lock" ]; do number=$((number + 100)); done
+    Xvfb ":$number" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+    xvfb_pid=$!
+    for _ in $(seq 200); do [ -e "/tmp/.X11-unix/X$number" ] && break; sleep 0.05; done
+    rm -f "$WORK/fresh.png"
+    if env -u QT_QPA_PLATFORM DISPLAY=":$number" "$APP" view "$DEMO" --screenshot "$WORK/fresh.png" --size 400x300 \
+      >"$WORK/fresh-xvfb.log" 2>&1 && [ -s "$WORK/fresh.png" ]; then
+      ok=$((ok + 1))
+    else
+      echo "[smoke] start $attempt under a fresh Xvfb failed:"; tail -3 "$WORK/fresh-xvfb.log"
+    fi
+    kill "$xvfb_pid"; wait "$xvfb_pid" 2>/dev/null || true
+  done
+  step "starts under a fresh Xvfb: $ok of $starts ($(( $(date +%s) - started )) s)"
+  echo "fresh_xvfb_starts=$ok/$starts" >> "$REPO_ROOT/dist/build-checks.txt"
+  [ "$ok" = "$starts" ] || fail "the viewer failed to start under a fresh Xvfb $((starts - ok)) times of $starts"
+fi
 
 # User data the app or the user created must survive the uninstall.
 mkdir -p "$HOME/.config/SynthView" && echo keep > "$HOME/.config/SynthView/user-data-marker"

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   postgresql dicom3tools dcmtk orthanc orthanc-dicomweb
   mricron-data
   desktop-file-utils
+  libstdc++6 libgcc-s1 zstd
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

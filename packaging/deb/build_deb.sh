@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Package the frozen one-folder app into a .deb with dpkg-deb (no fakeroot needed).
+# Package the frozen one-folder app into a .deb (ar + tar: no fakeroot, no dpkg-deb needed).
 #
 #   bash packaging/deb/build_deb.sh [BUNDLE_DIR=dist/synthview] [OUT_DIR=dist]
 #
 # Layout: the bundle in /opt/synthview, /usr/bin/synthview -> /opt/synthview/synthview, the
-# desktop entry, hicolor icons and MIME types (.dcm, .nii, .nii.gz) under /usr/share. Writes
-# OUT_DIR/synthview_<version>_<arch>.deb and appends deb_mib to OUT_DIR/build-figures.txt.
+# desktop entry, hicolor icons and MIME types (.dcm, .nii, .nii.gz) under /usr/share, the
+# generated third-party notice as /usr/share/doc/synthview/copyright and changelog.gz.
+# Writes OUT_DIR/synthview_<version>_<arch>.deb and appends deb_mib to OUT_DIR/build-figures.txt.
+#
+# The data archive is written with tar rather than dpkg-deb --build, so that it holds
+# ./opt/synthview but not ./opt itself: dpkg would otherwise record the package as an owner of
+# /opt and try to remove it on purge (preinst creates /opt on the rare system without one).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
@@ -18,6 +23,8 @@ ARCH=$(dpkg --print-architecture)
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/synthview-deb.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
 
+NOTICE="$BUNDLE_DIR/_internal/licenses/THIRD-PARTY-NOTICES.txt"
+[ -s "$NOTICE" ] || { echo "no generated third-party notice at $NOTICE (the spec writes it)" >&2; exit 1; }
 install -d "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
   "$STAGE/usr/share/mime/packages" "$STAGE/usr/share/icons/hicolor/256x256/apps" \
   "$STAGE/usr/share/icons/hicolor/scalable/apps" "$STAGE/usr/share/doc/synthview"
@@ -27,14 +34,20 @@ install -m 644 "$HERE/synthview.desktop" "$STAGE/usr/share/applications/synthvie
 install -m 644 "$HERE/synthview-mime.xml" "$STAGE/usr/share/mime/packages/synthview.xml"
 install -m 644 "$REPO_ROOT/resources/icons/synthview.png" "$STAGE/usr/share/icons/hicolor/256x256/apps/synthview.png"
 install -m 644 "$REPO_ROOT/resources/icons/synthview.svg" "$STAGE/usr/share/icons/hicolor/scalable/apps/synthview.svg"
-install -m 644 "$REPO_ROOT/packaging/LICENSES.md" "$STAGE/usr/share/doc/synthview/copyright"
-for script in postinst prerm postrm; do install -m 755 "$HERE/$script" "$STAGE/DEBIAN/$script"; done
+install -m 644 "$NOTICE" "$STAGE/usr/share/doc/synthview/copyright"
+gzip -9n -c "$HERE/changelog" > "$STAGE/usr/share/doc/synthview/changelog.gz"
+for script in preinst postinst prerm postrm; do install -m 755 "$HERE/$script" "$STAGE/DEBIAN/$script"; done
 # Directories 755 and files readable by all users, whatever the build machine's umask.
 chmod -R u+rwX,go+rX,go-w "$STAGE"
 
 installed_kib=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@INSTALLED_SIZE_KIB@/$installed_kib/" \
   "$HERE/control.in" > "$STAGE/DEBIAN/control"
+grep -q "^ -- .*$VERSION\|^synthview ($VERSION)" "$HERE/changelog" \
+  || { echo "packaging/deb/changelog has no entry for $VERSION" >&2; exit 1; }
+# md5sums of every regular file (dpkg --verify, debsums).
+(cd "$STAGE" && find opt usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) > "$STAGE/DEBIAN/md5sums"
+chmod 644 "$STAGE/DEBIAN/md5sums" "$STAGE/DEBIAN/control"
 
 deb="$OUT_DIR/synthview_${VERSION}_${ARCH}.deb"
 started=$(date +%s)
@@ -43,8 +56,19 @@ started=$(date +%s)
 compression="${DEB_COMPRESSION:-zstd}"
 level=3
 [ "$compression" = xz ] && level=6
-nice -n 10 dpkg-deb --root-owner-group "-Z$compression" "-z$level" --threads-max="$(nproc)" \
-  --build "$STAGE" "$deb" >/dev/null
+ARCHIVE=$(mktemp -d "${TMPDIR:-/tmp}/synthview-ar.XXXXXX")
+trap 'rm -rf "$STAGE" "$ARCHIVE"' EXIT
+TAR=(tar --owner=0 --group=0 --numeric-owner --sort=name --format=gnu)
+echo 2.0 > "$ARCHIVE/debian-binary"
+(cd "$STAGE/DEBIAN" && "${TAR[@]}" -cf - ./*) | xz -6 > "$ARCHIVE/control.tar.xz"
+if [ "$compression" = xz ]; then
+  (cd "$STAGE" && "${TAR[@]}" -cf - ./usr ./opt/synthview) | nice -n 10 xz "-$level" -T0 > "$ARCHIVE/data.tar.xz"
+else
+  (cd "$STAGE" && "${TAR[@]}" -cf - ./usr ./opt/synthview) | nice -n 10 zstd -q "-$level" -T0 > "$ARCHIVE/data.tar.zst"
+fi
+rm -f "$deb"
+(cd "$ARCHIVE" && ar rc "$deb" debian-binary control.tar.xz data.tar.*)
+dpkg-deb --info "$deb" >/dev/null  # a readable package, or the build fails here
 deb_seconds=$(( $(date +%s) - started ))
 deb_mib=$(( ($(stat -c %s "$deb") + 1048575) / 1048576 ))
 {

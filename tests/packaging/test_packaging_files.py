@@ -88,7 +88,7 @@ def test_deb_dependencies_are_installed_by_the_install_script():
 
 
 def test_maintainer_scripts_are_valid_sh_and_leave_user_data_alone():
-    for name in ("postinst", "prerm", "postrm"):
+    for name in ("preinst", "postinst", "prerm", "postrm"):
         script = DEB / name
         assert script.stat().st_mode & 0o111, f"{name} must be executable"
         assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
@@ -129,6 +129,57 @@ def test_windows_installer_matches_the_app():
     assert "[UninstallDelete]" not in iss.replace("No [UninstallDelete]", "")
 
 
+def test_deb_has_md5sums_changelog_generated_copyright_and_does_not_own_opt():
+    build_deb = (DEB / "build_deb.sh").read_text(encoding="utf-8")
+    assert "DEBIAN/md5sums" in build_deb and "changelog.gz" in build_deb
+    assert "THIRD-PARTY-NOTICES.txt" in build_deb and "LICENSES.md" not in build_deb
+    assert "./usr ./opt/synthview" in build_deb  # the data archive has no ./opt entry of its own
+    changelog = (DEB / "changelog").read_text(encoding="utf-8")
+    assert changelog.startswith(f"synthview ({__version__})")
+    assert re.search(r"^ -- .+ <.+>  \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$", changelog, re.MULTILINE)
+
+
+def test_spec_leaves_out_readline_build_tools_and_the_gtk_theme():
+    excluded = set(_spec_constant("EXCLUDED_MODULES"))
+    assert {"readline", "setuptools", "pkg_resources", "pip", "py"} <= excluded
+    spec = (PACKAGING / "synthview.spec").read_text(encoding="utf-8")
+    assert "bundle_trim.trimmed_binaries(a.binaries)" in spec
+    assert "third_party_notices.generate(" in spec and "raise SystemExit" in spec
+
+
+def test_macos_app_is_a_dock_app_claiming_only_dicom_and_nifti():
+    spec = (PACKAGING / "synthview.spec").read_text(encoding="utf-8")
+    assert 'console=sys.platform == "linux"' in spec  # False on macOS: no LSBackgroundOnly
+    assert '"gz"]' not in spec and '"CFBundleTypeExtensions"' not in spec
+    assert '"public.filename-extension": ["nii.gz"]' in spec
+    assert "arm64" in spec and "arm64" in (PACKAGING / "README.md").read_text(encoding="utf-8")
+    entitlements = (PACKAGING / "macos" / "entitlements.plist").read_text(encoding="utf-8")
+    assert "com.apple.security.cs.allow-unsigned-executable-memory" in entitlements
+
+
+def test_ci_workflow_builds_packaging_changes_on_pull_requests_pushes_and_tags():
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "installers.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert "packaging/**" in triggers["pull_request"]["paths"]
+    assert triggers["push"]["branches"] == ["main"] and "packaging/**" in triggers["push"]["paths"]
+    assert triggers["push"]["tags"] == ["v*"]  # path filters are not applied to tag pushes
+
+
+def test_signing_steps_skip_clearly_without_secrets_and_checksums_always_run(tmp_path):
+    workflow = (REPO_ROOT / ".github" / "workflows" / "installers.yml").read_text(encoding="utf-8")
+    for secret in ("SYNTHVIEW_GPG_PRIVATE_KEY", "WINDOWS_CERTIFICATE_PFX_BASE64", "MACOS_CERTIFICATE_P12_BASE64", "APPLE_APP_PASSWORD"):
+        assert f"secrets.{secret}" in workflow
+    assert workflow.count("packaging/checksums.sh") == 3  # one per platform
+    deb = tmp_path / "synthview_0_amd64.deb"
+    deb.write_bytes(b"not really a deb")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "SYNTHVIEW_GPG_PRIVATE_KEY"}
+    signed = subprocess.run(["bash", str(DEB / "sign_deb.sh"), str(deb)], capture_output=True, text=True, env=env)
+    assert signed.returncode == 0 and "SKIPPED" in signed.stdout and not (tmp_path / f"{deb.name}.asc").exists()
+    summed = subprocess.run(["bash", str(PACKAGING / "checksums.sh"), str(deb)], capture_output=True, text=True)
+    assert summed.returncode == 0
+    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True).returncode == 0
+
+
 def test_ci_workflow_builds_all_three_platforms():
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "installers.yml").read_text())
     jobs = workflow["jobs"]
@@ -136,6 +187,8 @@ def test_ci_workflow_builds_all_three_platforms():
     commands = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
     assert "packaging/smoke_test.sh" in commands["linux"]
     assert "synthview.iss" in commands["windows"]
+    assert "synthesize" in commands["windows"] and "synthview.exe" in commands["windows"]  # the GUI executable
+    assert "Info.plist" in commands["macos"] and "open -a" in commands["macos"]
     assert "build_dmg.sh" in commands["macos"]
 
 
