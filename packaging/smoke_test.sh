@@ -79,7 +79,7 @@ grep -q "PySide6" "$DOC/copyright" && grep -q "GNU LESSER GENERAL PUBLIC LICENSE
   || fail "copyright is not the generated notice with Qt's LGPL text"
 cmp -s "$DOC/copyright" "$ROOT/opt/synthview/_internal/licenses/THIRD-PARTY-NOTICES.txt" \
   || fail "the bundle's notice and the package's copyright differ"
-for unwanted in 'libreadline.so*' 'libqgtk3.so' 'libgtk-3.so*' 'libstdc++.so*' 'libgcc_s.so*'; do
+for unwanted in 'libreadline.so*' 'libqgtk3.so' 'libgtk-3.so*' 'libstdc++.so*' 'libgcc_s.so*' 'libexpat.so*'; do
   found=$(find "$ROOT/opt/synthview" -name "$unwanted" | head -1)
   [ -z "$found" ] || fail "bundled although it must not be: $found"
 done

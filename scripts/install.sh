@@ -17,7 +17,7 @@ APT_PACKAGES=(
   postgresql dicom3tools dcmtk orthanc orthanc-dicomweb
   mricron-data
   desktop-file-utils
-  libstdc++6 libgcc-s1 zstd
+  libstdc++6 libgcc-s1 libexpat1 zstd
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

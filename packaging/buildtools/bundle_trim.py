@@ -21,7 +21,7 @@ from pathlib import Path
 from elf import needed_libraries
 
 DROPPED_PLUGINS = ("PySide6/Qt/plugins/platformthemes/libqgtk3",)
-SYSTEM_PROVIDED = ("libstdc++.so", "libgcc_s.so")
+SYSTEM_PROVIDED = ("libstdc++.so", "libgcc_s.so", "libexpat.so")
 SYSTEM_PREFIXES = ("/usr/lib", "/lib")
 
 Entry = Sequence  # (destination, source, typecode)
@@ -85,10 +85,10 @@ def trimmed_binaries(binaries: list[Entry]) -> list[Entry]:
 def write_manifest(analysis, path: Path) -> dict:
     """Every bundled module, binary and data file with its source, for the licence notice."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "pure": [[str(entry[0]), str(entry[1])] for entry in analysis.pure],
-        "binaries": [[_destination(entry), str(entry[1])] for entry in analysis.binaries],
-        "datas": [[_destination(entry), str(entry[1])] for entry in analysis.datas],
-    }
+    def files(entries) -> list[list[str]]:
+        # SYMLINK entries name another bundled file, not a source; some modules have no source.
+        return [[_destination(e), str(e[1])] for e in entries if e[1] and e[2] != "SYMLINK"]
+
+    manifest = {"pure": files(analysis.pure), "binaries": files(analysis.binaries), "datas": files(analysis.datas)}
     path.write_text(json.dumps(manifest, indent=0), encoding="utf-8")
     return manifest

@@ -199,22 +199,26 @@ def distribution_files() -> dict[str, importlib.metadata.Distribution]:
 
 
 def debian_packages(paths: Iterable[str]) -> dict[str, str]:
-    """path -> Debian package owning it (``dpkg -S``; /lib and /usr/lib both tried)."""
+    """path -> Debian package owning it (``dpkg -S``, one call; /lib and /usr/lib both tried,
+    as merged-/usr systems register either)."""
     if shutil.which("dpkg") is None:
         return {}
-    owners = {}
+    candidates: dict[str, str] = {}  # candidate path -> original path
     for path in sorted(set(paths)):
-        candidates = [path, str(Path(path).resolve())]
-        for candidate in list(candidates):
+        for candidate in (path, str(Path(path).resolve())):
+            candidates.setdefault(candidate, path)
             if candidate.startswith("/usr/lib/"):
-                candidates.append(candidate[len("/usr"):])
+                candidates.setdefault(candidate[len("/usr") :], path)
             elif candidate.startswith("/lib/"):
-                candidates.append("/usr" + candidate)
-        for candidate in candidates:
-            done = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if done.returncode == 0 and ":" in done.stdout:
-                owners[path] = done.stdout.split(":")[0].strip()
-                break
+                candidates.setdefault("/usr" + candidate, path)
+    if not candidates:
+        return {}
+    done = subprocess.run(["dpkg", "-S", *candidates], capture_output=True, text=True)
+    owners = {}
+    for line in done.stdout.splitlines():  # "libglib2.0-0:amd64: /usr/lib/x86_64-linux-gnu/..."
+        package, _, owned = line.rpartition(": ")
+        if owned in candidates and package and "," not in package:
+            owners.setdefault(candidates[owned], package.split(":")[0].strip())
     return owners
 
 
@@ -260,15 +264,15 @@ def inventory(sources: Iterable[str], repo_root: Path, policy: Policy) -> Invent
     runtime_files = 0
     leftovers = []
     for source in sources:
-        if not source or source == "-":
+        if not source or source in ("-", "None"):
             continue
         resolved = str(Path(source).resolve())
         distribution = owners.get(resolved)
         if distribution is not None:
             name = distribution.metadata["Name"]
             python_counts[name] = (distribution, python_counts.get(name, (distribution, 0))[1] + 1)
-        elif resolved.startswith(repo + "/") and ".venv" not in resolved.split("/"):
-            continue  # SynthView's own files
+        elif any(p.startswith(repo + "/") and ".venv" not in p.split("/") for p in (resolved, source)):
+            continue  # SynthView's own files (the demo study may be a symlinked folder)
         elif resolved.startswith(runtime_root + "/") or resolved.startswith(str(Path(sys.prefix).resolve()) + "/bin"):
             runtime_files += 1
         else:
