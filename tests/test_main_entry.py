@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import main
+from tests.ui.child_process import QUIT_ONCE_A_VOLUME_IS_SHOWN
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,24 +130,13 @@ NO_CONSOLE_GUI_SCRIPT = r"""
 import sys
 result = open(sys.argv[1], "w")
 sys.stdout = sys.stderr = None
-from PySide6 import QtCore, QtWidgets
 from app.ui.application import create_application
-from app.ui.main_window import MainWindow
 import main
 
 create_application([])  # main's GUI path reuses it; the timers below need it to exist
-
-
-def poll():
-    for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.session.current is not None:
-            print("printed to the missing console")  # dropped, not an AttributeError
-            window.close()
-            QtWidgets.QApplication.instance().exit(0)
-timer = QtCore.QTimer()
-timer.timeout.connect(poll)
-timer.start(50)
-QtCore.QTimer.singleShot(30000, lambda: QtWidgets.QApplication.instance().exit(3))
+def report(window):
+    return "printed to the missing console"  # dropped, not an AttributeError
+""" + QUIT_ONCE_A_VOLUME_IS_SHOWN + """
 result.write(f"exit {main.main(sys.argv[2:])}")
 result.close()
 """

@@ -27,3 +27,25 @@ def run_python_child(script: str, *arguments: str, **environment: str) -> subpro
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result
+
+
+# Appended to a child script that defines ``report(window) -> str``, opens a main window and then
+# runs the event loop: prints the report once a volume is shown, then quits (exit 3 after 30 s).
+QUIT_ONCE_A_VOLUME_IS_SHOWN = r"""
+from PySide6 import QtCore as _QtCore, QtWidgets as _QtWidgets
+from app.ui.main_window import MainWindow as _MainWindow
+
+
+def _poll():
+    for window in _QtWidgets.QApplication.topLevelWidgets():
+        if isinstance(window, _MainWindow) and window.session.current is not None:
+            print(report(window))
+            window.close()
+            _QtWidgets.QApplication.instance().exit(0)
+
+
+_timer = _QtCore.QTimer()
+_timer.timeout.connect(_poll)
+_timer.start(50)
+_QtCore.QTimer.singleShot(30000, lambda: _QtWidgets.QApplication.instance().exit(3))  # never hang the suite
+"""

@@ -6,7 +6,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.io.nifti import save_nifti
 from app.ui.file_open import FileOpenHandler, install_file_open_handler
-from tests.ui.child_process import run_python_child
+from tests.ui.child_process import QUIT_ONCE_A_VOLUME_IS_SHOWN, run_python_child
 
 
 def test_file_open_events_are_queued_until_a_receiver_then_handed_over(qtbot):
@@ -35,24 +35,16 @@ def test_the_application_installs_one_handler():
 
 FINDER_OPEN_SCRIPT = r"""
 import sys
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 from app.cli.file_services import file_services
 from app.ui.application import create_application, run_gui
-from app.ui.main_window import MainWindow
 
 app = create_application([])
 # What macOS sends when a file is double-clicked in the Finder, here before the window exists.
 QtWidgets.QApplication.sendEvent(app, QtGui.QFileOpenEvent(sys.argv[1]))
-def poll():
-    for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.session.current is not None:
-            print("opened", window.session.current.name, "icon", not app.windowIcon().isNull())
-            window.close()
-            app.exit(0)
-timer = QtCore.QTimer()
-timer.timeout.connect(poll)
-timer.start(50)
-QtCore.QTimer.singleShot(30000, lambda: app.exit(3))  # never hang the suite
+def report(window):
+    return f"opened {window.session.current.name} icon {not app.windowIcon().isNull()}"
+""" + QUIT_ONCE_A_VOLUME_IS_SHOWN + """
 sys.exit(run_gui([], file_services()))
 """
 

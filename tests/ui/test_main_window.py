@@ -13,7 +13,7 @@ from app.ui.compare_view import CompareView
 from app.ui.docks import DOCK_NAMES
 from app.ui.services import FileServices
 from app.ui.shortcuts import SHORTCUTS
-from tests.ui.child_process import run_python_child
+from tests.ui.child_process import QUIT_ONCE_A_VOLUME_IS_SHOWN, run_python_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,22 +195,13 @@ def test_open_demo_study_and_run_through_all_planes(qtbot, main_window, demo_dic
 
 RUN_GUI_SCRIPT = r"""
 import sys
-from PySide6 import QtCore, QtWidgets
 from app.cli.file_services import file_services
 from app.ui.application import create_application, run_gui
-from app.ui.main_window import MainWindow
 
 app = create_application([])
-def poll():
-    for window in QtWidgets.QApplication.topLevelWidgets():
-        if isinstance(window, MainWindow) and window.session.current is not None:
-            print("opened", window.session.current.name, window.session.layout.value, "QMainWindow" in app.styleSheet())
-            window.close()
-            app.exit(0)
-timer = QtCore.QTimer()
-timer.timeout.connect(poll)
-timer.start(50)
-QtCore.QTimer.singleShot(30000, lambda: app.exit(3))  # never hang the suite
+def report(window):
+    return f"opened {window.session.current.name} {window.session.layout.value} {'QMainWindow' in app.styleSheet()}"
+""" + QUIT_ONCE_A_VOLUME_IS_SHOWN + """
 sys.exit(run_gui(sys.argv[1:], file_services()))
 """
 
