@@ -8,6 +8,7 @@ wrong instead, and a screenshot, which needs no screen, must still be written.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -94,24 +95,40 @@ def test_an_x_display_that_does_not_answer_counts_as_none(small_nifti):
 
 
 def _fresh_xvfb(number: int) -> subprocess.Popen:
-    """``Xvfb :number`` with no client yet (and no -noreset: it resets when its last client leaves)."""
+    """``Xvfb :number`` that no client has connected to yet (and no -noreset: it resets when its
+    last client leaves). Readiness comes through -displayfd, not a test connection, whose
+    departure would itself reset the server while the test connects."""
+    ready, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        ["Xvfb", f":{number}", "-screen", "0", "640x480x24", "-nolisten", "tcp", "-displayfd", str(write_end)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
-    socket = Path(f"/tmp/.X11-unix/X{number}")
-    for _ in range(500):
-        if socket.exists() and application.x_display_answers(f":{number}"):
-            application.release_display_probe()  # the server resets once here, before the test
-            return server
-        time.sleep(0.01)
-    server.kill()
-    pytest.skip("Xvfb did not start")
+    os.close(write_end)
+    server.ready_fd = ready  # open until the server stops: Xvfb dies of SIGPIPE writing to a closed one
+    announced = b""
+    while not announced.endswith(b"\n") and select.select([ready], [], [], 30)[0]:
+        chunk = os.read(ready, 64)
+        if not chunk:
+            break
+        announced += chunk
+    if announced.strip() != str(number).encode():
+        _stop(server)
+        pytest.skip(f"Xvfb :{number} did not start")
+    return server
 
 
-def _free_display_number() -> int:
-    for number in range(300, 400):
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(10)
+    os.close(server.ready_fd)
+
+
+def _free_display_number(start: int = 300) -> int:
+    """A display number nobody uses, from ``start`` (a new number per server: a number just freed
+    by a stopped Xvfb was refused to the next one now and then)."""
+    for number in range(start, start + 200):
         if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
             return number
     pytest.skip("no free X display number")
@@ -154,8 +171,8 @@ def test_the_display_probe_cannot_reset_a_fresh_x_server(monkeypatch):
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     failures = 0
-    for _ in range(20):
-        number = _free_display_number()
+    for attempt in range(20):
+        number = _free_display_number(300 + 5 * attempt)
         server = _fresh_xvfb(number)
         try:
             monkeypatch.setenv("DISPLAY", f":{number}")
@@ -163,8 +180,7 @@ def test_the_display_probe_cannot_reset_a_fresh_x_server(monkeypatch):
             failures += not _second_client_survives(f":{number}")
         finally:
             application.release_display_probe()
-            server.terminate()
-            server.wait(10)
+            _stop(server)
     assert failures == 0
 
 
@@ -174,7 +190,7 @@ def test_the_viewer_starts_every_time_under_a_fresh_xvfb(small_nifti, tmp_path):
     """The whole start (probe, then Qt's xcb connection), as the smoke test repeats 50 times."""
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
     for attempt in range(3):
-        number = _free_display_number()
+        number = _free_display_number(450 + 5 * attempt)
         server = _fresh_xvfb(number)
         try:
             out = tmp_path / f"shot{attempt}.png"
@@ -184,5 +200,4 @@ def test_the_viewer_starts_every_time_under_a_fresh_xvfb(small_nifti, tmp_path):
             )
             assert done.returncode == 0 and out.exists(), done.stderr[-1000:]
         finally:
-            server.terminate()
-            server.wait(10)
+            _stop(server)
