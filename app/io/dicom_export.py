@@ -160,7 +160,9 @@ def write_derived_series(
     if volume.voxels.size == 0:
         raise ExportError("cannot export an empty volume")
     if volume.is_colour:
-        raise ExportError("a colour (RGB) image cannot be written as a derived greyscale DICOM series")
+        raise ExportError(
+            "a colour (RGB) image cannot be written as a derived greyscale DICOM series; write it as .nii.gz"
+        )
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
     source_series = source_of(volume, source)

@@ -62,6 +62,8 @@ def check_input(manifest: PluginManifest, volume: Volume, allow_modality_mismatc
     warnings = []
     if manifest.task == "generation":
         raise PluginError(f"{manifest.name} generates from noise and takes no input volume")
+    if volume.is_colour:  # refused first: no other mismatch matters for an image the plugin cannot read
+        warnings.append(_colour_input_note(manifest))
     if volume.modality and manifest.input_modalities and not manifest.accepts_modality(volume.modality):
         message = (
             f"{manifest.name} expects {'/'.join(manifest.input_modalities)} input but this volume is"
@@ -74,17 +76,72 @@ def check_input(manifest: PluginManifest, volume: Volume, allow_modality_mismatc
         warnings.append(f"input modality unknown; assuming {'/'.join(manifest.input_modalities)}")
     if volume.voxels.size == 0:
         raise InputMismatchError("the input volume is empty")
-    if volume.is_colour:
-        raise InputMismatchError("the input is a colour (RGB) image; plugins take greyscale volumes")
     if volume.is_synthetic:
         warnings.append("the input is itself synthetic (a generator's output)")
     return warnings
 
 
+def takes_colour(manifest: PluginManifest) -> bool:
+    """A 2D (or 2.5D single-slice) plugin whose network takes 3 channels reads a colour image's
+    R, G, B in them; any other plugin takes greyscale volumes only."""
+    single_image = manifest.dimensionality != "3D" and manifest.input_channels == 1
+    return single_image and manifest.architecture.input_nc == 3
+
+
+def gives_colour(manifest: PluginManifest, colour_input: bool) -> bool:
+    """A colour input through a plugin with 3 output channels gives an RGB image (a grey input
+    keeps the single-image output: the centre channel, as before)."""
+    return colour_input and manifest.architecture.output_nc == 3 and not manifest.is_segmentation
+
+
+def _colour_input_note(manifest: PluginManifest) -> str:
+    """Refuse a colour input a plugin cannot read (one line); else what happens to its channels."""
+    if not takes_colour(manifest):
+        kind = manifest.dimensionality + (
+            f" with {manifest.input_channels} context slices" if manifest.input_channels > 1 else ""
+        )
+        raise InputMismatchError(
+            f"the input is a colour (RGB) image and {manifest.name} takes greyscale ({kind},"
+            f" input_nc {manifest.architecture.input_nc}): use a 2D plugin with architecture input_nc: 3"
+        )
+    if gives_colour(manifest, True):
+        low_high = _rgb_output_bounds(manifest)
+        if low_high is None:
+            raise InputMismatchError(
+                f"{manifest.name} has output_nc 3 but its normalization.output does not map to 0..255:"
+                " an RGB output needs an output window within 0..255 (or same_as_input with a window or"
+                " percentile input)"
+            )
+    return f"colour input: its R, G, B channels go to the {manifest.name} network's 3 input channels"
+
+
+def _rgb_output_bounds(manifest: PluginManifest) -> tuple[float, float] | None:
+    """The output scaling's bounds when they lie within 0..255 (an RGB image), else None."""
+    spec = manifest.normalization["output"]
+    if spec["method"] == "window":
+        low, high = float(spec["low"]), float(spec["high"])
+        return (low, high) if 0.0 <= low < high <= 255.0 else None
+    if spec["method"] == "same_as_input":
+        given = manifest.normalization["input"]
+        if given["method"] == "percentile":
+            return (0.0, 255.0)  # measured on the uint8 colour input
+        if given["method"] == "window":
+            low, high = float(given["low"]), float(given["high"])
+            return (low, high) if 0.0 <= low < high <= 255.0 else None
+    return None
+
+
 class _BatchRunner:
     """Runs index batches through the generator; owns device moves and the OOM policy."""
 
-    def __init__(self, plugin: LoadedPlugin, device: torch.device, options: RunOptions, messages: list[str]):
+    def __init__(
+        self,
+        plugin: LoadedPlugin,
+        device: torch.device,
+        options: RunOptions,
+        messages: list[str],
+        colour: bool = False,
+    ):
         self.plugin = plugin
         self.manifest = plugin.manifest
         self.device = device
@@ -94,7 +151,8 @@ class _BatchRunner:
         self.messages = messages
         self.channels = self.manifest.network_input_channels
         self.labels = self.manifest.is_segmentation  # argmax over channels, no output scaling
-        if self.manifest.input_channels == 1 and self.channels > 1:
+        self.rgb_output = gives_colour(self.manifest, colour)  # all 3 output channels, kept
+        if self.manifest.input_channels == 1 and self.channels > 1 and not colour:
             messages.append(
                 f"the generator takes {self.channels} input channels: each grey image is repeated"
                 " in every channel (as pix2pix/CycleGAN read a grey image as RGB)"
@@ -128,6 +186,12 @@ class _BatchRunner:
             )
         if self.labels:
             return _labels_from_output(output, self.manifest)
+        if self.rgb_output:
+            if output.shape[1] != 3:
+                raise PluginError(
+                    f"{self.manifest.name} declares output_nc 3 but returned {output.shape[1]} channels"
+                )
+            return output.float()
         channel = output.shape[1] // 2  # single channel, or the centre one of a 2.5D output
         return output[:, channel].float()
 
@@ -346,23 +410,32 @@ def _run_slices(runner, normalized, volume, match_spacing, keep_finer, progress,
     manifest = runner.manifest
     layout = plane_layout(volume.geometry.direction, manifest.plane or "axial")
     # Permuted views, never copies: flips are applied per batch (_slice_batch, _store_slices).
-    stack = normalized.permute(*layout.axes)
+    colour = normalized.ndim == 4  # (k, j, i, c): the channel axis stays last
+    channel_axis = (3,) if colour else ()
+    stack = normalized.permute(*layout.axes, *channel_axis)
     native_spacing = _spacing_kji(volume)[list(layout.axes[1:])]
-    grid = match_training_grid(stack.shape[1:], native_spacing, manifest.spacing_mm)
+    grid = match_training_grid(stack.shape[1:3], native_spacing, manifest.spacing_mm)
     matched = grid if match_spacing else None
-    image_shape = matched.finer_shape() if matched and keep_finer else tuple(stack.shape[1:])
+    image_shape = matched.finer_shape() if matched and keep_finer else tuple(stack.shape[1:3])
     output_shape = [0, 0, 0]
     for size, axis in zip((stack.shape[0], *image_shape), layout.axes, strict=True):
         output_shape[axis] = size
-    output = torch.empty(output_shape, dtype=torch.float32, device=normalized.device)
-    output_stack = output.permute(*layout.axes)
+    rgb_axis = (3,) if runner.rgb_output else ()  # the output's colour axis, last
+    colours = [3] if runner.rgb_output else []
+    output = torch.empty([*output_shape, *colours], dtype=torch.float32, device=normalized.device)
+    output_stack = output.permute(*layout.axes, *rgb_axis)
 
     def slice_batch(indices: range) -> torch.Tensor:
         batch = _slice_batch(stack, indices, manifest.input_channels, layout.flips)
+        if colour:  # (B, 1, rows, cols, 3) -> the three colours as the network's channels
+            batch = batch[:, 0].permute(0, 3, 1, 2)
         return matched.to_training(batch) if matched else batch
 
     def store_slices(indices: range, values: torch.Tensor) -> None:
-        values = resize_images(values[:, None], image_shape, runner.labels)[:, 0] if matched else values
+        images = values if rgb_axis else values[:, None]
+        if matched:
+            images = resize_images(images, image_shape, runner.labels)
+        values = images.permute(0, 2, 3, 1) if rgb_axis else images[:, 0]
         _store_slices(output_stack, indices, values, layout.flips)
 
     runner.run(stack.shape[0], slice_batch, store_slices, progress, cancel)
@@ -391,7 +464,7 @@ def _run_network(plugin: LoadedPlugin, volume: Volume, options: RunOptions, prog
     progress(0.0, f"normalising ({manifest.normalization['input']['method']})")
 
     fitted = fit_input_scaling(volume.voxels, manifest.normalization)
-    runner = _BatchRunner(plugin, device, options, messages)
+    runner = _BatchRunner(plugin, device, options, messages, colour=volume.is_colour)
     # The whole pipeline (scaling, reorientation, batching, inverse) runs on the compute
     # device, so a GPU run copies the volume there once and the result back once.
     try:
@@ -412,8 +485,8 @@ def _run_network(plugin: LoadedPlugin, volume: Volume, options: RunOptions, prog
     if layout is not None and (warning := _slice_spacing_warning(manifest, volume, layout)):
         messages.append(warning)
     geometry = volume.geometry
-    if tuple(output.shape) != tuple(normalized.shape):
-        geometry = grid_geometry(volume.geometry, normalized.shape, output.shape)
+    if tuple(output.shape[:3]) != tuple(normalized.shape[:3]):
+        geometry = grid_geometry(volume.geometry, normalized.shape[:3], output.shape[:3])
     if matched:
         messages.append(matched.describe(back_to_input=geometry is volume.geometry))
     elif warning := _unmatched_spacing_warning(grid):
@@ -422,8 +495,8 @@ def _run_network(plugin: LoadedPlugin, volume: Volume, options: RunOptions, prog
         messages.append(
             "super-resolution output kept on the finer training grid: "
             f"{' x '.join(f'{s:.3g}' for s in geometry.spacing_mm)} mm (i, j, k),"
-            f" {' x '.join(map(str, output.shape[::-1]))} voxels (input"
-            f" {' x '.join(map(str, normalized.shape[::-1]))})"
+            f" {' x '.join(map(str, output.shape[2::-1]))} voxels (input"
+            f" {' x '.join(map(str, normalized.shape[2::-1]))})"
         )
     return _RawRun(output, geometry, runner, fitted, matched, layout, messages)
 
@@ -510,6 +583,8 @@ def synthesize(
     out_of_range = _pass_out_of_range_through(voxels, volume, manifest, raw.fitted, geometry)
     if out_of_range:
         messages.append(out_of_range)
+    if runner.rgb_output:  # an RGB image: 0..255 as uint8, like the colour images SynthView loads
+        voxels = np.rint(np.clip(voxels, 0.0, 255.0, out=voxels), out=voxels).astype(np.uint8)
     duration_s = time.perf_counter() - started
     provenance = Provenance(
         plugin_name=manifest.name,

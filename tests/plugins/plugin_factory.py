@@ -93,7 +93,8 @@ def make_torchscript_plugin(folder: Path, module: torch.nn.Module, **overrides) 
     with warnings.catch_warnings():  # TorchScript is deprecated upstream, still a supported format here
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.script(module.eval()).save(str(weights))
-    data = manifest_data(weights.name, sha256(weights), architecture={"type": "torchscript"}, **overrides)
+    overrides.setdefault("architecture", {"type": "torchscript"})  # or with its input_nc / output_nc
+    data = manifest_data(weights.name, sha256(weights), **overrides)
     write_manifest(folder, data)
     return folder
 
