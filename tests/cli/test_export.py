@@ -207,6 +207,8 @@ def test_measurements_on_input_synthesized_and_difference(tmp_path, capsys):
     assert sd["difference 1"] == pytest.approx(sd["original"] / 2, rel=1e-5)  # 0.5 x - x + 50
     assert panels["synthesized 2"]["nps"][0]["patch_shape"] == [13, 13]  # 12 mm, edges inclusive
     assert panels["difference 2"]["nps"][0]["variance"] > 0  # a lazy, resampled difference measured too
+    shifted = panels["difference 2"]["line_profiles"][0]["values"]  # the moved grid starts at x = 3 mm
+    assert shifted[0] is None and all(value is not None for value in shifted[4:])
     contrast = panels["original"]["contrast"][0]
     assert (contrast["signal_label"], contrast["background_label"]) == ("liver", "background")
     assert main(args) == 2 and "exists" in capsys.readouterr().err  # never over an existing output
