@@ -51,14 +51,16 @@ COLOUR_NORMALIZATION = {
 }
 
 
-def colour_plugin(folder: Path, module: torch.nn.Module, input_nc: int = 3, output_nc: int = 1):
+def colour_plugin(
+    folder: Path, module: torch.nn.Module, input_nc: int = 3, output_nc: int = 1, normalization=None
+):
     make_torchscript_plugin(
         folder,
         module,
         name="tiny-rgb",
         input={"modality": "US"},
         output={"modality": "US", "units": ""},
-        normalization=COLOUR_NORMALIZATION,
+        normalization=normalization or COLOUR_NORMALIZATION,
         architecture={"type": "torchscript", "input_nc": input_nc, "output_nc": output_nc},
         training_domain={"modalities": ["US"]},
     )
@@ -124,15 +126,12 @@ def test_three_output_channels_give_an_rgb_volume_written_as_rgb24_nifti(tmp_pat
 
 
 def test_rgb_output_needs_an_output_scaling_to_0_255(tmp_path):
-    make_torchscript_plugin(
+    plugin = colour_plugin(
         tmp_path / "bad",
         SwapRedBlue(),
-        name="tiny-rgb-hu",
-        input={"modality": "US"},
+        output_nc=3,
         normalization={**COLOUR_NORMALIZATION, "output": {"method": "window", "low": -1000, "high": 1000}},
-        architecture={"type": "torchscript", "input_nc": 3, "output_nc": 3},
     )
-    plugin = load_plugin(load_manifest(tmp_path / "bad" / "plugin.yaml"))
     with pytest.raises(InputMismatchError, match="does not map to 0..255"):
         synthesize(plugin, colour_volume())
 
@@ -221,18 +220,11 @@ def test_colour_input_is_resampled_to_the_training_spacing_and_back(tmp_path):
 
 
 def test_rgb_output_scaled_same_as_input_stays_uint8_within_0_255(tmp_path):
-    make_torchscript_plugin(
-        tmp_path / "same",
-        SwapRedBlue(),
-        name="tiny-rgb-same",
-        input={"modality": "US"},
-        normalization={
-            "input": {"method": "window", "low": 10, "high": 245},  # clips: the excess is passed through
-            "output": {"method": "same_as_input"},
-        },
-        architecture={"type": "torchscript", "input_nc": 3, "output_nc": 3},
-    )
-    plugin = load_plugin(load_manifest(tmp_path / "same" / "plugin.yaml"))
+    same_as_input = {
+        "input": {"method": "window", "low": 10, "high": 245},  # clips: the excess is passed through
+        "output": {"method": "same_as_input"},
+    }
+    plugin = colour_plugin(tmp_path / "same", SwapRedBlue(), output_nc=3, normalization=same_as_input)
     volume = colour_volume()
     output = synthesize(plugin, volume).volume
     assert output.is_colour and output.voxels.dtype == np.uint8
