@@ -472,7 +472,7 @@ def card_section(outcomes: list[Outcome]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reduced", action="store_true", help="a 48-slice slab, 6 mm lesions at 10 % only")
+    parser.add_argument("--reduced", action="store_true", help="a 48-slice slab, 6 mm lesions at 10 %% only")
     parser.add_argument("--plugins", nargs="+", default=None, help="plugin names (default: all shipped)")
     parser.add_argument("--lesions", type=int, default=8, help="planted spheres per pass")
     parser.add_argument("--seed", type=int, default=0)
