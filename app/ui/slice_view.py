@@ -493,9 +493,16 @@ class SliceView(pg.GraphicsView):
         # Not switchable: re-asserted on every redraw, following only what is drawn.
         self._synthetic_label.setVisible(bool(synthetic))
 
+    def _title_base_font(self) -> QtGui.QFont:
+        """The title's font as the style gave it (the title may be drawn smaller to fit)."""
+        if not hasattr(self, "_title_font"):
+            self._title_font = QtGui.QFont(self._title_label.font())
+        return self._title_font
+
     def _place_overlays(self) -> None:
         # The header strip (the title's) is a viewport margin: the image starts below it.
-        header = self._title_label.fontMetrics().height() + 4 if self._overlay_text_visible else 0
+        base_font = self._title_base_font()
+        header = QtGui.QFontMetrics(base_font).height() + 4 if self._overlay_text_visible else 0
         if header != self._header_px:
             self._header_px = header
             self.setViewportMargins(0, header, 0, 0)
@@ -510,12 +517,17 @@ class SliceView(pg.GraphicsView):
             label.move(x, y)
         # Title in the strip, the panel's whole width, elided at its end only where even that is
         # too narrow: the kind ("original", "synthesized", "difference") comes first and stays.
-        metrics = self._title_label.fontMetrics()
-        self._title_label.setText(
-            metrics.elidedText(
-                getattr(self, "_full_title", ""), QtCore.Qt.TextElideMode.ElideRight, max(20, width - 20)
-            )
-        )
+        # A title a little too wide is set a little smaller (down to 80 %) before it is elided.
+        full, available = getattr(self, "_full_title", ""), max(20, width - 20)
+        font = QtGui.QFont(base_font)
+        for scale in (1.0, 0.92, 0.86, 0.8):
+            if base_font.pointSizeF() > 0:
+                font.setPointSizeF(base_font.pointSizeF() * scale)
+            if QtGui.QFontMetrics(font).horizontalAdvance(full) <= available:
+                break
+        self._title_label.setFont(font)
+        metrics = QtGui.QFontMetrics(font)
+        self._title_label.setText(metrics.elidedText(full, QtCore.Qt.TextElideMode.ElideRight, available))
         self._title_label.adjustSize()
         self._title_label.move(4, max(0, (header - self._title_label.height()) // 2))
         # Top left, under the title, so neither hides the other. Never elided: wrapped onto
