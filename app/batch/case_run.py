@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app.batch.cases import Case, input_sha256
 from app.batch.results import CaseRow
+from app.core.json_values import json_safe
 
 CASE_RECORD = "case.json"
 SYNTHESIZED_FILE = "synthesized.nii.gz"
@@ -148,7 +149,7 @@ def _compare(original, synthesized, folder: Path, row: CaseRow) -> list[str]:
     from app.analysis.report import write_report
 
     result = run_compare(original, synthesized)
-    data = _json_safe(result.to_dict())
+    data = json_safe(result.to_dict())
     (folder / COMPARE_FILE).write_text(json.dumps(data, indent=2))
     write_report(result, folder / REPORT_FILE, title=f"Hallucination check: {row.case_id}")
     row.region_count = len(result.regions)
@@ -168,15 +169,3 @@ def _compare(original, synthesized, folder: Path, row: CaseRow) -> list[str]:
         row.thumbnail = str(Path("cases") / row.case_id / THUMBNAIL_FILE)
         files.append(THUMBNAIL_FILE)
     return files
-
-
-def _json_safe(value):
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value

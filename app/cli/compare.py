@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from app.cli.writable import add_force_argument
+from app.core.json_values import json_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,16 +206,6 @@ def _print_consistency(block: dict) -> None:
         print(f"    LPS ({centroid}) mm  {region['volume_ml']:.3f} mL  {changes}")
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _number(value, spec: str) -> str:
     """A metric for the console: formatted when a number, as JSON has it otherwise ('inf', n/a)."""
     if isinstance(value, (int, float)):
@@ -327,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, MemoryError) as error:
         print(f"compare: {error}", file=sys.stderr)
         return 2
-    data = _json_safe(result.to_dict())
+    data = json_safe(result.to_dict())
     for note in result.notes:
         print(f"note: {note}")
     for name, metrics in data["metrics"].items():
@@ -358,10 +348,10 @@ def run(args: argparse.Namespace) -> int:
             f"{z_text}  {region.description}"
         )
     if args.field_metrics:
-        data["field_metrics"] = _json_safe(_field_metrics(volumes, result.input_difference.meaningful))
+        data["field_metrics"] = json_safe(_field_metrics(volumes, result.input_difference.meaningful))
     if segmenters:
         try:
-            data["consistency"] = _json_safe(
+            data["consistency"] = json_safe(
                 segmentation_consistency(
                     volumes["original"], volumes["synthesized"], segmenters, args.min_volume_ml
                 )

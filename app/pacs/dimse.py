@@ -4,7 +4,6 @@ C-STORE. Every failure is a :class:`PacsError` with one line that names the node
 
 from __future__ import annotations
 
-import re
 import ssl
 import threading
 import time
@@ -31,7 +30,7 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
 from app.pacs.nodes import Node, PacsConfig
-from app.pacs.results import SERIES_FIELDS, STUDY_FIELDS, Query, TransferResult, match_from
+from app.pacs.results import SERIES_FIELDS, STUDY_FIELDS, Query, TransferResult, match_from, refusal_reason
 
 Progress = Callable[[TransferResult], None]
 Cancel = Callable[[], bool]
@@ -55,7 +54,6 @@ TRANSFER_SYNTAXES = [
     JPEGLosslessSV1, JPEGLosslessP14, JPEGLSLossless, JPEG2000Lossless, RLELossless,
     JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless, JPEG2000,
 ]  # fmt: skip
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 class PacsError(Exception):
@@ -179,10 +177,8 @@ class _Receiver:
             study, series, instance = (str(ds.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"))
         except Exception as error:  # noqa: BLE001 - a malformed dataset from the server: skipped with its reason
             return self._skip(f"an instance that cannot be decoded ({type(error).__name__}: {str(error)[:120]})", 0xC210)
-        if not all(_UID.match(uid) and len(uid) <= 64 for uid in (study, series, instance)):
-            return self._skip(f"an instance with invalid UIDs (study {study[:70]!r}, series {series[:70]!r}, instance {instance[:70]!r})", 0xC211)
-        if study != self.study_uid or (self.series_uid and series != self.series_uid):
-            return self._skip(f"instance {instance} of study {study}, which was not asked for: refused", 0xC212)
+        if reason := refusal_reason(study, series, instance, self.study_uid, self.series_uid):
+            return self._skip(reason, 0xC211)
         target = self.folder / series / f"{instance}.dcm"
         with self.lock:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 # The attributes a C-FIND / QIDO-RS match is reported with, by level (JSON keys in snake_case).
@@ -94,3 +95,15 @@ class TransferResult:
         data["complete"] = self.complete
         data.pop("files")
         return data
+
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def refusal_reason(study: str, series: str, instance: str, wanted_study: str, wanted_series: str | None) -> str | None:
+    """Why an instance a server sent is not kept (invalid UIDs, or a study/series not asked for)."""
+    if not all(_UID.match(uid) and len(uid) <= 64 for uid in (study, series, instance)):
+        return f"an instance with invalid UIDs (study {study[:70]!r}, series {series[:70]!r}, instance {instance[:70]!r})"
+    if study != wanted_study or (wanted_series and series != wanted_series):
+        return f"instance {instance} of study {study}, which was not asked for: refused"
+    return None

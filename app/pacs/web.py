@@ -11,9 +11,8 @@ from pydicom import dcmread
 
 from app.pacs.dimse import PacsError
 from app.pacs.nodes import Node
-from app.pacs.results import SERIES_FIELDS, STUDY_FIELDS, Query, TransferResult, match_from
+from app.pacs.results import SERIES_FIELDS, STUDY_FIELDS, Query, TransferResult, match_from, refusal_reason
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _TAGS = {}  # keyword -> tag hex, filled lazily
 
 
@@ -123,11 +122,8 @@ def get(node: Node, study_uid: str, series_uid: str | None, folder: Path, progre
             result.skipped.append(f"a part that is not a DICOM instance ({type(error).__name__}: {str(error)[:120]})")
             continue
         study, series, instance = (str(ds.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"))
-        if not all(_UID.match(u) and len(u) <= 64 for u in (study, series, instance)):
-            result.skipped.append(f"an instance with invalid UIDs ({instance[:70]!r})")
-            continue
-        if study != study_uid or (series_uid and series != series_uid):
-            result.skipped.append(f"instance {instance} of study {study}, which was not asked for: refused")
+        if reason := refusal_reason(study, series, instance, study_uid, series_uid):
+            result.skipped.append(reason)
             continue
         target = folder / series / f"{instance}.dcm"
         target.parent.mkdir(parents=True, exist_ok=True)
