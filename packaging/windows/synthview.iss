@@ -3,7 +3,9 @@
 ;   bash packaging/build.sh --no-deb            -> dist\synthview\ (PyInstaller one-folder)
 ;   iscc /DAppVersion=0.1.0 packaging\windows\synthview.iss
 ; Per-user install by default (no administrator rights needed on locked-down workstations);
-; file associations for .dcm, .nii and .nii.gz; the uninstaller removes only installed files,
+; file associations for .dcm and .nii. Windows keys an association on the last extension only, so
+; .nii.gz could be associated only by claiming every .gz file: it is not; a .nii.gz opens by dropping
+; it on the SynthView icon or window, or with File > Open. The uninstaller removes only installed files,
 ; never the user's settings (%APPDATA%\SynthView) or data.
 
 #ifndef AppVersion
@@ -35,7 +37,7 @@ ChangesAssociations=yes
 
 [Tasks]
 Name: "desktopicon"; Description: "{cm:CreateDesktopIcon}"; GroupDescription: "{cm:AdditionalIcons}"
-Name: "associate"; Description: "Open .dcm, .nii and .nii.gz files with SynthView"; GroupDescription: "File types:"
+Name: "associate"; Description: "Open .dcm and .nii files with SynthView (.nii.gz: drop on the icon or File > Open)"; GroupDescription: "File types:"
 
 [Files]
 Source: "..\..\dist\synthview\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
@@ -51,7 +53,6 @@ Root: HKA; Subkey: "Software\Classes\SynthView.Image\DefaultIcon"; ValueType: st
 Root: HKA; Subkey: "Software\Classes\SynthView.Image\shell\open\command"; ValueType: string; ValueName: ""; ValueData: """{app}\{#AppExe}"" ""%1"""; Tasks: associate
 Root: HKA; Subkey: "Software\Classes\.dcm\OpenWithProgids"; ValueType: string; ValueName: "SynthView.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: associate
 Root: HKA; Subkey: "Software\Classes\.nii\OpenWithProgids"; ValueType: string; ValueName: "SynthView.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: associate
-Root: HKA; Subkey: "Software\Classes\.gz\OpenWithProgids"; ValueType: string; ValueName: "SynthView.Image"; ValueData: ""; Flags: uninsdeletevalue; Tasks: associate
 
 [Run]
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent

@@ -124,8 +124,11 @@ def test_windows_installer_matches_the_app():
     iss = (PACKAGING / "windows" / "synthview.iss").read_text(encoding="utf-8")
     assert f'#define AppVersion "{__version__}"' in iss
     assert f'#define AppExe "{_spec_constant("APP_NAME")}.exe"' in iss
-    for extension in (".dcm", ".nii", ".gz"):
+    for extension in (".dcm", ".nii"):
         assert f"Software\\Classes\\{extension}\\OpenWithProgids" in iss
+    # Windows associates by the last extension only: claiming .gz would offer SynthView for every
+    # gzip file, so .nii.gz is opened by drop or File > Open instead.
+    assert "Classes\\.gz" not in iss and "SystemFileAssociations\\.gz" not in iss
     assert "[UninstallDelete]" not in iss.replace("No [UninstallDelete]", "")
 
 
