@@ -132,7 +132,9 @@ def _show_input(manifest, volume_path: str, png_path: str) -> bool:
         with atomic_file(png_path) as partial:
             partial.write_bytes(encode_png(seen.grey_pixels()))
     except (PluginError, LoadError, OSError, ValueError) as error:
-        _print_step("FAIL", "network input image", str(error).splitlines()[0] if str(error) else type(error).__name__)
+        _print_step(
+            "FAIL", "network input image", str(error).splitlines()[0] if str(error) else type(error).__name__
+        )
         return False
     rows, columns = seen.image.shape
     view = describe_network_view(manifest.plane or "axial", manifest.dimensionality, manifest.context_slices)
@@ -153,7 +155,7 @@ def _diversity(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM
+    from app.analysis.diversity import NEAR_DUPLICATE_MS_SSIM, PAIRWISE_REAL
     from app.cli.compare import load_any
     from app.cli.writable import check_outputs, file_output, input_paths
     from app.io.atomic import write_text_atomic
@@ -173,14 +175,22 @@ def _diversity(args: argparse.Namespace) -> int:
         print(f"plugins diversity: error: {error}", file=sys.stderr)
         return 2
     check = result.check
+    shift = check.alignment.max_shift_px
     print(
         f"{result.plugin_name}: {len(result.seeds)} samples (seeds {result.seeds[0]}..{result.seeds[-1]}),"
-        f" {result.real_count} real slices, MS-SSIM over {len(check.weights)} scales, data range 1"
+        f" {result.real_count} real slices (every slice with head content, prepared as the shipped"
+        f" generator's training images), MS-SSIM over {len(check.weights)} scales, data range 1"
     )
     print(f"  samples mean pairwise MS-SSIM {check.report.samples_ms_ssim:.4f}")
-    print(f"  real    mean pairwise MS-SSIM {check.report.real_ms_ssim:.4f}")
+    print(
+        f"  real    mean pairwise MS-SSIM {check.report.real_ms_ssim:.4f} (up to {PAIRWISE_REAL} slices, evenly spaced)"
+    )
     print(f"  mode collapse suspected: {'YES' if check.report.collapse_suspected else 'no'}")
     memorised = [result.seeds[n] for n in check.possibly_memorised]
+    print(
+        f"  nearest real slice: highest MS-SSIM over all real slices, each sample flipped left-right"
+        f" and shifted up to {shift} px (the training augmentation) to match it best"
+    )
     print(
         f"  possibly memorised (nearest real MS-SSIM >= {check.memorisation_ms_ssim:g}): "
         + (", ".join(f"seed {s}" for s in memorised) or "none")
@@ -196,7 +206,14 @@ def _diversity(args: argparse.Namespace) -> int:
     )
     for seed, near in zip(result.seeds, check.nearest, strict=True):
         number = result.real_slice_numbers[near.index]
-        print(f"    seed {seed}: nearest real: slice {number} of the volume, MS-SSIM {near.ms_ssim:.4f}")
+        moved = ", ".join(
+            (["flipped"] if near.flipped else [])
+            + ([f"shifted {near.shift_px[0]:+d},{near.shift_px[1]:+d} px"] if any(near.shift_px) else [])
+        )
+        print(
+            f"    seed {seed}: nearest real: slice {number} of the volume, MS-SSIM {near.ms_ssim:.4f}"
+            + (f" (sample {moved})" if moved else "")
+        )
     if args.json:
         data = {
             "plugin": result.plugin_name,

@@ -1,18 +1,29 @@
-"""``plugins diversity``: a collapsed generator that copies a real slice is caught on both counts."""
+"""``plugins diversity``: a collapsed generator that copies a real slice is caught on both counts;
+the shipped generator's own training images, fed back, are all flagged (and near-copies of them),
+slices of the held-out head are not."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
+from app.analysis.diversity import (
+    MEMORISATION_MS_SSIM,
+    check_generator,
+    nearest_real_images,
+    weights_for_shape,
+)
 from app.core.volume import Geometry, Volume
 from app.io.nifti import save_nifti
-from app.plugins.diversity_check import real_slices
+from app.plugins.diversity_check import TRAINING_AUGMENTATION, located_real_slices, real_slices
 from main import main
 from tests.plugins.plugin_factory import make_builtin_plugin, make_torchscript_plugin
+
+WEIGHTS_64 = weights_for_shape((64, 64))
 
 
 def blobs(seed: int) -> np.ndarray:
@@ -24,6 +35,7 @@ def blobs(seed: int) -> np.ndarray:
         r, c, radius = rng.integers(8, 56), rng.integers(8, 56), rng.integers(4, 10)
         image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 1.0
     image[14:50, 14:50] = np.maximum(image[14:50, 14:50], 0.6)  # enough content in every slice
+    image[[0, -1], :] = image[:, [0, -1]] = 0.5  # a frame: the head's box is the whole image (no recentring)
     return image
 
 
@@ -177,6 +189,125 @@ def test_real_slices_are_smoothed_before_they_are_shrunk():
     k, j, i = np.indices((8, 128, 128))
     voxels = np.where((i + j) % 2 == 0, 1000.0, 200.0).astype(np.float32)
     volume = Volume(voxels, Geometry(np.zeros(3), np.ones(3), np.eye(3)), "MR")
-    (first, *_rest) = real_slices(volume, "axial", (4.0, 4.0), (32, 32), max_slices=2)
+    (first, *_rest) = real_slices(volume, "axial", (4.0, 4.0), (32, 32))
     inner = first[4:-4, 4:-4]
     assert inner.std() < 0.05 and abs(inner.mean() - 0.6) < 0.05  # (1000 + 200) / 2 of p99.5 1000
+
+
+# ------------------------------------------------ the shipped generator's own training images
+
+
+class IndexedCopyGenerator(torch.nn.Module):
+    """Returns one of ``images`` per latent (chosen from the latent's values): a generator that
+    memorised its whole training set."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        super().__init__()
+        self.latent_dim = 8
+        self.register_buffer("images", torch.from_numpy(images * 2 - 1)[:, None])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        index = torch.remainder((z.abs() * 1000).sum(dim=1).long(), self.images.shape[0])
+        return self.images[index]
+
+
+@pytest.fixture(scope="module")
+def training_images():
+    from app.plugins.training.data import heads_from_files
+    from app.plugins.training.thumbnails import axial_thumbnails
+
+    images, spacing_mm = axial_thumbnails(heads_from_files()[0])
+    assert spacing_mm == 4.0  # the shipped generator's declared pixel spacing
+    return images
+
+
+@pytest.fixture(scope="module")
+def colin_real():
+    """The training head's file as a user gives it to the check (--real ch2.nii.gz), prepared."""
+    from app.io.nifti import load_nifti
+    from app.plugins.training.data import template_paths
+
+    volume = load_nifti(template_paths()["colin_t1"])
+    return located_real_slices(volume, "axial", (4.0, 4.0), (64, 64))
+
+
+def memorised(samples, real_images) -> list[int]:
+    """Indices of ``samples`` the check flags, searching all real images with the training moves."""
+    found = nearest_real_images(list(samples), list(real_images), 1.0, 1, WEIGHTS_64, TRAINING_AUGMENTATION)
+    return [n for n, (near,) in enumerate(found) if near.ms_ssim >= MEMORISATION_MS_SSIM]
+
+
+def test_every_training_image_is_one_of_the_real_slices_bit_for_bit(training_images, colin_real):
+    """One recipe: the check's real slices of ch2.nii.gz include each training image exactly."""
+    real, numbers = colin_real
+    assert len(real) >= len(training_images) == 134
+    flat_real = {image.tobytes(): n for image, n in zip(real, numbers, strict=True)}
+    assert all(image.tobytes() in flat_real for image in training_images)
+    assert real.dtype == training_images.dtype == np.float32
+
+
+def test_all_training_images_fed_back_are_flagged(training_images, colin_real):
+    real, _ = colin_real
+    assert memorised(training_images, real) == list(range(len(training_images)))
+    check = check_generator(list(training_images[::8]), list(real), 1.0, alignment=TRAINING_AUGMENTATION)
+    assert check.possibly_memorised == list(range(len(training_images[::8])))
+    assert min(near.ms_ssim for near in check.nearest) == pytest.approx(1.0)
+
+
+def jpeg_like(image: np.ndarray, step: float) -> np.ndarray:
+    """8 x 8 block DCT quantised with steps growing with frequency (as JPEG's tables), 8-bit."""
+    from scipy.fft import dctn, idctn
+
+    table = step * (1 + np.add.outer(np.arange(8), np.arange(8)))
+    out = np.empty_like(image)
+    for r in range(0, image.shape[0], 8):
+        for c in range(0, image.shape[1], 8):
+            block = dctn(image[r : r + 8, c : c + 8] * 255 - 128, norm="ortho")
+            out[r : r + 8, c : c + 8] = idctn(np.round(block / table) * table, norm="ortho") + 128
+    return np.clip(np.round(out), 0, 255) / 255
+
+
+NEAR_COPIES = {
+    "gain 0.8": lambda x, rng: x * 0.8,
+    "gain 1.2 (clipped)": lambda x, rng: np.clip(x * 1.2, 0, 1),
+    "gain 0.9 + offset 0.05": lambda x, rng: 0.9 * x + 0.05,
+    "one-pixel shift down": lambda x, rng: np.roll(x, 1, axis=0),
+    "one-pixel shift left": lambda x, rng: np.roll(x, -1, axis=1),
+    "shift (2, -2)": lambda x, rng: np.roll(x, (2, -2), axis=(0, 1)),
+    "left-right flip": lambda x, rng: x[:, ::-1],
+    "flip and shift": lambda x, rng: np.roll(x[:, ::-1], (-1, 2), axis=(0, 1)),
+    "noise 3 %": lambda x, rng: np.clip(x + rng.normal(0, 0.03, x.shape), 0, 1),
+    "8 grey levels": lambda x, rng: np.round(x * 7) / 7,
+    "JPEG-like, coarse": lambda x, rng: jpeg_like(x, 8.0),
+}
+
+
+@pytest.mark.parametrize("name", NEAR_COPIES)
+def test_near_copies_of_training_images_are_flagged(name, training_images, colin_real):
+    rng = np.random.default_rng(5)
+    chosen = training_images[rng.choice(len(training_images), 16, replace=False)]
+    attacked = np.stack([NEAR_COPIES[name](image, rng) for image in chosen]).astype(np.float32)
+    assert memorised(attacked, colin_real[0]) == list(range(16)), name
+
+
+def test_held_out_head_slices_are_not_flagged(colin_real, mni_t1_nifti_path):
+    """Every MNI152 slice with head content (another brain), prepared the same way: none is
+    taken for a copy of the training head."""
+    from app.io.nifti import load_nifti
+
+    held_out, _ = located_real_slices(load_nifti(mni_t1_nifti_path), "axial", (4.0, 4.0), (64, 64))
+    assert len(held_out) > 100
+    assert memorised(held_out, colin_real[0]) == []
+
+
+def test_a_generator_that_memorised_its_training_set_is_flagged_end_to_end(tmp_path, capsys, training_images):
+    from app.plugins.training.data import template_paths
+
+    folder = generation_plugin(tmp_path, module=IndexedCopyGenerator(training_images))
+    out = tmp_path / "memorised.json"
+    args = ["plugins", "diversity", str(folder), "--real", str(template_paths()["colin_t1"])]
+    assert main([*args, "--samples", "16", "--json", str(out)]) == 0, capsys.readouterr().err
+    data = json.loads(out.read_text())
+    assert data["possibly_memorised"] == list(range(16))
+    assert data["alignment"] == {"max_shift_px": 2, "left_right_flip": True}
+    assert "flipped left-right and shifted up to 2 px" in capsys.readouterr().out
