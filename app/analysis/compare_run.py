@@ -27,6 +27,7 @@ from app.analysis.residual_regions import (
     outside_range_regions,
 )
 from app.analysis.uncertainty import voxel_sd
+from app.core.quantity_map import MapKind, QuantityMap
 from app.core.resample import resample_like
 from app.core.volume import Volume
 
@@ -84,7 +85,9 @@ class CompareResult:
         """The z map as a volume on the residual's grid (for display), when computed."""
         if self.z is None:
             return None
-        return _map(self.residual_map, self.z.z, "residual z (original - synthesized)", self.synthesized)
+        return _map(
+            self.residual_map, self.z.z, "residual z (original - synthesized)", self.synthesized, MapKind.RESIDUAL_Z
+        )
 
     def region_map_means(self) -> list[dict[str, float]]:
         """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""
@@ -207,23 +210,28 @@ def run_compare(
         back = resample_like(cycle_reconstruction, original).voxels
         cycle_signed = np.asarray(original.voxels, dtype=np.float32) - np.asarray(back, dtype=np.float32)
         cycle_on_base = resample_like(_with_values(original, cycle_signed), base).voxels
-        extra_maps["cycle residual"] = _map(base, np.abs(cycle_on_base), "cycle residual", synthesized)
+        extra_maps["cycle residual"] = _map(
+            base, np.abs(cycle_on_base), "cycle residual", synthesized, MapKind.CYCLE_RESIDUAL
+        )
         if residual_values is None:
             residual_values, source = cycle_on_base, "original - cycle reconstruction"
     if ensemble:
         members = [resample_like(v, base).voxels for v in (synthesized, *ensemble)]
         extra_maps["ensemble SD"] = _map(
-            base, voxel_sd(members), f"ensemble SD over {len(members)}", synthesized
+            base, voxel_sd(members), f"ensemble SD over {len(members)}", synthesized, MapKind.ENSEMBLE_SD
         )
     for name, volume in given_maps.items():
-        extra_maps[name] = _map(base, resample_like(volume, base).voxels, name, synthesized)
+        if volume.quantity_map is None:
+            raise ValueError(f"{name} is not a map (a Volume without quantity_map)")
+        on_base = resample_like(volume, base).voxels
+        extra_maps[name] = map_volume(base, on_base, name, synthesized.provenance, volume.quantity_map)
     if residual_values is None:
         residual_values = np.zeros(base.shape_kji, dtype=np.float32)
         notes.append(
             "no regions flagged: no same-modality pair to compare "
             "(load a reference acquisition or the cycle reconstruction)"
         )
-    residual_map = _map(base, residual_values, f"residual {source}", synthesized)
+    residual_map = _map(base, residual_values, f"residual {source}", synthesized, MapKind.RESIDUAL)
     zmap = operating = None
     if threshold is None and source != NO_RESIDUAL:
         zmap = residual_z_map(residual_values, base.voxels, base.geometry.spacing_mm, calibration)
@@ -327,9 +335,9 @@ def _with_values(grid: Volume, values: np.ndarray) -> Volume:
     return Volume(np.asarray(values, dtype=np.float32), grid.geometry, grid.modality, grid.units, grid.name)
 
 
-def _map(base: Volume, values: np.ndarray, name: str, synthesized: Volume) -> Volume:
+def _map(base: Volume, values: np.ndarray, name: str, synthesized: Volume, kind: MapKind) -> Volume:
     """A map on ``base``'s grid, carrying the synthesized volume's provenance (it is derived from it)."""
-    return map_volume(base, values, name, synthesized.provenance)
+    return map_volume(base, values, name, synthesized.provenance, QuantityMap(kind))
 
 
 def map_volume(
@@ -337,18 +345,15 @@ def map_volume(
     values: np.ndarray,
     name: str,
     provenance,
-    settings: dict | None = None,
+    quantity_map: QuantityMap,
     modality: str | None = None,
     units: str | None = None,
 ) -> Volume:
-    """A map (heat colormap in the compare layout: ``metadata['map']``) on ``grid``'s geometry.
+    """A map (heat colormap in the compare layout: ``Volume.quantity_map``) on ``grid``'s geometry.
 
     ``provenance`` is the synthesized volume's, so a map derived from a synthetic image stays
     marked synthetic; ``modality`` and ``units`` default to the grid volume's.
     """
-    metadata = {"map": name}
-    if settings:
-        metadata["map_settings"] = dict(settings)
     return Volume(
         np.asarray(values, dtype=np.float32),
         grid.geometry,
@@ -356,5 +361,5 @@ def map_volume(
         grid.units if units is None else units,
         name,
         provenance,
-        metadata,
+        quantity_map=quantity_map,
     )

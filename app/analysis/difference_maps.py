@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core.quantity_map import MapKind, QuantityMap
 from app.core.resample import resample_like
 from app.core.volume import Volume
 
@@ -48,7 +49,7 @@ def difference_maps(base: Volume, other: Volume) -> DifferenceMaps:
     meaningful, reason = same_kind(base, other)
     description = f"{other.name or 'output'} - {base.name or 'original'}"
 
-    def as_volume(values: np.ndarray, kind: str) -> Volume:
+    def as_volume(values: np.ndarray, kind: MapKind) -> Volume:
         return Volume(
             values,
             base.geometry,
@@ -56,11 +57,14 @@ def difference_maps(base: Volume, other: Volume) -> DifferenceMaps:
             base.units,
             f"{kind} {description}",
             other.provenance,
-            {"map": kind, "difference_of": [base.name, other.name]},
+            quantity_map=QuantityMap(kind),
         )
 
     return DifferenceMaps(
-        as_volume(signed, "signed"), as_volume(np.abs(signed), "absolute"), meaningful, reason
+        as_volume(signed, MapKind.SIGNED_DIFFERENCE),
+        as_volume(np.abs(signed), MapKind.ABSOLUTE_DIFFERENCE),
+        meaningful,
+        reason,
     )
 
 

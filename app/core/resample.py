@@ -39,14 +39,21 @@ def resample_onto(
         source_ijk = target_ijk @ source_from_target[:3, :3].T + source_from_target[:3, 3]
         values = (_trilinear if linear else _nearest)(source.voxels, source_ijk, fill_value)
         out[k] = values.reshape(nj, ni)
+    return _same_content(source, out, geometry)
+
+
+def _same_content(source: Volume, voxels, geometry: Geometry) -> Volume:
+    """What ``source`` is (modality, units, name, provenance, map kind, header values) on other
+    voxels and geometry (a label map's table is not carried)."""
     return Volume(
-        out,
+        voxels,
         geometry,
         source.modality,
         source.units,
         source.name,
         source.provenance,
-        {**source.metadata, "resampled_onto_grid": True},
+        dict(source.metadata),
+        quantity_map=source.quantity_map,
     )
 
 
@@ -76,15 +83,7 @@ def lazy_resample_like(source: Volume, reference: Volume, linear: bool = True) -
             return resampled
     voxels = ResampledVoxels(source.voxels, source.geometry, reference.geometry, reference.shape_kji, linear)
     voxels.fill_in_background()
-    resampled = Volume(
-        voxels,
-        reference.geometry,
-        source.modality,
-        source.units,
-        source.name,
-        source.provenance,
-        {**source.metadata, "resampled_onto_grid": True},
-    )
+    resampled = _same_content(source, voxels, reference.geometry)
     _RESAMPLED_PAIRS[:] = [
         entry for entry in _RESAMPLED_PAIRS if entry[0]() is not None and entry[1]() is not None
     ][-(_RESAMPLED_PAIRS_KEPT - 1) :] + [(weakref.ref(source), weakref.ref(reference), linear, resampled)]
@@ -171,6 +170,4 @@ def reorient_towards_lps(volume: Volume) -> Volume:
     spacing = volume.geometry.spacing_mm[index_of_lps_axis]
     new_direction = direction[:, index_of_lps_axis] * signs
     geometry = Geometry(volume.geometry.lps_from_index(first_index), spacing, new_direction)
-    return Volume(
-        voxels, geometry, volume.modality, volume.units, volume.name, volume.provenance, dict(volume.metadata)
-    )
+    return _same_content(volume, voxels, geometry)

@@ -24,6 +24,7 @@ import numpy as np
 if TYPE_CHECKING:
     from app.core.label_map import LabelMapProvenance
     from app.core.provenance import Provenance
+    from app.core.quantity_map import QuantityMap
 
 # Flip between RAS (NIfTI, nibabel) and LPS (DICOM, ITK, this application).
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -124,7 +125,8 @@ class Volume:
 
     ``modality`` is the DICOM modality (CT, MR, ...) or "" when unknown; ``units`` says what
     a voxel value means ("HU" for CT after rescale). ``provenance`` is set for every volume a
-    generator produced and never cleared: it is what marks a volume synthetic.
+    generator produced and never cleared: it is what marks a volume synthetic. ``quantity_map``
+    is set on a difference, residual or uncertainty map (drawn as a map, not as an image).
     """
 
     voxels: np.ndarray
@@ -135,6 +137,7 @@ class Volume:
     provenance: Provenance | None = None
     metadata: dict = field(default_factory=dict)
     label_map: LabelMapProvenance | None = None  # set on a segmentation's integer label map
+    quantity_map: QuantityMap | None = None  # set on a difference, residual or uncertainty map
 
     def __post_init__(self) -> None:
         colour = self.voxels.ndim == 4 and self.voxels.shape[3] == 3 and self.voxels.dtype == np.uint8
@@ -158,6 +161,11 @@ class Volume:
     @property
     def is_synthetic(self) -> bool:
         return self.provenance is not None
+
+    @property
+    def is_map(self) -> bool:
+        """A derived quantity (difference, residual, uncertainty) shown as a map, not an image."""
+        return self.quantity_map is not None
 
     @property
     def is_label_map(self) -> bool:

@@ -21,7 +21,7 @@ MAP_TITLES = {
 
 @dataclass(frozen=True)
 class MapRequest:
-    """Which map to compute and its settings (recorded in the map's metadata)."""
+    """Which map to compute and its settings (recorded in the map's ``QuantityMap.settings``)."""
 
     kind: str  # one of MAP_KINDS
     mc_samples: int = 8

@@ -2,7 +2,7 @@
 
 The statistics (per-voxel SD, change, cycle residual) are ``app.analysis``'s numpy functions;
 this module only supplies the generator runs, so torch stays in ``app.plugins``. Every map it
-returns is a Volume on the synthesized volume's grid with ``metadata['map']`` (the compare
+returns is a Volume on the synthesized volume's grid with a ``quantity_map`` (the compare
 layout draws it as a heat map) and the synthesized volume's provenance, because a map derived
 from a synthetic image must stay marked synthetic. ``progress(fraction, message)`` and
 ``cancel() -> bool`` are the runtime's callbacks, so a Qt worker and a script wrap the same code.
@@ -21,6 +21,7 @@ from app.analysis.compare_run import map_volume
 from app.analysis.consistency import PerturbationSettings, cycle_residual, perturbation_change
 from app.analysis.uncertainty import Augmentation, default_augmentations, voxel_sd
 from app.core.provenance import Provenance
+from app.core.quantity_map import MapKind, QuantityMap
 from app.core.volume import Volume
 from app.plugins.cycle import reconstruct_with_reverse
 from app.plugins.errors import PluginError
@@ -191,12 +192,16 @@ def compute_map(
         outputs = tta_runs(plugin, original, None, options, progress, cancel)
         settings = {"runs": len(outputs), "shift_voxels": request.shift_voxels, "jitter": "+-2 %"}
         name = f"TTA SD ({len(outputs)} runs)"
-        return map_volume(original, voxel_sd(outputs), name, provenance, settings, **output_kind)
+        return map_volume(
+            original, voxel_sd(outputs), name, provenance, QuantityMap(MapKind.TTA_SD, settings), **output_kind
+        )
     if request.kind == "mc_dropout":
         outputs = mc_dropout_runs(plugin, original, request.mc_samples, options, progress, cancel)
         settings = {"samples": request.mc_samples, "seed": request.seed}
         name = f"MC-dropout SD ({request.mc_samples} samples)"
-        return map_volume(original, voxel_sd(outputs), name, provenance, settings, **output_kind)
+        return map_volume(
+            original, voxel_sd(outputs), name, provenance, QuantityMap(MapKind.MC_DROPOUT_SD, settings), **output_kind
+        )
     if request.kind == "perturbation":
         done: list[str] = []
 
@@ -217,7 +222,9 @@ def compute_map(
         )
         name = f"perturbation change (noise {request.noise_fraction:g} of range, SD {noise_sd:.3g})"
         settings = {"noise_fraction": request.noise_fraction, "noise_sd": noise_sd}
-        return map_volume(original, change, name, provenance, settings, **output_kind)
+        return map_volume(
+            original, change, name, provenance, QuantityMap(MapKind.PERTURBATION_CHANGE, settings), **output_kind
+        )
     if synthesized is None:
         raise PluginError("the cycle check needs the synthesized volume to send back")
     reconstruction = reconstruct_with_reverse(
@@ -228,4 +235,6 @@ def compute_map(
         cancel=cancel,
     ).volume
     residual = cycle_residual(original.voxels, reconstruction.voxels)
-    return map_volume(original, residual, "cycle residual |G_BA(G_AB(x)) - x|", provenance)
+    return map_volume(
+        original, residual, "cycle residual |G_BA(G_AB(x)) - x|", provenance, QuantityMap(MapKind.CYCLE_RESIDUAL)
+    )

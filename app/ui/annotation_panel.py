@@ -565,10 +565,10 @@ def install_annotation_tools(window) -> AnnotationPanel:
             # A synthesized volume opened on its own is never headed "original".
             volumes["synthesized (reference)" if original.is_synthetic else "original"] = original
         # Maps (residual, uncertainty) shown beside the pair carry its provenance but are no output.
-        images = [v for v in window.session.compare if not v.metadata.get("map")]
+        images = [v for v in window.session.compare if not v.is_map]
         for other in window.session.compare:
-            if other.metadata.get("map"):
-                volumes[f"map: {other.name or other.metadata['map']}"] = other
+            if other.quantity_map is not None:
+                volumes[f"map: {other.name or other.quantity_map.kind}"] = other
                 continue
             kind = "synthesized" if other.is_synthetic else "acquired"
             number = next(n for n, image in enumerate(images, start=1) if image is other)

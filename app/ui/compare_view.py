@@ -130,8 +130,8 @@ class CompareView(QtWidgets.QWidget):
 
     def _column_of(self, other: Volume) -> PanelContent:
         """How a further volume is drawn: with the original's window, or its own when it is
-        another modality (MR vs CT) or a map (hallucination, uncertainty: ``metadata['map']``)."""
-        if "map" in other.metadata:
+        another modality (MR vs CT) or a map (hallucination, uncertainty: ``Volume.quantity_map``)."""
+        if other.is_map:
             if _signed(other):  # residual, z: both signs matter, zero in the middle
                 sample = np.asarray(other.voxels[:: max(1, other.shape_kji[0] // 16)], np.float32)
                 finite = np.abs(sample[np.isfinite(sample)])

@@ -64,7 +64,7 @@ class RerunTask(QtCore.QRunnable):
 class RerunMapsBox(QtWidgets.QGroupBox):
     """Buttons per map kind, their settings, progress and cancel."""
 
-    map_ready = QtCore.Signal(object)  # map Volume (metadata 'map')
+    map_ready = QtCore.Signal(object)  # map Volume (with a quantity_map)
 
     def __init__(
         self,

@@ -17,6 +17,8 @@ from app.analysis.uncertainty import (
     voxel_sd,
 )
 from app.core.provenance import Provenance
+from app.core.quantity_map import MapKind
+from app.core.resample import reorient_towards_lps, resample_onto
 from app.core.volume import Geometry, Volume
 
 
@@ -34,6 +36,16 @@ def test_signed_and_absolute_difference():
     assert set(np.unique(maps.signed.voxels)) == {-2.0, 3.0}
     assert np.array_equal(maps.absolute.voxels, np.abs(maps.signed.voxels))
     assert maps.signed.geometry.allclose(original.geometry)
+    assert maps.signed.quantity_map.kind is MapKind.SIGNED_DIFFERENCE
+    assert maps.absolute.quantity_map.kind is MapKind.ABSOLUTE_DIFFERENCE and not original.is_map
+
+
+def test_a_map_stays_a_map_on_another_grid():
+    original = volume(np.arange(24).reshape(2, 3, 4))
+    absolute = difference_maps(original, volume(np.ones((2, 3, 4)))).absolute
+    coarse = Geometry.identity(spacing_mm=(2.0, 2.0, 2.0))
+    for moved in (resample_onto(absolute, coarse, (1, 2, 2)), reorient_towards_lps(absolute)):
+        assert moved.quantity_map == absolute.quantity_map
 
 
 def test_cross_modality_difference_is_flagged_meaningless():

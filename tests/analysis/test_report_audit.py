@@ -14,6 +14,7 @@ from app.analysis.compare_run import run_compare
 from app.analysis.png import encode_png
 from app.analysis.report import render_report
 from app.core.provenance import Provenance
+from app.core.quantity_map import MapKind
 from app.core.volume import Geometry, Volume
 
 
@@ -128,5 +129,9 @@ def test_cycle_and_ensemble_maps_flag_a_cross_modality_erasure():
     means = result.to_dict()["regions"][0]["map_means"]
     assert means["cycle residual"] > 20 and means["ensemble SD"] > 10
     assert "ensemble SD" in result.to_dict()["maps"]
+    # Every map says what it measures (the compare layout draws it as a map, not an image).
+    kinds = {name: m.quantity_map.kind for name, m in result.extra_maps.items()}
+    assert kinds == {"cycle residual": MapKind.CYCLE_RESIDUAL, "ensemble SD": MapKind.ENSEMBLE_SD}
+    assert result.residual_map.quantity_map.kind is MapKind.RESIDUAL and not result.original.is_map
     html = render_report(result)
     assert "cycle residual map" in html and "mean ensemble SD inside" in html

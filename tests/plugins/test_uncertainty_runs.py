@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from app.analysis.uncertainty import flip
+from app.core.quantity_map import MapKind
 from app.core.volume import Geometry, Volume
 from app.plugins.errors import PluginError, SynthesisCancelled
 from app.plugins.loading import load_plugin
@@ -86,13 +87,13 @@ def test_maps_are_marked_maps_of_a_synthetic_volume_on_its_grid(dropout_plugin):
     original = mr_volume()
     synthesized = synthesize(dropout_plugin, original, CPU).volume
     messages = []
-    for request in (
-        MapRequest("tta", device="cpu"),
-        MapRequest("mc_dropout", mc_samples=2, device="cpu"),
-        MapRequest("perturbation", noise_fraction=0.05, device="cpu"),
+    for request, kind in (
+        (MapRequest("tta", device="cpu"), MapKind.TTA_SD),
+        (MapRequest("mc_dropout", mc_samples=2, device="cpu"), MapKind.MC_DROPOUT_SD),
+        (MapRequest("perturbation", noise_fraction=0.05, device="cpu"), MapKind.PERTURBATION_CHANGE),
     ):
         result = compute_map(request, dropout_plugin, original, synthesized, lambda f, m: messages.append(f))
-        assert "map" in result.metadata and result.is_synthetic
+        assert result.is_map and result.quantity_map.kind is kind and result.is_synthetic
         assert result.geometry is synthesized.geometry and result.voxels.shape == original.voxels.shape
         assert np.all(result.voxels >= 0) and result.voxels.max() > 0
         assert messages[-1] == pytest.approx(1.0) and all(0 <= f <= 1 for f in messages)

@@ -322,6 +322,7 @@ def test_a_map_in_the_compare_is_named_as_a_map_in_the_statistics(
     """A residual / uncertainty map shown beside the pair carries the synthesized volume's
     provenance; its statistics column was headed 'synthesized 2' as if it were a second output."""
     from app.analysis.compare_run import map_volume
+    from app.core.quantity_map import MapKind, QuantityMap
 
     tools = install_annotation_tools(main_window)
     residual = map_volume(
@@ -329,6 +330,7 @@ def test_a_map_in_the_compare_is_named_as_a_map_in_the_statistics(
         phantom.voxels - synthetic_phantom.voxels,
         "residual original - synthesized",
         synthetic_phantom.provenance,
+        QuantityMap(MapKind.RESIDUAL),
     )
     main_window.show_compare(phantom, [synthetic_phantom, residual], planes=[Plane.AXIAL])
     QtWidgets.QApplication.processEvents()

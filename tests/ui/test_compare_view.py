@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.orientation_phantom import LEFT_MARKER, orientation_phantom
 from app.core.planes import Plane
+from app.core.quantity_map import MapKind, QuantityMap
 from app.core.resample import resample_onto
 from app.core.viewer_state import ViewerState
 from app.core.volume import Geometry
@@ -183,8 +184,9 @@ def test_one_plane_row_or_all_three(qtbot, phantom, synthetic_phantom):
 
 def test_a_map_column_gets_its_own_window_and_heat_colours(qtbot, phantom, synthetic_phantom):
     magnitude = np.abs(synthetic_phantom.voxels - phantom.voxels)
-    heat = synthetic_phantom.with_voxels(magnitude, name="absolute difference")
-    heat.metadata["map"] = "absolute"
+    heat = synthetic_phantom.with_voxels(
+        magnitude, name="absolute difference", quantity_map=QuantityMap(MapKind.ABSOLUTE_DIFFERENCE)
+    )
     view = make_compare(qtbot, phantom, [synthetic_phantom, heat], [Plane.AXIAL])
     map_panel = view.panels[2]
     assert map_panel.content.colormap == "hot" and map_panel.content.title.startswith("map:")

@@ -7,6 +7,7 @@ import pytest
 from PySide6 import QtCore
 
 import app.plugins.discovery as discovery
+from app.core.quantity_map import MapKind
 from app.core.volume import Geometry, Volume
 from app.plugins.loading import load_plugin
 from app.plugins.manifest import ArchitectureSpec, load_manifest
@@ -59,7 +60,8 @@ def test_rerun_maps_join_the_compare_as_linked_map_columns(qtbot, main_window, d
     assert reruns.progress_bar.value() == 100, reruns.status_label.text()
     shown = main_window.session.compare
     assert len(shown) == 2 and shown[0] is synthesized
-    assert shown[1].metadata["map"].startswith("MC-dropout SD (3 samples)") and shown[1].is_synthetic
+    assert shown[1].quantity_map.kind is MapKind.MC_DROPOUT_SD and shown[1].quantity_map.settings["samples"] == 3
+    assert shown[1].name.startswith("MC-dropout SD (3 samples)") and shown[1].is_synthetic
     assert panel.map_combo.currentText() == shown[1].name
     assert shown[1].voxels.max() > 0
     assert reruns.status_label.text().startswith("Shown: MC-dropout SD") and "tiny-mr2ct" in reruns.title()
