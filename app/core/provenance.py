@@ -7,7 +7,7 @@ export marks it (DICOM Synthetic Data = YES, derived series, NIfTI JSON sidecar)
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 UNKNOWN_GENERATOR = "unknown generator"  # synthetic by its marking, generator not named
 
@@ -32,6 +32,11 @@ class Provenance:
     def from_dict(cls, data: dict) -> Provenance:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def deidentified(self) -> Provenance:
+        """The record a de-identified export carries: no dates, nor the source's description
+        (it may name the patient); the generator and how it ran stay."""
+        return replace(self, source_description="(removed: de-identified export)", created_utc="")
 
     def label(self) -> str:
         """The on-screen label of every panel that shows this volume."""

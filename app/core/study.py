@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.core.messages import one_line
+from app.core.provenance import Provenance
 
 # The patient and study a volume belongs to: what a synthesized volume inherits from its input
 # (the plugin runtime) and keeps in its NIfTI sidecar (app.io.nifti), so that it is filed under
@@ -72,6 +73,9 @@ class SeriesInfo:
     transfer_syntax_uid: str = ""
     metadata: dict = field(default_factory=dict)  # a few header values carried to the Volume
     synthetic: bool = False  # any instance marked synthetic (app.io.dicom_marking)
+    # The provenance record SynthView wrote into a synthetic series (app.io.dicom_provenance);
+    # None for other software's series and for SynthView's before the record existed.
+    recorded_provenance: Provenance | None = None
     # Modality LUT Sequence: output value of stored values first, first + 1, ... (None: rescale).
     modality_lut: tuple[int, tuple[float, ...]] | None = None
 

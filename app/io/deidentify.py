@@ -92,16 +92,16 @@ def annex_e_action(tag: int | BaseTag) -> str | None:
 def deidentify_dataset(
     dataset: Dataset,
     uid_map: Callable[[str], str] | MutableMapping[str, str] | None = None,
-    keep: Iterable[str] = (),
+    keep: Iterable[str | int] = (),
     known: KnownIdentifiers | None = None,
 ) -> Dataset:
     """De-identify ``dataset`` in place (and return it).
 
     ``uid_map`` replaces UIDs: a ``UidPseudonyms`` (the default: this installation's keyed
     pseudonyms), or a dict, filled with those pseudonyms as a record of the map. ``keep`` names
-    top-level attributes the caller wrote itself and vouches for (a SYNTHETIC series description,
-    the derivation of a synthesized series): they stay. ``known`` adds identifiers to scrub from
-    the text that stays.
+    top-level attributes (keywords or tags) the caller wrote itself and vouches for (a SYNTHETIC
+    series description, the derivation and provenance record of a synthesized series): they
+    stay. ``known`` adds identifiers to scrub from the text that stays.
     """
     pseudonym = _uid_function(uid_map)
     identifiers = KnownIdentifiers.of(dataset).merged(known)

@@ -39,11 +39,14 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import DS
 
+from app.core.provenance import Provenance
 from app.core.study import SOURCE_STUDY_KEYS
 from app.core.volume import Volume
 from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
 from app.io.dicom_marking import is_synthetic
+from app.io.dicom_provenance import TAGS as PROVENANCE_TAGS
+from app.io.dicom_provenance import write_provenance
 from app.io.identifiers import KnownIdentifiers
 from app.io.nifti import save_nifti
 from app.io.pseudonym_uids import UidPseudonyms
@@ -186,8 +189,9 @@ def write_derived_series(
         template.BurnedInAnnotation = "YES"
     if deidentify and volume.provenance is not None:
         # Our own description of the generator, undated (dates go) and scrubbed of the source's
-        # identifiers (a foreign generator's text is kept).
+        # identifiers (a foreign generator's text is kept); the record loses the source's name too.
         template.DerivationDescription = known.scrub(volume.provenance.derivation_description(dated=False))
+        write_provenance(template, _scrubbed(volume.provenance.deidentified(), known))
     template.SeriesNumber = series_number
     template.ImagesInAcquisition = volume.voxels.shape[0]
     # Without a Modality LUT (scaled MR) the window applies to the stored values.
@@ -225,8 +229,24 @@ BURNED_IN_REFUSAL = (
     "--allow-burned-in to export them anyway, marked Burned In Annotation YES"
 )
 # What a SynthView series says about itself: kept through de-identification (the profile would
-# remove descriptions; these are written by SynthView and scrubbed of the source's identifiers).
-_MARKING_KEYWORDS = ("SeriesDescription", "DerivationDescription", "DerivationCodeSequence")
+# remove descriptions and private blocks; these are written by SynthView and scrubbed of the
+# source's identifiers).
+_MARKING_KEYWORDS = ("SeriesDescription", "DerivationDescription", "DerivationCodeSequence", *PROVENANCE_TAGS)
+
+
+def _scrubbed(provenance: Provenance, known: KnownIdentifiers) -> Provenance:
+    """``provenance`` with the source's identifiers removed from every text it holds."""
+
+    def scrub(value):
+        if isinstance(value, str):
+            return known.scrub(value)
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [scrub(item) for item in value]
+        return value
+
+    return Provenance.from_dict(scrub(dataclasses.asdict(provenance)))
 
 
 def burned_in_annotation(volume: Volume, source: SourceSeries | None) -> bool:
@@ -279,10 +299,7 @@ def write_derived_nifti(volume: Volume, path: str | Path, deidentify: bool = Fal
     patient) and the dates; the SYNTHETIC marking and the generator stay.
     """
     if deidentify and volume.provenance is not None:
-        provenance = dataclasses.replace(
-            volume.provenance, source_description="(removed: de-identified export)", created_utc=""
-        )
-        volume = volume.with_voxels(volume.voxels, provenance=provenance)
+        volume = volume.with_voxels(volume.voxels, provenance=volume.provenance.deidentified())
     if deidentify:  # nor the patient and study the sidecar would file it under
         volume = volume.with_voxels(volume.voxels)
         for key in SOURCE_STUDY_KEYS:
@@ -571,6 +588,7 @@ def _set_derivation(ds: Dataset, volume: Volume, source: SourceSeries | None) ->
     if provenance is not None:
         ds.add_new(0x0008001C, "CS", "YES")  # Synthetic Data
         ds.DerivationDescription = provenance.derivation_description()
+        write_provenance(ds, provenance)  # the whole record, read back in place of the line above
         # A standard code only: validators know no private scheme (a 99SYNTHVIEW plugin code
         # warned even when declared); the plugin is named in the Derivation Description.
         ds.DerivationCodeSequence = Sequence([_code("123110", "DCM", "Artificial Intelligence")])

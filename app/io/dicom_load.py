@@ -228,7 +228,7 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
         modality=series.modality,
         units=units,
         name=series.description or f"Series {series.number or series.uid}",
-        provenance=provenance_from_header(series.metadata),
+        provenance=series_provenance(series),
         metadata=metadata,
     )
 
@@ -236,7 +236,8 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
 _DOSE_UNITS = {"GY": "Gy", "RELATIVE": "relative dose"}
 
 
-# Provenance.derivation_description's line, read back whole so that a re-export repeats it.
+# Provenance.derivation_description's line: what SynthView wrote before its provenance record
+# (app.io.dicom_provenance), read back so that a re-export repeats it.
 _DERIVATION = re.compile(
     r"^Synthesized by (?P<name>\S+) (?P<version>\S+)(?: \((?P<task>[^)]*)\))?"
     r"(?:; weights sha256 (?P<weights>[0-9A-Fa-f]*); device (?P<device>[^;]*);"
@@ -244,15 +245,24 @@ _DERIVATION = re.compile(
 )
 
 
-def provenance_from_header(metadata: dict) -> Provenance | None:
-    """A series marked Synthetic Data = YES stays synthetic when it is read back.
+def series_provenance(series: SeriesInfo) -> Provenance | None:
+    """A series marked synthetic stays synthetic when it is read back.
 
-    The derivation description SynthView writes names the plugin; for series written by other
-    software the generator is unknown but the volume is still synthetic.
+    SynthView's own series carry their whole provenance record; older ones (and copies whose
+    private block an archive dropped) only the derivation description, which names the plugin;
+    for series written by other software the generator is unknown but the volume is still
+    synthetic.
     """
-    if str(metadata.get("SyntheticData", "")).strip().upper() != "YES":
+    if str(series.metadata.get("SyntheticData", "")).strip().upper() != "YES":
         return None
-    description = str(metadata.get("DerivationDescription", ""))
+    if series.recorded_provenance is not None:
+        return series.recorded_provenance
+    return provenance_from_description(str(series.metadata.get("DerivationDescription", "")))
+
+
+def provenance_from_description(description: str) -> Provenance:
+    """The provenance a synthetic series' derivation description tells (the fallback for series
+    written before SynthView recorded it whole, and for other software's)."""
     match = (
         None
         if description.startswith(f"Synthesized by {UNKNOWN_GENERATOR}")

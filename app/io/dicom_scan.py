@@ -33,11 +33,14 @@ from pydicom.uid import (
 )
 
 from app.core.messages import one_line
+from app.core.provenance import Provenance
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
 from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io import dicom_checks
 from app.io.dicom_header import read_explicit_le_header
 from app.io.dicom_marking import SyntheticMarking, read_marking, series_marking
+from app.io.dicom_provenance import TAGS as PROVENANCE_TAGS
+from app.io.dicom_provenance import read_provenance
 from app.io.series_completeness import completeness_warnings
 
 HEADER_TAGS = [
@@ -102,6 +105,9 @@ HEADER_TAGS = [
     "PixelValueTransformationSequence",
 ]
 
+# The header tags and SynthView's provenance block (private: no keyword).
+_READ_TAGS = [*HEADER_TAGS, *PROVENANCE_TAGS]
+
 # Uncompressed little-endian syntaxes whose pixels can be read straight into the volume array.
 RAW_SYNTAXES = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
 
@@ -165,14 +171,14 @@ def read_header(path: Path) -> _Header:
             return _Header(str(path), dataset, pixel_offset, syntax)
         handle.seek(0)
         try:
-            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=_READ_TAGS)
         except InvalidDicomError:
             # No preamble: still DICOM if it starts with a group 0x0008 element.
             handle.seek(0)
             if handle.read(2) not in (b"\x08\x00", b"\x02\x00"):
                 raise ValueError("not a DICOM file") from None
             handle.seek(0)
-            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+            dataset = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=_READ_TAGS, force=True)
         # The parser stops at the PixelData tag (or at the end of the file).
         pixel_offset = handle.tell()
     meta = getattr(dataset, "file_meta", None)
@@ -479,6 +485,7 @@ def _build_series(uid: str, series_uid: str, study_uid: str, part: list[_Header]
         transfer_syntax_uid=syntax,
         metadata=_series_metadata(ds, marking),
         synthetic=marking.synthetic,
+        recorded_provenance=_recorded_provenance(part) if marking.synthetic else None,
         modality_lut=_modality_lut(ds, warnings),
     )
 
@@ -785,6 +792,11 @@ def _real_world_linear(ds: pydicom.Dataset) -> tuple[float | None, float | None]
         if slope is not None and intercept is not None:
             return float(slope), float(intercept)
     return None, None
+
+
+def _recorded_provenance(part: list[_Header]) -> Provenance | None:
+    """The provenance record SynthView wrote into the series (the first instance holding one)."""
+    return next(filter(None, (read_provenance(header.dataset) for header in part)), None)
 
 
 def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:

@@ -3,6 +3,7 @@ SR/SEG references that resolve, Burned In Annotation, and the free text around t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 
@@ -17,7 +18,9 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from app.io.deidentify import ANNEX_E_ACTIONS, annex_e_action, deidentify_dataset
 from app.io.dicom_export import ExportError, write_derived_series
+from app.io.dicom_provenance import JSON_TAG
 from app.io.identifiers import KnownIdentifiers
+from app.io.loader import load_volume
 from app.io.pseudonym_uids import SecretError, UidPseudonyms, installation_secret
 from tests.io.export_helpers import source_header, synthetic_mr_volume
 
@@ -205,6 +208,21 @@ def test_the_synthetic_marking_survives_de_identification(tmp_path):
     assert dataset.DerivationDescription.startswith("Synthesized by pix2pix-t1t2 1.2.0")
     assert "date removed" in dataset.DerivationDescription
     assert np.all([c.CodingSchemeDesignator for c in dataset.DerivationCodeSequence])
+
+
+def test_the_provenance_record_survives_de_identification_without_dates_or_names(tmp_path):
+    volume = synthetic_mr_volume()
+    volume.provenance = dataclasses.replace(
+        volume.provenance, source_description="T1 of DOE JANE", parameters={"note": "for Jane Doe"}
+    )
+    paths = write_derived_series(volume, tmp_path / "s", source=source_header(), deidentify=True)
+    record = pydicom.dcmread(paths[0])[JSON_TAG].value
+    for leaked in ("DOE", "Jane", volume.provenance.created_utc):
+        assert leaked.lower() not in record.lower(), leaked
+    loaded = load_volume(tmp_path / "s").provenance
+    assert (loaded.plugin_name, loaded.weights_sha256) == ("pix2pix-t1t2", "ab" * 32)  # the whole hash
+    assert loaded.created_utc == "" and loaded.source_description == "(removed: de-identified export)"
+    assert loaded.parameters == {"note": "for [removed] [removed]"}
 
 
 def test_scrubbing_keeps_name_prefixes_and_short_numbers():
