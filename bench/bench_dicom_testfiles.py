@@ -103,9 +103,9 @@ def compare(path: Path, volume, image) -> str:
         return "differs"
     nk, nj, ni = volume.voxels.shape[:3]
     corners = np.array([[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)], float)
-    positioned = volume.metadata.get("warnings") and any(
+    positioned = volume.load_warnings and any(
         "no ImagePositionPatient" in w or "no per-frame positions" in w or "no ImageOrientationPatient" in w
-        for w in volume.metadata["warnings"]
+        for w in volume.load_warnings
     )
     theirs_index = []
     for corner in corners:

@@ -59,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     size = " x ".join(map(str, volume.size_ijk))
     print(f"wrote {output} ({size} voxels, {volume.geometry.orientation_code()}, {volume.voxels.dtype})")
-    for warning in volume.metadata.get("warnings", []):
+    for warning in volume.load_warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0

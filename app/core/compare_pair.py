@@ -52,6 +52,5 @@ def difference(original: Volume, other: Volume, percentile: float = 99.5) -> Dif
         original.units,
         name,
         other.provenance,
-        {"difference_of": [original.name, other.name]},
     )
     return Difference(result, magnitude if magnitude > 0 else 1.0)

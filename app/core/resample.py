@@ -43,8 +43,8 @@ def resample_onto(
 
 
 def _same_content(source: Volume, voxels, geometry: Geometry) -> Volume:
-    """What ``source`` is (modality, units, name, provenance, map kind, header values) on other
-    voxels and geometry (a label map's table is not carried)."""
+    """What ``source`` is (modality, units, name, provenance, map kind, where it came from, header
+    values) on other voxels and geometry (a label map's table is not carried)."""
     return Volume(
         voxels,
         geometry,
@@ -54,6 +54,9 @@ def _same_content(source: Volume, voxels, geometry: Geometry) -> Volume:
         source.provenance,
         dict(source.metadata),
         quantity_map=source.quantity_map,
+        source_path=source.source_path,
+        load_warnings=source.load_warnings,
+        blinded_study_image=source.blinded_study_image,
     )
 
 

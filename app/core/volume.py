@@ -127,6 +127,11 @@ class Volume:
     a voxel value means ("HU" for CT after rescale). ``provenance`` is set for every volume a
     generator produced and never cleared: it is what marks a volume synthetic. ``quantity_map``
     is set on a difference, residual or uncertainty map (drawn as a map, not as an image).
+    ``source_path`` is the file or DICOM folder it was read from ("" when made in memory),
+    ``load_warnings`` what the loader had to say about it; ``blinded_study_image`` marks every
+    image of a blinded reader-study package alike (it may be synthetic: readers are not told).
+    ``metadata`` holds a few header values (DICOM keywords: patient, study, window, frame of
+    reference) carried along for exports and display.
     """
 
     voxels: np.ndarray
@@ -138,6 +143,9 @@ class Volume:
     metadata: dict = field(default_factory=dict)
     label_map: LabelMapProvenance | None = None  # set on a segmentation's integer label map
     quantity_map: QuantityMap | None = None  # set on a difference, residual or uncertainty map
+    source_path: str = ""
+    load_warnings: tuple[str, ...] = ()
+    blinded_study_image: bool = False
 
     def __post_init__(self) -> None:
         colour = self.voxels.ndim == 4 and self.voxels.shape[3] == 3 and self.voxels.dtype == np.uint8

@@ -32,7 +32,7 @@ from app.io.pseudonym_uids import UidPseudonyms
 
 def loaded_dicom_series(volume: Volume) -> tuple[Path, str] | None:
     """(folder, Series Instance UID) of a volume app.io.loader read from DICOM, else None."""
-    folder = volume.metadata.get("source_path")
+    folder = volume.source_path
     series_uid = volume.metadata.get("SeriesInstanceUID")
     if folder and series_uid and Path(folder).is_dir():
         return Path(folder), str(series_uid)

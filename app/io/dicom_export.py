@@ -376,7 +376,7 @@ def _source_from_metadata(volume: Volume):
             return value
         if isinstance(value, (str, Path)) and Path(value).exists():
             return value
-    loaded_from = volume.metadata.get("source_path")  # app.io.loader sets it for DICOM series
+    loaded_from = volume.source_path
     if volume.metadata.get("SeriesInstanceUID") and loaded_from and Path(loaded_from).is_dir():
         return loaded_from
     return None

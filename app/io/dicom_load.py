@@ -54,9 +54,7 @@ def load_series(
     """
     if is_colour_series(series):
         # RGB voxels as shown (no rescale, no window); a tilt is not resampled in colour.
-        volume = _volume(series, read_colour_series(series))
-        volume.metadata["colour"] = series.photometric
-        return volume
+        return _volume(series, read_colour_series(series))
     if series.bits_allocated not in (1, 8, 16, 32):
         raise LoadError(f"series {series.uid}: {series.bits_allocated}-bit pixels are not supported")
     correction = tilt_correction(series)  # None for an untilted series: read exactly as before
@@ -206,16 +204,7 @@ def _is_identity(frames: list[FrameRef]) -> np.ndarray:
 def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volume:
     origin = series.origin_lps_mm if origin_lps_mm is None else origin_lps_mm
     geometry = Geometry(np.asarray(origin), np.asarray(series.spacing_mm), np.asarray(series.direction))
-    metadata = dict(series.metadata)
-    metadata.update(
-        {
-            "SeriesInstanceUID": series.series_instance_uid,
-            "series_uid": series.uid,
-            "source_path": str(Path(series.frames[0].path).parent),
-            "warnings": list(series.warnings),
-            "TransferSyntaxUID": series.transfer_syntax_uid,
-        }
-    )
+    metadata = {**series.metadata, "SeriesInstanceUID": series.series_instance_uid}
     rescale_type = str(series.metadata.get("RescaleType", ""))
     units = "HU" if series.modality == "CT" and rescale_type in ("", "HU") else rescale_type
     if units == "US":  # DICOM's "unspecified": no unit to show (it would read as ultrasound)
@@ -230,6 +219,8 @@ def _volume(series: SeriesInfo, voxels: np.ndarray, origin_lps_mm=None) -> Volum
         name=series.description or f"Series {series.number or series.uid}",
         provenance=series_provenance(series),
         metadata=metadata,
+        source_path=str(Path(series.frames[0].path).parent),
+        load_warnings=tuple(series.warnings),
     )
 
 

@@ -58,7 +58,7 @@ def load_nifti(path: str | Path) -> Volume:
         voxels = np.ascontiguousarray(data).view(np.uint8).reshape(*data.shape, 3).transpose(2, 1, 0, 3)
     else:
         voxels = data.T  # (i, j, k) -> (k, j, i): a view
-    metadata: dict = {"source_path": str(path)}
+    metadata: dict = {}
     provenance = None
     side = sidecar_path(path)
     if side.exists():
@@ -81,8 +81,6 @@ def load_nifti(path: str | Path) -> Volume:
     if provenance is None and descrip == SYNTHETIC_DESCRIP:
         # The sidecar went missing (a copied .nii.gz alone): the header still says what it is.
         provenance = Provenance(plugin_name=UNKNOWN_GENERATOR, plugin_version="(NIfTI header only)")
-    if descrip == BLINDED_STUDY_DESCRIP:
-        metadata["blinded_study_image"] = True
     return Volume(
         voxels=voxels,
         geometry=geometry,
@@ -90,6 +88,8 @@ def load_nifti(path: str | Path) -> Volume:
         name=path.name,
         provenance=provenance,
         metadata=metadata,
+        source_path=str(path),
+        blinded_study_image=descrip == BLINDED_STUDY_DESCRIP,
     )
 
 
@@ -146,7 +146,7 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     image.header.set_xyzt_units("mm", "sec")
     if volume.is_synthetic:
         image.header["descrip"] = SYNTHETIC_DESCRIP
-    elif volume.metadata.get("blinded_study_image"):
+    elif volume.blinded_study_image:
         image.header["descrip"] = BLINDED_STUDY_DESCRIP
     sidecar = dict(extra_sidecar or {})
     if volume.modality:

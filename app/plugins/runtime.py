@@ -303,12 +303,10 @@ def _check_network_output(
 INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction")
 
 
-def _derived_metadata(volume: Volume, messages: list[str]) -> dict:
+def _derived_metadata(volume: Volume) -> dict:
     metadata = {key: volume.metadata[key] for key in INHERITED_METADATA_KEYS if key in volume.metadata}
-    loaded_from = volume.metadata.get("source_path")
-    if volume.metadata.get("SeriesInstanceUID") and loaded_from:
-        metadata["source_series"] = loaded_from  # the acquired DICOM series a derived export refers to
-    metadata.update({"source_name": volume.name, "plugin_messages": list(messages)})
+    if volume.metadata.get("SeriesInstanceUID") and volume.source_path:
+        metadata["source_series"] = volume.source_path  # the acquired DICOM series a derived export refers to
     return metadata
 
 
@@ -609,7 +607,7 @@ def synthesize(
         units=manifest.output_units,
         name=f"{volume.name or 'input'} → {manifest.name}",
         provenance=provenance,
-        metadata=_derived_metadata(volume, messages),
+        metadata=_derived_metadata(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {runner.device.type}")
     return SynthesisResult(result_volume, runner.device.type, duration_s, messages)
@@ -660,7 +658,7 @@ def segment(
         units="label",
         name=f"{volume.name or 'input'} → {manifest.name} labels",
         label_map=label_map,
-        metadata=_derived_metadata(volume, raw.messages),
+        metadata=_derived_metadata(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {raw.runner.device.type}")
     return SynthesisResult(result_volume, raw.runner.device.type, duration_s, raw.messages)

@@ -158,10 +158,7 @@ def _centre_on_shape(volume: Volume, shape_kji: tuple[int, int, int]) -> tuple[V
     out[tuple(dst)] = source[tuple(src)]
     moved_from = np.asarray(volume.geometry.lps_from_index([start[2], start[1], start[0]]), dtype=float)
     shift = np.asarray(volume.geometry.origin_lps_mm, dtype=float) - moved_from
-    moved = Volume(
-        out, volume.geometry, volume.modality, volume.name, volume.provenance, dict(volume.metadata)
-    )
-    return moved, shift
+    return Volume(out, volume.geometry, volume.modality, volume.units, volume.name), shift
 
 
 def blinded_volume(
@@ -172,8 +169,8 @@ def blinded_volume(
     levels: int | None = None,
     shape_kji: tuple[int, int, int] | None = None,
 ) -> Volume:
-    """The pixels and geometry only, as float32, named by the opaque id, no provenance or metadata
-    but the flag every package image carries (``blinded_study_image``: may be synthetic);
+    """The pixels and geometry only, as float32, named by the opaque id, no provenance or header
+    values but the flag every package image carries (``blinded_study_image``: may be synthetic);
     resampled to ``common_spacing_mm``, padded or cropped to ``shape_kji`` and intensity-normalised
     onto ``levels`` evenly spaced values as ``options`` say."""
     if common_spacing_mm is None and options is not None:
@@ -195,9 +192,12 @@ def blinded_volume(
         voxels = np.asarray(volume.voxels, dtype=np.float32).copy()
     geometry = volume.geometry
     # The one mark every package image carries alike: outside the study it may be synthetic.
-    metadata = {"blinded_study_image": True, "shift_lps_mm": shift.tolist()}
     return Volume(
-        voxels=voxels, geometry=geometry, modality="", name=image_id, provenance=None, metadata=metadata
+        voxels=voxels,
+        geometry=geometry,
+        name=image_id,
+        metadata={"shift_lps_mm": shift.tolist()},  # read back by the packager, never saved
+        blinded_study_image=True,
     )
 
 

@@ -520,7 +520,7 @@ class AnnotationPanel(QtWidgets.QWidget):
 
     def load_sidecar_of(self, volume: Volume) -> bool:
         """Open the annotations saved beside a volume's file (``NAME.annotations.json``), if any."""
-        source = volume.metadata.get("source_path")
+        source = volume.source_path
         if not source:
             return False
         path = sidecar_path_for(source)
@@ -528,7 +528,7 @@ class AnnotationPanel(QtWidgets.QWidget):
 
     def _choose_save(self) -> None:
         reference = self.controller.reference
-        source = reference.metadata.get("source_path") if reference is not None else None
+        source = reference.source_path if reference is not None else None
         suggested = str(sidecar_path_for(source)) if source else "annotations.annotations.json"
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
             self, "Save annotations", suggested, "Annotations (*.json)"

@@ -9,6 +9,7 @@ the application: ``session``, ``open_path``, ``open_volume``, ``show_compare``, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -333,7 +334,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_volume(self, volume: Volume) -> None:
         """Show one volume in the current single-volume layout (MPR when in compare)."""
-        self._show_load_warnings(volume.metadata.get("warnings", []))
+        self._show_load_warnings(volume.load_warnings)
         self.session.show(volume)
 
     def show_compare(
@@ -348,7 +349,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ``reference`` (default: ``original``) is the volume whose grid sets slice steps and the
         initial cursor; ``planes`` default to all three (the 3x3 grid with one other volume).
         """
-        self._show_load_warnings(original.metadata.get("warnings", []))
+        self._show_load_warnings(original.load_warnings)
         self.session.show_compare(original, others, reference, planes)
 
     def set_layout(self, name: Layout | str) -> None:
@@ -624,7 +625,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.volume_loaded.emit(volume)
         self.open_volume(volume)
 
-    def _show_load_warnings(self, warnings: list[str]) -> None:
+    def _show_load_warnings(self, warnings: Sequence[str]) -> None:
         label = self.load_warnings_label
         label.setVisible(bool(warnings))
         if not warnings:

@@ -274,7 +274,7 @@ class SliceView(pg.GraphicsView):
         if self.partner is not None and self.compare_mode in (CompareMode.OVERLAY, CompareMode.CHECKERBOARD):
             shown.append(self.partner)
         labels = [v.provenance.label() for v in shown if v.provenance is not None]
-        if self.labels_blinded_study_images and any(v.metadata.get("blinded_study_image") for v in shown):
+        if self.labels_blinded_study_images and any(v.blinded_study_image for v in shown):
             labels.append(BLINDED_STUDY_LABEL)
         return labels
 

@@ -100,11 +100,11 @@ class StudyBrowser(QtWidgets.QWidget):
     def add_volume(self, volume: Volume) -> QtWidgets.QTreeWidgetItem:
         patient = self._child(
             self.tree.invisibleRootItem(),
-            _meta(volume, "PatientName", "patient_name", default="(no patient)"),
+            _meta(volume, "PatientName", default="(no patient)"),
         )
         study = self._child(
             patient,
-            _meta(volume, "StudyDescription", "study_description", "StudyInstanceUID", default="(study)"),
+            _meta(volume, "StudyDescription", "StudyInstanceUID", default="(study)"),
         )
         item = QtWidgets.QTreeWidgetItem(
             [volume.name or _meta(volume, "SeriesDescription", default="volume")]

@@ -22,7 +22,7 @@ def test_demo_series_is_the_template_in_lps(demo_volume, mni_t1_nifti_path):
         ours = demo_volume.value_at_lps(lps)
         theirs = template.value_at_lps(lps)
         assert ours == 4 * theirs
-    assert demo_volume.metadata["warnings"] == []
+    assert demo_volume.load_warnings == ()
 
 
 def test_demo_headers_are_consistent(demo_dicom_dir):

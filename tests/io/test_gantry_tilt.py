@@ -95,7 +95,7 @@ def test_correction_is_reported_in_the_scan_and_in_the_volume_metadata(tilted):
     assert message.startswith("gantry tilt of 15.00 deg corrected: slices shifted in plane by up to 20.2 mm")
     assert "60 x 87 x 40 grid" in message
     volume = load_volume(folder)
-    assert message in volume.metadata["warnings"]
+    assert message in volume.load_warnings
     record = volume.metadata["tilt_correction"]
     assert record["gantry_tilt_deg"] == pytest.approx(15.0, abs=1e-3)
     assert record["max_shift_mm"] == pytest.approx(39 * 2.0 * np.sin(np.radians(15.0)), abs=1e-3)
@@ -171,7 +171,7 @@ def test_displacement_below_a_tenth_of_a_pixel_is_left_alone(tmp_path):
     volume = load_volume(tmp_path)
     assert volume.voxels.dtype == np.int16
     assert "tilt_correction" not in volume.metadata
-    assert any("not resampled" in w for w in volume.metadata["warnings"])
+    assert any("not resampled" in w for w in volume.load_warnings)
 
 
 def test_derived_series_of_a_corrected_volume_says_so(tilted, tmp_path):

@@ -76,7 +76,7 @@ def test_file_matches_simpleitk(path):
 def test_enhanced_mr_frames_match_simpleitk(path):
     volume = load_volume(path)
     assert volume.voxels.shape == (10, 64, 64)
-    assert any("no per-frame positions" in w for w in volume.metadata["warnings"])
+    assert any("no per-frame positions" in w for w in volume.load_warnings)
     _assert_same(canonical_from_volume(volume), sitk_canonical([path]), in_plane_only=True)
 
 

@@ -40,7 +40,7 @@ def test_modality_lut_sequence_is_applied():
     dataset = pydicom.dcmread(path)
     volume = load_volume(path)
     assert np.array_equal(volume.voxels[0], apply_modality_lut(dataset.pixel_array, dataset))
-    assert any("Modality LUT Sequence applied" in w for w in volume.metadata["warnings"])
+    assert any("Modality LUT Sequence applied" in w for w in volume.load_warnings)
 
 
 def test_a_broken_modality_lut_is_reported_not_ignored(tmp_path):
@@ -49,5 +49,5 @@ def test_a_broken_modality_lut_is_reported_not_ignored(tmp_path):
     dataset.ModalityLUTSequence[0].LUTData = dataset.ModalityLUTSequence[0].LUTData[:10]
     dataset.save_as(tmp_path / "bad.dcm")
     volume = load_volume(tmp_path / "bad.dcm")
-    assert any("Modality LUT Sequence not applied" in w for w in volume.metadata["warnings"])
+    assert any("Modality LUT Sequence not applied" in w for w in volume.load_warnings)
     assert np.array_equal(volume.voxels[0], dataset.pixel_array)

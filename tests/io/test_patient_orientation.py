@@ -31,7 +31,7 @@ def test_chest_pa_rows_towards_left_columns_towards_feet(tmp_path):
     assert np.allclose(direction[:, 0], [1, 0, 0])  # along a row: towards the patient's left
     assert np.allclose(direction[:, 1], [0, 0, -1])  # down a column: towards the feet
     assert volume.geometry.orientation_code() == "LIP"
-    assert any("PatientOrientation" in warning for warning in volume.metadata["warnings"])
+    assert any("PatientOrientation" in warning for warning in volume.load_warnings)
     # Shown as stored in the coronal panel (head up, patient's left on the screen's right).
     cut = extract_slice(volume, Plane.CORONAL, float(volume.geometry.origin_lps_mm[1]))
     assert np.array_equal(cut.pixels, pixels - 1024.0)
@@ -47,7 +47,7 @@ def test_without_a_usable_patient_orientation_axial_is_assumed_and_said(tmp_path
     path, _ = _radiograph(tmp_path, value)
     volume = load_volume(path)
     assert volume.geometry.orientation_code() == "LPS"
-    assert any("axial orientation assumed" in warning for warning in volume.metadata["warnings"])
+    assert any("axial orientation assumed" in warning for warning in volume.load_warnings)
 
 
 def test_monochrome1_is_recorded_for_the_display(tmp_path):

@@ -24,4 +24,4 @@ def test_dose_grid_planes_scaling_and_units(name):
     stored = header.pixel_array.astype(float)
     assert np.allclose(volume.voxels, stored * float(header.DoseGridScaling), rtol=1e-6)
     assert volume.units == "relative dose"
-    assert any("DoseGridScaling 1e-06" in warning for warning in volume.metadata["warnings"])
+    assert any("DoseGridScaling 1e-06" in warning for warning in volume.load_warnings)

@@ -73,9 +73,7 @@ def colour_volume(direction=None) -> Volume:
     geometry = Geometry(
         np.array([5.0, -3.0, 7.0]), np.array([0.5, 0.6, 2.0]), np.eye(3) if direction is None else direction
     )
-    volume = Volume(voxels, geometry, modality="US", name="us.dcm")
-    volume.metadata["colour"] = "RGB"
-    return volume
+    return Volume(voxels, geometry, modality="US", name="us.dcm")
 
 
 def red_minus_blue(voxels: np.ndarray) -> np.ndarray:

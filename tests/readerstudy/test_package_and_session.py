@@ -60,7 +60,7 @@ def test_reading_package_is_blinded(created_study, case_folders):
         assert header.get_data_dtype() == np.float32
         volume = load_nifti(image)
         assert volume.provenance is None and not volume.is_synthetic
-        assert volume.metadata["blinded_study_image"] is True
+        assert volume.blinded_study_image is True
         dtypes.add(np.asarray(volume.voxels).dtype)
     assert dtypes == {np.dtype(np.float32)}  # int16 real vs float32 synthetic no longer differ
     # Items are listed by opaque id, not grouped by truth.

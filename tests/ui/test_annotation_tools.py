@@ -293,7 +293,7 @@ def test_annotations_saved_beside_a_file_open_with_it(qtbot, main_window, phanto
         PointMarker(label="saved earlier", position_lps=phantom.geometry.lps_from_index([5, 5, 5]))
     )
     save_annotations(document, tmp_path / "scan.annotations.json")
-    phantom.metadata["source_path"] = str(tmp_path / "scan.nii.gz")
+    phantom.source_path = str(tmp_path / "scan.nii.gz")
     tools = install_annotation_tools(main_window)
     main_window.open_volume(phantom)
     qtbot.waitUntil(lambda: len(tools.controller.document) == 1)

@@ -268,7 +268,7 @@ def test_a_reader_study_image_opened_in_the_viewer_says_it_may_be_synthetic(qtbo
 
     path = save_nifti(blinded_volume(phantom, "c-1a2b"), tmp_path / "c-1a2b.nii.gz")
     package_image = load_nifti(path)
-    assert not package_image.is_synthetic and package_image.metadata["blinded_study_image"]
+    assert not package_image.is_synthetic and package_image.blinded_study_image
     grid = PanelGrid(ViewerState(package_image), [[(PanelContent(package_image), Plane.AXIAL)]])
     qtbot.addWidget(grid)
     grid.show()

@@ -10,8 +10,7 @@ from app.core.volume import Geometry, Volume
 
 def _volume(name: str, warnings: list[str] | None = None) -> Volume:
     voxels = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
-    metadata = {"warnings": list(warnings)} if warnings else {}
-    return Volume(voxels, Geometry.identity(), modality="CT", name=name, metadata=metadata)
+    return Volume(voxels, Geometry.identity(), modality="CT", name=name, load_warnings=tuple(warnings or ()))
 
 
 def test_load_warnings_follow_the_volume_opened_from_the_browser(qtbot, main_window):
