@@ -19,6 +19,12 @@ def load_volume(path, series_uid: str | None = None, progress: Callable[[int, in
     return load(path, series_uid=series_uid, progress=progress)
 
 
+def load_scanned(series, path, progress: Callable[[int, int], None] | None = None) -> Volume:
+    from app.io.loader import load_scanned_series
+
+    return load_scanned_series(series, path, progress)
+
+
 def scan_beside(path) -> list:
     from app.io.loader import scan_beside as scan
 
@@ -74,4 +80,4 @@ def pacs_send(node, config, path):
 
 def file_services() -> FileServices:
     pacs = PacsServices(pacs_load_config, pacs_find, pacs_retrieve, pacs_send)
-    return FileServices(load_volume, scan_beside, series_preview, export_annotations, pacs)
+    return FileServices(load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned)

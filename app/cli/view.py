@@ -129,16 +129,12 @@ def _run_interactive(args: argparse.Namespace) -> int:
         return 2
     width, height = size
     from app.cli.file_services import file_services
-    from app.ui.application import create_application, prepare_interactive_window
-    from app.ui.main_window import MainWindow
+    from app.ui.application import create_application, start_interactive_window
 
     app = create_application([])
-    window = MainWindow(services=file_services())
-    window.resize(width, height)
-    window.session.set_layout(args.layout or "mpr")
-    prepare_interactive_window(window)
-    window.show()
-    window.open_path(args.path)
+    window = start_interactive_window(  # noqa: F841 - referenced until the event loop ends
+        [args.path], file_services(), size=(width, height), layout=args.layout or "mpr"
+    )
     return int(app.exec())
 
 

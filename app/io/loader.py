@@ -12,8 +12,6 @@ from pathlib import Path
 
 from app.core.study import ScanResult, SeriesInfo
 from app.core.volume import Volume
-from app.io.dicom_load import load_series
-from app.io.dicom_scan import scan
 from app.io.errors import LoadError
 from app.io.nifti import is_nifti_path, load_nifti
 
@@ -25,6 +23,8 @@ def scan_path(path: str | Path) -> ScanResult:
     path = Path(path)
     if not path.exists():
         raise LoadError(f"{path} does not exist")
+    from app.io.dicom_scan import scan  # pydicom: imported for DICOM only (a NIfTI load skips it)
+
     return scan(path)
 
 
@@ -34,6 +34,8 @@ def scan_beside(path: str | Path) -> ScanResult:
     path = Path(path)
     if not path.is_file() or is_nifti_path(path) or path.name.upper() == "DICOMDIR":
         return scan_path(path)
+    from app.io.dicom_scan import scan
+
     return scan(path.parent, recursive=False)
 
 
@@ -59,8 +61,17 @@ def load_volume(
             raise
         except Exception as error:  # noqa: BLE001 - nibabel raises many kinds; one clear message
             raise LoadError(f"{path.name}: not a readable NIfTI image ({error})") from error
-    result = scan_beside(path) if series_uid and path.is_file() else scan(path)
-    series = choose_series(result, path, series_uid)
+    result = scan_beside(path) if series_uid and path.is_file() else scan_path(path)
+    return load_scanned_series(choose_series(result, path, series_uid), path, progress)
+
+
+def load_scanned_series(
+    series: SeriesInfo, path: str | Path, progress: Callable[[int, int], None] | None = None
+) -> Volume:
+    """The pixels of a series ``scan_path``/``scan_beside`` listed (no second scan of its folder)."""
+    from app.io.dicom_load import load_series
+
+    path = Path(path)
     try:
         return load_series(series, progress=progress)
     except LoadError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from app.core.provenance import UNKNOWN_GENERATOR, Provenance
@@ -42,6 +41,8 @@ def sidecar_path(path: str | Path) -> Path:
 
 def load_nifti(path: str | Path) -> Volume:
     """Read a 3D NIfTI image (a 4D one must have a single volume) as a Volume in LPS."""
+    import nibabel as nib  # here, not at import: a DICOM load or the window's start pays nothing
+
     path = Path(path)
     image = nib.load(str(path))
     check_declared(path, image.header)  # before any voxel is read (huge headers, gzip bombs)
@@ -135,6 +136,8 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
 
     A synthesized volume always gets a JSON sidecar carrying its provenance.
     """
+    import nibabel as nib
+
     path = Path(path)
     if volume.is_colour:  # RGB24, as dcm2niix writes colour images
         data = np.ascontiguousarray(volume.voxels.transpose(2, 1, 0, 3)).view(RGB24)[..., 0]
@@ -174,6 +177,8 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
 def header_fields(path: str | Path) -> dict[str, str]:
     """Every field of a NIfTI file's header as text (arrays rounded to 6 significant digits), for
     comparing files: the blinding audit asks whether any of them tells real from synthetic."""
+    import nibabel as nib
+
     try:
         header = nib.load(str(path)).header
     except Exception as error:  # nibabel raises several types for a bad file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 from PySide6 import QtGui, QtWidgets
 
@@ -12,6 +13,7 @@ from app.ui.file_open import install_file_open_handler
 from app.ui.main_window import MainWindow
 from app.ui.notifications import install_exception_hooks
 from app.ui.services import FileServices
+from app.ui.settings import ViewerSettings
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
 
@@ -124,15 +126,40 @@ def prepare_interactive_window(window: MainWindow) -> None:
     install_exception_hooks(window.notifications)
 
 
+def start_interactive_window(
+    paths: list[str],
+    services: FileServices,
+    settings: ViewerSettings | None = None,
+    size: tuple[int, int] | None = None,
+    layout: str | None = None,
+    phase: Callable[[str], None] = lambda name: None,
+) -> MainWindow:
+    """The window a person works in, on screen, with ``paths`` loading (``bench_startup`` times
+    this very function; ``phase(name)`` marks its steps).
+
+    The loads start before the tools and the window are built: the loading thread's imports
+    (pydicom) and the folder's scan run while the window is put together, not after it."""
+    create_application([])
+    window = MainWindow(settings, services)
+    if size is not None:
+        window.resize(*size)
+    if layout:
+        window.session.set_layout(layout)
+    phase("MainWindow()")
+    for path in paths:
+        window.open_path(path)
+    phase("loads started")
+    prepare_interactive_window(window)
+    phase("tools declared")
+    window.show()
+    phase("shown")
+    return window
+
+
 def run_gui(argv: list[str], services: FileServices) -> int:
     """Open the main window with every path in ``argv`` (files or folders) and run the event loop."""
     app = create_application([])
-    window = MainWindow(services=services)
-    prepare_interactive_window(window)
-    window.show()
-    for path in argv:
-        if not path.startswith("-"):
-            window.open_path(path)
+    window = start_interactive_window([path for path in argv if not path.startswith("-")], services)
     # Files opened from the Finder (macOS) arrive as QFileOpenEvents, also before this point.
     install_file_open_handler(app).open_with(window.open_path)
     return int(app.exec())

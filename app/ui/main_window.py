@@ -67,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view: PanelGrid | CompareView | None = None
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
+        self._waiting_for_load: list[tuple[str, object]] = []  # (path, run once its loads end)
         self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
         self._first_dock_of_area: dict[QtCore.Qt.DockWidgetArea, QtWidgets.QDockWidget] = {}
         self._docks: dict[str, QtWidgets.QDockWidget] = {}  # by title
@@ -74,6 +75,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tool_errors: dict[str, str] = {}  # tool name -> why it could not start
         self._docks_fitted = False
         self._deferred_build = None  # builds the start-up docks once the first image is drawn
+        self._deferred_tools: set[str] = set()  # their names, until then
 
         self._placeholder = QtWidgets.QLabel(
             "Open a DICOM folder, a DICOM file or a NIfTI file\n"
@@ -177,7 +179,9 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = self.add_dock(QtWidgets.QLabel(f"{tool.name}: starting..."), tool.name)
 
         def shown(visible: bool) -> None:
-            if visible and tool.name in self._lazy_docks:
+            # A dock whose build waits for the first image (``install_tools(defer=True)``) is
+            # not built by the window's show: it would delay that image.
+            if visible and tool.name in self._lazy_docks and tool.name not in self._deferred_tools:
                 self.build_tool(self._lazy_docks[tool.name])
 
         dock.visibilityChanged.connect(shown)
@@ -207,15 +211,17 @@ class MainWindow(QtWidgets.QMainWindow):
         """Attach every declared tool (lazy docks as empty docks, built when first shown);
         returns {tool name: error} for those that failed so far.
 
-        ``defer``: the docks that are built at start are built once the first image is on
-        screen (or 2 s after the window shows, whichever comes first), so that they do not
-        delay it; their docks and tabs are in place at once."""
+        ``defer``: the tools that are built at start (docks and menu entries) are built once the
+        first image is on screen (or 2 s after the window shows, whichever comes first), so that
+        they do not delay it; the docks and their tabs are in place at once."""
         deferred = []
         for tool in tools:
             if tool.has_dock and (tool.lazy or defer):
                 self.add_lazy_dock(tool)
                 if not tool.lazy:
                     deferred.append(tool)
+            elif defer:
+                deferred.append(tool)
             else:
                 self.build_tool(tool)
         if deferred:
@@ -224,12 +230,15 @@ class MainWindow(QtWidgets.QMainWindow):
         return {name: error for name, error in self.tool_errors.items() if name in {t.name for t in tools}}
 
     def _build_after_first_view(self, tools: list[ToolSpec]) -> None:
+        self._deferred_tools = {tool.name for tool in tools}
+
         def build() -> None:
             if self._deferred_build is not build:
                 return  # done already (the image came first, or the timer did)
             self._deferred_build = None
+            self._deferred_tools = set()
             for tool in tools:
-                if tool.name in self._lazy_docks:
+                if tool.name in self._lazy_docks or not tool.has_dock:
                     self.build_tool(tool)
 
         self._deferred_build = build
@@ -313,8 +322,17 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self._load_series(path, series_uid)
 
-    def _load_series(self, path: str, series_uid: str | None) -> None:
-        task = LoadTask(path, series_uid or None, self.services.load_volume)
+    def _load_series(self, path: str, series_uid: str | None, scanned=None) -> None:
+        """Load a series in the background; ``scanned`` (its SeriesInfo from a scan of ``path``)
+        spares a second scan of the folder."""
+        loader = self.services.load_volume
+        load_scanned = self.services.load_scanned
+        if scanned is not None and load_scanned is not None:
+
+            def loader(path: str, series_uid: str | None = None, progress=None) -> Volume:
+                return load_scanned(scanned, path, progress)
+
+        task = LoadTask(path, series_uid or None, loader)
         task.signals.loaded.connect(self._on_loaded)
         task.signals.progress.connect(self._on_progress)
         self._start(task)
@@ -606,6 +624,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pending_loads = [task for task in self._pending_loads if task.path != path]
         if not self._pending_loads:
             self.progress_bar.hide()
+        ready = [then for waited, then in self._waiting_for_load if waited == path]
+        self._waiting_for_load = [(waited, then) for waited, then in self._waiting_for_load if waited != path]
+        for then in ready:
+            QtCore.QTimer.singleShot(0, self, then)  # after the loaded volume is shown
 
     def _on_progress(self, path: str, done: int, total: int) -> None:
         """A real percentage while a DICOM series loads (frames read of frames in the series)."""
@@ -649,17 +671,27 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
         first = holding or uids[0]
+        every_series = [series for study in studies for series in getattr(study, "series", [])]
+        scanned = next((series for series in every_series if getattr(series, "uid", None) == first), None)
+        self._load_series(path, first, scanned)  # never open_path: an empty UID must not rescan
         if self.services.series_preview is not None:
-            previews = PreviewTask(
-                path,
-                [series for study in studies for series in getattr(study, "series", [])],
-                self.services.series_preview,
-            )
-            previews.setAutoDelete(False)
-            previews.signals.preview_ready.connect(self.browser.set_preview)
-            self._preview_tasks = [previews]  # kept alive while it runs
-            QtCore.QThreadPool.globalInstance().start(previews)
-        self._load_series(path, first)  # never open_path: an empty UID must not rescan
+            # The thumbnails wait for the series to be on screen: read alongside, they would
+            # compete with its load for the interpreter.
+            self._after_load(path, lambda: self._start_previews(path, every_series))
+
+    def _after_load(self, path: str, then) -> None:
+        """Run ``then`` once the loads of ``path`` have finished (at once when none is pending)."""
+        if not any(task.path == path for task in self._pending_loads):
+            then()
+            return
+        self._waiting_for_load.append((path, then))
+
+    def _start_previews(self, path: str, series_list: list) -> None:
+        previews = PreviewTask(path, series_list, self.services.series_preview)
+        previews.setAutoDelete(False)
+        previews.signals.preview_ready.connect(self.browser.set_preview)
+        self._preview_tasks = [previews]  # kept alive while it runs
+        QtCore.QThreadPool.globalInstance().start(previews)
 
     def _on_failed(self, path: str, message: str) -> None:
         self._finish_task(path)

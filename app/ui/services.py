@@ -39,3 +39,6 @@ class FileServices:
     series_preview: Callable[[object], Volume] | None = None  # scanned series -> its middle slice
     export_annotations: Callable[..., list[Path]] | None = None  # (document, volume, folder, deidentify, warnings, compare_volumes)
     pacs: PacsServices | None = None
+    # (scanned series, path, progress) -> Volume: loads a series the scan listed without scanning
+    # its folder a second time; None: ``load_volume(path, series_uid)`` rescans.
+    load_scanned: Callable[..., Volume] | None = None

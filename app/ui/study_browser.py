@@ -36,7 +36,7 @@ def thumbnail(volume: Volume) -> QtGui.QPixmap:
         grey = np.ascontiguousarray(
             apply_window(
                 np.nan_to_num(cut.pixels),
-                default_window(volume.voxels, volume.modality),
+                default_window(cut.pixels, volume.modality),  # the slice's: the volume's costs 30 ms
                 initial_invert(volume),
             )
         )

@@ -519,3 +519,75 @@ def test_start_up_docks_are_built_after_the_first_image(qtbot, main_window, phan
     assert main_window.findChild(PluginPanel) is not None
     listed = {QtGui.QKeySequence(key).toString() for key, _ in main_window.shortcut_list()}
     assert "Ctrl+Z" in listed  # the annotation keys are bound once it is built
+
+
+def test_a_scanned_folder_is_scanned_once_and_its_thumbnails_wait_for_the_load(
+    qtbot, viewer_settings, phantom, tmp_path
+):
+    """The series the scan listed is loaded as scanned (no second scan of the folder, 0.2 s on the
+    demo); the other series' thumbnails are read only once it is loaded."""
+    from dataclasses import dataclass, field
+
+    from app.ui.main_window import MainWindow
+
+    @dataclass
+    class Series:
+        uid: str
+        frames: list = field(default_factory=list)
+
+    @dataclass
+    class Study:
+        series: list
+
+    studies = [Study([Series("1.2.1"), Series("1.2.2")])]
+    events = []
+
+    def scan(path):
+        events.append("scan")
+        return studies
+
+    def rescan_and_load(path, series_uid=None):
+        events.append("load by path")
+        return phantom
+
+    def load_scanned(series, path, progress=None):
+        events.append(f"load {series.uid}")
+        return phantom.with_voxels(phantom.voxels, name=f"series {series.uid}")
+
+    def preview(series):
+        events.append(f"preview {series.uid}")
+        return phantom
+
+    window = MainWindow(
+        viewer_settings,
+        FileServices(rescan_and_load, scan_beside=scan, series_preview=preview, load_scanned=load_scanned),
+    )
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.view_changed, timeout=20000):
+        window.open_path(tmp_path)
+    qtbot.waitUntil(lambda: "preview 1.2.2" in events, timeout=10000)
+    assert window.session.current.name == "series 1.2.1"
+    assert events[:2] == ["scan", "load 1.2.1"] and "load by path" not in events
+    assert events.count("scan") == 1
+
+
+def test_showing_the_window_does_not_build_the_deferred_docks(qtbot, viewer_settings, phantom):
+    """The GAN plugins dock is in front at start; the window's show must not build it (plugin
+    discovery took 0.25 s of the start) before the first image is on screen."""
+    from app.cli.file_services import file_services
+    from app.ui.main_window import MainWindow
+    from app.ui.plugin_panel import PluginPanel
+
+    window = MainWindow(viewer_settings, file_services())
+    qtbot.addWidget(window)
+    assert window.install_tools(defer=True) == {}
+    window.show()
+    qtbot.waitExposed(window)
+    QtWidgets.QApplication.processEvents()
+    menus = lambda: [action.text().replace("&", "") for action in window.menuBar().actions()]  # noqa: E731
+    assert window.findChild(PluginPanel) is None
+    assert "Tools" not in menus()  # the menu-only tools wait for the image too
+    window.open_volume(phantom)
+    qtbot.waitUntil(lambda: window.findChild(PluginPanel) is not None, timeout=3000)
+    assert "Tools" in menus() and menus()[-1] == "Help"
