@@ -92,3 +92,25 @@ def _left():
     from PySide6 import QtCore
 
     return QtCore.Qt.MouseButton.LeftButton
+
+
+def test_versions_are_read_in_one_pass_and_agree_with_importlib_metadata(qtbot, monkeypatch):
+    """Help > About ran importlib.metadata.version once per component on the UI thread (0.2-0.4
+    s); the one-pass table must give the very same versions."""
+    from app.ui import about_dialog as module
+
+    module.installed_versions.cache_clear()
+    expected = {
+        component.name: importlib.metadata.version(component.distribution)
+        for component in read_bundled_components()
+        if component.distribution != "python"
+    }
+
+    def one_by_one(name):
+        raise AssertionError(f"importlib.metadata.version({name!r}) asked while the dialog opens")
+
+    monkeypatch.setattr(module.importlib.metadata, "version", one_by_one)
+    dialog = AboutDialog(device_description="CPU")
+    qtbot.addWidget(dialog)
+    assert {name: dialog.version_of(name) for name in expected} == expected
+    assert module.installed_version("no-such-distribution-here") == "not found"
