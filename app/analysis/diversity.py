@@ -118,7 +118,23 @@ def mean_pairwise_ms_ssim(
     """Mean MS-SSIM over all unordered pairs (higher = less diverse)."""
     if len(images) < 2:
         raise ValueError("diversity needs at least two images")
-    return float(np.mean([ms_ssim(a, b, data_range, weights) for a, b in combinations(images, 2)]))
+    return float(np.mean([value for _, _, value in pairwise_ms_ssim(images, data_range, weights)]))
+
+
+def pairwise_ms_ssim(
+    images: Sequence[np.ndarray],
+    data_range: float,
+    weights: Sequence[float] = MS_SSIM_WEIGHTS,
+    chunk: int = 256,
+) -> list[tuple[int, int, float]]:
+    """(a, b, MS-SSIM) for every unordered pair a < b of ``images`` (``chunk`` pairs at a time)."""
+    stack = np.asarray(images, dtype=np.float64)
+    pairs = list(combinations(range(len(stack)), 2))
+    values: list[float] = []
+    for start in range(0, len(pairs), chunk):
+        first, second = np.array(pairs[start : start + chunk]).T
+        values.extend(ms_ssim_pairs(stack[first], stack[second], data_range, weights).tolist())
+    return [(a, b, value) for (a, b), value in zip(pairs, values, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -312,10 +328,7 @@ def check_generator(
     if len(shapes) != 1:
         raise ValueError(f"samples and real images must share one shape, got {sorted(shapes)}")
     weights = weights_for_shape(shapes.pop())
-    pairs = [
-        (a, b, ms_ssim(samples[a], samples[b], data_range, weights))
-        for a, b in combinations(range(len(samples)), 2)
-    ]
+    pairs = pairwise_ms_ssim(samples, data_range, weights)
     if not pairs:
         raise ValueError("diversity needs at least two images")
     report = DiversityReport(

@@ -74,3 +74,29 @@ def test_model_card_generator_figures_hold(generator, thumbnails):
 def test_runtime_refuses_to_run_the_generator_on_an_input_volume(demo_volume):
     with pytest.raises(PluginError, match="generates from noise"):
         synthesize(load_manifest(FOLDER), demo_volume)
+
+
+@pytest.mark.slow
+def test_model_card_memorisation_figures_hold():
+    """The card's memorisation section is what the check measures today (all training images
+    and near-copies flagged, held-out slices and samples as stated)."""
+    from app.plugins.training.memorisation import FIGURES_FILE, measure, section
+
+    stated = json.loads((FOLDER / FIGURES_FILE).read_text())
+    measured = measure(FOLDER)
+    assert measured["training_images_fed_back"]["flagged"] == measured["training_images_fed_back"]["of"] == 134
+    assert all(v["flagged"] == v["of"] for v in measured["near_copies"].values())
+    assert measured["heldout_slices"]["flagged"] == 0 and measured["generator_samples"]["flagged"] == 0
+
+    def close(a, b, path=""):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), path
+            for key in a:
+                close(a[key], b[key], f"{path}/{key}")
+        elif isinstance(a, float):
+            assert a == pytest.approx(b, abs=0.002), path
+        else:
+            assert a == b, path
+
+    close(measured, stated)
+    assert section(stated) in (FOLDER / "MODEL_CARD.md").read_text()

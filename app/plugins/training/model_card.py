@@ -88,14 +88,16 @@ def _residual_description(training: dict) -> str:
 
 
 BENCHMARK_FILE = "hallucination_benchmark.md"  # written by bench/bench_hallucination.py --write-cards
+MEMORISATION_FILE = "memorisation_check.md"  # written by python -m app.plugins.training.memorisation
 
 
 def benchmark_section(folder) -> str:
-    """The hallucination benchmark's section for the card of the plugin in ``folder`` ("" if none)."""
+    """The measured sections for the card of the plugin in ``folder``: the hallucination
+    benchmark's and the memorisation check's, where present ("" if none)."""
     from pathlib import Path
 
-    path = Path(folder) / BENCHMARK_FILE
-    return path.read_text().strip() if path.is_file() else ""
+    paths = [Path(folder) / name for name in (BENCHMARK_FILE, MEMORISATION_FILE)]
+    return "\n\n".join(path.read_text().strip() for path in paths if path.is_file())
 
 
 def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
