@@ -100,6 +100,27 @@ def benchmark_section(folder) -> str:
     return "\n\n".join(path.read_text().strip() for path in paths if path.is_file())
 
 
+def heldout_use(record: dict) -> list[str]:
+    """What the held-out head was also used for, stated plainly: it is the demo study's head, and
+    any run, setting or threshold chosen on it (``record["heldout_use"]``, kept with the run's
+    record in metrics.json) is named, or the card says none was recorded."""
+    head = record["heldout_head"]
+    choices = record.get("heldout_use")
+    lines = [
+        f"**{head} is also the demo study's head** (the volume everyone opens in the viewer) and the"
+        " head of the hallucination benchmark: figures on it are not from an untouched test set, and no"
+        " such set exists here.",
+    ]
+    if choices is None:
+        lines.append(
+            "- Whether a run, setting or threshold was chosen on it was NOT recorded for this run:"
+            " assume these figures are optimistic."
+        )
+    else:
+        lines += [f"- {choice}" for choice in choices]
+    return lines
+
+
 def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
     card = manifest["model_card"]
     training = record["training"]
@@ -149,7 +170,9 @@ def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
         "- Seeds fix data sampling and initialisation; GPU kernels are not bit-reproducible, so a"
         " retrain gives close, not identical, weights (the manifest hash then changes).",
         "",
-        f"## Held-out evaluation ({record['heldout_head']}, never seen in training)",
+        f"## Held-out evaluation ({record['heldout_head']}: not in the training data, not an untouched test)",
+        *heldout_use(record),
+        "",
     ]
     if "degradation" in record:
         lines += [record["degradation"]["heldout"], ""]
