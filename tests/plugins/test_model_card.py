@@ -65,3 +65,30 @@ def test_the_benchmark_section_goes_into_the_card_and_survives_a_rerender(tmp_pa
     assert "VOXEL AUROC" in card and "Region AUROC of the residual" not in card
     assert yaml.safe_load((folder / "plugin.yaml").read_text())["name"] == "mr-t1-pseudo-healthy"
     assert json.loads((folder / "metrics.json").read_text())
+
+
+def test_every_shipped_card_says_the_held_out_head_is_the_demo_and_what_was_chosen_on_it():
+    cards = sorted(PLUGINS_DIR.glob("*/MODEL_CARD.md"))
+    assert len(cards) == 4
+    for card in cards:
+        text = card.read_text()
+        assert "never seen in training" not in text, card
+        assert "is also the demo study's head" in text, card
+        assert "Chosen on this head" in text or "nothing for this generator was chosen on this head" in text, card
+
+
+def test_a_run_without_a_record_of_held_out_use_is_called_optimistic(tmp_path):
+    import json
+    import shutil
+
+    from app.plugins.training.model_card import main as render_cards
+
+    folder = tmp_path / "mr_t1_denoise"
+    shutil.copytree(PLUGINS_DIR / "mr_t1_denoise", folder)
+    record = json.loads((folder / "metrics.json").read_text())
+    del record["heldout_use"]  # a retrain writes a fresh record
+    (folder / "metrics.json").write_text(json.dumps(record))
+    render_cards([str(folder)])
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "was NOT recorded for this run: assume these figures are optimistic" in card
+    assert "is also the demo study's head" in card
