@@ -80,15 +80,6 @@ class CompareResult:
             return self.z.flag_level(self.settings.threshold)
         return float(self.settings.threshold) if self.residual_source != NO_RESIDUAL else 0.0
 
-    @property
-    def z_volume(self) -> Volume | None:
-        """The z map as a volume on the residual's grid (for display), when computed."""
-        if self.z is None:
-            return None
-        return _map(
-            self.residual_map, self.z.z, "residual z (original - synthesized)", self.synthesized, MapKind.RESIDUAL_Z
-        )
-
     def region_map_means(self) -> list[dict[str, float]]:
         """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""
         result = []

@@ -46,16 +46,6 @@ def _ssim_maps(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[np.ndar
     )
 
 
-def ssim_components(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[float, float]:
-    """(mean SSIM, mean contrast-structure term) with a Gaussian window and population covariance.
-
-    Only pixels whose whole window lies inside the image are averaged (MATLAB's ``filter2
-    'valid'`` of the reference implementation).
-    """
-    ssim, contrast_structure = _ssim_maps(x, y, data_range)
-    return float(ssim), float(contrast_structure)
-
-
 def ms_ssim(
     x: np.ndarray, y: np.ndarray, data_range: float, weights: Sequence[float] = MS_SSIM_WEIGHTS
 ) -> float:

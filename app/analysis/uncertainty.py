@@ -32,10 +32,6 @@ def voxel_sd(outputs: Sequence[np.ndarray]) -> np.ndarray:
     return np.sqrt(m2 / len(outputs)).astype(np.float32)
 
 
-def voxel_mean(outputs: Sequence[np.ndarray]) -> np.ndarray:
-    return np.mean([np.asarray(o, dtype=np.float64) for o in outputs], axis=0).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class Augmentation:
     """A pair: ``forward`` applied to the input, ``inverse`` undoes its geometry on the output.

@@ -33,11 +33,6 @@ class Tool(enum.Enum):
     ERASER = "eraser"
     MOVE = "move"
 
-    @property
-    def clicks_needed(self) -> int:
-        """Clicks that make the annotation (0: made by one press-drag-release gesture)."""
-        return {Tool.POINT: 1, Tool.ANGLE: 3}.get(self, 0)
-
 
 MIN_SIZE_MM = 0.05  # a drag shorter than this is a click, not a shape
 

@@ -78,6 +78,14 @@ def pacs_send(node, config, path):
     return send(node, config, Path(path))
 
 
+def save_nifti(volume: Volume, path, extra_sidecar: dict | None = None):
+    from app.io.nifti import save_nifti as save
+
+    return save(volume, path, extra_sidecar=extra_sidecar)
+
+
 def file_services() -> FileServices:
     pacs = PacsServices(pacs_load_config, pacs_find, pacs_retrieve, pacs_send)
-    return FileServices(load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned)
+    return FileServices(
+        load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned, save_nifti
+    )

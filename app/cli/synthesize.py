@@ -9,7 +9,6 @@ folder path needs no installation. Exit status 0 on success, 2 on a clear, repor
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -59,18 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_input_volume(path: str, series_uid: str | None = None):
-    """``app.io.loader.load_volume`` when the loader exists, else NIfTI via ``app.io.nifti``."""
-    try:
-        loader = importlib.import_module("app.io.loader")
-    except ImportError:
-        from app.io import nifti
+    """The input as a Volume (``app.io.loader``: DICOM or NIfTI), imported when first needed."""
+    from app.io.loader import load_volume
 
-        if not nifti.is_nifti_path(path):
-            raise ValueError(
-                f"{Path(path).name}: not a NIfTI file, and the DICOM loader is not available"
-            ) from None
-        return nifti.load_nifti(path)
-    return loader.load_volume(path, series_uid=series_uid)
+    return load_volume(path, series_uid=series_uid)
 
 
 def write_output(volume, output: str, input_path: str, replace: bool = False) -> str:

@@ -16,7 +16,6 @@ class MapKind(StrEnum):
     SIGNED_DIFFERENCE = "signed"  # output - original, both signs
     ABSOLUTE_DIFFERENCE = "absolute"
     RESIDUAL = "residual"  # the hallucination check's residual (reference, cycle or ensemble)
-    RESIDUAL_Z = "residual z"  # the residual in units of its noise
     CYCLE_RESIDUAL = "cycle residual"
     ENSEMBLE_SD = "ensemble SD"
     TTA_SD = "TTA SD"

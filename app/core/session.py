@@ -28,10 +28,6 @@ class Layout(StrEnum):
     TWO_BY_TWO = "2x2"
     COMPARE = "compare"
 
-    @classmethod
-    def single_volume(cls) -> tuple[Layout, ...]:
-        return tuple(layout for layout in cls if layout is not cls.COMPARE)
-
 
 class Session:
     """Open volumes, the current volume, the compare set, the layout, displays and the cursor.

@@ -47,11 +47,6 @@ def mni_t1_template_path() -> Path:
     return path
 
 
-def demo_study_dir() -> Path:
-    """Where the demo series lives (it may not be built yet: see ``ensure_demo_study``)."""
-    return DEMO_SERIES_DIR
-
-
 def demo_study_is_built(output_dir: Path = DEMO_SERIES_DIR) -> bool:
     stamp = Path(output_dir) / _STAMP_NAME
     return stamp.exists() and stamp.read_text().strip() == DEMO_FORMAT_VERSION

@@ -62,10 +62,6 @@ def probe_for(manifest: PluginManifest) -> Probe:
     return Probe((1, channels, *([side] * dims)), source)
 
 
-def fake_input_shape(manifest: PluginManifest) -> tuple[int, ...]:
-    return probe_for(manifest).shape
-
-
 def _generation_check(manifest: PluginManifest, generator: Generator) -> str:
     """A generator from noise takes z of shape (n, latent_dim), declared by its TorchScript module."""
     latent_dim = getattr(getattr(generator, "module", None), "latent_dim", None)

@@ -11,7 +11,6 @@ torch is imported lazily: the gallery widget imports this module at start-up.
 
 from __future__ import annotations
 
-import importlib
 import json
 import struct
 import zlib
@@ -27,11 +26,6 @@ from app.core.volume import Geometry, Volume
 TRUTH_SYNTHETIC = "synthetic"
 
 VolumeWriter = Callable[..., Path]  # (volume, path, extra_sidecar=dict) -> path written
-
-
-def default_nifti_writer() -> VolumeWriter:
-    """``app.io.nifti.save_nifti``, resolved at run time: file formats stay in app.io."""
-    return importlib.import_module("app.io.nifti").save_nifti
 
 
 @dataclass(frozen=True)
@@ -181,11 +175,15 @@ def export_cases(
 ) -> list[Path]:
     """Write each sample as a reader-study case (NIfTI and/or PNG + JSON); returns the JSONs.
 
-    Also writes ``cases.json`` listing every case in the folder with its truth label.
+    Also writes ``cases.json`` listing every case in the folder with its truth label. NIfTI
+    files are written by ``write_nifti`` (``app.io.nifti.save_nifti``, which the caller hands in).
     """
     unknown = set(formats) - {"nifti", "png"}
     if unknown:
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; use 'nifti' and/or 'png'")
+    if "nifti" in formats and write_nifti is None:
+        # Only app.io writes files of a format: the entry point hands its writer in.
+        raise ValueError("no NIfTI writer was given (app.io.nifti.save_nifti, from the entry point)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -201,9 +199,8 @@ def export_cases(
             "files": {},
         }
         if "nifti" in formats:
-            save_nifti = write_nifti or default_nifti_writer()
             name = f"{sample.case_id}.nii.gz"
-            save_nifti(
+            write_nifti(
                 sample.as_volume(),
                 folder / name,
                 extra_sidecar={"truth": TRUTH_SYNTHETIC, "seed": sample.seed},

@@ -90,14 +90,6 @@ def _is_torchscript(names: list[str]) -> bool:
     return any(name.endswith("/constants.pkl") or name == "constants.pkl" for name in names)
 
 
-def is_torchscript_archive(path: str | Path) -> bool:
-    try:
-        names = _zip_names(Path(path).read_bytes())
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return names is not None and _is_torchscript(names)
-
-
 _RESAVE = (
     "re-save the generator with torch.save(model.state_dict(), path), or export it to TorchScript"
     " or ONNX (architecture.type: torchscript / onnx)"

@@ -29,7 +29,6 @@ HEADER_BYTES = 352  # a NIfTI-1 header and its extension flag; compared whole, w
 
 # A perfect split counts as a leak only when chance alone would give one this rarely.
 LEAK_CHANCE = 0.001
-CATEGORY_FEATURES = ("dtype", "shape", "spacing_mm")
 HINTS = {
     "spacing_mm": "set common_spacing_mm (--common-spacing-mm)",
     "shape": "set common_shape (--common-shape)",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.io.atomic import atomic_file, write_text_atomic
@@ -265,7 +265,3 @@ def write_imrmc(rows: list[RatingRow], path: str | Path, description: str = "Syn
     lines += [f"-1,{case},truth,{value}" for case, value in truth.items()]
     lines += [f"{r.reader},{r.case},{r.modality},{r.rating:g}" for r in rated]
     return write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(RatingRow)]

@@ -108,9 +108,6 @@ class CompareView(QtWidgets.QWidget):
         outer.addWidget(self.sign_label)
         outer.addLayout(body, 1)
 
-    def difference_panels(self):
-        return [panel for panel in self.grid.panels if panel.content is self.difference_content]
-
     def set_difference_colormap(self, name: str) -> None:
         """Dark- or white-centred diverging colours for the difference panel and its bar."""
         self.difference_content.colormap = name

@@ -9,6 +9,7 @@ that cannot be hidden, and each tile shows the seed that reproduces it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -118,9 +119,10 @@ class SampleGallery(QtWidgets.QWidget):
         self._worker: threading.Thread | None = None
 
     @classmethod
-    def for_plugin(cls, plugin_folder: str | Path, parent=None) -> SampleGallery:
+    def for_plugin(cls, plugin_folder: str | Path, parent=None, write_nifti=None) -> SampleGallery:
         """A gallery over a generation plugin. Only its manifest is read now; the plugin (torch,
-        seconds) is loaded by the first Generate, in the worker thread."""
+        seconds) is loaded by the first Generate, in the worker thread. ``write_nifti`` (the
+        window's ``services.save_nifti``) writes the exported cases' NIfTI files."""
         from app.plugins.errors import PluginError
         from app.plugins.manifest import load_manifest
 
@@ -138,7 +140,8 @@ class SampleGallery(QtWidgets.QWidget):
                     loaded.append(SampleGenerator(plugin_folder))
             return loaded[0].sample(seeds)
 
-        return cls(sample, title=f"{manifest.name} {manifest.version}", parent=parent)
+        export = functools.partial(export_cases, write_nifti=write_nifti)
+        return cls(sample, title=f"{manifest.name} {manifest.version}", parent=parent, export=export)
 
     def is_generating(self) -> bool:
         return self._worker is not None
@@ -242,7 +245,7 @@ def install_gallery_menu(window) -> QtWidgets.QMenu:
 
     def open_gallery(folder: Path) -> None:
         try:
-            gallery = SampleGallery.for_plugin(folder)
+            gallery = SampleGallery.for_plugin(folder, write_nifti=window.services.save_nifti)
         except Exception as error:  # a broken plugin gets a message, never a crash
             QtWidgets.QMessageBox.warning(window, "Cannot open the generator", str(error))
             return

@@ -71,7 +71,6 @@ class PluginPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.volume_provider = volume_provider or (lambda: None)
         self.manifests: list = []
-        self.last_result = None
         self._thread: QtCore.QThread | None = None
         self._worker: SynthesisWorker | None = None
 
@@ -375,7 +374,6 @@ class PluginPanel(QtWidgets.QWidget):
 
     def _on_finished(self, result) -> None:
         self._finish_thread()
-        self.last_result = result
         self.progress_bar.setValue(100)
         notes = "".join(f"\n{m}" for m in result.messages)
         self.status_label.setText(

@@ -42,3 +42,4 @@ class FileServices:
     # (scanned series, path, progress) -> Volume: loads a series the scan listed without scanning
     # its folder a second time; None: ``load_volume(path, series_uid)`` rescans.
     load_scanned: Callable[..., Volume] | None = None
+    save_nifti: Callable[..., Path] | None = None  # (volume, path, extra_sidecar=None) -> path

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.io.nifti import load_nifti
+from app.io.nifti import load_nifti, save_nifti
 from app.plugins.errors import PluginError
 from app.plugins.generation import TRUTH_SYNTHETIC, SampleGenerator, export_cases, png_bytes
 
@@ -47,7 +47,7 @@ def test_png_bytes_round_trip_pixels_and_text():
 
 
 def test_export_writes_nifti_png_and_json_with_seed_plugin_and_truth(samples, tmp_path):
-    written = export_cases(samples, tmp_path)
+    written = export_cases(samples, tmp_path, write_nifti=save_nifti)
     assert [p.name for p in written] == [
         "mr-t1-axial-dcgan-seed3.case.json",
         "mr-t1-axial-dcgan-seed11.case.json",
@@ -83,3 +83,10 @@ def test_unknown_export_format_is_a_clear_error(samples, tmp_path):
 def test_a_translation_plugin_is_not_a_sample_generator():
     with pytest.raises(PluginError, match="not a generator from noise"):
         SampleGenerator(PLUGINS_DIR / "mr_t1_denoise")
+
+
+def test_nifti_export_without_a_writer_is_refused_before_anything_is_written(samples, tmp_path):
+    # Only app.io writes NIfTI: app.plugins is handed the writer, and says so when it is not.
+    with pytest.raises(ValueError, match="no NIfTI writer"):
+        export_cases(samples, tmp_path / "cases")
+    assert not (tmp_path / "cases").exists()

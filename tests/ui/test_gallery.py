@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+from app.io.nifti import load_nifti, save_nifti
 from app.plugins.generation import GeneratedSample
 from app.ui.gallery import SampleGallery
 
@@ -17,7 +18,7 @@ PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_axial_dcgan"
 
 @pytest.fixture
 def gallery(qtbot):
-    widget = SampleGallery.for_plugin(PLUGIN)
+    widget = SampleGallery.for_plugin(PLUGIN, write_nifti=save_nifti)
     qtbot.addWidget(widget)
     widget.resize(700, 560)
     widget.show()
@@ -53,6 +54,7 @@ def test_click_to_select_then_export_writes_cases(gallery, qtbot, tmp_path, monk
     records = [json.loads(Path(p).read_text()) for p in signal.args[0]]
     assert [(r["seed"], r["truth"]) for r in records] == [(1, "synthetic"), (4, "synthetic")]
     assert (tmp_path / records[0]["files"]["png"]).is_file()
+    assert load_nifti(tmp_path / records[0]["files"]["nifti"]).is_synthetic
     assert "Exported 2 case(s)" in gallery.status.text()
     qtbot.mouseClick(gallery.tiles[1], QtCore.Qt.MouseButton.LeftButton)
     assert [s.seed for s in gallery.selected_samples()] == [4]
