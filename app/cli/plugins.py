@@ -189,11 +189,16 @@ def _diversity(args: argparse.Namespace) -> int:
     memorised = [result.seeds[n] for n in check.possibly_memorised]
     print(
         f"  nearest real slice: highest MS-SSIM over all real slices, each sample flipped left-right"
-        f" and shifted up to {shift} px (the training augmentation) to match it best"
+        f" and shifted up to {shift} px (the training augmentation; shifts below as rows,columns) to match it best"
     )
     print(
-        f"  possibly memorised (nearest real MS-SSIM >= {check.memorisation_ms_ssim:g}): "
+        f"  possibly memorised (nearest real MS-SSIM >= {check.memorisation_ms_ssim:g}, a threshold checked on"
+        " near-copies of the shipped DCGAN's training images; see its model card): "
         + (", ".join(f"seed {s}" for s in memorised) or "none")
+    )
+    print(
+        "  (memorised means copied from the TRAINING images: the figure answers that question only when"
+        " --real is the generator's training volume, for the shipped DCGAN Colin27 ch2.nii.gz of mricron-data)"
     )
     print(
         f"  near-duplicate sample pairs (MS-SSIM >= {NEAR_DUPLICATE_MS_SSIM:g}, partial collapse): "

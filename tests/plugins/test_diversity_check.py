@@ -283,3 +283,15 @@ def test_a_generator_that_memorised_its_training_set_is_flagged_end_to_end(tmp_p
     assert data["possibly_memorised"] == list(range(16))
     assert data["alignment"] == {"max_shift_px": 2, "left_right_flip": True}
     assert "flipped left-right and shifted up to 2 px" in capsys.readouterr().out
+
+
+def test_a_real_volume_without_head_content_is_one_clear_line(tmp_path, capsys):
+    folder = generation_plugin(tmp_path, blobs(0))
+    empty = Volume(np.zeros((6, 64, 64), np.float32), real_volume().geometry, "MR", name="empty")
+    one_slice = Volume(blobs(0)[None], real_volume().geometry, "MR", name="one")
+    for volume, message in ((empty, "no positive intensities"), (one_slice, "fewer than two axial slices")):
+        path = save_nifti(volume, tmp_path / f"{volume.name}.nii.gz")
+        assert main(["plugins", "diversity", str(folder), "--real", str(path), "--samples", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("plugins diversity: error: ") and message in err and "Traceback" not in err
+        assert err.count("\n") == 1
