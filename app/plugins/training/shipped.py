@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import yaml
 
+from app.plugins.generator_images import AUGMENTATION_SHIFT_PX
 from app.plugins.manifest import ArchitectureSpec
 from app.plugins.training.data import DEFAULT_CACHE, REPO_ROOT, load_heads
 from app.plugins.training.evaluate import evaluate_plugin, generator_metrics
@@ -387,10 +388,11 @@ def _record(
 
 
 def _augment_thumbnails(batch: torch.Tensor) -> torch.Tensor:
-    """Left-right flips, shifts of up to 2 pixels and a gain of 0.95-1.05 (network range)."""
+    """Left-right flips, shifts of up to ``AUGMENTATION_SHIFT_PX`` (2) pixels and a gain of
+    0.95-1.05 (network range); the memorisation check searches the same flips and shifts."""
     flip = torch.rand(batch.shape[0], 1, 1, 1, device=batch.device) < 0.5
     batch = torch.where(flip, batch.flip(3), batch)
-    shift = [int(v) for v in torch.randint(-2, 3, (2,))]
+    shift = [int(v) for v in torch.randint(-AUGMENTATION_SHIFT_PX, AUGMENTATION_SHIFT_PX + 1, (2,))]
     batch = torch.roll(batch, shifts=shift, dims=(2, 3))
     gain = 0.95 + 0.1 * torch.rand(batch.shape[0], 1, 1, 1, device=batch.device)
     return ((batch + 1) * gain - 1).clamp(-1, 1)
