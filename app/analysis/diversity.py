@@ -185,24 +185,6 @@ class Neighbour:
 CANDIDATES = 16  # real images scored by MS-SSIM per sample: the best correlated (after alignment)
 
 
-def nearest_real_neighbours(
-    sample: np.ndarray,
-    real: Sequence[np.ndarray],
-    data_range: float,
-    count: int = 3,
-    weights: Sequence[float] = MS_SSIM_WEIGHTS,
-    alignment: Alignment = Alignment(),
-    candidates: int = CANDIDATES,
-) -> list[Neighbour]:
-    """The ``count`` real images most similar to ``sample`` by MS-SSIM (best first).
-
-    Each real image is paired with the ``alignment`` move of the sample (flip, shift) that
-    correlates best with it (Pearson, so a change of gain or offset does not hide a copy); the
-    ``candidates`` best-correlated real images are then scored by MS-SSIM of the moved sample.
-    """
-    return nearest_real_images([sample], real, data_range, count, weights, alignment, candidates)[0]
-
-
 def nearest_real_images(
     samples: Sequence[np.ndarray],
     real: Sequence[np.ndarray],
@@ -213,7 +195,13 @@ def nearest_real_images(
     candidates: int = CANDIDATES,
     chunk: int = 16,
 ) -> list[list[Neighbour]]:
-    """``nearest_real_neighbours`` of every sample (``chunk`` samples per matrix product)."""
+    """For each sample, the ``count`` real images most similar to it by MS-SSIM (best first).
+
+    Each real image is paired with the ``alignment`` move of the sample (flip, shift) that
+    correlates best with it (Pearson, so a change of gain or offset does not hide a copy); the
+    ``candidates`` best-correlated real images are then scored by MS-SSIM of the moved sample.
+    ``chunk`` samples share one matrix product.
+    """
     stack = np.asarray(real, dtype=np.float64)
     standard_real = _standardised(stack).T / stack[0].size
     found = []

@@ -9,10 +9,12 @@ from skimage.metrics import structural_similarity
 
 from app.analysis.diversity import (
     MS_SSIM_WEIGHTS,
+    Alignment,
     diversity,
     mean_pairwise_ms_ssim,
     ms_ssim,
-    nearest_real_neighbours,
+    nearest_real_images,
+    weights_for_shape,
 )
 
 
@@ -77,5 +79,19 @@ def test_collapsed_generator_is_less_diverse_than_real_images_and_memorised_samp
     assert not diversity([textured(20 + s) for s in range(4)], real, 255.0).collapse_suspected
     assert mean_pairwise_ms_ssim(real, 255.0) == pytest.approx(report.real_ms_ssim)
     memorised = real[2] + rng.normal(0, 0.5, base.shape)
-    neighbours = nearest_real_neighbours(memorised, real, 255.0, count=2)
+    (neighbours,) = nearest_real_images([memorised], real, 255.0, count=2)
     assert neighbours[0].index == 2 and neighbours[0].ms_ssim > 0.99 and neighbours[1].ms_ssim < 0.9
+
+
+def test_a_flipped_and_shifted_copy_is_found_exactly_only_with_the_alignment():
+    real = [textured(30 + s, 64) for s in range(5)]
+    copy = np.roll(real[3][:, ::-1], (2, -1), axis=(0, 1))
+    weights = weights_for_shape((64, 64))
+    (plain,) = nearest_real_images([copy], real, 255.0, weights=weights)
+    ((aligned,),) = nearest_real_images([copy], real, 255.0, weights=weights, alignment=Alignment(2, True))
+    assert plain[0].ms_ssim < 0.9
+    assert aligned.index == 3 and aligned.ms_ssim == pytest.approx(1.0) and aligned.mse < 1e-20
+    assert aligned.flipped and aligned.shift_px in {(-2, -1), (-2, 1)}
+    too_far = np.roll(real[3], 3, axis=0)  # beyond the allowed shift
+    (beyond,) = nearest_real_images([too_far], real, 255.0, weights=weights, alignment=Alignment(2, True))
+    assert beyond[0].ms_ssim < 0.99
