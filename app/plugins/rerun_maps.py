@@ -7,15 +7,26 @@ the runs themselves are in ``app.plugins.uncertainty_runs``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.plugins.manifest import PluginManifest
 
-MAP_KINDS = ("tta", "mc_dropout", "perturbation", "cycle")
+
+class RerunKind(StrEnum):
+    """A map that needs the generator run again (the value is the name scripts use)."""
+
+    TTA = "tta"
+    MC_DROPOUT = "mc_dropout"
+    PERTURBATION = "perturbation"
+    CYCLE = "cycle"
+
+
+MAP_KINDS = tuple(RerunKind)
 MAP_TITLES = {
-    "tta": "TTA SD",
-    "mc_dropout": "MC-dropout SD",
-    "perturbation": "Perturbation change",
-    "cycle": "Cycle residual",
+    RerunKind.TTA: "TTA SD",
+    RerunKind.MC_DROPOUT: "MC-dropout SD",
+    RerunKind.PERTURBATION: "Perturbation change",
+    RerunKind.CYCLE: "Cycle residual",
 }
 
 
@@ -23,7 +34,7 @@ MAP_TITLES = {
 class MapRequest:
     """Which map to compute and its settings (recorded in the map's ``QuantityMap.settings``)."""
 
-    kind: str  # one of MAP_KINDS
+    kind: RerunKind  # or its name ("tta", ...)
     mc_samples: int = 8
     noise_fraction: float = 0.01
     shift_voxels: int = 1
@@ -32,10 +43,12 @@ class MapRequest:
 
     def __post_init__(self) -> None:
         if self.kind not in MAP_KINDS:
-            raise ValueError(f"map kind must be one of {MAP_KINDS}, not {self.kind!r}")
-        if self.kind == "mc_dropout" and self.mc_samples < 2:
+            names = tuple(kind.value for kind in RerunKind)
+            raise ValueError(f"map kind must be one of {names}, not {self.kind!r}")
+        object.__setattr__(self, "kind", RerunKind(self.kind))
+        if self.kind is RerunKind.MC_DROPOUT and self.mc_samples < 2:
             raise ValueError("Monte-Carlo dropout needs at least 2 samples")
-        if self.kind == "perturbation" and not self.noise_fraction > 0:
+        if self.kind is RerunKind.PERTURBATION and not self.noise_fraction > 0:
             raise ValueError("the perturbation noise fraction must be positive")
 
 
@@ -45,16 +58,16 @@ def may_have_dropout(manifest: PluginManifest) -> bool:
     return spec.use_dropout if spec.is_builtin else spec.type == "torchscript"
 
 
-def map_availability(manifest: PluginManifest) -> dict[str, str]:
+def map_availability(manifest: PluginManifest) -> dict[RerunKind, str]:
     """For every map kind, why it is not possible with this plugin ("" when it is)."""
     if manifest.task == "generation":
         reason = "a generation plugin has no input to rerun"
         return dict.fromkeys(MAP_KINDS, reason)
     return {
-        "tta": "",
-        "perturbation": "",
-        "mc_dropout": "" if may_have_dropout(manifest) else f"{manifest.name} has no dropout layers",
-        "cycle": ""
+        RerunKind.TTA: "",
+        RerunKind.PERTURBATION: "",
+        RerunKind.MC_DROPOUT: "" if may_have_dropout(manifest) else f"{manifest.name} has no dropout layers",
+        RerunKind.CYCLE: ""
         if manifest.reverse_architecture is not None
         else f"{manifest.name} ships no reverse generator",
     }

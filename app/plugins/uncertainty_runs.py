@@ -27,7 +27,7 @@ from app.plugins.cycle import reconstruct_with_reverse
 from app.plugins.errors import PluginError
 from app.plugins.loading import LoadedPlugin, load_plugin
 from app.plugins.manifest import PluginManifest
-from app.plugins.rerun_maps import MapRequest
+from app.plugins.rerun_maps import MapRequest, RerunKind
 from app.plugins.runtime import CancelCallback, ProgressCallback, RunOptions, synthesize
 
 _DROPOUT_SCRIPT_NAMES = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"}
@@ -188,21 +188,21 @@ def compute_map(
             manifest.name, manifest.version, manifest.task, plugin.weights_sha256, seed=request.seed
         )
     output_kind = {"modality": manifest.output_modality, "units": manifest.output_units}
-    if request.kind == "tta":
+    if request.kind is RerunKind.TTA:
         outputs = tta_runs(plugin, original, None, options, progress, cancel)
         settings = {"runs": len(outputs), "shift_voxels": request.shift_voxels, "jitter": "+-2 %"}
         name = f"TTA SD ({len(outputs)} runs)"
         return map_volume(
             original, voxel_sd(outputs), name, provenance, QuantityMap(MapKind.TTA_SD, settings), **output_kind
         )
-    if request.kind == "mc_dropout":
+    if request.kind is RerunKind.MC_DROPOUT:
         outputs = mc_dropout_runs(plugin, original, request.mc_samples, options, progress, cancel)
         settings = {"samples": request.mc_samples, "seed": request.seed}
         name = f"MC-dropout SD ({request.mc_samples} samples)"
         return map_volume(
             original, voxel_sd(outputs), name, provenance, QuantityMap(MapKind.MC_DROPOUT_SD, settings), **output_kind
         )
-    if request.kind == "perturbation":
+    if request.kind is RerunKind.PERTURBATION:
         done: list[str] = []
 
         def generate(voxels: np.ndarray) -> np.ndarray:

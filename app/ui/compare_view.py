@@ -173,8 +173,10 @@ class CompareView(QtWidgets.QWidget):
         if self.plane_combo.currentText() != choice:
             self.plane_combo.setCurrentText(choice)
 
-    def set_mode(self, mode: str) -> None:
-        """Side by side, or the original panels showing the first other volume over/with it."""
+    def set_mode(self, mode: CompareMode | str) -> None:
+        """Side by side, or the original panels showing the first other volume over/with it
+        (``mode``: a CompareMode, or its menu text)."""
+        mode = CompareMode(mode)
         if mode != self.mode_combo.currentText():
             self.mode_combo.setCurrentText(mode)  # re-enters through the signal
             return

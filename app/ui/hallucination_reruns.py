@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
 from app.core.volume import Volume
+
+if TYPE_CHECKING:
+    from app.plugins.rerun_maps import RerunKind
 
 PairProvider = Callable[[], tuple[Volume, Volume] | None]
 
@@ -81,7 +85,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         self.last_error = ""
         self._discovered: dict[str, object] = {}  # plugin name -> manifest (discovery reads files)
 
-        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        self.buttons: dict[RerunKind, QtWidgets.QPushButton] = {}  # also found by name ("tta")
         grid = QtWidgets.QGridLayout()
         for number, kind in enumerate(MAP_KINDS):
             button = QtWidgets.QPushButton(MAP_TITLES[kind])
@@ -178,7 +182,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
     def is_running(self) -> bool:
         return self._task is not None
 
-    def compute(self, kind: str) -> bool:
+    def compute(self, kind: RerunKind | str) -> bool:
         """Start one map for the compared pair in the thread pool; False if it cannot start."""
         from app.plugins.rerun_maps import MAP_TITLES, MapRequest
 

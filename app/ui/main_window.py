@@ -420,7 +420,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 from app.ui.volume_3d import make_volume_3d_widget
 
                 widget_3d = make_volume_3d_widget(current, self.state)
-            self.view = PanelGrid(self.state, mpr_cells(current, session.layout.value, widget_3d))
+            self.view = PanelGrid(self.state, mpr_cells(current, session.layout, widget_3d))
         if old is not None:
             self._stack.removeWidget(old)
             old.deleteLater()

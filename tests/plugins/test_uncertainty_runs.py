@@ -12,7 +12,7 @@ from app.core.volume import Geometry, Volume
 from app.plugins.errors import PluginError, SynthesisCancelled
 from app.plugins.loading import load_plugin
 from app.plugins.manifest import ArchitectureSpec, load_manifest
-from app.plugins.rerun_maps import MapRequest, map_availability
+from app.plugins.rerun_maps import MapRequest, RerunKind, map_availability
 from app.plugins.runtime import RunOptions, synthesize
 from app.plugins.uncertainty_runs import (
     compute_map,
@@ -101,6 +101,12 @@ def test_maps_are_marked_maps_of_a_synthetic_volume_on_its_grid(dropout_plugin):
         messages.clear()
     with pytest.raises(ValueError, match="noise fraction"):
         MapRequest("perturbation", noise_fraction=0)
+
+
+def test_a_map_request_names_its_kind_by_enum_or_by_name():
+    assert MapRequest("mc_dropout").kind is RerunKind.MC_DROPOUT is MapRequest(RerunKind.MC_DROPOUT).kind
+    with pytest.raises(ValueError, match=r"one of \('tta', 'mc_dropout', 'perturbation', 'cycle'\), not 'TTA'"):
+        MapRequest("TTA")
 
 
 def test_cycle_residual_shows_what_the_reverse_generator_cannot_bring_back(tmp_path):
