@@ -8,6 +8,7 @@ source's continuous index, and sampled there. Never matched by voxel index.
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 
 import numpy as np
 
@@ -45,19 +46,7 @@ def resample_onto(
 def _same_content(source: Volume, voxels, geometry: Geometry) -> Volume:
     """What ``source`` is (modality, units, name, provenance, map kind, where it came from, header
     values) on other voxels and geometry (a label map's table is not carried)."""
-    return Volume(
-        voxels,
-        geometry,
-        source.modality,
-        source.units,
-        source.name,
-        source.provenance,
-        dict(source.metadata),
-        quantity_map=source.quantity_map,
-        source_path=source.source_path,
-        load_warnings=source.load_warnings,
-        blinded_study_image=source.blinded_study_image,
-    )
+    return replace(source, voxels=voxels, geometry=geometry, metadata=dict(source.metadata), label_map=None)
 
 
 def resample_like(source: Volume, reference: Volume, linear: bool = True) -> Volume:

@@ -128,7 +128,9 @@ class Volume:
     generator produced and never cleared: it is what marks a volume synthetic. ``quantity_map``
     is set on a difference, residual or uncertainty map (drawn as a map, not as an image).
     ``source_path`` is the file or DICOM folder it was read from ("" when made in memory),
-    ``load_warnings`` what the loader had to say about it; ``blinded_study_image`` marks every
+    ``load_warnings`` what the loader had to say about it; ``derived_from_series`` is the folder of
+    the acquired DICOM series a generator's output was made from (its DICOM export refers to
+    that series and joins its study); ``blinded_study_image`` marks every
     image of a blinded reader-study package alike (it may be synthetic: readers are not told).
     ``metadata`` holds a few header values (DICOM keywords: patient, study, window, frame of
     reference) carried along for exports and display.
@@ -145,6 +147,7 @@ class Volume:
     quantity_map: QuantityMap | None = None  # set on a difference, residual or uncertainty map
     source_path: str = ""
     load_warnings: tuple[str, ...] = ()
+    derived_from_series: str = ""
     blinded_study_image: bool = False
 
     def __post_init__(self) -> None:

@@ -148,8 +148,8 @@ def write_derived_series(
     """Write ``volume`` as a derived DICOM series into ``out_dir`` (created); return the files.
 
     ``source`` is the acquired series the volume derives from: a pydicom Dataset (one header
-    of it), a DICOM file or folder, or None to use ``volume.metadata`` (keys ``dicom_header``
-    or ``source_dicom``) or, failing that, a fresh patient and study. ``keep_study_uid`` puts
+    of it), a DICOM file or folder, or None to use the series the volume was made from
+    (``derived_from_series``) or loaded from, or, failing those, a fresh patient and study. ``keep_study_uid`` puts
     the series into the source's study; ``deidentify`` applies the DICOM basic profile (UIDs
     become this installation's pseudonyms, so two exports of a study stay one study) and refuses
     a source marked Burned In Annotation YES unless ``allow_burned_in`` (then the series says
@@ -348,7 +348,7 @@ def source_of(
 ) -> SourceSeries | None:
     """The acquired series ``volume`` derives from: ``source`` when given, else the one its
     metadata names (the DICOM folder it was loaded from), else None."""
-    return resolve_source(source if source is not None else _source_from_metadata(volume), volume)
+    return resolve_source(source if source is not None else _source_of_volume(volume), volume)
 
 
 def resolve_source(
@@ -368,14 +368,11 @@ def resolve_source(
     raise ExportError(f"source {path} is neither a DICOM file nor a folder")
 
 
-def _source_from_metadata(volume: Volume):
-    """A source named in the metadata: a header, or the folder a DICOM series was loaded from."""
-    for key in ("dicom_header", "source_dicom", "source_series"):
-        value = volume.metadata.get(key)
-        if isinstance(value, (Dataset, SourceSeries)):
-            return value
-        if isinstance(value, (str, Path)) and Path(value).exists():
-            return value
+def _source_of_volume(volume: Volume) -> str | None:
+    """The acquired series a generator's output was made from, or the DICOM series folder the
+    volume itself was loaded from."""
+    if volume.derived_from_series and Path(volume.derived_from_series).exists():
+        return volume.derived_from_series
     loaded_from = volume.source_path
     if volume.metadata.get("SeriesInstanceUID") and loaded_from and Path(loaded_from).is_dir():
         return loaded_from

@@ -304,10 +304,12 @@ INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction")
 
 
 def _derived_metadata(volume: Volume) -> dict:
-    metadata = {key: volume.metadata[key] for key in INHERITED_METADATA_KEYS if key in volume.metadata}
-    if volume.metadata.get("SeriesInstanceUID") and volume.source_path:
-        metadata["source_series"] = volume.source_path  # the acquired DICOM series a derived export refers to
-    return metadata
+    return {key: volume.metadata[key] for key in INHERITED_METADATA_KEYS if key in volume.metadata}
+
+
+def _loaded_series_folder(volume: Volume) -> str:
+    """The acquired DICOM series ``volume`` was read from ("" for NIfTI or a volume in memory)."""
+    return volume.source_path if volume.metadata.get("SeriesInstanceUID") else ""
 
 
 def _slice_batch(stack: torch.Tensor, indices: range, context_slices: int, flips) -> torch.Tensor:
@@ -608,6 +610,7 @@ def synthesize(
         name=f"{volume.name or 'input'} → {manifest.name}",
         provenance=provenance,
         metadata=_derived_metadata(volume),
+        derived_from_series=_loaded_series_folder(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {runner.device.type}")
     return SynthesisResult(result_volume, runner.device.type, duration_s, messages)
@@ -659,6 +662,7 @@ def segment(
         name=f"{volume.name or 'input'} → {manifest.name} labels",
         label_map=label_map,
         metadata=_derived_metadata(volume),
+        derived_from_series=_loaded_series_folder(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {raw.runner.device.type}")
     return SynthesisResult(result_volume, raw.runner.device.type, duration_s, raw.messages)

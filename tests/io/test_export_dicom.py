@@ -237,6 +237,16 @@ def test_volume_loaded_from_dicom_is_its_own_source(tmp_path):
     assert geometry.allclose(loaded.geometry, atol_mm=1e-4)
 
 
+def test_a_generator_output_refers_to_the_series_it_was_made_from(tmp_path):
+    _, source_paths = _write_source_series(tmp_path / "source")
+    output = synthetic_mr_volume()
+    output.derived_from_series = str(tmp_path / "source")  # what the runtime records
+    dataset = pydicom.dcmread(write_derived_series(output, tmp_path / "out")[0])
+    assert dataset.PatientName == "DOE^JANE" and dataset.SyntheticData == "YES"
+    related = dataset.RelatedSeriesSequence[0].SeriesInstanceUID
+    assert related == pydicom.dcmread(source_paths[0]).SeriesInstanceUID
+
+
 def test_left_handed_volume_keeps_every_voxel_at_its_world_place(tmp_path):
     """k running against i x j (slices stored feet-last): positions, not order, carry geometry."""
     from app.io.loader import load_volume

@@ -299,6 +299,6 @@ def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_p
     output = synthesize(resnet_plugin, volume, RunOptions(device="cpu")).volume
     metadata = output.metadata
     assert metadata["PatientName"] == "Doe^Jane" and metadata["StudyInstanceUID"] == "1.2.3"
-    assert metadata["FrameOfReferenceUID"] == "1.2.3.9" and metadata["source_series"] == str(source_folder)
+    assert metadata["FrameOfReferenceUID"] == "1.2.3.9" and output.derived_from_series == str(source_folder)
     assert "SeriesInstanceUID" not in metadata and "SeriesDescription" not in metadata
     assert output.source_path == ""  # the output is not stored where the input was
