@@ -83,6 +83,7 @@ HEADER_TAGS = [
     # Completeness (app.io.series_completeness): the slice count SynthView records.
     "Manufacturer",
     "ImagesInAcquisition",
+    "BurnedInAnnotation",  # a de-identified export of the volume is refused even without its folder
     # The synthetic marking (app.io.dicom_marking), read whatever the transfer syntax.
     "ImageType",
     "SyntheticData",
@@ -816,6 +817,7 @@ def _series_metadata(ds: pydicom.Dataset, marking: SyntheticMarking) -> dict:
         "DerivationDescription",
         "DoseUnits",
         "DoseType",
+        "BurnedInAnnotation",
     )
     metadata = {key: _text(ds, key) for key in keys if _get(ds, key) not in (None, "")}
     # The series' marking, from whichever instance or functional group carries it.

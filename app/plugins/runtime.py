@@ -300,7 +300,7 @@ def _check_network_output(
 # What a synthesized volume inherits from its input: the patient, study and space it belongs to
 # (browser grouping, exports joining the patient's study, annotations in the same space), never
 # the series' identity (SeriesInstanceUID, description): the output is a new, derived series.
-INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction")
+INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction", "BurnedInAnnotation")
 
 
 def _derived_metadata(volume: Volume) -> dict:

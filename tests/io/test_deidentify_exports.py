@@ -154,3 +154,23 @@ def test_export_cli_refuses_burned_in_pixels_unless_allowed(tmp_path, capsys):
     assert "may still show identifying text" in capsys.readouterr().out
     first = pydicom.dcmread(sorted((tmp_path / "allowed").glob("*.dcm"))[0])
     assert first.BurnedInAnnotation == "YES" and first.PatientIdentityRemoved == "YES"
+
+
+def test_burned_in_pixels_are_refused_even_when_the_source_folder_is_gone(tmp_path):
+    """The volume remembers its header's Burned In Annotation: a de-identified export of it (or of
+    a generator's output made from it) is refused after the DICOM folder was moved or deleted."""
+    import shutil
+
+    from app.io.dicom_export import ExportError
+    from app.io.loader import load_volume
+
+    header = source_header()
+    header.BurnedInAnnotation = "YES"
+    voxels = synthetic_mr_volume()
+    write_derived_series(Volume(voxels.voxels, voxels.geometry, modality="MR"), tmp_path / "mr", source=header)
+    loaded = load_volume(tmp_path / "mr")
+    output = loaded.with_voxels(loaded.voxels, provenance=voxels.provenance, derived_from_series=str(tmp_path / "mr"))
+    shutil.rmtree(tmp_path / "mr")
+    for volume in (loaded, output):
+        with pytest.raises(ExportError, match="Burned In Annotation YES"):
+            write_derived_series(volume, tmp_path / "out", deidentify=True)

@@ -293,6 +293,7 @@ def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_p
             "FrameOfReferenceUID": "1.2.3.9",
             "SeriesInstanceUID": "1.2.3.4",
             "SeriesDescription": "T1 axial",
+            "BurnedInAnnotation": "YES",
         }
     )
     volume.source_path = str(source_folder)
@@ -302,3 +303,4 @@ def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_p
     assert metadata["FrameOfReferenceUID"] == "1.2.3.9" and output.derived_from_series == str(source_folder)
     assert "SeriesInstanceUID" not in metadata and "SeriesDescription" not in metadata
     assert output.source_path == ""  # the output is not stored where the input was
+    assert metadata["BurnedInAnnotation"] == "YES"  # its pixels came from pixels that show text
