@@ -39,14 +39,20 @@ def test_acquired_series_export_reads_back_as_acquired(tmp_path):
     assert not load_volume(tmp_path / "out").is_synthetic
 
 
-def test_reexported_series_keeps_the_full_provenance(tmp_path):
-    # Derived series -> read back -> exported again: the hash, device, seed and creation time
-    # must survive, not become "weights sha256 ; device ; seed None; <time of the re-export>".
-    original = _synthetic_volume()
-    original.provenance = Provenance(
+def _dated_volume() -> Volume:
+    """A synthetic volume whose provenance has everything the description line holds."""
+    volume = _synthetic_volume()
+    volume.provenance = Provenance(
         "mr-denoise", "1.2", task="denoising", weights_sha256="ab" * 32, device="cuda", seed=7,
         created_utc="2026-01-02T03:04:05+00:00",
     )  # fmt: skip
+    return volume
+
+
+def test_reexported_series_keeps_the_full_provenance(tmp_path):
+    # Derived series -> read back -> exported again: the hash, device, seed and creation time
+    # must survive, not become "weights sha256 ; device ; seed None; <time of the re-export>".
+    original = _dated_volume()
     write_derived_series(original, tmp_path / "first")
     loaded = load_volume(tmp_path / "first").provenance
     assert loaded == original.provenance  # the whole record: the full hash, not the line's 16 digits
@@ -79,11 +85,7 @@ def test_the_record_carries_what_the_description_line_cannot(tmp_path):
 
 
 def test_a_series_written_before_the_record_is_read_from_its_description(tmp_path):
-    original = _synthetic_volume()
-    original.provenance = Provenance(
-        "mr-denoise", "1.2", task="denoising", weights_sha256="ab" * 32, device="cuda", seed=7,
-        created_utc="2026-01-02T03:04:05+00:00",
-    )  # fmt: skip
+    original = _dated_volume()
     paths = write_derived_series(original, tmp_path / "old")
     _without_record(paths)
     loaded = load_volume(tmp_path / "old").provenance
