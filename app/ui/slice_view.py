@@ -37,6 +37,7 @@ from app.core.planes import (
 from app.core.viewer_state import ViewerState
 from app.core.volume import Volume
 from app.ui.colormaps import lookup_table
+from app.ui.fast_image_item import WindowedImageItem
 
 
 class CompareMode(StrEnum):
@@ -186,8 +187,8 @@ class SliceView(pg.GraphicsView):
         self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self._view_box = _SliceViewBox(self)
         self.setCentralItem(self._view_box)
-        self._image_item = pg.ImageItem(axisOrder="row-major")
-        self._overlay_item = pg.ImageItem(axisOrder="row-major")
+        self._image_item = WindowedImageItem(axisOrder="row-major")
+        self._overlay_item = WindowedImageItem(axisOrder="row-major")
         self._mask_item = pg.ImageItem(axisOrder="row-major")
         self._outline_item = pg.ImageItem(axisOrder="row-major")  # the selected region's outline
         self.outline: Volume | None = None

@@ -1,0 +1,77 @@
+"""An ImageItem that windows a grey-level slice straight into a 32-bit premultiplied QImage.
+
+pyqtgraph turns a float slice with levels and a 256-entry lookup table into an Indexed8 QImage
+with a colour table; Qt converts that to 32 bits on every draw (6-7 ms for a 512x512 slice drawn
+at 590 px, against 0.2 ms for a premultiplied ARGB32 image). A redraw of the 3x3 compare paints
+three to nine new slices, so that conversion was most of it.
+
+``WindowedImageItem`` keeps pyqtgraph's interface (``setImage(data, levels=..., lut=...)``;
+``image``, ``levels`` and ``lut`` read back as given) and renders a single-channel image with
+levels and a 256 x 3 uint8 table itself, with pyqtgraph's mapping (``levels`` spread over the 256
+entries; a value at the top level takes the last entry) and NaN drawn transparent. Anything else
+(colour images, RGBA masks, no table) goes through pyqtgraph's own ``render``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtGui
+
+TABLE_ENTRIES = 256
+
+
+def premultiplied_argb(table: np.ndarray) -> np.ndarray:
+    """A 256 x 3 (RGB) uint8 table as 256 opaque 0xAARRGGBB words (Qt's ARGB32 pixels)."""
+    rgb = np.asarray(table, dtype=np.uint32)
+    return (np.uint32(0xFF000000) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
+
+
+def windowed_argb(pixels: np.ndarray, low: float, high: float, words: np.ndarray) -> np.ndarray:
+    """``pixels`` (2D) through the window ``low..high`` onto ``words`` (256 ARGB32 values), as
+    pyqtgraph maps levels onto a table; NaN becomes transparent (0)."""
+    span = float(high) - float(low)
+    scale = TABLE_ENTRIES / (span if span != 0 else 1.0)
+    scaled = np.subtract(pixels, low, dtype=np.float32)
+    scaled *= np.float32(scale)
+    np.clip(scaled, 0, TABLE_ENTRIES - 1, out=scaled)
+    missing = np.isnan(scaled) if scaled.dtype.kind == "f" else None
+    if missing is not None and missing.any():
+        scaled[missing] = 0
+    else:
+        missing = None
+    argb = words[scaled.astype(np.uint8)]
+    if missing is not None:
+        argb[missing] = 0
+    return argb
+
+
+class WindowedImageItem(pg.ImageItem):
+    """``pg.ImageItem`` drawing windowed grey-level slices as premultiplied ARGB32 (see module)."""
+
+    def render(self) -> None:
+        image, levels, table = self.image, self.levels, self.lut
+        simple = (
+            image is not None
+            and image.ndim == 2
+            and image.size > 0
+            and image.dtype.kind in "fiu"
+            and levels is not None
+            and np.ndim(levels) == 1
+            and isinstance(table, np.ndarray)
+            and table.shape == (TABLE_ENTRIES, 3)
+            and self.axisOrder == "row-major"
+            and not self.autoDownsample
+        )
+        if not simple:
+            super().render()
+            return
+        words = premultiplied_argb(table)
+        argb = np.ascontiguousarray(windowed_argb(image, levels[0], levels[1], words))
+        rows, columns = argb.shape
+        self._argb_buffer = argb  # the QImage reads this memory: kept as long as it is shown
+        self.qimage = QtGui.QImage(
+            argb.data, columns, rows, 4 * columns, QtGui.QImage.Format.Format_ARGB32_Premultiplied
+        )
+        self._renderRequired = False
+        self._unrenderable = False
