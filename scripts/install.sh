@@ -42,7 +42,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[install] Python packages (requirements.txt)"
   .venv/bin/python -m pip install -q --upgrade pip
   # torch==2.13.0 is the CPU build here; see README for the CUDA build on GPU workstations.
-  .venv/bin/python -m pip install -q -r requirements.txt
+  # piq (FSIM/GMSD) declares torchvision, whose PyPI wheels are CUDA builds that do not load
+  # beside the CPU torch (and a newer one would pull a newer torch): piq goes in without its
+  # dependencies; the app imports only its torch-only modules (app/plugins/piq_metrics.py).
+  NO_DEPS='^piq=='
+  .venv/bin/python -m pip install -q -r <(grep -v "$NO_DEPS" requirements.txt)
+  .venv/bin/python -m pip install -q --no-deps $(grep "$NO_DEPS" requirements.txt)
   echo "$want" > "$stamp"
 fi
 

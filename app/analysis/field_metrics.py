@@ -2,22 +2,26 @@
 maintained implementations: mutual information (the joint histogram; checked against
 scikit-learn's ``mutual_info_score``), normalised mutual information (scikit-image), and UQI,
 VIF-p and MS-SSIM (sewar, 2D: computed on axial slices, each slice scaled by the stated data
-range, and averaged over the slices used).
+range, and averaged over the slices used). FSIM and GMSD (piq, through
+``app.plugins.piq_metrics``: torch stays in app.plugins) are computed on the same scaled slices
+when the caller passes ``fsim_gmsd``.
 
-Not here: FSIM and GMSD (their maintained implementation, piq, needs torchvision, which does not
-install beside this torch) and LPIPS / FID, which need network weights that are never downloaded
-(and that the reviews warn are not validated for medical images).
+LPIPS / FID need network weights that are never downloaded: ``app.plugins.learned_metrics`` runs
+them on a weights file the user supplies (not validated for medical images).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 MAX_SLICES = 16  # axial slices the 2D metrics are averaged over (evenly spaced, with foreground)
 MI_BINS = 64
+
+ScaledPairs = Sequence[tuple[np.ndarray, np.ndarray]]  # (reference, test) axial slices scaled to 0..1
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class FieldMetrics:
     data_range: float
     slices_used: list[int]
     note: str
+    fsim: float | None = None  # None when not asked for or not computable (``absent`` says why)
+    gmsd: float | None = None
+    absent: dict[str, str] | None = None  # metric name -> why it is null
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,8 +60,14 @@ def _slices(reference: np.ndarray, limit: int) -> list[int]:
     return [with_signal[int(i)] for i in np.linspace(0, len(with_signal) - 1, limit).round()]
 
 
-def field_metrics(reference: np.ndarray, test: np.ndarray, data_range: float | None = None) -> FieldMetrics:
-    """The metrics of ``test`` against ``reference`` (same grid, axes k, j, i)."""
+def field_metrics(
+    reference: np.ndarray,
+    test: np.ndarray,
+    data_range: float | None = None,
+    fsim_gmsd: Callable[[ScaledPairs], tuple[float, float]] | None = None,
+) -> FieldMetrics:
+    """The metrics of ``test`` against ``reference`` (same grid, axes k, j, i); FSIM and GMSD
+    too when ``fsim_gmsd`` (mean FSIM, mean GMSD of scaled slice pairs) is given."""
     from sewar.full_ref import msssim, uqi, vifp
     from skimage.metrics import normalized_mutual_information
 
@@ -77,6 +90,18 @@ def field_metrics(reference: np.ndarray, test: np.ndarray, data_range: float | N
             ms_ssim = float(np.mean([np.real(msssim(a, b, MAX=1.0)) for a, b in scaled]))
         elif scaled:
             note = f"MS-SSIM needs slices of at least 176 x 176 voxels for five scales; these are {scaled[0][0].shape}"
+    fsim = gmsd = None
+    absent = {}
+    if fsim_gmsd is None:
+        absent = {"fsim": "not computed (no FSIM/GMSD implementation given)", "gmsd": "not computed"}
+    elif not scaled:
+        absent = {"fsim": "no axial slice with foreground", "gmsd": "no axial slice with foreground"}
+    else:
+        try:
+            fsim, gmsd = fsim_gmsd(scaled)
+        except Exception as error:  # noqa: BLE001 - reported in the JSON, the other metrics stand
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            absent = {"fsim": reason, "gmsd": reason}
     values_r, values_t = reference[finite], test[finite]
     return FieldMetrics(
         mutual_information_nats=mutual_information(values_r, values_t),
@@ -86,5 +111,8 @@ def field_metrics(reference: np.ndarray, test: np.ndarray, data_range: float | N
         ms_ssim=ms_ssim,
         data_range=data_range,
         slices_used=slices,
-        note=note or f"UQI, VIF-p and MS-SSIM: mean over {len(slices)} axial slices scaled by the data range",
+        note=note or f"UQI, VIF-p, MS-SSIM, FSIM, GMSD: mean over {len(slices)} axial slices scaled by the data range",
+        fsim=fsim,
+        gmsd=gmsd,
+        absent=absent or None,
     )

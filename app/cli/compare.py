@@ -214,10 +214,11 @@ def _number(value, spec: str) -> str:
 
 
 def _field_metrics(volumes: dict, input_comparable: bool) -> dict | None:
-    """MI, NMI, UQI, VIF-p, MS-SSIM of the synthesized volume against the reference, else the
-    original when the two are images of one kind; printed, and returned for the JSON."""
+    """MI, NMI, UQI, VIF-p, MS-SSIM, FSIM, GMSD of the synthesized volume against the reference,
+    else the original when the two are images of one kind; printed, and returned for the JSON."""
     from app.analysis.field_metrics import field_metrics
     from app.core.resample import resample_like
+    from app.plugins.piq_metrics import fsim_gmsd
 
     against = "reference" if volumes.get("reference") is not None else ("original" if input_comparable else None)
     if against is None:
@@ -227,13 +228,15 @@ def _field_metrics(volumes: dict, input_comparable: bool) -> dict | None:
     synthesized = volumes["synthesized"]
     if synthesized.shape_kji != base.shape_kji or not synthesized.geometry.allclose(base.geometry):
         synthesized = resample_like(synthesized, base)
-    metrics = field_metrics(base.voxels, synthesized.voxels)
-    ms_ssim = "n/a" if metrics.ms_ssim is None else f"{metrics.ms_ssim:.4f}"
+    metrics = field_metrics(base.voxels, synthesized.voxels, fsim_gmsd=fsim_gmsd)
     print(
         f"field metrics vs {against}: MI {metrics.mutual_information_nats:.4f} nats  NMI {metrics.normalized_mutual_information:.4f}"
-        f"  UQI {metrics.uqi:.4f}  VIF-p {metrics.vifp:.4f}  MS-SSIM {ms_ssim}  (data range {metrics.data_range:.4g};"
+        f"  UQI {metrics.uqi:.4f}  VIF-p {metrics.vifp:.4f}  MS-SSIM {_number(metrics.ms_ssim, '.4f')}"
+        f"  FSIM {_number(metrics.fsim, '.4f')}  GMSD {_number(metrics.gmsd, '.4f')}  (data range {metrics.data_range:.4g};"
         f" {metrics.note})"
     )
+    for name, reason in (metrics.absent or {}).items():
+        print(f"  {name}: {reason}")
     return {"against": against, **metrics.to_dict()}
 
 

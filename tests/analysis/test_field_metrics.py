@@ -40,6 +40,39 @@ def test_each_metric_equals_its_reference_on_a_slice(pair):
     assert result.vifp == pytest.approx(np.mean([vifp(a[k], b[k]) for k in range(4)]), rel=1e-12)
     assert result.ms_ssim == pytest.approx(np.mean([np.real(msssim(a[k], b[k], MAX=1.0)) for k in range(4)]), rel=1e-12)
     assert result.normalized_mutual_information == pytest.approx(normalized_mutual_information(reference, test, bins=MI_BINS))
+    assert result.fsim is None and result.gmsd is None and "not computed" in result.absent["fsim"]
+
+
+def test_fsim_and_gmsd_are_means_over_the_same_scaled_slices(pair):
+    from app.plugins.piq_metrics import fsim_gmsd_per_slice
+
+    reference, test = pair[0][:2, :64, :80], pair[1][:2, :64, :80]
+    seen = []
+
+    def recording(pairs):
+        seen.extend(pairs)
+        return 0.75, 0.125
+
+    result = field_metrics(reference, test, fsim_gmsd=recording)
+    low, span = reference.min(), reference.max() - reference.min()
+    assert (result.fsim, result.gmsd, result.absent) == (0.75, 0.125, None)
+    assert len(seen) == 2 and np.allclose(seen[1][1], np.clip((test[1] - low) / span, 0, 1))
+    fsim_values, gmsd_values = fsim_gmsd_per_slice(seen)
+    from app.plugins.piq_metrics import fsim_gmsd
+
+    real = field_metrics(reference, test, fsim_gmsd=fsim_gmsd)
+    assert (real.fsim, real.gmsd) == pytest.approx((np.mean(fsim_values), np.mean(gmsd_values)), rel=1e-12)
+
+
+def test_a_failing_fsim_gmsd_is_a_reason_in_the_result(pair):
+    def broken(pairs):
+        raise RuntimeError("phase congruency failed\nsecond line")
+
+    result = field_metrics(pair[0][:1], pair[1][:1], fsim_gmsd=broken)
+    assert result.fsim is None and result.absent == {"fsim": "RuntimeError: phase congruency failed"} | {
+        "gmsd": "RuntimeError: phase congruency failed"
+    }
+    assert 0 < result.uqi <= 1
 
 
 def test_identical_images_score_perfectly_and_noise_lowers_every_score(pair):
@@ -79,4 +112,5 @@ def test_compare_field_metrics_in_the_json(tmp_path):
     block = json.loads((tmp_path / "c.json").read_text())["field_metrics"]
     assert block["against"] == "original" and 0.5 < block["uqi"] <= 1 and 0 < block["vifp"] < 1
     assert block["ms_ssim"] is not None and block["data_range"] == pytest.approx(float(original.max() - original.min()))
+    assert 0.5 < block["fsim"] < 1 and 0 < block["gmsd"] < 0.2 and block["absent"] is None
     assert "field metrics vs original: MI" in result.stdout
