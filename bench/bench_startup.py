@@ -31,7 +31,7 @@ window = QtWidgets.QMainWindow()
 window.setCentralWidget(QtWidgets.QLabel("bare"))
 window.resize(1400, 850)
 window.show()
-QtCore.QTimer.singleShot(0, lambda: (print("PAINTED", flush=True), app.quit()))
+QtCore.QTimer.singleShot(0, lambda: (print("PAINTED", time.process_time(), flush=True), app.quit()))
 app.exec()
 """
 
@@ -59,7 +59,7 @@ def poll():
         mark("demo on screen")
         heavy = [n for n in HEAVY if n in sys.modules]
         print("PHASES", ";".join(f"{n}={t:.3f}" for n, t in phases), "HEAVY", ",".join(heavy) or "-", flush=True)
-        print("PAINTED", flush=True)
+        print("PAINTED", time.process_time(), flush=True)
         app.quit()
 timer = QtCore.QTimer()
 timer.timeout.connect(poll)
@@ -68,7 +68,8 @@ app.exec()
 """
 
 
-def launch(code: str, *args: str) -> tuple[float, str]:
+def launch(code: str, *args: str) -> tuple[float, float, str]:
+    """(wall seconds from launch to the first paint, the child's CPU seconds by then, its output)"""
     environment = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     # An installed SynthView runs from compiled bytecode; a development shell that sets
     # PYTHONDONTWRITEBYTECODE would have every start compile app/ from source.
@@ -83,11 +84,12 @@ def launch(code: str, *args: str) -> tuple[float, str]:
         output.append(line)
         if line.startswith("PAINTED"):
             elapsed = time.perf_counter() - started
+            cpu = float(line.split()[1])  # all its threads, since the process started
             break
     else:
         raise RuntimeError("the window never painted:\n" + "".join(output))
     process.wait(60)
-    return elapsed, "".join(output)
+    return elapsed, cpu, "".join(output)
 
 
 def main() -> int:
@@ -97,21 +99,28 @@ def main() -> int:
     args = parser.parse_args()
     import tempfile
 
-    bare_s, synthview_s, phases = [], [], ""
+    bare_s, synthview_s, bare_cpu, synthview_cpu, phases = [], [], [], [], ""
     with tempfile.TemporaryDirectory() as folder:
         # One start of each, not timed: bytecode written, files in the system's cache (as for
         # every start of an installed viewer but its very first).
         launch(BARE)
         launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
         for _ in range(args.rounds):
-            bare_s.append(launch(BARE)[0])
-            elapsed, output = launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
+            elapsed, cpu, _ = launch(BARE)
+            bare_s.append(elapsed)
+            bare_cpu.append(cpu)
+            elapsed, cpu, output = launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
             synthview_s.append(elapsed)
+            synthview_cpu.append(cpu)
             phases = next(line for line in output.splitlines() if line.startswith("PHASES"))
     bare, synthview = statistics.median(bare_s), statistics.median(synthview_s)
     print(f"bare PySide6 window, launch to first paint: median {bare:.2f} s of {args.rounds}")
     print(f"SynthView window with the demo on screen: median {synthview:.2f} s = {synthview / bare:.1f}x bare"
           " (target < 3x)")
+    cpu_bare, cpu_synthview = statistics.median(bare_cpu), statistics.median(synthview_cpu)
+    print(f"CPU time by the first paint (what the machine's other load does not inflate as much):"
+          f" bare {cpu_bare:.2f} s, SynthView {cpu_synthview:.2f} s = {cpu_synthview / cpu_bare:.1f}x")
+    print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     names_times, heavy = phases.removeprefix("PHASES ").split(" HEAVY ")
     previous = 0.0
     for entry in names_times.split(";"):

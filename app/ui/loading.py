@@ -67,13 +67,21 @@ class LoadTask(QtCore.QRunnable):
                 self.path,
                 self.series_uid,
                 loader=self.loader,
-                progress=lambda done, total: self.signals.progress.emit(self.path, int(done), int(total)),
+                progress=lambda done, total: _emit(self.signals.progress, self.path, int(done), int(total)),
             )
         except Exception as error:  # noqa: BLE001 - any loader failure becomes a message, never a crash
             traceback.print_exc()
-            self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")
+            _emit(self.signals.failed, self.path, f"{type(error).__name__}: {error}")
             return
-        self.signals.loaded.emit(self.path, volume, self.series_uid or "")
+        _emit(self.signals.loaded, self.path, volume, self.series_uid or "")
+
+
+def _emit(signal, *values) -> None:
+    """Report to the window; nothing when it went away meanwhile (quit or closed mid-load)."""
+    try:
+        signal.emit(*values)
+    except RuntimeError:  # "Signal source has been deleted": nobody is listening any more
+        pass
 
 
 class _ScanSignals(QtCore.QObject):
@@ -94,9 +102,9 @@ class ScanTask(QtCore.QRunnable):
         try:
             studies = list(self.scanner(self.path))
         except Exception as error:  # noqa: BLE001 - reported to the user, never a crash
-            self.signals.failed.emit(self.path, f"{type(error).__name__}: {error}")
+            _emit(self.signals.failed, self.path, f"{type(error).__name__}: {error}")
             return
-        self.signals.scanned.emit(self.path, studies)
+        _emit(self.signals.scanned, self.path, studies)
 
 
 class _PreviewSignals(QtCore.QObject):
@@ -119,4 +127,4 @@ class PreviewTask(QtCore.QRunnable):
                 volume = self.preview(series)
             except Exception:  # noqa: BLE001 - a missing thumbnail is not worth a message
                 continue
-            self.signals.preview_ready.emit(self.path, str(series.uid), volume)
+            _emit(self.signals.preview_ready, self.path, str(series.uid), volume)

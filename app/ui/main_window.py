@@ -212,7 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
         returns {tool name: error} for those that failed so far.
 
         ``defer``: the tools that are built at start (docks and menu entries) are built once the
-        first image is on screen (or 2 s after the window shows, whichever comes first), so that
+        first image is on screen (or 2 s after the window shows with no load under way), so that
         they do not delay it; the docks and their tabs are in place at once."""
         deferred = []
         for tool in tools:
@@ -244,8 +244,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._deferred_build = build
         # After the first image is drawn (a zero timer: the panels paint first)...
         self.view_changed.connect(lambda: QtCore.QTimer.singleShot(0, self, build))
-        # ...or, with nothing opened, once the window had time to show.
-        QtCore.QTimer.singleShot(2000, self, build)
+        # ...or, with nothing opened, once the window had time to show (a load under way brings
+        # an image: on a slow or busy machine the docks must not compete with it).
+        def fallback() -> None:
+            if self._deferred_build is not build:
+                return
+            if self.is_loading():
+                QtCore.QTimer.singleShot(250, self, fallback)
+                return
+            build()
+
+        QtCore.QTimer.singleShot(2000, self, fallback)
 
     def dock_widget(self, name: str) -> QtWidgets.QWidget | None:
         """The panel of the dock named ``name`` (built now if it is lazy and not built yet)."""

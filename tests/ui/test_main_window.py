@@ -591,3 +591,51 @@ def test_showing_the_window_does_not_build_the_deferred_docks(qtbot, viewer_sett
     window.open_volume(phantom)
     qtbot.waitUntil(lambda: window.findChild(PluginPanel) is not None, timeout=3000)
     assert "Tools" in menus() and menus()[-1] == "Help"
+
+
+def test_deferred_docks_wait_for_a_slow_first_image(qtbot, viewer_settings, phantom, tmp_path):
+    """On a slow or busy machine the first image can take longer than the 2 s fallback: the
+    docks (plugin discovery, annotation tools) are not built alongside the load then."""
+    import threading
+
+    from app.ui.main_window import MainWindow
+    from app.ui.plugin_panel import PluginPanel
+
+    release = threading.Event()
+
+    def slow_loader(path, series_uid=None):
+        release.wait(20)
+        return phantom
+
+    window = MainWindow(viewer_settings, FileServices(slow_loader))
+    qtbot.addWidget(window)
+    window.install_tools(defer=True)
+    window.show()
+    path = tmp_path / "slow.nii.gz"
+    path.write_bytes(b"")
+    window.open_path(path)
+    qtbot.wait(2600)  # past the fallback
+    assert window.is_loading() and window.findChild(PluginPanel) is None
+    release.set()
+    qtbot.waitUntil(lambda: window.findChild(PluginPanel) is not None, timeout=10000)
+    assert window.session.current is phantom
+
+
+
+def test_a_load_that_ends_after_its_window_went_away_is_dropped_quietly(qtbot, phantom, tmp_path):
+    """Closing the window mid-load: the loading thread's answer finds no listener (its signals
+    object deleted with the window's tasks) and must not raise in the thread pool."""
+    from shiboken6 import Shiboken
+
+    from app.ui.loading import LoadTask, PreviewTask, ScanTask
+
+    path = tmp_path / "volume.nii.gz"
+    path.write_bytes(b"")
+    for task in (
+        LoadTask(str(path), None, lambda path, series_uid=None: phantom),
+        LoadTask(str(path), None, lambda path, series_uid=None: 1 / 0),  # the failure message too
+        ScanTask(str(path), lambda path: []),
+        PreviewTask(str(path), [type("Series", (), {"uid": "1.2"})()], lambda series: phantom),
+    ):
+        Shiboken.delete(task.signals)
+        task.run()  # raised RuntimeError ("Signal source has been deleted") before
