@@ -152,42 +152,10 @@ def find_segmentation_plugins(first: str, second: str | None) -> tuple:
 
 
 def segmentation_consistency(original, synthesized, manifests: tuple, min_volume_ml: float) -> dict:
-    """Both volumes segmented (``app.plugins.runtime.segment``), the synthesized one's labels taken
-    onto the original's grid (nearest) and compared (``app.analysis.seg_consistency``)."""
-    from app.analysis.seg_consistency import compare_label_maps, labels_on_grid
-    from app.core.label_map import label_names
-    from app.plugins.errors import InputMismatchError
-    from app.plugins.runtime import segment
+    """Both volumes segmented and compared on the original's grid (``app.plugins.seg_check``)."""
+    from app.plugins.seg_check import run_consistency
 
-    first, second = manifests
-    runs = {}
-    for role, manifest, volume in (("original", first, original), ("synthesized", second, synthesized)):
-        try:
-            runs[role] = segment(manifest, volume)
-        except InputMismatchError as error:
-            hint = " (give --segment-synthesized PLUGIN2 for its modality)" if role == "synthesized" else ""
-            raise InputMismatchError(f"segmenting the {role} volume: {error}{hint}") from None
-    labels_original = runs["original"].volume
-    labels_synthesized = labels_on_grid(runs["synthesized"].volume, labels_original.geometry, labels_original.shape_kji)
-    names = label_names(first.labels)
-    result = compare_label_maps(labels_original.voxels, labels_synthesized, labels_original.geometry, names, min_volume_ml)
-    notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
-    if label_names(second.labels) != names:
-        notes.append(
-            f"{first.name} and {second.name} name their labels differently: labels compared by value,"
-            f" named as {first.name} names them"
-        )
-    if runs["synthesized"].volume.shape_kji != labels_original.shape_kji or not runs[
-        "synthesized"
-    ].volume.geometry.allclose(labels_original.geometry):
-        notes.append("the synthesized volume's labels were resampled (nearest) onto the original's grid")
-    block = {
-        "grid": "original",
-        "segmentations": {role: run.volume.label_map.to_dict() for role, run in runs.items()},
-        **result.to_dict(),
-    }
-    block["notes"] = notes + block["notes"]
-    return block
+    return run_consistency(original, synthesized, manifests, min_volume_ml).to_dict()
 
 
 def _print_consistency(block: dict) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from app.core.events import Event
+from app.core.label_overlays import SegmentationOverlays
 from app.core.planes import Plane
 from app.core.viewer_state import DisplayState, ViewerState
 from app.core.volume import Volume
@@ -35,7 +36,8 @@ class Session:
     Events: ``volumes_changed(volumes)`` when a volume is opened; ``view_changed()`` when what is
     shown (current volume, compare set, layout) changed and the panels must be rebuilt;
     ``display_changed(volume, display)`` when the shown volume's display changed;
-    ``errors(title, message)`` when something the user asked for failed (``report_error``).
+    ``errors(title, message)`` when something the user asked for failed (``report_error``);
+    ``label_display_changed(overlays)`` when the label overlays were shown, hidden or faded.
     """
 
     def __init__(self, layout: Layout = Layout.MPR, default_colormap: str = "gray") -> None:
@@ -43,6 +45,7 @@ class Session:
         self.view_changed = Event()
         self.display_changed = Event()
         self.errors = Event()
+        self.label_display_changed = Event()
         self.default_colormap = default_colormap  # for a volume shown for the first time
         self._volumes: list[Volume] = []
         self._current: Volume | None = None
@@ -51,6 +54,7 @@ class Session:
         self._layout = Layout.MPR if layout is Layout.COMPARE else Layout(layout)
         self._viewer: ViewerState | None = None
         self._displays: dict[int, tuple[Volume, DisplayState]] = {}  # id(volume) -> (volume, display)
+        self._segmentation: SegmentationOverlays | None = None
 
     # ----- what is open and shown -----------------------------------------------------------
     @property
@@ -130,6 +134,32 @@ class Session:
         if self._current is not None:
             self._present(self._current, (), self._current)
         return True
+
+    # ----- label maps of a consistency check -------------------------------------------------
+    @property
+    def segmentation(self) -> SegmentationOverlays | None:
+        """The label overlays of the compared pair shown now (None when they belong to another)."""
+        overlays = self._segmentation
+        pair = self.pair
+        if overlays is None or pair is None or not overlays.belongs_to(*pair):
+            return None
+        return overlays
+
+    def set_segmentation(self, overlays: SegmentationOverlays | None) -> None:
+        """Show a consistency check's label maps over the compared pair they were made from
+        (the panels are rebuilt with the disagreement column, the cursor kept); None: remove them."""
+        shown_before = self.segmentation is not None
+        self._segmentation = overlays
+        if (shown_before or self.segmentation is not None) and self._viewer is not None:
+            self._present(self._current, self._compare, self._viewer.reference)
+
+    def set_label_display(self, shown: bool | None = None, opacity: float | None = None) -> None:
+        """Show, hide or fade the label overlays of the original and synthesized panels."""
+        if self._segmentation is None:
+            return
+        self._segmentation = self._segmentation.with_display(shown, opacity)
+        if self.segmentation is not None:
+            self.label_display_changed.emit(self._segmentation)
 
     def report_error(self, title: str, message: str) -> None:
         """Tell the user that something failed (the window shows it in its notification area)."""

@@ -5,6 +5,10 @@ pan, original and same-modality volumes share window/level, and the difference p
 own diverging map with a symmetric range and a colour bar. The alternative modes (overlay,
 checkerboard, flicker) pair the original panels with the first other volume, resampled onto
 the original grid through world coordinates.
+
+After a segmentation consistency check (``SegmentationOverlays``), the original and the first
+other volume carry their label maps as overlays and a disagreement column follows the
+difference: the original image with the voxels whose labels differ drawn over it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.compare_pair import SIGN_CONVENTION, difference
 from app.core.display import WindowLevel, default_window, percentile_window
+from app.core.label_overlays import DISAGREEMENT_OPACITY, SegmentationOverlays, label_colour_table
 from app.core.planes import Plane
 from app.core.resample import lazy_resample_like
 from app.core.viewer_state import ViewerState
@@ -22,7 +27,7 @@ from app.ui.color_bar import ColorBar
 from app.ui.colormaps import DEFAULT_DIVERGING, DIVERGING_NAMES
 from app.ui.layouts import MAX_VOLUMES_PER_ROW, compare_cells
 from app.ui.panel_grid import PanelGrid
-from app.ui.slice_view import COMPARE_MODES, CompareMode, PanelContent
+from app.ui.slice_view import COMPARE_MODES, CompareMode, LabelLayer, PanelContent
 
 
 def _signed(volume: Volume) -> bool:
@@ -34,7 +39,13 @@ def _signed(volume: Volume) -> bool:
 
 class CompareView(QtWidgets.QWidget):
     def __init__(
-        self, state: ViewerState, original: Volume, others: list[Volume], planes: list[Plane], parent=None
+        self,
+        state: ViewerState,
+        original: Volume,
+        others: list[Volume],
+        planes: list[Plane],
+        parent=None,
+        segmentation: SegmentationOverlays | None = None,
     ) -> None:
         super().__init__(parent)
         if not others:
@@ -47,7 +58,8 @@ class CompareView(QtWidgets.QWidget):
         self.difference = difference(original, others[0])
         self._partner_on_grid: Volume | None = None
 
-        columns = [PanelContent(original, title=f"original: {original.name}")]
+        self.original_content = PanelContent(original, title=f"original: {original.name}")
+        columns = [self.original_content]
         columns += [self._column_of(other) for other in others]
         span = self.difference.symmetric_range
         self.difference_content = PanelContent(
@@ -57,6 +69,17 @@ class CompareView(QtWidgets.QWidget):
             title=f"difference {SIGN_CONVENTION}: {self.difference.volume.name}",
         )
         columns.append(self.difference_content)
+        if segmentation is not None and not segmentation.belongs_to(original, others[0]):
+            segmentation = None
+        self.segmentation = segmentation
+        self.disagreement_content: PanelContent | None = None
+        if segmentation is not None:
+            regions = len(segmentation.disagreement.label_map.labels) - 1  # "labels agree" is not one
+            self.disagreement_content = PanelContent(
+                original,
+                title=f"labels differ ({regions} region(s)): original",
+            )
+            columns.append(self.disagreement_content)
         self.flag_level: float | None = None
 
         self.mode_combo = QtWidgets.QComboBox()
@@ -107,6 +130,8 @@ class CompareView(QtWidgets.QWidget):
         outer.addLayout(toolbar)
         outer.addWidget(self.sign_label)
         outer.addLayout(body, 1)
+        if segmentation is not None:
+            self.set_label_display(segmentation)
 
     def set_difference_colormap(self, name: str) -> None:
         """Dark- or white-centred diverging colours for the difference panel and its bar."""
@@ -124,6 +149,29 @@ class CompareView(QtWidgets.QWidget):
         self.difference_content.fixed_window = WindowLevel(0.0, 2 * span)
         self.color_bar.set_range(-span, span, self.flag_level)
         self.difference_content.window_changed.emit()
+
+    def set_label_display(self, overlays: SegmentationOverlays) -> None:
+        """Draw the label maps over the original and first other panels (shown / opacity as
+        ``overlays`` says) and the disagreement over its column."""
+        if self.segmentation is None or not overlays.belongs_to(self.original, self.others[0]):
+            return
+        self.segmentation = overlays
+
+        def layer(labels: Volume, opacity: float, shown: bool) -> LabelLayer:
+            plugin = labels.label_map.plugin_name
+            return LabelLayer(labels, label_colour_table(labels), opacity, shown, f"labels: {plugin} (derived)")
+
+        original_layer = layer(overlays.original_labels, overlays.opacity, overlays.shown)
+        synthesized_layer = layer(overlays.synthesized_labels, overlays.opacity, overlays.shown)
+        disagreement_layer = layer(overlays.disagreement, DISAGREEMENT_OPACITY, True)
+        disagreement_layer.note = ""  # the column's title says what it shows
+        for panel in self.grid.panels:
+            if panel.content is self.original_content:
+                panel.set_label_layer(original_layer)
+            elif panel.content is self.disagreement_content:
+                panel.set_label_layer(disagreement_layer)
+            elif panel.content.volume is self.others[0]:
+                panel.set_label_layer(synthesized_layer)
 
     def _column_of(self, other: Volume) -> PanelContent:
         """How a further volume is drawn: with the original's window, or its own when it is
@@ -164,7 +212,7 @@ class CompareView(QtWidgets.QWidget):
         return self.grid.panels
 
     def original_panels(self):
-        return [panel for panel in self.grid.panels if panel.content.volume is self.original]
+        return [panel for panel in self.grid.panels if panel.content is self.original_content]
 
     def show_planes(self, choice: str) -> None:
         """'all planes' (3x3) or one plane's row (1x3); hidden rows stay linked and up to date."""

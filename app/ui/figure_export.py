@@ -86,7 +86,7 @@ def figure_size(panels, extras=()) -> QtCore.QSize:
 
 def title_text(panel) -> tuple[str, str]:
     """(title, window) of a panel in the figure: its whole title and 'W 936 L 468'."""
-    title = panel.content.title or panel.volume.name
+    title = panel.shown_title()
     window = panel.position_text().partition("  W ")[2]
     return title, f"W {window}" if window else ""
 

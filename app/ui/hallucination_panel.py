@@ -8,7 +8,6 @@ linked panel beside the original and the synthesized volume.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -17,26 +16,10 @@ from PySide6 import QtCore, QtWidgets
 from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
 from app.ui.hallucination_reruns import RerunMapsBox
+from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
+from app.ui.seg_consistency_box import SegConsistencyBox
 
 MAP_NONE = "(difference only)"
-
-
-class _RegionItem(QtWidgets.QTableWidgetItem):
-    """A cell that sorts numbers as numbers and remembers its region's index in the result."""
-
-    def __init__(self, value, region_index: int) -> None:
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        super().__init__(text)
-        self.sort_key = value
-        self.setData(QtCore.Qt.ItemDataRole.UserRole, region_index)
-
-    def __lt__(self, other) -> bool:
-        mine, theirs = self.sort_key, getattr(other, "sort_key", None)
-        if isinstance(mine, float) and isinstance(theirs, float):
-            mine = -math.inf if math.isnan(mine) else mine
-            theirs = -math.inf if math.isnan(theirs) else theirs
-            return bool(mine < theirs)
-        return bool(str(mine) < str(theirs))
 
 
 class _CheckSignals(QtCore.QObject):
@@ -115,13 +98,7 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.note_label.setWordWrap(True)
         self.note_label.setStyleSheet("color: #e0a040")
 
-        self.table = QtWidgets.QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["mL", "Peak", "Mean", "Centroid LPS (mm)"])
-        self.table.setSortingEnabled(True)  # click a header: by peak |z|, volume, ...
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = region_table(["mL", "Peak", "Mean", "Centroid LPS (mm)"])  # click a header: sort
         self.table.setToolTip(
             "Sign (+: original - synthesized > 0, the synthesized image is darker), peak |z| of the"
             " calibrated statistic, volume, peak and mean smoothed residual (original - synthesized),"
@@ -140,7 +117,8 @@ class HallucinationPanel(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout()
         form.addRow("Threshold", self.threshold_spin)
         form.addRow("Map", self.map_combo)
-        layout = QtWidgets.QVBoxLayout(self)
+        residual_page = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(residual_page)
         layout.addWidget(self.run_button)
         layout.addLayout(form)
         layout.addWidget(self.note_label)
@@ -153,6 +131,16 @@ class HallucinationPanel(QtWidgets.QWidget):
         )
         self.reruns.map_ready.connect(self.add_map)
         layout.addWidget(self.reruns)
+        self.segmentation = SegConsistencyBox(
+            lambda: self.pair_provider() if self.pair_provider else None, manifests_provider
+        )
+        # Two checks, a page each: the residual (image) check and the segmentation consistency.
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(residual_page, "Residual regions")
+        self.tabs.addTab(self.segmentation, "Segmentation")
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.tabs)
 
     # ----- computing (delegated to app.analysis) ------------------------------------------
     def run_check(self) -> None:
@@ -257,6 +245,7 @@ class HallucinationPanel(QtWidgets.QWidget):
         if self.result is not None and pair is not None and not self._is_current_pair(self.result):
             self.clear_result("The compared pair changed: run the check again.")
         self.reruns.refresh()
+        self.segmentation.refresh()
 
     def maps(self) -> dict[str, Volume]:
         """The maps offered, by display name (no raw difference across modalities), reruns' included."""
@@ -306,36 +295,27 @@ class HallucinationPanel(QtWidgets.QWidget):
             "Centroid LPS (mm)",
             "Kind",
         ]
-        self.table.setSortingEnabled(False)  # rows are filled in the regions' order, then sorted
-        self.table.clearContents()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         for column, name in enumerate(map_columns, start=5):
             self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
-        self.table.setRowCount(len(regions))
-        for row, region in enumerate(regions):
+        rows = []
+        for region in regions:
             inside = self.result.label_map == region.label
             map_means = [float(np.nanmean(m.voxels[inside])) for m in map_columns.values()]
-            centroid = " ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
-            cells = (
-                region.sign,
-                abs(region.peak_z) if region.peak_z is not None else float("nan"),
-                region.volume_ml,
-                region.peak_residual,
-                region.mean_residual,
-                *map_means,
-                centroid,
-                region.description,
+            rows.append(
+                (
+                    region.sign,
+                    abs(region.peak_z) if region.peak_z is not None else float("nan"),
+                    region.volume_ml,
+                    region.peak_residual,
+                    region.mean_residual,
+                    *map_means,
+                    centroid_text(region.centroid_lps_mm),
+                    region.description,
+                )
             )
-            for column, value in enumerate(cells):
-                item = _RegionItem(value, row)
-                if isinstance(value, float):
-                    item.setTextAlignment(
-                        QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
-                    )
-                self.table.setItem(row, column, item)
-        self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
+        fill_rows(self.table, rows)
         threshold = self.result.settings.threshold if self.result else 0
         statistic = "|z|" if self.result and self.result.settings.statistic == "z" else "|residual|"
         self.count_label.setText(
@@ -344,11 +324,10 @@ class HallucinationPanel(QtWidgets.QWidget):
 
     def region_at_row(self, row: int):
         """The region shown in table ``row`` (after any sorting), or None."""
-        item = self.table.item(row, 0) if self.result is not None else None
-        index = item.data(QtCore.Qt.ItemDataRole.UserRole) if item is not None else None
-        if index is None or not 0 <= int(index) < len(self.result.regions):
+        if self.result is None:
             return None
-        return self.result.regions[int(index)]
+        index = region_index_at(self.table, row, len(self.result.regions))
+        return None if index is None else self.result.regions[index]
 
     def activate_region(self, row: int) -> None:
         region = self.region_at_row(row)
@@ -410,18 +389,27 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         if result is not None and hasattr(view, "set_flag_level") and view.original is result.original:
             view.set_flag_level(result.flag_level)
 
+    def outline_mask(mask: Volume) -> None:
+        for view_panel in window.panels:
+            if hasattr(view_panel, "set_outline"):
+                view_panel.set_outline(mask)
+
     def outline(region) -> None:
         result = panel.result
         if result is None or window.view is None:
             return
         mask = (result.label_map == region.label).astype(np.float32)
-        volume = Volume(mask, result.residual_map.geometry, name=f"region {region.label}")
-        for view_panel in window.panels:
-            if hasattr(view_panel, "set_outline"):
-                view_panel.set_outline(volume)
+        outline_mask(Volume(mask, result.residual_map.geometry, name=f"region {region.label}"))
 
     panel.region_selected.connect(outline)
     panel.region_activated.connect(go_to)
+    segmentation = panel.segmentation
+    segmentation.overlays_ready.connect(window.session.set_segmentation)
+    segmentation.display_changed.connect(
+        lambda shown, opacity: window.session.set_label_display(shown=shown, opacity=opacity)
+    )
+    segmentation.region_selected.connect(outline_mask)
+    segmentation.region_activated.connect(go_to)
     panel.result_changed.connect(apply_flag_level)
     window.view_changed.connect(apply_flag_level)
     panel.map_selected.connect(show_map)

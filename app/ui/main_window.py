@@ -64,6 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
             colormap if colormap in COLORMAP_NAMES else "gray",
         )
         self.session.view_changed.connect(self._rebuild_view)
+        self.session.label_display_changed.connect(self._show_label_display)
         self.view: PanelGrid | CompareView | None = None
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
@@ -422,7 +423,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if old is not None:
             old.detach()
         if session.layout is Layout.COMPARE and session.compare:
-            self.view = CompareView(self.state, current, list(session.compare), list(session.compare_planes))
+            self.view = CompareView(
+                self.state,
+                current,
+                list(session.compare),
+                list(session.compare_planes),
+                segmentation=session.segmentation,
+            )
         else:
             widget_3d = None
             if session.layout is Layout.TWO_BY_TWO:
@@ -442,6 +449,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"SynthView — {current.name}")
         QtCore.QTimer.singleShot(0, self._reset_zoom)
         self.view_changed.emit()
+
+    def _show_label_display(self, overlays) -> None:
+        if isinstance(self.view, CompareView):
+            self.view.set_label_display(overlays)
 
     def _show_readout(self, text: str) -> None:
         """The value under the mouse; in the SYNTHETIC red when it is read off synthesized data."""

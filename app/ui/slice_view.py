@@ -70,6 +70,18 @@ class PanelContent:
     window_changed: Event = field(default_factory=Event, compare=False, repr=False)
 
 
+@dataclass
+class LabelLayer:
+    """A label map drawn over a panel: ``colours`` is RGBA per label value (row = value; alpha 0
+    leaves a value undrawn), faded by ``opacity``; ``note`` joins the panel's title while shown."""
+
+    volume: Volume
+    colours: np.ndarray
+    opacity: float = 0.4
+    shown: bool = True
+    note: str = ""
+
+
 class _SliceViewBox(pg.ViewBox):
     """A ViewBox whose mouse gestures follow workstation habits instead of pyqtgraph's."""
 
@@ -189,10 +201,13 @@ class SliceView(pg.GraphicsView):
         self.setCentralItem(self._view_box)
         self._image_item = WindowedImageItem(axisOrder="row-major")
         self._overlay_item = WindowedImageItem(axisOrder="row-major")
+        self._labels_item = pg.ImageItem(axisOrder="row-major")  # a segmentation's label map (RGBA)
+        self.label_layer: LabelLayer | None = None
         self._mask_item = pg.ImageItem(axisOrder="row-major")
         self._outline_item = pg.ImageItem(axisOrder="row-major")  # the selected region's outline
         self.outline: Volume | None = None
-        for z, item in enumerate((self._image_item, self._overlay_item, self._mask_item, self._outline_item)):
+        layers = (self._image_item, self._overlay_item, self._labels_item, self._mask_item, self._outline_item)
+        for z, item in enumerate(layers):
             item.setZValue(z)
             # Scaling a 512x512 slice onto the screen is most of a repaint: keep the scaled
             # result, so a panel whose image did not change (the crosshair moved, a label
@@ -298,6 +313,12 @@ class SliceView(pg.GraphicsView):
         if self.compare_mode is CompareMode.FLICKER and self.partner is not None:
             self.flicker_shows_partner = not self.flicker_shows_partner
             self.refresh(force=True)
+
+    def set_label_layer(self, layer: LabelLayer | None) -> None:
+        """Draw a label map over this panel (None: no label map); redrawn with every slice."""
+        self.label_layer = layer
+        self._draw_labels(self._shown_position_mm)
+        self._update_labels()
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self.overlay_opacity = float(np.clip(opacity, 0.0, 1.0))
@@ -433,7 +454,21 @@ class SliceView(pg.GraphicsView):
             self._mask_item.show()
         else:
             self._mask_item.hide()
+        self._draw_labels(position_mm)
         self._draw_outline(position_mm)
+
+    def _draw_labels(self, position_mm: float | None) -> None:
+        layer = self.label_layer
+        if layer is None or not layer.shown or position_mm is None:
+            self._labels_item.hide()
+            return
+        cut = self._cut(layer.volume, position_mm)
+        values = np.nan_to_num(np.asarray(cut.pixels, dtype=np.float64), nan=0.0)
+        index = np.clip(np.rint(values), 0, len(layer.colours) - 1).astype(np.intp)
+        self._labels_item.setImage(layer.colours[index], autoLevels=False, levels=None)
+        self._labels_item.setRect(QtCore.QRectF(*cut.extent_mm))
+        self._labels_item.setOpacity(layer.opacity)
+        self._labels_item.show()
 
     def set_outline(self, outline: Volume | None) -> None:
         """Outline the non-zero voxels of ``outline`` (a region's mask, any grid) in this panel."""
@@ -482,8 +517,16 @@ class SliceView(pg.GraphicsView):
         shown = "  RGB" if volume.is_colour else f"  W {_window_number(window.width)} L {_window_number(window.center)}"
         return f"{slice_text}  {slice_position_text(self.plane, self.state.cursor_lps_mm)}{shown}"
 
-    def _update_labels(self) -> None:
+    def shown_title(self) -> str:
+        """The panel's title: what it shows, and the label map drawn over it (derived data)."""
         title = self.content.title or self.volume.name
+        layer = self.label_layer
+        if layer is not None and layer.shown and layer.note:
+            title += f"  + {layer.note}"
+        return title
+
+    def _update_labels(self) -> None:
+        title = self.shown_title()
         if self.compare_mode is CompareMode.FLICKER and self.partner is not None:
             # First, so that no elision hides which image is on screen.
             title = "[flicker: " + ("partner" if self.flicker_shows_partner else "base") + "]  " + title

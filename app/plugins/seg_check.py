@@ -1,0 +1,130 @@
+"""Segmentation consistency of a compared pair: segment both volumes, compare the label maps.
+
+The one recipe behind ``compare --segment`` and the viewer's consistency check: the original is
+segmented by one plugin, the synthesized volume by the same or (cross-modality) another; the
+synthesized volume's labels are taken onto the original's grid (nearest) and compared there
+(``app.analysis.seg_consistency``). Label maps come back as derived Volumes (``Volume.label_map``),
+never marked synthetic; the disagreement map is one too (region index per voxel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.analysis.seg_consistency import SegmentationConsistency, compare_label_maps, labels_on_grid
+from app.core.label_map import LabelEntry, LabelMapProvenance, label_names
+from app.core.volume import Volume
+from app.plugins.errors import InputMismatchError
+from app.plugins.manifest import PluginManifest
+from app.plugins.runtime import CancelCallback, ProgressCallback, segment
+
+DISAGREEMENT_COLOUR = (
+    255,
+    0,
+    255,
+)  # magenta: no tissue label's colour, neither sign's of the difference maps
+
+
+@dataclass
+class ConsistencyRun:
+    """Both label maps (each on its own volume's grid), the comparison on the original's grid,
+    the disagreement map (a derived label map: region index, 0 where the labels agree)."""
+
+    original_labels: Volume
+    synthesized_labels: Volume
+    result: SegmentationConsistency
+    disagreement: Volume
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The ``consistency`` block of ``compare --json``."""
+        block = {
+            "grid": "original",
+            "segmentations": {
+                "original": self.original_labels.label_map.to_dict(),
+                "synthesized": self.synthesized_labels.label_map.to_dict(),
+            },
+            **self.result.to_dict(),
+        }
+        block["notes"] = self.notes + block["notes"]
+        return block
+
+
+def _stage(progress: ProgressCallback | None, low: float, high: float, role: str) -> ProgressCallback | None:
+    """A plugin run's progress as part of the whole check (two runs: 0-0.5 and 0.5-1)."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(
+        low + (high - low) * fraction, f"segmenting the {role}: {message}"
+    )
+
+
+def disagreement_volume(result: SegmentationConsistency, labels_original: Volume) -> Volume:
+    """The disagreement regions as a derived label map on the original's label grid."""
+    provenance = labels_original.label_map
+    entries = (
+        LabelEntry(0, "labels agree", (0, 0, 0)),
+        *(LabelEntry(r.index, f"disagreement region {r.index}", DISAGREEMENT_COLOUR) for r in result.regions),
+    )
+    return Volume(
+        voxels=result.region_map.astype(np.int32, copy=False),
+        geometry=labels_original.geometry,
+        modality="SEG",
+        units="label",
+        name="segmentation disagreement",
+        label_map=LabelMapProvenance(
+            plugin_name="segmentation consistency",
+            plugin_version=provenance.plugin_version if provenance else "",
+            labels=entries,
+            source_description=labels_original.name,
+        ),
+    )
+
+
+def run_consistency(
+    original: Volume,
+    synthesized: Volume,
+    manifests: tuple[PluginManifest, PluginManifest],
+    min_volume_ml: float = 0.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> ConsistencyRun:
+    """Segment ``original`` with ``manifests[0]`` and ``synthesized`` with ``manifests[1]`` and
+    compare the two label maps on the original's grid."""
+    first, second = manifests
+    runs = {}
+    for role, manifest, volume, stage in (
+        ("original", first, original, (0.0, 0.5)),
+        ("synthesized", second, synthesized, (0.5, 1.0)),
+    ):
+        try:
+            runs[role] = segment(manifest, volume, progress=_stage(progress, *stage, role), cancel=cancel)
+        except InputMismatchError as error:
+            hint = " (give --segment-synthesized PLUGIN2 for its modality)" if role == "synthesized" else ""
+            raise InputMismatchError(f"segmenting the {role} volume: {error}{hint}") from None
+    labels_original = runs["original"].volume
+    labels_synthesized = runs["synthesized"].volume
+    on_grid = labels_on_grid(labels_synthesized, labels_original.geometry, labels_original.shape_kji)
+    names = label_names(first.labels)
+    result = compare_label_maps(
+        labels_original.voxels, on_grid, labels_original.geometry, names, min_volume_ml
+    )
+    notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
+    if label_names(second.labels) != names:
+        notes.append(
+            f"{first.name} and {second.name} name their labels differently: labels compared by value,"
+            f" named as {first.name} names them"
+        )
+    if labels_synthesized.shape_kji != labels_original.shape_kji or not labels_synthesized.geometry.allclose(
+        labels_original.geometry
+    ):
+        notes.append("the synthesized volume's labels were resampled (nearest) onto the original's grid")
+    return ConsistencyRun(
+        original_labels=labels_original,
+        synthesized_labels=labels_synthesized,
+        result=result,
+        disagreement=disagreement_volume(result, labels_original),
+        notes=notes,
+    )

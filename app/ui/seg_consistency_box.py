@@ -1,0 +1,338 @@
+"""Segmentation consistency in the Hallucination check dock: does the synthesized image still
+segment like the original?
+
+A thin Qt adapter over ``app.plugins.seg_check``: the reader picks a segmentation plugin for the
+original (and, for a cross-modality pair, another for the synthesized volume); both runs go to
+the thread pool with progress and cancel. The finished check is handed on as
+``SegmentationOverlays`` (label maps over their panels, a disagreement column) and its
+disagreement regions are listed like the residual regions: click one to go there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from app.core.label_overlays import DEFAULT_LABEL_OPACITY, SegmentationOverlays
+from app.core.volume import Volume
+from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
+
+SAME_PLUGIN = "(same as the original's)"
+
+
+class _Signals(QtCore.QObject):
+    progress = QtCore.Signal(float, str)
+    finished = QtCore.Signal(object)  # ConsistencyRun
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+
+
+class ConsistencyTask(QtCore.QRunnable):
+    """Both segmentations and their comparison, off the UI thread."""
+
+    def __init__(self, original: Volume, synthesized: Volume, manifests: tuple) -> None:
+        super().__init__()
+        self.original, self.synthesized, self.manifests = original, synthesized, manifests
+        self.cancel_event = threading.Event()
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            from app.plugins.errors import PluginError, SynthesisCancelled
+            from app.plugins.seg_check import run_consistency
+
+            run = run_consistency(
+                self.original,
+                self.synthesized,
+                self.manifests,
+                progress=self.signals.progress.emit,
+                cancel=self.cancel_event.is_set,
+            )
+        except SynthesisCancelled:
+            self.signals.cancelled.emit()
+        except PluginError as error:
+            self.signals.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - a failed check is a message, never a crash
+            self.signals.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.signals.finished.emit(run)
+
+
+class SegConsistencyBox(QtWidgets.QWidget):
+    """Plugin choice, run / cancel, overlay display, per-label agreement and the region table."""
+
+    overlays_ready = QtCore.Signal(object)  # SegmentationOverlays of a finished check; None: cleared
+    display_changed = QtCore.Signal(bool, float)  # label overlays shown, opacity
+    region_activated = QtCore.Signal(object)  # np.ndarray (3,) LPS mm of the region's centroid
+    region_selected = QtCore.Signal(object)  # Volume: the region's mask (for its outline)
+
+    def __init__(
+        self,
+        pair_provider: Callable[[], tuple[Volume, Volume] | None],
+        manifests_provider: Callable[[], list] | None = None,
+        parent=None,
+    ) -> None:
+        super().__init__(parent)
+        self.pair_provider = pair_provider
+        self.manifests_provider = manifests_provider or (lambda: [])
+        self.run = None  # the ConsistencyRun shown (app.plugins.seg_check)
+        self.pair: tuple[Volume, Volume] | None = None  # what it was run on
+        self._task: ConsistencyTask | None = None
+        self._task_pair: tuple[Volume, Volume] | None = None
+        self._manifests: list = []
+
+        self.original_combo = QtWidgets.QComboBox()
+        self.original_combo.setToolTip("The segmentation plugin run on the original")
+        self.synthesized_combo = QtWidgets.QComboBox()
+        self.synthesized_combo.setToolTip(
+            "The segmentation plugin run on the synthesized volume: another one for a cross-modality"
+            " pair (a model for the output's modality)"
+        )
+        self.run_button = QtWidgets.QPushButton("Check segmentation consistency")
+        self.run_button.setToolTip("Segment both volumes and compare the label maps (Dice, volumes, regions)")
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress_bar = QtWidgets.QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.status_label = QtWidgets.QLabel("")
+        self.status_label.setWordWrap(True)
+        self.notes_label = QtWidgets.QLabel("")
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setStyleSheet("color: #e0a040")
+
+        self.overlay_check = QtWidgets.QCheckBox("Label overlays")
+        self.overlay_check.setChecked(True)
+        self.overlay_check.setToolTip("Each label map over its panel (original, synthesized)")
+        self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(round(DEFAULT_LABEL_OPACITY * 100))
+        self.opacity_slider.setToolTip("Opacity of the label overlays")
+        self.overlay_check.toggled.connect(self._on_display)
+        self.opacity_slider.valueChanged.connect(self._on_display)
+        for widget in (self.overlay_check, self.opacity_slider):
+            widget.setEnabled(False)
+
+        self.summary_label = QtWidgets.QLabel("")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = region_table(["mL", "Voxels", "Centroid LPS (mm)", "Labels involved"])
+        self.table.setToolTip(
+            "Regions where the two label maps disagree (26-connected, on the original's grid): volume,"
+            " voxels, centroid in LPS mm, label changes (original -> synthesized, most voxels first);"
+            " click a header to sort, a row to go there"
+        )
+        self.table.setMinimumHeight(120)
+        self.table.cellClicked.connect(lambda row, _column: self.activate_region(row))
+        self.table.cellActivated.connect(lambda row, _column: self.activate_region(row))
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Original", self.original_combo)
+        form.addRow("Synthesized", self.synthesized_combo)
+        progress_row = QtWidgets.QHBoxLayout()
+        progress_row.addWidget(self.progress_bar, 1)
+        progress_row.addWidget(self.cancel_button)
+        display_row = QtWidgets.QHBoxLayout()
+        display_row.addWidget(self.overlay_check)
+        display_row.addWidget(QtWidgets.QLabel("Opacity"))
+        display_row.addWidget(self.opacity_slider, 1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(QtWidgets.QLabel("Segment both volumes and compare the label maps:"))
+        layout.addLayout(form)
+        layout.addWidget(self.run_button)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status_label)
+        layout.addLayout(display_row)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.notes_label)
+        self.refresh()
+
+    # ----- which plugins ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """List the segmentation plugins known now; forget a check of another pair."""
+        manifests = [m for m in self.manifests_provider() or [] if getattr(m, "is_segmentation", False)]
+        names = [m.name for m in manifests]
+        if names != [m.name for m in self._manifests]:
+            keep = self.original_combo.currentText(), self.synthesized_combo.currentText()
+            self._manifests = manifests
+            for combo, extra in ((self.original_combo, []), (self.synthesized_combo, [SAME_PLUGIN])):
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(extra + names)
+                combo.blockSignals(False)
+            self.original_combo.setCurrentIndex(max(self.original_combo.findText(keep[0]), 0))
+            self.synthesized_combo.setCurrentIndex(max(self.synthesized_combo.findText(keep[1]), 0))
+        pair = self.pair_provider()
+        if self.run is not None and (
+            pair is None or pair[0] is not self.pair[0] or pair[1] is not self.pair[1]
+        ):
+            self.clear("The compared pair changed: run the segmentation check again.")
+        running = self._task is not None
+        self.run_button.setEnabled(bool(manifests) and pair is not None and not running)
+        if not running and self.run is None:
+            if not manifests:
+                self.status_label.setText("No segmentation plugin: add one in the GAN plugins dock.")
+            elif pair is None:
+                self.status_label.setText("Open a compare (original and synthesized) first.")
+            elif self.status_label.text().startswith(("No segmentation plugin", "Open a compare")):
+                self.status_label.setText("")
+
+    def chosen_manifests(self) -> tuple | None:
+        index = self.original_combo.currentIndex()
+        if not 0 <= index < len(self._manifests):
+            return None
+        first = self._manifests[index]
+        second_index = self.synthesized_combo.currentIndex() - 1  # after SAME_PLUGIN
+        second = self._manifests[second_index] if 0 <= second_index < len(self._manifests) else first
+        return first, second
+
+    # ----- running ------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> bool:
+        """Segment the compared pair in the thread pool; False if it cannot start."""
+        pair, manifests = self.pair_provider(), self.chosen_manifests()
+        if self._task is not None or pair is None or manifests is None:
+            return False
+        task = ConsistencyTask(pair[0], pair[1], manifests)
+        task.setAutoDelete(False)
+        task.signals.progress.connect(self._on_progress)
+        task.signals.finished.connect(self._on_finished)
+        task.signals.failed.connect(self._on_failed)
+        task.signals.cancelled.connect(self._on_cancelled)
+        self._task, self._task_pair = task, pair
+        self._set_running(True)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Segmenting with {manifests[0].name} …")
+        QtCore.QThreadPool.globalInstance().start(task)
+        return True
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel_event.set()
+            self.status_label.setText("Cancelling …")
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.run_button.setEnabled(not running)
+        for combo in (self.original_combo, self.synthesized_combo):
+            combo.setEnabled(not running)
+        if not running:
+            self.refresh()
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(int(round(fraction * 100)))
+        self.status_label.setText(message)
+
+    def _on_finished(self, run) -> None:
+        self._task = None
+        pair = self.pair_provider()
+        if pair is None or pair[0] is not self._task_pair[0] or pair[1] is not self._task_pair[1]:
+            self._set_running(False)
+            self.status_label.setText("The compared pair changed during the check: run it again.")
+            return
+        self.run, self.pair = run, self._task_pair
+        self._set_running(False)
+        self.progress_bar.setValue(100)
+        regions = len(run.result.regions)
+        self.status_label.setText(
+            f"{regions} disagreement region(s), {run.result.disagreement_ml:.3g} mL in all"
+            + (" — click one to go there" if regions else "")
+        )
+        self.notes_label.setText("\n".join(run.notes + run.result.notes))
+        self._fill_summary()
+        self._fill_regions()
+        for widget in (self.overlay_check, self.opacity_slider):
+            widget.setEnabled(True)
+        self.overlays_ready.emit(
+            SegmentationOverlays(
+                original=pair[0],
+                synthesized=pair[1],
+                original_labels=run.original_labels,
+                synthesized_labels=run.synthesized_labels,
+                disagreement=run.disagreement,
+                shown=self.overlay_check.isChecked(),
+                opacity=self.opacity_slider.value() / 100,
+            )
+        )
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self._set_running(False)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"Segmentation check failed: {message}")
+
+    def _on_cancelled(self) -> None:
+        self._task = None
+        self._set_running(False)
+        self.progress_bar.setValue(0)
+        self.status_label.setText("Cancelled; no label maps were made.")
+
+    def clear(self, message: str = "") -> None:
+        """Forget the shown check (it belongs to another pair)."""
+        had_run = self.run is not None
+        self.run, self.pair = None, None
+        self.table.setRowCount(0)
+        self.summary_label.setText("")
+        self.notes_label.setText("")
+        self.status_label.setText(message)
+        for widget in (self.overlay_check, self.opacity_slider):
+            widget.setEnabled(False)
+        if had_run:
+            self.overlays_ready.emit(None)
+
+    # ----- display ------------------------------------------------------------------------
+    def _on_display(self, *_args) -> None:
+        self.display_changed.emit(self.overlay_check.isChecked(), self.opacity_slider.value() / 100)
+
+    def _fill_summary(self) -> None:
+        lines = []
+        for label in self.run.result.labels:
+            dice = "n/a" if label.dice is None else f"{label.dice:.3f}"
+            change = "" if label.volume_change_percent is None else f" ({label.volume_change_percent:+.1f} %)"
+            hd95 = "" if label.hd95_mm is None else f", HD95 {label.hd95_mm:.1f} mm"
+            lines.append(
+                f"<b>{label.name}</b>: Dice {dice}, volume {label.volume_change_ml:+.3g} mL{change}{hd95}"
+            )
+        self.summary_label.setText("<br>".join(lines))
+
+    # ----- regions ------------------------------------------------------------------------
+    def _fill_regions(self) -> None:
+        regions = self.run.result.regions if self.run is not None else []
+        fill_rows(
+            self.table,
+            [
+                (
+                    region.volume_ml,
+                    region.voxel_count,
+                    centroid_text(region.centroid_lps_mm),
+                    "; ".join(change.description for change in region.changes),
+                )
+                for region in regions
+            ],
+        )
+
+    def region_at_row(self, row: int):
+        """The DisagreementRegion shown in table ``row`` (after any sorting), or None."""
+        if self.run is None:
+            return None
+        index = region_index_at(self.table, row, len(self.run.result.regions))
+        return None if index is None else self.run.result.regions[index]
+
+    def activate_region(self, row: int) -> None:
+        region = self.region_at_row(row)
+        if region is None:
+            return
+        self.table.selectRow(row)
+        disagreement = self.run.disagreement
+        mask = (disagreement.voxels == region.index).astype(np.float32)
+        self.region_selected.emit(
+            Volume(mask, disagreement.geometry, name=f"disagreement region {region.index}")
+        )
+        self.region_activated.emit(np.asarray(region.centroid_lps_mm, dtype=float))

@@ -1,0 +1,145 @@
+"""Segmentation consistency in the viewer, used as a reader does: choose a segmentation plugin in
+the Hallucination check dock, run the check, see the label maps over their panels and the
+disagreement column, click the listed region to go there."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.plugins.seg_check import DISAGREEMENT_COLOUR
+from app.ui.docks import TOOLS
+from tests.plugins.plugin_factory import make_segmentation_plugin
+from tests.ui.conftest import widget_pos_of_lps
+
+# RAS-like direction (i runs to the patient's right): the centroid must come back in LPS.
+GEOMETRY = Geometry(np.array([30.0, 40.0, -10.0]), np.array([1.0, 1.0, 2.0]), np.diag([-1.0, -1.0, 1.0]))
+SHAPE = (12, 64, 64)
+VENTRICLE = (slice(4, 8), slice(36, 46), slice(38, 48))  # k, j, i: "white" 200 the synthesized image fills
+VENTRICLE_CENTRE_IJK = (42.5, 40.5, 5.5)
+GREY_MATTER_RGB = (200, 120, 120)  # tiny-tissue-seg's label 1 (tests.plugins.plugin_factory)
+SCREENSHOTS = os.environ.get("SYNTHVIEW_SCREENSHOTS")  # a folder: the test leaves its screenshots there
+
+
+def _phantom() -> np.ndarray:
+    voxels = np.zeros(SHAPE, np.float32)
+    voxels[1:11, 8:56, 8:56] = 100.0  # grey
+    voxels[2:10, 14:24, 12:52] = 200.0  # a white band
+    voxels[VENTRICLE] = 200.0
+    return voxels
+
+
+@pytest.fixture
+def seg_pair(tmp_path):
+    original = _phantom()
+    filled = original.copy()
+    filled[VENTRICLE] = 100.0  # the structure the generator removed
+    return (
+        Volume(original, GEOMETRY, "MR", name="T1"),
+        Volume(filled, GEOMETRY, "MR", name="T1 filled", provenance=Provenance("filler", "1.0")),
+        make_segmentation_plugin(tmp_path / "seg", input={"modality": "MR"}),
+    )
+
+
+def _pixel(panel, lps_mm) -> tuple[int, int, int]:
+    image = panel.grab().toImage()
+    point = widget_pos_of_lps(panel, lps_mm) + panel.viewport().pos()
+    colour = image.pixelColor(point)
+    return colour.red(), colour.green(), colour.blue()
+
+
+def _panel(window, plane, predicate):
+    return next(p for p in window.panels if p.plane == plane and predicate(p))
+
+
+def _save(widget, name: str) -> None:
+    if SCREENSHOTS:
+        widget.grab().save(os.path.join(SCREENSHOTS, name))
+
+
+def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, seg_pair):
+    original, synthesized, plugin_folder = seg_pair
+    docks = ("GAN plugins", "Hallucination check")
+    assert main_window.install_tools(tuple(tool for tool in TOOLS if tool.name in docks)) == {}
+    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
+    dock = main_window.dock_widget("Hallucination check")
+    box = dock.segmentation
+    dock.parentWidget().raise_()  # the dock's tab, as a reader clicks it
+    dock.tabs.setCurrentWidget(box)
+    assert not box.run_button.isEnabled()  # nothing compared yet
+    main_window.show_compare(original, [synthesized])
+    assert box.original_combo.findText("tiny-tissue-seg") >= 0
+    box.original_combo.setCurrentText("tiny-tissue-seg")
+    qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert box.is_running()  # off the UI thread
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    assert box.run is not None, box.status_label.text()
+    qtbot.waitUntil(lambda: len(main_window.panels) == 12, timeout=5000)  # + a disagreement column
+    centroid = GEOMETRY.lps_from_index(VENTRICLE_CENTRE_IJK)
+
+    # One region listed: volume, voxels, labels involved, centroid in LPS mm.
+    assert box.table.rowCount() == 1
+    headers = [box.table.horizontalHeaderItem(c).text() for c in range(box.table.columnCount())]
+    row = {headers[c]: box.table.item(0, c).text() for c in range(len(headers))}
+    assert float(row["mL"]) == pytest.approx(4 * 10 * 10 * 2.0 / 1000, rel=1e-3)
+    assert row["Voxels"] == "400"
+    assert row["Labels involved"] == "white matter -> grey matter"
+    assert np.allclose([float(v) for v in row["Centroid LPS (mm)"].split()], centroid, atol=0.051)
+    assert "white matter</b>: Dice 0.9" in box.summary_label.text()
+
+    # Clicking the row moves the crosshair of every panel to the region's centroid.
+    rect = box.table.visualRect(box.table.model().index(0, 0))
+    qtbot.mouseClick(box.table.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    cursor = main_window.state.cursor_lps_mm
+    assert np.all(np.abs(cursor - centroid) <= GEOMETRY.spacing_mm)  # within a voxel
+    main_window.resize(1600, 900)
+    QtCore.QCoreApplication.processEvents()
+
+    axial = [p for p in main_window.panels if p.plane.value == "axial"]
+    synthesized_panel = next(p for p in axial if p.content.volume is synthesized)
+    disagreement_panel = next(p for p in axial if p.content.title.startswith("labels differ"))
+    original_panel = next(p for p in axial if p.content.volume is original and p is not disagreement_panel)
+    # The region is outlined and the crosshair sits on it: read the colours a little off centre.
+    probe = centroid + np.array([-2.0, -2.0, 0.0])
+    # Disagreement column: magenta over the original image where the labels differ, nothing elsewhere.
+    r, g, b = _pixel(disagreement_panel, probe)
+    assert r > g + 80 and b > g + 80, (r, g, b)
+    assert DISAGREEMENT_COLOUR == (255, 0, 255)
+    outside = GEOMETRY.lps_from_index((20, 30, 5.5))  # grey matter, same label in both maps
+    r, g, b = _pixel(disagreement_panel, outside)
+    assert abs(r - g) < 8 and abs(g - b) < 8, (r, g, b)
+    # The synthesized panel: its grey-matter label drawn in the label table's colour (reddish).
+    r, g, b = _pixel(synthesized_panel, probe)
+    assert r > g + 20 and r > b + 20, (r, g, b)
+    assert "labels: tiny-tissue-seg (derived)" in synthesized_panel.shown_title()
+    _save(main_window, "seg_consistency_window.png")
+    _save(dock, "seg_consistency_dock.png")
+
+    # SYNTHETIC-safe: the synthesized panel keeps its label; the label maps are no open volumes.
+    assert synthesized_panel.synthetic_labels() and synthesized_panel._synthetic_label.isVisible()
+    assert not original_panel.synthetic_labels() and not disagreement_panel.synthetic_labels()
+    assert all(not volume.is_label_map for volume in main_window.session.volumes)
+    overlays = main_window.session.segmentation
+    assert overlays.synthesized_labels.is_label_map and not overlays.synthesized_labels.is_synthetic
+    assert overlays.synthesized_labels.modality == "SEG"
+
+    # Toggle and opacity: the overlay goes and comes back; the disagreement column stays.
+    box.overlay_check.click()
+    r, g, b = _pixel(synthesized_panel, probe)
+    assert abs(r - g) < 8 and abs(g - b) < 8, (r, g, b)  # plain grey image
+    r, g, b = _pixel(disagreement_panel, probe)
+    assert r > g + 80
+    box.overlay_check.click()
+    box.opacity_slider.setValue(100)
+    r, g, b = _pixel(synthesized_panel, probe)
+    assert (r, g, b) == pytest.approx(GREY_MATTER_RGB, abs=6)
+
+    # Another pair: the check is forgotten, the disagreement column goes.
+    main_window.show_compare(synthesized, [original])
+    qtbot.waitUntil(lambda: len(main_window.panels) == 9, timeout=5000)
+    assert box.table.rowCount() == 0 and main_window.session.segmentation is None
