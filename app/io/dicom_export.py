@@ -166,6 +166,11 @@ def write_derived_series(
         raise ExportError(
             "a colour (RGB) image cannot be written as a derived greyscale DICOM series; write it as .nii.gz"
         )
+    if volume.is_label_map:
+        raise ExportError(
+            "a label map (segmentation) is not an image and is not written as an image series;"
+            " write it as .nii.gz (marked as a label map)"
+        )
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
     source_series = source_of(volume, source)

@@ -26,6 +26,8 @@ RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
 SYNTHETIC_DESCRIP = b"SYNTHETIC (GAN output)"
 # Every image of a blinded reader-study package, real or synthetic alike (so it tells nothing).
 BLINDED_STUDY_DESCRIP = b"BLINDED STUDY IMAGE - MAY BE SYNTHETIC"
+# A segmentation's label map: derived data, neither an acquired nor a synthesized image.
+LABEL_MAP_DESCRIP = b"SEGMENTATION label map (derived, not an image)"
 
 
 def is_nifti_path(path: str | Path) -> bool:
@@ -134,7 +136,9 @@ def _orthonormal_geometry(lps_from_ijk: np.ndarray) -> Geometry:
 def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = None) -> Path:
     """Write a Volume as NIfTI with the RAS affine (sform and qform, code 1 = scanner).
 
-    A synthesized volume always gets a JSON sidecar carrying its provenance.
+    A synthesized volume always gets a JSON sidecar carrying its provenance; a label map
+    (``Volume.label_map``) is written with the NIfTI label intent, a SEGMENTATION description
+    and its label table and plugin in the sidecar, never as an image.
     """
     import nibabel as nib
 
@@ -152,6 +156,11 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
     elif volume.blinded_study_image:
         image.header["descrip"] = BLINDED_STUDY_DESCRIP
     sidecar = dict(extra_sidecar or {})
+    if volume.is_label_map:
+        image.header.set_intent("label")
+        if not volume.is_synthetic:  # never in place of the SYNTHETIC marking
+            image.header["descrip"] = LABEL_MAP_DESCRIP
+        sidecar["LabelMap"] = volume.label_map.to_dict()
     if volume.modality:
         sidecar.setdefault("Modality", volume.modality)
     if volume.provenance is not None:

@@ -53,8 +53,9 @@ def _pixel(panel, lps_mm) -> tuple[int, int, int]:
     return colour.red(), colour.green(), colour.blue()
 
 
-def _panel(window, plane, predicate):
-    return next(p for p in window.panels if p.plane == plane and predicate(p))
+def _install_docks(window) -> None:
+    docks = ("GAN plugins", "Hallucination check")
+    assert window.install_tools(tuple(tool for tool in TOOLS if tool.name in docks)) == {}
 
 
 def _save(widget, name: str) -> None:
@@ -64,8 +65,7 @@ def _save(widget, name: str) -> None:
 
 def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, seg_pair):
     original, synthesized, plugin_folder = seg_pair
-    docks = ("GAN plugins", "Hallucination check")
-    assert main_window.install_tools(tuple(tool for tool in TOOLS if tool.name in docks)) == {}
+    _install_docks(main_window)
     assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
     dock = main_window.dock_widget("Hallucination check")
     box = dock.segmentation
@@ -143,3 +143,38 @@ def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, s
     main_window.show_compare(synthesized, [original])
     qtbot.waitUntil(lambda: len(main_window.panels) == 9, timeout=5000)
     assert box.table.rowCount() == 0 and main_window.session.segmentation is None
+
+
+def test_a_plugin_that_refuses_the_synthesized_volume_is_one_message_and_nothing_drawn(
+    qtbot, main_window, seg_pair, tmp_path
+):
+    original, synthesized, plugin_folder = seg_pair
+    ct_only = make_segmentation_plugin(tmp_path / "ct-seg", name="ct-seg", input={"modality": "CT"})
+    _install_docks(main_window)
+    plugins = main_window.dock_widget("GAN plugins")
+    assert plugins.add_plugin_folder(plugin_folder) and plugins.add_plugin_folder(ct_only)
+    box = main_window.dock_widget("Hallucination check").segmentation
+    main_window.show_compare(original, [synthesized])
+    box.original_combo.setCurrentText("tiny-tissue-seg")
+    box.synthesized_combo.setCurrentText("ct-seg")
+    qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    message = box.status_label.text()
+    assert message.startswith("Segmentation check failed: segmenting the synthesized volume"), message
+    assert "\n" not in message and "Traceback" not in message
+    assert box.run is None and main_window.session.segmentation is None and len(main_window.panels) == 9
+    assert box.run_button.isEnabled()  # can be run again with another choice
+
+
+def test_a_check_finishing_after_the_pair_changed_is_not_shown(qtbot, main_window, seg_pair):
+    original, synthesized, plugin_folder = seg_pair
+    _install_docks(main_window)
+    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
+    box = main_window.dock_widget("Hallucination check").segmentation
+    main_window.show_compare(original, [synthesized])
+    assert box.start()
+    main_window.show_compare(synthesized, [original])  # while it runs
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    assert "changed during the check" in box.status_label.text()
+    assert box.run is None and main_window.session.segmentation is None
+    assert box.table.rowCount() == 0 and len(main_window.panels) == 9
