@@ -15,6 +15,7 @@ from app.core.label_map import DEFAULT_COLOURS
 from app.core.volume import Volume
 
 DEFAULT_LABEL_OPACITY = 0.4
+DISAGREEMENT_COLOUR = (255, 0, 255)  # magenta: no tissue label's, neither sign's of the difference maps
 DISAGREEMENT_OPACITY = 0.8  # the disagreement column shows nothing else: drawn strongly
 
 

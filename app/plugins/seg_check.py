@@ -15,16 +15,11 @@ import numpy as np
 
 from app.analysis.seg_consistency import SegmentationConsistency, compare_label_maps, labels_on_grid
 from app.core.label_map import LabelEntry, LabelMapProvenance, label_names
+from app.core.label_overlays import DISAGREEMENT_COLOUR
 from app.core.volume import Volume
 from app.plugins.errors import InputMismatchError
 from app.plugins.manifest import PluginManifest
 from app.plugins.runtime import CancelCallback, ProgressCallback, segment
-
-DISAGREEMENT_COLOUR = (
-    255,
-    0,
-    255,
-)  # magenta: no tissue label's colour, neither sign's of the difference maps
 
 
 @dataclass

@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.compare_pair import SIGN_CONVENTION, difference
 from app.core.display import WindowLevel, default_window, percentile_window
+from app.core.label_map import label_names
 from app.core.label_overlays import DISAGREEMENT_OPACITY, SegmentationOverlays, label_colour_table
 from app.core.planes import Plane
 from app.core.resample import lazy_resample_like
@@ -72,6 +73,7 @@ class CompareView(QtWidgets.QWidget):
         if segmentation is not None and not segmentation.belongs_to(original, others[0]):
             segmentation = None
         self.segmentation = segmentation
+        self._label_colours: dict[int, np.ndarray] = {}  # id(label map) -> RGBA per value
         self.disagreement_content: PanelContent | None = None
         if segmentation is not None:
             regions = len(segmentation.disagreement.label_map.labels) - 1  # "labels agree" is not one
@@ -157,14 +159,23 @@ class CompareView(QtWidgets.QWidget):
             return
         self.segmentation = overlays
 
-        def layer(labels: Volume, opacity: float, shown: bool) -> LabelLayer:
-            plugin = labels.label_map.plugin_name
-            return LabelLayer(labels, label_colour_table(labels), opacity, shown, f"labels: {plugin} (derived)")
+        def layer(labels: Volume, opacity: float, shown: bool, note: bool = True) -> LabelLayer:
+            if id(labels) not in self._label_colours:  # one table per label map, not per opacity step
+                self._label_colours[id(labels)] = label_colour_table(labels)
+            provenance = labels.label_map
+            return LabelLayer(
+                labels,
+                self._label_colours[id(labels)],
+                opacity,
+                shown,
+                f"labels: {provenance.plugin_name} (derived)" if note else "",
+                label_names(provenance.labels),
+            )
 
         original_layer = layer(overlays.original_labels, overlays.opacity, overlays.shown)
         synthesized_layer = layer(overlays.synthesized_labels, overlays.opacity, overlays.shown)
-        disagreement_layer = layer(overlays.disagreement, DISAGREEMENT_OPACITY, True)
-        disagreement_layer.note = ""  # the column's title says what it shows
+        # The column's title says what it shows.
+        disagreement_layer = layer(overlays.disagreement, DISAGREEMENT_OPACITY, True, note=False)
         for panel in self.grid.panels:
             if panel.content is self.original_content:
                 panel.set_label_layer(original_layer)

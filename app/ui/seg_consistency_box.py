@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from app.core.label_overlays import DEFAULT_LABEL_OPACITY, SegmentationOverlays
+from app.core.label_overlays import DEFAULT_LABEL_OPACITY, DISAGREEMENT_COLOUR, SegmentationOverlays
 from app.core.volume import Volume
 from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
 
@@ -293,13 +293,18 @@ class SegConsistencyBox(QtWidgets.QWidget):
 
     def _fill_summary(self) -> None:
         lines = []
+        colours = {entry.value: entry.colour_rgb for entry in self.run.original_labels.label_map.labels}
         for label in self.run.result.labels:
+            r, g, b = colours.get(label.label, (128, 128, 128))
+            swatch = f'<span style="color: rgb({r}, {g}, {b})">&#9632;</span> '  # its overlay colour
             dice = "n/a" if label.dice is None else f"{label.dice:.3f}"
             change = "" if label.volume_change_percent is None else f" ({label.volume_change_percent:+.1f} %)"
             hd95 = "" if label.hd95_mm is None else f", HD95 {label.hd95_mm:.1f} mm"
             lines.append(
-                f"<b>{label.name}</b>: Dice {dice}, volume {label.volume_change_ml:+.3g} mL{change}{hd95}"
+                f"{swatch}<b>{label.name}</b>: Dice {dice}, volume {label.volume_change_ml:+.3g} mL{change}{hd95}"
             )
+        r, g, b = DISAGREEMENT_COLOUR
+        lines.append(f'<span style="color: rgb({r}, {g}, {b})">&#9632;</span> labels differ (its own column)')
         self.summary_label.setText("<br>".join(lines))
 
     # ----- regions ------------------------------------------------------------------------

@@ -73,13 +73,15 @@ class PanelContent:
 @dataclass
 class LabelLayer:
     """A label map drawn over a panel: ``colours`` is RGBA per label value (row = value; alpha 0
-    leaves a value undrawn), faded by ``opacity``; ``note`` joins the panel's title while shown."""
+    leaves a value undrawn), faded by ``opacity``; ``note`` joins the panel's title while shown;
+    ``names`` (value -> name) are read out under the mouse."""
 
     volume: Volume
     colours: np.ndarray
     opacity: float = 0.4
     shown: bool = True
     note: str = ""
+    names: dict[int, str] = field(default_factory=dict)
 
 
 class _SliceViewBox(pg.ViewBox):
@@ -457,9 +459,17 @@ class SliceView(pg.GraphicsView):
         self._draw_labels(position_mm)
         self._draw_outline(position_mm)
 
-    def _draw_labels(self, position_mm: float | None) -> None:
+    def shown_label_layer(self) -> LabelLayer | None:
+        """The label layer drawn now: not while flicker shows the partner (the labels are of the
+        panel's own volume, not of the image flickered in)."""
         layer = self.label_layer
-        if layer is None or not layer.shown or position_mm is None:
+        if layer is None or not layer.shown or self.volume is not self.content.volume:
+            return None
+        return layer
+
+    def _draw_labels(self, position_mm: float | None) -> None:
+        layer = self.shown_label_layer()
+        if layer is None or position_mm is None:
             self._labels_item.hide()
             return
         cut = self._cut(layer.volume, position_mm)
@@ -520,8 +530,8 @@ class SliceView(pg.GraphicsView):
     def shown_title(self) -> str:
         """The panel's title: what it shows, and the label map drawn over it (derived data)."""
         title = self.content.title or self.volume.name
-        layer = self.label_layer
-        if layer is not None and layer.shown and layer.note:
+        layer = self.shown_label_layer()
+        if layer is not None and layer.note:
             title += f"  + {layer.note}"
         return title
 
@@ -681,9 +691,15 @@ class SliceView(pg.GraphicsView):
             if volume.is_synthetic
             else volume.name
         )
+        layer = self.shown_label_layer()
+        label_text = ""
+        if layer is not None and layer.names:
+            label = layer.volume.value_at_lps(lps)
+            if not np.isnan(label):
+                label_text = f"  label {layer.names.get(int(label), int(label))}"
         return (
             f"{source}  voxel ({rounded[0]}, {rounded[1]}, {rounded[2]})  "
-            f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm  value {value_text}"
+            f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm  value {value_text}{label_text}"
         )
 
     def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:

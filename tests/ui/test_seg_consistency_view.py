@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
+from app.core.label_overlays import DISAGREEMENT_COLOUR
 from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
-from app.plugins.seg_check import DISAGREEMENT_COLOUR
 from app.ui.docks import TOOLS
 from tests.plugins.plugin_factory import make_segmentation_plugin
 from tests.ui.conftest import widget_pos_of_lps
@@ -91,6 +91,7 @@ def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, s
     assert row["Labels involved"] == "white matter -> grey matter"
     assert np.allclose([float(v) for v in row["Centroid LPS (mm)"].split()], centroid, atol=0.051)
     assert "white matter</b>: Dice 0.9" in box.summary_label.text()
+    assert 'rgb(200, 120, 120)">&#9632;</span> <b>grey matter' in box.summary_label.text()  # legend
 
     # Clicking the row moves the crosshair of every panel to the region's centroid.
     rect = box.table.visualRect(box.table.model().index(0, 0))
@@ -138,6 +139,16 @@ def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, s
     box.opacity_slider.setValue(100)
     r, g, b = _pixel(synthesized_panel, probe)
     assert (r, g, b) == pytest.approx(GREY_MATTER_RGB, abs=6)
+    # The label under the mouse is read out with the value.
+    assert "label grey matter" in synthesized_panel.readout_at_scene(synthesized_panel.lps_to_scene(probe))
+    assert "label white matter" in original_panel.readout_at_scene(original_panel.lps_to_scene(probe))
+    # Flicker shows the synthesized image in the original panel: the original's labels are not
+    # drawn over it.
+    main_window.view.toggle_flicker()
+    assert original_panel.volume is synthesized and original_panel.shown_label_layer() is None
+    assert "+ labels" not in original_panel.shown_title()
+    main_window.view.toggle_flicker()
+    assert original_panel.shown_label_layer() is not None
 
     # Another pair: the check is forgotten, the disagreement column goes.
     main_window.show_compare(synthesized, [original])
