@@ -53,6 +53,10 @@ def _researchers_files(folder: Path) -> None:
     (folder / "my_project.py").write_text(MY_PROJECT)
     namespace = runpy.run_path(str(folder / "my_project.py"))
     torch.save(namespace["MyDenoiser"]().state_dict(), folder / "denoiser.pth")
+    from monai.networks.nets import UNet  # pinned in requirements.txt (tests only)
+
+    monai_net = UNet(spatial_dims=3, in_channels=1, out_channels=3, channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2)
+    torch.save(monai_net.state_dict(), folder / "monai_seg.pth")  # as the guide's export_monai.py builds it
     data = np.random.default_rng(0).uniform(0, 800, (40, 48, 4)).astype(np.float32)
     nib.save(nib.Nifti1Image(data, np.diag([1.0, 1.0, 3.0, 1.0])), folder / "scan.nii.gz")
 
@@ -76,6 +80,9 @@ def test_the_guide_has_the_three_routes_and_the_orientation_check():
     blocks = guide_blocks()
     files = {name for _, name, _ in blocks if name}
     assert {"my-mr2ct/plugin.yaml", "my-denoiser/plugin.yaml", "export_torchscript.py", "export_onnx.py"} <= files
+    assert {"export_monai.py", "my-monai-seg/plugin.yaml"} <= files and "--segment my-monai-seg" in "\n".join(
+        body for kind, _, body in blocks if kind == "bash"
+    )
     commands = "\n".join(body for kind, _, body in blocks if kind == "bash")
     assert "--show-input" in commands and commands.count("plugins check") >= 3
 
@@ -97,13 +104,18 @@ def test_every_command_of_the_guide_works(tmp_path, monkeypatch, capsys):
             out = _run_line(line, tmp_path, capsys)
             if "plugins check" in line:
                 checks.append(out)
-    assert len(checks) == 4
+    assert len(checks) == 5
     for out in checks:
         assert all(row.startswith("ok ") for row in out.splitlines()), out
     assert "generator contract: fake input (1, 1, 128, 128)" in checks[1]  # size_multiple 128
     assert "generator contract: fake input (1, 1, 128, 128)" in checks[2]  # the ONNX U-Net too
     assert (tmp_path / "seen.png").stat().st_size > 0
     assert (tmp_path / "synthetic-ct.nii.gz").stat().st_size > 0
+    import json
+
+    consistency = json.loads((tmp_path / "consistency.json").read_text())["consistency"]
+    assert consistency["segmentations"]["original"]["plugin_name"] == "my-monai-seg"
+    assert [label["name"] for label in consistency["labels"]] == ["grey matter", "white matter"]
 
     # The refusals the guide quotes are the ones the check gives.
     guide = GUIDE.read_text()
