@@ -214,8 +214,18 @@ def nearest_real_images(
     return found
 
 
-def _scored(moved, moves, correlation, stack, data_range, count, weights, candidates) -> list[Neighbour]:
-    """MS-SSIM of the moved sample with its best-correlated real images, best first."""
+def _scored(
+    moved: np.ndarray,
+    moves: list[tuple[bool, int, int]],
+    correlation: np.ndarray,
+    stack: np.ndarray,
+    data_range: float,
+    count: int,
+    weights: Sequence[float],
+    candidates: int,
+) -> list[Neighbour]:
+    """MS-SSIM of the moved sample with its best-correlated real images, best first.
+    ``correlation[m, r]``: of move ``m`` of the sample with real image ``r``."""
     best = np.argmax(correlation, axis=0)  # per real image: the move that matches it best
     best_correlation = correlation[best, np.arange(len(stack))]
     chosen = np.argsort(-best_correlation, kind="stable")[: max(candidates, count)]
@@ -238,7 +248,9 @@ def _standardised(images: np.ndarray) -> np.ndarray:
     return centred / np.where(spread > 0, spread, 1.0)
 
 
-MEMORISATION_MS_SSIM = 0.95  # a sample this close to a real image may be a memorised copy
+# A sample this close to a real image may be a memorised copy. Judged on the TRAINING head only:
+# it lies below every near-copy of the shipped generator's training images (its card's table).
+MEMORISATION_MS_SSIM = 0.95
 PAIRWISE_REAL = 48  # real images whose mean pairwise MS-SSIM is the diversity reference
 NEAR_DUPLICATE_MS_SSIM = 0.95  # two samples this alike: partial mode collapse (one mode, two seeds)
 
