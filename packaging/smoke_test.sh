@@ -134,8 +134,9 @@ if [ -n "${SMOKE_PLUGIN:-}" ]; then
 else
   candidates=()
   # Image-to-image plugins first (a denoiser is the quickest); the DCGAN sampler takes no input.
+  # A segmentation plugin (mr_t1_brain_tissue) makes label maps, not images: synthesize refuses it.
   for manifest in "$ROOT"/opt/synthview/_internal/plugins/*/{plugin.yaml,plugin.yml,plugin.toml}; do
-    [ -e "$manifest" ] && candidates+=("$(dirname "$manifest")")
+    [ -e "$manifest" ] && ! grep -Eq '^task:[[:space:]]*"?segmentation' "$manifest" && candidates+=("$(dirname "$manifest")")
   done
   ordered=()
   for plugin in "${candidates[@]}"; do [[ "$plugin" == *dcgan* ]] || ordered+=("$plugin"); done

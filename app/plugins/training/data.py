@@ -110,8 +110,29 @@ def _head(name: str, volume, brain_mask: np.ndarray) -> Head:
 
 
 def _mni_brain_mask(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    grey, white = _as_probabilities(gm, wm)
+    return grey + white > 0.5
+
+
+def _as_probabilities(gm: np.ndarray, wm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """nilearn stores the MNI152 probability maps as 0-255: divided back to 0-1 (a threshold of
+    0.5 on the stored values would take nearly every voxel of the brain as both tissues)."""
     scale = max(float(gm.max()), float(wm.max()), 1.0)
-    return (gm + wm) / (scale if scale > 1.5 else 1.0) > 0.5
+    scale = scale if scale > 1.5 else 1.0
+    return gm / scale, wm / scale
+
+
+def mni_tissue_probabilities() -> tuple[np.ndarray, np.ndarray]:
+    """nilearn's grey and white matter probability maps of the held-out MNI152 head, 0-1,
+    voxels[k, j, i] on the T1's grid (the reference the tissue segmentation is evaluated on)."""
+    data = nilearn_data_dir()
+    grey, white = (np.asarray(_read(data / name).voxels, np.float32) for name in (MNI_GM_NAME, MNI_WM_NAME))
+    return _as_probabilities(grey, white)
+
+
+def heldout_t1_volume():
+    """The held-out MNI152 T1 as the app reads it (a Volume with its geometry)."""
+    return _read(nilearn_data_dir() / MNI_T1_NAME)
 
 
 def write_cache(path: Path = DEFAULT_CACHE) -> Path:

@@ -233,3 +233,44 @@ def calibrate_dead_zone(
     best = min(errors, key=errors.get)
     network.dead_zone = best
     return best, errors
+
+
+def train_segmenter(
+    network: nn.Module,
+    sample_batch: BatchSampler,
+    iterations: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+    learning_rate: float = 1e-3,
+    max_seconds: float = float("inf"),
+    log: Callable[[str], None] = print,
+) -> tuple[nn.Module, TrainingRun]:
+    """Train a segmentation network (logits per class) with cross-entropy on labelled crops.
+
+    ``sample_batch`` returns (images (B, 1, H, W), labels (B, H, W) int64). Adam with cosine decay
+    of the learning rate over the planned iterations or the time guard, whichever ends first
+    (so a run cut short by the guard still ends at a small learning rate); seeded.
+    """
+    torch.manual_seed(seed)
+    network = network.to(device).train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    started = time.perf_counter()
+    planned = max(iterations, 1)
+    recent: list[float] = []
+    step = 0
+    for step in range(1, iterations + 1):
+        fraction = max(step / planned, (time.perf_counter() - started) / max_seconds)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+        images, labels = sample_batch(batch_size)
+        loss = nn.functional.cross_entropy(network(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        recent = (recent + [loss.item()])[-50:]
+        if step % 100 == 0:
+            log(f"  step {step}/{iterations}: cross-entropy {sum(recent) / len(recent):.4f}")
+        if fraction >= 1.0 or _past_time_guard(started, max_seconds, step, log):
+            break
+    return network.eval().cpu(), _training_run(step, started, recent, device)

@@ -134,3 +134,55 @@ class ResidualUNet(nn.Module):
         if self.dead_zone > 0.0:
             correction = correction.sign() * (correction.abs() - self.dead_zone).clamp(min=0.0)
         return (centre + correction).clamp(-1.0, 1.0)
+
+
+def _conv_bn_pair(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect", bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.LeakyReLU(0.1, True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=dilation, dilation=dilation, padding_mode="reflect", bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.LeakyReLU(0.1, True),
+    )
+
+
+class TissueUNet(nn.Module):
+    """image (B, 1, H, W) in [-1, 1] -> (B, classes, H, W) logits; the runtime takes the argmax.
+
+    A small 2D U-Net: four scales (average-pool down, bilinear upsample + 3x3 conv up, no
+    transposed convolutions), two 3x3 convolutions per scale, the deepest dilated, so each
+    output pixel sees about 130 pixels around it: enough to tell the brain from the scalp and
+    skull on a slice. Batch normalisation after every convolution (without it the loss stalled
+    on the shared CPU's budget of iterations); in eval mode it uses the running statistics, so a
+    slice's labels do not depend on the other slices of its batch. Sides must be multiples of 8.
+    Ships as TorchScript.
+    """
+
+    def __init__(self, classes: int = 4, ngf: int = 16) -> None:
+        super().__init__()
+        self.enc0 = _conv_bn_pair(1, ngf)
+        self.enc1 = _conv_bn_pair(ngf, ngf * 2)
+        self.enc2 = _conv_bn_pair(ngf * 2, ngf * 4)
+        self.enc3 = _conv_bn_pair(ngf * 4, ngf * 4, dilation=2)
+        self.up2 = nn.Conv2d(ngf * 4, ngf * 4, 3, padding=1, padding_mode="reflect")
+        self.dec2 = _conv_bn_pair(ngf * 8, ngf * 4)
+        self.up1 = nn.Conv2d(ngf * 4, ngf * 2, 3, padding=1, padding_mode="reflect")
+        self.dec1 = _conv_bn_pair(ngf * 4, ngf * 2)
+        self.up0 = nn.Conv2d(ngf * 2, ngf, 3, padding=1, padding_mode="reflect")
+        self.dec0 = _conv_bn_pair(ngf * 2, ngf)
+        self.head = nn.Conv2d(ngf, classes, 1)
+
+    @staticmethod
+    def _up(x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e0 = self.enc0(x[:, :1])
+        e1 = self.enc1(nn.functional.avg_pool2d(e0, 2))
+        e2 = self.enc2(nn.functional.avg_pool2d(e1, 2))
+        e3 = self.enc3(nn.functional.avg_pool2d(e2, 2))
+        d2 = self.dec2(torch.cat([self.up2(self._up(e3)), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(self._up(d2)), e1], 1))
+        d0 = self.dec0(torch.cat([self.up0(self._up(d1)), e0], 1))
+        return self.head(d0)
