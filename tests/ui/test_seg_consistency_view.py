@@ -189,3 +189,18 @@ def test_a_check_finishing_after_the_pair_changed_is_not_shown(qtbot, main_windo
     assert "changed during the check" in box.status_label.text()
     assert box.run is None and main_window.session.segmentation is None
     assert box.table.rowCount() == 0 and len(main_window.panels) == 9
+
+
+def test_cancel_leaves_nothing_drawn(qtbot, main_window, seg_pair):
+    original, synthesized, plugin_folder = seg_pair
+    _install_docks(main_window)
+    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
+    box = main_window.dock_widget("Hallucination check").segmentation
+    main_window.show_compare(original, [synthesized])
+    qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert box.cancel_button.isEnabled()
+    qtbot.mouseClick(box.cancel_button, QtCore.Qt.MouseButton.LeftButton)  # before the first slice
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    assert box.status_label.text() == "Cancelled; no label maps were made."
+    assert box.run is None and main_window.session.segmentation is None and len(main_window.panels) == 9
+    assert box.run_button.isEnabled() and not box.cancel_button.isEnabled()
