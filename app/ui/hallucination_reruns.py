@@ -8,13 +8,13 @@ so the hallucination panel shows it as a linked map column of the compare layout
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
 from app.core.volume import Volume
+from app.ui.plugin_task import PluginTask, Work
 
 if TYPE_CHECKING:
     from app.plugins.rerun_maps import RerunKind
@@ -22,47 +22,16 @@ if TYPE_CHECKING:
 PairProvider = Callable[[], tuple[Volume, Volume] | None]
 
 
-class _RerunSignals(QtCore.QObject):
-    progress = QtCore.Signal(float, str)
-    finished = QtCore.Signal(object)  # map Volume
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
+def rerun_work(request, original: Volume, synthesized: Volume, manifests: list) -> Work:
+    """Load the plugin that made ``synthesized`` and compute one map (run by a PluginTask)."""
 
+    def work(progress, cancel):
+        from app.plugins.uncertainty_runs import compute_map, resolve_plugin
 
-class RerunTask(QtCore.QRunnable):
-    """Load the plugin that made ``synthesized`` and compute one map, off the UI thread."""
+        plugin = resolve_plugin(synthesized, manifests)
+        return compute_map(request, plugin, original, synthesized, progress=progress, cancel=cancel)
 
-    def __init__(self, request, original: Volume, synthesized: Volume, manifests: list) -> None:
-        super().__init__()
-        self.request = request
-        self.original = original
-        self.synthesized = synthesized
-        self.manifests = manifests
-        self.cancel_event = threading.Event()
-        self.signals = _RerunSignals()
-
-    def run(self) -> None:
-        try:
-            from app.plugins.errors import PluginError, SynthesisCancelled
-            from app.plugins.uncertainty_runs import compute_map, resolve_plugin
-
-            plugin = resolve_plugin(self.synthesized, self.manifests)
-            result = compute_map(
-                self.request,
-                plugin,
-                self.original,
-                self.synthesized,
-                progress=self.signals.progress.emit,
-                cancel=self.cancel_event.is_set,
-            )
-        except SynthesisCancelled:
-            self.signals.cancelled.emit()
-        except PluginError as error:
-            self.signals.failed.emit(str(error))
-        except Exception as error:  # noqa: BLE001 - a failed rerun is a message, never a crash
-            self.signals.failed.emit(f"{type(error).__name__}: {error}")
-        else:
-            self.signals.finished.emit(result)
+    return work
 
 
 class RerunMapsBox(QtWidgets.QGroupBox):
@@ -81,7 +50,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
 
         self.pair_provider = pair_provider or (lambda: None)
         self.manifests_provider = manifests_provider or (lambda: [])
-        self._task: RerunTask | None = None
+        self._task: PluginTask | None = None
         self.last_error = ""
         self._discovered: dict[str, object] = {}  # plugin name -> manifest (discovery reads files)
 
@@ -192,8 +161,7 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         request = MapRequest(
             kind, mc_samples=self.mc_samples_spin.value(), noise_fraction=self.noise_spin.value() / 100
         )
-        task = RerunTask(request, pair[0], pair[1], list(self.manifests_provider() or []))
-        task.setAutoDelete(False)
+        task = PluginTask(rerun_work(request, pair[0], pair[1], list(self.manifests_provider() or [])))
         task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(self._on_finished)
         task.signals.failed.connect(self._on_failed)

@@ -10,7 +10,6 @@ disagreement regions are listed like the residual regions: click one to go there
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -18,47 +17,10 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.label_overlays import DEFAULT_LABEL_OPACITY, DISAGREEMENT_COLOUR, SegmentationOverlays
 from app.core.volume import Volume
+from app.ui.plugin_task import PluginTask
 from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
 
 SAME_PLUGIN = "(same as the original's)"
-
-
-class _Signals(QtCore.QObject):
-    progress = QtCore.Signal(float, str)
-    finished = QtCore.Signal(object)  # ConsistencyRun
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
-
-
-class ConsistencyTask(QtCore.QRunnable):
-    """Both segmentations and their comparison, off the UI thread."""
-
-    def __init__(self, original: Volume, synthesized: Volume, manifests: tuple) -> None:
-        super().__init__()
-        self.original, self.synthesized, self.manifests = original, synthesized, manifests
-        self.cancel_event = threading.Event()
-        self.signals = _Signals()
-
-    def run(self) -> None:
-        try:
-            from app.plugins.errors import PluginError, SynthesisCancelled
-            from app.plugins.seg_check import run_consistency
-
-            run = run_consistency(
-                self.original,
-                self.synthesized,
-                self.manifests,
-                progress=self.signals.progress.emit,
-                cancel=self.cancel_event.is_set,
-            )
-        except SynthesisCancelled:
-            self.signals.cancelled.emit()
-        except PluginError as error:
-            self.signals.failed.emit(str(error))
-        except Exception as error:  # noqa: BLE001 - a failed check is a message, never a crash
-            self.signals.failed.emit(f"{type(error).__name__}: {error}")
-        else:
-            self.signals.finished.emit(run)
 
 
 class SegConsistencyBox(QtWidgets.QWidget):
@@ -80,7 +42,7 @@ class SegConsistencyBox(QtWidgets.QWidget):
         self.manifests_provider = manifests_provider or (lambda: [])
         self.run = None  # the ConsistencyRun shown (app.plugins.seg_check)
         self.pair: tuple[Volume, Volume] | None = None  # what it was run on
-        self._task: ConsistencyTask | None = None
+        self._task: PluginTask | None = None
         self._task_pair: tuple[Volume, Volume] | None = None
         self._manifests: list = []
 
@@ -200,8 +162,12 @@ class SegConsistencyBox(QtWidgets.QWidget):
         pair, manifests = self.pair_provider(), self.chosen_manifests()
         if self._task is not None or pair is None or manifests is None:
             return False
-        task = ConsistencyTask(pair[0], pair[1], manifests)
-        task.setAutoDelete(False)
+        def work(progress, cancel):
+            from app.plugins.seg_check import run_consistency
+
+            return run_consistency(pair[0], pair[1], manifests, progress=progress, cancel=cancel)
+
+        task = PluginTask(work)
         task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(self._on_finished)
         task.signals.failed.connect(self._on_failed)

@@ -46,6 +46,16 @@ def seg_pair(tmp_path):
     )
 
 
+@pytest.fixture
+def compared(main_window, seg_pair):
+    """The pair compared, the segmentation plugin known: (original, synthesized, the dock's box)."""
+    original, synthesized, plugin_folder = seg_pair
+    _install_docks(main_window)
+    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
+    main_window.show_compare(original, [synthesized])
+    return original, synthesized, main_window.dock_widget("Hallucination check").segmentation
+
+
 def _pixel(panel, lps_mm) -> tuple[int, int, int]:
     image = panel.grab().toImage()
     point = widget_pos_of_lps(panel, lps_mm) + panel.viewport().pos()
@@ -177,12 +187,8 @@ def test_a_plugin_that_refuses_the_synthesized_volume_is_one_message_and_nothing
     assert box.run_button.isEnabled()  # can be run again with another choice
 
 
-def test_a_check_finishing_after_the_pair_changed_is_not_shown(qtbot, main_window, seg_pair):
-    original, synthesized, plugin_folder = seg_pair
-    _install_docks(main_window)
-    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
-    box = main_window.dock_widget("Hallucination check").segmentation
-    main_window.show_compare(original, [synthesized])
+def test_a_check_finishing_after_the_pair_changed_is_not_shown(qtbot, main_window, seg_pair, compared):
+    original, synthesized, box = compared
     assert box.start()
     main_window.show_compare(synthesized, [original])  # while it runs
     qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
@@ -191,12 +197,8 @@ def test_a_check_finishing_after_the_pair_changed_is_not_shown(qtbot, main_windo
     assert box.table.rowCount() == 0 and len(main_window.panels) == 9
 
 
-def test_cancel_leaves_nothing_drawn(qtbot, main_window, seg_pair):
-    original, synthesized, plugin_folder = seg_pair
-    _install_docks(main_window)
-    assert main_window.dock_widget("GAN plugins").add_plugin_folder(plugin_folder)
-    box = main_window.dock_widget("Hallucination check").segmentation
-    main_window.show_compare(original, [synthesized])
+def test_cancel_leaves_nothing_drawn(qtbot, main_window, compared):
+    box = compared[2]
     qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
     assert box.cancel_button.isEnabled()
     qtbot.mouseClick(box.cancel_button, QtCore.Qt.MouseButton.LeftButton)  # before the first slice
