@@ -43,6 +43,15 @@ def _training_run(step: int, started: float, recent_losses: list[float], device:
     return TrainingRun(step, round(time.perf_counter() - started, 1), round(final, 5), device.type)
 
 
+def _cosine_rate(optimizer, learning_rate: float, step_fraction: float, started: float, max_seconds: float) -> float:
+    """Set the cosine-decayed learning rate at the further of the step and time-guard fractions
+    (a run cut short by the guard still ends at a small rate); returns that fraction."""
+    fraction = max(step_fraction, (time.perf_counter() - started) / max_seconds)
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+    return fraction
+
+
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -196,9 +205,7 @@ def train_residual(
     recent: list[float] = []
     step = 0
     for step in range(1, iterations + 1):
-        fraction = max(step / planned, (time.perf_counter() - started) / max_seconds)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+        _cosine_rate(optimizer, learning_rate, step / planned, started, max_seconds)
         degraded, truth = sample_batch(batch_size)
         output = network(degraded)
         weight = 1.0 + change_weight * ((degraded - truth).abs() / change_scale).clamp(max=1.0)
@@ -260,9 +267,7 @@ def train_segmenter(
     recent: list[float] = []
     step = 0
     for step in range(1, iterations + 1):
-        fraction = max(step / planned, (time.perf_counter() - started) / max_seconds)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+        fraction = _cosine_rate(optimizer, learning_rate, step / planned, started, max_seconds)
         images, labels = sample_batch(batch_size)
         loss = nn.functional.cross_entropy(network(images), labels)
         optimizer.zero_grad(set_to_none=True)

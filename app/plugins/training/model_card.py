@@ -210,7 +210,15 @@ def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
         lines += _generator_rows(heldout)
     if benchmark:
         lines += ["", benchmark]
-    lines += [
+    lines += card_closing(
+        card, f"python -m app.plugins.training.shipped --plugins {record.get('folder', '') or '<folder>'} [--quick]"
+    )
+    return "\n".join(lines)
+
+
+def card_closing(card: dict, train_command: str) -> list[str]:
+    """The last sections of every shipped card: intended use, known limits, how to reproduce."""
+    return [
         "",
         "## Intended use",
         card["intended_use"],
@@ -221,11 +229,10 @@ def render_model_card(manifest: dict, record: dict, benchmark: str = "") -> str:
         "## Reproduce",
         "```",
         "python -m app.plugins.training.data            # cache the two heads (build/training_data)",
-        f"python -m app.plugins.training.shipped --plugins {record.get('folder', '') or '<folder>'} [--quick]",
+        train_command,
         "```",
         "",
     ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from app.plugins.training.model_card import card_closing, heldout_use
+
 CLASS_ROWS = (("csf", "CSF"), ("grey_matter", "grey matter"), ("white_matter", "white matter"))
 
 
@@ -70,7 +72,9 @@ def render_tissue_card(manifest: dict, record: dict) -> str:
         f" ({training['threads']} threads, torch {training['torch']}), seed {training['seed']}, {training['trained_utc']}.",
         f"- Command: `{training['command']}` (data: `python -m app.plugins.training.data`).",
         "",
-        f"## Held-out evaluation ({heldout['head']}, never seen in training, nothing tuned on it)",
+        f"## Held-out evaluation ({heldout['head']}: not in the training data, not an untouched test)",
+        *heldout_use(record),
+        "",
         f"Reference: {heldout['reference']}. The plugin runs through the app's runtime"
         f" (`app.plugins.runtime.segment`, {heldout['plugin_seconds']} s on the CPU); the baseline is"
         f" {heldout['baseline']}, with the non-zero voxels of the skull-stripped T1 as its brain mask.",
@@ -81,18 +85,6 @@ def render_tissue_card(manifest: dict, record: dict) -> str:
         "- The MNI152 head is an average of 152 brains: its edges are blurred, so partial-volume voxels are"
         " many and both classifiers split them by intensity, where the probability maps split them by the"
         " individual segmentations averaged.",
-        "",
-        "## Intended use",
-        card["intended_use"],
-        "",
-        "## Known limits and failure modes",
-        card["known_limits"],
-        "",
-        "## Reproduce",
-        "```",
-        "python -m app.plugins.training.data              # cache the two heads (build/training_data)",
-        "python -m app.plugins.training.segmentation      # or plugins/mr_t1_brain_tissue/train.py [--quick]",
-        "```",
-        "",
     ]
+    lines += card_closing(card, "python -m app.plugins.training.segmentation    # or plugins/mr_t1_brain_tissue/train.py [--quick]")
     return "\n".join(lines)
