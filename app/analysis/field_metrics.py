@@ -60,6 +60,28 @@ def _slices(reference: np.ndarray, limit: int) -> list[int]:
     return [with_signal[int(i)] for i in np.linspace(0, len(with_signal) - 1, limit).round()]
 
 
+def scaled_axial_slices(
+    reference: np.ndarray, test: np.ndarray, data_range: float | None = None
+) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]], float]:
+    """The axial slices the 2D metrics use (up to ``MAX_SLICES`` with foreground), both images
+    scaled to 0..1 by the reference's minimum and the data range (given, else the reference's
+    range), clipped: (slice indices, scaled pairs, data range)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    test = np.asarray(test, dtype=np.float64)
+    if reference.shape != test.shape:
+        raise ValueError(f"arrays differ in shape: {reference.shape} vs {test.shape}; resample onto one grid first")
+    finite = np.isfinite(reference) & np.isfinite(test)
+    low = float(np.min(reference[finite]))
+    data_range = float(data_range) if data_range else float(np.max(reference[finite]) - low)
+    data_range = data_range or 1.0
+    slices = _slices(np.where(finite, reference, low), MAX_SLICES)
+    scaled = [
+        (np.clip((reference[k] - low) / data_range, 0, 1), np.clip((test[k] - low) / data_range, 0, 1))
+        for k in slices
+    ]
+    return slices, scaled, data_range
+
+
 def field_metrics(
     reference: np.ndarray,
     test: np.ndarray,
@@ -73,14 +95,8 @@ def field_metrics(
 
     reference = np.asarray(reference, dtype=np.float64)
     test = np.asarray(test, dtype=np.float64)
-    if reference.shape != test.shape:
-        raise ValueError(f"arrays differ in shape: {reference.shape} vs {test.shape}; resample onto one grid first")
+    slices, scaled, data_range = scaled_axial_slices(reference, test, data_range)
     finite = np.isfinite(reference) & np.isfinite(test)
-    low = float(np.min(reference[finite]))
-    data_range = float(data_range) if data_range else float(np.max(reference[finite]) - low)
-    data_range = data_range or 1.0
-    slices = _slices(np.where(finite, reference, low), MAX_SLICES)
-    scaled = [(np.clip((reference[k] - low) / data_range, 0, 1), np.clip((test[k] - low) / data_range, 0, 1)) for k in slices]
     ms_ssim, note = None, ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sewar warns about degenerate windows on flat background

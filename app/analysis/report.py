@@ -150,8 +150,51 @@ def consistency_section(block: dict) -> list[str]:
     return parts
 
 
+def _figure(value, spec: str = ".4f") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "n/a"
+
+
+def field_metrics_section(block: dict) -> list[str]:
+    """The field's metrics (``compare --field-metrics``) as HTML parts; LPIPS / FID marked as not
+    validated for medical images, an absent figure with its reason."""
+    rows = [
+        ("mutual information (nats)", _figure(block.get("mutual_information_nats"))),
+        ("normalised mutual information", _figure(block.get("normalized_mutual_information"))),
+        *((name, _figure(block.get(key))) for name, key in (("UQI", "uqi"), ("VIF-p", "vifp"), ("MS-SSIM", "ms_ssim"))),
+        ("FSIM", _figure(block.get("fsim"))),
+        ("GMSD", _figure(block.get("gmsd"))),
+    ]
+    for name, reason in (block.get("absent") or {}).items():
+        rows.append((f"{name.upper()} absent", reason))
+    parts = [
+        "<h2>Image-quality metrics of the field</h2>",
+        f"<p>Against the {html.escape(str(block.get('against')))}; data range"
+        f" {html.escape(_figure(block.get('data_range'), '.4g'))}; {html.escape(str(block.get('note', '')))}.</p>",
+        _table(rows),
+    ]
+    for key, label in (("lpips", "LPIPS"), ("fid", "FID")):
+        entry = block.get(key)
+        if not entry:
+            continue
+        if entry.get("value") is None:
+            text = f"{label}: not computed ({entry.get('reason')})"
+        else:
+            text = (
+                f"{label} {_figure(entry['value'])} ({entry.get('definition', '')}; weights"
+                f" {entry.get('weights_file')}, SHA-256 {entry.get('weights_sha256')})"
+            )
+        parts.append(
+            f"<p class='learned'><b>{html.escape(label)}: {html.escape(entry.get('warning', 'not validated for medical images'))}.</b>"
+            f" {html.escape(text)}</p>"
+        )
+    return parts
+
+
 def render_report(
-    result: CompareResult, title: str = "Hallucination check", consistency: dict | None = None
+    result: CompareResult,
+    title: str = "Hallucination check",
+    consistency: dict | None = None,
+    field_metrics: dict | None = None,
 ) -> str:
     """The report as one HTML string (images embedded, no external files)."""
     base = result.reference if result.reference is not None else result.original
@@ -257,6 +300,8 @@ def render_report(
         parts.append(
             f"<p>{len(result.regions) - MAX_REGIONS_SHOWN} smaller regions are listed in the JSON only.</p>"
         )
+    if field_metrics:
+        parts.extend(field_metrics_section(field_metrics))
     if consistency:
         parts.extend(consistency_section(consistency))
     parts.append("</body></html>")
@@ -268,6 +313,7 @@ def write_report(
     path: str | Path,
     title: str = "Hallucination check",
     consistency: dict | None = None,
+    field_metrics: dict | None = None,
 ) -> Path:
     path = Path(path)
-    return write_text_atomic(path, render_report(result, title, consistency))
+    return write_text_atomic(path, render_report(result, title, consistency, field_metrics))

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also MI, NMI, UQI, VIF-p and MS-SSIM (against the reference, else the original when of the same kind)",
     )
     parser.add_argument(
+        "--lpips-weights",
+        metavar="PATH",
+        default=None,
+        help="with the field metrics: LPIPS from this file, the state dict of lpips.LPIPS(net='alex') (never"
+        " downloaded; the figure is not validated for medical images)",
+    )
+    parser.add_argument(
         "--segment",
         metavar="PLUGIN",
         default=None,
@@ -181,11 +188,12 @@ def _number(value, spec: str) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _field_metrics(volumes: dict, input_comparable: bool) -> dict | None:
+def _field_metrics(volumes: dict, input_comparable: bool, lpips=None) -> dict | None:
     """MI, NMI, UQI, VIF-p, MS-SSIM, FSIM, GMSD of the synthesized volume against the reference,
     else the original when the two are images of one kind; printed, and returned for the JSON."""
-    from app.analysis.field_metrics import field_metrics
+    from app.analysis.field_metrics import field_metrics, scaled_axial_slices
     from app.core.resample import resample_like
+    from app.plugins.lpips_metric import lpips_entry
     from app.plugins.piq_metrics import fsim_gmsd
 
     against = "reference" if volumes.get("reference") is not None else ("original" if input_comparable else None)
@@ -205,7 +213,14 @@ def _field_metrics(volumes: dict, input_comparable: bool) -> dict | None:
     )
     for name, reason in (metrics.absent or {}).items():
         print(f"  {name}: {reason}")
-    return {"against": against, **metrics.to_dict()}
+    _, pairs, _ = scaled_axial_slices(base.voxels, synthesized.voxels, metrics.data_range)
+    learned = {"lpips": lpips_entry(lpips, pairs)}
+    for name, entry in learned.items():
+        if entry.value is None:
+            print(f"  {name.upper()}: not computed ({entry.reason})")
+        else:
+            print(f"  {name.upper()} {entry.value:.4f} ({entry.warning}; weights {entry.weights_file} sha256 {entry.weights_sha256})")
+    return {"against": against, **metrics.to_dict(), **{name: entry.to_dict() for name, entry in learned.items()}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,6 +265,17 @@ def run(args: argparse.Namespace) -> int:
             segmenters = find_segmentation_plugins(args.segment, args.segment_synthesized)
         except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
             print(f"compare: {error}", file=sys.stderr)
+            return 2
+    lpips = None
+    if args.lpips_weights:
+        args.field_metrics = True
+        try:
+            from app.plugins.lpips_metric import load_lpips
+
+            lpips = load_lpips(args.lpips_weights)
+        except Exception as error:  # noqa: BLE001 - a wrong weights file: a clear message, exit code 2
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            print(f"compare: --lpips-weights {args.lpips_weights}: {reason}", file=sys.stderr)
             return 2
     extra_maps, notes = {}, []
     if args.plugin:
@@ -319,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
             f"{z_text}  {region.description}"
         )
     if args.field_metrics:
-        data["field_metrics"] = json_safe(_field_metrics(volumes, result.input_difference.meaningful))
+        data["field_metrics"] = json_safe(_field_metrics(volumes, result.input_difference.meaningful, lpips))
     if segmenters:
         try:
             data["consistency"] = json_safe(
@@ -340,7 +366,9 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             from app.analysis.report import write_report
 
-            write_report(result, args.report, consistency=data.get("consistency"))
+            write_report(
+                result, args.report, consistency=data.get("consistency"), field_metrics=data.get("field_metrics")
+            )
             print(f"wrote {args.report}")
     except WriteFailed as error:
         print(f"compare: {error}", file=sys.stderr)
