@@ -78,6 +78,11 @@ class Outcome:
     false_regions: list = field(default_factory=list)  # per pass, unmodified pair first
     voxel_scores: list = field(default_factory=list)  # (lesion |z|, healthy |z|) samples
     extra: dict = field(default_factory=dict)
+    # The simplest baseline on the same planted passes: the smoothed |residual| over a fixed
+    # 10 % of the robust range (the old default, ``compare --threshold``).
+    fixed_rows: list = field(default_factory=list)  # (diameter, contrast, found, peak, held out)
+    fixed_decoys: list = field(default_factory=list)  # (diameter, peak smoothed |residual|)
+    fixed_false_regions: list = field(default_factory=list)
     seconds_check: float = 0.0
     seconds_plugin: float = 0.0
 
@@ -143,6 +148,17 @@ def peak_abs_z(result: CompareResult, mask: np.ndarray) -> float:
     return float(np.abs(result.z.z[mask]).max()) if result.z is not None and mask.any() else 0.0
 
 
+FIXED_FRACTION = 0.10  # the fixed-threshold baseline: 10 % of the robust intensity range
+
+
+def peak_abs_residual(result: CompareResult, mask: np.ndarray) -> float:
+    """Peak |smoothed residual| (what a fixed threshold reads) inside ``mask``."""
+    from app.analysis.residual_regions import smooth
+
+    values = np.abs(smooth(result.residual_map.voxels, result.residual_map.geometry.spacing_mm, result.settings.smoothing_sigma_mm))
+    return float(values[mask].max()) if mask.any() else 0.0
+
+
 def found(result: CompareResult, centre_kji, spacing_kji, kinds=(REGION_RESIDUAL,)) -> bool:
     for region in result.regions:
         if region.kind not in kinds:
@@ -187,9 +203,12 @@ class PluginCase:
 
         return run_plugin(self.plugin, voxels, self.grid)
 
-    def check(self, original: np.ndarray, synthesized: Volume) -> CompareResult:
+    def check(self, original: np.ndarray, synthesized: Volume, threshold: float | None = None) -> CompareResult:
         return run_compare(
-            Volume(original, self.grid, "MR", name="original"), synthesized, calibration=self.calibration
+            Volume(original, self.grid, "MR", name="original"),
+            synthesized,
+            threshold=threshold,
+            calibration=self.calibration,
         )
 
     def with_values(self, values: np.ndarray) -> Volume:
@@ -221,6 +240,15 @@ def plant_pass(case: PluginCase, outcome: Outcome, diameter: float, contrast: fl
         outcome.decoys.append((diameter, peak_abs_z(result, near)))
     masks = [ndimage.binary_dilation(x.mask, iterations=3) for x in planted]
     outcome.false_regions.append(false_region_count(result, masks))
+    fixed = case.check(case.original, case.with_values(values), FIXED_FRACTION * case.scale)
+    for lesion in planted:
+        near = ndimage.binary_dilation(lesion.mask, iterations=1)
+        hit = found(fixed, lesion.centre_kji, case.spacing_kji)
+        outcome.fixed_rows.append((diameter, lesion.contrast, hit, peak_abs_residual(fixed, near), lesion.held_out))
+    for centre, _ in decoys:
+        near = ndimage.binary_dilation(soft_ball(values.shape, centre, diameter, case.spacing_kji) > 0.5, iterations=1)
+        outcome.fixed_decoys.append((diameter, peak_abs_residual(fixed, near)))
+    outcome.fixed_false_regions.append(false_region_count(fixed, masks))
     if diameter >= 5 and contrast >= 0.08 and result.z is not None:
         lesion_voxels = np.zeros(values.shape, bool)
         for x in planted:
@@ -368,6 +396,7 @@ def run_case(
     healthy = case.check(case.original, case.output)
     outcome.seconds_check += time.perf_counter() - began
     outcome.false_regions.append(false_region_count(healthy, []))
+    outcome.fixed_false_regions.append(false_region_count(case.check(case.original, case.output, FIXED_FRACTION * case.scale), []))
     outcome.extra["false regions on the unmodified pair"] = outcome.false_regions[0]
     outcome.extra["operating point"] = (
         f"|z| > {healthy.operating.z_threshold:.2f} ({healthy.operating.source})" if healthy.operating else "n/a"
@@ -388,16 +417,7 @@ def run_case(
 def summarise(outcome: Outcome, held_out_only: bool = True) -> dict:
     """Sensitivity per (contrast, diameter) over both signs, false regions per case, AUROCs."""
     rows = [r for r in outcome.rows if r[4] or not held_out_only]
-    figures: dict = {}
-    for diameter in sorted({r[0] for r in rows}):
-        for contrast in sorted({abs(r[1]) for r in rows}):
-            chosen = [r for r in rows if r[0] == diameter and abs(r[1]) == contrast]
-            bright = [r[2] for r in chosen if r[1] > 0]
-            dark = [r[2] for r in chosen if r[1] < 0]
-            figures[(diameter, contrast)] = (
-                float(np.mean(bright)) if bright else float("nan"),
-                float(np.mean(dark)) if dark else float("nan"),
-            )
+    figures = _sensitivity(rows)
     positive = [r[3] for r in rows if r[0] >= 5 and abs(r[1]) >= 0.08]
     negative = [d[1] for d in outcome.decoys if d[0] >= 5]
     voxel = (
@@ -415,6 +435,42 @@ def summarise(outcome: Outcome, held_out_only: bool = True) -> dict:
         "false regions per case (mean, max)": (
             float(np.mean(outcome.false_regions)),
             int(np.max(outcome.false_regions)),
+        ),
+        FIXED: _fixed_summary(outcome, held_out_only),
+    }
+
+
+FIXED = f"fixed threshold ({FIXED_FRACTION:.0%} of the robust range), same passes"
+
+
+def _sensitivity(rows: list) -> dict:
+    """(diameter, |contrast|) -> (share found of the bright, of the dark) over ``rows``."""
+    figures: dict = {}
+    for diameter in sorted({r[0] for r in rows}):
+        for contrast in sorted({abs(r[1]) for r in rows}):
+            chosen = [r for r in rows if r[0] == diameter and abs(r[1]) == contrast]
+            bright = [r[2] for r in chosen if r[1] > 0]
+            dark = [r[2] for r in chosen if r[1] < 0]
+            figures[(diameter, contrast)] = (
+                float(np.mean(bright)) if bright else float("nan"),
+                float(np.mean(dark)) if dark else float("nan"),
+            )
+    return figures
+
+
+def _fixed_summary(outcome: Outcome, held_out_only: bool) -> dict:
+    """The fixed-threshold baseline's figures (empty when it was not run)."""
+    if not outcome.fixed_false_regions:
+        return {}
+    rows = [r for r in outcome.fixed_rows if r[4] or not held_out_only]
+    positive = [r[3] for r in rows if r[0] >= 5 and abs(r[1]) >= 0.08]
+    negative = [d[1] for d in outcome.fixed_decoys if d[0] >= 5]
+    return {
+        "sensitivity": _sensitivity(rows),
+        "region AUROC (>=5 mm, >=8 %)": auroc(positive, negative),
+        "false regions per case (mean, max)": (
+            float(np.mean(outcome.fixed_false_regions)),
+            int(np.max(outcome.fixed_false_regions)),
         ),
     }
 
@@ -435,6 +491,17 @@ def print_outcome(outcome: Outcome) -> None:
         print(f"{key:70s} {summary[key]:.3f}")
     mean, worst = summary["false regions per case (mean, max)"]
     print(f"{'false regions per case (mean over ' + str(len(outcome.false_regions)) + ' cases, max)':70s} {mean:.2f}, {worst}")
+    fixed = summary[FIXED]
+    if fixed:
+        cells = "  ".join(
+            f"{d:g} mm {c:.0%}: {b:4.2f}/{k:4.2f}" for (d, c), (b, k) in fixed["sensitivity"].items()
+        )
+        mean, worst = fixed["false regions per case (mean, max)"]
+        print(f"baseline, {FIXED}: sensitivity {cells}")
+        print(
+            f"baseline: region AUROC {fixed['region AUROC (>=5 mm, >=8 %)']:.3f}, false regions per case"
+            f" mean {mean:.2f}, max {worst}"
+        )
     for key, value in outcome.extra.items():
         print(f"{key:70s} {value}")
     print(f"{'check time / plugin run time':70s} {outcome.seconds_check / max(outcome.seconds_plugin, 1e-9) / max(1, len(outcome.false_regions)):.2f} per case")
@@ -469,6 +536,26 @@ def card_section(outcomes: list[Outcome]) -> str:
             f"- False regions per case: mean {mean:.2f}, max {worst} over {len(outcome.false_regions)} cases"
             " (the unmodified pair and every planted pass).",
         ]
+        fixed = summary[FIXED]
+        if fixed:
+            mean, worst = fixed["false regions per case (mean, max)"]
+            lines += [
+                "",
+                f"Simplest baseline, {FIXED} (the smoothed |residual| against a fixed share of the"
+                " image's range, `compare --threshold`; nothing calibrated):",
+                "",
+                "| diameter | " + " | ".join(f"{c:.0%}" for c in contrasts) + " |",
+                "|---|" + "---|" * len(contrasts),
+            ]
+            for diameter in sorted({d for d, _ in fixed["sensitivity"]}):
+                cells = ["{:.2f} / {:.2f}".format(*fixed["sensitivity"][(diameter, c)]) for c in contrasts]
+                lines.append(f"| {diameter:g} mm | " + " | ".join(cells) + " |")
+            lines += [
+                "",
+                f"- Baseline region-level AUROC (peak smoothed |residual|, same spheres and decoys):"
+                f" {fixed['region AUROC (>=5 mm, >=8 %)']:.3f}; false regions per case: mean {mean:.2f},"
+                f" max {worst}.",
+            ]
         lines += [f"- {key}: {value}" for key, value in outcome.extra.items()]
     return "\n".join(lines) + "\n"
 

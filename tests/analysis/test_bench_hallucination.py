@@ -41,6 +41,9 @@ def test_denoiser_finds_6mm_10_percent_lesions_with_few_false_regions(bench, sla
     assert bright == 1.0 and dark == 1.0  # centroid within 5 mm, both signs
     assert summary["false regions per case (mean, max)"][1] <= 2
     assert summary["region AUROC (>=5 mm, >=8 %)"] >= 0.95
+    fixed = summary[bench.FIXED]  # the simplest baseline ran on the same passes
+    assert set(fixed["sensitivity"]) == set(summary["sensitivity"])
+    assert len(outcome.fixed_false_regions) == len(outcome.false_regions)
 
 
 @pytest.mark.slow
@@ -65,3 +68,14 @@ def test_found_needs_the_centroid_within_5_mm(bench):
     result = run_compare(Volume(image, Geometry.identity(), "MR"), Volume(changed, Geometry.identity(), "MR"))
     assert bench.found(result, np.array([12.5, 12.5, 12.5]), np.ones(3))
     assert not bench.found(result, np.array([12.5, 12.5, 20.5]), np.ones(3))
+
+
+@pytest.mark.slow
+def test_a_lesion_above_the_clip_level_is_reported_for_the_pseudo_healthy_plugin(bench, slab):
+    voxels, brain, grid = slab
+    case = bench.PluginCase("mr-t1-pseudo-healthy", "clean", voxels, brain, grid)
+    outcome = bench.Outcome("clip")
+    bench.clip_pass(case, outcome, 2)
+    reported = outcome.extra["lesions above the clip level (130 % of p99.5, 8 mm, in the input): reported"]
+    found, total = (int(v) for v in reported.split(" / "))
+    assert total == 2 and found == total

@@ -130,3 +130,35 @@ def test_denoise_sampler_can_draw_empty_slices_and_noise_free_inputs(toy_head):
     torch.testing.assert_close(degraded, truth)
     empty = (truth == -1).flatten(1).all(1)
     assert empty.any() and not empty.all()
+
+
+def test_pseudo_healthy_batches_hold_lesion_free_identity_crops_of_healthy_lookalikes(toy_head):
+    """Every batch starts with its share of lesion-free crops (input = truth exactly); the
+    look-alike points sit on the dark spot (a ventricle-like hole) and the edge of the head."""
+    head = Head(toy_head.name, toy_head.t1.copy(), toy_head.brain_mask, toy_head.direction, toy_head.spacing_mm)
+    head.t1[18:22, 20:24, 20:24] = 30  # a dark 4 mm hole inside the bright brain
+    stacks = training_stacks(PSEUDO_HEALTHY, head, np.random.default_rng(0), copies=2)
+    assert stacks.identity_stacks is not None and len(stacks.identity_points) == len(stacks.identity_stacks)
+    sampler = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=0, identity_fraction=1 / 3)
+    for _ in range(3):
+        degraded, truth = sampler(6)
+        same = [torch.equal(degraded[i], truth[i]) for i in range(6)]
+        assert same[:2] == [True, True]  # 2 of 6, in every batch
+    plain = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=0)  # default: no identity crops
+    assert plain.identity_fraction == 0.0
+    stack = stacks.identity_stacks[0]
+    values = np.array([stack[tuple(p)] for p in stacks.identity_points[0]])
+    hole = 30 / np.percentile(head.t1, 99.5)
+    assert np.isclose(values, hole, atol=0.02).sum() >= 8  # the hole's pixels are look-alikes
+    assert (values < 0.02).sum() == 0  # never air alone
+
+
+def test_the_skull_stripped_calibration_input_keeps_only_the_brain():
+    from app.plugins.training.calibrate_null import prepare_input
+
+    clean = np.arange(24, dtype=np.float32).reshape(2, 3, 4) + 1
+    mask = clean > 12
+    stripped = prepare_input("stripped", clean, np.random.default_rng(0), mask)
+    np.testing.assert_array_equal(stripped, np.where(mask, clean, 0))
+    with pytest.raises(ValueError, match="brain mask"):
+        prepare_input("stripped", clean, np.random.default_rng(0))

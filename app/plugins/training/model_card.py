@@ -75,9 +75,21 @@ def _residual_description(training: dict) -> str:
         f": {training['network']} (a small U-Net: average-pool down, bilinear upsample + 3x3 conv up, no"
         " transposed convolutions; the last layer starts at zero so the untrained model is the identity;"
         " no tanh on the correction, only a clamp to the network range), scripted with its skip"
-        f" connection. Trained with {loss}, no adversarial term, on {training['crop']} px crops;"
-        " Adam 1e-3 with cosine decay (by iteration, or by wall time when the time guard ends the run"
-        " first, so a retrain on a busier machine gives different weights)."
+        f" connection. Trained with {loss}, no adversarial term, on {training['crop']} px crops"
+        + (
+            f"; {training['identity_fraction']:.0%} of every batch lesion-free crops (target = input), two"
+            " thirds of them centred on healthy anatomy that looks like a lesion (ventricles, sulci, vessels,"
+            " orbits, the head's or skull-strip edge)"
+            if training.get("identity_fraction")
+            else ""
+        )
+        + f"; Adam {training.get('learning_rate', 1e-3):g} with cosine decay (by iteration, or by wall time"
+        " when the time guard ends the run first, so a retrain on a busier machine gives different weights)"
+        + (
+            f", starting from the weights of SHA-256 {training['initial_weights_sha256'][:12]} (fine-tuning)."
+            if training.get("initial_weights_sha256")
+            else "."
+        )
         + (
             f" Corrections smaller than {training['dead_zone']:g} (network units, range 2) are dropped and"
             " larger ones shrunk by it; the value was chosen on the training head's pairs."

@@ -48,6 +48,36 @@ class TrainingStacks:
     valid_slices: np.ndarray  # slice indices with enough head in them
     focus_points: list[np.ndarray] | None = None  # per stack: (n, 3) slice,row,col of lesions
     noise_sigma: tuple[float, float] | None = None  # Rician noise added on the fly
+    # Lesion-free stacks (input = target) and, per stack, the healthy structures a lesion
+    # remover is tempted to change (``healthy_lookalikes``): identity crops for ``PairSampler``.
+    identity_stacks: list[np.ndarray] | None = None
+    identity_points: list[np.ndarray] | None = None
+
+
+LOOKALIKE_SIZE = 11  # pixels (1 mm): a spot up to about this wide can pass for a lesion
+LOOKALIKE_DEPTH = 0.08  # of the 99.5th percentile: how much darker/brighter than its surroundings
+LOOKALIKE_POINTS = 200_000
+
+
+def healthy_lookalikes(stack: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) slice,row,col points of a clean (0..1) stack where healthy anatomy looks like a focal
+    lesion: dark spots (ventricles, temporal horns, sulci, orbits, sinuses: the in-plane black
+    top-hat) and bright spots (vessels, fat, marrow: the white top-hat) deeper than
+    ``LOOKALIKE_DEPTH``, plus the edge of the head (the skull-strip border of a stripped head),
+    on the ``valid`` slices; at most ``LOOKALIKE_POINTS``, drawn by ``rng``."""
+    from scipy import ndimage
+
+    chosen = np.asarray(stack, np.float32)[valid]
+    size = (1, LOOKALIKE_SIZE, LOOKALIKE_SIZE)
+    dark = ndimage.grey_closing(chosen, size=size) - chosen > LOOKALIKE_DEPTH
+    bright = chosen - ndimage.grey_opening(chosen, size=size) > LOOKALIKE_DEPTH
+    tissue = chosen > 0.02
+    edge = tissue & ~ndimage.binary_erosion(tissue, structure=np.ones((1, 3, 3), bool))
+    points = np.argwhere(((dark | bright) & tissue) | edge)  # on tissue: never air alone
+    if len(points) > LOOKALIKE_POINTS:
+        points = points[np.sort(rng.choice(len(points), LOOKALIKE_POINTS, replace=False))]
+    points[:, 0] = valid[points[:, 0]]
+    return points
 
 
 def head_versions(head: Head) -> list[np.ndarray]:
@@ -84,6 +114,9 @@ def training_stacks(kind: str, head: Head, rng: np.random.Generator, copies: int
             raise ValueError(f"unknown task {kind!r}")
         inputs.append(to_plane_stack(degraded, head, plane))
         targets.append(clean_stacks[version])
+    if kind == PSEUDO_HEALTHY:
+        lookalikes = [healthy_lookalikes(stack, valid, rng) for stack in clean_stacks]
+        return TrainingStacks(inputs, targets, valid, focus or None, None, clean_stacks, lookalikes)
     return TrainingStacks(inputs, targets, valid, focus_points=focus or None)
 
 
@@ -105,8 +138,15 @@ class PairSampler:
         gain_range: tuple[float, float] = (0.75, 1.3),
         empty_fraction: float = 0.0,
         clean_fraction: float = 0.0,
+        identity_fraction: float = 0.0,
     ) -> None:
         self.gain_range = gain_range
+        # Pseudo-healthy: a share of every batch from the lesion-free stacks (target = input), two
+        # thirds of them centred on healthy look-alikes (ventricles, sulci, vessels, the head's edge), so
+        # the generator learns to leave healthy anatomy alone, not only to remove lesions.
+        self.identity_fraction = identity_fraction if stacks.identity_stacks else 0.0
+        self.identity = [torch.from_numpy(s.astype(np.float32)).to(device) for s in stacks.identity_stacks or []]
+        self.identity_points = stacks.identity_points
         # Denoising: a share of crops from ANY slice (empty or near-empty ones at the ends of the
         # stack, where the target is zero) and a share of noise-free inputs (target = input), so
         # the residual network learns to leave both alone instead of inventing signal there.
@@ -132,12 +172,37 @@ class PairSampler:
             )
         )
 
+    def _crop(self, source: torch.Tensor, target: torch.Tensor, slice_index: int, centre) -> torch.Tensor:
+        """One augmented (degraded, truth) crop pair, stacked (2, crop, crop)."""
+        rows, cols = source.shape[1:]
+        r0, c0 = self._origin(rows, centre[0]), self._origin(cols, centre[1])
+        window = (slice_index, slice(r0, r0 + self.crop), slice(c0, c0 + self.crop))
+        pair = torch.stack([source[window], target[window]])
+        if self.rng.random() < 0.5:
+            pair = pair.flip(1)
+        if self.rng.random() < 0.5:
+            pair = pair.flip(2)
+        if self.rng.random() < 0.5:
+            pair = pair.transpose(1, 2)
+        return pair * float(self.rng.uniform(*self.gain_range))
+
     def __call__(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        degraded, truth = [], []
-        for _ in range(batch_size):
+        pairs = []
+        identity_crops = int(round(self.identity_fraction * batch_size))  # in every batch
+        for index in range(batch_size):
+            centre = (None, None)
+            if index < identity_crops:
+                stack_index = int(self.rng.integers(len(self.identity)))
+                source = target = self.identity[stack_index]
+                points = self.identity_points[stack_index] if self.identity_points else None
+                if points is not None and len(points) and self.rng.random() < 2 / 3:
+                    slice_index, *centre = points[self.rng.integers(len(points))]
+                else:
+                    slice_index = int(self.rng.choice(self.valid))
+                pairs.append(self._crop(source, target, slice_index, centre))
+                continue
             stack_index = int(self.rng.integers(len(self.inputs)))
             source, target = self.inputs[stack_index], self.targets[stack_index]
-            centre = (None, None)
             if self.focus is not None and len(self.focus[stack_index]) and self.rng.random() < 0.75:
                 slice_index, *centre = self.focus[stack_index][
                     self.rng.integers(len(self.focus[stack_index]))
@@ -146,21 +211,9 @@ class PairSampler:
                 slice_index = int(self.rng.integers(source.shape[0]))
             else:
                 slice_index = int(self.rng.choice(self.valid))
-            rows, cols = source.shape[1:]
-            r0, c0 = self._origin(rows, centre[0]), self._origin(cols, centre[1])
-            window = (slice_index, slice(r0, r0 + self.crop), slice(c0, c0 + self.crop))
-            pair = torch.stack([source[window], target[window]])
-            if self.rng.random() < 0.5:
-                pair = pair.flip(1)
-            if self.rng.random() < 0.5:
-                pair = pair.flip(2)
-            if self.rng.random() < 0.5:
-                pair = pair.transpose(1, 2)
-            pair = pair * float(self.rng.uniform(*self.gain_range))
-            degraded.append(pair[0])
-            truth.append(pair[1])
-        degraded_batch = torch.stack(degraded)[:, None]
-        truth_batch = torch.stack(truth)[:, None]
+            pairs.append(self._crop(source, target, slice_index, centre))
+        degraded_batch = torch.stack([p[0] for p in pairs])[:, None]
+        truth_batch = torch.stack([p[1] for p in pairs])[:, None]
         if self.noise_sigma is not None:
             low, high = self.noise_sigma
             sigma = low + (high - low) * torch.rand(
