@@ -11,10 +11,13 @@ pseudo-healthy generator's residual is dominated by edges it redraws. Here the r
    8 mm, the loudest of each block's neighbours, brought back to the full grid. A lesion
    barely moves a block's median.
 2. Lesion scales: ``r`` smoothed with Gaussians matched to spheres of 3-10 mm (the scales a
-   radiologist worries about), divided by ``sigma(x)``, and centred and scaled by its own robust
-   SD inside the analysed tissue (the larger of the MAD and the 99th-percentile estimate, so
-   heavy tails count), so each scale's map is a z map whose null is about N(0, 1) even when
-   the noise is spatially correlated.
+   radiologist worries about), divided by ``sigma(x)``, its systematic part removed (the
+   median of the map over the tissue that looks alike in the input: intensity x local
+   contrast, so a denoiser taking the Rician noise floor off dark tissue, or any plugin
+   shifting one tissue class a little everywhere, is not read as many small lesions), and
+   scaled by its own robust SD inside the analysed tissue (the larger of the MAD and the
+   99th-percentile estimate, so heavy tails count), so each scale's map is a z map whose null
+   is about N(0, 1) even when the noise is spatially correlated.
 3. ``z`` is, at each voxel, the scale of largest |z| (sign kept).
 4. The threshold ``t`` gives ``false_regions_per_volume`` expected regions on a healthy pair:
    from Gaussian random-field theory (expected Euler characteristic of the excursion set,
@@ -71,6 +74,34 @@ def analysis_mask(image: np.ndarray, spacing_mm_ijk, fraction: float = 0.15) -> 
     blurred = ndimage.gaussian_filter(values, _kernel_sigmas(2.0, spacing_mm_ijk), mode="nearest")
     mask = ndimage.binary_fill_holes(blurred > low + fraction * (high - low))
     return mask & finite
+
+
+# Magnitude (Rician) images: where the signal is under this many noise SDs the noise is not
+# Gaussian and has a floor a denoiser rightly removes (on the training head's noisy acquisition the
+# residual's median there is 0.15-0.3 noise SDs, over whole tissue classes); not tested.
+NOISE_FLOOR_SNR = 4.0
+
+
+def input_noise_sd(image: np.ndarray, mask: np.ndarray) -> float:
+    """Robust noise SD of ``image`` itself inside ``mask``: the MAD of its high-pass (the image
+    minus its 1-voxel Gaussian blur, in white-noise units). On a clean image it measures fine
+    texture instead, so it never underestimates."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+    high = (values - ndimage.gaussian_filter(values, 1.0, mode="nearest")) / _white_noise_gain(1.0)
+    inside = high[mask]
+    return MAD_TO_SD * float(np.median(np.abs(inside))) if inside.size else 0.0
+
+
+def tested_mask(image: np.ndarray, spacing_mm_ijk) -> np.ndarray:
+    """``analysis_mask`` without the tissue whose local mean (1 mm) lies under ``NOISE_FLOOR_SNR``
+    noise SDs of the input: the voxels the z map tests."""
+    mask = analysis_mask(image, spacing_mm_ijk)
+    noise = input_noise_sd(image, mask)
+    if noise <= 0:
+        return mask
+    values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+    level = ndimage.gaussian_filter(values, _kernel_sigmas(1.0, spacing_mm_ijk), mode="nearest")
+    return mask & (level > NOISE_FLOOR_SNR * noise)
 
 
 def _white_noise_gain(sigma_voxels: float) -> float:
@@ -224,7 +255,7 @@ def residual_z_map(
     return z_map(
         residual,
         spacing_mm_ijk,
-        analysis_mask(image, spacing_mm_ijk),
+        tested_mask(image, spacing_mm_ijk),
         diameters,
         MIN_CHANGE_FRACTION * robust_range(image),
         image,
@@ -253,11 +284,13 @@ def z_map(
 
     ``floor`` (image units) is the least null SD of a Gaussian-smoothed map; ``structure`` (a
     plugin's calibration) adds, in quadrature to the local noise, the SD its residual has on
-    healthy tissue that looks like ``image`` there (intensity and local contrast)."""
+    healthy tissue that looks like ``image`` there (intensity and local contrast). With
+    ``image`` each scale's map loses its median over each such kind of tissue (the systematic
+    part of the residual)."""
     values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
     mask = np.asarray(mask, bool)
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
-    bins = structure.bins(image, spacing_mm_ijk) if structure is not None and image is not None else None
+    bins = StructuralNull.bins(image, spacing_mm_ijk) if image is not None else None
     best = np.zeros(values.shape, np.float32)
     resels, null_medians = [], []
     sample = mask.copy()
@@ -270,11 +303,13 @@ def z_map(
         # Plain smoothed image units (edge-corrected): white noise of SD sigma has SD sigma * gain.
         smoothed = _masked_smooth(masked, weights, kernel)
         null_sd = sigma * _white_gain(kernel)
-        if bins is not None:
+        if bins is not None and structure is not None:
             null_sd = np.sqrt(null_sd**2 + structure.sd_map(index, bins) ** 2)
         if floor > 0:
             null_sd = np.maximum(null_sd, floor)
         smoothed /= null_sd
+        if bins is not None:
+            smoothed -= _median_by_bin(smoothed[sample], bins[sample])[bins]
         inside = smoothed[sample]
         centre = float(np.median(inside)) if inside.size else 0.0
         # Never below 1: a residual quieter than its noise estimate (or than the floor) is not
@@ -289,6 +324,22 @@ def z_map(
         best[larger] = smoothed[larger]
     spacing = np.asarray(spacing_mm_ijk, dtype=float)
     return ZMap(best, mask, tuple(diameters_mm), tuple(resels), float(np.prod(spacing)) / 1000.0, tuple(null_medians))
+
+
+MIN_BIAS_BIN_SAMPLES = 500
+
+
+def _median_by_bin(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Per tissue bin (``StructuralNull.bins``), the median of ``values`` there; bins with fewer
+    than ``MIN_BIAS_BIN_SAMPLES`` voxels take the overall median."""
+    count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
+    medians = np.full(count, float(np.median(values)) if values.size else 0.0, np.float32)
+    order = np.argsort(bins, kind="stable")
+    edges = np.cumsum(np.bincount(bins.astype(np.int64), minlength=count))
+    for index, group in enumerate(np.split(values[order], edges[:-1])):
+        if group.size >= MIN_BIAS_BIN_SAMPLES:
+            medians[index] = float(np.median(group))
+    return medians
 
 
 INTENSITY_EDGES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)  # of the robust range: 7 bins
@@ -327,7 +378,7 @@ class StructuralNull:
     ) -> StructuralNull:
         """The table from one healthy (residual, input image) pair."""
         values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
-        mask = analysis_mask(image, spacing_mm_ijk)
+        mask = tested_mask(image, spacing_mm_ijk)
         sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
         bins = StructuralNull.bins(image, spacing_mm_ijk)
         count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
