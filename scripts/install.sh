@@ -42,11 +42,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[install] Python packages (requirements.txt)"
   .venv/bin/python -m pip install -q --upgrade pip
   # torch==2.13.0 is the CPU build here; see README for the CUDA build on GPU workstations.
-  # piq (FSIM/GMSD) and lpips (the tests' LPIPS reference) declare torchvision, whose PyPI wheels
+  # piq (FSIM/GMSD), lpips and pytorch-fid (the tests' LPIPS and FID references) declare torchvision, whose PyPI wheels
   # are CUDA builds that do not load beside the CPU torch (and a newer one would pull a newer
   # torch): they go in without their dependencies; the app imports only piq's torch-only modules
-  # (app/plugins/piq_metrics.py), the tests give lpips a stand-in torchvision.
-  NO_DEPS='^(piq|lpips)=='
+  # (app/plugins/piq_metrics.py), the tests give lpips and pytorch-fid a stand-in torchvision.
+  NO_DEPS='^(piq|lpips|pytorch-fid)=='
   .venv/bin/python -m pip install -q -r <(grep -Ev "$NO_DEPS" requirements.txt)
   .venv/bin/python -m pip install -q --no-deps $(grep -E "$NO_DEPS" requirements.txt)
   echo "$want" > "$stamp"

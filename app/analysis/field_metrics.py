@@ -61,9 +61,9 @@ def _slices(reference: np.ndarray, limit: int) -> list[int]:
 
 
 def scaled_axial_slices(
-    reference: np.ndarray, test: np.ndarray, data_range: float | None = None
+    reference: np.ndarray, test: np.ndarray, data_range: float | None = None, max_slices: int = MAX_SLICES
 ) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]], float]:
-    """The axial slices the 2D metrics use (up to ``MAX_SLICES`` with foreground), both images
+    """The axial slices the 2D metrics use (up to ``max_slices`` with foreground), both images
     scaled to 0..1 by the reference's minimum and the data range (given, else the reference's
     range), clipped: (slice indices, scaled pairs, data range)."""
     reference = np.asarray(reference, dtype=np.float64)
@@ -74,7 +74,7 @@ def scaled_axial_slices(
     low = float(np.min(reference[finite]))
     data_range = float(data_range) if data_range else float(np.max(reference[finite]) - low)
     data_range = data_range or 1.0
-    slices = _slices(np.where(finite, reference, low), MAX_SLICES)
+    slices = _slices(np.where(finite, reference, low), max_slices)
     scaled = [
         (np.clip((reference[k] - low) / data_range, 0, 1), np.clip((test[k] - low) / data_range, 0, 1))
         for k in slices

@@ -160,7 +160,10 @@ def field_metrics_section(block: dict) -> list[str]:
     rows = [
         ("mutual information (nats)", _figure(block.get("mutual_information_nats"))),
         ("normalised mutual information", _figure(block.get("normalized_mutual_information"))),
-        *((name, _figure(block.get(key))) for name, key in (("UQI", "uqi"), ("VIF-p", "vifp"), ("MS-SSIM", "ms_ssim"))),
+        *(
+            (name, _figure(block.get(key)))
+            for name, key in (("UQI", "uqi"), ("VIF-p", "vifp"), ("MS-SSIM", "ms_ssim"))
+        ),
         ("FSIM", _figure(block.get("fsim"))),
         ("GMSD", _figure(block.get("gmsd"))),
     ]
@@ -179,8 +182,9 @@ def field_metrics_section(block: dict) -> list[str]:
         if entry.get("value") is None:
             text = f"{label}: not computed ({entry.get('reason')})"
         else:
+            sample = f"; {entry['sample_note']}" if entry.get("sample_note") else ""
             text = (
-                f"{label} {_figure(entry['value'])} ({entry.get('definition', '')}; weights"
+                f"{label} {_figure(entry['value'])} ({entry.get('definition', '')}{sample}; weights"
                 f" {entry.get('weights_file')}, SHA-256 {entry.get('weights_sha256')})"
             )
         parts.append(

@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " downloaded; the figure is not validated for medical images)",
     )
     parser.add_argument(
+        "--fid-weights",
+        metavar="PATH",
+        default=None,
+        help="with the field metrics: FID between the two volumes' axial slices (a small-sample figure) from"
+        " this file, pytorch-fid's FID Inception weights (never downloaded; not validated for medical images)",
+    )
+    parser.add_argument(
         "--segment",
         metavar="PLUGIN",
         default=None,
@@ -153,7 +160,9 @@ def find_segmentation_plugins(first: str, second: str | None) -> tuple:
     for option, name in (("--segment", first), ("--segment-synthesized", second or first)):
         manifest = find_plugin(name)
         if not manifest.is_segmentation:
-            raise PluginError(f"{option} {name}: {manifest.name} is a {manifest.task} plugin, not a segmentation plugin")
+            raise PluginError(
+                f"{option} {name}: {manifest.name} is a {manifest.task} plugin, not a segmentation plugin"
+            )
         manifests.append(manifest)
     return tuple(manifests)
 
@@ -188,15 +197,18 @@ def _number(value, spec: str) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _field_metrics(volumes: dict, input_comparable: bool, lpips=None) -> dict | None:
+def _field_metrics(volumes: dict, input_comparable: bool, lpips=None, fid=None) -> dict | None:
     """MI, NMI, UQI, VIF-p, MS-SSIM, FSIM, GMSD of the synthesized volume against the reference,
     else the original when the two are images of one kind; printed, and returned for the JSON."""
     from app.analysis.field_metrics import field_metrics, scaled_axial_slices
     from app.core.resample import resample_like
+    from app.plugins.fid_metric import MAX_IMAGES, fid_entry
     from app.plugins.lpips_metric import lpips_entry
     from app.plugins.piq_metrics import fsim_gmsd
 
-    against = "reference" if volumes.get("reference") is not None else ("original" if input_comparable else None)
+    against = (
+        "reference" if volumes.get("reference") is not None else ("original" if input_comparable else None)
+    )
     if against is None:
         print("field metrics: not computed (a cross-modality pair and no --reference)")
         return None
@@ -215,12 +227,50 @@ def _field_metrics(volumes: dict, input_comparable: bool, lpips=None) -> dict | 
         print(f"  {name}: {reason}")
     _, pairs, _ = scaled_axial_slices(base.voxels, synthesized.voxels, metrics.data_range)
     learned = {"lpips": lpips_entry(lpips, pairs)}
+    fid_pairs = (
+        scaled_axial_slices(base.voxels, synthesized.voxels, metrics.data_range, MAX_IMAGES)[1] if fid else []
+    )
+    learned["fid"] = fid_entry(fid, fid_pairs)
     for name, entry in learned.items():
+        sample = f"; {entry.sample_note}" if getattr(entry, "sample_note", None) else ""
         if entry.value is None:
             print(f"  {name.upper()}: not computed ({entry.reason})")
         else:
-            print(f"  {name.upper()} {entry.value:.4f} ({entry.warning}; weights {entry.weights_file} sha256 {entry.weights_sha256})")
-    return {"against": against, **metrics.to_dict(), **{name: entry.to_dict() for name, entry in learned.items()}}
+            print(
+                f"  {name.upper()} {entry.value:.4f} ({entry.warning}{sample}; weights {entry.weights_file}"
+                f" sha256 {entry.weights_sha256})"
+            )
+    return {
+        "against": against,
+        **metrics.to_dict(),
+        **{name: entry.to_dict() for name, entry in learned.items()},
+    }
+
+
+class _WeightsRefused(Exception):
+    """A --lpips-weights / --fid-weights file that cannot be used: the one-line message."""
+
+
+def _learned_metric_networks(args: argparse.Namespace) -> tuple:
+    """(LPIPS, FID) networks from the weights files given, None where none is; either implies
+    --field-metrics. A file that is missing or not the expected network: ``_WeightsRefused``."""
+    import importlib
+
+    networks = []
+    for option, path, module, loader in (
+        ("--lpips-weights", args.lpips_weights, "app.plugins.lpips_metric", "load_lpips"),
+        ("--fid-weights", args.fid_weights, "app.plugins.fid_metric", "load_fid"),
+    ):
+        if not path:
+            networks.append(None)
+            continue
+        args.field_metrics = True
+        try:  # torch is imported only when a file is given
+            networks.append(getattr(importlib.import_module(module), loader)(path))
+        except Exception as error:  # noqa: BLE001 - a wrong weights file: a clear message, exit code 2
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise _WeightsRefused(f"{option} {path}: {reason}") from error
+    return tuple(networks)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,17 +316,11 @@ def run(args: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2
             print(f"compare: {error}", file=sys.stderr)
             return 2
-    lpips = None
-    if args.lpips_weights:
-        args.field_metrics = True
-        try:
-            from app.plugins.lpips_metric import load_lpips
-
-            lpips = load_lpips(args.lpips_weights)
-        except Exception as error:  # noqa: BLE001 - a wrong weights file: a clear message, exit code 2
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            print(f"compare: --lpips-weights {args.lpips_weights}: {reason}", file=sys.stderr)
-            return 2
+    try:
+        lpips, fid = _learned_metric_networks(args)
+    except _WeightsRefused as refused:
+        print(f"compare: {refused}", file=sys.stderr)
+        return 2
     extra_maps, notes = {}, []
     if args.plugin:
         try:
@@ -345,7 +389,9 @@ def run(args: argparse.Namespace) -> int:
             f"{z_text}  {region.description}"
         )
     if args.field_metrics:
-        data["field_metrics"] = json_safe(_field_metrics(volumes, result.input_difference.meaningful, lpips))
+        data["field_metrics"] = json_safe(
+            _field_metrics(volumes, result.input_difference.meaningful, lpips, fid)
+        )
     if segmenters:
         try:
             data["consistency"] = json_safe(
@@ -367,7 +413,10 @@ def run(args: argparse.Namespace) -> int:
             from app.analysis.report import write_report
 
             write_report(
-                result, args.report, consistency=data.get("consistency"), field_metrics=data.get("field_metrics")
+                result,
+                args.report,
+                consistency=data.get("consistency"),
+                field_metrics=data.get("field_metrics"),
             )
             print(f"wrote {args.report}")
     except WriteFailed as error:
