@@ -5,7 +5,7 @@ manifest is broken, with the reason. ``check`` validates one plugin folder: mani
 hash, strict load, and a fake-tensor run through the network (exit status 1 if any step fails).
 ``diversity NAME --real VOLUME`` samples a generation plugin and reports mode collapse (mean
 pairwise MS-SSIM of samples vs real slices) and possibly memorised samples (exit status 2 on bad
-input).
+input). ``device`` prints the device plugins will run on (``--json``: as the viewer reads it).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from app.cli.writable import add_force_argument
 
     add_force_argument(diversity_parser)
+    device_parser = sub.add_parser("device", help="the device GAN plugins will run on (CUDA, MPS or CPU)")
+    device_parser.add_argument("--json", action="store_true", help="one JSON object: device, torch")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -231,6 +233,18 @@ def _diversity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(args: argparse.Namespace) -> int:
+    from app.plugins.device import describe_device, device_report
+
+    if args.json:
+        import json
+
+        print(json.dumps(device_report()))
+    else:
+        print(describe_device())
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    commands = {"list": _list, "check": _check, "diversity": _diversity}
+    commands = {"list": _list, "check": _check, "diversity": _diversity, "device": _device}
     return commands[args.plugins_command](args)

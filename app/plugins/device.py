@@ -49,21 +49,31 @@ def choose_device(preference: str | None = "auto") -> torch.device:
     raise DeviceUnavailableError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
 
 
-def describe_device(preference: str | None = "auto") -> str:
-    """One line for the About dialog and status bar, e.g. 'CUDA: NVIDIA H100 (79.1 GiB)'."""
+def device_report(preference: str | None = "auto") -> dict[str, str]:
+    """What a plugin would run on, as plain data: ``device`` (e.g. 'CUDA: NVIDIA H100 (79.1 GiB)',
+    'CPU (8 threads)' or 'unavailable: ...') and ``torch`` (its version). The viewer asks for it
+    in a child process (``python -m app.plugins.device`` prints it as JSON), so the window itself
+    never imports torch."""
     try:
         device = choose_device(preference)
     except DeviceUnavailableError as error:
-        return f"unavailable: {error}"
+        return {"device": f"unavailable: {error}", "torch": torch.__version__}
     if device.type == "cuda":
-        index = device.index or 0
-        properties = torch.cuda.get_device_properties(index)
-        return (
-            f"CUDA: {properties.name} ({properties.total_memory / 2**30:.1f} GiB), torch {torch.__version__}"
-        )
-    if device.type == "mps":
-        return f"Apple MPS, torch {torch.__version__}"
-    return f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}"
+        properties = torch.cuda.get_device_properties(device.index or 0)
+        name = f"CUDA: {properties.name} ({properties.total_memory / 2**30:.1f} GiB)"
+    elif device.type == "mps":
+        name = "Apple MPS"
+    else:
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    return {"device": name, "torch": torch.__version__}
+
+
+def describe_device(preference: str | None = "auto") -> str:
+    """One line for the About dialog and status bar, e.g. 'CUDA: NVIDIA H100 (79.1 GiB), torch 2.13.0'."""
+    report = device_report(preference)
+    if report["device"].startswith("unavailable:"):
+        return report["device"]
+    return f"{report['device']}, torch {report['torch']}"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -78,3 +88,9 @@ def release_cached_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps" and _mps_available():
         torch.mps.empty_cache()
+
+
+if __name__ == "__main__":  # the viewer's device check (app.ui.device_status) runs this as a child
+    import json
+
+    print(json.dumps(device_report()))

@@ -48,7 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self,
         settings: ViewerSettings | None = None,
         services: FileServices | None = None,
-        device_describer=None,
+        device_probe: list[str] | None = None,
     ) -> None:
         super().__init__()
         # How files become volumes, from the entry point (app.cli.file_services): the UI imports no
@@ -108,7 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.setMaximumWidth(160)
         self.progress_bar.hide()
         # Which device GAN plugins will use: asked in the background once the window shows.
-        self.device_label = DeviceStatusLabel(device_describer)
+        self.device_label = DeviceStatusLabel(device_probe)
         self.device_label.busy = self.is_loading  # torch's import would slow the first load down
         # What the loader noticed (missing slices, uneven spacing, gantry tilt corrected): stays
         # in view for as long as that volume is the one opened, the whole list in the tooltip.
@@ -594,7 +594,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_about(self):
         """Help > About at once: the device line (torch, seconds) comes from the status bar's
-        background check, filled in when it answers, never asked on the UI thread."""
+        check in a child process, filled in when it answers; this process never imports torch."""
         from app.ui.about_dialog import AboutDialog
 
         label = self.device_label
@@ -749,6 +749,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.resizeDocks([dock], [min(most, int(share * width))], QtCore.Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.device_label.stop()  # a device check still running is killed and reaped
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         super().closeEvent(event)

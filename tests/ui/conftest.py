@@ -21,6 +21,18 @@ for _format in (QtCore.QSettings.Format.NativeFormat, QtCore.QSettings.Format.In
     QtCore.QSettings.setPath(_format, QtCore.QSettings.Scope.UserScope, _SETTINGS_DIR)
 
 
+@pytest.fixture(autouse=True)
+def quick_device_check(monkeypatch):
+    """Windows shown longer than the device check's delay ask a stub child, not one importing
+    torch (seconds of CPU per window); tests/ui/test_device_status.py runs the real one."""
+    import sys
+
+    from app.ui import device_status
+
+    stub = 'print(\'{"device": "CPU (test stub)", "torch": "0"}\')'
+    monkeypatch.setattr(device_status, "device_probe_command", lambda: [sys.executable, "-c", stub])
+
+
 @pytest.fixture
 def phantom():
     return orientation_phantom()
