@@ -129,7 +129,17 @@ def consistency_section(block: dict) -> list[str]:
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     parts.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
     regions = block["regions"]
-    parts.append(f"<h3>Disagreement regions ({len(regions)}, {block['disagreement_ml']:.4g} mL in all)</h3>")
+    parts.append(
+        f"<h3>Disagreement regions ({len(regions)} listed; {block['disagreement_ml']:.4g} mL of differing"
+        " labels in all)</h3>"
+    )
+    listed = block.get("region_filter")
+    if listed:
+        parts.append(
+            f"<p>{html.escape(listed['description'])}: {block.get('unlisted_regions', 0)} smaller region(s) and"
+            f" {block.get('boundary_jitter_voxels', 0)} voxels of boundary jitter not listed (the per-label"
+            " figures count every voxel).</p>"
+        )
     for number, region in enumerate(regions[:MAX_REGIONS_SHOWN], start=1):
         centroid = ", ".join(f"{v:.1f}" for v in region["centroid_lps_mm"])
         changes = "; ".join(f"{c['description']} ({c['voxel_count']} voxels)" for c in region["changes"])

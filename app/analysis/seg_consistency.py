@@ -6,6 +6,14 @@ original's), the 95th-percentile and maximum symmetric Hausdorff distance in mil
 the regions where the maps disagree, split into 26-connected components and listed like
 residual regions (centroid in LPS mm, volume in mL, the label pairs involved).
 
+Two filters keep the listed regions to the real ones (a segmentation network run on an edited or
+re-synthesized image moves many boundaries by a voxel and flips small specks far from the edit):
+one-voxel boundary jitter (a voxel whose label changed from a to b where b is one of its six
+neighbours' labels in the original map and a one of its six neighbours' labels in the
+synthesized map: the a/b boundary moved by one voxel) is not part of any region, and regions
+under a minimum volume (mm^3) are not listed. Both leave the per-label figures and the total
+disagreement untouched: they only decide which regions are listed.
+
 HD95 follows the common (medpy) definition: the 95th percentile of the pooled surface-to-surface
 distances of both directions. Surfaces are the label's voxels with a 6-neighbour outside it;
 distances come from scipy's exact Euclidean distance transform with the voxel spacing, so
@@ -25,6 +33,29 @@ from app.core.volume import Geometry, Volume
 
 BACKGROUND = 0
 _FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
+# The listed regions' defaults in compare --segment and the viewer (measured on the MNI152 head,
+# README "Segmentation consistency"): 50 mm^3 is a 3.7 mm cube, far below a ventricle or a
+# 5 mm shift of one, above the specks a 2D network flips on slices it sees edited elsewhere.
+DEFAULT_MIN_REGION_MM3 = 50.0
+DEFAULT_IGNORE_BOUNDARY_JITTER = True
+
+
+@dataclass(frozen=True)
+class RegionFilter:
+    """Which disagreement regions are listed: at least ``min_region_mm3``; without the voxels of
+    one-voxel boundary jitter when ``ignore_boundary_jitter``."""
+
+    min_region_mm3: float = 0.0
+    ignore_boundary_jitter: bool = False
+
+    def describe(self) -> str:
+        jitter = (
+            "one-voxel boundary jitter ignored" if self.ignore_boundary_jitter else "boundary jitter kept"
+        )
+        return f"regions of at least {self.min_region_mm3:g} mm^3 listed; {jitter}"
+
+
+LISTED_BY_DEFAULT = RegionFilter(DEFAULT_MIN_REGION_MM3, DEFAULT_IGNORE_BOUNDARY_JITTER)
 
 
 @dataclass(frozen=True)
@@ -85,14 +116,20 @@ class SegmentationConsistency:
     regions: list[DisagreementRegion]
     disagreement_voxels: int
     disagreement_ml: float
-    region_map: np.ndarray = field(repr=False)  # int32: region index per voxel, 0 where the maps agree
+    region_map: np.ndarray = field(repr=False)  # int32: region index per voxel, 0 where none is listed
     notes: list[str] = field(default_factory=list)
+    region_filter: RegionFilter = RegionFilter()
+    boundary_jitter_voxels: int = 0  # of disagreement_voxels: one-voxel boundary moves in no listed region
+    unlisted_regions: int = 0  # regions under the minimum volume
 
     def to_dict(self) -> dict:
         return {
             "labels": [label.to_dict() for label in self.labels],
             "disagreement_voxels": self.disagreement_voxels,
             "disagreement_ml": round(self.disagreement_ml, 4),
+            "region_filter": {**asdict(self.region_filter), "description": self.region_filter.describe()},
+            "boundary_jitter_voxels": self.boundary_jitter_voxels,
+            "unlisted_regions": self.unlisted_regions,
             "regions": [region.to_dict() for region in self.regions],
             "notes": list(self.notes),
         }
@@ -165,27 +202,64 @@ def _name(label: int, names: dict[int, str]) -> str:
     return names.get(label, f"label {label}")
 
 
+def boundary_jitter(original: np.ndarray, synthesized: np.ndarray) -> np.ndarray:
+    """The voxels where a boundary moved by one voxel: labelled a in ``original`` and b in
+    ``synthesized``, with b among the voxel's six face neighbours in ``original`` and a among
+    them in ``synthesized``. A removed or moved structure's voxels are not jitter: inside it the
+    new label has no neighbour in the original (or the old one none in the synthesized map)."""
+    differ = original != synthesized
+    new_label_nearby = np.zeros(original.shape, dtype=bool)
+    old_label_nearby = np.zeros(original.shape, dtype=bool)
+    for axis in range(original.ndim):
+        for step in (-1, 1):
+            inner = [slice(None)] * original.ndim
+            outer = [slice(None)] * original.ndim
+            inner[axis] = slice(
+                max(step, 0), original.shape[axis] + min(step, 0)
+            )  # voxels with that neighbour
+            outer[axis] = slice(max(-step, 0), original.shape[axis] + min(-step, 0))  # the neighbours
+            inner, outer = tuple(inner), tuple(outer)
+            new_label_nearby[inner] |= original[outer] == synthesized[inner]
+            old_label_nearby[inner] |= synthesized[outer] == original[inner]
+    return differ & new_label_nearby & old_label_nearby
+
+
 def disagreement_regions(
     original: np.ndarray,
     synthesized: np.ndarray,
     geometry: Geometry,
     names: dict[int, str] | None = None,
-    min_volume_ml: float = 0.0,
-) -> tuple[list[DisagreementRegion], np.ndarray]:
-    """26-connected regions where the labels differ, largest first, and the region index map."""
+    region_filter: RegionFilter = RegionFilter(),
+) -> tuple[list[DisagreementRegion], np.ndarray, int, int]:
+    """26-connected regions where the labels differ, largest first, that ``region_filter`` lists;
+    the region index map; the boundary-jitter voxels in no listed region; the regions left out
+    for their size.
+
+    With jitter ignored, the regions are found among the other differing voxels and measured
+    against the minimum there; each kept region then takes back the jitter voxels touching it (a
+    filled ventricle keeps its rim), and regions that now touch are one."""
     names = names or {}
     differ = original != synthesized
-    region_map, _ = ndimage.label(differ, structure=CONNECTIVITY_26)
-    voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
+    jitter = boundary_jitter(original, synthesized) if region_filter.ignore_boundary_jitter else None
+    core = differ & ~jitter if jitter is not None else differ
+    core_map, _ = ndimage.label(core, structure=CONNECTIVITY_26)
+    voxel_mm3 = float(np.prod(geometry.spacing_mm))
+    sizes = np.bincount(core_map.ravel())
+    large = sizes * voxel_mm3 >= region_filter.min_region_mm3
+    large[0] = False
+    unlisted = int(np.count_nonzero(sizes[1:])) - int(np.count_nonzero(large))
+    listed = large[core_map]
+    jitter_voxels = 0
+    if jitter is not None:
+        listed |= jitter & ndimage.binary_dilation(listed, structure=CONNECTIVITY_26)
+        jitter_voxels = int(np.count_nonzero(jitter & ~listed))
+    region_map, _ = ndimage.label(listed, structure=CONNECTIVITY_26)
     regions: list[DisagreementRegion] = []
     for index, box in enumerate(ndimage.find_objects(region_map), start=1):
         if box is None:
             continue
         inside = region_map[box] == index
         voxel_count = int(inside.sum())
-        if voxel_count * voxel_ml < min_volume_ml:
-            region_map[box][inside] = 0
-            continue
         pairs, counts = np.unique(
             np.stack([original[box][inside], synthesized[box][inside]], axis=1), axis=0, return_counts=True
         )
@@ -202,7 +276,7 @@ def disagreement_regions(
             DisagreementRegion(
                 index=index,
                 voxel_count=voxel_count,
-                volume_ml=voxel_count * voxel_ml,
+                volume_ml=voxel_count * voxel_mm3 / 1000.0,
                 centroid_lps_mm=tuple(float(v) for v in geometry.lps_from_index(ijk)),
                 centroid_ijk=tuple(float(v) for v in ijk),
                 bbox_kji=tuple((s.start, s.stop) for s in box),
@@ -210,7 +284,7 @@ def disagreement_regions(
             )
         )
     regions.sort(key=lambda r: (-r.voxel_count, r.index))
-    return regions, region_map
+    return regions, region_map, jitter_voxels, unlisted
 
 
 def compare_label_maps(
@@ -218,10 +292,11 @@ def compare_label_maps(
     synthesized: np.ndarray,
     geometry: Geometry,
     names: dict[int, str] | None = None,
-    min_volume_ml: float = 0.0,
+    region_filter: RegionFilter = RegionFilter(),
 ) -> SegmentationConsistency:
     """Per-label agreement (every label but background present in either map or named) and the
-    disagreement regions of two label maps on one grid (``geometry``)."""
+    disagreement regions of two label maps on one grid (``geometry``) that ``region_filter``
+    lists (by default all)."""
     original = np.asarray(original)
     synthesized = np.asarray(synthesized)
     if original.shape != synthesized.shape:
@@ -232,7 +307,9 @@ def compare_label_maps(
         label_agreement(original, synthesized, label, _name(label, names), geometry.spacing_mm)
         for label in sorted(present - {BACKGROUND})
     ]
-    regions, region_map = disagreement_regions(original, synthesized, geometry, names, min_volume_ml)
+    regions, region_map, jitter_voxels, unlisted = disagreement_regions(
+        original, synthesized, geometry, names, region_filter
+    )
     differ = int(np.count_nonzero(original != synthesized))
     notes = [
         f"{label.name}: in neither map" if label.dice is None else f"{label.name}: missing from one map"
@@ -246,4 +323,7 @@ def compare_label_maps(
         disagreement_ml=differ * float(np.prod(geometry.spacing_mm)) / 1000.0,
         region_map=region_map,
         notes=notes,
+        region_filter=region_filter,
+        boundary_jitter_voxels=jitter_voxels,
+        unlisted_regions=unlisted,
     )

@@ -94,6 +94,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --segment: the segmentation plugin for the synthesized volume (a cross-modality pair)",
     )
+    parser.add_argument(
+        "--segment-min-region-mm3",
+        metavar="MM3",
+        type=float,
+        default=None,
+        help="with --segment: list disagreement regions of at least this volume (default 50 mm^3)",
+    )
+    parser.add_argument(
+        "--segment-keep-jitter",
+        action="store_true",
+        help="with --segment: also list one-voxel boundary jitter (ignored by default: a boundary that moved by"
+        " one voxel is not a region)",
+    )
     parser.add_argument("--tta", action="store_true", help="with --plugin: test-time augmentation SD map")
     parser.add_argument(
         "--perturbation",
@@ -167,11 +180,19 @@ def find_segmentation_plugins(first: str, second: str | None) -> tuple:
     return tuple(manifests)
 
 
-def segmentation_consistency(original, synthesized, manifests: tuple, min_volume_ml: float) -> dict:
+def segmentation_consistency(original, synthesized, manifests: tuple, region_filter) -> dict:
     """Both volumes segmented and compared on the original's grid (``app.plugins.seg_check``)."""
     from app.plugins.seg_check import run_consistency
 
-    return run_consistency(original, synthesized, manifests, min_volume_ml).to_dict()
+    return run_consistency(original, synthesized, manifests, region_filter).to_dict()
+
+
+def _region_filter(args: argparse.Namespace):
+    """Which disagreement regions compare --segment lists (``app.analysis.seg_consistency``)."""
+    from app.analysis.seg_consistency import DEFAULT_MIN_REGION_MM3, RegionFilter
+
+    minimum = DEFAULT_MIN_REGION_MM3 if args.segment_min_region_mm3 is None else args.segment_min_region_mm3
+    return RegionFilter(min_region_mm3=minimum, ignore_boundary_jitter=not args.segment_keep_jitter)
 
 
 def _print_consistency(block: dict) -> None:
@@ -183,7 +204,11 @@ def _print_consistency(block: dict) -> None:
             f"  {label['name']}: Dice {_number(label['dice'], '.4f')}  volume change"
             f" {_number(label['volume_change_ml'], '+.3f')} mL ({change} %)  HD95 {_number(label['hd95_mm'], '.2f')} mm"
         )
-    print(f"  {len(block['regions'])} disagreement region(s), {block['disagreement_ml']:.3f} mL in all")
+    print(
+        f"  {len(block['regions'])} disagreement region(s) listed ({block['region_filter']['description']};"
+        f" {block['unlisted_regions']} smaller left out, {block['boundary_jitter_voxels']} jitter voxels),"
+        f" {block['disagreement_ml']:.3f} mL of differing labels in all"
+    )
     for region in block["regions"][:10]:
         centroid = ", ".join(f"{v:.1f}" for v in region["centroid_lps_mm"])
         changes = "; ".join(c["description"] for c in region["changes"][:3])
@@ -306,6 +331,15 @@ def run(args: argparse.Namespace) -> int:
     if (args.tta or args.perturbation is not None) and not args.plugin:
         print("compare: --tta and --perturbation need --plugin NAME", file=sys.stderr)
         return 2
+    if (args.segment_min_region_mm3 is not None or args.segment_keep_jitter) and not args.segment:
+        print(
+            "compare: --segment-min-region-mm3 and --segment-keep-jitter need --segment PLUGIN",
+            file=sys.stderr,
+        )
+        return 2
+    if args.segment_min_region_mm3 is not None and not 0 <= args.segment_min_region_mm3 < 1e9:
+        print("compare: --segment-min-region-mm3 must be 0 or more", file=sys.stderr)
+        return 2
     if args.segment_synthesized and not args.segment:
         print("compare: --segment-synthesized needs --segment PLUGIN (for the original)", file=sys.stderr)
         return 2
@@ -396,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             data["consistency"] = json_safe(
                 segmentation_consistency(
-                    volumes["original"], volumes["synthesized"], segmenters, args.min_volume_ml
+                    volumes["original"], volumes["synthesized"], segmenters, _region_filter(args)
                 )
             )
         except Exception as error:  # noqa: BLE001 - plugin problems: a clear message, exit code 2

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.analysis.seg_consistency import SegmentationConsistency, compare_label_maps, labels_on_grid
+from app.analysis.seg_consistency import (
+    LISTED_BY_DEFAULT,
+    RegionFilter,
+    SegmentationConsistency,
+    compare_label_maps,
+    labels_on_grid,
+)
 from app.core.label_map import LabelEntry, LabelMapProvenance, label_names
 from app.core.label_overlays import DISAGREEMENT_COLOUR
 from app.core.volume import Volume
@@ -82,12 +88,13 @@ def run_consistency(
     original: Volume,
     synthesized: Volume,
     manifests: tuple[PluginManifest, PluginManifest],
-    min_volume_ml: float = 0.0,
+    region_filter: RegionFilter = LISTED_BY_DEFAULT,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
 ) -> ConsistencyRun:
     """Segment ``original`` with ``manifests[0]`` and ``synthesized`` with ``manifests[1]`` and
-    compare the two label maps on the original's grid."""
+    compare the two label maps on the original's grid; ``region_filter`` says which disagreement
+    regions are listed (by default those of 50 mm^3 or more, one-voxel boundary jitter ignored)."""
     first, second = manifests
     runs = {}
     for role, manifest, volume, stage in (
@@ -104,7 +111,7 @@ def run_consistency(
     on_grid = labels_on_grid(labels_synthesized, labels_original.geometry, labels_original.shape_kji)
     names = label_names(first.labels)
     result = compare_label_maps(
-        labels_original.voxels, on_grid, labels_original.geometry, names, min_volume_ml
+        labels_original.voxels, on_grid, labels_original.geometry, names, region_filter
     )
     notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
     if label_names(second.labels) != names:

@@ -53,6 +53,23 @@ class SegConsistencyBox(QtWidgets.QWidget):
             "The segmentation plugin run on the synthesized volume: another one for a cross-modality"
             " pair (a model for the output's modality)"
         )
+        from app.analysis.seg_consistency import LISTED_BY_DEFAULT
+
+        self.min_region_spin = QtWidgets.QDoubleSpinBox()
+        self.min_region_spin.setRange(0.0, 1e6)
+        self.min_region_spin.setDecimals(0)
+        self.min_region_spin.setSingleStep(10.0)
+        self.min_region_spin.setSuffix(" mm³")
+        self.min_region_spin.setValue(LISTED_BY_DEFAULT.min_region_mm3)
+        self.min_region_spin.setToolTip(
+            "List disagreement regions of at least this volume (smaller ones still count in Dice and volumes)"
+        )
+        self.jitter_check = QtWidgets.QCheckBox("Ignore one-voxel boundary jitter")
+        self.jitter_check.setChecked(LISTED_BY_DEFAULT.ignore_boundary_jitter)
+        self.jitter_check.setToolTip(
+            "A boundary between two labels that moved by one voxel is not a region (a region keeps the"
+            " jitter voxels touching it); Dice and volumes count every voxel"
+        )
         self.run_button = QtWidgets.QPushButton("Check segmentation consistency")
         self.run_button.setToolTip("Segment both volumes and compare the label maps (Dice, volumes, regions)")
         self.run_button.clicked.connect(self.start)
@@ -95,6 +112,8 @@ class SegConsistencyBox(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout()
         form.addRow("Original", self.original_combo)
         form.addRow("Synthesized", self.synthesized_combo)
+        form.addRow("Smallest region", self.min_region_spin)
+        form.addRow("", self.jitter_check)
         progress_row = QtWidgets.QHBoxLayout()
         progress_row.addWidget(self.progress_bar, 1)
         progress_row.addWidget(self.cancel_button)
@@ -153,6 +172,12 @@ class SegConsistencyBox(QtWidgets.QWidget):
         second = self._manifests[second_index] if 0 <= second_index < len(self._manifests) else first
         return first, second
 
+    def region_filter(self):
+        """Which disagreement regions the next check lists (``app.analysis.seg_consistency``)."""
+        from app.analysis.seg_consistency import RegionFilter
+
+        return RegionFilter(self.min_region_spin.value(), self.jitter_check.isChecked())
+
     # ----- running ------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self._task is not None
@@ -162,10 +187,14 @@ class SegConsistencyBox(QtWidgets.QWidget):
         pair, manifests = self.pair_provider(), self.chosen_manifests()
         if self._task is not None or pair is None or manifests is None:
             return False
+        region_filter = self.region_filter()
+
         def work(progress, cancel):
             from app.plugins.seg_check import run_consistency
 
-            return run_consistency(pair[0], pair[1], manifests, progress=progress, cancel=cancel)
+            return run_consistency(
+                pair[0], pair[1], manifests, region_filter, progress=progress, cancel=cancel
+            )
 
         task = PluginTask(work)
         task.signals.progress.connect(self._on_progress)
@@ -187,8 +216,8 @@ class SegConsistencyBox(QtWidgets.QWidget):
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
         self.run_button.setEnabled(not running)
-        for combo in (self.original_combo, self.synthesized_combo):
-            combo.setEnabled(not running)
+        for widget in (self.original_combo, self.synthesized_combo, self.min_region_spin, self.jitter_check):
+            widget.setEnabled(not running)
         if not running:
             self.refresh()
 
@@ -206,10 +235,13 @@ class SegConsistencyBox(QtWidgets.QWidget):
         self.run, self.pair = run, self._task_pair
         self._set_running(False)
         self.progress_bar.setValue(100)
-        regions = len(run.result.regions)
+        result = run.result
+        regions = len(result.regions)
         self.status_label.setText(
-            f"{regions} disagreement region(s), {run.result.disagreement_ml:.3g} mL in all"
+            f"{regions} disagreement region(s) listed, {result.disagreement_ml:.3g} mL of differing labels in all"
             + (" — click one to go there" if regions else "")
+            + f"\n{result.region_filter.describe()}: {result.unlisted_regions} smaller region(s) and"
+            f" {result.boundary_jitter_voxels} jitter voxel(s) not listed"
         )
         self.notes_label.setText("\n".join(run.notes + run.result.notes))
         self._fill_summary()

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from app.analysis.seg_consistency import compare_label_maps, hausdorff_mm, labels_on_grid
+from app.analysis.seg_consistency import (
+    RegionFilter,
+    boundary_jitter,
+    compare_label_maps,
+    hausdorff_mm,
+    labels_on_grid,
+)
 from app.core.volume import Geometry, Volume
 
 # Anisotropic on purpose: i 0.5 mm, j 1 mm, k 2 mm; i and j run towards R and A, so a centroid
@@ -125,10 +131,57 @@ def test_a_label_missing_from_one_map_has_no_distance_and_a_note():
 def test_min_volume_drops_small_regions_from_the_list_and_the_map():
     original = box(label=1)
     changed = original.copy()
-    changed[5, 6, 6] = 0
-    result = compare_label_maps(original, changed, GEOMETRY, min_volume_ml=0.01)
-    assert result.regions == [] and not result.region_map.any()
-    assert result.disagreement_voxels == 1  # still counted in the totals
+    changed[5, 6, 6] = 0  # one voxel: 1 mm^3 (0.5 x 1 x 2 mm)
+    changed[6:8, 10:12, 10:12] = 0  # 8 voxels: 8 mm^3
+    result = compare_label_maps(original, changed, GEOMETRY, region_filter=RegionFilter(min_region_mm3=8.0))
+    assert [r.voxel_count for r in result.regions] == [8] and result.unlisted_regions == 1
+    assert result.region_map[5, 6, 6] == 0 and result.region_map[6, 10, 10] == result.regions[0].index
+    result = compare_label_maps(original, changed, GEOMETRY, region_filter=RegionFilter(min_region_mm3=8.5))
+    assert result.regions == [] and not result.region_map.any() and result.unlisted_regions == 2
+    assert result.disagreement_voxels == 9  # still counted in the totals
+    assert result.to_dict()["region_filter"]["description"].startswith("regions of at least 8.5 mm^3 listed")
+
+
+JITTER = RegionFilter(min_region_mm3=0.0, ignore_boundary_jitter=True)
+
+
+def test_a_boundary_moved_by_one_voxel_is_jitter_and_not_a_region():
+    original = box(k=(4, 14), label=1)
+    original[9:14] = np.where(original[9:14] == 1, 2, 0)  # white matter above grey matter
+    moved = original.copy()
+    moved[8][original[8] == 1] = 2  # the grey/white boundary one voxel lower
+    moved[13, 5:15, 5] = 0  # and one voxel of white matter's edge lost along a line
+    assert len(compare_label_maps(original, moved, GEOMETRY, NAMES).regions) == 2
+    result = compare_label_maps(original, moved, GEOMETRY, NAMES, JITTER)
+    assert result.regions == [] and result.boundary_jitter_voxels == result.disagreement_voxels == 100 + 10
+    assert next(a for a in result.labels if a.name == "grey matter").dice < 1  # figures count every voxel
+    moved[6:8][original[6:8] == 1] = 2  # three voxels lower: a real change
+    result = compare_label_maps(original, moved, GEOMETRY, NAMES, JITTER)
+    assert len(result.regions) == 1
+    assert result.regions[0].voxel_count == 300  # none of the three layers is jitter
+    assert result.boundary_jitter_voxels == 10
+
+
+def test_a_removed_or_moved_structure_is_not_jitter_and_keeps_its_rim():
+    original = box(label=1) + box(k=(11, 14), j=(6, 9), i=(20, 26), label=2)
+    removed = box(label=1)
+    result = compare_label_maps(original, removed, GEOMETRY, NAMES, RegionFilter(20.0, True))
+    assert [r.voxel_count for r in result.regions] == [54] and result.boundary_jitter_voxels == 0
+    # White matter filled with grey but for a one-voxel layer on one face: the filled voxels
+    # around that layer look like jitter (white beside them in the filled map, grey in the
+    # original); they touch the real region and are taken back into it.
+    original = box(label=1) + box(k=(6, 12), j=(6, 12), i=(6, 12), label=1)
+    original[6:12, 6:12, 6:12] = 2
+    filled = original.copy()
+    filled[6:12, 6:12, 7:12] = 1
+    assert boundary_jitter(original, filled).sum() > 0
+    result = compare_label_maps(original, filled, GEOMETRY, NAMES, RegionFilter(20.0, True))
+    assert [r.voxel_count for r in result.regions] == [result.disagreement_voxels] == [6 * 6 * 5]
+    assert result.boundary_jitter_voxels == 0
+    original = box(label=1) + box(k=(11, 14), j=(6, 9), i=(20, 26), label=2)
+    shifted = box(label=1) + box(k=(11, 14), j=(6, 9), i=(23, 29), label=2)  # 3 voxels (1.5 mm) along i
+    result = compare_label_maps(original, shifted, GEOMETRY, NAMES, JITTER)
+    assert sum(r.voxel_count for r in result.regions) == 2 * 27  # where it left and where it arrived
 
 
 def test_labels_on_another_grid_are_resampled_nearest_never_blended():

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_brain_tissue"
 CSF, WHITE_MATTER = 1, 3
 SHIFT_MM = 5
+MAX_REGIONS_UNMODIFIED = 12  # measured 9 on the whole head (the denoiser test)
 
 
 @pytest.fixture(scope="module")
@@ -101,15 +102,46 @@ def test_a_ventricle_moved_5_mm_up_is_listed_where_it_left_and_where_it_arrived(
     moved[moved_mask] = np.roll(volume.voxels, SHIFT_MM, axis=axis)[moved_mask]
     block = _consistency(path, _synthesized(folder, volume, moved, "moved"), folder / "moved_consistency.json")
     left, arrived = ventricle & ~moved_mask, moved_mask & ~ventricle
+    # One-voxel boundary jitter is not listed (the default), so the change can come as more than
+    # one region: where the ventricle left and where it arrived are listed together, but a thin
+    # horn's part may stand alone (measured: 12.0 mL holding 81 % of where it left and 63 % of
+    # where it arrived, 5.9 mm from where it left, and 1.6 mL around the far horn).
+    involved = [r for r in block["regions"] if any("CSF" in c["description"] for c in r["changes"])]
+    lost = sum(c["voxel_count"] for r in involved for c in r["changes"] if c["description"].startswith("CSF ->"))
+    gained = sum(c["voxel_count"] for r in involved for c in r["changes"] if c["description"].endswith("-> CSF"))
+    assert lost > 0.8 * left.sum() and gained > 0.5 * arrived.sum(), (lost, gained, left.sum(), arrived.sum())
     largest = block["regions"][0]
-    # Where the ventricle left and where it arrived touch through the ventricle's outline: one
-    # region holding both changes, centred on both places together (measured 4.5 mm away: the
-    # region also holds white -> grey matter flips of the tissue around the moved ventricle).
-    distance = np.linalg.norm(np.subtract(largest["centroid_lps_mm"], _centroid_lps(volume, left | arrived)))
-    assert distance < 6.0, distance
-    descriptions = {c["description"]: c["voxel_count"] for c in largest["changes"]}
-    lost = sum(n for d, n in descriptions.items() if d.startswith("CSF ->"))
-    gained = sum(n for d, n in descriptions.items() if d.endswith("-> CSF"))
-    assert lost > 0.3 * left.sum() and gained > 0.3 * arrived.sum(), descriptions
+    assert largest in involved
+    distance = np.linalg.norm(np.subtract(largest["centroid_lps_mm"], _centroid_lps(volume, left)))
+    assert distance < 8.0, distance
     (k0, k1), _, _ = largest["bbox_kji"]
     assert k0 <= np.argwhere(left)[:, 0].mean() and k1 > np.argwhere(arrived)[:, 0].mean()
+    # every listed region with a CSF change lies on the moved ventricle (its box, 5 mm margin)
+    box = np.argwhere(left | arrived)
+    for region in involved:
+        centre_kji = np.asarray(region["centroid_ijk"])[::-1]
+        assert np.all(centre_kji >= box.min(axis=0) - 5) and np.all(centre_kji <= box.max(axis=0) + 5), region
+
+
+def test_the_denoisers_output_of_the_whole_head_agrees_with_few_regions(tmp_path, mni_t1_nifti_path):
+    """An unmodified pair as the product meets it: the whole MNI152 head against the shipped
+    denoiser's output of it (not edited; the whole head, since both plugins see cut slices at a
+    crop's edges). Every tissue class keeps Dice >= 0.95 (measured: CSF 0.980, grey 0.991, white
+    0.979) and the listed regions are few: measured 9 (one-voxel jitter and regions under
+    50 mm^3 not listed; 23 with the jitter listed, 6504 with neither filter)."""
+    from app.plugins.runtime import synthesize
+
+    head = load_nifti(mni_t1_nifti_path)
+    denoiser = load_manifest(PLUGIN.parent / "mr_t1_denoise")
+    output = synthesize(denoiser, head, RunOptions(device="cpu", batch_size=16)).volume
+    denoised = save_nifti(output, tmp_path / "denoised.nii.gz")
+    block = _consistency(Path(mni_t1_nifti_path), denoised, tmp_path / "denoised_consistency.json")
+    dice = {label["name"]: label["dice"] for label in block["labels"]}
+    assert all(value >= 0.95 for value in dice.values()), dice
+    assert len(block["regions"]) <= MAX_REGIONS_UNMODIFIED, [r["volume_ml"] for r in block["regions"]]
+    assert block["region_filter"] == {
+        "min_region_mm3": 50.0,
+        "ignore_boundary_jitter": True,
+        "description": "regions of at least 50 mm^3 listed; one-voxel boundary jitter ignored",
+    }
+    assert block["boundary_jitter_voxels"] > 0 and block["unlisted_regions"] > 0

@@ -206,3 +206,24 @@ def test_cancel_leaves_nothing_drawn(qtbot, main_window, compared):
     assert box.status_label.text() == "Cancelled; no label maps were made."
     assert box.run is None and main_window.session.segmentation is None and len(main_window.panels) == 9
     assert box.run_button.isEnabled() and not box.cancel_button.isEnabled()
+
+
+def test_the_smallest_region_listed_is_a_setting_in_mm3(qtbot, main_window, compared):
+    """The filled ventricle is 400 voxels of 2 mm^3: listed at the default (50 mm^3, jitter
+    ignored), not at 1000 mm^3, where it is still counted in the per-label figures."""
+    box = compared[2]
+    assert box.min_region_spin.value() == 50.0 and box.jitter_check.isChecked()
+    box.original_combo.setCurrentText("tiny-tissue-seg")
+    box.min_region_spin.setValue(1000.0)
+    qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert not box.min_region_spin.isEnabled()  # fixed while it runs
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    assert box.run is not None and box.table.rowCount() == 0
+    assert box.run.result.disagreement_voxels == 400 and box.run.result.unlisted_regions == 1
+    status = box.status_label.text()
+    assert "0 disagreement region(s) listed" in status and "at least 1000 mm^3" in status, status
+    assert "1 smaller region(s)" in status and box.min_region_spin.isEnabled()
+    box.min_region_spin.setValue(800.0)
+    qtbot.mouseClick(box.run_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=30000)
+    assert box.table.rowCount() == 1
