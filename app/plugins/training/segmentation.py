@@ -116,8 +116,10 @@ KNOWN_LIMITS = (
     " strengths, children, atrophy, lesions or tumours, and only 1 mm voxels; its brain mask on a"
     " whole head is learned from one scalp. Each label depends on up to ~65 mm of in-plane context: an"
     " edit (a filled ventricle on MNI152) also flips grey/white matter voxels elsewhere on the same"
-    " slices, so compare --segment lists many small white -> grey matter regions beside the real one"
-    " (rank regions by volume)."
+    " slices: thousands of small grey/white matter regions beside the real one, which compare --segment"
+    " and the viewer leave out of the list by default (one-voxel boundary jitter and regions under"
+    " 50 mm^3; on the whole MNI152 head, 8 regions listed for a filled ventricle, 9 for the denoiser's"
+    " output of the unedited head)."
 )
 
 
