@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtWidgets
 
 from app.core.volume import Volume
-from app.ui.plugin_task import PluginTask, Work
+from app.ui.plugin_task import PluginTask, TaskControls, Work
 
 if TYPE_CHECKING:
     from app.plugins.rerun_maps import RerunKind
@@ -79,22 +79,16 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         settings.addRow("MC samples", self.mc_samples_spin)
         settings.addRow("Noise", self.noise_spin)
 
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        progress_row = QtWidgets.QHBoxLayout()
-        progress_row.addWidget(self.progress_bar, 1)
-        progress_row.addWidget(self.cancel_button)
-        self.status_label = QtWidgets.QLabel("")
+        self.controls = TaskControls(self.cancel, parent=self)
+        self.progress_bar = self.controls.progress_bar
+        self.cancel_button = self.controls.cancel_button
+        self.status_label = self.controls.status_label
         self._reason_texts: set[str] = set()  # why-not texts shown, cleared once they no longer hold
-        self.status_label.setWordWrap(True)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(settings)
-        layout.addLayout(progress_row)
+        layout.addLayout(self.controls.progress_row())
         layout.addWidget(self.status_label)
         self.refresh()
 
@@ -161,22 +155,22 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         request = MapRequest(
             kind, mc_samples=self.mc_samples_spin.value(), noise_fraction=self.noise_spin.value() / 100
         )
-        task = PluginTask(rerun_work(request, pair[0], pair[1], list(self.manifests_provider() or [])))
-        task.signals.progress.connect(self._on_progress)
-        task.signals.finished.connect(self._on_finished)
-        task.signals.failed.connect(self._on_failed)
-        task.signals.cancelled.connect(self._on_cancelled)
-        self._task = task
+        work = rerun_work(request, pair[0], pair[1], list(self.manifests_provider() or []))
         self.last_error = ""
+        self._task = PluginTask(work)  # running from here: the buttons follow
         self._set_running(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Computing {MAP_TITLES[kind]} …")
-        QtCore.QThreadPool.globalInstance().start(task)
+        self.controls.started(f"Computing {MAP_TITLES[kind]} …")
+        self._task.start(
+            progress=self.controls.show_progress,
+            finished=self._on_finished,
+            failed=self._on_failed,
+            cancelled=self._on_cancelled,
+        )
         return True
 
     def cancel(self) -> None:
         if self._task is not None:
-            self._task.cancel_event.set()
+            self._task.cancel()
             self.status_label.setText("Cancelling …")
 
     def _set_running(self, running: bool) -> None:
@@ -186,26 +180,19 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         if not running:
             self.refresh()
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(round(fraction * 100)))
-        self.status_label.setText(message)
-
     def _on_finished(self, map_volume: Volume) -> None:
         self._task = None
         self._set_running(False)
-        self.progress_bar.setValue(100)
-        self.status_label.setText(f"Shown: {map_volume.name}")
+        self.controls.ended(f"Shown: {map_volume.name}", done=True)
         self.map_ready.emit(map_volume)
 
     def _on_failed(self, message: str) -> None:
         self._task = None
         self.last_error = message
         self._set_running(False)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Failed: {message}")
+        self.controls.ended(f"Failed: {message}")
 
     def _on_cancelled(self) -> None:
         self._task = None
         self._set_running(False)
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Cancelled; no map was made.")
+        self.controls.ended("Cancelled; no map was made.")

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from app.core.volume import Volume
+from app.ui.plugin_task import TaskControls
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -96,14 +97,10 @@ class PluginPanel(QtWidgets.QWidget):
         )
         self.run_button = QtWidgets.QPushButton("Run")
         self.run_button.clicked.connect(self.run_selected)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.status_label = QtWidgets.QLabel("")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.controls = TaskControls(self.cancel, selectable_status=True, parent=self)
+        self.progress_bar = self.controls.progress_bar
+        self.cancel_button = self.controls.cancel_button
+        self.status_label = self.controls.status_label
         self.domain_box = self._build_domain_box()
         self._acknowledged: tuple = (None, None)  # (manifest, volume) the user chose to run anyway
 
@@ -265,13 +262,12 @@ class PluginPanel(QtWidgets.QWidget):
         self._thread = QtCore.QThread(self)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self._on_progress)
+        self._worker.progress.connect(self.controls.show_progress)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
         self._set_running(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Running {manifest.name} on {volume.name or 'the current volume'}…")
+        self.controls.started(f"Running {manifest.name} on {volume.name or 'the current volume'}…")
         self._thread.start()
         return True
 
@@ -368,29 +364,22 @@ class PluginPanel(QtWidgets.QWidget):
         self._worker = None
         self._set_running(False)
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(round(fraction * 100)))
-        self.status_label.setText(message)
-
     def _on_finished(self, result) -> None:
         self._finish_thread()
-        self.progress_bar.setValue(100)
         notes = "".join(f"\n{m}" for m in result.messages)
-        self.status_label.setText(
-            f"{result.volume.provenance.label()} — {result.duration_s:.1f} s on {result.device}{notes}"
+        self.controls.ended(
+            f"{result.volume.provenance.label()} — {result.duration_s:.1f} s on {result.device}{notes}", done=True
         )
         self.result_ready.emit(self._original, result.volume)
 
     def _on_failed(self, message: str) -> None:
         self._finish_thread()
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Failed: {message}")
+        self.controls.ended(f"Failed: {message}")
         self.run_failed.emit(message)
 
     def _on_cancelled(self) -> None:
         self._finish_thread()
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Cancelled; nothing was produced.")
+        self.controls.ended("Cancelled; nothing was produced.")
 
 
 def install_plugin_panel(window) -> PluginPanel:

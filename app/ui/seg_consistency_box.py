@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.label_overlays import DEFAULT_LABEL_OPACITY, DISAGREEMENT_COLOUR, SegmentationOverlays
 from app.core.volume import Volume
-from app.ui.plugin_task import PluginTask
+from app.ui.plugin_task import PluginTask, TaskControls
 from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
 
 SAME_PLUGIN = "(same as the original's)"
@@ -73,13 +73,10 @@ class SegConsistencyBox(QtWidgets.QWidget):
         self.run_button = QtWidgets.QPushButton("Check segmentation consistency")
         self.run_button.setToolTip("Segment both volumes and compare the label maps (Dice, volumes, regions)")
         self.run_button.clicked.connect(self.start)
-        self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.status_label = QtWidgets.QLabel("")
-        self.status_label.setWordWrap(True)
+        self.controls = TaskControls(self.cancel, parent=self)
+        self.progress_bar = self.controls.progress_bar
+        self.cancel_button = self.controls.cancel_button
+        self.status_label = self.controls.status_label
         self.notes_label = QtWidgets.QLabel("")
         self.notes_label.setWordWrap(True)
         self.notes_label.setStyleSheet("color: #e0a040")
@@ -114,9 +111,6 @@ class SegConsistencyBox(QtWidgets.QWidget):
         form.addRow("Synthesized", self.synthesized_combo)
         form.addRow("Smallest region", self.min_region_spin)
         form.addRow("", self.jitter_check)
-        progress_row = QtWidgets.QHBoxLayout()
-        progress_row.addWidget(self.progress_bar, 1)
-        progress_row.addWidget(self.cancel_button)
         display_row = QtWidgets.QHBoxLayout()
         display_row.addWidget(self.overlay_check)
         display_row.addWidget(QtWidgets.QLabel("Opacity"))
@@ -125,7 +119,7 @@ class SegConsistencyBox(QtWidgets.QWidget):
         layout.addWidget(QtWidgets.QLabel("Segment both volumes and compare the label maps:"))
         layout.addLayout(form)
         layout.addWidget(self.run_button)
-        layout.addLayout(progress_row)
+        layout.addLayout(self.controls.progress_row())
         layout.addWidget(self.status_label)
         layout.addLayout(display_row)
         layout.addWidget(self.table, 1)
@@ -196,21 +190,20 @@ class SegConsistencyBox(QtWidgets.QWidget):
                 pair[0], pair[1], manifests, region_filter, progress=progress, cancel=cancel
             )
 
-        task = PluginTask(work)
-        task.signals.progress.connect(self._on_progress)
-        task.signals.finished.connect(self._on_finished)
-        task.signals.failed.connect(self._on_failed)
-        task.signals.cancelled.connect(self._on_cancelled)
-        self._task, self._task_pair = task, pair
+        self._task_pair = pair
         self._set_running(True)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Segmenting with {manifests[0].name} …")
-        QtCore.QThreadPool.globalInstance().start(task)
+        self.controls.started(f"Segmenting with {manifests[0].name} …")
+        self._task = PluginTask(work).start(
+            progress=self.controls.show_progress,
+            finished=self._on_finished,
+            failed=self._on_failed,
+            cancelled=self._on_cancelled,
+        )
         return True
 
     def cancel(self) -> None:
         if self._task is not None:
-            self._task.cancel_event.set()
+            self._task.cancel()
             self.status_label.setText("Cancelling …")
 
     def _set_running(self, running: bool) -> None:
@@ -221,10 +214,6 @@ class SegConsistencyBox(QtWidgets.QWidget):
         if not running:
             self.refresh()
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(round(fraction * 100)))
-        self.status_label.setText(message)
-
     def _on_finished(self, run) -> None:
         self._task = None
         pair = self.pair_provider()
@@ -234,14 +223,14 @@ class SegConsistencyBox(QtWidgets.QWidget):
             return
         self.run, self.pair = run, self._task_pair
         self._set_running(False)
-        self.progress_bar.setValue(100)
         result = run.result
         regions = len(result.regions)
-        self.status_label.setText(
+        self.controls.ended(
             f"{regions} disagreement region(s) listed, {result.disagreement_ml:.3g} mL of differing labels in all"
             + (" — click one to go there" if regions else "")
             + f"\n{result.region_filter.describe()}: {result.unlisted_regions} smaller region(s) and"
-            f" {result.boundary_jitter_voxels} jitter voxel(s) not listed"
+            f" {result.boundary_jitter_voxels} jitter voxel(s) not listed",
+            done=True,
         )
         self.notes_label.setText("\n".join(run.notes + run.result.notes))
         self._fill_summary()
@@ -263,14 +252,12 @@ class SegConsistencyBox(QtWidgets.QWidget):
     def _on_failed(self, message: str) -> None:
         self._task = None
         self._set_running(False)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Segmentation check failed: {message}")
+        self.controls.ended(f"Segmentation check failed: {message}")
 
     def _on_cancelled(self) -> None:
         self._task = None
         self._set_running(False)
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Cancelled; no label maps were made.")
+        self.controls.ended("Cancelled; no label maps were made.")
 
     def clear(self, message: str = "") -> None:
         """Forget the shown check (it belongs to another pair)."""
