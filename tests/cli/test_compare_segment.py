@@ -13,35 +13,26 @@ from app.core.volume import Geometry, Volume
 from app.io.nifti import save_nifti
 from main import main
 from tests.plugins.plugin_factory import make_builtin_plugin, make_segmentation_plugin
+from tests.segmentation_fixtures import VentriclePhantom
 
 # RAS on disk, LPS in memory: the region's centroid must come back in LPS.
 GEOMETRY = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.2, 2.0]), np.diag([-1.0, -1.0, 1.0]))
-SHAPE = (10, 30, 32)
-VENTRICLE = (slice(3, 7), slice(18, 24), slice(20, 26))  # k, j, i: 4 x 6 x 6 voxels of "white" 200
-
-
-def phantom() -> np.ndarray:
-    """Background 0, a 'grey' block 100 holding a 'white' band and a 'ventricle', both 200."""
-    voxels = np.zeros(SHAPE, np.float32)
-    voxels[1:9, 4:26, 4:28] = 100.0
-    voxels[2:8, 6:12, 6:26] = 200.0
-    voxels[VENTRICLE] = 200.0
-    return voxels
+PHANTOM = VentriclePhantom(
+    shape=(10, 30, 32),
+    grey=(slice(1, 9), slice(4, 26), slice(4, 28)),
+    white_band=(slice(2, 8), slice(6, 12), slice(6, 26)),
+    ventricle=(slice(3, 7), slice(18, 24), slice(20, 26)),  # k, j, i: 4 x 6 x 6 voxels
+)
 
 
 @pytest.fixture
 def volumes(tmp_path):
-    original = phantom()
-    filled = original.copy()
-    filled[VENTRICLE] = 100.0  # the "synthesized" volume lost the ventricle
+    original, filled = PHANTOM.volumes(GEOMETRY, name="t1")
     paths = {
-        "original": save_nifti(Volume(original, GEOMETRY, "MR", name="t1"), tmp_path / "t1.nii.gz"),
-        "filled": save_nifti(
-            Volume(filled, GEOMETRY, "MR", name="out", provenance=Provenance("filler", "1.0")),
-            tmp_path / "filled.nii.gz",
-        ),
+        "original": save_nifti(original, tmp_path / "t1.nii.gz"),
+        "filled": save_nifti(filled, tmp_path / "filled.nii.gz"),
         "same": save_nifti(
-            Volume(original, GEOMETRY, "MR", name="same", provenance=Provenance("copier", "1.0")),
+            Volume(PHANTOM.original(), GEOMETRY, "MR", name="same", provenance=Provenance("copier", "1.0")),
             tmp_path / "same.nii.gz",
         ),
     }
@@ -59,7 +50,7 @@ def test_a_removed_structure_is_a_disagreement_region_at_its_place(volumes, tmp_
     centre_ijk = [22.5, 20.5, 4.5]  # the ventricle's centre (i, j, k)
     np.testing.assert_allclose(region["centroid_lps_mm"], GEOMETRY.lps_from_index(centre_ijk), atol=1e-6)
     assert region["centroid_lps_mm"][0] == pytest.approx(20 - 22.5)  # i runs towards the right
-    assert region["volume_ml"] == pytest.approx(4 * 6 * 6 * 1.0 * 1.2 * 2.0 / 1000)
+    assert region["volume_ml"] == pytest.approx(PHANTOM.ventricle_voxels() * 1.0 * 1.2 * 2.0 / 1000)
     assert [c["description"] for c in region["changes"]] == ["white matter -> grey matter"]
     by_name = {label["name"]: label for label in block["labels"]}
     white_ml = (6 * 6 * 20 + 4 * 6 * 6) * 2.4 / 1000
@@ -116,7 +107,7 @@ def test_a_synthesized_volume_on_another_grid_is_compared_on_the_originals(volum
         GEOMETRY.origin_lps_mm + np.array([-2.0, 0.0, 0.0]), GEOMETRY.spacing_mm, GEOMETRY.direction
     )
     moved_path = save_nifti(
-        Volume(phantom(), moved, "MR", name="moved", provenance=Provenance("mover", "1.0")),
+        Volume(PHANTOM.original(), moved, "MR", name="moved", provenance=Provenance("mover", "1.0")),
         tmp_path / "moved.nii.gz",
     )
     out_json = tmp_path / "moved-consistency.json"

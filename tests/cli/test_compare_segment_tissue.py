@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from app.core.provenance import Provenance
-from app.core.volume import Geometry, Volume
+from app.core.volume import Volume
 from app.io.nifti import load_nifti, save_nifti
 from app.plugins.manifest import load_manifest
 from app.plugins.runtime import RunOptions, segment
 from main import main
+from tests.segmentation_fixtures import largest_central_csf, mni_centre
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +31,11 @@ MAX_REGIONS_UNMODIFIED = 12  # measured 9 on the whole head (the denoiser test)
 def head(tmp_path_factory, mni_t1_nifti_path):
     """The MNI152 head's central half (the ventricles lie in it) as a NIfTI file, its Volume,
     the plugin's labels of it and its largest central CSF component (the lateral ventricles)."""
-    full = load_nifti(mni_t1_nifti_path)
-    start = [n // 4 for n in full.shape_kji]
-    box = tuple(slice(s, s + n // 2) for s, n in zip(start, full.shape_kji, strict=True))
-    geometry = Geometry(full.geometry.lps_from_index(start[::-1]), full.geometry.spacing_mm, full.geometry.direction)
-    volume = Volume(np.ascontiguousarray(full.voxels[box]), geometry, "MR", name="MNI152 centre")
     folder = tmp_path_factory.mktemp("tissue")
-    path = save_nifti(volume, folder / "t1.nii.gz")
+    path = save_nifti(mni_centre(load_nifti(mni_t1_nifti_path)), folder / "t1.nii.gz")
     volume = load_nifti(path)  # exactly what compare reads
     labels = segment(load_manifest(PLUGIN), volume, RunOptions(device="cpu", batch_size=16)).volume.voxels
-    centre = tuple(slice(n // 6, 5 * n // 6) for n in labels.shape)
-    csf = np.zeros(labels.shape, bool)
-    csf[centre] = labels[centre] == CSF
-    components, _ = ndimage.label(csf)
-    ventricle = components == np.argmax(np.bincount(components.ravel())[1:]) + 1
-    return folder, path, volume, labels, ventricle
+    return folder, path, volume, labels, largest_central_csf(labels, CSF)
 
 
 def _synthesized(folder: Path, volume: Volume, voxels: np.ndarray, name: str) -> Path:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from app.analysis.seg_consistency import compare_label_maps
 from app.core.label_map import label_names
-from app.core.volume import Geometry, Volume
 from app.io.nifti import load_nifti
 from app.plugins.manifest import load_manifest
 from app.plugins.runtime import RunOptions, segment
 from tests.plugins.plugin_factory import make_torchscript_plugin, segmentation_overrides
+from tests.segmentation_fixtures import largest_central_csf, mni_centre
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +40,7 @@ def mni_and_segmenter(tmp_path_factory, mni_t1_nifti_path):
     # The central half of the head along each axis (the ventricles lie in its middle), scaled by
     # the whole head's 0-99.5th percentiles, so the test runs on an eighth of the voxels.
     low, high = (float(v) for v in np.percentile(head.voxels, [0, 99.5]))
-    start = [n // 4 for n in head.shape_kji]
-    box = tuple(slice(s, s + n // 2) for s, n in zip(start, head.shape_kji, strict=True))
-    origin = head.geometry.lps_from_index(start[::-1])
-    geometry = Geometry(origin, head.geometry.spacing_mm, head.geometry.direction)
-    volume = Volume(np.ascontiguousarray(head.voxels[box]), geometry, "MR", name="MNI152 centre")
+    volume = mni_centre(head)
     normalization = {"input": {"method": "window", "low": low, "high": high}, "output": {"method": "none"}}
     folder = make_torchscript_plugin(
         tmp_path_factory.mktemp("seg") / "tissue",
@@ -67,12 +62,7 @@ def test_an_unmodified_mni_pair_agrees_for_every_tissue_class(mni_and_segmenter)
 
 def test_a_filled_ventricle_is_listed_at_its_place(mni_and_segmenter):
     volume, manifest, options, labels = mni_and_segmenter
-    # The largest CSF component in the central third of the head: the lateral ventricles.
-    centre = tuple(slice(n // 6, 5 * n // 6) for n in labels.shape_kji)
-    csf = np.zeros(labels.shape_kji, dtype=bool)
-    csf[centre] = labels.voxels[centre] == 1
-    components, _ = ndimage.label(csf)
-    ventricle = components == np.argmax(np.bincount(components.ravel())[1:]) + 1
+    ventricle = largest_central_csf(labels.voxels, 1)  # the lateral ventricles
     assert ventricle.sum() > 2000  # > 2 mL at 1 mm
     filled = volume.voxels.copy()
     filled[ventricle] = np.median(volume.voxels[labels.voxels == 3])  # white matter intensity

@@ -11,37 +11,29 @@ import pytest
 from PySide6 import QtCore
 
 from app.core.label_overlays import DISAGREEMENT_COLOUR
-from app.core.provenance import Provenance
-from app.core.volume import Geometry, Volume
+from app.core.volume import Geometry
 from app.ui.docks import TOOLS
 from tests.plugins.plugin_factory import make_segmentation_plugin
+from tests.segmentation_fixtures import VentriclePhantom
 from tests.ui.conftest import widget_pos_of_lps
 
 # RAS-like direction (i runs to the patient's right): the centroid must come back in LPS.
 GEOMETRY = Geometry(np.array([30.0, 40.0, -10.0]), np.array([1.0, 1.0, 2.0]), np.diag([-1.0, -1.0, 1.0]))
-SHAPE = (12, 64, 64)
-VENTRICLE = (slice(4, 8), slice(36, 46), slice(38, 48))  # k, j, i: "white" 200 the synthesized image fills
+PHANTOM = VentriclePhantom(
+    shape=(12, 64, 64),
+    grey=(slice(1, 11), slice(8, 56), slice(8, 56)),
+    white_band=(slice(2, 10), slice(14, 24), slice(12, 52)),
+    ventricle=(slice(4, 8), slice(36, 46), slice(38, 48)),  # k, j, i: the synthesized image fills it
+)
 VENTRICLE_CENTRE_IJK = (42.5, 40.5, 5.5)
 GREY_MATTER_RGB = (200, 120, 120)  # tiny-tissue-seg's label 1 (tests.plugins.plugin_factory)
 SCREENSHOTS = os.environ.get("SYNTHVIEW_SCREENSHOTS")  # a folder: the test leaves its screenshots there
 
 
-def _phantom() -> np.ndarray:
-    voxels = np.zeros(SHAPE, np.float32)
-    voxels[1:11, 8:56, 8:56] = 100.0  # grey
-    voxels[2:10, 14:24, 12:52] = 200.0  # a white band
-    voxels[VENTRICLE] = 200.0
-    return voxels
-
-
 @pytest.fixture
 def seg_pair(tmp_path):
-    original = _phantom()
-    filled = original.copy()
-    filled[VENTRICLE] = 100.0  # the structure the generator removed
     return (
-        Volume(original, GEOMETRY, "MR", name="T1"),
-        Volume(filled, GEOMETRY, "MR", name="T1 filled", provenance=Provenance("filler", "1.0")),
+        *PHANTOM.volumes(GEOMETRY, name="T1"),
         make_segmentation_plugin(tmp_path / "seg", input={"modality": "MR"}),
     )
 
