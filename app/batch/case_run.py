@@ -28,6 +28,7 @@ SYNTHESIZED_FILE = "synthesized.nii.gz"
 COMPARE_FILE = "compare.json"
 REPORT_FILE = "compare.html"
 THUMBNAIL_FILE = "worst_region.png"
+FID_FEATURES_FILE = "fid_features.npz"  # the FID network's features of the input's and the output's slices
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,19 @@ class JobSpec:
     compare: bool = False
     keep_spacing: bool = False
     seed: int = 0
+    fid_weights: str = ""  # the FID Inception weights file (--fid-weights); "" for none
+    fid_weights_sha256: str = ""
 
     @property
     def key(self) -> dict:
-        """The settings an output depends on (not the device: a GPU and a CPU run are one output)."""
+        """The settings an output depends on (not the device: a GPU and a CPU run are one output;
+        not where the FID file lies, only what it holds; a run without FID keys as before)."""
         data = asdict(self)
         data.pop("device")
         data.pop("plugin_folder")
+        data.pop("fid_weights")
+        if not data["fid_weights_sha256"]:
+            data.pop("fid_weights_sha256")
         return data
 
     def to_dict(self) -> dict:
@@ -58,6 +65,7 @@ class JobSpec:
 
 _LOADED: dict[tuple, object] = {}  # per worker process: (folder, sha, device) -> LoadedPlugin
 _LOAD_COUNT = [0]  # plugins loaded by this process so far
+_FID: dict[tuple, object] = {}  # per worker process: (path, sha) -> LoadedFid
 
 
 def _plugin(spec: JobSpec):
@@ -136,11 +144,38 @@ def run_case(case: Case, spec: JobSpec, out_dir: str, run_id: str = "") -> dict:
         files = [SYNTHESIZED_FILE, SYNTHESIZED_FILE.replace(".nii.gz", ".json")]
         if spec.compare:
             files += _compare(volume, result.volume, partial, row)
+        if spec.fid_weights:
+            files.append(_fid_features(volume, result.volume, partial, spec))
         row.duration_s = round(time.perf_counter() - started, 3)
         row.cpu_s = round(time.process_time() - started_cpu, 3)
         record = {"input_sha256": sha, "job": spec.key, "case": case.to_dict(), "files": files, "row": row.to_dict()}
         (partial / CASE_RECORD).write_text(json.dumps(record, indent=2, default=str))
     return row.to_dict()
+
+
+def _fid_features(original, synthesized, folder: Path, spec: JobSpec) -> str:
+    """The FID network's features of the input's and the output's axial slices (the output on the
+    input's grid, both scaled by the input's range; up to ``fid_metric.MAX_IMAGES`` slices with
+    foreground), for the cohort's FID (``app.batch.fid``)."""
+    import numpy as np
+
+    from app.analysis.field_metrics import scaled_axial_slices
+    from app.core.resample import resample_like
+    from app.plugins.errors import PluginError
+    from app.plugins.fid_metric import MAX_IMAGES, load_fid, slice_features
+
+    key = (spec.fid_weights, spec.fid_weights_sha256)
+    if key not in _FID:
+        loaded = load_fid(spec.fid_weights)
+        if loaded.weights_sha256 != spec.fid_weights_sha256:
+            raise PluginError(f"{spec.fid_weights} changed during the batch run (SHA-256 differs); run again")
+        _FID.clear()
+        _FID[key] = loaded
+    on_grid = resample_like(synthesized, original)
+    _, pairs, _ = scaled_axial_slices(original.voxels, on_grid.voxels, None, MAX_IMAGES)
+    features_input, features_output = slice_features(_FID[key], pairs)
+    np.savez(folder / FID_FEATURES_FILE, input=features_input.astype(np.float32), output=features_output.astype(np.float32))
+    return FID_FEATURES_FILE
 
 
 def _compare(original, synthesized, folder: Path, row: CaseRow) -> list[str]:

@@ -64,10 +64,19 @@ class Progress:
         )
 
 
-def spec_for_plugin(plugin: str, device: str, compare: bool, keep_spacing: bool = False, seed: int = 0) -> JobSpec:
+def spec_for_plugin(
+    plugin: str, device: str, compare: bool, keep_spacing: bool = False, seed: int = 0, fid_weights: str = ""
+) -> JobSpec:
+    """The job of a batch run; with ``fid_weights`` the file is checked here (once, in this process)
+    and the plugin must keep the input's kind (FID of the inputs against the outputs)."""
     from app.plugins.discovery import find_plugin
 
     manifest = find_plugin(plugin)
+    fid_sha256 = ""
+    if fid_weights:
+        from app.batch.fid import check_fid_job
+
+        fid_sha256 = check_fid_job(manifest, fid_weights)
     return JobSpec(
         plugin_folder=str(manifest.folder),
         plugin_name=manifest.name,
@@ -78,6 +87,8 @@ def spec_for_plugin(plugin: str, device: str, compare: bool, keep_spacing: bool 
         compare=compare,
         keep_spacing=keep_spacing,
         seed=seed,
+        fid_weights=str(Path(fid_weights).resolve()) if fid_weights else "",
+        fid_weights_sha256=fid_sha256,
     )
 
 

@@ -54,7 +54,17 @@ def suspicion_order(rows: list[CaseRow]) -> list[CaseRow]:
     return sorted(finished, key=lambda r: (-(r.region_count or 0), -(r.ood_warnings or 0), -(r.max_abs_peak or 0.0)))
 
 
-def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict) -> str:
+def _fid_section(fid: dict) -> str:
+    """The cohort's FID: its warning first, the number of cases and images, the weights' hash."""
+    value = "not computed (" + str(fid.get("reason")) + ")" if fid.get("value") is None else f"{fid['value']:.4f}"
+    return (
+        f"<h2>FID</h2><p><b>FID: {html.escape(str(fid.get('warning')))}.</b> FID {html.escape(value)}"
+        f" ({html.escape(str(fid.get('definition')))}; {html.escape(str(fid.get('sample_note')))}; weights"
+        f" {html.escape(str(fid.get('weights_file')))}, SHA-256 {html.escape(str(fid.get('weights_sha256')))}).</p>"
+    )
+
+
+def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict, fid: dict | None = None) -> str:
     finished = [r for r in rows if r.status in ("done", "skipped")]
     failed = [r for r in rows if r.status == "failed"]
     parts = [
@@ -76,6 +86,8 @@ def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict) -> str
     for key, label in (("mae", "MAE vs input"), ("psnr_db", "PSNR vs input (dB)"), ("ssim", "SSIM vs input")):
         parts.append(_histogram_svg([(r.metrics or {}).get(key) for r in finished], label))
     parts.append(_histogram_svg([r.ood_warnings for r in finished if r.ood_warnings is not None], "training-domain warnings per case"))
+    if fid is not None:
+        parts.append(_fid_section(fid))
     ood = [r for r in finished if r.ood_warnings]
     parts.append(f"<h2>Outside the training domain ({len(ood)})</h2>")
     if ood:
@@ -103,7 +115,9 @@ def render_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict) -> str
     return "\n".join(parts)
 
 
-def write_cohort_report(out_dir: Path, rows: list[CaseRow], batch: dict, path: str | Path) -> Path:
+def write_cohort_report(
+    out_dir: Path, rows: list[CaseRow], batch: dict, path: str | Path, fid: dict | None = None
+) -> Path:
     path = Path(path)
-    write_text_atomic(path, render_cohort_report(out_dir, rows, batch))
+    write_text_atomic(path, render_cohort_report(out_dir, rows, batch, fid))
     return path

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                        help="where the generator runs; cuda cases each ask the cluster for one GPU resource")  # fmt: skip
     synth.add_argument("--compare", action="store_true", help="also run the hallucination checks on each case")
+    synth.add_argument("--fid-weights", metavar="PATH", default=None,
+                       help="FID of the inputs' against the outputs' slices over the cohort, from pytorch-fid's FID"
+                       " Inception weights (never downloaded; not validated for medical images)")  # fmt: skip
     synth.add_argument("--retries", type=int, default=1, help="retries of a failing case before it is recorded (default 1)")
     synth.add_argument("--keep-spacing", action="store_true", help="run at the input spacing (see synthesize)")
     synth.add_argument("--json", dest="json_out", metavar="OUT.json", default=None, help="write the results table as JSON")
@@ -86,6 +89,7 @@ def _synthesize(args: argparse.Namespace) -> int:
         run_cohort,
         spec_for_plugin,
     )
+    from app.batch.fid import FidJobRefused
     from app.plugins.errors import PluginError
 
     if args.workers < 1 or args.threads_per_worker < 1 or args.retries < 0:
@@ -94,13 +98,14 @@ def _synthesize(args: argparse.Namespace) -> int:
     input_path, out_dir = Path(args.input), Path(args.out_dir)
     _refuse_existing(args, input_path, out_dir)
     try:
-        spec = spec_for_plugin(args.plugin, args.device, args.compare, args.keep_spacing)
+        spec = spec_for_plugin(args.plugin, args.device, args.compare, args.keep_spacing, fid_weights=args.fid_weights or "")
         if args.device == "cuda" and not args.scheduler:  # the embedded cluster's GPU is this machine's
             from app.plugins.device import choose_device
 
             choose_device("cuda")  # DeviceUnavailableError (a PluginError): a clear message
-    except PluginError as error:
-        print(f"batch: error: {error}", file=sys.stderr)
+    except (PluginError, FidJobRefused, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"batch: error: {reason}", file=sys.stderr)
         return 2
     cases = find_cases(input_path)
     if not cases:
@@ -114,15 +119,25 @@ def _synthesize(args: argparse.Namespace) -> int:
         on_progress=None if args.quiet else print_progress_line,
     )  # fmt: skip
     batch = json.loads((out_dir / "batch.json").read_text())
+    fid = None
+    if spec.fid_weights:
+        from app.batch.fid import cohort_fid
+
+        fid = cohort_fid(out_dir, rows, spec.fid_weights, spec.fid_weights_sha256)
+        value = "not computed" if fid["value"] is None else f"{fid['value']:.4f}"
+        print(f"batch: FID {value} over {fid['cases']} case(s) ({fid['warning']}; {fid['sample_note']})", file=sys.stderr)
     if args.json_out:
         from app.batch.results import summarise
         from app.io.atomic import write_text_atomic
 
-        write_text_atomic(args.json_out, json.dumps({"summary": summarise(rows), "rows": [r.to_dict() for r in rows]}, indent=2, default=str))
+        summary = {"summary": summarise(rows), "rows": [r.to_dict() for r in rows]}
+        if fid is not None:
+            summary["fid"] = fid
+        write_text_atomic(args.json_out, json.dumps(summary, indent=2, default=str))
     if args.report:
         from app.batch.report import write_cohort_report
 
-        write_cohort_report(out_dir, rows, batch, args.report)
+        write_cohort_report(out_dir, rows, batch, args.report, fid=fid)
     failed = [r for r in rows if r.status == "failed"]
     for row in failed:
         print(f"failed: {row.case_id}: {row.reason}", file=sys.stderr)

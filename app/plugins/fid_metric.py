@@ -311,28 +311,58 @@ class FidEntry(LearnedMetricEntry):
     sample_note: str | None = None
 
 
+def entry_from_features(
+    features_a: np.ndarray,
+    features_b: np.ndarray,
+    weights_file: str,
+    weights_sha256: str,
+    definition: str = DEFINITION,
+) -> FidEntry:
+    """The JSON entry of the FID between two feature sets (rows: images): the value or why not,
+    the number of images per set and the small-sample warning."""
+    images = min(len(features_a), len(features_b))
+    value, reason = None, None
+    if images < 2:
+        reason = f"{images} image(s) with foreground; FID needs at least 2 per set"
+    else:
+        try:
+            value = frechet_distance(features_a, features_b)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            reason = str(error).splitlines()[0]
+    return FidEntry(
+        value,
+        reason,
+        weights_file,
+        weights_sha256,
+        definition=definition,
+        images_per_set=images,
+        sample_note=small_sample_note(images),
+    )
+
+
+def slice_features(
+    loaded: LoadedFid, pairs: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features of the reference slices and of the test slices of ``pairs``."""
+    return fid_features(loaded, [a for a, _ in pairs]), fid_features(loaded, [b for _, b in pairs])
+
+
 def fid_entry(loaded: LoadedFid | None, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> FidEntry:
     """The JSON entry: the FID between the reference slices and the test slices of ``pairs``, the
     number of images per set and the small-sample warning, or null and why."""
     if loaded is None:
         absent = without_weights("--fid-weights", DEFINITION)
         return FidEntry(**{**absent.to_dict()})
-    value, reason = None, None
     if len(pairs) < 2:
-        reason = f"{len(pairs)} axial slice(s) with foreground; FID needs at least 2 per set"
-    else:
-        try:
-            value = frechet_distance(
-                fid_features(loaded, [a for a, _ in pairs]), fid_features(loaded, [b for _, b in pairs])
-            )
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:
-            reason = str(error).splitlines()[0]
-    return FidEntry(
-        value,
-        reason,
-        loaded.weights_file,
-        loaded.weights_sha256,
-        definition=DEFINITION,
-        images_per_set=len(pairs),
-        sample_note=small_sample_note(len(pairs)),
-    )
+        empty = np.zeros((len(pairs), FEATURES))
+        return entry_from_features(empty, empty, loaded.weights_file, loaded.weights_sha256)
+    try:
+        features = slice_features(loaded, pairs)
+    except RuntimeError as error:  # out of memory: the other metrics stand
+        entry = entry_from_features(
+            np.zeros((0, FEATURES)), np.zeros((0, FEATURES)), loaded.weights_file, loaded.weights_sha256
+        )
+        return FidEntry(
+            **{**entry.to_dict(), "reason": str(error).splitlines()[0], "images_per_set": len(pairs)}
+        )
+    return entry_from_features(*features, loaded.weights_file, loaded.weights_sha256)
