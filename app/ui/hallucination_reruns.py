@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtWidgets
 
 from app.core.volume import Volume
-from app.ui.plugin_task import PluginTask, TaskControls, Work
+from app.ui.plugin_task import RunsPluginTask, TaskControls, Work
 
 if TYPE_CHECKING:
     from app.plugins.rerun_maps import RerunKind
@@ -34,7 +34,7 @@ def rerun_work(request, original: Volume, synthesized: Volume, manifests: list) 
     return work
 
 
-class RerunMapsBox(QtWidgets.QGroupBox):
+class RerunMapsBox(RunsPluginTask, QtWidgets.QGroupBox):
     """Buttons per map kind, their settings, progress and cancel."""
 
     map_ready = QtCore.Signal(object)  # map Volume (with a quantity_map)
@@ -50,7 +50,6 @@ class RerunMapsBox(QtWidgets.QGroupBox):
 
         self.pair_provider = pair_provider or (lambda: None)
         self.manifests_provider = manifests_provider or (lambda: [])
-        self._task: PluginTask | None = None
         self.last_error = ""
         self._discovered: dict[str, object] = {}  # plugin name -> manifest (discovery reads files)
 
@@ -142,9 +141,6 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         self._reason_texts = set(reasons.values()) - {""} | self._reason_texts
 
     # ----- running ------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self._task is not None
-
     def compute(self, kind: RerunKind | str) -> bool:
         """Start one map for the compared pair in the thread pool; False if it cannot start."""
         from app.plugins.rerun_maps import MAP_TITLES, MapRequest
@@ -157,21 +153,8 @@ class RerunMapsBox(QtWidgets.QGroupBox):
         )
         work = rerun_work(request, pair[0], pair[1], list(self.manifests_provider() or []))
         self.last_error = ""
-        self._task = PluginTask(work)  # running from here: the buttons follow
-        self._set_running(True)
-        self.controls.started(f"Computing {MAP_TITLES[kind]} …")
-        self._task.start(
-            progress=self.controls.show_progress,
-            finished=self._on_finished,
-            failed=self._on_failed,
-            cancelled=self._on_cancelled,
-        )
+        self._start_task(work, f"Computing {MAP_TITLES[kind]} …")
         return True
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self.status_label.setText("Cancelling …")
 
     def _set_running(self, running: bool) -> None:
         for button in self.buttons.values():
@@ -181,18 +164,12 @@ class RerunMapsBox(QtWidgets.QGroupBox):
             self.refresh()
 
     def _on_finished(self, map_volume: Volume) -> None:
-        self._task = None
-        self._set_running(False)
-        self.controls.ended(f"Shown: {map_volume.name}", done=True)
+        self._task_ended(f"Shown: {map_volume.name}", done=True)
         self.map_ready.emit(map_volume)
 
     def _on_failed(self, message: str) -> None:
-        self._task = None
-        self.last_error = message
-        self._set_running(False)
-        self.controls.ended(f"Failed: {message}")
+        self.last_error = message  # before the refresh that ending runs: it keeps the message
+        self._task_ended(f"Failed: {message}")
 
     def _on_cancelled(self) -> None:
-        self._task = None
-        self._set_running(False)
-        self.controls.ended("Cancelled; no map was made.")
+        self._task_ended("Cancelled; no map was made.")

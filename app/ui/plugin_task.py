@@ -106,3 +106,39 @@ class TaskControls(QtCore.QObject):
         """A task's end: the bar full when it gave its result, empty when it failed or was cancelled."""
         self.progress_bar.setValue(100 if done else 0)
         self.status_label.setText(message)
+
+
+class RunsPluginTask:
+    """Mixin of a widget that runs one PluginTask at a time and shows it in ``self.controls``
+    (TaskControls). The widget provides ``_set_running(bool)`` (which controls to lock) and the
+    outcome slots ``_on_finished(result)``, ``_on_failed(message)``, ``_on_cancelled()``; these call
+    ``_task_ended`` first."""
+
+    _task: PluginTask | None = None
+    controls: TaskControls
+
+    def is_running(self) -> bool:
+        return self._task is not None
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self.controls.status_label.setText("Cancelling …")
+
+    def _start_task(self, work: Work, message: str) -> None:
+        self._task = PluginTask(work)  # running from here: _set_running's refresh sees it
+        self._set_running(True)
+        self.controls.started(message)
+        self._task.start(
+            progress=self.controls.show_progress,
+            finished=self._on_finished,
+            failed=self._on_failed,
+            cancelled=self._on_cancelled,
+        )
+
+    def _task_ended(self, message: str | None = None, done: bool = False) -> None:
+        """The task is over: unlock the controls, then show ``message`` (None: leave the bar and line)."""
+        self._task = None
+        self._set_running(False)
+        if message is not None:
+            self.controls.ended(message, done)

@@ -17,13 +17,13 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.label_overlays import DEFAULT_LABEL_OPACITY, DISAGREEMENT_COLOUR, SegmentationOverlays
 from app.core.volume import Volume
-from app.ui.plugin_task import PluginTask, TaskControls
+from app.ui.plugin_task import RunsPluginTask, TaskControls
 from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
 
 SAME_PLUGIN = "(same as the original's)"
 
 
-class SegConsistencyBox(QtWidgets.QWidget):
+class SegConsistencyBox(RunsPluginTask, QtWidgets.QWidget):
     """Plugin choice, run / cancel, overlay display, per-label agreement and the region table."""
 
     overlays_ready = QtCore.Signal(object)  # SegmentationOverlays of a finished check; None: cleared
@@ -42,7 +42,6 @@ class SegConsistencyBox(QtWidgets.QWidget):
         self.manifests_provider = manifests_provider or (lambda: [])
         self.run = None  # the ConsistencyRun shown (app.plugins.seg_check)
         self.pair: tuple[Volume, Volume] | None = None  # what it was run on
-        self._task: PluginTask | None = None
         self._task_pair: tuple[Volume, Volume] | None = None
         self._manifests: list = []
 
@@ -173,9 +172,6 @@ class SegConsistencyBox(QtWidgets.QWidget):
         return RegionFilter(self.min_region_spin.value(), self.jitter_check.isChecked())
 
     # ----- running ------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self._task is not None
-
     def start(self) -> bool:
         """Segment the compared pair in the thread pool; False if it cannot start."""
         pair, manifests = self.pair_provider(), self.chosen_manifests()
@@ -191,20 +187,8 @@ class SegConsistencyBox(QtWidgets.QWidget):
             )
 
         self._task_pair = pair
-        self._set_running(True)
-        self.controls.started(f"Segmenting with {manifests[0].name} …")
-        self._task = PluginTask(work).start(
-            progress=self.controls.show_progress,
-            finished=self._on_finished,
-            failed=self._on_failed,
-            cancelled=self._on_cancelled,
-        )
+        self._start_task(work, f"Segmenting with {manifests[0].name} …")
         return True
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self.status_label.setText("Cancelling …")
 
     def _set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
@@ -215,14 +199,13 @@ class SegConsistencyBox(QtWidgets.QWidget):
             self.refresh()
 
     def _on_finished(self, run) -> None:
-        self._task = None
         pair = self.pair_provider()
         if pair is None or pair[0] is not self._task_pair[0] or pair[1] is not self._task_pair[1]:
-            self._set_running(False)
+            self._task_ended()
             self.status_label.setText("The compared pair changed during the check: run it again.")
             return
         self.run, self.pair = run, self._task_pair
-        self._set_running(False)
+        self._task_ended()
         result = run.result
         regions = len(result.regions)
         self.controls.ended(
@@ -250,14 +233,10 @@ class SegConsistencyBox(QtWidgets.QWidget):
         )
 
     def _on_failed(self, message: str) -> None:
-        self._task = None
-        self._set_running(False)
-        self.controls.ended(f"Segmentation check failed: {message}")
+        self._task_ended(f"Segmentation check failed: {message}")
 
     def _on_cancelled(self) -> None:
-        self._task = None
-        self._set_running(False)
-        self.controls.ended("Cancelled; no label maps were made.")
+        self._task_ended("Cancelled; no label maps were made.")
 
     def clear(self, message: str = "") -> None:
         """Forget the shown check (it belongs to another pair)."""
