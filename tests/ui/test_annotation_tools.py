@@ -416,7 +416,7 @@ def test_new_annotations_get_new_labels_distinct_colours_and_a_backing(qtbot, co
     drag_with_tool(qtbot, window, tools, "rectangle", [5.0, 5.0, 0])
     drag_with_tool(qtbot, window, tools, "ellipse", [-6.0, -4.0, 0])
     assert sorted(annotation.label for annotation in tools.controller.document) == ["lesion 1", "lesion 2"]
-    crosshair = window.panels[0]._vertical_line.pen.color()
+    crosshair = window.panels[0]._vertical_line.pen().color()
     distance = sum(abs(a - b) for a, b in zip(ANNOTATION_COLOR, crosshair.getRgb()[:3], strict=True))
     assert distance > 150  # not a shade of the crosshair's yellow
     texts = [item for item in window.panels[0].items() if isinstance(item, pg.TextItem)]

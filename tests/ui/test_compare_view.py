@@ -193,3 +193,36 @@ def test_a_map_column_gets_its_own_window_and_heat_colours(qtbot, phantom, synth
     low, high = map_panel.image_item.levels
     assert 0 <= low < high <= float(magnitude.max())  # its own range, not the MR window
     assert map_panel._synthetic_label.isVisible()  # derived from the synthesized volume
+
+
+def test_what_is_on_screen_after_partial_redraws_equals_a_full_redraw(qtbot, phantom, synthetic_phantom):
+    """Panels repaint only what changed (MinimalViewportUpdate: the crosshair's strips, a new
+    slice, the corner text's band). The window's pixels after scrolls, a cursor move along every
+    axis, a window change, a zoom and a pan must be those of a panel-by-panel full repaint."""
+    view = make_compare(qtbot, phantom, [synthetic_phantom])
+    state = view.state
+
+    def on_screen() -> np.ndarray:  # the offscreen platform's copy of what was painted
+        image = view.screen().grabWindow(view.winId()).toImage()
+        image = image.convertToFormat(image.Format.Format_RGB32)
+        return np.array(image.constBits(), dtype=np.uint8).reshape(image.height(), image.width(), 4).copy()
+
+    steps = [
+        lambda: state.step(Plane.AXIAL, 1),
+        lambda: state.step(Plane.CORONAL, -2),
+        lambda: state.set_cursor(state.cursor_lps_mm + np.array([3.0, -2.0, 4.0])),
+        lambda: state.apply_preset("Bone"),
+        lambda: state.step(Plane.SAGITTAL, 1),
+        lambda: view.panels[0].view_box.scaleBy((0.7, 0.7)),  # zoom: linked panels follow
+        lambda: view.panels[3].view_box.translateBy(x=6.0, y=-4.0),  # pan
+    ]
+    for step in steps:
+        step()
+        QtWidgets.QApplication.processEvents()
+        partial = on_screen()
+        for panel in view.panels:
+            panel.viewport().repaint()
+        full = on_screen()
+        differing = np.argwhere(np.any(partial != full, axis=2))
+        first = differing[:3].tolist()
+        assert len(differing) == 0, f"{len(differing)} stale pixels, first at (row, column) {first}"

@@ -292,12 +292,11 @@ def test_reading_panels_hide_overlay_text_through_the_public_option(qtbot, study
     """The blinding uses SliceView's public switches, so a renamed private label cannot leak
     the title or the slice/position/window read-out onto a case."""
     import numpy as np
-    import pyqtgraph as pg
 
     from app.core.planes import Plane
     from app.core.viewer_state import ViewerState
     from app.core.volume import Geometry, Volume
-    from app.ui.slice_view import PanelContent, SliceView
+    from app.ui.slice_view import CrosshairLine, PanelContent, SliceView
 
     created, _, forbidden = study
     window = open_window(qtbot, created, "R1")
@@ -306,7 +305,7 @@ def test_reading_panels_hide_overlay_text_through_the_public_option(qtbot, study
     assert not view.overlay_text_visible
     assert view.drawn_position_text == ""
     assert_blinded(window, forbidden)
-    lines = [i for i in view.view_box.childGroup.childItems() if isinstance(i, pg.InfiniteLine)]
+    lines = [i for i in view.view_box.childGroup.childItems() if isinstance(i, CrosshairLine)]
     assert lines and not any(line.isVisible() for line in lines)
     view.grab().save("/tmp/g_reading_panel_blinded.png")
 
