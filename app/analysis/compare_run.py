@@ -12,11 +12,14 @@ import numpy as np
 
 from app.analysis.detection import (
     DEFAULT_FALSE_REGIONS_PER_VOLUME,
+    RESIDUAL_SLAB_CONSISTENCY,
     NullCalibration,
     OperatingPoint,
     ZMap,
     operating_point,
     residual_z_map,
+    slab_consistency_residual,
+    slab_structure,
 )
 from app.analysis.difference_maps import DifferenceMaps, difference_maps, same_kind
 from app.analysis.metrics import Metrics, compute_metrics
@@ -195,6 +198,18 @@ def run_compare(
                 _with_values(original, -input_difference.signed.voxels), base
             ).voxels
             source = "original - synthesized"
+            if calibration is not None and calibration.model.residual == RESIDUAL_SLAB_CONSISTENCY:
+                consistent = _slab_consistency(original, synthesized, on_original) if base is original else None
+                if consistent is None:
+                    notes.append(
+                        f"{calibration.source}: this plugin's calibration reads the slab-consistency"
+                        " residual, but the original shows no thick slices (neither a coarse slice"
+                        " spacing nor slices interpolated onto a fine grid): the plain residual is read"
+                        " against random-field theory only"
+                    )
+                    calibration = None
+                else:
+                    residual_values, source = consistent
     given_maps = extra_maps or {}
     extra_maps: dict[str, Volume] = {}
     if cycle_reconstruction is not None:
@@ -280,6 +295,39 @@ def run_compare(
         outside,
         outside_labels,
     )
+
+
+SLAB_SPACING_RATIO = 1.5  # original / synthesized spacing along an axis: acquired thick slices
+
+
+def _slab_consistency(
+    original: Volume, synthesized: Volume, on_original: np.ndarray
+) -> tuple[np.ndarray, str] | None:
+    """(residual, source) of a super-resolution output against its thick-slice input: the
+    output averaged over the input's slices, as the acquisition averaged the anatomy, then
+    subtracted from the input. Thick slices either as acquired (the original's spacing along an
+    axis coarser than the output's, same axes: a box over each original slice) or interpolated
+    onto the output's fine grid (``slab_structure``); None when the original shows neither."""
+    source_spacing = np.asarray(synthesized.geometry.spacing_mm, float)
+    target_spacing = np.asarray(original.geometry.spacing_mm, float)
+    ratio = target_spacing / source_spacing
+    same_axes = np.allclose(original.geometry.direction, synthesized.geometry.direction, atol=1e-3)
+    if same_axes and float(ratio.max()) > SLAB_SPACING_RATIO:
+        from scipy import ndimage
+
+        axis_ijk = int(np.argmax(ratio))
+        width = int(round(float(ratio[axis_ijk])))
+        averaged = ndimage.uniform_filter1d(
+            np.nan_to_num(np.asarray(synthesized.voxels, np.float32)), width, axis=2 - axis_ijk, mode="nearest"
+        )
+        on_slices = resample_like(_with_values(synthesized, averaged), original).voxels
+        residual = np.asarray(original.voxels, np.float32) - np.asarray(on_slices, np.float32)
+        return residual, f"original - synthesized averaged over the original's {target_spacing[axis_ijk]:g} mm slices"
+    slabs = slab_structure(original.voxels)
+    if slabs is None:
+        return None
+    residual = slab_consistency_residual(original.voxels, on_original, slabs)
+    return residual, f"original - synthesized averaged over the input's {slabs.describe()}"
 
 
 def plugin_input_range(synthesized: Volume) -> tuple[float, float] | None:

@@ -11,11 +11,11 @@ pseudo-healthy generator's residual is dominated by edges it redraws. Here the r
    8 mm, the loudest of each block's neighbours, brought back to the full grid. A lesion
    barely moves a block's median.
 2. Lesion scales: ``r`` smoothed with Gaussians matched to spheres of 3-10 mm (the scales a
-   radiologist worries about), divided by ``sigma(x)``, its systematic part removed (the
-   median of the map over the tissue that looks alike in the input: intensity x local
-   contrast, so a denoiser taking the Rician noise floor off dark tissue, or any plugin
-   shifting one tissue class a little everywhere, is not read as many small lesions), and
-   scaled by its own robust SD inside the analysed tissue (the larger of the MAD and the
+   radiologist worries about), divided by ``sigma(x)``, for plugins whose residual has a
+   systematic part (``ResidualModel.tissue_offset``, declared in their calibration: a
+   magnitude-image denoiser taking the Rician noise floor off dark tissue) that part removed
+   (the median of the map over the tissue that looks alike in the input: intensity x local
+   contrast), and scaled by its own robust SD inside the analysed tissue (the larger of the MAD and the
    99th-percentile estimate, so heavy tails count), so each scale's map is a z map whose null
    is about N(0, 1) even when the noise is spatially correlated.
 3. ``z`` is, at each voxel, the scale of largest |z| (sign kept).
@@ -25,6 +25,12 @@ pseudo-healthy generator's residual is dominated by edges it redraws. Here the r
    a plugin's own calibration when it has one (``NullCalibration``: its healthy residuals on the
    TRAINING head, as false regions per litre against z), because a generator's residual has
    heavier tails than a Gaussian field.
+
+What residual is read, and how, is the plugin's ``ResidualModel`` (in its calibration): the
+plain ``original - synthesized``, or for a super-resolution plugin the slab-consistency residual
+``original - slab_average(synthesized)`` (the output averaged back over the input's thick
+slices and interpolated as the input was: zero for a perfect restoration, whatever detail it
+adds between the slices, so only changes the acquired data contradict are read).
 
 Numpy/scipy only; a volume of 9 million voxels takes a few seconds.
 """
@@ -92,16 +98,141 @@ def input_noise_sd(image: np.ndarray, mask: np.ndarray) -> float:
     return MAD_TO_SD * float(np.median(np.abs(inside))) if inside.size else 0.0
 
 
-def tested_mask(image: np.ndarray, spacing_mm_ijk) -> np.ndarray:
-    """``analysis_mask`` without the tissue whose local mean (1 mm) lies under ``NOISE_FLOOR_SNR``
-    noise SDs of the input: the voxels the z map tests."""
+def tested_mask(image: np.ndarray, spacing_mm_ijk, noise_floor_snr: float | None = NOISE_FLOOR_SNR) -> np.ndarray:
+    """``analysis_mask`` without the tissue whose local mean (1 mm) lies under ``noise_floor_snr``
+    noise SDs of the input (none removed when it is None): the voxels the z map tests."""
     mask = analysis_mask(image, spacing_mm_ijk)
+    if noise_floor_snr is None:
+        return mask
     noise = input_noise_sd(image, mask)
     if noise <= 0:
         return mask
     values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
     level = ndimage.gaussian_filter(values, _kernel_sigmas(1.0, spacing_mm_ijk), mode="nearest")
-    return mask & (level > NOISE_FLOOR_SNR * noise)
+    return mask & (level > noise_floor_snr * noise)
+
+
+RESIDUAL_PLAIN = "plain"  # original - synthesized
+RESIDUAL_SLAB_CONSISTENCY = "slab_consistency"  # original - synthesized averaged over the input's slices
+
+
+@dataclass(frozen=True)
+class ResidualModel:
+    """How a plugin's residual is read; declared in its calibration (``calibrate_null`` writes
+    it), so the calibration and every later check read the same statistic.
+
+    ``residual``: ``plain`` or ``slab_consistency`` (a super-resolution plugin's own null: the
+    output averaged back over the input's thick slices should give the input back).
+    ``tissue_offset``: each scale's median over each kind of tissue removed (a magnitude-image
+    denoiser takes the Rician noise floor off whole dark tissue classes: not many lesions).
+    ``noise_floor_snr``: tissue under this many input-noise SDs is not tested (a magnitude
+    image's noise floor); None tests all imaged tissue."""
+
+    residual: str = RESIDUAL_PLAIN
+    tissue_offset: bool = False
+    noise_floor_snr: float | None = None
+
+    def __post_init__(self):
+        if self.residual not in (RESIDUAL_PLAIN, RESIDUAL_SLAB_CONSISTENCY):
+            raise ValueError(f"calibration: unknown residual {self.residual!r}")
+        if self.noise_floor_snr is not None and not (math.isfinite(self.noise_floor_snr) and self.noise_floor_snr > 0):
+            raise ValueError("calibration: noise_floor_snr must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ResidualModel:
+        if data is None:
+            # Files written before the model was declared (2133a39 .. this field) were all
+            # measured with the tissue-offset removal and the noise floor on.
+            return LEGACY_MODEL
+        floor = data.get("noise_floor_snr")
+        return cls(
+            str(data.get("residual", RESIDUAL_PLAIN)),
+            bool(data.get("tissue_offset", False)),
+            None if floor is None else float(floor),
+        )
+
+
+PLAIN_MODEL = ResidualModel()
+MAGNITUDE_DENOISER_MODEL = ResidualModel(RESIDUAL_PLAIN, True, NOISE_FLOOR_SNR)
+LEGACY_MODEL = MAGNITUDE_DENOISER_MODEL
+SLAB_CONSISTENCY_MODEL = ResidualModel(RESIDUAL_SLAB_CONSISTENCY)
+
+
+@dataclass(frozen=True)
+class SlabStructure:
+    """A thick-slice acquisition linearly interpolated onto a finer grid: along array ``axis``
+    (k=0, j=1, i=2) slab ``n`` averages voxels ``phase + n * thickness`` .. ``+ thickness - 1``."""
+
+    axis: int
+    thickness: int
+    phase: int
+
+    def describe(self) -> str:
+        return f"{self.thickness}-voxel slices along array axis {'kji'[self.axis]}"
+
+
+SLAB_THICKNESSES = range(3, 9)  # voxels: thinner is no thick slice, thicker no acquisition
+SLAB_KINK_SHARE = 0.9  # of the second-difference energy on the slab centres
+
+
+def slab_average(values: np.ndarray, axis: int, thickness: int, phase: int = 0) -> np.ndarray:
+    """Average ``values`` over each slab along ``axis`` and interpolate linearly between the slab
+    centres back to every voxel (nearest slab beyond the first/last centre): a thick-slice
+    acquisition as interpolated onto the fine grid (float32)."""
+    moved = np.moveaxis(np.asarray(values, dtype=np.float32), axis, 0)
+    count = moved.shape[0]
+    starts = np.arange(phase % thickness, count - thickness + 1, thickness)
+    if thickness == 1 or starts.size < 2:
+        return np.asarray(values, dtype=np.float32).copy()
+    slabs = np.stack([moved[s : s + thickness].mean(axis=0) for s in starts])
+    centres = starts + (thickness - 1) / 2.0
+    positions = np.clip(np.arange(count, dtype=np.float64), centres[0], centres[-1])
+    upper = np.clip(np.searchsorted(centres, positions, side="right"), 1, len(centres) - 1)
+    lower = upper - 1
+    weight = ((positions - centres[lower]) / (centres[upper] - centres[lower])).astype(np.float32)
+    shape = (count,) + (1,) * (moved.ndim - 1)
+    resampled = slabs[lower] * (1 - weight.reshape(shape)) + slabs[upper] * weight.reshape(shape)
+    return np.moveaxis(resampled, 0, axis).astype(np.float32)
+
+
+def slab_structure(image: np.ndarray) -> SlabStructure | None:
+    """The thick slices a fine-grid ``image`` was interpolated from, or None: linear
+    interpolation between slab centres leaves the second difference along the slice axis zero
+    everywhere but at the centres (at the two voxels around a half-voxel centre), so nearly all
+    of its energy falls on one lattice; the thickest lattice that holds ``SLAB_KINK_SHARE`` of
+    it (a lattice of 10 voxels also lies on one of 5)."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
+    best = None
+    for axis in range(values.ndim):
+        count = values.shape[axis]
+        if count < 3 * SLAB_THICKNESSES[0]:
+            continue
+        second = np.abs(np.diff(values, n=2, axis=axis))
+        energy = second.sum(axis=tuple(a for a in range(values.ndim) if a != axis))  # at voxels 1..count-2
+        total = float(energy.sum())
+        if total <= 0:
+            continue
+        positions = np.arange(1, count - 1)
+        for thickness in SLAB_THICKNESSES:
+            if count < 3 * thickness:
+                continue
+            for phase in range(thickness):
+                centre = (positions - phase - (thickness - 1) / 2.0) % thickness
+                on = (centre < 0.51) | (centre > thickness - 0.51)  # the voxel(s) at a slab centre
+                share = float(energy[on].sum()) / total
+                if share >= SLAB_KINK_SHARE and (best is None or thickness > best[0].thickness or (thickness == best[0].thickness and share > best[1])):
+                    best = (SlabStructure(axis, thickness, phase), share)
+    return best[0] if best is not None else None
+
+
+def slab_consistency_residual(original: np.ndarray, synthesized: np.ndarray, slabs: SlabStructure) -> np.ndarray:
+    """``original - slab_average(synthesized)`` on the original's fine grid: what of the output
+    the acquired thick slices contradict."""
+    averaged = slab_average(synthesized, slabs.axis, slabs.thickness, slabs.phase)
+    return (np.asarray(original, np.float32) - averaged).astype(np.float32)
 
 
 def _white_noise_gain(sigma_voxels: float) -> float:
@@ -247,19 +378,23 @@ def residual_z_map(
     spacing_mm_ijk,
     calibration: NullCalibration | None = None,
 ) -> ZMap:
-    """The z map of ``residual`` read over ``image``'s tissue (``analysis_mask``), with the
-    ``MIN_CHANGE_FRACTION`` floor of ``image``'s robust range and the plugin's structural null
-    when its calibration has one: what compare and the calibration use."""
+    """The z map of ``residual`` read over ``image``'s tissue (``tested_mask`` with the noise
+    floor of the plugin's ``ResidualModel``), with the ``MIN_CHANGE_FRACTION`` floor of
+    ``image``'s robust range, the plugin's structural null when its calibration has one and
+    its tissue-offset removal when its model asks for it: what compare and the calibration use.
+    Without a calibration: the plain model (all tissue tested, nothing removed)."""
     structure = calibration.structure if calibration is not None else None
     diameters = calibration.diameters_mm if calibration is not None else LESION_DIAMETERS_MM
+    model = calibration.model if calibration is not None else PLAIN_MODEL
     return z_map(
         residual,
         spacing_mm_ijk,
-        tested_mask(image, spacing_mm_ijk),
+        tested_mask(image, spacing_mm_ijk, model.noise_floor_snr),
         diameters,
         MIN_CHANGE_FRACTION * robust_range(image),
         image,
         structure,
+        model.tissue_offset,
     )
 
 
@@ -279,18 +414,20 @@ def z_map(
     floor: float = 0.0,
     image: np.ndarray | None = None,
     structure: StructuralNull | None = None,
+    tissue_offset: bool = False,
 ) -> ZMap:
     """The multi-scale, noise-normalised z map of ``residual`` (see the module docstring).
 
     ``floor`` (image units) is the least null SD of a Gaussian-smoothed map; ``structure`` (a
     plugin's calibration) adds, in quadrature to the local noise, the SD its residual has on
     healthy tissue that looks like ``image`` there (intensity and local contrast). With
-    ``image`` each scale's map loses its median over each such kind of tissue (the systematic
-    part of the residual)."""
+    ``tissue_offset`` (and ``image``) each scale's map loses its median over each such kind of
+    tissue (the systematic part of the residual)."""
     values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
     mask = np.asarray(mask, bool)
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
-    bins = StructuralNull.bins(image, spacing_mm_ijk) if image is not None else None
+    wants_bins = image is not None and (structure is not None or tissue_offset)
+    bins = StructuralNull.bins(image, spacing_mm_ijk) if wants_bins else None
     best = np.zeros(values.shape, np.float32)
     resels, null_medians = [], []
     sample = mask.copy()
@@ -308,7 +445,7 @@ def z_map(
         if floor > 0:
             null_sd = np.maximum(null_sd, floor)
         smoothed /= null_sd
-        if bins is not None:
+        if bins is not None and tissue_offset:
             smoothed -= _median_by_bin(smoothed[sample], bins[sample])[bins]
         inside = smoothed[sample]
         centre = float(np.median(inside)) if inside.size else 0.0
@@ -374,11 +511,15 @@ class StructuralNull:
 
     @staticmethod
     def measure(
-        residual: np.ndarray, image: np.ndarray, spacing_mm_ijk, diameters_mm=LESION_DIAMETERS_MM
+        residual: np.ndarray,
+        image: np.ndarray,
+        spacing_mm_ijk,
+        diameters_mm=LESION_DIAMETERS_MM,
+        noise_floor_snr: float | None = None,
     ) -> StructuralNull:
-        """The table from one healthy (residual, input image) pair."""
+        """The table from one healthy (residual, input image) pair, over ``tested_mask``."""
         values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
-        mask = tested_mask(image, spacing_mm_ijk)
+        mask = tested_mask(image, spacing_mm_ijk, noise_floor_snr)
         sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
         bins = StructuralNull.bins(image, spacing_mm_ijk)
         count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
@@ -448,6 +589,7 @@ class NullCalibration:
     false_regions_per_litre: tuple[float, ...]
     diameters_mm: tuple[float, ...] = LESION_DIAMETERS_MM
     structure: StructuralNull | None = None
+    model: ResidualModel = PLAIN_MODEL
 
     def threshold_for(self, false_regions_per_volume: float, litres: float) -> float:
         """The lowest tabulated z whose false-region count for ``litres`` stays within the rate;
@@ -464,6 +606,7 @@ class NullCalibration:
             if self.structure is not None
             else None
         )
+        data["model"] = self.model.to_dict()
         return data
 
     @classmethod
@@ -477,7 +620,14 @@ class NullCalibration:
         if any(not math.isfinite(v) or v < 0 for v in rates):
             raise ValueError("calibration: rates must be finite and non-negative")
         diameters = tuple(float(v) for v in data.get("diameters_mm", LESION_DIAMETERS_MM))
-        return cls(str(data.get("source", "")), thresholds, rates, diameters, _structure(data.get("structure"), diameters))
+        return cls(
+            str(data.get("source", "")),
+            thresholds,
+            rates,
+            diameters,
+            _structure(data.get("structure"), diameters),
+            ResidualModel.from_dict(data.get("model")),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> NullCalibration:
@@ -490,18 +640,21 @@ def measure_calibration(
     source: str,
     z_thresholds: tuple[float, ...] = tuple(np.round(np.arange(3.0, 12.01, 0.25), 2)),
     with_structure: bool = True,
+    model: ResidualModel = PLAIN_MODEL,
 ) -> NullCalibration:
     """The structural null of lesion-free (residual, input image) pairs (the largest SD over
     them, bin by bin), then false regions per litre against z with it: every region found on
-    them is false."""
+    them is false. The residuals are the ones ``model`` reads (the caller makes them)."""
     from app.analysis.residual_regions import signed_components
 
     structure = None
     if with_structure:
         for residual, image in healthy:
-            table = StructuralNull.measure(residual, image, spacing_mm_ijk)
+            table = StructuralNull.measure(residual, image, spacing_mm_ijk, noise_floor_snr=model.noise_floor_snr)
             structure = table if structure is None else structure.combined(table)
-    partial = NullCalibration(source, tuple(float(t) for t in z_thresholds), (0.0,) * len(z_thresholds), LESION_DIAMETERS_MM, structure)
+    partial = NullCalibration(
+        source, tuple(float(t) for t in z_thresholds), (0.0,) * len(z_thresholds), LESION_DIAMETERS_MM, structure, model
+    )
     counts = np.zeros(len(z_thresholds))
     litres = 0.0
     for residual, image in healthy:
@@ -511,7 +664,7 @@ def measure_calibration(
             _, positive, negative = signed_components(zmap.z, threshold)
             counts[index] += positive + negative
     rates = tuple(float(c / max(litres, 1e-9)) for c in counts)
-    return NullCalibration(source, tuple(float(t) for t in z_thresholds), rates, LESION_DIAMETERS_MM, structure)
+    return NullCalibration(source, tuple(float(t) for t in z_thresholds), rates, LESION_DIAMETERS_MM, structure, model)
 
 
 def _structure(data, diameters: tuple[float, ...]) -> StructuralNull | None:

@@ -148,3 +148,89 @@ def test_measured_calibration_counts_every_healthy_region():
     calibration = measure_calibration([(residual, image)], (1, 1, 1), "noise", (2.0, 3.0, 8.0))
     rates = calibration.false_regions_per_litre
     assert rates[0] > rates[1] > 0 and rates[2] == 0.0
+
+
+def _tissue_phantom(rng, shape=(40, 60, 60)):
+    """A head-like phantom: dark background, bright tissue with a small dark class, noise."""
+    image = np.zeros(shape, np.float32)
+    image[4:36, 6:54, 6:54] = 900.0
+    image[4:36, 6:54, 6:14] = 300.0
+    return image + rng.normal(0, 10.0, shape).astype(np.float32)
+
+
+def test_the_tissue_offset_removal_is_the_plugins_declared_model_not_a_default():
+    # A magnitude-image denoiser's residual: the whole dark class shifted a little (the Rician
+    # floor it removes) plus noise. Read with its declared model the shift is not a lesion; with
+    # the plain model (no calibration: any other plugin) it is a change and is flagged.
+    from app.analysis.detection import MAGNITUDE_DENOISER_MODEL, PLAIN_MODEL
+
+    rng = np.random.default_rng(5)
+    image = _tissue_phantom(rng)
+    residual = rng.normal(0, 2.0, image.shape).astype(np.float32)
+    residual[4:36, 6:54, 6:14] += 60.0  # 7 % of the range over the whole dark class
+    inside = (slice(10, 30), slice(15, 45), slice(9, 11))  # deep in the dark class
+    z_inside = {}
+    for name, model in (("plain", PLAIN_MODEL), ("denoiser", MAGNITUDE_DENOISER_MODEL)):
+        calibration = NullCalibration("test", (3.0, 12.0), (0.0, 0.0), model=model)
+        zmap = residual_z_map(residual, image, (1, 1, 1), calibration)
+        z_inside[name] = (float(np.median(zmap.z[inside])), operating_point(zmap, 1.0).z_threshold)
+    assert z_inside["plain"][0] > z_inside["plain"][1]  # flagged: the whole class reads as change
+    assert abs(z_inside["denoiser"][0]) < 1.0  # the declared systematic part, removed
+    assert residual_z_map(residual, image, (1, 1, 1)).mask.sum() == analysis_mask(image, (1, 1, 1)).sum()
+
+
+def test_the_noise_floor_mask_applies_only_when_declared():
+    from app.analysis.detection import tested_mask
+
+    rng = np.random.default_rng(6)
+    image = rng.uniform(100, 900, (20, 30, 30)).astype(np.float32)  # no tissue above 4 noise SDs
+    assert tested_mask(image, (1, 1, 1), None).all()
+    assert not tested_mask(image, (1, 1, 1), 4.0).any()
+
+
+def test_calibration_stores_its_residual_model_and_reads_old_files_as_measured(tmp_path):
+    from app.analysis.detection import LEGACY_MODEL, SLAB_CONSISTENCY_MODEL, ResidualModel
+
+    calibration = NullCalibration("sr", (3.0, 6.0), (2.0, 0.1), model=SLAB_CONSISTENCY_MODEL)
+    assert NullCalibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
+    old = calibration.to_dict()
+    del old["model"]  # written before the model was declared: measured with offset removal and floor
+    assert NullCalibration.from_dict(old).model == LEGACY_MODEL
+    assert LEGACY_MODEL.tissue_offset and LEGACY_MODEL.noise_floor_snr == 4.0
+    with pytest.raises(ValueError):
+        NullCalibration.from_dict({**calibration.to_dict(), "model": {"residual": "guess"}})
+    with pytest.raises(ValueError):
+        ResidualModel(noise_floor_snr=-1.0)
+
+
+def _smooth_head(shape=(60, 48, 48), seed=7):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    image = ndimage.gaussian_filter(rng.normal(0, 1, shape), 2.0).astype(np.float32)
+    return (500.0 + 2000.0 * image).astype(np.float32)
+
+
+@pytest.mark.parametrize(("axis", "thickness", "phase"), [(0, 5, 0), (0, 5, 3), (1, 3, 1), (2, 4, 2), (0, 8, 5)])
+def test_slab_structure_finds_the_thick_slices_an_input_was_interpolated_from(axis, thickness, phase):
+    from app.analysis.detection import SlabStructure, slab_average, slab_structure
+
+    truth = _smooth_head()
+    thick = slab_average(truth, axis, thickness, phase)
+    assert slab_structure(thick) == SlabStructure(axis, thickness, phase % thickness)
+    assert slab_structure(truth) is None  # a sharp volume has no slabs
+
+
+def test_slab_consistency_residual_is_zero_for_the_truth_and_shows_a_planted_lesion():
+    from app.analysis.detection import slab_average, slab_consistency_residual, slab_structure
+
+    truth = _smooth_head()
+    thick = slab_average(truth, 0, 5, 0)
+    slabs = slab_structure(thick)
+    # Any restoration whose slabs average to the acquired ones is consistent: the truth itself,
+    # with all the through-plane detail the plain residual (thick - truth) reads as change.
+    assert float(np.abs(slab_consistency_residual(thick, truth, slabs)).max()) < 1e-3
+    assert float(np.abs(thick - truth).max()) > 100.0
+    lesion = ball(truth.shape, (30, 24, 24), 3.0)
+    residual = slab_consistency_residual(thick, truth + 200.0 * lesion, slabs)
+    assert float(residual[30, 24, 24]) < -100.0 and float(np.abs(residual[~ball(truth.shape, (30, 24, 24), 8.0)]).max()) < 1e-3

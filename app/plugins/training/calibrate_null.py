@@ -3,7 +3,7 @@
 The plugin runs on lesion-free versions of the TRAINING head (Colin27), prepared the ways it is
 used (``INPUT_KINDS``: clean (``stripped``, the brain only, is available); a noisy
 acquisition for the denoiser; 5 mm slices for the super-resolution plugin). The file holds (``app.analysis.detection.measure_calibration``) the
-plugin's structural null (how much its residual varies on healthy tissue of each intensity and
+residual model it was measured with (``RESIDUAL_MODELS``), the plugin's structural null (how much its residual varies on healthy tissue of each intensity and
 local contrast, the largest over the input kinds) and the false regions per litre against the
 z threshold over all these healthy runs (every region there is false), so ``compare`` can pick
 the threshold for a stated number of false regions per volume. The held-out MNI152 head is
@@ -20,7 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from app.analysis.detection import CALIBRATION_FILE, NullCalibration, measure_calibration
+from app.analysis.detection import (
+    CALIBRATION_FILE,
+    MAGNITUDE_DENOISER_MODEL,
+    PLAIN_MODEL,
+    RESIDUAL_SLAB_CONSISTENCY,
+    SLAB_CONSISTENCY_MODEL,
+    NullCalibration,
+    ResidualModel,
+    measure_calibration,
+    slab_consistency_residual,
+    slab_structure,
+)
 from app.core.volume import Geometry, Volume
 from app.plugins.training.degrade import rician_noise, thick_slices
 
@@ -32,6 +43,17 @@ INPUT_KINDS = {
     # calibration.json was measured on the whole head only.
     "mr-t1-pseudo-healthy": ("clean",),
     "mr-t1-thick-slice-sr": ("thick",),
+}
+# How each plugin's residual is read (``ResidualModel``, stored in its calibration.json):
+# the denoiser's residual on a magnitude image has a systematic per-tissue part (the Rician
+# floor it rightly removes) and a noise floor; the super-resolution plugin is read through its
+# own null, slab consistency (its residual against the thick input is mostly the detail it is
+# meant to add). The pseudo-healthy plugin keeps the model its shipped calibration was
+# measured with (tissue offset and noise floor, as every calibration since 2133a39).
+RESIDUAL_MODELS = {
+    "mr-t1-denoise": MAGNITUDE_DENOISER_MODEL,
+    "mr-t1-pseudo-healthy": MAGNITUDE_DENOISER_MODEL,
+    "mr-t1-thick-slice-sr": SLAB_CONSISTENCY_MODEL,
 }
 
 
@@ -62,6 +84,16 @@ def run_plugin(plugin, voxels: np.ndarray, geometry: Geometry) -> Volume:
     return synthesize(plugin, Volume(voxels, geometry, "MR", name="input"), options).volume
 
 
+def healthy_residual(model: ResidualModel, source: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """The residual ``model`` reads (as ``compare`` computes it on a fine-grid input)."""
+    if model.residual == RESIDUAL_SLAB_CONSISTENCY:
+        slabs = slab_structure(source)
+        if slabs is None:
+            raise ValueError("slab-consistency calibration needs thick-slice inputs")
+        return slab_consistency_residual(source, output, slabs)
+    return np.asarray(source, np.float32) - np.asarray(output, np.float32)
+
+
 def calibrate(plugin_name: str, seeds: int = 2) -> NullCalibration:
     from app.plugins.discovery import find_plugin
     from app.plugins.loading import load_plugin
@@ -72,17 +104,18 @@ def calibrate(plugin_name: str, seeds: int = 2) -> NullCalibration:
     train, _ = heads_from_files()
     geometry = Geometry(np.zeros(3), np.asarray(train.spacing_mm, float), np.asarray(train.direction, float))
     kinds = INPUT_KINDS.get(manifest.name, ("clean",))
+    model = RESIDUAL_MODELS.get(manifest.name, PLAIN_MODEL)
     pairs = []
     for kind in kinds:
         for seed in range(seeds if kind == "noisy" else 1):
             source = prepare_input(kind, train.t1, np.random.default_rng(seed), train.brain_mask)
             output = run_plugin(plugin, source, geometry)
-            pairs.append((source - np.asarray(output.voxels, np.float32), source))
+            pairs.append((healthy_residual(model, source, np.asarray(output.voxels, np.float32)), source))
     source = (
         f"{train.name} (training head), lesion-free inputs: {', '.join(kinds)};"
         f" weights sha256 {manifest.weights.sha256[:12]}"
     )
-    return measure_calibration(pairs, geometry.spacing_mm, source)
+    return measure_calibration(pairs, geometry.spacing_mm, source, model=model)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,20 +29,10 @@ def thick_slices(clean: np.ndarray, thickness: int, axis: int = 0, phase: int = 
     """
     if thickness < 1:
         raise ValueError("thickness must be at least one slice")
-    moved = np.moveaxis(np.asarray(clean, dtype=np.float32), axis, 0)
-    count = moved.shape[0]
-    starts = np.arange(phase % thickness, count - thickness + 1, thickness)
-    if thickness == 1 or starts.size < 2:
-        return np.asarray(clean, dtype=np.float32).copy()
-    slabs = np.stack([moved[s : s + thickness].mean(axis=0) for s in starts])
-    centres = starts + (thickness - 1) / 2.0
-    positions = np.clip(np.arange(count, dtype=np.float64), centres[0], centres[-1])
-    upper = np.clip(np.searchsorted(centres, positions, side="right"), 1, len(centres) - 1)
-    lower = upper - 1
-    weight = ((positions - centres[lower]) / (centres[upper] - centres[lower])).astype(np.float32)
-    shape = (count,) + (1,) * (moved.ndim - 1)
-    resampled = slabs[lower] * (1 - weight.reshape(shape)) + slabs[upper] * weight.reshape(shape)
-    return np.moveaxis(resampled, 0, axis).astype(np.float32)
+    # The same operator the slab-consistency check reads a super-resolution output with.
+    from app.analysis.detection import slab_average
+
+    return slab_average(clean, axis, thickness, phase)
 
 
 @dataclass(frozen=True)
