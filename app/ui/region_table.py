@@ -50,6 +50,27 @@ def region_table(headers: Sequence[str]) -> QtWidgets.QTableWidget:
     return table
 
 
+def fit_last_column(table: QtWidgets.QTableWidget) -> None:
+    """Wrap the last column's text inside the table's width (no sideways scrolling for a long
+    'grey matter -> white matter; ...'); each cell keeps its whole text as a tooltip."""
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(table.columnCount() - 1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+    table.setWordWrap(True)
+    table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    for row in range(table.rowCount()):
+        item = table.item(row, table.columnCount() - 1)
+        if item is not None:
+            item.setToolTip(item.text())
+    table.resizeRowsToContents()
+
+
+def legend_swatch(rgb: Sequence[int]) -> str:
+    """A colour square for a rich-text legend, on a dark backing so that a white or pale label
+    colour (white matter) shows on the light theme too."""
+    r, g, b = rgb
+    return f'<span style="background-color: #303030; color: rgb({r}, {g}, {b})">&#9632;</span> '
+
+
 def fill_rows(table: QtWidgets.QTableWidget, rows: Sequence[Sequence]) -> None:
     """Put ``rows`` (cells per region, in the result's order) into ``table`` and keep its sorting."""
     table.setSortingEnabled(False)  # rows are filled in the regions' order, then sorted

@@ -18,7 +18,14 @@ from PySide6 import QtCore, QtWidgets
 from app.core.label_overlays import DEFAULT_LABEL_OPACITY, DISAGREEMENT_COLOUR, SegmentationOverlays
 from app.core.volume import Volume
 from app.ui.plugin_task import RunsPluginTask, TaskControls
-from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
+from app.ui.region_table import (
+    centroid_text,
+    fill_rows,
+    fit_last_column,
+    legend_swatch,
+    region_index_at,
+    region_table,
+)
 
 SAME_PLUGIN = "(same as the original's)"
 
@@ -95,7 +102,7 @@ class SegConsistencyBox(RunsPluginTask, QtWidgets.QWidget):
         self.summary_label = QtWidgets.QLabel("")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = region_table(["mL", "Voxels", "Centroid LPS (mm)", "Labels involved"])
+        self.table = region_table(["mL", "Voxels", "Centroid\nLPS (mm)", "Labels involved"])
         self.table.setToolTip(
             "Regions where the two label maps disagree (26-connected, on the original's grid): volume,"
             " voxels, centroid in LPS mm, label changes (original -> synthesized, most voxels first);"
@@ -260,7 +267,7 @@ class SegConsistencyBox(RunsPluginTask, QtWidgets.QWidget):
         colours = {entry.value: entry.colour_rgb for entry in self.run.original_labels.label_map.labels}
         for label in self.run.result.labels:
             r, g, b = colours.get(label.label, (128, 128, 128))
-            swatch = f'<span style="color: rgb({r}, {g}, {b})">&#9632;</span> '  # its overlay colour
+            swatch = legend_swatch((r, g, b))  # its overlay colour
             dice = "n/a" if label.dice is None else f"{label.dice:.3f}"
             change = "" if label.volume_change_percent is None else f" ({label.volume_change_percent:+.1f} %)"
             hd95 = "" if label.hd95_mm is None else f", HD95 {label.hd95_mm:.1f} mm"
@@ -268,7 +275,7 @@ class SegConsistencyBox(RunsPluginTask, QtWidgets.QWidget):
                 f"{swatch}<b>{label.name}</b>: Dice {dice}, volume {label.volume_change_ml:+.3g} mL{change}{hd95}"
             )
         r, g, b = DISAGREEMENT_COLOUR
-        lines.append(f'<span style="color: rgb({r}, {g}, {b})">&#9632;</span> labels differ (its own column)')
+        lines.append(f"{legend_swatch((r, g, b))}labels differ (its own column)")
         self.summary_label.setText("<br>".join(lines))
 
     # ----- regions ------------------------------------------------------------------------
@@ -286,6 +293,7 @@ class SegConsistencyBox(RunsPluginTask, QtWidgets.QWidget):
                 for region in regions
             ],
         )
+        fit_last_column(self.table)
 
     def region_at_row(self, row: int):
         """The DisagreementRegion shown in table ``row`` (after any sorting), or None."""

@@ -91,9 +91,10 @@ def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, s
     assert float(row["mL"]) == pytest.approx(4 * 10 * 10 * 2.0 / 1000, rel=1e-3)
     assert row["Voxels"] == "400"
     assert row["Labels involved"] == "white matter -> grey matter"
-    assert np.allclose([float(v) for v in row["Centroid LPS (mm)"].split()], centroid, atol=0.051)
+    assert np.allclose([float(v) for v in row["Centroid\nLPS (mm)"].split()], centroid, atol=0.051)
     assert "white matter</b>: Dice 0.9" in box.summary_label.text()
     assert 'rgb(200, 120, 120)">&#9632;</span> <b>grey matter' in box.summary_label.text()  # legend
+    assert "background-color: #303030" in box.summary_label.text()  # a pale label colour shows too
 
     # Clicking the row moves the crosshair of every panel to the region's centroid.
     rect = box.table.visualRect(box.table.model().index(0, 0))
@@ -122,6 +123,13 @@ def test_consistency_check_overlays_column_and_region_list(qtbot, main_window, s
     assert "labels: tiny-tissue-seg (derived)" in synthesized_panel.shown_title()
     _save(main_window, "seg_consistency_window.png")
     _save(dock, "seg_consistency_dock.png")
+    # The labels involved are read whole in the dock, without sideways scrolling.
+    labels_column = box.table.columnCount() - 1
+    assert box.table.horizontalScrollBar().maximum() == 0
+    assert box.table.columnViewportPosition(labels_column) + box.table.columnWidth(labels_column) <= (
+        box.table.viewport().width()
+    )
+    assert box.table.item(0, labels_column).toolTip() == "white matter -> grey matter"
 
     # SYNTHETIC-safe: the synthesized panel keeps its label; the label maps are no open volumes.
     assert synthesized_panel.synthetic_labels() and synthesized_panel._synthetic_label.isVisible()
