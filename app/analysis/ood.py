@@ -5,10 +5,15 @@ or a manifest's ``training_domain`` block): ``modalities``, ``contrasts``, ``spa
 ``spacing_mm_min``/``spacing_mm_max`` (i, j, k), ``intensity_range`` [low, high],
 ``intensity_mean`` / ``intensity_std``. Missing keys are simply not checked. Warnings are
 sentences a radiologist can act on, shown before the generator runs.
+
+No DICOM attribute states an MR image's contrast: it is read from the words of its series
+description (``mr_contrast``), as a reader does; a description that names none, or several that
+disagree, leaves the contrast unknown and unchecked.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +60,29 @@ def intensity_statistics(voxels: np.ndarray, max_samples: int = 2_000_000) -> di
         "p99": float(p99),
         "values": flat,
     }
+
+
+# Words of an MR series description (whole words, case ignored) and the contrast they name.
+CONTRAST_WORDS = {
+    "T1": "T1", "T1W": "T1", "MPRAGE": "T1", "SPGR": "T1", "BRAVO": "T1",
+    "T2": "T2", "T2W": "T2",
+    "FLAIR": "FLAIR",
+    "PD": "PD", "PDW": "PD",
+    "DWI": "DWI", "DTI": "DWI", "ADC": "DWI",
+}  # fmt: skip
+
+
+def mr_contrast(volume: Volume) -> str:
+    """'T1', 'T2', 'FLAIR', 'PD' or 'DWI' as the series description of an MR volume names it, or
+    '' (unknown): not MR, no description, none of these words, or words that disagree. 'T2 FLAIR'
+    is FLAIR (a T2-weighted FLAIR); 'MP-RAGE' is T1."""
+    if volume.modality.upper() != "MR":
+        return ""
+    description = str(volume.metadata.get("SeriesDescription", "")).upper().replace("MP-RAGE", "MPRAGE")
+    named = {CONTRAST_WORDS[word] for word in re.split(r"[^A-Z0-9]+", description) if word in CONTRAST_WORDS}
+    if named == {"T2", "FLAIR"}:
+        return "FLAIR"
+    return named.pop() if len(named) == 1 else ""
 
 
 SHARP_AXIS_RATIO = 0.5  # weakest axis's edge energy / strongest: above it, no axis is blurred
@@ -117,9 +145,14 @@ def check_domain(volume: Volume, domain) -> DomainCheck:
         check.warnings.append(f"input modality unknown; the generator was trained on {', '.join(modalities)}")
 
     contrasts = [str(c).upper() for c in domain.get("contrasts", [])]
-    contrast = str(volume.metadata.get("contrast", "")).upper()
+    contrast = mr_contrast(volume)
+    check.statistics["contrast"] = contrast  # '' when the description does not say
     if contrasts and contrast and contrast not in contrasts:
-        check.warnings.append(f"contrast {contrast} is not in the training domain ({', '.join(contrasts)})")
+        description = volume.metadata.get("SeriesDescription", "")
+        check.warnings.append(
+            f"contrast {contrast} (series description '{description}') is not in the training domain"
+            f" ({', '.join(contrasts)})"
+        )
 
     spacing = volume.geometry.spacing_mm
     declared = domain.get("spacing_mm")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from app.analysis.ood import check_domain
+from app.analysis.ood import check_domain, mr_contrast
 from app.core.volume import Geometry, Volume
 
 DOMAIN = {
@@ -17,9 +18,12 @@ DOMAIN = {
 }
 
 
-def mr(values, spacing=(1.0, 1.0, 1.0), modality="MR", contrast="T1"):
+def mr(values, spacing=(1.0, 1.0, 1.0), modality="MR", description="AX T1 SE"):
     return Volume(
-        values.astype(np.float32), Geometry.identity(spacing), modality, metadata={"contrast": contrast}
+        values.astype(np.float32),
+        Geometry.identity(spacing),
+        modality,
+        metadata={"SeriesDescription": description},  # as the DICOM loader carries it
     )
 
 
@@ -33,7 +37,7 @@ def test_in_domain_input_gives_no_warning():
 def test_each_mismatch_is_named():
     values = np.random.default_rng(0).normal(300, 80, size=(8, 16, 16)).clip(0, 1000)
     assert any("modality CT" in w for w in check_domain(mr(values, modality="CT"), DOMAIN).warnings)
-    assert any("contrast T2" in w for w in check_domain(mr(values, contrast="T2"), DOMAIN).warnings)
+    assert any("contrast T2" in w for w in check_domain(mr(values, description="Ax T2 FSE"), DOMAIN).warnings)
     assert any("spacing 1 x 1 x 5" in w for w in check_domain(mr(values, spacing=(1, 1, 5)), DOMAIN).warnings)
     hu = values - 1024  # e.g. a CT in HU fed to an MR model
     warnings = check_domain(mr(hu), DOMAIN).warnings
@@ -84,3 +88,35 @@ def test_shipped_super_resolution_plugin_declares_its_target():
 
     folder = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_thick_slice_sr"
     assert load_manifest(folder).declared_training_domain()["super_resolution_target_mm"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("description", "contrast"),
+    [
+        ("T1 MNI152 2009a 1mm", "T1"),  # the demo study's
+        ("sag MP-RAGE 1mm iso", "T1"),
+        ("Ax T2 FSE", "T2"),
+        ("AX T2 FLAIR", "FLAIR"),
+        ("PDW_TSE", "PD"),
+        ("DWI b1000", "DWI"),
+        ("localizer", ""),
+        ("T1 and T2 maps", ""),  # words that disagree: unknown, not checked
+        ("FT1 T22", ""),  # only whole words count
+        ("", ""),
+    ],
+)
+def test_the_contrast_is_read_from_the_series_description(description, contrast):
+    volume = mr(np.zeros((2, 4, 4)), description=description)
+    assert mr_contrast(volume) == contrast
+    assert check_domain(volume, DOMAIN).statistics["contrast"] == contrast
+
+
+def test_an_unknown_or_non_mr_contrast_is_not_checked():
+    values = np.random.default_rng(0).normal(300, 80, size=(8, 16, 16)).clip(0, 1000)
+    assert check_domain(mr(values, description="survey"), DOMAIN).in_domain
+    ct = mr(values, modality="CT", description="T2")  # words of a CT description name no MR contrast
+    assert not any("contrast" in w for w in check_domain(ct, {"contrasts": ["T1"]}).warnings)
+
+
+def test_the_demo_study_is_read_as_t1(demo_volume):
+    assert mr_contrast(demo_volume) == "T1"
