@@ -48,7 +48,7 @@ from app.io.dicom_marking import is_synthetic
 from app.io.dicom_provenance import TAGS as PROVENANCE_TAGS
 from app.io.dicom_provenance import write_provenance
 from app.io.identifiers import KnownIdentifiers
-from app.io.nifti import save_nifti
+from app.io.nifti import save_nifti, says_burned_in
 from app.io.pseudonym_uids import UidPseudonyms
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1500.1"  # SynthView under pydicom's root style
@@ -258,7 +258,7 @@ def burned_in_annotation(volume: Volume, source: SourceSeries | None) -> bool:
     """True when the source (or the volume's own DICOM header) says Burned In Annotation YES."""
     if source is not None and source.burned_in_annotation:
         return True
-    return str(volume.metadata.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+    return says_burned_in(volume.metadata)
 
 
 def known_identifiers(volume: Volume, source: SourceSeries | None = None) -> KnownIdentifiers:

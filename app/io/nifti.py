@@ -41,6 +41,14 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(stem + ".json")
 
 
+BURNED_IN_KEY = "BurnedInAnnotation"  # the DICOM keyword, in a volume's metadata and a sidecar
+
+
+def says_burned_in(fields: dict) -> bool:
+    """Whether a header's fields (a volume's metadata, a sidecar) say Burned In Annotation YES."""
+    return str(fields.get(BURNED_IN_KEY, "")).strip().upper() == "YES"
+
+
 def load_nifti(path: str | Path) -> Volume:
     """Read a 3D NIfTI image (a 4D one must have a single volume) as a Volume in LPS."""
     import nibabel as nib  # here, not at import: a DICOM load or the window's start pays nothing
@@ -78,6 +86,8 @@ def load_nifti(path: str | Path) -> Volume:
                     {key: str(source_study[key]) for key in SOURCE_STUDY_KEYS if source_study.get(key)}
                 )
         modality = str(sidecar.get("Modality", ""))
+        if says_burned_in(sidecar):
+            metadata[BURNED_IN_KEY] = "YES"  # where app.io.dicom_export.burned_in_annotation reads it
     else:
         modality = ""
     descrip = bytes(image.header.get("descrip", b"")).rstrip(b"\x00 ")
@@ -163,6 +173,10 @@ def save_nifti(volume: Volume, path: str | Path, extra_sidecar: dict | None = No
         sidecar["LabelMap"] = volume.label_map.to_dict()
     if volume.modality:
         sidecar.setdefault("Modality", volume.modality)
+    if says_burned_in(volume.metadata):
+        # The pixels may show the patient's name: NIfTI has no field for it, so the sidecar says
+        # it (DICOM's keyword) and a de-identified export of the file read back is refused.
+        sidecar[BURNED_IN_KEY] = "YES"
     if volume.provenance is not None:
         sidecar["Synthetic"] = True
         sidecar["provenance"] = volume.provenance.to_dict()

@@ -174,3 +174,32 @@ def test_burned_in_pixels_are_refused_even_when_the_source_folder_is_gone(tmp_pa
     for volume in (loaded, output):
         with pytest.raises(ExportError, match="Burned In Annotation YES"):
             write_derived_series(volume, tmp_path / "out", deidentify=True)
+
+
+def test_burned_in_pixels_are_remembered_through_a_nifti_file(tmp_path, capsys):
+    """NIfTI has no Burned In Annotation: a NIfTI made from a burned-in DICOM series (converted,
+    or a generator's output) says it in its sidecar, and what is read back keeps refusing a
+    de-identified export. A series that is not burned in writes no such key."""
+    from app.io.dicom_export import ExportError
+    from app.io.nifti import load_nifti, save_nifti
+
+    header = source_header()
+    header.BurnedInAnnotation = "YES"
+    voxels = synthetic_mr_volume()
+    write_derived_series(Volume(voxels.voxels, voxels.geometry, modality="MR"), tmp_path / "mr", source=header)
+    assert main(["convert", str(tmp_path / "mr"), str(tmp_path / "converted.nii.gz")]) == 0
+    loaded = load_volume(tmp_path / "mr")
+    synthesized = loaded.with_voxels(loaded.voxels + 1, provenance=voxels.provenance)
+    save_nifti(synthesized, tmp_path / "synthesized.nii.gz")
+    for name in ("converted", "synthesized"):
+        assert json.loads((tmp_path / f"{name}.json").read_text())["BurnedInAnnotation"] == "YES"
+        read_back = load_nifti(tmp_path / f"{name}.nii.gz")
+        with pytest.raises(ExportError, match="Burned In Annotation YES"):
+            write_derived_series(read_back, tmp_path / f"{name}-out", deidentify=True)
+    argv = ["export", str(tmp_path / "converted.nii.gz"), "--deidentify", "--dicom", str(tmp_path / "cli")]
+    assert main(argv) == 2 and "Burned In Annotation YES" in capsys.readouterr().err
+
+    plain = Volume(voxels.voxels, voxels.geometry, modality="MR")
+    save_nifti(plain, tmp_path / "plain.nii.gz")
+    assert "BurnedInAnnotation" not in json.loads((tmp_path / "plain.json").read_text())
+    write_derived_series(load_nifti(tmp_path / "plain.nii.gz"), tmp_path / "plain-out", deidentify=True)
