@@ -23,6 +23,26 @@ _SNAP = 1e-6  # sample positions this close to a pixel centre are taken as on it
 
 
 @dataclass(frozen=True)
+class TiltCorrectionRecord:
+    """What a load did to a tilted series' pixels (``Volume.tilt_correction``): exports and
+    derived series cite it; a generator's output made from the volume inherits it."""
+
+    gantry_tilt_deg: float
+    max_shift_mm: float
+    acquired_size_ij: tuple[int, int]
+    corrected_size_ij: tuple[int, int]
+    fill_value: float  # what grid voxels no stored slice covers hold
+    interpolation: str = "linear, in plane only"
+
+    def derivation_note(self) -> str:
+        """The clause a derived series' Derivation Description adds."""
+        return (
+            f"gantry tilt of {self.gantry_tilt_deg:.2f} deg corrected (slices shifted in plane by up to "
+            f"{self.max_shift_mm:.1f} mm, linear interpolation)"
+        )
+
+
+@dataclass(frozen=True)
 class TiltCorrection:
     """How the slices of one sheared stack map onto an orthogonal grid.
 
@@ -46,16 +66,15 @@ class TiltCorrection:
             f"{columns} x {rows} x {len(self.source_offset_px)} grid"
         )
 
-    def describe(self, fill_value: float) -> dict:
-        """JSON-ready record for a Volume's metadata (exports and derived series cite it)."""
-        return {
-            "gantry_tilt_deg": round(self.tilt_deg, 4),
-            "max_shift_mm": round(self.max_shift_mm, 4),
-            "acquired_size_ij": list(self.acquired_size_ij),
-            "corrected_size_ij": list(self.size_ij),
-            "interpolation": "linear, in plane only",
-            "fill_value": float(fill_value),
-        }
+    def record(self, fill_value: float) -> TiltCorrectionRecord:
+        """What was done, once the pixels were shifted with ``fill_value`` where none reached."""
+        return TiltCorrectionRecord(
+            gantry_tilt_deg=round(self.tilt_deg, 4),
+            max_shift_mm=round(self.max_shift_mm, 4),
+            acquired_size_ij=tuple(self.acquired_size_ij),
+            corrected_size_ij=tuple(self.size_ij),
+            fill_value=float(fill_value),
+        )
 
 
 def stack_tilt_deg(positions_lps_mm: np.ndarray, normal: np.ndarray) -> float:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from app.core.label_map import LabelMapProvenance
     from app.core.provenance import Provenance
     from app.core.quantity_map import QuantityMap
+    from app.core.tilt import TiltCorrectionRecord
 
 # Flip between RAS (NIfTI, nibabel) and LPS (DICOM, ITK, this application).
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -132,6 +133,7 @@ class Volume:
     the acquired DICOM series a generator's output was made from (its DICOM export refers to
     that series and joins its study); ``blinded_study_image`` marks every
     image of a blinded reader-study package alike (it may be synthetic: readers are not told).
+    ``tilt_correction`` says how a load put a gantry-tilted series onto an orthogonal grid.
     ``metadata`` holds a few header values (DICOM keywords: patient, study, window, frame of
     reference) carried along for exports and display.
     """
@@ -149,6 +151,7 @@ class Volume:
     load_warnings: tuple[str, ...] = ()
     derived_from_series: str = ""
     blinded_study_image: bool = False
+    tilt_correction: TiltCorrectionRecord | None = None  # set when the load corrected a gantry tilt
 
     def __post_init__(self) -> None:
         colour = self.voxels.ndim == 4 and self.voxels.shape[3] == 3 and self.voxels.dtype == np.uint8

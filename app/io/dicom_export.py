@@ -597,12 +597,8 @@ def _set_derivation(ds: Dataset, volume: Volume, source: SourceSeries | None) ->
     else:
         ds.add_new(0x0008001C, "CS", "NO")
         ds.DerivationDescription = "Exported by SynthView"
-    tilt = volume.metadata.get("tilt_correction")
-    if tilt:  # the voxels were resampled on load: say so to whoever reads the derived series
-        ds.DerivationDescription = (
-            f"{ds.DerivationDescription}; gantry tilt of {tilt['gantry_tilt_deg']:.2f} deg corrected "
-            f"(slices shifted in plane by up to {tilt['max_shift_mm']:.1f} mm, linear interpolation)"
-        )
+    if volume.tilt_correction is not None:  # the voxels were resampled on load: say so
+        ds.DerivationDescription = f"{ds.DerivationDescription}; {volume.tilt_correction.derivation_note()}"
     if source is not None and "SeriesInstanceUID" in source.header:
         related = Dataset()
         related.StudyInstanceUID = source.header.StudyInstanceUID

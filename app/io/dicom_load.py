@@ -106,7 +106,7 @@ def load_series(
         fill_value = float(voxels.min())
         voxels = correct_tilt(voxels, correction, fill_value, pool.map)
     volume = _volume(series, voxels, correction.origin_lps_mm)
-    volume.metadata["tilt_correction"] = correction.describe(fill_value)
+    volume.tilt_correction = correction.record(fill_value)
     return volume
 
 

@@ -300,7 +300,8 @@ def _check_network_output(
 # What a synthesized volume inherits from its input: the patient, study and space it belongs to
 # (browser grouping, exports joining the patient's study, annotations in the same space), never
 # the series' identity (SeriesInstanceUID, description): the output is a new, derived series.
-INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "tilt_correction", "BurnedInAnnotation")
+# The gantry tilt correction its pixels went through is inherited too (Volume.tilt_correction).
+INHERITED_METADATA_KEYS = (*SOURCE_STUDY_KEYS, "BurnedInAnnotation")
 
 
 def _derived_metadata(volume: Volume) -> dict:
@@ -610,6 +611,7 @@ def synthesize(
         name=f"{volume.name or 'input'} → {manifest.name}",
         provenance=provenance,
         metadata=_derived_metadata(volume),
+        tilt_correction=volume.tilt_correction,
         derived_from_series=_loaded_series_folder(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {runner.device.type}")
@@ -662,6 +664,7 @@ def segment(
         name=f"{volume.name or 'input'} → {manifest.name} labels",
         label_map=label_map,
         metadata=_derived_metadata(volume),
+        tilt_correction=volume.tilt_correction,
         derived_from_series=_loaded_series_folder(volume),
     )
     progress(1.0, f"done in {duration_s:.1f} s on {raw.runner.device.type}")

@@ -83,7 +83,7 @@ def test_every_voxel_holds_the_value_the_dicom_puts_there(tilted):
     assert np.all(voxels[covered & (distance > clear)] == OUTSIDE_HU)
     # Voxels no stored slice covers get the series minimum, never a made-up value.
     assert (~covered).sum() > 1000
-    fill = volume.metadata["tilt_correction"]["fill_value"]
+    fill = volume.tilt_correction.fill_value
     assert fill == OUTSIDE_HU
     assert np.all(voxels[~covered] == fill)
 
@@ -96,10 +96,13 @@ def test_correction_is_reported_in_the_scan_and_in_the_volume_metadata(tilted):
     assert "60 x 87 x 40 grid" in message
     volume = load_volume(folder)
     assert message in volume.load_warnings
-    record = volume.metadata["tilt_correction"]
-    assert record["gantry_tilt_deg"] == pytest.approx(15.0, abs=1e-3)
-    assert record["max_shift_mm"] == pytest.approx(39 * 2.0 * np.sin(np.radians(15.0)), abs=1e-3)
-    assert record["acquired_size_ij"] == [60, 64] and record["corrected_size_ij"] == [60, 87]
+    record = volume.tilt_correction
+    assert record.gantry_tilt_deg == pytest.approx(15.0, abs=1e-3)
+    assert record.max_shift_mm == pytest.approx(39 * 2.0 * np.sin(np.radians(15.0)), abs=1e-3)
+    assert record.acquired_size_ij == (60, 64) and record.corrected_size_ij == (60, 87)
+    assert "tilt_correction" not in volume.metadata  # a typed field, not a free-form entry
+    same_grid = volume.with_voxels(volume.voxels * 2)  # e.g. a map of it: the pixels' history stays
+    assert same_grid.tilt_correction is record
 
 
 def test_main_info_prints_the_correction(tilted, capsys):
@@ -161,7 +164,7 @@ def test_untilted_series_loads_as_before_without_a_copy(tmp_path, monkeypatch):
     assert volume.voxels is handed_over[0]  # the reader's own array, not a copy
     assert volume.voxels.dtype == np.int16
     assert volume.voxels.tobytes() == (np.stack(planes).astype(np.int16) - 1024).tobytes()
-    assert "tilt_correction" not in volume.metadata
+    assert volume.tilt_correction is None
     assert np.allclose(volume.geometry.origin_lps_mm, [-10, 20, 0])
 
 
@@ -170,7 +173,7 @@ def test_displacement_below_a_tenth_of_a_pixel_is_left_alone(tmp_path):
     write_series(tmp_path, [0.0, 1.0, 2.0, 3.0], x_shift_per_slice_mm=0.01)
     volume = load_volume(tmp_path)
     assert volume.voxels.dtype == np.int16
-    assert "tilt_correction" not in volume.metadata
+    assert volume.tilt_correction is None
     assert any("not resampled" in w for w in volume.load_warnings)
 
 
@@ -182,4 +185,4 @@ def test_derived_series_of_a_corrected_volume_says_so(tilted, tmp_path):
     description = pydicom.dcmread(paths[0]).DerivationDescription
     assert "gantry tilt of 15.00 deg corrected (slices shifted in plane by up to 20.2 mm" in description
     # Read back, the derived series is orthogonal: no tilt left to correct.
-    assert "tilt_correction" not in load_volume(tmp_path / "derived").metadata
+    assert load_volume(tmp_path / "derived").tilt_correction is None

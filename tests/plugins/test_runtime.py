@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import app.plugins.runtime as runtime
+from app.core.tilt import TiltCorrectionRecord
 from app.core.volume import Geometry, Volume
 from app.plugins.errors import InputMismatchError, SynthesisCancelled
 from app.plugins.loading import Generator, LoadedPlugin, load_plugin
@@ -297,6 +298,7 @@ def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_p
         }
     )
     volume.source_path = str(source_folder)
+    volume.tilt_correction = TiltCorrectionRecord(15.0, 20.2, (60, 64), (60, 87), -1024.0)
     output = synthesize(resnet_plugin, volume, RunOptions(device="cpu")).volume
     metadata = output.metadata
     assert metadata["PatientName"] == "Doe^Jane" and metadata["StudyInstanceUID"] == "1.2.3"
@@ -304,3 +306,4 @@ def test_output_joins_its_input_patient_study_and_space_as_a_new_series(resnet_p
     assert "SeriesInstanceUID" not in metadata and "SeriesDescription" not in metadata
     assert output.source_path == ""  # the output is not stored where the input was
     assert metadata["BurnedInAnnotation"] == "YES"  # its pixels came from pixels that show text
+    assert output.tilt_correction == volume.tilt_correction  # made from tilt-corrected pixels
