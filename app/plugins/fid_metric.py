@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.plugins.errors import ArchitectureMismatchError
-from app.plugins.learned_metrics import LearnedMetricEntry, without_weights
-from app.plugins.weights import WeightsBytes, load_state_dict
+from app.plugins.learned_metrics import NOT_FINITE, LearnedMetricEntry, without_weights
+from app.plugins.weights import WeightsBytes, load_state_dict, state_dict_mismatch
 
 FEATURES = 2048  # the final average pool's features FID compares
 CLASSES = 1008  # the TensorFlow graph's classifier (unused for FID; its weights are in the file)
@@ -228,19 +228,8 @@ def load_fid(path: str | Path) -> LoadedFid:
     expected = network.state_dict()
     # batch-norm step counters: absent from files written before torch 0.4.1, unused in evaluation
     state = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong_shape:
-        if missing:
-            detail = f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-        elif unexpected:
-            detail = f"unexpected {unexpected[0]}" + (
-                f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
-            )
-        else:
-            key = wrong_shape[0]
-            detail = f"shape of {key} is {tuple(state[key].shape)}, expected {tuple(expected[key].shape)}"
+    detail = state_dict_mismatch(state, expected)
+    if detail:
         raise ArchitectureMismatchError(
             f"{weights.name}: not the FID Inception-v3 (pt_inception-2015-12-05) state dict ({detail});"
             f" expected {HOW_TO_GET}"
@@ -324,11 +313,15 @@ def entry_from_features(
     value, reason = None, None
     if images < 2:
         reason = f"{images} image(s) with foreground; FID needs at least 2 per set"
+    elif not (np.isfinite(features_a).all() and np.isfinite(features_b).all()):
+        reason = NOT_FINITE
     else:
         try:
             value = frechet_distance(features_a, features_b)
         except (ValueError, np.linalg.LinAlgError) as error:
             reason = str(error).splitlines()[0]
+        if value is not None and not np.isfinite(value):
+            value, reason = None, NOT_FINITE
     return FidEntry(
         value,
         reason,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 NOT_VALIDATED = "not validated for medical images"
+NOT_FINITE = "the network gave NaN or infinite values on these images: check the weights file"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from app.plugins.errors import ArchitectureMismatchError
-from app.plugins.learned_metrics import LearnedMetricEntry, without_weights
-from app.plugins.weights import WeightsBytes, load_state_dict
+from app.plugins.learned_metrics import NOT_FINITE, LearnedMetricEntry, without_weights
+from app.plugins.weights import WeightsBytes, load_state_dict, state_dict_mismatch
 
 CHANNELS = (64, 192, 384, 256, 256)  # the AlexNet ReLU outputs LPIPS compares
 MIN_SIDE = 32  # AlexNet's stride-4 convolution and three poolings leave nothing of smaller slices
@@ -120,14 +120,8 @@ def load_lpips(path: str | Path) -> LoadedLpips:
     # lpips registers its linear layers twice (lin0..lin4 and the list lins.0..4): one copy suffices
     state = {key: value for key, value in state.items() if not key.startswith("lins.")}
     network = LpipsAlex()
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong_shape:
-        detail = (
-            f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}" if unexpected else f"shape of {wrong_shape[0]}"
-        )
+    detail = state_dict_mismatch(state, network.state_dict())
+    if detail:
         raise ArchitectureMismatchError(
             f"{weights.name}: not an LPIPS (AlexNet, v0.1) state dict ({detail}); expected {HOW_TO_GET}"
         )
@@ -168,4 +162,6 @@ def lpips_entry(loaded: LoadedLpips | None, pairs: Sequence[tuple[np.ndarray, np
             value = float(np.mean(lpips_per_slice(loaded, pairs)))
         except (ValueError, RuntimeError) as error:  # too small, out of memory: the other metrics stand
             reason = str(error).splitlines()[0]
+        if value is not None and not np.isfinite(value):
+            value, reason = None, NOT_FINITE
     return LearnedMetricEntry(value, reason, loaded.weights_file, loaded.weights_sha256, definition=DEFINITION)

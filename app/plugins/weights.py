@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import re
+import stat
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -29,9 +31,22 @@ from app.plugins.pickle_scan import NotAPickle, scan_pickle_stream
 _CHUNK_BYTES = 1 << 20
 
 
+def open_regular_file(path: str | Path) -> io.BufferedReader:
+    """``path`` opened for reading, refused unless it is a regular file (after symlinks): a folder,
+    a named pipe or a device (``/dev/zero``) would fail late, block forever or fill the memory.
+    Opened without blocking, so a pipe with no writer is refused, not waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe, socket or device)"
+        raise WeightsFormatError(f"{Path(path).name}: {kind}, not a weights file: give the file itself")
+    return os.fdopen(fd, "rb")
+
+
 def sha256_of_file(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open_regular_file(path) as stream:
         while chunk := stream.read(_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
@@ -48,7 +63,8 @@ class WeightsBytes:
 
     @classmethod
     def read(cls, path: str | Path) -> WeightsBytes:
-        data = Path(path).read_bytes()
+        with open_regular_file(path) as stream:
+            data = stream.read()
         return cls(Path(path).name, data, hashlib.sha256(data).hexdigest())
 
 
@@ -249,3 +265,25 @@ def _onnx_reason(error: BaseException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
+
+
+def state_dict_mismatch(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str | None:
+    """Why ``state`` cannot stand for a network whose own state dict is ``expected``, or None: the
+    first missing or unexpected key, a shape that differs, an integer, boolean or complex tensor
+    where the network holds floating-point values (``load_state_dict`` would silently truncate it
+    or drop its imaginary part), or NaN / infinite values (every figure computed would be NaN)."""
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        return f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        return f"unexpected {unexpected[0]}" + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
+    for key, want in expected.items():
+        have = state[key]
+        if tuple(have.shape) != tuple(want.shape):
+            return f"shape of {key} is {tuple(have.shape)}, expected {tuple(want.shape)}"
+        if want.is_floating_point() and not have.is_floating_point():
+            return f"{key} holds {str(have.dtype).removeprefix('torch.')} values, expected floating point"
+        if have.is_floating_point() and not bool(torch.isfinite(have).all()):
+            return f"{key} holds NaN or infinite values"
+    return None
