@@ -132,14 +132,11 @@ def _forward_check(manifest: PluginManifest, generator: Generator, output_nc: in
 
 def _label_channels_check(manifest: PluginManifest, channels: int) -> str:
     """A segmentation network returns one channel per label value (argmax), or the labels."""
-    top = max(entry.value for entry in manifest.labels)
+    problem = manifest.label_channels_problem(channels)
+    if problem:
+        raise PluginError(problem)
     if channels == 1:
-        return f"label map: one channel of label values (0-{top})"
-    if channels != top + 1:
-        raise PluginError(
-            f"the network returns {channels} channels but the label table runs 0-{top}: a segmentation"
-            f" network returns one channel per label value ({top + 1}), or the labels in one channel"
-        )
+        return f"label map: one channel of label values (0-{max(entry.value for entry in manifest.labels)})"
     return f"label map: argmax over {channels} channels, {len(manifest.labels)} labels"
 
 

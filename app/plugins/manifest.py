@@ -97,6 +97,19 @@ class PluginManifest:
         """Makes a label map (integer labels), not an image."""
         return self.task == "segmentation"
 
+    def label_channels_problem(self, channels: int) -> str | None:
+        """Why a segmentation network returning ``channels`` channels does not fit the label table,
+        or None: it returns one channel per label value (argmax) or the labels in one channel. A
+        mismatch would leave labels that can never come out (reported as absent, Dice n/a) or
+        channels with no name."""
+        top = max(entry.value for entry in self.labels)
+        if channels == 1 or channels == top + 1:
+            return None
+        return (
+            f"the network returns {channels} channels but the label table runs 0-{top}: a segmentation"
+            f" network returns one channel per label value ({top + 1}), or the labels in one channel"
+        )
+
     @property
     def folder(self) -> Path:
         return self.manifest_path.parent

@@ -246,6 +246,9 @@ def _labels_from_output(output: torch.Tensor, manifest: PluginManifest) -> torch
     output channels, or a single channel's values rounded (a network that returns labels)."""
     if not bool(torch.isfinite(output).all()):
         raise PluginError(f"{manifest.name} returned NaN or infinite values; nothing was produced")
+    problem = manifest.label_channels_problem(output.shape[1])
+    if problem:
+        raise PluginError(f"{manifest.name}: {problem}; nothing was produced")
     if output.shape[1] == 1:
         return output[:, 0].float().round()
     return output.argmax(dim=1).float()

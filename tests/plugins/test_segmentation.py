@@ -130,11 +130,28 @@ class NotANumber(torch.nn.Module):
         return torch.cat([x, x * float("nan"), x], dim=1)
 
 
+class TwoChannels(torch.nn.Module):
+    """Fewer channels than the table's labels: 'white matter' could never come out."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([-x, x], dim=1)
+
+
+class LabelThree(torch.nn.Module):
+    """One channel of labels (the network returns the labels themselves), one not in the table."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 0 + 3
+
+
 def test_a_label_outside_the_table_or_nan_output_is_refused(tmp_path):
     volume, _ = three_tissue_volume(shape=(2, 8, 8))
     four = make_torchscript_plugin(tmp_path / "four", FourChannels(), **segmentation_overrides())
-    with pytest.raises(PluginError, match="returned label 3, which its label table does not list"):
+    with pytest.raises(PluginError, match="returns 4 channels but the label table runs 0-2"):
         segment(load_manifest(four), volume, CPU)
+    three = make_torchscript_plugin(tmp_path / "three", LabelThree(), **segmentation_overrides())
+    with pytest.raises(PluginError, match="returned label 3, which its label table does not list"):
+        segment(load_manifest(three), volume, CPU)
     nan = make_torchscript_plugin(tmp_path / "nan", NotANumber(), **segmentation_overrides())
     with pytest.raises(PluginError, match="NaN"):
         segment(load_manifest(nan), volume, CPU)
@@ -150,3 +167,13 @@ def test_plugins_check_checks_the_channels_against_the_label_table(tmp_path):
     steps = check_plugin(four)
     assert not steps[-1].passed
     assert "returns 4 channels but the label table runs 0-2" in steps[-1].detail
+
+
+@pytest.mark.parametrize("module", [TwoChannels(), FourChannels()])
+def test_output_channels_that_disagree_with_the_label_table_are_refused_at_run_time(tmp_path, module):
+    """Not only in ``plugins check``: with 2 channels for 3 labels the run gave 'white matter: in
+    neither map' (Dice n/a) as if the tissue were absent; with 4 it ran whenever channel 3 lost."""
+    volume, _ = three_tissue_volume(shape=(2, 8, 8))
+    folder = make_torchscript_plugin(tmp_path / "seg", module, **segmentation_overrides())
+    with pytest.raises(PluginError, match=r"channels but the label table runs 0-2.*nothing was produced"):
+        segment(load_manifest(folder), volume, CPU)
