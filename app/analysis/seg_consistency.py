@@ -38,6 +38,10 @@ _FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
 # 5 mm shift of one, above the specks a 2D network flips on slices it sees edited elsewhere.
 DEFAULT_MIN_REGION_MM3 = 50.0
 DEFAULT_IGNORE_BOUNDARY_JITTER = True
+# One-voxel jitter is looked for only along axes whose spacing is at most this many times the
+# finest: on 0.5 x 0.5 x 5 mm voxels a boundary that moved by a whole 5 mm slice is a change in
+# the structure's extent (a 5 mm shift), not a network's boundary noise.
+JITTER_MAX_SPACING_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -202,15 +206,23 @@ def _name(label: int, names: dict[int, str]) -> str:
     return names.get(label, f"label {label}")
 
 
-def boundary_jitter(original: np.ndarray, synthesized: np.ndarray) -> np.ndarray:
+def jitter_axes(spacing_kji) -> tuple[int, ...]:
+    """The array axes (k, j, i order) along which a one-voxel boundary move counts as jitter: those
+    of at most ``JITTER_MAX_SPACING_RATIO`` times the finest spacing (all of them when isotropic)."""
+    spacing = np.asarray(spacing_kji, dtype=float)
+    return tuple(int(a) for a in np.flatnonzero(spacing <= JITTER_MAX_SPACING_RATIO * spacing.min() + 1e-9))
+
+
+def boundary_jitter(original: np.ndarray, synthesized: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
     """The voxels where a boundary moved by one voxel: labelled a in ``original`` and b in
-    ``synthesized``, with b among the voxel's six face neighbours in ``original`` and a among
-    them in ``synthesized``. A removed or moved structure's voxels are not jitter: inside it the
-    new label has no neighbour in the original (or the old one none in the synthesized map)."""
+    ``synthesized``, with b among the voxel's face neighbours in ``original`` and a among them in
+    ``synthesized`` (face neighbours along ``axes``, all by default). A removed or moved
+    structure's voxels are not jitter: inside it the new label has no neighbour in the original
+    (or the old one none in the synthesized map)."""
     differ = original != synthesized
     new_label_nearby = np.zeros(original.shape, dtype=bool)
     old_label_nearby = np.zeros(original.shape, dtype=bool)
-    for axis in range(original.ndim):
+    for axis in range(original.ndim) if axes is None else axes:
         for step in (-1, 1):
             inner = [slice(None)] * original.ndim
             outer = [slice(None)] * original.ndim
@@ -240,7 +252,8 @@ def disagreement_regions(
     filled ventricle keeps its rim), and regions that now touch are one."""
     names = names or {}
     differ = original != synthesized
-    jitter = boundary_jitter(original, synthesized) if region_filter.ignore_boundary_jitter else None
+    axes = jitter_axes(geometry.spacing_mm[::-1])
+    jitter = boundary_jitter(original, synthesized, axes) if region_filter.ignore_boundary_jitter else None
     core = differ & ~jitter if jitter is not None else differ
     core_map, _ = ndimage.label(core, structure=CONNECTIVITY_26)
     voxel_mm3 = float(np.prod(geometry.spacing_mm))
@@ -316,6 +329,15 @@ def compare_label_maps(
         for label in labels
         if label.hd95_mm is None
     ]
+    spacing_kji = geometry.spacing_mm[::-1]
+    thick = [a for a in range(3) if a not in jitter_axes(spacing_kji)]
+    if region_filter.ignore_boundary_jitter and thick:
+        notes.append(
+            f"one-voxel boundary jitter not looked for along {'/'.join('kji'[a] for a in thick)}"
+            f" ({' / '.join(f'{spacing_kji[a]:g}' for a in thick)} mm voxels, over"
+            f" {JITTER_MAX_SPACING_RATIO:g} x the finest spacing, {spacing_kji.min():g} mm): a boundary"
+            " moved by a whole voxel along it changes the structure's extent and is listed"
+        )
     return SegmentationConsistency(
         labels=labels,
         regions=regions,

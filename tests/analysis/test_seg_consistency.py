@@ -143,23 +143,43 @@ def test_min_volume_drops_small_regions_from_the_list_and_the_map():
 
 
 JITTER = RegionFilter(min_region_mm3=0.0, ignore_boundary_jitter=True)
+NEAR_ISOTROPIC = Geometry(GEOMETRY.origin_lps_mm, np.array([0.5, 1.0, 1.0]), GEOMETRY.direction)
 
 
 def test_a_boundary_moved_by_one_voxel_is_jitter_and_not_a_region():
+    # k at 1 mm: at most twice the finest spacing, so a one-voxel move along k is jitter
     original = box(k=(4, 14), label=1)
     original[9:14] = np.where(original[9:14] == 1, 2, 0)  # white matter above grey matter
     moved = original.copy()
     moved[8][original[8] == 1] = 2  # the grey/white boundary one voxel lower
     moved[13, 5:15, 5] = 0  # and one voxel of white matter's edge lost along a line
-    assert len(compare_label_maps(original, moved, GEOMETRY, NAMES).regions) == 2
-    result = compare_label_maps(original, moved, GEOMETRY, NAMES, JITTER)
+    assert len(compare_label_maps(original, moved, NEAR_ISOTROPIC, NAMES).regions) == 2
+    result = compare_label_maps(original, moved, NEAR_ISOTROPIC, NAMES, JITTER)
     assert result.regions == [] and result.boundary_jitter_voxels == result.disagreement_voxels == 100 + 10
     assert next(a for a in result.labels if a.name == "grey matter").dice < 1  # figures count every voxel
     moved[6:8][original[6:8] == 1] = 2  # three voxels lower: a real change
-    result = compare_label_maps(original, moved, GEOMETRY, NAMES, JITTER)
+    result = compare_label_maps(original, moved, NEAR_ISOTROPIC, NAMES, JITTER)
     assert len(result.regions) == 1
     assert result.regions[0].voxel_count == 300  # none of the three layers is jitter
     assert result.boundary_jitter_voxels == 10
+
+
+def test_a_boundary_moved_by_one_thick_slice_is_listed_not_jitter():
+    """0.5 x 0.5 x 5 mm voxels: a structure that grew by one 5 mm slice changed its extent by 5 mm
+    (the 5 mm shift the check is for); it was dismissed as one-voxel jitter. In-plane (0.5 mm)
+    one-voxel moves still are jitter."""
+    thick = Geometry(GEOMETRY.origin_lps_mm, np.array([0.5, 0.5, 5.0]), GEOMETRY.direction)
+    original = box(k=(4, 8), label=1)
+    grown = box(k=(4, 9), label=1)  # one more 5 mm slice: 100 voxels, 125 mm^3
+    result = compare_label_maps(original, grown, thick, NAMES, RegionFilter(50.0, True))
+    assert [r.voxel_count for r in result.regions] == [100] and result.boundary_jitter_voxels == 0
+    assert any("not looked for along k (5 mm voxels" in note for note in result.notes)
+    widened = box(k=(4, 8), i=(5, 16), label=1)  # one more 0.5 mm column in-plane
+    result = compare_label_maps(original, widened, thick, NAMES, RegionFilter(0.0, True))
+    assert result.regions == [] and result.boundary_jitter_voxels == 40
+    same_move_isotropic = compare_label_maps(original, grown, NEAR_ISOTROPIC, NAMES, RegionFilter(0.0, True))
+    assert same_move_isotropic.regions == [] and same_move_isotropic.boundary_jitter_voxels == 100
+    assert not any("not looked for" in note for note in same_move_isotropic.notes)
 
 
 def test_a_removed_or_moved_structure_is_not_jitter_and_keeps_its_rim():
