@@ -285,7 +285,7 @@ def removal_pass(case: PluginCase, outcome: Outcome, count: int) -> None:
     hits = [found(result, c, case.spacing_kji) for c, _, _ in removed]
     outcome.extra["removals of real structures: found"] = f"{sum(hits)} / {len(hits)}"
     outcome.extra["removals of real structures: mean |contrast| of the removed spots"] = (
-        float(np.mean([abs(c) for _, c, _ in removed])) if removed else float("nan")
+        f"{float(np.mean([abs(c) for _, c, _ in removed])):.0%}" if removed else "none removed"
     )
     outcome.false_regions.append(false_region_count(result, [ndimage.binary_dilation(m, iterations=3) for *_, m in removed]))
 
@@ -717,8 +717,11 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         args.json.write_text(json.dumps([outcome_json(o) for o in outcomes], indent=1, default=float) + "\n")
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--json" in shown:  # where the figures were also written is no part of the run
+        del shown[shown.index("--json") : shown.index("--json") + 2]
     what_ran = (
-        f"Run: `python bench/bench_hallucination.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+        f"Run: `python bench/bench_hallucination.py {' '.join(shown)}`"
         f" ({args.lesions} spheres per pass, half bright, half dark, half of them held out; seed {args.seed};"
         f" whole held-out head; plugin weights as shipped; thresholds and calibrations from the training"
         " head only, nothing chosen on this run)."
