@@ -26,12 +26,14 @@ ScaledPairs = Sequence[tuple[np.ndarray, np.ndarray]]  # (reference, test) axial
 
 @dataclass(frozen=True)
 class FieldMetrics:
-    mutual_information_nats: float
-    normalized_mutual_information: float  # scikit-image: (H(A) + H(B)) / H(A, B), 1 (independent) .. 2
-    uqi: float
-    vifp: float
+    """Each metric is None where it is undefined (``absent`` says why): never NaN."""
+
+    mutual_information_nats: float | None
+    normalized_mutual_information: float | None  # scikit-image: (H(A) + H(B)) / H(A, B), 1 (independent) .. 2
+    uqi: float | None
+    vifp: float | None
     ms_ssim: float | None  # None when the slices are too small for five scales
-    data_range: float
+    data_range: float | None  # None when none was given and the reference is constant (no range)
     slices_used: list[int]
     note: str
     fsim: float | None = None  # None when not asked for or not computable (``absent`` says why)
@@ -95,8 +97,11 @@ def field_metrics(
 
     reference = np.asarray(reference, dtype=np.float64)
     test = np.asarray(test, dtype=np.float64)
-    slices, scaled, data_range = scaled_axial_slices(reference, test, data_range)
     finite = np.isfinite(reference) & np.isfinite(test)
+    if not finite.any():
+        raise ValueError("no voxel is finite in both images: the field metrics are undefined")
+    constant = not data_range and float(np.ptp(reference[finite])) == 0.0
+    slices, scaled, data_range = scaled_axial_slices(reference, test, data_range)
     ms_ssim, note = None, ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sewar warns about degenerate windows on flat background
@@ -119,13 +124,29 @@ def field_metrics(
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             absent = {"fsim": reason, "gmsd": reason}
     values_r, values_t = reference[finite], test[finite]
+    mi = mutual_information(values_r, values_t)
+    with np.errstate(divide="ignore", invalid="ignore"):  # both constant: 0 / 0, said below
+        nmi = float(normalized_mutual_information(values_r, values_t, bins=MI_BINS))
+    if not scaled:
+        why = "the reference is constant: no slice with foreground" if constant else "no axial slice with foreground"
+        absent.update({"fsim": why, "gmsd": why})
+    values = {"mutual_information_nats": mi, "normalized_mutual_information": nmi, "uqi": u, "vifp": v}
+    for name, value in values.items():
+        if np.isfinite(value):
+            continue
+        values[name] = None
+        if name == "normalized_mutual_information":
+            absent[name] = "undefined: both images are constant (joint entropy 0)"
+        elif not scaled:
+            absent[name] = absent["fsim"]
+        else:
+            absent[name] = "undefined on these slices (smaller than sewar's 8 x 8 window, or constant within it)"
+    if not scaled:
+        absent.setdefault("ms_ssim", absent["fsim"])
     return FieldMetrics(
-        mutual_information_nats=mutual_information(values_r, values_t),
-        normalized_mutual_information=float(normalized_mutual_information(values_r, values_t, bins=MI_BINS)),
-        uqi=u,
-        vifp=v,
+        **values,
         ms_ssim=ms_ssim,
-        data_range=data_range,
+        data_range=None if constant else data_range,
         slices_used=slices,
         note=note or f"UQI, VIF-p, MS-SSIM, FSIM, GMSD: mean over {len(slices)} axial slices scaled by the data range",
         fsim=fsim,

@@ -243,9 +243,11 @@ def _field_metrics(volumes: dict, input_comparable: bool, lpips=None, fid=None) 
         synthesized = resample_like(synthesized, base)
     metrics = field_metrics(base.voxels, synthesized.voxels, fsim_gmsd=fsim_gmsd)
     print(
-        f"field metrics vs {against}: MI {metrics.mutual_information_nats:.4f} nats  NMI {metrics.normalized_mutual_information:.4f}"
-        f"  UQI {metrics.uqi:.4f}  VIF-p {metrics.vifp:.4f}  MS-SSIM {_number(metrics.ms_ssim, '.4f')}"
-        f"  FSIM {_number(metrics.fsim, '.4f')}  GMSD {_number(metrics.gmsd, '.4f')}  (data range {metrics.data_range:.4g};"
+        f"field metrics vs {against}: MI {_number(metrics.mutual_information_nats, '.4f')} nats"
+        f"  NMI {_number(metrics.normalized_mutual_information, '.4f')}"
+        f"  UQI {_number(metrics.uqi, '.4f')}  VIF-p {_number(metrics.vifp, '.4f')}  MS-SSIM {_number(metrics.ms_ssim, '.4f')}"
+        f"  FSIM {_number(metrics.fsim, '.4f')}  GMSD {_number(metrics.gmsd, '.4f')}"
+        f"  (data range {_number(metrics.data_range, '.4g')};"
         f" {metrics.note})"
     )
     for name, reason in (metrics.absent or {}).items():

@@ -1,0 +1,65 @@
+"""Field metrics on inputs that break naive formulas: constant images (0 / 0), slices smaller than
+sewar's window, negative (CT) values. Every metric is a number or null with its reason: never NaN
+(written as null with no reason, printed as 'nan'), and no data range is invented for a
+constant reference (it said 'data range 1')."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from app.analysis.field_metrics import field_metrics
+
+METRICS = ("mutual_information_nats", "normalized_mutual_information", "uqi", "vifp", "ms_ssim", "fsim", "gmsd")
+
+
+def _no_nan_and_every_null_explained(result) -> None:
+    data = result.to_dict()
+    for name in METRICS:
+        value = data[name]
+        assert value is None or math.isfinite(value), (name, value)
+        if value is None:
+            assert name in (data["absent"] or {}) or (name == "ms_ssim" and "176 x 176" in data["note"]), name
+
+
+@pytest.mark.parametrize("value", [0.0, 7.0, -1000.0])
+def test_two_constant_images_give_nulls_with_reasons_and_no_invented_data_range(value):
+    constant = np.full((4, 24, 24), value)
+    with np.errstate(all="raise"):  # no 0 / 0 warning escapes to the console either
+        result = field_metrics(constant, constant, fsim_gmsd=lambda pairs: (1.0, 0.0))
+    _no_nan_and_every_null_explained(result)
+    assert result.data_range is None and result.uqi is None and result.normalized_mutual_information is None
+    assert result.absent["uqi"] == "the reference is constant: no slice with foreground"
+    assert "both images are constant" in result.absent["normalized_mutual_information"]
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_a_constant_reference_against_a_textured_image():
+    rng = np.random.default_rng(0)
+    result = field_metrics(np.full((3, 24, 24), 5.0), rng.normal(100, 10, (3, 24, 24)))
+    _no_nan_and_every_null_explained(result)
+    assert result.mutual_information_nats == 0.0 and result.normalized_mutual_information == pytest.approx(1.0)
+
+
+def test_slices_smaller_than_the_uqi_window_say_so():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(100, 20, (2, 5, 5))
+    result = field_metrics(reference, reference + rng.normal(0, 5, reference.shape))
+    _no_nan_and_every_null_explained(result)
+    assert result.uqi is None and "8 x 8 window" in result.absent["uqi"]
+
+
+def test_ct_values_below_zero_use_the_stated_range_and_give_finite_metrics():
+    rng = np.random.default_rng(2)
+    ct = rng.normal(-500, 300, (3, 40, 40))
+    result = field_metrics(ct, ct + rng.normal(0, 20, ct.shape), data_range=2000.0)
+    _no_nan_and_every_null_explained(result)
+    assert result.data_range == 2000.0 and 0.9 < result.uqi <= 1
+
+
+def test_no_finite_voxel_is_a_clear_error():
+    with pytest.raises(ValueError, match="no voxel is finite in both images"):
+        field_metrics(np.full((2, 8, 8), np.nan), np.zeros((2, 8, 8)))
