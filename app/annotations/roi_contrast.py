@@ -16,27 +16,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.annotations.roi_stats import roi_statistics
+from app.annotations.roi_stats import region_extends_outside, roi_statistics
 from app.annotations.shapes import PlanarRegion
 from app.core.volume import Volume
 
 
 @dataclass(frozen=True)
 class NoiseMeasurement:
-    """Noise in a uniform ROI: mean, sample SD and how many voxels they come from."""
+    """Noise in a uniform ROI: mean, sample SD and how many voxels they come from; ``note`` says
+    why a figure is missing or that the ROI reaches beyond the volume (only the voxels inside
+    are measured)."""
 
     mean: float
     sd: float
     voxel_count: int
     units: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "mean": _json_float(self.mean),
             "sd": _json_float(self.sd),
             "voxel_count": self.voxel_count,
             "units": self.units,
         }
+        if self.note:
+            data["note"] = self.note
+        return data
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,10 @@ class ContrastMeasurement:
     contrast_to_background: float
     signal_voxels: int
     background_voxels: int
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "mean_signal": _json_float(self.mean_signal),
             "mean_background": _json_float(self.mean_background),
             "sd_background": _json_float(self.sd_background),
@@ -61,12 +68,28 @@ class ContrastMeasurement:
             "signal_voxels": self.signal_voxels,
             "background_voxels": self.background_voxels,
         }
+        if self.note:
+            data["note"] = self.note
+        return data
 
 
 def noise_sd(volume: Volume, roi: PlanarRegion) -> NoiseMeasurement:
-    """Sample SD (n - 1) of ``volume``'s voxels inside ``roi``; NaN when it covers none."""
+    """Sample SD (n - 1) of ``volume``'s voxels inside ``roi``: NaN when it covers fewer than two
+    (one voxel has no sample SD; 0 would read as a noiseless region), with a note saying so."""
     stats = roi_statistics(roi, volume)
-    return NoiseMeasurement(stats.mean, stats.sd, stats.voxel_count, stats.units)
+    sd = stats.sd if stats.voxel_count >= 2 else float("nan")
+    return NoiseMeasurement(stats.mean, sd, stats.voxel_count, stats.units, _coverage_note(roi, volume, stats.voxel_count))
+
+
+def _coverage_note(roi: PlanarRegion, volume: Volume, voxel_count: int) -> str:
+    if voxel_count == 0:
+        return "the ROI covers no voxel of this volume"
+    notes = []
+    if voxel_count < 2:
+        notes.append("one voxel: no sample SD (n - 1)")
+    if region_extends_outside(roi, volume.geometry, volume.shape_kji):
+        notes.append(f"the ROI reaches beyond the volume: only the {voxel_count} voxel(s) inside are measured")
+    return "; ".join(notes)
 
 
 def contrast_measures(
@@ -81,11 +104,23 @@ def contrast_measures(
 
 def cnr(volume: Volume, roi_signal: PlanarRegion, roi_background: PlanarRegion) -> ContrastMeasurement:
     """CNR and contrast-to-background of ``roi_signal`` against ``roi_background`` on ``volume``."""
-    signal = roi_statistics(roi_signal, volume)
-    background = roi_statistics(roi_background, volume)
+    signal = noise_sd(volume, roi_signal)
+    background = noise_sd(volume, roi_background)
     ratio, cb = contrast_measures(signal.mean, background.mean, background.sd)
+    notes = [f"{role}: {m.note}" for role, m in (("signal", signal), ("background", background)) if m.note]
+    if not np.isfinite(ratio) and np.isfinite(background.sd):
+        notes.append("CNR undefined: the background SD is 0")
+    if not np.isfinite(cb) and background.mean == 0:
+        notes.append("contrast-to-background undefined: the background mean is 0")
     return ContrastMeasurement(
-        signal.mean, background.mean, background.sd, ratio, cb, signal.voxel_count, background.voxel_count
+        signal.mean,
+        background.mean,
+        background.sd,
+        ratio,
+        cb,
+        signal.voxel_count,
+        background.voxel_count,
+        "; ".join(notes),
     )
 
 

@@ -77,6 +77,15 @@ def region_voxel_indices(
     return selected[:, ::-1].copy()
 
 
+def region_extends_outside(region: PlanarRegion, geometry: Geometry, shape_kji: tuple[int, int, int]) -> bool:
+    """Whether part of the drawn shape lies outside the volume (beyond its outer voxels' edges)."""
+    ijk = geometry.index_from_lps(region.outline_lps(64))
+    size_ijk = np.array(shape_kji[::-1])
+    in_plane = np.abs(geometry.direction.T @ region.normal_lps) < 0.5  # the axes the shape spans
+    outside = (ijk < -0.5 - 1e-6) | (ijk > size_ijk - 0.5 + 1e-6)
+    return bool(np.any(outside[:, in_plane]))
+
+
 def region_mask(region: PlanarRegion, geometry: Geometry, shape_kji: tuple[int, int, int]) -> np.ndarray:
     """Boolean mask[k, j, i] of the voxels inside ``region``."""
     mask = np.zeros(shape_kji, dtype=bool)
