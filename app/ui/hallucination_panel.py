@@ -414,6 +414,9 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     window.view_changed.connect(apply_flag_level)
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
+    plugins_changed = getattr(window.dock_widget("GAN plugins"), "plugins_changed", None)
+    if plugins_changed is not None:  # its discovery answers in the background: list them then
+        plugins_changed.connect(panel.segmentation.refresh)
     panel.refresh_for_view()  # built when first shown: the compare may be open already
     window.add_dock(panel, "Hallucination check")
     return panel

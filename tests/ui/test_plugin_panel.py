@@ -72,6 +72,7 @@ def test_wrong_modality_and_bad_folder_are_reported_not_raised(qtbot, user_plugi
 
 def test_panel_in_the_main_window_opens_the_compare_layout(qtbot, main_window, user_plugins, phantom):
     panel = install_plugin_panel(main_window)
+    qtbot.waitUntil(lambda: not panel.discovering, timeout=30000)  # the dock discovers in a thread
     main_window.open_volume(phantom)
     panel.device_combo.setCurrentText("cpu")
     with qtbot.waitSignal(main_window.view_changed, timeout=60000):
@@ -124,6 +125,7 @@ def test_the_dock_defaults_to_an_image_to_image_plugin_that_fits_the_volume(qtbo
     assert install_tool_docks(main_window) == []
     main_window.resize(1600, 950)
     panel = main_window.dock_widget("GAN plugins")
+    qtbot.waitUntil(lambda: not panel.discovering, timeout=30000)
     tasks = {manifest.task for manifest in panel.manifests}
     assert "generation" in tasks and len(tasks) > 1  # the shipped plugins: a real choice
     assert not panel.run_button.isEnabled()  # no volume open yet
@@ -145,3 +147,63 @@ def test_the_dock_defaults_to_an_image_to_image_plugin_that_fits_the_volume(qtbo
     combo = panel.plugin_combo
     text_width = combo.fontMetrics().horizontalAdvance(combo.currentText())
     assert combo.width() >= text_width + 20, (combo.width(), text_width)
+
+
+def test_the_dock_discovers_plugins_off_the_ui_thread(qtbot, main_window, user_plugins, monkeypatch):
+    """Discovery imports jsonschema and YAML (0.19 s on the UI thread right after the first image):
+    the dock asks in a thread, says it is looking meanwhile, and lists the plugins when told."""
+    import threading
+
+    release, asked_from = threading.Event(), []
+    discover = discovery.discover_plugins
+
+    def slow_discovery():
+        asked_from.append(threading.current_thread() is threading.main_thread())
+        release.wait(10)
+        return discover()
+
+    monkeypatch.setattr(discovery, "discover_plugins", slow_discovery)
+    panel = install_plugin_panel(main_window)
+    assert panel.discovering and panel.manifests == []
+    assert panel.model_card.toPlainText() == "Looking for plugins…"
+    assert not panel.run_button.isEnabled() and panel.run_button.toolTip() == "Looking for plugins…"
+    with qtbot.waitSignal(panel.plugins_changed, timeout=10000):
+        release.set()
+    assert asked_from == [False]
+    assert not panel.discovering and [m.name for m in panel.manifests] == ["tiny-mr2ct"]
+    assert "Not loaded (broken manifest): broken" in panel.status_label.text()
+    assert panel.refresh_button.isEnabled()
+
+
+def test_a_failed_background_discovery_is_said_in_the_panel(qtbot, main_window, monkeypatch):
+    def broken():
+        raise RuntimeError("entry point crashed")
+
+    monkeypatch.setattr(discovery, "discover_plugins", broken)
+    panel = install_plugin_panel(main_window)
+    qtbot.waitUntil(lambda: not panel.discovering, timeout=10000)
+    assert panel.status_label.text() == "Plugin discovery failed: RuntimeError: entry point crashed"
+    assert panel.model_card.toPlainText().startswith("No plugin found.")
+
+
+def test_at_start_discovery_waits_for_the_other_start_up_tools(qtbot, viewer_settings, phantom, monkeypatch):
+    """A Python thread shares the GIL: discovering beside the other tools' builds slowed them."""
+    from app.cli.file_services import file_services
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(viewer_settings, file_services())
+    qtbot.addWidget(window)
+    still_building = []
+    discover = discovery.discover_plugins
+
+    def recording():
+        still_building.append(window.building_startup_tools())
+        return discover()
+
+    monkeypatch.setattr(discovery, "discover_plugins", recording)
+    assert window.install_tools(defer=True) == {}
+    window.show()
+    window.open_volume(phantom)
+    panel = window.dock_widget("GAN plugins")
+    qtbot.waitUntil(lambda: bool(still_building) and not panel.discovering, timeout=10000)
+    assert still_building == [False]

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from app.core.label_overlays import DISAGREEMENT_COLOUR
 from app.core.volume import Geometry
@@ -58,6 +58,10 @@ def _pixel(panel, lps_mm) -> tuple[int, int, int]:
 def _install_docks(window) -> None:
     docks = ("GAN plugins", "Hallucination check")
     assert window.install_tools(tuple(tool for tool in TOOLS if tool.name in docks)) == {}
+    plugins = window.dock_widget("GAN plugins")  # discovers in a thread: wait for its answer
+    deadline = QtCore.QDeadlineTimer(30000)
+    while plugins.discovering and not deadline.hasExpired():
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
 
 
 def _save(widget, name: str) -> None:
