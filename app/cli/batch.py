@@ -70,9 +70,10 @@ def _refuse_existing(args: argparse.Namespace, input_path: Path, out_dir: Path) 
         file_output,
         folder_output,
         input_paths,
+        plugin_folders,
     )
 
-    inputs = input_paths(input_path, args.plugin)
+    inputs = input_paths(input_path, args.plugin, getattr(args, "fid_weights", None), *plugin_folders(args.plugin))
     try:
         check_not_an_input(folder_output(out_dir), inputs)
         check_outputs([file_output(p) for p in (args.json_out, args.report) if p], inputs, args.force)

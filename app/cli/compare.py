@@ -301,14 +301,16 @@ def _learned_metric_networks(args: argparse.Namespace) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths
+    from app.cli.writable import OutputRefused, check_outputs, file_output, input_paths, plugin_folders
 
     volumes = {}
     roles = [(role, getattr(args, role)) for role in ("original", "synthesized", "reference", "cycle")]
     roles += [(f"ensemble {n + 1}", path) for n, path in enumerate(args.ensemble or [])]
     try:  # said now, not after the maps are computed
         outputs = [file_output(path) for path in (args.json, args.report) if path]
-        check_outputs(outputs, input_paths(*(path for _, path in roles)), args.force)
+        read = [path for _, path in roles] + [args.lpips_weights, args.fid_weights]
+        read += plugin_folders(args.plugin, args.segment, args.segment_synthesized)
+        check_outputs(outputs, input_paths(*read), args.force)
     except OutputRefused as error:
         print(f"compare: {error}", file=sys.stderr)
         return 2

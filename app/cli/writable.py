@@ -72,6 +72,23 @@ def input_paths(*paths: str | Path | None) -> list[Path]:
     return found
 
 
+def plugin_folders(*names: str | None) -> list[Path]:
+    """The folders of the plugins a command runs, by name or path: their weights and manifests are
+    inputs that no output, even with --force, may write over. A plugin that cannot be found is
+    left out here and reported where the command loads it."""
+    from app.plugins.discovery import find_plugin
+
+    folders = []
+    for name in names:
+        if not name:
+            continue
+        try:
+            folders.append(find_plugin(name).folder)
+        except Exception:  # noqa: BLE001 - not found or broken: said when the plugin is loaded
+            continue
+    return folders
+
+
 def check_outputs(outputs: Iterable[Output | None], inputs: Iterable[Path], force: bool) -> None:
     """Raise :class:`OutputRefused` when any output breaks the policy; return None otherwise."""
     outputs = [o for o in outputs if o is not None]
