@@ -45,6 +45,7 @@ def describe(path: Path) -> dict:
                     "dtype": str(volume.voxels.dtype),
                     "synthetic": volume.is_synthetic,
                     "colour": volume.is_colour,
+                    "label_map": volume.label_map.to_dict() if volume.is_label_map else None,
                 }
             ],
             "skipped": [],
@@ -95,6 +96,7 @@ def format_text(description: dict) -> str:
             f"  NIfTI {volume['name']}: {' x '.join(map(str, volume['size']))} voxels, "
             f"spacing {' x '.join(f'{v:g}' for v in volume['spacing_mm'])} mm, {volume['orientation']}{' (oblique: nearest axes)' if volume['oblique'] else ''}"
             + ("  [SYNTHETIC]" if volume["synthetic"] else "")
+            + (_label_map_text(volume["label_map"]) if volume.get("label_map") else "")
         )
     for study in description["studies"]:
         lines.append(
@@ -142,3 +144,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no image series found in {path}", file=sys.stderr)
         return 1
     return 0
+
+
+def _label_map_text(record: dict) -> str:
+    source = ", of a SYNTHETIC image" if record.get("source_synthetic") else ""
+    return f"  [LABEL MAP: {record.get('plugin_name', '')} {record.get('plugin_version', '')}, derived{source}, not an image]"

@@ -67,6 +67,9 @@ class LabelMapProvenance:
     parameters: dict = field(default_factory=dict)
     duration_s: float = 0.0
     created_utc: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    # The segmented image was synthesized: the labels describe a generator's output, not the
+    # patient as acquired (the map itself is still no synthetic image).
+    source_synthetic: bool = False
 
     kind = "derived label map"
 
@@ -75,6 +78,22 @@ class LabelMapProvenance:
         data["labels"] = [entry.to_dict() for entry in self.labels]
         return {"kind": self.kind, "synthetic": False, **data}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> LabelMapProvenance:
+        """The record ``to_dict`` wrote (a NIfTI sidecar's ``LabelMap``); unknown keys ignored."""
+        labels = tuple(
+            LabelEntry(
+                value=int(entry["value"]),
+                name=str(entry["name"]),
+                colour_rgb=tuple(int(c) for c in entry.get("colour_rgb") or DEFAULT_COLOURS[int(entry["value"]) % len(DEFAULT_COLOURS)]),
+                code=LabelCode(**entry["code"]) if isinstance(entry.get("code"), dict) else None,
+            )
+            for entry in data.get("labels") or ()
+        )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "labels"}
+        return cls(**{"plugin_name": "", "plugin_version": "", **known, "labels": labels})
+
     def label(self) -> str:
         """The on-screen label of a panel showing the map."""
-        return f"LABEL MAP — {self.plugin_name} {self.plugin_version} (derived, not an image)"
+        of = " of a SYNTHETIC image" if self.source_synthetic else ""
+        return f"LABEL MAP — {self.plugin_name} {self.plugin_version} (derived{of}, not an image)"

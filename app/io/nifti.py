@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.label_map import LabelMapProvenance
 from app.core.provenance import UNKNOWN_GENERATOR, Provenance
 from app.core.study import SOURCE_STUDY_KEYS  # kept in a synthesized volume's sidecar
 from app.core.volume import RAS_FROM_LPS, Geometry, Volume
@@ -71,6 +72,7 @@ def load_nifti(path: str | Path) -> Volume:
         voxels = data.T  # (i, j, k) -> (k, j, i): a view
     metadata: dict = {}
     provenance = None
+    label_map = None
     side = sidecar_path(path)
     if side.exists():
         try:
@@ -86,6 +88,8 @@ def load_nifti(path: str | Path) -> Volume:
                     {key: str(source_study[key]) for key in SOURCE_STUDY_KEYS if source_study.get(key)}
                 )
         modality = str(sidecar.get("Modality", ""))
+        if isinstance(sidecar.get("LabelMap"), dict):
+            label_map = _label_map_from_sidecar(path, sidecar["LabelMap"])
         if says_burned_in(sidecar):
             metadata[BURNED_IN_KEY] = "YES"  # where app.io.dicom_export.burned_in_annotation reads it
     else:
@@ -94,6 +98,11 @@ def load_nifti(path: str | Path) -> Volume:
     if provenance is None and descrip == SYNTHETIC_DESCRIP:
         # The sidecar went missing (a copied .nii.gz alone): the header still says what it is.
         provenance = Provenance(plugin_name=UNKNOWN_GENERATOR, plugin_version="(NIfTI header only)")
+    if label_map is None and descrip == LABEL_MAP_DESCRIP:
+        # The sidecar went missing: the header still says it is a label map, not an image.
+        label_map = LabelMapProvenance(plugin_name="unknown segmentation", plugin_version="(NIfTI header only)", labels=())
+    if label_map is not None:
+        modality = modality or "SEG"
     return Volume(
         voxels=voxels,
         geometry=geometry,
@@ -103,7 +112,15 @@ def load_nifti(path: str | Path) -> Volume:
         metadata=metadata,
         source_path=str(path),
         blinded_study_image=descrip == BLINDED_STUDY_DESCRIP,
+        label_map=label_map,
     )
+
+
+def _label_map_from_sidecar(path: Path, record: dict) -> LabelMapProvenance:
+    try:
+        return LabelMapProvenance.from_dict(record)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LoadError(f"{path.name}: its sidecar's LabelMap block is damaged ({error}): fix or remove it") from None
 
 
 def _not_3d_message(path: Path, shape: tuple[int, ...]) -> str:

@@ -658,6 +658,7 @@ def segment(
         source_description=volume.name,
         parameters=_run_parameters(raw, volume, options),
         duration_s=round(duration_s, 3),
+        source_synthetic=volume.is_synthetic,
     )
     result_volume = Volume(
         voxels=labels,
