@@ -31,9 +31,16 @@ APP_PARENT = Path(app.__file__).resolve().parents[1]
 
 
 def device_probe_command() -> list[str]:
-    """The child process that prints the device as JSON (``app.plugins.device.device_report``)."""
-    if getattr(sys, "frozen", False):  # the executable is SynthView itself, not a Python
-        return [sys.executable, "plugins", "device", "--json"]
+    """The child process that prints the device as JSON (``app.plugins.device.device_report``).
+
+    Frozen, the executable is SynthView itself, not a Python: its ``plugins device --json``; on
+    Windows that of the console ``synthview-cli.exe`` beside it (the windowed one has no standard
+    output to print to; Qt starts a console child of a windowless parent without a window)."""
+    if getattr(sys, "frozen", False):
+        executable = Path(sys.executable)
+        console = executable.with_name(f"{executable.stem}-cli{executable.suffix}")
+        program = console if console.is_file() else executable
+        return [str(program), "plugins", "device", "--json"]
     return [sys.executable, "-m", "app.plugins.device"]
 
 

@@ -223,10 +223,16 @@ def test_quitting_while_the_device_check_runs_is_clean(tmp_path, quit_after_ms, 
     assert result.stdout.strip().splitlines()[-1] == "quit 1 True", result.stdout
 
 
-def test_the_probe_command_of_a_checkout_and_of_the_frozen_application(monkeypatch):
+def test_the_probe_command_of_a_checkout_and_of_the_frozen_application(monkeypatch, tmp_path):
     assert device_probe_command() == [sys.executable, "-m", "app.plugins.device"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert device_probe_command() == [sys.executable, "plugins", "device", "--json"]
+    gui = tmp_path / "synthview.exe"
+    gui.write_bytes(b"")
+    monkeypatch.setattr(sys, "executable", str(gui))
+    assert device_probe_command() == [str(gui), "plugins", "device", "--json"]  # Linux, macOS
+    console = tmp_path / "synthview-cli.exe"  # Windows: the windowed executable cannot print
+    console.write_bytes(b"")
+    assert device_probe_command() == [str(console), "plugins", "device", "--json"]
 
 
 def test_the_cli_prints_what_the_viewer_reads():
