@@ -232,18 +232,21 @@ class PluginPanel(QtWidgets.QWidget):
 
     def choose_for_volume(self) -> None:
         """Select the plugin that fits the open volume: an image-to-image plugin taking its
-        modality, before one that takes another, before a generator (which takes no volume and
-        belongs to the sample gallery). The reader's own choice is kept."""
+        modality, before one that takes another, before a segmentation plugin (it makes a label
+        map, not an image: the Hallucination check's Segmentation tab is where it serves), before
+        a generator (which takes no volume and belongs to the sample gallery). The reader's own
+        choice is kept."""
         if self._user_chose or not self.manifests:
             self._update_run_button()
             return
         volume = self.volume_provider()
         modality = (volume.modality if volume is not None else "").upper()
 
-        def rank(manifest) -> tuple[int, int]:
+        def rank(manifest) -> tuple[int, int, int]:
             takes = {m.upper() for m in (manifest.input_modalities or (manifest.input_modality,)) if m}
             generator = manifest.task == "generation"
-            return (int(generator), 0 if not modality or not takes or modality in takes else 1)
+            fits = 0 if not modality or not takes or modality in takes else 1
+            return (int(generator), int(manifest.is_segmentation), fits)
 
         best = min(range(len(self.manifests)), key=lambda index: rank(self.manifests[index]))
         self.plugin_combo.setCurrentIndex(best)

@@ -133,6 +133,8 @@ def test_the_dock_defaults_to_an_image_to_image_plugin_that_fits_the_volume(qtbo
     main_window.open_volume(phantom)
     chosen = panel.selected_manifest()
     assert chosen.task != "generation" and "MR" in {m.upper() for m in chosen.input_modalities}
+    # The shipped tissue segmentation makes a label map, not an image: not the default either.
+    assert any(m.is_segmentation for m in panel.manifests) and not chosen.is_segmentation
     assert panel.run_button.isEnabled()
     # The reader picks the generator: Run says why it cannot, and a new volume keeps the choice.
     generator = next(i for i, m in enumerate(panel.manifests) if m.task == "generation")
