@@ -152,20 +152,36 @@ def dice(a: np.ndarray, b: np.ndarray) -> float | None:
     return None if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
-def _surface(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndimage.binary_erosion(mask, _FACE_NEIGHBOURS, border_value=0)
+def _face_neighbours(shape) -> np.ndarray:
+    """The six face neighbours, less those along an axis the array does not extend along (a
+    single slice is a 2D image: its two faces along k are not the structure's surface)."""
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1, 1, 1] = True
+    for axis, size in enumerate(shape):
+        if size > 1:
+            index = [1, 1, 1]
+            for offset in (0, 2):
+                index[axis] = offset
+                structure[tuple(index)] = True
+    return structure
+
+
+def _surface(mask: np.ndarray, structure: np.ndarray = _FACE_NEIGHBOURS) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, structure, border_value=0)
 
 
 def surface_distances_mm(a: np.ndarray, b: np.ndarray, spacing_kji) -> np.ndarray:
     """Distances (mm) from each surface voxel of ``a`` to the nearest surface voxel of ``b``.
 
     Computed in the two masks' joint bounding box: the nearest surface voxel of ``b`` lies inside
-    it, so the crop changes no distance and keeps large volumes fast.
+    it, so the crop changes no distance and keeps large volumes fast. The surface is taken in the
+    dimensions the whole array has (a single slice: in-plane), not the crop's.
     """
+    structure = _face_neighbours(a.shape)
     box = ndimage.find_objects((a | b).astype(np.uint8))[0]
     a, b = a[box], b[box]
-    to_b = ndimage.distance_transform_edt(~_surface(b), sampling=spacing_kji)
-    return to_b[_surface(a)]
+    to_b = ndimage.distance_transform_edt(~_surface(b, structure), sampling=spacing_kji)
+    return to_b[_surface(a, structure)]
 
 
 def pooled_surface_distances_mm(a: np.ndarray, b: np.ndarray, spacing_kji) -> np.ndarray | None:
