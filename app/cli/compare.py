@@ -213,6 +213,9 @@ def _print_consistency(block: dict) -> None:
         centroid = ", ".join(f"{v:.1f}" for v in region["centroid_lps_mm"])
         changes = "; ".join(c["description"] for c in region["changes"][:3])
         print(f"    LPS ({centroid}) mm  {region['volume_ml']:.3f} mL  {changes}")
+    for note in block["notes"]:
+        if note.startswith("warning: "):
+            print(f"  {note}")
 
 
 def _number(value, spec: str) -> str:

@@ -84,6 +84,35 @@ def disagreement_volume(result: SegmentationConsistency, labels_original: Volume
     )
 
 
+# A generator of these tasks changes the kind of image: a segmenter made for its input is then run
+# outside what it was made for on the output (a different contrast is not refused by modality).
+KIND_CHANGING_TASKS = ("cross-modality", "cross-contrast")
+
+
+def domain_notes(original: Volume, synthesized: Volume, manifests: tuple[PluginManifest, PluginManifest]) -> list[str]:
+    """Warnings (as notes) that a segmenter is run outside its training domain, and that the
+    synthesized volume of a kind-changing generator is segmented by the original's segmenter."""
+    from app.analysis.ood import check_domain
+
+    notes = []
+    for role, manifest, volume in (("original", manifests[0], original), ("synthesized", manifests[1], synthesized)):
+        notes += [
+            f"warning: segmenting the {role}: outside the training domain of {manifest.name}: {warning}"
+            for warning in check_domain(volume, manifest).warnings
+        ]
+    task = synthesized.provenance.task if synthesized.provenance is not None else ""
+    if task in KIND_CHANGING_TASKS and manifests[1].folder == manifests[0].folder:
+        made_for = " ".join(filter(None, ("/".join(manifests[0].input_modalities), manifests[0].input_contrast)))
+        notes.append(
+            f"warning: the synthesized volume comes from a {task} generator"
+            f" ({synthesized.provenance.plugin_name}) but is segmented by {manifests[0].name}, made for"
+            f" {made_for or 'the original'} images: its labels may differ because the segmenter is out of"
+            " its domain, not because anatomy changed; give --segment-synthesized PLUGIN2 made for the"
+            " synthesized image's kind"
+        )
+    return notes
+
+
 def run_consistency(
     original: Volume,
     synthesized: Volume,
@@ -114,6 +143,7 @@ def run_consistency(
         labels_original.voxels, on_grid, labels_original.geometry, names, region_filter
     )
     notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
+    notes += domain_notes(original, synthesized, manifests)
     if label_names(second.labels) != names:
         notes.append(
             f"{first.name} and {second.name} name their labels differently: labels compared by value,"
