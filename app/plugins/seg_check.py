@@ -113,6 +113,34 @@ def domain_notes(original: Volume, synthesized: Volume, manifests: tuple[PluginM
     return notes
 
 
+def _inside_overlap(labels_original: Volume, labels_synthesized: Volume) -> tuple[np.ndarray, str]:
+    """The original's labels where the synthesized volume has voxels (background elsewhere, as
+    the synthesized map has there), and a note when that leaves some out: a synthesized volume
+    covering part of the original's field of view did not remove the anatomy outside it."""
+    original = np.asarray(labels_original.voxels)
+    if labels_synthesized.shape_kji == labels_original.shape_kji and labels_synthesized.geometry.allclose(
+        labels_original.geometry
+    ):
+        return original, ""
+    ones = labels_synthesized.with_voxels(np.ones(labels_synthesized.shape_kji, dtype=np.int16))
+    covered = labels_on_grid(ones, labels_original.geometry, labels_original.shape_kji) > 0
+    if covered.all():
+        return original, ""
+    if not covered.any():
+        raise InputMismatchError(
+            "the synthesized volume does not overlap the original in space: no label can be compared"
+        )
+    left_out = float(np.count_nonzero(~covered & (original != 0))) * float(
+        np.prod(labels_original.geometry.spacing_mm)
+    ) / 1000.0
+    note = (
+        f"the synthesized volume covers {100.0 * covered.mean():.1f} % of the original's voxels: labels"
+        f" are compared inside that overlap only ({left_out:.3g} mL of the original's labels outside it"
+        " left out, not counted as removed)"
+    )
+    return np.where(covered, original, 0).astype(original.dtype, copy=False), note
+
+
 def run_consistency(
     original: Volume,
     synthesized: Volume,
@@ -139,11 +167,12 @@ def run_consistency(
     labels_synthesized = runs["synthesized"].volume
     on_grid = labels_on_grid(labels_synthesized, labels_original.geometry, labels_original.shape_kji)
     names = label_names(first.labels)
-    result = compare_label_maps(
-        labels_original.voxels, on_grid, labels_original.geometry, names, region_filter
-    )
+    compared, overlap_note = _inside_overlap(labels_original, labels_synthesized)
+    result = compare_label_maps(compared, on_grid, labels_original.geometry, names, region_filter)
     notes = [f"segmenting the {role}: {message}" for role, run in runs.items() for message in run.messages]
     notes += domain_notes(original, synthesized, manifests)
+    if overlap_note:
+        notes.append(overlap_note)
     if label_names(second.labels) != names:
         notes.append(
             f"{first.name} and {second.name} name their labels differently: labels compared by value,"
