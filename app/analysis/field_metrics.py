@@ -20,6 +20,12 @@ import numpy as np
 
 MAX_SLICES = 16  # axial slices the 2D metrics are averaged over (evenly spaced, with foreground)
 MI_BINS = 64
+# sewar's UQI averages its 8 x 8 window's map without a 4-voxel border; its VIF-p filters four
+# scales with Gaussian windows of 33, 17, 9 and 5 ('valid') and halves the image between them, so
+# it needs 81 voxels a side: on smaller slices scipy swapped image and window (a figure from the
+# window, not the image) or raised on a slice smaller than a window along one side only.
+UQI_MIN_SIDE = 9
+VIFP_MIN_SIDE = 81
 
 ScaledPairs = Sequence[tuple[np.ndarray, np.ndarray]]  # (reference, test) axial slices scaled to 0..1
 
@@ -76,12 +82,32 @@ def scaled_axial_slices(
     low = float(np.min(reference[finite]))
     data_range = float(data_range) if data_range else float(np.max(reference[finite]) - low)
     data_range = data_range or 1.0
-    slices = _slices(np.where(finite, reference, low), max_slices)
+    rows, columns = _finite_window(finite)
+    slices = [
+        k
+        for k in _slices(np.where(finite, reference, low), max_slices)
+        if rows.stop > rows.start and finite[k, rows, columns].all()
+    ]
     scaled = [
-        (np.clip((reference[k] - low) / data_range, 0, 1), np.clip((test[k] - low) / data_range, 0, 1))
+        (
+            np.clip((reference[k, rows, columns] - low) / data_range, 0, 1),
+            np.clip((test[k, rows, columns] - low) / data_range, 0, 1),
+        )
         for k in slices
     ]
     return slices, scaled, data_range
+
+
+def _finite_window(finite: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns where both images have values on every slice that has any: a test
+    volume covering part of the reference's field of view (NaN outside it once resampled) is
+    compared on the part it covers, the same window on every slice (2D metrics cannot take NaN:
+    sewar's VIF-p raised, its UQI gave NaN)."""
+    covered = finite[finite.any(axis=(1, 2))].all(axis=0) if finite.any() else np.zeros(finite.shape[1:], bool)
+    if not covered.any():
+        return slice(0, 0), slice(0, 0)
+    row_hits, column_hits = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    return slice(row_hits[0], row_hits[-1] + 1), slice(column_hits[0], column_hits[-1] + 1)
 
 
 def field_metrics(
@@ -105,8 +131,9 @@ def field_metrics(
     ms_ssim, note = None, ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sewar warns about degenerate windows on flat background
-        u = float(np.mean([uqi(a, b) for a, b in scaled])) if scaled else float("nan")
-        v = float(np.mean([vifp(a, b) for a, b in scaled])) if scaled else float("nan")
+        side = min(scaled[0][0].shape) if scaled else 0
+        u = float(np.mean([uqi(a, b) for a, b in scaled])) if side >= UQI_MIN_SIDE else float("nan")
+        v = float(np.mean([vifp(a, b) for a, b in scaled])) if side >= VIFP_MIN_SIDE else float("nan")
         if scaled and min(scaled[0][0].shape) >= 11 * 16:
             ms_ssim = float(np.mean([np.real(msssim(a, b, MAX=1.0)) for a, b in scaled]))
         elif scaled:
@@ -128,7 +155,12 @@ def field_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):  # both constant: 0 / 0, said below
         nmi = float(normalized_mutual_information(values_r, values_t, bins=MI_BINS))
     if not scaled:
-        why = "the reference is constant: no slice with foreground" if constant else "no axial slice with foreground"
+        if constant:
+            why = "the reference is constant: no slice with foreground"
+        elif not finite.all():
+            why = "no axial slice with foreground inside the part of the field of view both images cover"
+        else:
+            why = "no axial slice with foreground"
         absent.update({"fsim": why, "gmsd": why})
     values = {"mutual_information_nats": mi, "normalized_mutual_information": nmi, "uqi": u, "vifp": v}
     for name, value in values.items():
@@ -139,16 +171,28 @@ def field_metrics(
             absent[name] = "undefined: both images are constant (joint entropy 0)"
         elif not scaled:
             absent[name] = absent["fsim"]
+        elif name == "vifp" and min(scaled[0][0].shape) < VIFP_MIN_SIDE:
+            absent[name] = (
+                f"VIF-p needs slices of at least {VIFP_MIN_SIDE} x {VIFP_MIN_SIDE} voxels (sewar's four"
+                f" scales); these are {scaled[0][0].shape}"
+            )
+        elif name == "uqi" and min(scaled[0][0].shape) < UQI_MIN_SIDE:
+            absent[name] = f"UQI needs slices of at least {UQI_MIN_SIDE} x {UQI_MIN_SIDE} voxels; these are {scaled[0][0].shape}"
         else:
-            absent[name] = "undefined on these slices (smaller than sewar's 8 x 8 window, or constant within it)"
+            absent[name] = "undefined on these slices (constant within sewar's windows)"
     if not scaled:
         absent.setdefault("ms_ssim", absent["fsim"])
+    window = ""
+    if scaled and scaled[0][0].shape != reference.shape[1:]:
+        rows, columns = scaled[0][0].shape
+        window = f"; compared on the {rows} x {columns} voxels of each slice both images cover"
     return FieldMetrics(
         **values,
         ms_ssim=ms_ssim,
         data_range=None if constant else data_range,
         slices_used=slices,
-        note=note or f"UQI, VIF-p, MS-SSIM, FSIM, GMSD: mean over {len(slices)} axial slices scaled by the data range",
+        note=(note or f"UQI, VIF-p, MS-SSIM, FSIM, GMSD: mean over {len(slices)} axial slices scaled by the data range")
+        + window,
         fsim=fsim,
         gmsd=gmsd,
         absent=absent or None,

@@ -49,7 +49,33 @@ def test_slices_smaller_than_the_uqi_window_say_so():
     reference = rng.normal(100, 20, (2, 5, 5))
     result = field_metrics(reference, reference + rng.normal(0, 5, reference.shape))
     _no_nan_and_every_null_explained(result)
-    assert result.uqi is None and "8 x 8 window" in result.absent["uqi"]
+    assert result.uqi is None and "UQI needs slices of at least 9 x 9" in result.absent["uqi"]
+
+
+@pytest.mark.parametrize("shape", [(2, 40, 60), (2, 64, 64), (2, 5, 5)])
+def test_slices_smaller_than_vif_p_four_scales_say_so(shape):
+    """sewar's VIF-p raised a traceback on 40 x 60 slices (a window larger along one side) and gave
+    a figure of the swapped window on smaller ones (5 x 5: 0.85)."""
+    rng = np.random.default_rng(3)
+    reference = rng.normal(100, 20, shape)
+    result = field_metrics(reference, reference + rng.normal(0, 5, shape))
+    _no_nan_and_every_null_explained(result)
+    assert result.vifp is None and "VIF-p needs slices of at least 81 x 81" in result.absent["vifp"]
+
+
+def test_a_test_volume_covering_part_of_the_field_of_view_is_compared_where_it_has_values():
+    """NaN outside the synthesized volume (after resampling) went into sewar: a traceback (VIF-p)
+    or NaN; the 2D metrics now use the window both images cover, and say so."""
+    rng = np.random.default_rng(4)
+    k, j, i = np.mgrid[0:3, 0:100, 0:180]
+    reference = 200 + 100 * np.sin(i / 5.0) * np.cos(j / 7.0) + rng.normal(0, 3, i.shape)
+    test = reference + rng.normal(0, 5, i.shape)
+    test[:, :, 90:] = np.nan  # the synthesized volume covers the left half only
+    result = field_metrics(reference, test)
+    _no_nan_and_every_null_explained(result)
+    half = field_metrics(reference[:, :, :90], test[:, :, :90], data_range=result.data_range)
+    assert result.uqi == pytest.approx(half.uqi) and result.vifp == pytest.approx(half.vifp)
+    assert "compared on the 100 x 90 voxels of each slice both images cover" in result.note
 
 
 def test_ct_values_below_zero_use_the_stated_range_and_give_finite_metrics():
