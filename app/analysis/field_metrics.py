@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from app.core.volume import Volume
+
 MAX_SLICES = 16  # axial slices the 2D metrics are averaged over (evenly spaced, with foreground)
 MI_BINS = 64
 # sewar's UQI averages its 8 x 8 window's map without a 4-voxel border; its VIF-p filters four
@@ -59,6 +61,28 @@ def mutual_information(reference: np.ndarray, test: np.ndarray, bins: int = MI_B
     return float(np.sum(joint[nonzero] * np.log(joint[nonzero] / (px @ py)[nonzero])))
 
 
+def axial_arrays(reference: Volume, test: Volume) -> tuple[np.ndarray, np.ndarray, str]:
+    """The two volumes as arrays whose first axis runs inferior-superior, so that their slices are
+    axial whatever the files' storage order (a volume stored sagittally gave sagittal slices
+    called axial), the test volume on the reference's grid; and a note when the reference is too
+    oblique to reorient (its stored slices are used)."""
+    from app.core.resample import reorient_towards_lps, resample_like
+
+    note = ""
+    try:
+        reference = reorient_towards_lps(reference)
+    except ValueError:
+        note = "the reference is too oblique to reorient: its stored slices are used, not axial ones"
+    if test.shape_kji != reference.shape_kji or not test.geometry.allclose(reference.geometry):
+        try:
+            reoriented = reorient_towards_lps(test)
+        except ValueError:
+            reoriented = test
+        same_grid = reoriented.shape_kji == reference.shape_kji and reoriented.geometry.allclose(reference.geometry)
+        test = reoriented if same_grid else resample_like(test, reference)
+    return np.asarray(reference.voxels), np.asarray(test.voxels), note
+
+
 def _slices(reference: np.ndarray, limit: int) -> list[int]:
     """Up to ``limit`` evenly spaced axial slices that hold foreground (above the 10th percentile)."""
     threshold = np.percentile(reference, 10)
@@ -98,6 +122,14 @@ def scaled_axial_slices(
     return slices, scaled, data_range
 
 
+def _finite_mean(values: list[float]) -> tuple[float, int]:
+    """The mean of the finite per-slice values (NaN when none) and how many were not finite: one
+    uniform slice (VIF-p 0 / 0) made the whole volume's figure NaN."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    return (float(np.mean(values[finite])) if finite.any() else float("nan")), int(np.count_nonzero(~finite))
+
+
 def _finite_window(finite: np.ndarray) -> tuple[slice, slice]:
     """The rows and columns where both images have values on every slice that has any: a test
     volume covering part of the reference's field of view (NaN outside it once resampled) is
@@ -132,8 +164,8 @@ def field_metrics(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sewar warns about degenerate windows on flat background
         side = min(scaled[0][0].shape) if scaled else 0
-        u = float(np.mean([uqi(a, b) for a, b in scaled])) if side >= UQI_MIN_SIDE else float("nan")
-        v = float(np.mean([vifp(a, b) for a, b in scaled])) if side >= VIFP_MIN_SIDE else float("nan")
+        u, u_left_out = _finite_mean([uqi(a, b) for a, b in scaled] if side >= UQI_MIN_SIDE else [])
+        v, v_left_out = _finite_mean([vifp(a, b) for a, b in scaled] if side >= VIFP_MIN_SIDE else [])
         if scaled and min(scaled[0][0].shape) >= 11 * 16:
             ms_ssim = float(np.mean([np.real(msssim(a, b, MAX=1.0)) for a, b in scaled]))
         elif scaled:
@@ -182,10 +214,14 @@ def field_metrics(
             absent[name] = "undefined on these slices (constant within sewar's windows)"
     if not scaled:
         absent.setdefault("ms_ssim", absent["fsim"])
-    window = ""
+    window = "".join(
+        f"; {name}: {count} of {len(scaled)} slices undefined (constant in the reference), left out"
+        for name, count in (("UQI", u_left_out), ("VIF-p", v_left_out))
+        if count
+    )
     if scaled and scaled[0][0].shape != reference.shape[1:]:
         rows, columns = scaled[0][0].shape
-        window = f"; compared on the {rows} x {columns} voxels of each slice both images cover"
+        window += f"; compared on the {rows} x {columns} voxels of each slice both images cover"
     return FieldMetrics(
         **values,
         ms_ssim=ms_ssim,

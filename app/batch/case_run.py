@@ -159,8 +159,7 @@ def _fid_features(original, synthesized, folder: Path, spec: JobSpec) -> str:
     foreground), for the cohort's FID (``app.batch.fid``)."""
     import numpy as np
 
-    from app.analysis.field_metrics import scaled_axial_slices
-    from app.core.resample import resample_like
+    from app.analysis.field_metrics import axial_arrays, scaled_axial_slices
     from app.plugins.errors import PluginError
     from app.plugins.fid_metric import MAX_IMAGES, load_fid, slice_features
 
@@ -171,8 +170,8 @@ def _fid_features(original, synthesized, folder: Path, spec: JobSpec) -> str:
             raise PluginError(f"{spec.fid_weights} changed during the batch run (SHA-256 differs); run again")
         _FID.clear()
         _FID[key] = loaded
-    on_grid = resample_like(synthesized, original)
-    _, pairs, _ = scaled_axial_slices(original.voxels, on_grid.voxels, None, MAX_IMAGES)
+    reference, on_grid, _ = axial_arrays(original, synthesized)
+    _, pairs, _ = scaled_axial_slices(reference, on_grid, None, MAX_IMAGES)
     features_input, features_output = slice_features(_FID[key], pairs)
     np.savez(folder / FID_FEATURES_FILE, input=features_input.astype(np.float32), output=features_output.astype(np.float32))
     return FID_FEATURES_FILE

@@ -228,8 +228,9 @@ def _number(value, spec: str) -> str:
 def _field_metrics(volumes: dict, input_comparable: bool, lpips=None, fid=None) -> dict | None:
     """MI, NMI, UQI, VIF-p, MS-SSIM, FSIM, GMSD of the synthesized volume against the reference,
     else the original when the two are images of one kind; printed, and returned for the JSON."""
-    from app.analysis.field_metrics import field_metrics, scaled_axial_slices
-    from app.core.resample import resample_like
+    from dataclasses import replace
+
+    from app.analysis.field_metrics import axial_arrays, field_metrics, scaled_axial_slices
     from app.plugins.fid_metric import MAX_IMAGES, fid_entry
     from app.plugins.lpips_metric import lpips_entry
     from app.plugins.piq_metrics import fsim_gmsd
@@ -240,11 +241,10 @@ def _field_metrics(volumes: dict, input_comparable: bool, lpips=None, fid=None) 
     if against is None:
         print("field metrics: not computed (a cross-modality pair and no --reference)")
         return None
-    base = volumes[against]
-    synthesized = volumes["synthesized"]
-    if synthesized.shape_kji != base.shape_kji or not synthesized.geometry.allclose(base.geometry):
-        synthesized = resample_like(synthesized, base)
-    metrics = field_metrics(base.voxels, synthesized.voxels, fsim_gmsd=fsim_gmsd)
+    base, synthesized, orientation_note = axial_arrays(volumes[against], volumes["synthesized"])
+    metrics = field_metrics(base, synthesized, fsim_gmsd=fsim_gmsd)
+    if orientation_note:
+        metrics = replace(metrics, note=f"{metrics.note}; {orientation_note}")
     print(
         f"field metrics vs {against}: MI {_number(metrics.mutual_information_nats, '.4f')} nats"
         f"  NMI {_number(metrics.normalized_mutual_information, '.4f')}"
@@ -255,10 +255,10 @@ def _field_metrics(volumes: dict, input_comparable: bool, lpips=None, fid=None) 
     )
     for name, reason in (metrics.absent or {}).items():
         print(f"  {name}: {reason}")
-    _, pairs, _ = scaled_axial_slices(base.voxels, synthesized.voxels, metrics.data_range)
+    _, pairs, _ = scaled_axial_slices(base, synthesized, metrics.data_range)
     learned = {"lpips": lpips_entry(lpips, pairs)}
     fid_pairs = (
-        scaled_axial_slices(base.voxels, synthesized.voxels, metrics.data_range, MAX_IMAGES)[1] if fid else []
+        scaled_axial_slices(base, synthesized, metrics.data_range, MAX_IMAGES)[1] if fid else []
     )
     learned["fid"] = fid_entry(fid, fid_pairs)
     for name, entry in learned.items():
