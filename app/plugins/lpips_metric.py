@@ -112,6 +112,25 @@ class LoadedLpips:
     weights_sha256: str
 
 
+# lpips' ScalingLayer constants (registered buffers: every genuine state dict has exactly these).
+SCALING_SHIFT = (-0.030, -0.088, -0.188)
+SCALING_SCALE = (0.458, 0.448, 0.450)
+
+
+def _calibration_problem(state: dict[str, torch.Tensor]) -> str | None:
+    """Why a state dict of the right shapes is not LPIPS v0.1's calibration, or None: the input
+    scaling differs from lpips' constants (the trunk would see other inputs), or a linear layer has
+    a negative weight (lpips trains them clamped at 0; a negative one can give a negative LPIPS)."""
+    for key, expected in (("scaling_layer.shift", SCALING_SHIFT), ("scaling_layer.scale", SCALING_SCALE)):
+        if not torch.allclose(state[key].flatten().float(), torch.tensor(expected), atol=1e-3):
+            return f"{key} is {[round(float(v), 3) for v in state[key].flatten()]}, lpips' is {list(expected)}"
+    for number in range(len(CHANNELS)):
+        key = f"lin{number}.model.1.weight"
+        if float(state[key].min()) < 0:
+            return f"{key} has negative weights (lpips' calibrated layers are all >= 0)"
+    return None
+
+
 def load_lpips(path: str | Path) -> LoadedLpips:
     """The LPIPS network from the user's file, read as data only; a file of another shape is
     refused in one line that says what file is expected."""
@@ -120,7 +139,7 @@ def load_lpips(path: str | Path) -> LoadedLpips:
     # lpips registers its linear layers twice (lin0..lin4 and the list lins.0..4): one copy suffices
     state = {key: value for key, value in state.items() if not key.startswith("lins.")}
     network = LpipsAlex()
-    detail = state_dict_mismatch(state, network.state_dict())
+    detail = state_dict_mismatch(state, network.state_dict()) or _calibration_problem(state)
     if detail:
         raise ArchitectureMismatchError(
             f"{weights.name}: not an LPIPS (AlexNet, v0.1) state dict ({detail}); expected {HOW_TO_GET}"

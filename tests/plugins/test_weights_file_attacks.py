@@ -16,16 +16,45 @@ import torch
 from app.plugins.errors import ArchitectureMismatchError, WeightsFormatError
 from app.plugins.fid_metric import FEATURES, entry_from_features, load_fid
 from app.plugins.learned_metrics import NOT_FINITE
-from app.plugins.lpips_metric import LoadedLpips, LpipsAlex, load_lpips, lpips_entry
+from app.plugins.lpips_metric import (
+    SCALING_SCALE,
+    SCALING_SHIFT,
+    LoadedLpips,
+    LpipsAlex,
+    load_lpips,
+    lpips_entry,
+)
 from app.plugins.weights import WeightsBytes, sha256_of_file, state_dict_mismatch
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="named pipes and /dev/zero are POSIX")
 
 
+def _lpips_like_state() -> dict:
+    """A random AlexNet trunk with lpips' input scaling and non-negative linear layers (as the
+    package's calibrated ones): what load_lpips accepts."""
+    torch.manual_seed(0)
+    state = LpipsAlex().state_dict()
+    state["scaling_layer.shift"] = torch.tensor(SCALING_SHIFT).view(1, 3, 1, 1)
+    state["scaling_layer.scale"] = torch.tensor(SCALING_SCALE).view(1, 3, 1, 1)
+    return {key: value.abs() if key.startswith("lin") else value for key, value in state.items()}
+
+
 @pytest.fixture(scope="module")
 def lpips_state():
-    torch.manual_seed(0)
-    return LpipsAlex().state_dict()
+    return _lpips_like_state()
+
+
+def test_lpips_weights_that_are_not_the_calibration_are_refused(tmp_path, lpips_state):
+    """A file of LPIPS' shapes with negative linear weights gave LPIPS -0.0005; one with another
+    input scaling feeds the trunk other values: both are refused, naming the tensor."""
+    negative = {**lpips_state, "lin2.model.1.weight": -lpips_state["lin2.model.1.weight"] - 0.01}
+    torch.save(negative, tmp_path / "negative.pth")
+    with pytest.raises(ArchitectureMismatchError, match="lin2.model.1.weight has negative weights"):
+        load_lpips(tmp_path / "negative.pth")
+    unscaled = {**lpips_state, "scaling_layer.scale": torch.ones(1, 3, 1, 1)}
+    torch.save(unscaled, tmp_path / "unscaled.pth")
+    with pytest.raises(ArchitectureMismatchError, match=r"scaling_layer.scale is \[1.0, 1.0, 1.0\], lpips' is"):
+        load_lpips(tmp_path / "unscaled.pth")
 
 
 @pytest.mark.parametrize("loader", [load_lpips, load_fid])
