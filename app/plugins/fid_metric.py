@@ -228,7 +228,14 @@ def load_fid(path: str | Path) -> LoadedFid:
     expected = network.state_dict()
     # batch-norm step counters: absent from files written before torch 0.4.1, unused in evaluation
     state = {**{k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}, **state}
-    detail = state_dict_mismatch(state, expected)
+    detail = state_dict_mismatch(state, expected) or next(
+        (
+            f"{key} holds negative variances (batch-norm statistics are >= 0)"
+            for key, value in state.items()
+            if key.endswith("running_var") and float(value.min()) < 0
+        ),
+        None,
+    )
     if detail:
         raise ArchitectureMismatchError(
             f"{weights.name}: not the FID Inception-v3 (pt_inception-2015-12-05) state dict ({detail});"

@@ -143,3 +143,14 @@ def test_compare_refuses_a_pipe_as_weights_in_one_line_without_hanging(tmp_path,
         assert main(["compare", str(original), str(synthesized), option, str(tmp_path / "lpips.pth")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith(f"compare: {option} ") and "not a regular file" in err
+
+
+def test_fid_weights_with_negative_batch_norm_variances_are_refused(tmp_path):
+    """Right keys and shapes, but a variance below 0: every feature would be NaN."""
+    from app.plugins.fid_metric import FidInceptionV3
+
+    state = FidInceptionV3().state_dict()
+    state["Conv2d_1a_3x3.bn.running_var"] = -state["Conv2d_1a_3x3.bn.running_var"] - 1
+    torch.save(state, tmp_path / "fid.pth")
+    with pytest.raises(ArchitectureMismatchError, match="Conv2d_1a_3x3.bn.running_var holds negative variances"):
+        load_fid(tmp_path / "fid.pth")
