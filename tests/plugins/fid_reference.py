@@ -14,7 +14,6 @@ feature extractor (default block 3, the 2048-d pool)."""
 
 from __future__ import annotations
 
-import sys
 import types
 from contextlib import contextmanager
 from unittest import mock
@@ -22,6 +21,8 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tests.plugins.stand_in_modules import imported_over
 
 
 class BasicConv2d(nn.Module):
@@ -183,22 +184,11 @@ def stand_in_torchvision() -> dict[str, types.ModuleType]:
 def pytorch_fid_modules():
     """``pytorch_fid.inception`` and ``pytorch_fid.fid_score`` imported over the stand-in; every
     module is taken out of ``sys.modules`` again afterwards."""
-    stand_in = stand_in_torchvision()
-    saved = {name: sys.modules.get(name) for name in stand_in}
-    sys.modules.update(stand_in)
-    try:
+    with imported_over(stand_in_torchvision(), "pytorch_fid"):
         import pytorch_fid.fid_score
         import pytorch_fid.inception
 
         yield pytorch_fid.inception, pytorch_fid.fid_score
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-        for name in [n for n in sys.modules if n == "pytorch_fid" or n.startswith("pytorch_fid.")]:
-            del sys.modules[name]
 
 
 def reference_inception(inception_module, seed: int = 0):

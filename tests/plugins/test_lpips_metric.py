@@ -11,7 +11,6 @@ feature stack (its documented layer list) with random weights."""
 from __future__ import annotations
 
 import pickle
-import sys
 import types
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch import nn
 
 from app.plugins.errors import ArchitectureMismatchError, UnsafeWeightsError, WeightsFormatError
 from app.plugins.lpips_metric import load_lpips, lpips_per_slice
+from tests.plugins.stand_in_modules import imported_over
 
 
 def _stand_in_torchvision() -> types.ModuleType:
@@ -47,21 +47,11 @@ def _stand_in_torchvision() -> types.ModuleType:
 def reference_and_file(tmp_path_factory):
     """The lpips package's LPIPS (calibrated linear layers, random trunk) and its state dict file."""
     stand_in = _stand_in_torchvision()
-    saved = {name: sys.modules.get(name) for name in ("torchvision", "torchvision.models")}
-    sys.modules.update({"torchvision": stand_in, "torchvision.models": stand_in.models})
-    try:
+    with imported_over({"torchvision": stand_in, "torchvision.models": stand_in.models}, "lpips"):
         import lpips
 
         torch.manual_seed(0)
         reference = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-        for name in [n for n in sys.modules if n == "lpips" or n.startswith("lpips.")]:
-            del sys.modules[name]
     path = tmp_path_factory.mktemp("lpips") / "lpips_alex.pth"
     torch.save(reference.state_dict(), path)
     return reference, path
