@@ -162,3 +162,22 @@ def test_the_skull_stripped_calibration_input_keeps_only_the_brain():
     np.testing.assert_array_equal(stripped, np.where(mask, clean, 0))
     with pytest.raises(ValueError, match="brain mask"):
         prepare_input("stripped", clean, np.random.default_rng(0))
+
+
+def test_the_recorded_command_is_what_main_was_given(tmp_path, monkeypatch):
+    """A plugin's train.py calls main() with its own arguments (``--plugins ...``): the record
+    must name those, not the script's sys.argv (which lacks them)."""
+    from types import SimpleNamespace
+
+    from app.plugins.training import shipped
+    from app.plugins.training.loops import TrainingRun
+
+    monkeypatch.setattr("sys.argv", ["train.py", "--device", "cpu"])
+    weights = tmp_path / "generator.pt"
+    weights.write_bytes(b"x")
+    head = SimpleNamespace(name="head")
+    given = ["--plugins", "mr_t1_pseudo_healthy", "--device", "cpu", "--max-seconds", "30"]
+    args = SimpleNamespace(quick=False, seed=1, argv=given)
+    run = TrainingRun(10, 1.0, 0.1, "cpu")
+    record = shipped._record("p", "0" * 64, weights, args, run, 10, 2, {}, head, head)
+    assert record["training"]["command"] == "python -m app.plugins.training.shipped " + " ".join(given)
