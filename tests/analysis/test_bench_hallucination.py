@@ -97,3 +97,39 @@ def test_the_partial_erasure_figures_are_numbers_for_every_lesion_size(bench, sl
     for value in kept.values():
         share = value.split("%")[0]
         assert share.lstrip("-").isdigit(), value  # a percentage, never 'nan'
+
+
+@pytest.fixture(scope="module")
+def pseudo_healthy_slab(bench, slab):
+    """The shipped pseudo-healthy plugin (v1) on the 32-slice held-out slab: the unmodified pair,
+    then 6 lesions (both signs) of 6 and 10 mm at 10 and 30 % planted in its real output."""
+    outcome = bench.run_case("mr-t1-pseudo-healthy", "clean", slab, 6, (6.0, 10.0), (0.10, 0.30), extras=False)
+    return outcome, bench.summarise(outcome, held_out_only=False)
+
+
+@pytest.mark.slow
+def test_pseudo_healthy_false_regions_and_lesions_on_a_slab(pseudo_healthy_slab):
+    """Measured 2026-12-05 (v1 weights 6bfa8709bc9e): 5 false regions on the unmodified slab and in
+    every planted pass (all negative: the plugin brightens dark CSF; 7 on the whole held-out head);
+    region AUROC 0.944 (24 planted spheres vs 24 same-size healthy spheres); found (centroid within
+    5 mm) 2 of the 12 lesions at 30 %, none at 10 %: the operating point sits at the calibration's
+    z cap of 12, and some 30 % spheres peak at |z| 2.7 only."""
+    outcome, summary = pseudo_healthy_slab
+    assert outcome.false_regions[0] <= 5  # the unmodified pair: every region is false
+    assert max(outcome.false_regions) <= 5
+    assert summary["region AUROC (>=5 mm, >=8 %)"] >= 0.9
+    found_30 = sum(r[2] for r in outcome.rows if abs(r[1]) == 0.30)
+    assert found_30 >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15 targets (<= 3 false regions per healthy volume, region AUROC >= 0.95) not met by"
+    " the shipped v1 weights: 5 false regions and AUROC 0.944 on this slab (7 and 0.984 on the whole"
+    " held-out head); a fine-tune (2026-12-05) gave 21 and 0.951 on the whole head, not shipped",
+)
+def test_pseudo_healthy_meets_the_issue_targets_on_a_slab(pseudo_healthy_slab):
+    outcome, summary = pseudo_healthy_slab
+    assert max(outcome.false_regions) <= 3
+    assert summary["region AUROC (>=5 mm, >=8 %)"] >= 0.95
