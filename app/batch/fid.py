@@ -29,11 +29,7 @@ def check_fid_job(manifest, path: str) -> str:
     that the plugin keeps the input's kind; else ``FidJobRefused`` (or the loader's error)."""
     from app.plugins.fid_metric import load_fid
 
-    inputs = {m.upper() for m in (manifest.input_modalities or ())}
-    output = (manifest.output_modality or "").upper()
-    if manifest.task in ("cross-modality", "segmentation", "generation") or (
-        inputs and output and output not in inputs
-    ) or (manifest.input_contrast and manifest.output_contrast and manifest.input_contrast != manifest.output_contrast):
+    if not manifest.keeps_image_kind:
         raise FidJobRefused(
             f"--fid-weights: {manifest.name} ({manifest.task}) does not keep the input's kind; the FID of"
             " its inputs against its outputs would compare two kinds of image"

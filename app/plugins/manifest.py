@@ -60,6 +60,10 @@ class WeightsRef:
     folder: Path | None = None  # the plugin folder the file must stay inside (checked again on load)
 
 
+# A generator of these tasks changes the kind of image (modality or contrast) it is given.
+KIND_CHANGING_TASKS = ("cross-modality", "cross-contrast")
+
+
 @dataclass(frozen=True)
 class PluginManifest:
     """A validated manifest; paths are absolute, resolved against the manifest's folder."""
@@ -91,6 +95,19 @@ class PluginManifest:
     description: str = ""
     labels: tuple[LabelEntry, ...] = ()  # segmentation: the label table
     raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def keeps_image_kind(self) -> bool:
+        """Its output is an image of its input's kind (a denoiser, a super-resolution plugin), so
+        input and output can be compared voxel by voxel or as image sets: not a kind-changing
+        task, not a label map or a generation, and no declared modality or contrast change."""
+        if self.task in (*KIND_CHANGING_TASKS, "segmentation", "generation"):
+            return False
+        inputs = {m.upper() for m in self.input_modalities}
+        output = self.output_modality.upper()
+        if inputs and output and output not in inputs:
+            return False
+        return not (self.input_contrast and self.output_contrast and self.input_contrast != self.output_contrast)
 
     @property
     def is_segmentation(self) -> bool:

@@ -24,7 +24,7 @@ from app.core.label_map import LabelEntry, LabelMapProvenance, label_names
 from app.core.label_overlays import DISAGREEMENT_COLOUR
 from app.core.volume import Volume
 from app.plugins.errors import InputMismatchError
-from app.plugins.manifest import PluginManifest
+from app.plugins.manifest import KIND_CHANGING_TASKS, PluginManifest
 from app.plugins.runtime import CancelCallback, ProgressCallback, segment
 
 
@@ -84,11 +84,6 @@ def disagreement_volume(result: SegmentationConsistency, labels_original: Volume
     )
 
 
-# A generator of these tasks changes the kind of image: a segmenter made for its input is then run
-# outside what it was made for on the output (a different contrast is not refused by modality).
-KIND_CHANGING_TASKS = ("cross-modality", "cross-contrast")
-
-
 def domain_notes(original: Volume, synthesized: Volume, manifests: tuple[PluginManifest, PluginManifest]) -> list[str]:
     """Warnings (as notes) that a segmenter is run outside its training domain, and that the
     synthesized volume of a kind-changing generator is segmented by the original's segmenter."""
@@ -100,6 +95,8 @@ def domain_notes(original: Volume, synthesized: Volume, manifests: tuple[PluginM
             f"warning: segmenting the {role}: outside the training domain of {manifest.name}: {warning}"
             for warning in check_domain(volume, manifest).warnings
         ]
+    # A kind-changing generator's output is outside what a segmenter made for its input was made
+    # for (a different contrast is not refused by modality).
     task = synthesized.provenance.task if synthesized.provenance is not None else ""
     if task in KIND_CHANGING_TASKS and manifests[1].folder == manifests[0].folder:
         made_for = " ".join(filter(None, ("/".join(manifests[0].input_modalities), manifests[0].input_contrast)))

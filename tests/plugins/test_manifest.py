@@ -142,3 +142,21 @@ def test_3d_plugin_with_two_spacing_values_is_refused_not_silently_ignored(plugi
     write_manifest(plugin_dir, data)
     with pytest.raises(ManifestError, match=r"spacing_mm: a 3D plugin needs 3 values \[i, j, k\], got 2"):
         load_manifest(plugin_dir)
+
+
+@pytest.mark.parametrize(
+    ("task", "input_kind", "output_kind", "keeps"),
+    [
+        ("denoising", {"modality": "MR", "contrast": "T1"}, {"modality": "MR"}, True),
+        ("super-resolution", {"modality": "MR"}, {"modality": "MR"}, True),
+        ("cross-modality", {"modality": "MR"}, {"modality": "CT", "units": "HU"}, False),
+        # A cross-contrast task changes the kind even when neither contrast is declared.
+        ("cross-contrast", {"modality": "MR"}, {"modality": "MR"}, False),
+        ("denoising", {"modality": "MR", "contrast": "T1"}, {"modality": "MR", "contrast": "T2"}, False),
+        ("denoising", {"modality": "MR"}, {"modality": "CT", "units": "HU"}, False),
+    ],
+)
+def test_keeps_image_kind_is_false_for_every_kind_change(plugin_dir, task, input_kind, output_kind, keeps):
+    data = manifest_data("latest_net_G.pth", GOOD_SHA, task=task, input=input_kind, output=output_kind)
+    write_manifest(plugin_dir, data)
+    assert load_manifest(plugin_dir).keeps_image_kind is keeps
