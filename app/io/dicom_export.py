@@ -363,11 +363,11 @@ def resolve_source(
     if source is None or isinstance(source, SourceSeries):
         return source
     if isinstance(source, Dataset):
-        return SourceSeries(header=source, burned_in_annotation=_says_burned_in(source))
+        return SourceSeries(header=source, burned_in_annotation=says_burned_in(source))
     path = Path(source)
     if path.is_file():
         header = _read_header(path)
-        return SourceSeries(header=header, burned_in_annotation=_says_burned_in(header))
+        return SourceSeries(header=header, burned_in_annotation=says_burned_in(header))
     if path.is_dir():
         return _scan_source_folder(path, volume)
     raise ExportError(f"source {path} is neither a DICOM file nor a folder")
@@ -382,10 +382,6 @@ def _source_of_volume(volume: Volume) -> str | None:
     if volume.metadata.get("SeriesInstanceUID") and loaded_from and Path(loaded_from).is_dir():
         return loaded_from
     return None
-
-
-def _says_burned_in(header: Dataset) -> bool:
-    return str(header.get("BurnedInAnnotation", "")).strip().upper() == "YES"
 
 
 def _read_header(path: Path) -> Dataset:
@@ -437,7 +433,7 @@ def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSer
 
     candidates = sorted(by_series.values(), key=lambda h: (fits(h), len(h)), reverse=True)
     headers = candidates[0]
-    burned_in = any(_says_burned_in(h) for h in headers)
+    burned_in = any(says_burned_in(h) for h in headers)
     if "ImageOrientationPatient" not in headers[0]:
         # An enhanced multi-frame object: its study and patient, no per-slice references.
         return SourceSeries(header=headers[0], burned_in_annotation=burned_in)

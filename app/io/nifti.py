@@ -45,8 +45,9 @@ def sidecar_path(path: str | Path) -> Path:
 BURNED_IN_KEY = "BurnedInAnnotation"  # the DICOM keyword, in a volume's metadata and a sidecar
 
 
-def says_burned_in(fields: dict) -> bool:
-    """Whether a header's fields (a volume's metadata, a sidecar) say Burned In Annotation YES."""
+def says_burned_in(fields) -> bool:
+    """Whether a header's fields (a volume's metadata, a sidecar, a pydicom Dataset: anything with
+    ``get(keyword)``) say Burned In Annotation YES."""
     return str(fields.get(BURNED_IN_KEY, "")).strip().upper() == "YES"
 
 
