@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -611,27 +612,72 @@ class NullCalibration:
 
     @classmethod
     def from_dict(cls, data: dict) -> NullCalibration:
-        if data.get("schema") != "synthview-null-calibration/1":
+        """Every value checked: a calibration raises the z threshold and sets the lesion scales,
+        so an infinite or absurd threshold, or no (or a zero) scale, would silently stop every
+        region from being flagged; a file that is not one is a ValueError, never another error."""
+        if not isinstance(data, dict) or data.get("schema") != "synthview-null-calibration/1":
             raise ValueError("not a SynthView null calibration (schema synthview-null-calibration/1)")
-        thresholds = tuple(float(v) for v in data["z_thresholds"])
-        rates = tuple(float(v) for v in data["false_regions_per_litre"])
+        thresholds = _numbers(data.get("z_thresholds"), "z_thresholds")
+        rates = _numbers(data.get("false_regions_per_litre"), "false_regions_per_litre")
         if not thresholds or len(thresholds) != len(rates) or list(thresholds) != sorted(thresholds):
             raise ValueError("calibration: z_thresholds must be increasing, one rate each")
+        if any(not 0 < v <= MAX_CALIBRATION_Z for v in thresholds):
+            raise ValueError(f"calibration: z_thresholds must lie in (0, {MAX_CALIBRATION_Z:g}]")
         if any(not math.isfinite(v) or v < 0 for v in rates):
             raise ValueError("calibration: rates must be finite and non-negative")
-        diameters = tuple(float(v) for v in data.get("diameters_mm", LESION_DIAMETERS_MM))
+        diameters = _numbers(data.get("diameters_mm", LESION_DIAMETERS_MM), "diameters_mm")
+        if not 0 < len(diameters) <= MAX_CALIBRATION_SCALES or any(
+            not 0 < v <= MAX_LESION_DIAMETER_MM for v in diameters
+        ):
+            raise ValueError(
+                f"calibration: diameters_mm must be 1 to {MAX_CALIBRATION_SCALES} lesion sizes in"
+                f" (0, {MAX_LESION_DIAMETER_MM:g}] mm"
+            )
+        model = data.get("model")
+        if model is not None and not isinstance(model, dict):
+            raise ValueError("calibration: model must be a mapping")
         return cls(
             str(data.get("source", "")),
             thresholds,
             rates,
             diameters,
             _structure(data.get("structure"), diameters),
-            ResidualModel.from_dict(data.get("model")),
+            ResidualModel.from_dict(model),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> NullCalibration:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The calibration in ``path``; ValueError (or OSError) for anything else, read no
+        further than ``MAX_CALIBRATION_BYTES`` (a device or a huge file is not read whole)."""
+        path = Path(path)
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_CALIBRATION_BYTES + 1)
+        if len(raw) > MAX_CALIBRATION_BYTES:
+            raise ValueError(f"larger than {MAX_CALIBRATION_BYTES // 1024} KiB: not a calibration")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except RecursionError as error:  # nested deeper than the interpreter's stack
+            raise ValueError("nested too deeply: not a calibration") from error
+        return cls.from_dict(data)
+
+
+# A calibration file is a few kB (a table of 37 thresholds and a 3 x 42 structure table).
+MAX_CALIBRATION_BYTES = 1 << 20
+# Beyond z = 37.5 the Gaussian tail underflows a double: no false-region rate was measured there.
+MAX_CALIBRATION_Z = 37.5
+MAX_CALIBRATION_SCALES = 8  # each lesion scale is a full smoothing pass over the volume
+MAX_LESION_DIAMETER_MM = 100.0
+
+
+def _numbers(values, name: str) -> tuple[float, ...]:
+    """A JSON list of numbers as floats (a string or a mapping is not one)."""
+    if not isinstance(values, (list, tuple)) or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) for v in values
+    ):
+        raise ValueError(f"calibration: {name} must be a list of numbers")
+    return tuple(float(v) for v in values)
 
 
 def measure_calibration(
@@ -670,12 +716,14 @@ def measure_calibration(
 def _structure(data, diameters: tuple[float, ...]) -> StructuralNull | None:
     if data is None:
         return None
+    if not isinstance(data, dict) or not isinstance(data.get("sd"), list):
+        raise ValueError("calibration: structure must be a mapping with an sd table")
     if list(data.get("intensity_edges", [])) != list(INTENSITY_EDGES) or list(
         data.get("contrast_edges", [])
     ) != list(CONTRAST_EDGES):
         raise ValueError("calibration: structural null made with other bins; run calibrate_null again")
     count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
-    table = tuple(tuple(float(v) for v in row) for row in data["sd"])
+    table = tuple(_numbers(row, "structure sd rows") for row in data["sd"])
     if len(table) != len(diameters) or any(len(row) != count for row in table):
         raise ValueError("calibration: structural null table has the wrong shape")
     if any(not math.isfinite(v) or v < 0 for row in table for v in row):

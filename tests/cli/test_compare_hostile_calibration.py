@@ -1,0 +1,89 @@
+"""A plugin's ``calibration.json`` is data from a folder anyone can edit: a file that is not a
+calibration is ignored with a note, never a crash, and never silently stops regions being flagged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.analysis.detection import CALIBRATION_FILE, NullCalibration
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.io.nifti import save_nifti
+from main import main
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_pseudo_healthy"
+
+
+@pytest.fixture
+def lesion_pair(tmp_path):
+    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    shape = (14, 36, 36)
+    healthy = np.full(shape, 200.0, np.float32) + np.random.default_rng(0).normal(0, 2, shape).astype(
+        np.float32
+    )
+    original = healthy.copy()
+    k, j, i = np.indices(shape)
+    original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = 320.0
+    original_path = save_nifti(Volume(original, geometry, "MR", name="t1"), tmp_path / "t1.nii.gz")
+    output = Volume(healthy, geometry, "MR", name="healthy", provenance=Provenance("eraser", "1.0"))
+    return original_path, save_nifti(output, tmp_path / "healthy.nii.gz")
+
+
+def _plugin_with(tmp_path, text: str) -> Path:
+    folder = tmp_path / "plugin"
+    shutil.copytree(PLUGIN, folder)
+    (folder / CALIBRATION_FILE).write_text(text)
+    return folder
+
+
+def _shipped() -> dict:
+    return json.loads((PLUGIN / CALIBRATION_FILE).read_text())
+
+
+HOSTILE = {
+    "a list": "[1, 2]",
+    "nested past the stack": "[" * 100_000 + "]" * 100_000,
+    "infinite thresholds": json.dumps(
+        {**_shipped(), "z_thresholds": [float("inf")] * len(_shipped()["z_thresholds"])}
+    ),
+    "absurd thresholds": json.dumps(
+        {**_shipped(), "z_thresholds": [1e9 + n for n in range(len(_shipped()["z_thresholds"]))]}
+    ),
+    "no lesion scale": json.dumps({**_shipped(), "diameters_mm": [], "structure": None}),
+    "zero lesion scales": json.dumps({**_shipped(), "diameters_mm": [0, 0, 0], "structure": None}),
+    "negative lesion scales": json.dumps({**_shipped(), "diameters_mm": [-3, -6, -10], "structure": None}),
+    "a structure that is a string": json.dumps({**_shipped(), "structure": "table"}),
+    "a model that is a list": json.dumps({**_shipped(), "model": [1]}),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_a_hostile_calibration_is_ignored_and_the_lesion_still_flagged(attack, lesion_pair, tmp_path, capsys):
+    original_path, output_path = lesion_pair
+    folder = _plugin_with(tmp_path, HOSTILE[attack])
+    out = tmp_path / "out.json"
+    assert (
+        main(["compare", str(original_path), str(output_path), "--plugin", str(folder), "--json", str(out)])
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert any("unreadable null calibration ignored" in note for note in data["notes"]), data["notes"]
+    assert data["region_count"] >= 1 and data["operating_point"]["calibration_threshold"] is None
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_oversized_or_special_calibration_file_is_not_read_whole(tmp_path):
+    padded = tmp_path / "padded.json"
+    padded.write_text(json.dumps(_shipped()) + " " * (1 << 20))  # valid JSON, but no calibration is 1 MiB
+    with pytest.raises(ValueError, match="larger than"):
+        NullCalibration.load(padded)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        NullCalibration.load(zero)
+    assert NullCalibration.load(PLUGIN / CALIBRATION_FILE).z_thresholds  # the shipped file still reads
