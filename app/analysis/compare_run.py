@@ -169,6 +169,13 @@ def run_compare(
     voxels well outside it are listed as their own region kind: the generator never saw them.
     """
     notes: list[str] = []
+    original, synthesized = _finite_or_missing(original, "original", notes), _finite_or_missing(
+        synthesized, "synthesized", notes
+    )
+    if reference is not None:
+        reference = _finite_or_missing(reference, "reference", notes)
+    if cycle_reconstruction is not None:
+        cycle_reconstruction = _finite_or_missing(cycle_reconstruction, "cycle reconstruction", notes)
     input_difference = difference_maps(original, synthesized)
     _require_overlap(input_difference, "the synthesized volume", "the original")
     if not input_difference.meaningful:
@@ -359,6 +366,21 @@ def _with_outside(
     inside = np.isin(outside_labels, list(keep))
     merged[inside] = outside_labels[inside] + shift
     return [*regions, *moved], merged
+
+
+def _finite_or_missing(volume: Volume, role: str, notes: list[str]) -> Volume:
+    """``volume`` with its infinite voxels read as missing (NaN, like outside the field of view),
+    with a note: one inf voxel would otherwise swamp every smoothed map and noise estimate and
+    hide every real region."""
+    voxels = np.asarray(volume.voxels)
+    if not np.issubdtype(voxels.dtype, np.floating):
+        return volume
+    infinite = np.isinf(voxels)
+    count = int(infinite.sum())
+    if not count:
+        return volume
+    notes.append(f"{role}: {count} infinite voxel(s) not compared (read as missing data)")
+    return volume.with_voxels(np.where(infinite, np.float32(np.nan), voxels).astype(voxels.dtype, copy=False))
 
 
 def _require_overlap(difference: DifferenceMaps, what: str, grid: str) -> None:

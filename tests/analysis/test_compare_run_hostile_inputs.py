@@ -1,0 +1,60 @@
+"""``run_compare`` on inputs an outside checker would plant: corrupt voxels, partial coverage,
+clipped bright lesions. A real lesion must stay flagged whatever else is in the volume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.analysis.compare_run import run_compare
+from app.core.provenance import Provenance
+from app.core.volume import Geometry, Volume
+from app.io.nifti import save_nifti
+from main import main
+
+LESION_IJK = (10, 20, 7)
+
+
+def _pair(lesion_value: float = 320.0, provenance: Provenance | None = None):
+    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    shape = (14, 36, 36)
+    healthy = np.full(shape, 200.0, np.float32) + np.random.default_rng(0).normal(0, 2, shape).astype(
+        np.float32
+    )
+    original = healthy.copy()
+    k, j, i = np.indices(shape)
+    original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = lesion_value
+    output = Volume(
+        healthy, geometry, "MR", name="healthy", provenance=provenance or Provenance("eraser", "1.0")
+    )
+    return Volume(original, geometry, "MR", name="t1"), output
+
+
+def _at_lesion(regions, geometry, kind="residual"):
+    lesion = geometry.lps_from_index(LESION_IJK)
+    return [r for r in regions if r.kind == kind and np.allclose(r.centroid_lps_mm, lesion, atol=1.0)]
+
+
+@pytest.mark.parametrize("where", ["original", "synthesized"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_one_infinite_voxel_far_from_the_lesion_does_not_hide_it(where, value):
+    original, synthesized = _pair()
+    corrupt = original if where == "original" else synthesized
+    corrupt.voxels[1, 2, 30] = value
+    result = run_compare(original, synthesized)
+    assert _at_lesion(result.regions, original.geometry), [r.centroid_lps_mm for r in result.regions]
+    assert len(result.regions) == 1  # the corrupt voxel is no region of change either
+    assert any("infinite voxel" in note and where in note for note in result.notes)
+
+
+def test_an_infinite_voxel_in_a_nifti_input_through_the_command(tmp_path):
+    original, synthesized = _pair()
+    original.voxels[1, 2, 30] = np.inf
+    first = save_nifti(original, tmp_path / "t1.nii.gz")
+    second = save_nifti(synthesized, tmp_path / "healthy.nii.gz")
+    out = tmp_path / "out.json"
+    assert main(["compare", str(first), str(second), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["region_count"] == 1 and data["regions"][0]["sign"] == "+"
