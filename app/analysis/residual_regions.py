@@ -203,9 +203,12 @@ def outside_range_regions(
 ) -> tuple[list[Region], np.ndarray]:
     """Regions where the input lies more than ``margin`` outside the plugin's input range
     [low, high]: the generator never saw those values (they were clipped or passed through),
-    so what it shows there is not synthesized. Labels start at ``first_label``."""
-    values = np.nan_to_num(np.asarray(original, dtype=np.float32), nan=0.0)
-    outside = (values > high + margin) | (values < low - margin)
+    so what it shows there is not synthesized. Labels start at ``first_label``. A missing (NaN)
+    voxel has no value: it is outside no range."""
+    values = np.asarray(original, dtype=np.float32)
+    measured = np.isfinite(values)
+    values = np.where(measured, values, np.float32(0.0))
+    outside = measured & ((values > high + margin) | (values < low - margin))
     labels, _ = ndimage.label(outside, structure=CONNECTIVITY_26)
     excess = np.where(values > high, values - high, np.where(values < low, values - low, 0.0))
     settings = ResidualSettings(threshold=margin, smoothing_sigma_mm=0.0, min_volume_ml=min_volume_ml)

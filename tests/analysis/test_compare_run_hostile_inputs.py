@@ -58,3 +58,16 @@ def test_an_infinite_voxel_in_a_nifti_input_through_the_command(tmp_path):
     assert main(["compare", str(first), str(second), "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["region_count"] == 1 and data["regions"][0]["sign"] == "+"
+
+
+CLIPPED_AT_250 = Provenance(
+    "eraser", "1.0", parameters={"input_scaling": {"method": "percentile", "low": 150.0, "high": 250.0}}
+)
+
+
+def test_missing_voxels_of_the_input_are_no_outside_range_region():
+    original, synthesized = _pair(400.0, CLIPPED_AT_250)
+    original.voxels[:, :, 30:] = np.nan  # outside the original's field of view, say
+    result = run_compare(original, synthesized)
+    outside = [r for r in result.regions if r.kind == "outside_input_range"]
+    assert len(outside) == 1 and _at_lesion(outside, original.geometry, "outside_input_range")
