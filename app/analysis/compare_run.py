@@ -260,11 +260,14 @@ def run_compare(
         regions, labels = [], np.zeros(base.shape_kji, dtype=np.int32)
     outside, outside_labels = [], None
     input_range = plugin_input_range(synthesized)
-    if input_range is not None and base is original:
+    if input_range is not None:
         low, high = input_range
+        # On the residual's grid, which is the reference's when one is given: the input's values
+        # there by nearest neighbour (never blended into the range), NaN outside the input.
+        input_on_base = original.voxels if base is original else resample_like(original, base, linear=False).voxels
         outside, outside_labels = outside_range_regions(
-            original.voxels,
-            original.geometry,
+            input_on_base,
+            base.geometry,
             low,
             high,
             OUTSIDE_RANGE_MARGIN * (high - low),

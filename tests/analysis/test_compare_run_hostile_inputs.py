@@ -71,3 +71,18 @@ def test_missing_voxels_of_the_input_are_no_outside_range_region():
     result = run_compare(original, synthesized)
     outside = [r for r in result.regions if r.kind == "outside_input_range"]
     assert len(outside) == 1 and _at_lesion(outside, original.geometry, "outside_input_range")
+
+
+def test_input_beyond_the_plugins_range_is_its_own_region_with_a_reference_too():
+    from app.core.resample import resample_onto
+
+    original, synthesized = _pair(400.0, CLIPPED_AT_250)
+    synthesized = synthesized.with_voxels(original.voxels.copy())  # the clipped lesion passed through
+    finer = Geometry(np.array([20.25, 30.25, -5.0]), np.array([0.5, 0.5, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    truth = Volume(np.full((14, 36, 36), 200.0, np.float32), original.geometry, "MR", name="truth")
+    reference = resample_onto(truth, finer, (14, 72, 72))
+    result = run_compare(original, synthesized, reference)
+    outside = _at_lesion(result.regions, original.geometry, "outside_input_range")
+    assert len(outside) == 1 and outside[0].volume_ml == pytest.approx(4 / 3 * np.pi * 4**3 / 1000, rel=0.35)
+    assert result.label_map.shape == reference.shape_kji and (result.label_map == outside[0].label).sum() > 0
+    assert any("outside the plugin's input range" in note for note in result.notes)
