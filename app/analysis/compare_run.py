@@ -244,6 +244,8 @@ def run_compare(
             "no regions flagged: no same-modality pair to compare "
             "(load a reference acquisition or the cycle reconstruction)"
         )
+    if source != NO_RESIDUAL:
+        _note_uncovered(base, residual_values, "the reference" if base is reference else "the original", notes)
     residual_map = _map(base, residual_values, f"residual {source}", synthesized, MapKind.RESIDUAL)
     zmap = operating = None
     if threshold is None and source != NO_RESIDUAL:
@@ -369,6 +371,24 @@ def _with_outside(
     inside = np.isin(outside_labels, list(keep))
     merged[inside] = outside_labels[inside] + shift
     return [*regions, *moved], merged
+
+
+UNCOVERED_NOTE_SHARE = 0.01  # of the base's voxels: a partial grid edge is not worth a note
+
+
+def _note_uncovered(base: Volume, residual: np.ndarray, name: str, notes: list[str]) -> None:
+    """A note when the residual is missing over part of ``base`` (a synthesized volume that
+    covers only part of it): no region can be found there, and "0 regions" must not read as
+    "nothing changed" over the whole volume."""
+    measured = np.isfinite(np.asarray(base.voxels, dtype=np.float32))
+    uncovered = int((measured & ~np.isfinite(residual)).sum())
+    total = int(measured.sum())
+    if total and uncovered > UNCOVERED_NOTE_SHARE * total:
+        litres = uncovered * float(np.prod(base.geometry.spacing_mm)) / 1e6
+        notes.append(
+            f"only {100 * (1 - uncovered / total):.0f} % of {name} is compared: the synthesized volume"
+            f" does not cover the other {1000 * litres:.1f} mL, where no region can be flagged"
+        )
 
 
 def _finite_or_missing(volume: Volume, role: str, notes: list[str]) -> Volume:

@@ -86,3 +86,15 @@ def test_input_beyond_the_plugins_range_is_its_own_region_with_a_reference_too()
     assert len(outside) == 1 and outside[0].volume_ml == pytest.approx(4 / 3 * np.pi * 4**3 / 1000, rel=0.35)
     assert result.label_map.shape == reference.shape_kji and (result.label_map == outside[0].label).sum() > 0
     assert any("outside the plugin's input range" in note for note in result.notes)
+
+
+def test_a_synthesized_volume_covering_part_of_the_original_says_what_was_not_checked():
+    original, synthesized = _pair()
+    right_half = Geometry(
+        original.geometry.lps_from_index([18, 0, 0]), original.geometry.spacing_mm, original.geometry.direction
+    )
+    partial = Volume(synthesized.voxels[:, :, 18:].copy(), right_half, "MR", provenance=synthesized.provenance)
+    result = run_compare(original, partial)
+    assert result.regions == []  # the lesion (i = 10) is where nothing was synthesized
+    assert any("only 50 % of the original is compared" in note for note in result.notes), result.notes
+    assert not any("is compared" in note for note in run_compare(original, synthesized).notes)
