@@ -51,6 +51,12 @@ DEFAULT_FALSE_REGIONS_PER_VOLUME = 1.0
 NOISE_BLOCK_MM = 8.0
 CALIBRATION_FILE = "calibration.json"
 MIN_Z_THRESHOLD = 3.0
+# The z thresholds a calibration tabulates: fine steps where the shipped plugins' operating
+# points lie, then coarser up to 40, so a plugin whose healthy residual has heavy tails (the
+# pseudo-healthy plugin's stays above one false region per volume at z 12) gets the threshold
+# its stated rate asks for instead of the table's last row.
+_Z_STEPS = (np.arange(3.0, 12.01, 0.25), np.arange(12.5, 20.01, 0.5), np.arange(21.0, 40.01, 1.0))
+CALIBRATION_Z_THRESHOLDS = tuple(float(v) for v in np.round(np.concatenate(_Z_STEPS), 2))
 MAD_TO_SD = 1.4826
 # A change smaller than this share of the image's robust range (0.5-99.5 percentiles), after
 # smoothing at the lesion scale, is never called significant however quiet the residual is: a
@@ -684,7 +690,7 @@ def measure_calibration(
     healthy: list[tuple[np.ndarray, np.ndarray]],  # (residual, input image)
     spacing_mm_ijk,
     source: str,
-    z_thresholds: tuple[float, ...] = tuple(np.round(np.arange(3.0, 12.01, 0.25), 2)),
+    z_thresholds: tuple[float, ...] = CALIBRATION_Z_THRESHOLDS,
     with_structure: bool = True,
     model: ResidualModel = PLAIN_MODEL,
 ) -> NullCalibration:

@@ -150,6 +150,33 @@ def test_measured_calibration_counts_every_healthy_region():
     assert rates[0] > rates[1] > 0 and rates[2] == 0.0
 
 
+def test_a_heavy_tailed_healthy_residual_gets_a_threshold_above_12():
+    """The pseudo-healthy plugin's healthy residual kept more than one region per volume above
+    z 12, the old table's last row, so compare ran at the cap with false regions to spare: the
+    tabulated z now reaches 40 and the chosen threshold clears every healthy spike."""
+    rng = np.random.default_rng(6)
+    image = np.zeros((40, 60, 60), np.float32)
+    image[2:38, 4:56, 4:56] = 100.0
+    residual = rng.normal(0, 1.0, image.shape).astype(np.float32)
+    spike = np.zeros_like(residual)
+    for k, (i, j) in enumerate(((10, 15), (20, 40), (30, 25), (15, 45))):
+        spike[i + k, j, j // 2 + 10] = 1.0
+    from scipy import ndimage
+
+    spike = ndimage.gaussian_filter(spike, 1.5)
+    residual += spike * (20.0 / spike.max())  # peaks near z 14.5
+    calibration = measure_calibration([(residual, image)], (1, 1, 1), "spiky", with_structure=False)
+    assert calibration.z_thresholds[-1] == 40.0 and 12.0 in calibration.z_thresholds
+    litres = float(image.astype(bool).sum()) / 1e6
+    rate_at_12 = calibration.false_regions_per_litre[calibration.z_thresholds.index(12.0)]
+    assert rate_at_12 * litres > 1.0  # the old table (3 .. 12) had no row meeting 1 per volume
+    chosen = calibration.threshold_for(1.0, litres)
+    assert 12.0 < chosen < 40.0
+    zmap = residual_z_map(residual, image, (1, 1, 1), calibration)
+    _, positive, negative = signed_components(zmap.z, chosen)
+    assert positive + negative <= 1
+
+
 def _tissue_phantom(rng, shape=(40, 60, 60)):
     """A head-like phantom: dark background, bright tissue with a small dark class, noise."""
     image = np.zeros(shape, np.float32)

@@ -39,9 +39,9 @@ NOISE_FRACTION = 0.05  # Gaussian SD of the noisy acquisition, of the head's 99.
 THICK_SLICE_MM = 5
 INPUT_KINDS = {
     "mr-t1-denoise": ("clean", "noisy"),
-    # ("clean", "stripped") is meant for the retrained version (issue 15): the shipped
-    # calibration.json was measured on the whole head only.
-    "mr-t1-pseudo-healthy": ("clean",),
+    # Whole heads and skull-stripped brains are both how it is used (the held-out MNI152 head
+    # is skull-stripped; the stripped input here is the TRAINING head's brain).
+    "mr-t1-pseudo-healthy": ("clean", "stripped"),
     "mr-t1-thick-slice-sr": ("thick",),
 }
 # How each plugin's residual is read (``ResidualModel``, stored in its calibration.json):
