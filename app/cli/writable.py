@@ -16,6 +16,7 @@ Commands describe what they write (:func:`file_output`, :func:`nifti_output`,
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,10 @@ def unwritable_reason(path: str | Path, *, folder: bool = False) -> str | None:
     target = Path(path).absolute()
     if not folder and target.is_dir():
         return f"{target} is a folder, not a file"
+    if not folder and _is_special(target):
+        # An output replaces what is there by rename: a device (/dev/null, /dev/stdout's target
+        # as root), a pipe or a socket would be swapped for a plain file, even with --force.
+        return f"{target} is a device, pipe or socket, not a file"
     existing = target if folder else target.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -208,6 +213,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and os.path.samefile(a, b) and (a.is_dir() or a.stat().st_nlink == 1)
     except OSError:
         return False
+
+
+def _is_special(path: Path) -> bool:
+    """Whether ``path`` itself (a symbolic link is a link, replaced as one) is neither a regular
+    file nor a folder."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
 
 
 def _real(path: Path) -> Path:

@@ -8,6 +8,7 @@ diversity --json`` ended in an OSError traceback after computing.
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -92,3 +93,18 @@ def test_diversity_refuses_an_unwritable_json_with_a_message(tmp_path, mr_nifti,
     out = read_only / "diversity.json"
     assert main(["plugins", "diversity", str(plugin), "--real", str(mr_nifti), "--json", str(out)]) == 2
     assert f"plugins diversity: error: cannot write {out}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("option", ["--json", "--report"])
+def test_compare_force_never_swaps_a_pipe_or_device_for_a_file(tmp_path, mr_nifti, capsys, option):
+    # The same rename would replace /dev/null (or what /dev/stdout points at) when run as root.
+    volume = Volume(np.ones((4, 12, 8), np.float32), Geometry(np.zeros(3), np.ones(3), np.eye(3)), "MR")
+    volume.provenance = Provenance("eraser", "1.0")
+    synthesized = save_nifti(volume, tmp_path / "synth.nii.gz")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    assert main(["compare", str(mr_nifti), str(synthesized), option, str(pipe), "--force"]) == 2
+    assert "is a device, pipe or socket, not a file" in capsys.readouterr().err
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert unwritable_reason("/dev/null") is not None
