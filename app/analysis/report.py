@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from app.analysis.compare_run import CompareResult
 from app.analysis.png import encode_png
+from app.analysis.residual_regions import REGION_RESIDUAL
 from app.core.display import WindowLevel, apply_window, percentile_window
 from app.core.planes import Plane, extract_slice, scene_from_lps, slice_position_mm
 from app.core.resample import resample_like
@@ -204,6 +205,14 @@ def field_metrics_section(block: dict) -> list[str]:
     return parts
 
 
+_SIGN_MEANING = {  # (a residual region?, sign): what the sign says (residual = base - synthesized)
+    (True, "+"): "+ (the synthesized image is darker: signal removed)",
+    (True, "-"): "- (the synthesized image is brighter: signal added)",
+    (False, "+"): "+ (the input lies above the plugin's range)",
+    (False, "-"): "- (the input lies below the plugin's range)",
+}
+
+
 def render_report(
     result: CompareResult,
     title: str = "Hallucination check",
@@ -298,13 +307,19 @@ def render_report(
         png = base64.b64encode(region_image(result, index, synthesized_on_grid)).decode("ascii")
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         parts.append(f"<h3>Region {index + 1}</h3>")
+        # An outside-range region's values are the input's excess over the plugin's range, not
+        # a residual: the reader must see which kind each region is, as the JSON and console say.
+        value = "residual" if region.kind == REGION_RESIDUAL else "excess over the input range"
         parts.append(
             _table(
                 [
+                    ("kind", region.description),
+                    ("sign", _SIGN_MEANING[region.kind == REGION_RESIDUAL, region.sign]),
                     ("centroid (LPS mm)", centroid),
                     ("volume (mL)", f"{region.volume_ml:.4g}"),
-                    ("peak residual", f"{region.peak_residual:.4g}"),
-                    ("mean residual", f"{region.mean_residual:.4g}"),
+                    (f"peak {value}", f"{region.peak_residual:+.4g}"),
+                    (f"mean {value}", f"{region.mean_residual:+.4g}"),
+                    *((("peak z", f"{region.peak_z:+.2f}"),) if region.peak_z is not None else ()),
                     *((f"mean {name} inside", f"{value:.4g}") for name, value in map_means[index].items()),
                 ]
             )

@@ -98,3 +98,24 @@ def test_a_synthesized_volume_covering_part_of_the_original_says_what_was_not_ch
     assert result.regions == []  # the lesion (i = 10) is where nothing was synthesized
     assert any("only 50 % of the original is compared" in note for note in result.notes), result.notes
     assert not any("is compared" in note for note in run_compare(original, synthesized).notes)
+
+
+def _report_text(result) -> str:
+    import re
+
+    from app.analysis.report import render_report
+
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", render_report(result))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).replace("&#x27;", "'")
+
+
+def test_the_report_says_which_region_is_input_outside_the_range_and_what_each_sign_means():
+    original, synthesized = _pair(400.0, CLIPPED_AT_250)
+    result = run_compare(original, synthesized)  # the lesion removed: a residual region and an outside one
+    kinds = sorted(r.kind for r in result.regions)
+    assert kinds == ["outside_input_range", "residual"]
+    text = _report_text(result)
+    assert "kind input outside the plugin's range, not synthesized" in text
+    assert "kind changed by the generator" in text
+    assert "sign + (the synthesized image is darker: signal removed)" in text
+    assert "peak excess over the input range +150" in text and "peak z +" in text
