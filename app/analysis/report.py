@@ -205,6 +205,25 @@ def field_metrics_section(block: dict) -> list[str]:
     return parts
 
 
+def _threshold_rows(result: CompareResult) -> list[tuple[str, str]]:
+    """The threshold in the unit it is in: |z| at the operating point (and what change that
+    flags in image units), or image units for a fixed ``--threshold``."""
+    settings = result.settings
+    if settings.statistic != "z":
+        return [("threshold (image units)", f"{settings.threshold:.6g}")]
+    rows = [("threshold (|z|)", f"{settings.threshold:.4g}")]
+    if result.operating is not None:
+        point = result.operating
+        rows.append(
+            (
+                "operating point",
+                f"{point.false_regions_per_volume:g} false region(s) per healthy volume ({point.source})",
+            )
+        )
+    rows.append(("change flagged at the threshold, 6 mm scale (image units)", f"{result.flag_level:.4g}"))
+    return rows
+
+
 _SIGN_MEANING = {  # (a residual region?, sign): what the sign says (residual = base - synthesized)
     (True, "+"): "+ (the synthesized image is darker: signal removed)",
     (True, "-"): "- (the synthesized image is brighter: signal added)",
@@ -264,7 +283,7 @@ def render_report(
         _table(
             [
                 ("residual", result.residual_source),
-                ("threshold (image units)", f"{settings.threshold:.6g}"),
+                *_threshold_rows(result),
                 ("smoothing sigma (mm)", f"{settings.smoothing_sigma_mm:g}"),
                 ("minimum region volume (mL)", f"{settings.min_volume_ml:g}"),
                 ("sign", settings.signed),

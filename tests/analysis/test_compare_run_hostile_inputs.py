@@ -119,3 +119,12 @@ def test_the_report_says_which_region_is_input_outside_the_range_and_what_each_s
     assert "kind changed by the generator" in text
     assert "sign + (the synthesized image is darker: signal removed)" in text
     assert "peak excess over the input range +150" in text and "peak z +" in text
+
+
+def test_the_report_states_the_threshold_in_its_own_unit():
+    original, synthesized = _pair()
+    calibrated = run_compare(original, synthesized)
+    text = _report_text(calibrated)
+    assert f"threshold (|z|) {calibrated.settings.threshold:.4g}" in text
+    assert "threshold (image units)" not in text and "false region(s) per healthy volume" in text
+    assert "threshold (image units) 60" in _report_text(run_compare(original, synthesized, threshold=60.0))
