@@ -91,6 +91,22 @@ class CompareResult:
             result.append({name: float(np.nanmean(m.voxels[inside])) for name, m in self.extra_maps.items()})
         return result
 
+    def sign_meaning(self, sign: str) -> str:
+        """What a residual region's sign says, for the residual actually read (the base is the
+        reference when one is given; a cycle residual compares the reconstruction)."""
+        compared = "the cycle reconstruction" if "cycle reconstruction" in self.residual_source else "the synthesized image"
+        base = "the reference" if self.residual_source.startswith("reference") else "the original"
+        if sign == "+":
+            return f"+ ({compared} is darker than {base}: signal removed)"
+        return f"- ({compared} is brighter than {base}: signal added)"
+
+    @property
+    def sign_convention(self) -> str:
+        """One line for the JSON and the console; the report says the same per region."""
+        if self.residual_source == NO_RESIDUAL:
+            return "no residual was read (no same-kind pair): no sign"
+        return f"residual = {self.residual_source}: {self.sign_meaning('+')}, {self.sign_meaning('-')}"
+
     def to_dict(self) -> dict:
         """The JSON contract of ``main.py compare``: flagged regions and metrics, with settings and provenance."""
         provenance = self.synthesized.provenance
@@ -101,8 +117,7 @@ class CompareResult:
             "synthesized_provenance": provenance.to_dict() if provenance else None,
             "residual_source": self.residual_source,
             "settings": self.settings.to_dict(),
-            "sign_convention": "residual = original - synthesized: + where the synthesized image is darker"
-            " (signal removed), - where it is brighter (signal added)",
+            "sign_convention": self.sign_convention,
             "operating_point": self.operating.to_dict() if self.operating else None,
             "flag_level_image_units": self.flag_level,
             "input_difference_meaningful": self.input_difference.meaningful,

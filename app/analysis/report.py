@@ -224,11 +224,9 @@ def _threshold_rows(result: CompareResult) -> list[tuple[str, str]]:
     return rows
 
 
-_SIGN_MEANING = {  # (a residual region?, sign): what the sign says (residual = base - synthesized)
-    (True, "+"): "+ (the synthesized image is darker: signal removed)",
-    (True, "-"): "- (the synthesized image is brighter: signal added)",
-    (False, "+"): "+ (the input lies above the plugin's range)",
-    (False, "-"): "- (the input lies below the plugin's range)",
+_OUTSIDE_SIGN = {
+    "+": "+ (the input lies above the plugin's range)",
+    "-": "- (the input lies below the plugin's range)",
 }
 
 
@@ -329,11 +327,14 @@ def render_report(
         # An outside-range region's values are the input's excess over the plugin's range, not
         # a residual: the reader must see which kind each region is, as the JSON and console say.
         value = "residual" if region.kind == REGION_RESIDUAL else "excess over the input range"
+        sign = (
+            result.sign_meaning(region.sign) if region.kind == REGION_RESIDUAL else _OUTSIDE_SIGN[region.sign]
+        )
         parts.append(
             _table(
                 [
                     ("kind", region.description),
-                    ("sign", _SIGN_MEANING[region.kind == REGION_RESIDUAL, region.sign]),
+                    ("sign", sign),
                     ("centroid (LPS mm)", centroid),
                     ("volume (mL)", f"{region.volume_ml:.4g}"),
                     (f"peak {value}", f"{region.peak_residual:+.4g}"),

@@ -91,9 +91,13 @@ def test_input_beyond_the_plugins_range_is_its_own_region_with_a_reference_too()
 def test_a_synthesized_volume_covering_part_of_the_original_says_what_was_not_checked():
     original, synthesized = _pair()
     right_half = Geometry(
-        original.geometry.lps_from_index([18, 0, 0]), original.geometry.spacing_mm, original.geometry.direction
+        original.geometry.lps_from_index([18, 0, 0]),
+        original.geometry.spacing_mm,
+        original.geometry.direction,
     )
-    partial = Volume(synthesized.voxels[:, :, 18:].copy(), right_half, "MR", provenance=synthesized.provenance)
+    partial = Volume(
+        synthesized.voxels[:, :, 18:].copy(), right_half, "MR", provenance=synthesized.provenance
+    )
     result = run_compare(original, partial)
     assert result.regions == []  # the lesion (i = 10) is where nothing was synthesized
     assert any("only 50 % of the original is compared" in note for note in result.notes), result.notes
@@ -117,7 +121,7 @@ def test_the_report_says_which_region_is_input_outside_the_range_and_what_each_s
     text = _report_text(result)
     assert "kind input outside the plugin's range, not synthesized" in text
     assert "kind changed by the generator" in text
-    assert "sign + (the synthesized image is darker: signal removed)" in text
+    assert "sign + (the synthesized image is darker than the original: signal removed)" in text
     assert "peak excess over the input range +150" in text and "peak z +" in text
 
 
@@ -128,3 +132,25 @@ def test_the_report_states_the_threshold_in_its_own_unit():
     assert f"threshold (|z|) {calibrated.settings.threshold:.4g}" in text
     assert "threshold (image units)" not in text and "false region(s) per healthy volume" in text
     assert "threshold (image units) 60" in _report_text(run_compare(original, synthesized, threshold=60.0))
+
+
+def test_the_sign_convention_names_the_residual_actually_read():
+    original, synthesized = _pair()
+    plain = run_compare(original, synthesized)
+    assert plain.to_dict()["sign_convention"].startswith(
+        "residual = original - synthesized: + (the synthesized"
+    )
+    truth = Volume(np.full(original.shape_kji, 200.0, np.float32), original.geometry, "MR", name="truth")
+    with_reference = run_compare(original, synthesized.with_voxels(original.voxels.copy()), truth)
+    convention = with_reference.to_dict()["sign_convention"]
+    assert convention.startswith("residual = reference - synthesized") and "than the reference" in convention
+    (region,) = with_reference.regions  # the lesion kept: the output is brighter than the truth
+    assert region.sign == "-" and "- (the synthesized image is brighter than the reference" in _report_text(
+        with_reference
+    )
+    other_kind = Volume(synthesized.voxels, original.geometry, "CT", provenance=synthesized.provenance)
+    cycle = Volume(np.full(original.shape_kji, 200.0, np.float32), original.geometry, "MR")
+    convention = run_compare(original, other_kind, cycle_reconstruction=cycle).to_dict()["sign_convention"]
+    assert convention.startswith(
+        "residual = original - cycle reconstruction: + (the cycle reconstruction is darker"
+    )
