@@ -117,7 +117,9 @@ def export(args: argparse.Namespace) -> list[str]:
                 "show identifying text (the series says Burned In Annotation YES)"
             )
     if args.nifti:
-        written.append(str(dicom_export.write_derived_nifti(volume, args.nifti, deidentify=args.deidentify)))
+        # Derived from a series marked synthetic: the sidecar says synthetic, as the series would.
+        marked = dicom_export.with_source_marking(volume, dicom_export.source_of(volume, source))
+        written.append(str(dicom_export.write_derived_nifti(marked, args.nifti, deidentify=args.deidentify)))
     if not (args.sr or args.seg or args.mask_nifti or args.measurements):
         return written
 

@@ -120,6 +120,9 @@ class SourceSeries:
     # (SOP Class UID, SOP Instance UID, position along the slice normal in mm) per source file.
     instances: list[tuple[str, str, float]] = field(default_factory=list)
     burned_in_annotation: bool = False  # any source image says Burned In Annotation YES
+    # The source's own synthetic marking (a series a generator made): what it derives from is
+    # synthetic too, whatever the exported volume's own record says.
+    synthetic_provenance: Provenance | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ def write_derived_series(
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
     source_series = source_of(volume, source)
+    volume = with_source_marking(volume, source_series)
     if keep_study_uid and source_series is None:
         raise ExportError("keep_study_uid needs a source DICOM series to take the study from")
     burned_in = burned_in_annotation(volume, source_series)
@@ -252,6 +256,28 @@ def _scrubbed(provenance: Provenance, known: KnownIdentifiers) -> Provenance:
         return value
 
     return Provenance.from_dict(scrub(dataclasses.asdict(provenance)))
+
+
+def with_source_marking(volume: Volume, source: SourceSeries | None) -> Volume:
+    """``volume``, synthetic (with the source's record) when it has no provenance of its own but
+    derives from a series marked synthetic: an export of it must not say Synthetic Data NO."""
+    if volume.provenance is not None or source is None or source.synthetic_provenance is None:
+        return volume
+    return volume.with_voxels(volume.voxels, provenance=source.synthetic_provenance)
+
+
+def _marked_provenance(headers: Iterable[Dataset]) -> Provenance | None:
+    """The provenance of the first header marked synthetic (its SynthView record, else what its
+    derivation description tells), None when none is."""
+    from app.io.dicom_load import provenance_from_description
+    from app.io.dicom_marking import read_marking
+    from app.io.dicom_provenance import read_provenance
+
+    for header in headers:
+        marking = read_marking(header)
+        if marking.synthetic:
+            return read_provenance(header) or provenance_from_description(marking.derivation_description)
+    return None
 
 
 def burned_in_annotation(volume: Volume, source: SourceSeries | None) -> bool:
@@ -363,11 +389,19 @@ def resolve_source(
     if source is None or isinstance(source, SourceSeries):
         return source
     if isinstance(source, Dataset):
-        return SourceSeries(header=source, burned_in_annotation=says_burned_in(source))
+        return SourceSeries(
+            header=source,
+            burned_in_annotation=says_burned_in(source),
+            synthetic_provenance=_marked_provenance([source]),
+        )
     path = Path(source)
     if path.is_file():
         header = _read_header(path)
-        return SourceSeries(header=header, burned_in_annotation=says_burned_in(header))
+        return SourceSeries(
+            header=header,
+            burned_in_annotation=says_burned_in(header),
+            synthetic_provenance=_marked_provenance([header]),
+        )
     if path.is_dir():
         return _scan_source_folder(path, volume)
     raise ExportError(f"source {path} is neither a DICOM file nor a folder")
@@ -434,16 +468,19 @@ def _scan_source_folder(folder: Path, volume: Volume | None = None) -> SourceSer
     candidates = sorted(by_series.values(), key=lambda h: (fits(h), len(h)), reverse=True)
     headers = candidates[0]
     burned_in = any(says_burned_in(h) for h in headers)
+    marked = _marked_provenance(headers)
     if "ImageOrientationPatient" not in headers[0]:
         # An enhanced multi-frame object: its study and patient, no per-slice references.
-        return SourceSeries(header=headers[0], burned_in_annotation=burned_in)
+        return SourceSeries(header=headers[0], burned_in_annotation=burned_in, synthetic_provenance=marked)
     row, column = np.asarray(headers[0].ImageOrientationPatient, float).reshape(2, 3)
     normal = np.cross(row, column)
     instances = [
         (str(h.SOPClassUID), str(h.SOPInstanceUID), float(np.asarray(h.ImagePositionPatient, float) @ normal))
         for h in headers
     ]
-    return SourceSeries(header=headers[0], instances=instances, burned_in_annotation=burned_in)
+    return SourceSeries(
+        header=headers[0], instances=instances, burned_in_annotation=burned_in, synthetic_provenance=marked
+    )
 
 
 def _series_template(
