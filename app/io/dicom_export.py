@@ -583,8 +583,10 @@ def _set_pixel_module(ds: Dataset, volume: Volume, stored_values: StoredValues) 
         if not stored_values.lossless:
             ds.RealWorldValueMappingSequence = Sequence([_real_world_mapping(stored_values)])
         return
-    ds.RescaleIntercept = _ds(stored_values.intercept)
-    ds.RescaleSlope = _ds(stored_values.slope)
+    # As chosen (already DS-formatted): _ds would round a slope under 1e-12 (an ADC map in
+    # m^2/s) to 0, and every value would read back as its stored integer.
+    ds.RescaleIntercept = DS(stored_values.intercept, auto_format=True)
+    ds.RescaleSlope = DS(stored_values.slope, auto_format=True)
     ds.RescaleType = "HU" if volume.modality.upper() == "CT" else "US"
 
 
