@@ -671,8 +671,12 @@ def _set_window(ds: Dataset, voxels: np.ndarray, stored_values: StoredValues | N
         low, high = ((v - stored_values.intercept) / stored_values.slope for v in (low, high))
     if high <= low:
         high = low + 1.0
-    ds.WindowCenter = _ds((low + high) / 2.0)
-    ds.WindowWidth = _ds(high - low)
+    ds.WindowCenter = DS((low + high) / 2.0, auto_format=True)
+    ds.WindowWidth = DS(high - low, auto_format=True)
+    if high - low < 1.0:
+        # A window narrower than one unit (a probability or ADC map in its own units) is valid
+        # only with the exact linear function (PS3.3 C.11.2.1.3.2).
+        ds.VOILUTFunction = "LINEAR_EXACT"
 
 
 def _slice_normal(volume: Volume) -> np.ndarray:

@@ -23,3 +23,16 @@ def test_a_map_of_tiny_values_keeps_its_rescale_slope(tmp_path):
     assert back.geometry.allclose(volume.geometry)
     assert np.allclose(back.voxels, adc, rtol=0, atol=3e-9 / 32000)  # within one slope step
     assert float(back.voxels.max()) == pytest.approx(float(adc.max()), rel=1e-3)
+
+
+@pytest.mark.parametrize("high", [1.0, 3e-9])
+def test_a_window_narrower_than_one_unit_is_a_valid_exact_window(tmp_path, high):
+    from tests.io.export_helpers import dciodvfy_errors
+
+    values = np.random.default_rng(2).uniform(0, high, (4, 5, 6)).astype(np.float32)  # a probability map
+    volume = Volume(values, oblique_geometry(), "", name="p", provenance=Provenance("prob-gen", "1"))
+    files = write_derived_series(volume, tmp_path / "p")
+    dataset = pydicom.dcmread(files[0])
+    assert 0 < float(dataset.WindowWidth) < 1 and dataset.VOILUTFunction == "LINEAR_EXACT"
+    assert float(dataset.WindowCenter) == pytest.approx(high / 2, rel=0.1)
+    assert dciodvfy_errors(files[0]) == []
