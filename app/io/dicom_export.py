@@ -44,6 +44,7 @@ from app.core.study import SOURCE_STUDY_KEYS
 from app.core.volume import Volume
 from app.io.atomic import atomic_folder
 from app.io.deidentify import deidentify_dataset
+from app.io.dicom_checks import MAX_RESCALE, rescale_fault
 from app.io.dicom_marking import is_synthetic
 from app.io.dicom_provenance import TAGS as PROVENANCE_TAGS
 from app.io.dicom_provenance import write_provenance
@@ -188,6 +189,12 @@ def write_derived_series(
 
     is_mr = (volume.modality or "").upper() == "MR"
     stored_values = choose_stored_values(volume.voxels, round_wide_floats=is_mr)
+    if rescale_fault([stored_values.slope, stored_values.intercept]):
+        # A series no reader (SynthView's own included) would load: refused before writing.
+        raise ExportError(
+            f"the volume's values ({float(np.min(volume.voxels)):.3g} to {float(np.max(volume.voxels)):.3g}) need"
+            f" a rescale beyond {MAX_RESCALE:g}, which DICOM readers refuse; export it as NIfTI"
+        )
     template = _series_template(volume, source_series, keep_study_uid, stored_values)
     if series_description is None:
         series_description = _default_description(volume, deidentify)

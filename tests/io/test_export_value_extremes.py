@@ -36,3 +36,13 @@ def test_a_window_narrower_than_one_unit_is_a_valid_exact_window(tmp_path, high)
     assert 0 < float(dataset.WindowWidth) < 1 and dataset.VOILUTFunction == "LINEAR_EXACT"
     assert float(dataset.WindowCenter) == pytest.approx(high / 2, rel=0.1)
     assert dciodvfy_errors(files[0]) == []
+
+
+def test_values_no_reader_would_rescale_are_refused_before_writing(tmp_path):
+    from app.io.dicom_export import ExportError
+
+    huge = (np.random.default_rng(3).normal(size=(4, 5, 6)) * 1e30).astype(np.float32)
+    volume = Volume(huge, oblique_geometry(), "CT", name="huge", provenance=Provenance("g", "1"))
+    with pytest.raises(ExportError, match="export it as NIfTI"):
+        write_derived_series(volume, tmp_path / "huge")
+    assert not (tmp_path / "huge").exists()
