@@ -671,8 +671,9 @@ class NullCalibration:
 
 # A calibration file is a few kB (a table of 37 thresholds and a 3 x 42 structure table).
 MAX_CALIBRATION_BYTES = 1 << 20
-# Beyond z = 37.5 the Gaussian tail underflows a double: no false-region rate was measured there.
-MAX_CALIBRATION_Z = 37.5
+# The measured table runs to CALIBRATION_Z_THRESHOLDS[-1] (40: a generator's healthy residual can
+# still make regions at z 12); a table reaching 2.5 times that was not measured by calibrate_null.
+MAX_CALIBRATION_Z = 2.5 * CALIBRATION_Z_THRESHOLDS[-1]
 MAX_CALIBRATION_SCALES = 8  # each lesion scale is a full smoothing pass over the volume
 MAX_LESION_DIAMETER_MM = 100.0
 

@@ -87,3 +87,9 @@ def test_an_oversized_or_special_calibration_file_is_not_read_whole(tmp_path):
     with pytest.raises(ValueError, match="not a regular file"):
         NullCalibration.load(zero)
     assert NullCalibration.load(PLUGIN / CALIBRATION_FILE).z_thresholds  # the shipped file still reads
+
+
+@pytest.mark.parametrize("plugin", ["mr_t1_denoise", "mr_t1_pseudo_healthy", "mr_t1_thick_slice_sr"])
+def test_every_shipped_calibration_passes_the_checks(plugin):
+    folder = PLUGIN.parent / plugin
+    assert NullCalibration.load(folder / CALIBRATION_FILE).z_thresholds
