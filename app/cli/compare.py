@@ -16,6 +16,10 @@ from pathlib import Path
 from app.cli.writable import add_force_argument
 from app.core.json_values import json_safe
 
+# The smoothing matches lesions of a few mm; beyond a few cm it blurs the head into one value
+# (and an infinite sigma crashed scipy, a huge one asked for tens of GB).
+MAX_SIGMA_MM = 50.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("original", help="the generator's input (DICOM folder/file or NIfTI)")
@@ -330,6 +334,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if args.threshold is not None and not args.threshold > 0:
         print("compare: --threshold must be positive", file=sys.stderr)
+        return 2
+    if not 0 <= args.sigma_mm <= MAX_SIGMA_MM:  # NaN fails too
+        print(f"compare: --sigma-mm must be 0 to {MAX_SIGMA_MM:g} mm", file=sys.stderr)
+        return 2
+    if not 0 <= args.min_volume_ml < float("inf"):
+        print("compare: --min-volume-ml must be 0 or more (mL)", file=sys.stderr)
         return 2
     if args.false_regions is not None and not (0 < args.false_regions < 1e6):
         print("compare: --false-regions must be positive", file=sys.stderr)

@@ -93,3 +93,22 @@ def test_an_oversized_or_special_calibration_file_is_not_read_whole(tmp_path):
 def test_every_shipped_calibration_passes_the_checks(plugin):
     folder = PLUGIN.parent / plugin
     assert NullCalibration.load(folder / CALIBRATION_FILE).z_thresholds
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--sigma-mm", "inf"],
+        ["--sigma-mm", "nan"],
+        ["--sigma-mm", "-1"],
+        ["--sigma-mm", "1e9"],
+        ["--min-volume-ml", "nan"],
+        ["--min-volume-ml", "-1"],
+        ["--min-volume-ml", "inf"],
+    ],
+)
+def test_absurd_smoothing_or_minimum_volume_is_refused_with_a_message(option, lesion_pair, capsys):
+    original_path, output_path = lesion_pair
+    assert main(["compare", str(original_path), str(output_path), *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"compare: {option[0]} must be") and "Traceback" not in err
