@@ -167,6 +167,28 @@ def plugin_checks(
     return maps, notes
 
 
+def _plugin_mismatch(plugin_name: str, synthesized) -> str | None:
+    """Why ``--plugin`` cannot be the generator of ``synthesized`` (its provenance names
+    another), or None: its calibration, domain and reruns would be another generator's."""
+    from app.core.provenance import UNKNOWN_GENERATOR
+    from app.plugins.discovery import find_plugin
+
+    provenance = synthesized.provenance
+    if provenance is None or not provenance.plugin_name or provenance.plugin_name == UNKNOWN_GENERATOR:
+        return None
+    try:
+        manifest = find_plugin(plugin_name)
+    except Exception:  # noqa: BLE001 - not found or broken: said where the plugin is loaded
+        return None
+    if manifest.name == provenance.plugin_name:
+        return None
+    return (
+        f"--plugin {plugin_name} is {manifest.name}, but the synthesized volume was made by"
+        f" {provenance.plugin_name} (its provenance): the check would read another generator's"
+        f" calibration; name {provenance.plugin_name}, or leave --plugin out to use it"
+    )
+
+
 def find_segmentation_plugins(first: str, second: str | None) -> tuple:
     """The manifests for ``--segment`` / ``--segment-synthesized``, refused at once if they are not
     segmentation plugins (before any map is computed)."""
@@ -374,6 +396,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     extra_maps, notes = {}, []
     if args.plugin:
+        mismatch = _plugin_mismatch(args.plugin, volumes["synthesized"])
+        if mismatch:
+            print(f"compare: {mismatch}", file=sys.stderr)
+            return 2
         try:
             extra_maps, notes = plugin_checks(
                 args.plugin, volumes["original"], args.tta, args.perturbation, volumes["synthesized"]

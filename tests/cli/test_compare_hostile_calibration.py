@@ -30,7 +30,9 @@ def lesion_pair(tmp_path):
     k, j, i = np.indices(shape)
     original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = 320.0
     original_path = save_nifti(Volume(original, geometry, "MR", name="t1"), tmp_path / "t1.nii.gz")
-    output = Volume(healthy, geometry, "MR", name="healthy", provenance=Provenance("eraser", "1.0"))
+    output = Volume(
+        healthy, geometry, "MR", name="healthy", provenance=Provenance("mr-t1-pseudo-healthy", "1.0")
+    )
     return original_path, save_nifti(output, tmp_path / "healthy.nii.gz")
 
 
@@ -112,3 +114,12 @@ def test_absurd_smoothing_or_minimum_volume_is_refused_with_a_message(option, le
     assert main(["compare", str(original_path), str(output_path), *option]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"compare: {option[0]} must be") and "Traceback" not in err
+
+
+def test_a_plugin_that_did_not_make_the_output_is_refused(lesion_pair, capsys):
+    original_path, output_path = lesion_pair  # made by mr-t1-pseudo-healthy, says its provenance
+    other = PLUGIN.parent / "mr_t1_denoise"
+    assert main(["compare", str(original_path), str(output_path), "--plugin", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "was made by mr-t1-pseudo-healthy" in err and "another generator's calibration" in err
+    assert main(["compare", str(original_path), str(output_path), "--plugin", str(PLUGIN)]) == 0
