@@ -92,3 +92,13 @@ def test_a_run_without_a_record_of_held_out_use_is_called_optimistic(tmp_path):
     card = (folder / "MODEL_CARD.md").read_text()
     assert "was NOT recorded for this run: assume these figures are optimistic" in card
     assert "is also the demo study's head" in card
+
+
+def test_the_training_line_names_the_lesion_free_crops_and_white_matter_only_dark_lesions():
+    from app.plugins.training.model_card import _residual_description
+
+    training = {"network": "ResidualUNet(ngf=16)", "crop": 64, "lesion_weight": 5.0, "identity_fraction": 1 / 3}
+    plain = _residual_description(training)
+    assert "33% of every batch lesion-free crops" in plain and "white matter" not in plain
+    placed = _residual_description({**training, "dark_lesions_in_white_matter": True})
+    assert "dark training lesions only in white matter, clear of CSF" in placed

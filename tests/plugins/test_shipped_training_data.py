@@ -10,7 +10,7 @@ import torch
 from app.plugins.architectures import load_builtin_generator
 from app.plugins.manifest import ArchitectureSpec
 from app.plugins.training.data import Head
-from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
+from app.plugins.training.degrade import dark_lesion_clearance, insert_lesions, rician_noise, thick_slices
 from app.plugins.training.loops import train_pix2pix, train_residual
 from app.plugins.training.networks import ResidualUNet
 from app.plugins.training.tasks import (
@@ -53,6 +53,40 @@ def test_lesions_stay_inside_the_brain_and_repeat_with_the_seed():
     changed = np.abs(first.voxels - clean) > 1e-6
     assert changed.any() and not (changed & ~brain).any()
     assert first.lesion_mask.any() and not (first.lesion_mask & ~brain).any()
+
+
+def test_dark_lesion_clearance_is_the_white_matter_distance_to_csf_or_outside_the_brain():
+    labels = np.zeros((1, 9, 12), np.uint8)
+    labels[0, 1:8, 1:11] = 3  # white matter
+    labels[0, 4, 3] = 1  # a CSF voxel
+    labels[0, 1:8, 10] = 2  # grey matter does not count as an obstacle, but is no site
+    clearance = dark_lesion_clearance(labels)
+    assert clearance[0, 4, 4] == 1.0 and clearance[0, 4, 6] == pytest.approx(3.0)  # 3 from the CSF, 4 from air
+    assert clearance[0, 1, 5] == 1.0  # next to the outside of the brain
+    assert clearance[labels != 3].max() == 0.0
+
+
+def test_dark_lesions_go_to_the_clear_white_matter_bright_ones_anywhere_and_defaults_are_unchanged():
+    """Issue 15: with ``dark_clearance_mm`` every dark lesion is centred where the clearance
+    reaches its largest radius (never by a CSF space); without it the draws are the old ones."""
+    clean = np.full((40, 40, 40), 0.7, np.float32)
+    brain = np.zeros(clean.shape, bool)
+    brain[4:36, 4:36, 4:36] = True
+    labels = np.where(brain, 3, 0).astype(np.uint8)
+    labels[4:36, 4:20, 4:36] = 1  # half the brain is "CSF": no dark lesion may sit there
+    clearance = dark_lesion_clearance(labels)
+    placed = insert_lesions(clean, brain, np.random.default_rng(3), 40, 1.0, (2.0, 4.0), dark_clearance_mm=clearance)
+    dark = [c for c in placed.centres_kji if placed.voxels[c] < 0.5]
+    bright = [c for c in placed.centres_kji if placed.voxels[c] > 0.8]
+    assert len(dark) >= 10 and len(bright) >= 10
+    assert all(clearance[c] >= 5.0 for c in dark)  # the smallest radius + 3 mm from CSF or air
+    assert any(labels[c] == 1 for c in bright)  # bright lesions still go anywhere in the brain
+    anywhere = insert_lesions(clean, brain, np.random.default_rng(3), 40, 1.0, (2.0, 4.0))
+    assert any(labels[c] == 1 and anywhere.voxels[c] < 0.5 for c in anywhere.centres_kji)  # the default
+    # Without a clearance map the draws are exactly those of the previous version (pinned from it):
+    # the held-out lesions of every card depend on them.
+    plain = insert_lesions(clean, brain, np.random.default_rng(3), 5, 1.0)
+    assert plain.centres_kji == [(29, 34, 35), (6, 27, 26), (9, 5, 13), (27, 4, 25), (18, 14, 5)]
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +215,32 @@ def test_the_recorded_command_is_what_main_was_given(tmp_path, monkeypatch):
     run = TrainingRun(10, 1.0, 0.1, "cpu")
     record = shipped._record("p", "0" * 64, weights, args, run, 10, 2, {}, head, head)
     assert record["training"]["command"] == "python -m app.plugins.training.shipped " + " ".join(given)
+
+
+def test_pseudo_healthy_stacks_can_keep_dark_lesions_off_csf_spaces():
+    """``dark_lesions_in_white_matter``: the tissue classes of the training head decide where a dark
+    lesion may go; no dark lesion darkens the tissue around the (CSF) ventricle."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    shape = (48, 48, 48)
+    zz, yy, xx = np.indices(shape)
+    radius = np.sqrt((zz - 24) ** 2 + (yy - 24) ** 2 + (xx - 24) ** 2)
+    brain = radius < 21
+    t1 = np.where(brain, 120.0, 0.0) + np.where((radius >= 17) & brain, -40.0, 0.0)  # grey rim
+    ventricle = (np.abs(zz - 24) < 4) & (np.abs(yy - 24) < 4) & (np.abs(xx - 16) < 4)
+    t1[ventricle] = 30.0
+    t1 = (t1 + 2.0 * rng.standard_normal(shape) * brain).astype(np.float32)
+    head = Head("toy3", t1, brain, np.diag([-1.0, -1.0, 1.0]), (1.0, 1.0, 1.0))
+    near_csf = ndimage.binary_dilation(ventricle, iterations=2)
+    for flag, expect_near in ((True, False), (False, True)):
+        stacks = training_stacks(PSEUDO_HEALTHY, head, np.random.default_rng(4), copies=6, dark_lesions_in_white_matter=flag)
+        darkened = [(target - degraded) > 0.3 for degraded, target in zip(stacks.inputs, stacks.targets, strict=True)]
+        touched = any((d & to_plane(near_csf, head)).any() for d in darkened)
+        assert any(d.any() for d in darkened) and touched == expect_near
+
+
+def to_plane(mask: np.ndarray, head: Head) -> np.ndarray:
+    from app.plugins.training.tasks import PLANES, to_plane_stack
+
+    return to_plane_stack(mask, head, PLANES[PSEUDO_HEALTHY])

@@ -83,6 +83,12 @@ def _residual_description(training: dict) -> str:
             if training.get("identity_fraction")
             else ""
         )
+        + (
+            "; dark training lesions only in white matter, clear of CSF and of the brain's edge by their"
+            " largest radius + 3 mm (so no dark CSF space is ever a lesion to fill)"
+            if training.get("dark_lesions_in_white_matter")
+            else ""
+        )
         + f"; Adam {training.get('learning_rate', 1e-3):g} with cosine decay (by iteration, or by wall time"
         " when the time guard ends the run first, so a retrain on a busier machine gives different weights)"
         + (

@@ -274,7 +274,9 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
     rng = np.random.default_rng(args.seed)
     copies = 4 if args.quick else (12 if spec.get("residual") else 24)
     log(f"[{spec['name']}] preparing {kind} pairs from {train_head.name} ({copies} degraded copies)")
-    stacks = training_stacks(kind, train_head, rng, copies)
+    stacks = training_stacks(
+        kind, train_head, rng, copies, dark_lesions_in_white_matter=spec.get("dark_lesions_in_white_matter", False)
+    )
     crop = 64 if args.quick else spec.get("residual", {}).get("crop", 128)
     sampler = PairSampler(
         stacks,
@@ -370,6 +372,8 @@ def train_translation(folder_name: str, out_dir: Path, args, device: torch.devic
             record["training"]["initial_weights_sha256"] = sha256_of_file(args.init_weights)
         if spec.get("identity_fraction"):
             record["training"]["identity_fraction"] = round(spec["identity_fraction"], 4)
+        if spec.get("dark_lesions_in_white_matter"):
+            record["training"]["dark_lesions_in_white_matter"] = True
         record["training"]["dead_zone"] = dead_zone
         record["training"]["dead_zone_training_mae"] = {str(k): v for k, v in dead_zone_mae.items()}
         record["training"]["threads"] = torch.get_num_threads()

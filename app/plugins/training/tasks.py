@@ -15,7 +15,7 @@ import torch
 from app.core.volume import Geometry, Volume
 from app.plugins.plane_stack import plane_layout
 from app.plugins.training.data import Head, robust_max
-from app.plugins.training.degrade import insert_lesions, rician_noise, thick_slices
+from app.plugins.training.degrade import dark_lesion_clearance, insert_lesions, rician_noise, thick_slices
 
 DENOISE, SUPER_RESOLUTION, PSEUDO_HEALTHY = "denoise", "super_resolution", "pseudo_healthy"
 PLANES = {DENOISE: "axial", SUPER_RESOLUTION: "coronal", PSEUDO_HEALTHY: "axial"}
@@ -88,10 +88,20 @@ def head_versions(head: Head) -> list[np.ndarray]:
     return [head.t1 / robust_max(head.t1), stripped / robust_max(stripped)]
 
 
-def training_stacks(kind: str, head: Head, rng: np.random.Generator, copies: int) -> TrainingStacks:
+def training_stacks(
+    kind: str, head: Head, rng: np.random.Generator, copies: int, dark_lesions_in_white_matter: bool = False
+) -> TrainingStacks:
     """Degraded/clean stacks from the training head; ``copies`` degraded volumes (SR, lesions),
-    alternating whole-head and skull-stripped versions."""
+    alternating whole-head and skull-stripped versions. Pseudo-healthy with
+    ``dark_lesions_in_white_matter``: dark lesions only in white matter, clear of CSF and of the
+    brain's edge by their largest radius + 3 mm (``degrade.dark_lesion_clearance`` of the head's
+    ``tissue_classes.classify_tissues`` labels); bright lesions anywhere in the brain, as before."""
     plane = PLANES[kind]
+    clearance = None
+    if kind == PSEUDO_HEALTHY and dark_lesions_in_white_matter:
+        from app.plugins.training.tissue_classes import classify_tissues
+
+        clearance = dark_lesion_clearance(classify_tissues(head.t1, head.brain_mask).labels)
     versions = head_versions(head)
     clean_stacks = [to_plane_stack(v, head, plane) for v in versions]
     head_fraction = (clean_stacks[0] > 0.1).mean(axis=(1, 2))
@@ -107,7 +117,9 @@ def training_stacks(kind: str, head: Head, rng: np.random.Generator, copies: int
             phase = int(rng.integers(thickness))
             degraded = thick_slices(clean, thickness, array_axis_along(head.direction, 2), phase)
         elif kind == PSEUDO_HEALTHY:
-            lesions = insert_lesions(clean, head.brain_mask, rng, int(rng.integers(8, 17)), 1.0)
+            lesions = insert_lesions(
+                clean, head.brain_mask, rng, int(rng.integers(8, 17)), 1.0, dark_clearance_mm=clearance
+            )
             degraded = lesions.voxels
             focus.append(np.argwhere(to_plane_stack(lesions.lesion_mask, head, plane)))
         else:
