@@ -8,6 +8,8 @@ the default operating point knows how much this generator changes healthy tissue
 
 from __future__ import annotations
 
+import re
+
 from app.analysis.detection import CALIBRATION_FILE, NullCalibration
 from app.core.volume import Volume
 
@@ -27,7 +29,18 @@ def calibration_for_plugin(name_or_folder: str) -> tuple[NullCalibration | None,
         calibration = NullCalibration.load(path)
     except (OSError, ValueError, KeyError, TypeError) as error:
         return None, f"{path}: unreadable null calibration ignored ({error})"
+    measured = _WEIGHTS_IN_SOURCE.search(calibration.source)
+    if measured and not manifest.weights.sha256.lower().startswith(measured.group(1).lower()):
+        # Weights retrained or replaced after the calibration: it measured another generator.
+        return None, (
+            f"{path}: null calibration ignored: measured for weights sha256 {measured.group(1)}, the plugin's"
+            f" weights are {manifest.weights.sha256[:12]} (run app.plugins.training.calibrate_null again)"
+        )
     return calibration, f"null calibration of {manifest.name}: {calibration.source}"
+
+
+# calibrate_null records the weights it ran in its source line ("...; weights sha256 6bfa8709bc9e").
+_WEIGHTS_IN_SOURCE = re.compile(r"weights sha256 ([0-9a-fA-F]{8,64})\b")
 
 
 def calibration_for_volume(synthesized: Volume) -> tuple[NullCalibration | None, str]:

@@ -123,3 +123,14 @@ def test_a_plugin_that_did_not_make_the_output_is_refused(lesion_pair, capsys):
     err = capsys.readouterr().err
     assert "was made by mr-t1-pseudo-healthy" in err and "another generator's calibration" in err
     assert main(["compare", str(original_path), str(output_path), "--plugin", str(PLUGIN)]) == 0
+
+
+def test_a_calibration_measured_for_other_weights_is_ignored(tmp_path):
+    from app.plugins.null_calibration import calibration_for_plugin
+
+    folder = _plugin_with(tmp_path, (PLUGIN / CALIBRATION_FILE).read_text())
+    assert calibration_for_plugin(str(folder))[0] is not None  # the shipped pair matches
+    stale = {**_shipped(), "source": "Colin27 (training head); weights sha256 0123456789ab"}
+    (folder / CALIBRATION_FILE).write_text(json.dumps(stale))
+    calibration, note = calibration_for_plugin(str(folder))
+    assert calibration is None and "measured for weights sha256 0123456789ab" in note
