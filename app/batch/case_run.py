@@ -181,8 +181,14 @@ def _compare(original, synthesized, folder: Path, row: CaseRow) -> list[str]:
     """Regions and metrics of the pair into ``folder`` (JSON, HTML, worst region's thumbnail)."""
     from app.analysis.compare_run import run_compare
     from app.analysis.report import write_report
+    from app.plugins.null_calibration import calibration_for_volume
 
-    result = run_compare(original, synthesized)
+    # The plugin's null calibration, as main.py compare and the viewer read it: one operating
+    # point for one pair, wherever it is checked.
+    calibration, note = calibration_for_volume(synthesized)
+    result = run_compare(original, synthesized, calibration=calibration)
+    if note:
+        result.notes.insert(0, note)
     data = json_safe(result.to_dict())
     (folder / COMPARE_FILE).write_text(json.dumps(data, indent=2))
     write_report(result, folder / REPORT_FILE, title=f"Hallucination check: {row.case_id}")
