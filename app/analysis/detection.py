@@ -50,12 +50,15 @@ LESION_DIAMETERS_MM = (3.0, 6.0, 10.0)
 DEFAULT_FALSE_REGIONS_PER_VOLUME = 1.0
 NOISE_BLOCK_MM = 8.0
 CALIBRATION_FILE = "calibration.json"
+# 2: structural SDs as shares of the input's robust range (1 held them in image units).
+CALIBRATION_SCHEMA = "synthview-null-calibration/2"
 MIN_Z_THRESHOLD = 3.0
 # The z thresholds a calibration tabulates: fine steps where the shipped plugins' operating
-# points lie, then coarser up to 40, so a plugin whose healthy residual has heavy tails (the
-# pseudo-healthy plugin's stays above one false region per volume at z 12) gets the threshold
-# its stated rate asks for instead of the table's last row.
-_Z_STEPS = (np.arange(3.0, 12.01, 0.25), np.arange(12.5, 20.01, 0.5), np.arange(21.0, 40.01, 1.0))
+# points lie, then coarser up to 30 (within MAX_CALIBRATION_Z, what a calibration file may hold),
+# so a plugin whose healthy residual has heavy tails (the pseudo-healthy plugin's stays above one
+# false region per volume at z 12) gets the threshold its stated rate asks for instead of the
+# table's last row.
+_Z_STEPS = (np.arange(3.0, 12.01, 0.25), np.arange(12.5, 20.01, 0.5), np.arange(21.0, 30.01, 1.0))
 CALIBRATION_Z_THRESHOLDS = tuple(float(v) for v in np.round(np.concatenate(_Z_STEPS), 2))
 MAD_TO_SD = 1.4826
 # A change smaller than this share of the image's robust range (0.5-99.5 percentiles), after
@@ -435,6 +438,9 @@ def z_map(
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
     wants_bins = image is not None and (structure is not None or tissue_offset)
     bins = StructuralNull.bins(image, spacing_mm_ijk) if wants_bins else None
+    image_range = 1.0  # what the structural null's shares are of (the input's robust range)
+    if wants_bins:
+        image_range = robust_range(np.nan_to_num(np.asarray(image, np.float32), nan=0.0)) or 1.0
     best = np.zeros(values.shape, np.float32)
     resels, null_medians = [], []
     sample = mask.copy()
@@ -448,7 +454,7 @@ def z_map(
         smoothed = _masked_smooth(masked, weights, kernel)
         null_sd = sigma * _white_gain(kernel)
         if bins is not None and structure is not None:
-            null_sd = np.sqrt(null_sd**2 + structure.sd_map(index, bins) ** 2)
+            null_sd = np.sqrt(null_sd**2 + structure.sd_map(index, bins, image_range) ** 2)
         if floor > 0:
             null_sd = np.maximum(null_sd, floor)
         smoothed /= null_sd
@@ -496,8 +502,12 @@ STRUCTURE_Z = 2.807  # ... this many SDs of a Gaussian
 @dataclass(frozen=True)
 class StructuralNull:
     """How much a plugin changes healthy tissue, by what the tissue looks like: per lesion
-    scale, the SD (image units, noise removed in quadrature) of its smoothed residual on healthy
-    training inputs, in bins of intensity x local contrast of the input."""
+    scale, the SD (noise removed in quadrature) of its smoothed residual on healthy training
+    inputs, in bins of intensity x local contrast of the input. SDs are shares of the input's
+    robust range (``robust_range``, about the 99.5th percentile the plugins normalise by), so the
+    table reads the same on a 0-255 NIfTI and a 0-4095 DICOM of the same head: in the
+    calibration head's own units (schema 1) a DICOM scaled 4x had its z values more than
+    doubled (the pseudo-healthy plugin: 16 false regions instead of 0 on the same demo head)."""
 
     sd: tuple[tuple[float, ...], ...]  # [scale][intensity bin * contrast bins + contrast bin]
 
@@ -513,8 +523,9 @@ class StructuralNull:
         contrast_bin = np.digitize(contrast / scale, CONTRAST_EDGES)
         return (intensity_bin * (len(CONTRAST_EDGES) + 1) + contrast_bin).astype(np.int16)
 
-    def sd_map(self, scale_index: int, bins: np.ndarray) -> np.ndarray:
-        return np.asarray(self.sd[scale_index], np.float32)[bins]
+    def sd_map(self, scale_index: int, bins: np.ndarray, image_range: float) -> np.ndarray:
+        """The SD at each voxel in image units: its bin's share times ``image_range``."""
+        return np.asarray(self.sd[scale_index], np.float32)[bins] * np.float32(image_range)
 
     @staticmethod
     def measure(
@@ -529,6 +540,7 @@ class StructuralNull:
         mask = tested_mask(image, spacing_mm_ijk, noise_floor_snr)
         sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
         bins = StructuralNull.bins(image, spacing_mm_ijk)
+        image_range = robust_range(np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)) or 1.0
         count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
         weights = mask.astype(np.float32)
         table = []
@@ -548,7 +560,7 @@ class StructuralNull:
                 # sparse (mostly exactly nothing, now and then a large change).
                 spread = float(np.percentile(np.abs(a - np.median(a)), STRUCTURE_QUANTILE)) / STRUCTURE_Z
                 noise = float(np.median(sigma[chosen] ** 2)) * gain**2
-                per_bin.append(math.sqrt(max(spread**2 - noise, 0.0)))
+                per_bin.append(math.sqrt(max(spread**2 - noise, 0.0)) / image_range)
                 overall.append(per_bin[-1])
             fallback = float(np.max(overall)) if overall else 0.0
             table.append(tuple(fallback if v is None else float(v) for v in per_bin))
@@ -607,7 +619,7 @@ class NullCalibration:
         return float(self.z_thresholds[-1])
 
     def to_dict(self) -> dict:
-        data = {"schema": "synthview-null-calibration/1", **asdict(self)}
+        data = {"schema": CALIBRATION_SCHEMA, **asdict(self)}
         data["structure"] = (
             {"intensity_edges": list(INTENSITY_EDGES), "contrast_edges": list(CONTRAST_EDGES), "sd": self.structure.sd}
             if self.structure is not None
@@ -621,8 +633,13 @@ class NullCalibration:
         """Every value checked: a calibration raises the z threshold and sets the lesion scales,
         so an infinite or absurd threshold, or no (or a zero) scale, would silently stop every
         region from being flagged; a file that is not one is a ValueError, never another error."""
-        if not isinstance(data, dict) or data.get("schema") != "synthview-null-calibration/1":
-            raise ValueError("not a SynthView null calibration (schema synthview-null-calibration/1)")
+        if isinstance(data, dict) and data.get("schema") == "synthview-null-calibration/1":
+            raise ValueError(
+                "a schema-1 calibration (its structural SDs in the calibration head's intensity units, so"
+                " it misreads inputs of another scale): run calibrate_null again"
+            )
+        if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
+            raise ValueError(f"not a SynthView null calibration (schema {CALIBRATION_SCHEMA})")
         thresholds = _numbers(data.get("z_thresholds"), "z_thresholds")
         rates = _numbers(data.get("false_regions_per_litre"), "false_regions_per_litre")
         if not thresholds or len(thresholds) != len(rates) or list(thresholds) != sorted(thresholds):

@@ -153,7 +153,7 @@ def test_measured_calibration_counts_every_healthy_region():
 def test_a_heavy_tailed_healthy_residual_gets_a_threshold_above_12():
     """The pseudo-healthy plugin's healthy residual kept more than one region per volume above
     z 12, the old table's last row, so compare ran at the cap with false regions to spare: the
-    tabulated z now reaches 40 and the chosen threshold clears every healthy spike."""
+    tabulated z now reaches 30 and the chosen threshold clears every healthy spike."""
     rng = np.random.default_rng(6)
     image = np.zeros((40, 60, 60), np.float32)
     image[2:38, 4:56, 4:56] = 100.0
@@ -166,12 +166,12 @@ def test_a_heavy_tailed_healthy_residual_gets_a_threshold_above_12():
     spike = ndimage.gaussian_filter(spike, 1.5)
     residual += spike * (20.0 / spike.max())  # peaks near z 14.5
     calibration = measure_calibration([(residual, image)], (1, 1, 1), "spiky", with_structure=False)
-    assert calibration.z_thresholds[-1] == 40.0 and 12.0 in calibration.z_thresholds
+    assert calibration.z_thresholds[-1] == 30.0 and 12.0 in calibration.z_thresholds
     litres = float(image.astype(bool).sum()) / 1e6
     rate_at_12 = calibration.false_regions_per_litre[calibration.z_thresholds.index(12.0)]
     assert rate_at_12 * litres > 1.0  # the old table (3 .. 12) had no row meeting 1 per volume
     chosen = calibration.threshold_for(1.0, litres)
-    assert 12.0 < chosen < 40.0
+    assert 12.0 < chosen < 30.0
     zmap = residual_z_map(residual, image, (1, 1, 1), calibration)
     _, positive, negative = signed_components(zmap.z, chosen)
     assert positive + negative <= 1
@@ -261,3 +261,28 @@ def test_slab_consistency_residual_is_zero_for_the_truth_and_shows_a_planted_les
     lesion = ball(truth.shape, (30, 24, 24), 3.0)
     residual = slab_consistency_residual(thick, truth + 200.0 * lesion, slabs)
     assert float(residual[30, 24, 24]) < -100.0 and float(np.abs(residual[~ball(truth.shape, (30, 24, 24), 8.0)]).max()) < 1e-3
+
+
+@pytest.mark.parametrize("scale", [0.25, 4.0, 16.0])
+def test_the_z_map_with_a_structural_null_does_not_depend_on_the_intensity_scale(scale):
+    """The same head stored as 0-255 NIfTI or 0-1020 DICOM (the demo study) must give the same z:
+    with the structural SDs in the calibration head's units, 4x the intensities more than doubled
+    the pseudo-healthy plugin's z values on the demo head (16 false regions instead of 0)."""
+    rng = np.random.default_rng(7)
+    image = _tissue_phantom(rng)
+    healthy = rng.normal(0, 3.0, image.shape).astype(np.float32)
+    healthy[10:30, 10:20, 6:14] += 25.0  # a systematic change on the dark class (the structure)
+    calibration = measure_calibration([(healthy, image)], (1, 1, 1), "phantom")
+    assert any(v > 0 for row in calibration.structure.sd for v in row)
+    residual = rng.normal(0, 3.0, image.shape).astype(np.float32)
+    residual[15:25, 30:40, 30:40] += 12.0
+    plain = residual_z_map(residual, image, (1, 1, 1), calibration)
+    scaled = residual_z_map(residual * scale, image * scale, (1, 1, 1), calibration)
+    np.testing.assert_allclose(scaled.z, plain.z, atol=1e-3 * float(np.abs(plain.z).max()))
+
+
+def test_a_schema_1_calibration_is_refused_with_a_reason():
+    calibration = NullCalibration("old", (3.0, 12.0), (1.0, 0.0))
+    data = {**calibration.to_dict(), "schema": "synthview-null-calibration/1"}
+    with pytest.raises(ValueError, match="calibrate_null again"):
+        NullCalibration.from_dict(data)
