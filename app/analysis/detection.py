@@ -54,7 +54,7 @@ CALIBRATION_FILE = "calibration.json"
 CALIBRATION_SCHEMA = "synthview-null-calibration/2"
 MIN_Z_THRESHOLD = 3.0
 # The z thresholds a calibration tabulates: fine steps where the shipped plugins' operating
-# points lie, then coarser up to 30 (within MAX_CALIBRATION_Z, what a calibration file may hold),
+# points lie, then coarser up to 30 (MAX_CALIBRATION_Z, what a calibration file may hold, follows),
 # so a plugin whose healthy residual has heavy tails (the pseudo-healthy plugin's stays above one
 # false region per volume at z 12) gets the threshold its stated rate asks for instead of the
 # table's last row.
@@ -688,7 +688,7 @@ class NullCalibration:
 
 # A calibration file is a few kB (a table of 37 thresholds and a 3 x 42 structure table).
 MAX_CALIBRATION_BYTES = 1 << 20
-# The measured table runs to CALIBRATION_Z_THRESHOLDS[-1] (40: a generator's healthy residual can
+# The measured table runs to CALIBRATION_Z_THRESHOLDS[-1] (30: a generator's healthy residual can
 # still make regions at z 12); a table reaching 2.5 times that was not measured by calibrate_null.
 MAX_CALIBRATION_Z = 2.5 * CALIBRATION_Z_THRESHOLDS[-1]
 MAX_CALIBRATION_SCALES = 8  # each lesion scale is a full smoothing pass over the volume
