@@ -154,3 +154,28 @@ def test_the_sign_convention_names_the_residual_actually_read():
     assert convention.startswith(
         "residual = original - cycle reconstruction: + (the cycle reconstruction is darker"
     )
+
+
+@pytest.mark.parametrize("weaker", [25.0, 60.0])
+def test_two_nearby_changes_are_two_regions_each_at_its_own_place(weaker):
+    # 12 mm apart, the largest lesion scale's z map joins them into one component; a 25-unit
+    # change vanished under half the 60-unit one's peak, two equal ones were one region centred
+    # in the unchanged tissue between them.
+    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    shape = (14, 48, 60)
+    image = np.full(shape, 200.0, np.float32) + np.random.default_rng(1).normal(0, 2, shape).astype(
+        np.float32
+    )
+    output = image.copy()
+    k, j, i = np.indices(shape)
+    centres = {(20, 24): 60.0, (32, 24): weaker}
+    for (ci, cj), change in centres.items():
+        output[(i - ci) ** 2 + (j - cj) ** 2 + ((k - 7) * 1.5) ** 2 <= 9] -= change
+    result = run_compare(
+        Volume(image, geometry, "MR"), Volume(output, geometry, "MR", provenance=Provenance("x", "1"))
+    )
+    assert len(result.regions) == 2
+    for ci, cj in centres:
+        lesion = geometry.lps_from_index([ci, cj, 7])
+        (region,) = [r for r in result.regions if np.allclose(r.centroid_lps_mm, lesion, atol=1.0)]
+        assert region.sign == "+" and region.volume_ml == pytest.approx(0.071, rel=0.3)
