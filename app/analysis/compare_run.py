@@ -24,6 +24,7 @@ from app.analysis.detection import (
 from app.analysis.difference_maps import DifferenceMaps, difference_maps, same_kind
 from app.analysis.metrics import Metrics, compute_metrics
 from app.analysis.residual_regions import (
+    REGION_OUTSIDE_RANGE,
     Region,
     ResidualSettings,
     find_regions,
@@ -82,6 +83,15 @@ class CompareResult:
         if self.settings.statistic == "z" and self.z is not None:
             return self.z.flag_level(self.settings.threshold)
         return float(self.settings.threshold) if self.residual_source != NO_RESIDUAL else 0.0
+
+    def shown_region_indices(self, limit: int) -> list[int]:
+        """The regions a summary lists: the first ``limit``, and every outside-input-range region
+        after them (input the generator never saw is always shown, however many changes rank first)."""
+        return [
+            index
+            for index, region in enumerate(self.regions)
+            if index < limit or region.kind == REGION_OUTSIDE_RANGE
+        ]
 
     def region_map_means(self) -> list[dict[str, float]]:
         """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""

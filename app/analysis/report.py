@@ -320,7 +320,9 @@ def render_report(
             "blue = signal added); the region is outlined in yellow.</p>"
         )
     map_means = result.region_map_means()
-    for index, region in enumerate(result.regions[:MAX_REGIONS_SHOWN]):
+    shown = result.shown_region_indices(MAX_REGIONS_SHOWN)
+    for index in shown:
+        region = result.regions[index]
         png = base64.b64encode(region_image(result, index, synthesized_on_grid)).decode("ascii")
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         parts.append(f"<h3>Region {index + 1}</h3>")
@@ -345,9 +347,9 @@ def render_report(
             )
         )
         parts.append(f"<img alt='region {index + 1}' src='data:image/png;base64,{png}'>")
-    if len(result.regions) > MAX_REGIONS_SHOWN:
+    if len(result.regions) > len(shown):
         parts.append(
-            f"<p>{len(result.regions) - MAX_REGIONS_SHOWN} smaller regions are listed in the JSON only.</p>"
+            f"<p>{len(result.regions) - len(shown)} smaller regions are listed in the JSON only.</p>"
         )
     if field_metrics:
         parts.extend(field_metrics_section(field_metrics))

@@ -458,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.regions)} region(s) above threshold {result.settings.threshold:.4g}"
             f" ({result.residual_source})"
         )
-    for region in result.regions[:10]:
+    for region in (result.regions[index] for index in result.shown_region_indices(10)):
         centroid = ", ".join(f"{v:.1f}" for v in region.centroid_lps_mm)
         z_text = f"  peak z {region.peak_z:+.1f}" if region.peak_z is not None else ""
         print(

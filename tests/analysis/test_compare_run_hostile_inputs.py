@@ -179,3 +179,25 @@ def test_two_nearby_changes_are_two_regions_each_at_its_own_place(weaker):
         lesion = geometry.lps_from_index([ci, cj, 7])
         (region,) = [r for r in result.regions if np.allclose(r.centroid_lps_mm, lesion, atol=1.0)]
         assert region.sign == "+" and region.volume_ml == pytest.approx(0.071, rel=0.3)
+
+
+def test_input_outside_the_range_is_listed_however_many_changes_rank_before_it(tmp_path, capsys):
+    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    shape = (14, 60, 90)
+    image = np.full(shape, 200.0, np.float32) + np.random.default_rng(0).normal(0, 2, shape).astype(
+        np.float32
+    )
+    k, j, i = np.indices(shape)
+    image[(i - 10) ** 2 + (j - 12) ** 2 + ((k - 7) * 1.5) ** 2 <= 16] = 400.0  # above the clip level
+    output = image.copy()  # passed through, and 14 changes stronger in z
+    for n in range(14):
+        centre_i, centre_j = 6 + (n % 7) * 12, 30 + (n // 7) * 20
+        output[(i - centre_i) ** 2 + (j - centre_j) ** 2 + ((k - 7) * 1.5) ** 2 <= 9] -= 60
+    original = Volume(image, geometry, "MR", name="t1")
+    synthesized = Volume(output, geometry, "MR", name="out", provenance=CLIPPED_AT_250)
+    result = run_compare(original, synthesized)
+    assert len(result.regions) == 15 and result.regions[-1].kind == "outside_input_range"
+    assert "kind input outside the plugin's range, not synthesized" in _report_text(result)
+    paths = [save_nifti(v, tmp_path / f"{v.name}.nii.gz") for v in (original, synthesized)]
+    assert main(["compare", *map(str, paths)]) == 0
+    assert "input outside the plugin's range, not synthesized" in capsys.readouterr().out
