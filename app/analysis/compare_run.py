@@ -74,8 +74,18 @@ class CompareResult:
             settings,
             self.z.z if settings.statistic == "z" and self.z is not None else None,
         )
-        regions, labels = _with_outside(regions, labels, self.outside_range, self.outside_labels)
-        return replace(self, settings=settings, regions=regions, label_map=labels, notes=list(self.notes))
+        regions, labels, outside, outside_labels = _with_outside(
+            regions, labels, self.outside_range, self.outside_labels
+        )
+        return replace(
+            self,
+            settings=settings,
+            regions=regions,
+            label_map=labels,
+            notes=list(self.notes),
+            outside_range=outside,
+            outside_labels=outside_labels,
+        )
 
     @property
     def flag_level(self) -> float:
@@ -93,11 +103,19 @@ class CompareResult:
             if index < limit or region.kind == REGION_OUTSIDE_RANGE
         ]
 
+    def region_mask(self, region: Region) -> np.ndarray:
+        """The voxels of ``region`` on the residual's grid. A lesion above the plugin's range that
+        the generator removed is both a residual region and an outside-range one: each keeps its
+        own voxels (the label map holds the residual's, ``outside_labels`` the other's)."""
+        if region.kind == REGION_OUTSIDE_RANGE and self.outside_labels is not None:
+            return self.outside_labels == region.label
+        return self.label_map == region.label
+
     def region_map_means(self) -> list[dict[str, float]]:
         """For every region, the mean of each extra map (uncertainty, cycle residual) inside it."""
         result = []
         for region in self.regions:
-            inside = self.label_map == region.label
+            inside = self.region_mask(region)
             result.append({name: float(np.nanmean(m.voxels[inside])) for name, m in self.extra_maps.items()})
         return result
 
@@ -301,7 +319,7 @@ def run_compare(
             OUTSIDE_RANGE_MIN_ML,
             first_label=int(labels.max()) + 1 if labels.size else 1,
         )
-        regions, labels = _with_outside(regions, labels, outside, outside_labels)
+        regions, labels, outside, outside_labels = _with_outside(regions, labels, outside, outside_labels)
         if outside:
             notes.append(
                 f"{len(outside)} region(s) of the input lie outside the plugin's input range"
@@ -383,19 +401,22 @@ def plugin_input_range(synthesized: Volume) -> tuple[float, float] | None:
 
 def _with_outside(
     regions: list[Region], labels: np.ndarray, outside: list[Region], outside_labels: np.ndarray | None
-) -> tuple[list[Region], np.ndarray]:
-    """The residual's regions followed by the outside-the-range ones, in one label map (an
-    outside-range voxel keeps its own label: that is what the reader must know there)."""
+) -> tuple[list[Region], np.ndarray, list[Region], np.ndarray | None]:
+    """The residual's regions followed by the outside-the-range ones (labels after the residual's),
+    one label map for both where they do not overlap (where they do, the residual region keeps
+    the voxel: ``CompareResult.region_mask`` reads an outside region from its own map); returns
+    (regions, label map, outside regions, their label map), both with the new labels."""
     if not outside or outside_labels is None:
-        return regions, labels
+        return regions, labels, outside, outside_labels
     offset = int(labels.max()) if labels.size else 0
     shift = offset + 1 - min(r.label for r in outside)
-    merged = labels.copy()
     moved = [replace(r, label=r.label + shift) for r in outside]
-    keep = set(r.label for r in outside)
-    inside = np.isin(outside_labels, list(keep))
-    merged[inside] = outside_labels[inside] + shift
-    return [*regions, *moved], merged
+    inside = np.isin(outside_labels, [r.label for r in outside])
+    shifted = np.where(inside, outside_labels + shift, 0).astype(np.int32)
+    merged = labels.copy()
+    free = inside & (merged == 0)
+    merged[free] = shifted[free]
+    return [*regions, *moved], merged, moved, shifted
 
 
 UNCOVERED_NOTE_SHARE = 0.01  # of the base's voxels: a partial grid edge is not worth a note

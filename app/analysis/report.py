@@ -66,7 +66,7 @@ def region_image(
     region = result.regions[region_index]
     centroid = np.asarray(region.centroid_lps_mm)
     base = result.reference if result.reference is not None else result.original
-    labels = Volume((result.label_map == region.label).astype(np.float32), base.geometry)
+    labels = Volume(result.region_mask(region).astype(np.float32), base.geometry)
     outline_mask = _crop(labels, centroid) > 0.5
     outline = outline_mask & ~ndimage.binary_erosion(outline_mask, iterations=2)
     base_pixels = _crop(base, centroid)

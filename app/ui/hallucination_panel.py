@@ -301,7 +301,7 @@ class HallucinationPanel(QtWidgets.QWidget):
             self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
         rows = []
         for region in regions:
-            inside = self.result.label_map == region.label
+            inside = self.result.region_mask(region)
             map_means = [float(np.nanmean(m.voxels[inside])) for m in map_columns.values()]
             rows.append(
                 (
@@ -398,7 +398,7 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         result = panel.result
         if result is None or window.view is None:
             return
-        mask = (result.label_map == region.label).astype(np.float32)
+        mask = result.region_mask(region).astype(np.float32)
         outline_mask(Volume(mask, result.residual_map.geometry, name=f"region {region.label}"))
 
     panel.region_selected.connect(outline)

@@ -201,3 +201,22 @@ def test_input_outside_the_range_is_listed_however_many_changes_rank_before_it(t
     paths = [save_nifti(v, tmp_path / f"{v.name}.nii.gz") for v in (original, synthesized)]
     assert main(["compare", *map(str, paths)]) == 0
     assert "input outside the plugin's range, not synthesized" in capsys.readouterr().out
+
+
+def test_a_removed_lesion_above_the_range_keeps_its_own_voxels_as_a_residual_region():
+    # Both a residual region (the generator removed it) and an outside-range one (the input
+    # was above the clip level): the residual region had no voxel left in the label map, so its
+    # outline was empty and its map means NaN.
+    import warnings
+
+    original, synthesized = _pair(400.0, CLIPPED_AT_250)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = run_compare(
+            original, synthesized, ensemble=[synthesized.with_voxels(synthesized.voxels + 1)]
+        )
+        means = result.region_map_means()
+    for region, region_means in zip(result.regions, means, strict=True):
+        assert result.region_mask(region).sum() == region.voxel_count, region.kind
+        assert np.isfinite(region_means["ensemble SD"])
+    assert result.with_threshold(result.settings.threshold).region_mask(result.regions[0]).sum() > 0
