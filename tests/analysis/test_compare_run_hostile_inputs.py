@@ -13,23 +13,11 @@ from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
 from app.io.nifti import save_nifti
 from main import main
-
-LESION_IJK = (10, 20, 7)
+from tests.analysis.compare_pairs import GEOMETRY, LESION_IJK, lesion_pair, noisy_block
 
 
 def _pair(lesion_value: float = 320.0, provenance: Provenance | None = None):
-    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
-    shape = (14, 36, 36)
-    healthy = np.full(shape, 200.0, np.float32) + np.random.default_rng(0).normal(0, 2, shape).astype(
-        np.float32
-    )
-    original = healthy.copy()
-    k, j, i = np.indices(shape)
-    original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = lesion_value
-    output = Volume(
-        healthy, geometry, "MR", name="healthy", provenance=provenance or Provenance("eraser", "1.0")
-    )
-    return Volume(original, geometry, "MR", name="t1"), output
+    return lesion_pair(lesion_value, provenance)
 
 
 def _at_lesion(regions, geometry, kind="residual"):
@@ -161,11 +149,9 @@ def test_two_nearby_changes_are_two_regions_each_at_its_own_place(weaker):
     # 12 mm apart, the largest lesion scale's z map joins them into one component; a 25-unit
     # change vanished under half the 60-unit one's peak, two equal ones were one region centred
     # in the unchanged tissue between them.
-    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
+    geometry = GEOMETRY
     shape = (14, 48, 60)
-    image = np.full(shape, 200.0, np.float32) + np.random.default_rng(1).normal(0, 2, shape).astype(
-        np.float32
-    )
+    image = noisy_block(shape, seed=1)
     output = image.copy()
     k, j, i = np.indices(shape)
     centres = {(20, 24): 60.0, (32, 24): weaker}

@@ -7,32 +7,21 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app.analysis.detection import CALIBRATION_FILE, NullCalibration
 from app.core.provenance import Provenance
-from app.core.volume import Geometry, Volume
 from app.io.nifti import save_nifti
 from main import main
+from tests.analysis import compare_pairs
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mr_t1_pseudo_healthy"
 
 
 @pytest.fixture
 def lesion_pair(tmp_path):
-    geometry = Geometry(np.array([20.0, 30.0, -5.0]), np.array([1.0, 1.0, 1.5]), np.diag([-1.0, -1.0, 1.0]))
-    shape = (14, 36, 36)
-    healthy = np.full(shape, 200.0, np.float32) + np.random.default_rng(0).normal(0, 2, shape).astype(
-        np.float32
-    )
-    original = healthy.copy()
-    k, j, i = np.indices(shape)
-    original[(i - 10) ** 2 + (j - 20) ** 2 + ((k - 7) * 1.5) ** 2 <= 4**2] = 320.0
-    original_path = save_nifti(Volume(original, geometry, "MR", name="t1"), tmp_path / "t1.nii.gz")
-    output = Volume(
-        healthy, geometry, "MR", name="healthy", provenance=Provenance("mr-t1-pseudo-healthy", "1.0")
-    )
+    original, output = compare_pairs.lesion_pair(provenance=Provenance("mr-t1-pseudo-healthy", "1.0"))
+    original_path = save_nifti(original, tmp_path / "t1.nii.gz")
     return original_path, save_nifti(output, tmp_path / "healthy.nii.gz")
 
 
