@@ -229,6 +229,11 @@ def run_compare(
     residual_values = None
     source = NO_RESIDUAL
     if reference is not None:
+        if reference.provenance is not None:
+            notes.append(
+                f"the reference is marked synthetic ({reference.provenance.label()}): it is no acquisition,"
+                " so the regions compare one generated image with another, not the output with the truth"
+            )
         reference_difference = difference_maps(reference, synthesized)
         _require_overlap(reference_difference, "the synthesized volume", "the reference")
         base = reference

@@ -206,3 +206,12 @@ def test_a_removed_lesion_above_the_range_keeps_its_own_voxels_as_a_residual_reg
         assert result.region_mask(region).sum() == region.voxel_count, region.kind
         assert np.isfinite(region_means["ensemble SD"])
     assert result.with_threshold(result.settings.threshold).region_mask(result.regions[0]).sum() > 0
+
+
+def test_a_synthetic_reference_is_said_to_be_no_acquisition():
+    original, synthesized = _pair()
+    result = run_compare(original, synthesized, reference=synthesized)  # the output given as the truth
+    assert result.regions == []
+    assert any("the reference is marked synthetic (SYNTHETIC — eraser 1.0)" in note for note in result.notes)
+    truth = Volume(np.full(original.shape_kji, 200.0, np.float32), original.geometry, "MR", name="truth")
+    assert not any("marked synthetic" in note for note in run_compare(original, synthesized, truth).notes)
