@@ -437,10 +437,7 @@ def z_map(
     mask = np.asarray(mask, bool)
     sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
     wants_bins = image is not None and (structure is not None or tissue_offset)
-    bins = StructuralNull.bins(image, spacing_mm_ijk) if wants_bins else None
-    image_range = 1.0  # what the structural null's shares are of (the input's robust range)
-    if wants_bins:
-        image_range = robust_range(np.nan_to_num(np.asarray(image, np.float32), nan=0.0)) or 1.0
+    bins, image_range = StructuralNull.bins(image, spacing_mm_ijk) if wants_bins else (None, 1.0)
     best = np.zeros(values.shape, np.float32)
     resels, null_medians = [], []
     sample = mask.copy()
@@ -512,7 +509,8 @@ class StructuralNull:
     sd: tuple[tuple[float, ...], ...]  # [scale][intensity bin * contrast bins + contrast bin]
 
     @staticmethod
-    def bins(image: np.ndarray, spacing_mm_ijk) -> np.ndarray:
+    def bins(image: np.ndarray, spacing_mm_ijk) -> tuple[np.ndarray, float]:
+        """Each voxel's bin, and the robust range its bins (and the table's shares) are of."""
         values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
         scale = robust_range(values) or 1.0
         low = float(np.percentile(values[:: max(1, values.size // 1_000_000)], 0.5))
@@ -521,7 +519,7 @@ class StructuralNull:
         contrast = ndimage.gaussian_filter(detail, _kernel_sigmas(2.0, spacing_mm_ijk), mode="nearest")
         intensity_bin = np.digitize((level - low) / scale, INTENSITY_EDGES)
         contrast_bin = np.digitize(contrast / scale, CONTRAST_EDGES)
-        return (intensity_bin * (len(CONTRAST_EDGES) + 1) + contrast_bin).astype(np.int16)
+        return (intensity_bin * (len(CONTRAST_EDGES) + 1) + contrast_bin).astype(np.int16), scale
 
     def sd_map(self, scale_index: int, bins: np.ndarray, image_range: float) -> np.ndarray:
         """The SD at each voxel in image units: its bin's share times ``image_range``."""
@@ -539,8 +537,7 @@ class StructuralNull:
         values = np.nan_to_num(np.asarray(residual, dtype=np.float32), nan=0.0)
         mask = tested_mask(image, spacing_mm_ijk, noise_floor_snr)
         sigma = local_noise_sigma(values, spacing_mm_ijk, mask)
-        bins = StructuralNull.bins(image, spacing_mm_ijk)
-        image_range = robust_range(np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)) or 1.0
+        bins, image_range = StructuralNull.bins(image, spacing_mm_ijk)
         count = (len(INTENSITY_EDGES) + 1) * (len(CONTRAST_EDGES) + 1)
         weights = mask.astype(np.float32)
         table = []
@@ -686,7 +683,7 @@ class NullCalibration:
         return cls.from_dict(data)
 
 
-# A calibration file is a few kB (a table of 37 thresholds and a 3 x 42 structure table).
+# A calibration file is a few kB (a table of 63 thresholds and a 3 x 42 structure table).
 MAX_CALIBRATION_BYTES = 1 << 20
 # The measured table runs to CALIBRATION_Z_THRESHOLDS[-1] (30: a generator's healthy residual can
 # still make regions at z 12); a table reaching 2.5 times that was not measured by calibrate_null.
