@@ -58,19 +58,26 @@ app = QtWidgets.QApplication.instance()
 
 
 class FirstPaint(QtCore.QObject):
-    # The demo is on screen once the paint pass that drew its first panel is over: the first
-    # event after a panel's Paint that is not itself a Paint.
-    painting = False
+    # The demo is on screen once the paint pass that drew it is over: the first event after a
+    # Paint of the first image (FirstImageGrid) or of a panel that is not itself a Paint. The
+    # panels (SliceView, interactive) replace the first image: when their paint is over too.
+    painting = None
 
     def eventFilter(self, watched, event):
-        if event.type() == QtCore.QEvent.Type.Paint:
-            if window.session.current is not None and type(watched.parent()).__name__ == "SliceView":
-                self.painting = True
+        if event.type() == QtCore.QEvent.Type.Paint and window.session.current is not None:
+            kind = type(watched).__name__, type(watched.parent()).__name__
+            if "FirstImageGrid" in kind:
+                self.painting = self.painting or "first image"
+            elif "SliceView" in kind:
+                self.painting = "panels"
         elif self.painting:
-            self.painting = False
-            app.removeEventFilter(self)
-            mark("demo on screen")
-            print("PAINTED", time.process_time(), flush=True)
+            painted, self.painting = self.painting, None
+            if not any(name == "demo on screen" for name, _ in phases):
+                mark("demo on screen")
+                print("PAINTED", time.process_time(), flush=True)
+            if painted == "panels":
+                app.removeEventFilter(self)
+                mark("panels on screen")
         return False
 
 
@@ -80,7 +87,7 @@ app.installEventFilter(first_paint)
 
 def poll():
     # The tools built at start (the docks in view) are built after the first image: report when.
-    if any(name == "demo on screen" for name, _ in phases) and window._deferred_build is None:
+    if any(name == "panels on screen" for name, _ in phases) and window._deferred_build is None:
         mark("tools built")
         heavy = [n for n in HEAVY if n in sys.modules]
         print("PHASES", ";".join(f"{n}={t:.3f}" for n, t in phases), "HEAVY", ",".join(heavy) or "-", flush=True)

@@ -20,10 +20,8 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import __version__
+from app.ui.paths import ICON_PATH, LICENSES_PATH
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # sys._MEIPASS in the frozen app
-LICENSES_PATH = REPO_ROOT / "packaging" / "LICENSES.md"
-ICON_PATH = REPO_ROOT / "resources" / "icons" / "synthview.png"
 LGPL_NOTE = (
     "Qt, PySide6 and Shiboken6 are used under the GNU LGPL v3: they are shipped as separate, "
     "unmodified shared libraries in the installation folder and can be replaced by the user. "

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from PySide6 import QtGui, QtWidgets
 
-from app.ui.about_dialog import ICON_PATH
 from app.ui.file_open import install_file_open_handler
 from app.ui.main_window import MainWindow
 from app.ui.notifications import install_exception_hooks
+from app.ui.paths import ICON_PATH
 from app.ui.services import FileServices
 from app.ui.settings import ViewerSettings
 
@@ -163,7 +163,7 @@ def start_interactive_window(
     The loads start before the tools and the window are built: the loading thread's imports
     (pydicom) and the folder's scan run while the window is put together, not after it."""
     create_application([])
-    window = MainWindow(settings, services)
+    window = MainWindow(settings, services, first_image=True)
     if size is not None:
         window.resize(*size)
     if layout:

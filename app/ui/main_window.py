@@ -9,8 +9,10 @@ the application: ``session``, ``open_path``, ``open_volume``, ``show_compare``, 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -19,22 +21,27 @@ from app.core.session import Layout, Session
 from app.core.viewer_state import PRESET_KEYS, ViewerState, presets_for
 from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
-from app.ui.compare_view import CompareView
 from app.ui.device_status import DeviceStatusLabel
 from app.ui.docks import TOOLS, ToolSpec
-from app.ui.layouts import mpr_cells
+from app.ui.first_image import FirstImageGrid
+from app.ui.layouts import mpr_cells, mpr_planes
 from app.ui.loading import (
     LoadTask,
     PreviewTask,
     ScanTask,
 )
 from app.ui.notifications import NotificationArea
-from app.ui.panel_grid import PanelGrid
 from app.ui.services import FileServices
 from app.ui.settings import ViewerSettings
 from app.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog
-from app.ui.slice_view import SliceView
 from app.ui.study_browser import StudyBrowser
+
+if TYPE_CHECKING:  # the panels are pyqtgraph views: imported when the first ones are built
+    from app.ui.compare_view import CompareView
+    from app.ui.panel_grid import PanelGrid
+    from app.ui.slice_view import SliceView
+
+PANEL_MODULE = "app.ui.slice_view"  # imported (with pyqtgraph) once panels were built
 
 TOOL_DOCK_WIDTH_PX = 380  # a tool dock's starting width: the images keep most of the screen
 LAYOUT_KEYS = {"axial": "1", "coronal": "2", "sagittal": "3", "mpr": "4", "2x2": "5", "compare": "6"}
@@ -50,7 +57,11 @@ class MainWindow(QtWidgets.QMainWindow):
         settings: ViewerSettings | None = None,
         services: FileServices | None = None,
         device_probe: list[str] | None = None,
+        first_image: bool = False,
     ) -> None:
+        """``first_image``: the first volume shown is painted at once by a ``FirstImageGrid``
+        while pyqtgraph is imported and the panels are built (the window a person starts;
+        ``panels`` and ``view`` still give the real panels to whoever asks)."""
         super().__init__()
         # How files become volumes, from the entry point (app.cli.file_services): the UI imports no
         # file-format code.
@@ -67,6 +78,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.view_changed.connect(self._rebuild_view)
         self.session.label_display_changed.connect(self._show_label_display)
         self.view: PanelGrid | CompareView | None = None
+        self.paints_first_image = first_image
+        self.first_image: FirstImageGrid | None = None  # on screen until the panels replace it
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
         self._waiting_for_load: list[tuple[str, object]] = []  # (path, run once its loads end)
@@ -137,6 +150,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @property
     def panels(self) -> list[SliceView]:
+        self.finish_first_image()
         return list(self.view.panels) if self.view is not None else []
 
     def add_dock(
@@ -438,6 +452,49 @@ class MainWindow(QtWidgets.QMainWindow):
         current = session.current
         if current is None:
             return
+        if (
+            self.paints_first_image
+            and PANEL_MODULE not in sys.modules
+            and not (session.layout is Layout.COMPARE and session.compare)
+        ):
+            self._show_first_image(current)
+            return
+        self._build_panels()
+
+    def _show_first_image(self, current: Volume) -> None:
+        """Paint ``current`` at once (``FirstImageGrid``); the panels replace it after that paint."""
+        old_view, self.view = self.view, None
+        if old_view is not None:
+            old_view.detach()
+            self._stack.removeWidget(old_view)
+            old_view.deleteLater()
+        grid = FirstImageGrid(self.state, current, mpr_planes(self.session.layout))
+        if self.first_image is not None:
+            self._stack.removeWidget(self.first_image)
+            self.first_image.deleteLater()
+        self.first_image = grid
+        self._stack.addWidget(grid)
+        self._stack.setCurrentWidget(grid)
+        self.setWindowTitle(f"SynthView — {current.name}")
+        # After the paint that put it on screen (a window not shown yet: on the next turn).
+        grid.painted.connect(lambda: QtCore.QTimer.singleShot(0, self, self.finish_first_image))
+        if not self.isVisible():
+            QtCore.QTimer.singleShot(0, self, self.finish_first_image)
+
+    def finish_first_image(self) -> None:
+        """Build the panels now if the first image stands in for them (no-op otherwise)."""
+        if self.first_image is not None:
+            self._build_panels()
+
+    def _build_panels(self) -> None:
+        from app.ui.compare_view import CompareView
+        from app.ui.panel_grid import PanelGrid
+
+        session = self.session
+        current = session.current
+        if current is None:
+            return
+        first_image, self.first_image = self.first_image, None
         old = self.view
         if old is not None:
             old.detach()
@@ -456,21 +513,30 @@ class MainWindow(QtWidgets.QMainWindow):
 
                 widget_3d = make_volume_3d_widget(current, self.state)
             self.view = PanelGrid(self.state, mpr_cells(current, session.layout, widget_3d))
-        if old is not None:
-            self._stack.removeWidget(old)
-            old.deleteLater()
+        for replaced in (old, first_image):
+            if replaced is not None:
+                self._stack.removeWidget(replaced)
+                replaced.deleteLater()
         self._stack.addWidget(self.view)
         self._stack.setCurrentWidget(self.view)
-        for panel in self.panels:
+        for panel in self.view.panels:
             panel.readout_changed.connect(self._show_readout)
-        if self.panels:
-            self.panels[0].setFocus()  # arrow keys work at once
+        if self.view.panels:
+            self.view.panels[0].setFocus()  # arrow keys work at once
         self.setWindowTitle(f"SynthView — {current.name}")
         QtCore.QTimer.singleShot(0, self._reset_zoom)
         self.view_changed.emit()
 
+    def _compare_view(self) -> CompareView | None:
+        """The compare grid when it is what the window shows."""
+        if "app.ui.compare_view" not in sys.modules:
+            return None  # no compare grid was ever built
+        from app.ui.compare_view import CompareView
+
+        return self.view if isinstance(self.view, CompareView) else None
+
     def _show_label_display(self, overlays) -> None:
-        if isinstance(self.view, CompareView):
+        if self._compare_view() is not None:
             self.view.set_label_display(overlays)
 
     def _show_readout(self, text: str) -> None:
@@ -603,7 +669,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.set_display(threshold=None)
 
     def _toggle_flicker(self) -> None:
-        if isinstance(self.view, CompareView):
+        if self._compare_view() is not None:
             self.view.toggle_flicker()
 
     def show_shortcuts(self) -> ShortcutHelpDialog:

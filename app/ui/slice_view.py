@@ -24,7 +24,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.core.display import WindowLevel
 from app.core.events import Event
 from app.core.planes import (
-    PLANE_AXES,
     Plane,
     SliceImage,
     edge_letters,
@@ -32,12 +31,19 @@ from app.core.planes import (
     lps_from_scene,
     scene_from_lps,
     slice_position_mm,
-    slice_position_text,
 )
 from app.core.viewer_state import ViewerState
 from app.core.volume import Volume
 from app.ui.colormaps import lookup_table
 from app.ui.fast_image_item import WindowedImageItem
+from app.ui.panel_text import (
+    LETTER_STYLE,
+    SYNTHETIC_STYLE,
+    TITLE_STRIP_COLOUR,
+    TITLE_TEXT_COLOUR,
+    corner_text,
+    synthetic_labels,
+)
 
 
 class CompareMode(StrEnum):
@@ -187,24 +193,11 @@ def wrap_to_width(text: str, width_px: int, advance) -> list[str]:
     return [line.replace("\u00a0", " ") for line in lines]
 
 
-def _window_number(value: float) -> str:
-    """A window width or level as readers write it: whole numbers from 1000 up (30000, not
-    3e+04, for 15-bit radiographs and scaled MR), four significant digits below."""
-    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
 def _overlay_label(parent: QtWidgets.QWidget, style: str) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(parent)
     label.setStyleSheet(style)
     label.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     return label
-
-
-BLINDED_STUDY_LABEL = "BLINDED STUDY IMAGE — MAY BE SYNTHETIC"
-# The title strip above a panel's image has a backing of its own, the same in every theme: on a
-# light theme's window grey, the light title read at 1.1:1 (WCAG AA asks 4.5:1; this is 15:1).
-TITLE_TEXT_COLOUR = "#e8e8e8"
-TITLE_STRIP_COLOUR = "#15191e"
 
 
 class SliceView(pg.GraphicsView):
@@ -263,9 +256,7 @@ class SliceView(pg.GraphicsView):
             line.setZValue(10)
             self._view_box.addItem(line, ignoreBounds=True)
 
-        # A translucent backing keeps the letters readable over bright images (difference maps).
-        letter_style = "color: #ffd24a; font-weight: bold; font-size: 14px; background: rgba(0, 0, 0, 110); padding: 0 2px;"
-        self._letter_labels = {edge: _overlay_label(self, letter_style) for edge in edge_letters(plane)}
+        self._letter_labels = {edge: _overlay_label(self, LETTER_STYLE) for edge in edge_letters(plane)}
         for edge, letter in edge_letters(plane).items():
             self._letter_labels[edge].setText(letter)
         # The title has a strip of its own above the image, the panel's whole width: never
@@ -278,9 +269,7 @@ class SliceView(pg.GraphicsView):
         # (drawForeground) rather than as a label, whose every change costs another paint.
         self.drawn_position_text = ""
         self.drawn_position_box = QtCore.QRect()
-        self._synthetic_label = _overlay_label(
-            self, "color: white; background: #c0001a; font-weight: bold; padding: 2px 4px;"
-        )
+        self._synthetic_label = _overlay_label(self, SYNTHETIC_STYLE)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.cursor_changed.connect(self._on_cursor_changed)
         state.display_changed.connect(self._on_display_changed)
@@ -336,10 +325,7 @@ class SliceView(pg.GraphicsView):
         shown = [self.volume]
         if self.partner is not None and self.compare_mode in (CompareMode.OVERLAY, CompareMode.CHECKERBOARD):
             shown.append(self.partner)
-        labels = [v.provenance.label() for v in shown if v.provenance is not None]
-        if self.labels_blinded_study_images and any(v.blinded_study_image for v in shown):
-            labels.append(BLINDED_STUDY_LABEL)
-        return labels
+        return synthetic_labels(shown, self.labels_blinded_study_images)
 
     def set_partner(self, partner: Volume | None, mode: CompareMode | str) -> None:
         """Compare this panel's volume with ``partner`` (already on this volume's grid for
@@ -559,17 +545,8 @@ class SliceView(pg.GraphicsView):
 
     def position_text(self) -> str:
         """Bottom-right corner: slice number / count of the drawn volume, position, window."""
-        volume = self.volume
-        normal_in_index = np.abs(volume.geometry.direction.T @ PLANE_AXES[self.plane].normal_lps)
-        axis = int(np.argmax(normal_in_index))  # index axis the plane steps along
-        index = volume.geometry.index_from_lps(self.state.cursor_lps_mm)[axis]
-        count = volume.size_ijk[axis]
-        number = int(np.floor(index + 0.5)) + 1
-        slice_text = f"{number}/{count}" if 1 <= number <= count else f"-/{count}"
         window, _ = self._window_and_table()
-        # Colour is shown as it is: no window.
-        shown = "  RGB" if volume.is_colour else f"  W {_window_number(window.width)} L {_window_number(window.center)}"
-        return f"{slice_text}  {slice_position_text(self.plane, self.state.cursor_lps_mm)}{shown}"
+        return corner_text(self.volume, self.plane, self.state.cursor_lps_mm, window)
 
     def shown_title(self) -> str:
         """The panel's title: what it shows, and the label map drawn over it (derived data)."""
