@@ -18,6 +18,8 @@ from app.plugins.training.tasks import (
     PSEUDO_HEALTHY,
     SUPER_RESOLUTION,
     PairSampler,
+    augment_domain,
+    points_changed_by,
     training_stacks,
 )
 
@@ -244,3 +246,66 @@ def to_plane(mask: np.ndarray, head: Head) -> np.ndarray:
     from app.plugins.training.tasks import PLANES, to_plane_stack
 
     return to_plane_stack(mask, head, PLANES[PSEUDO_HEALTHY])
+
+
+def test_domain_augmentation_changes_input_and_truth_alike_and_blurs():
+    """augment_domain applies one blur/bias/gamma/noise draw to both images of a pair: a lesion-free
+    pair stays an identity pair, a lesioned pair keeps its difference only where the lesion is, and
+    over many draws a sharp edge is sometimes blurred."""
+    rng = np.random.default_rng(0)
+    truth = torch.zeros(8, 1, 32, 32)
+    truth[:, :, :, 16:] = 0.8
+    degraded = truth.clone()
+    degraded[4:, :, 12:20, 4:10] = 0.2  # a bright 'lesion' in the dark half of the last four
+    gen = torch.Generator().manual_seed(0)
+    blurred = 0
+    for _ in range(6):
+        aug_degraded, aug_truth = augment_domain(degraded, truth, rng, gen)
+        assert aug_degraded.shape == truth.shape
+        for i in range(4):
+            assert torch.equal(aug_degraded[i], aug_truth[i])  # identity pairs stay identity pairs
+        far = (aug_degraded[4:] - aug_truth[4:])[:, :, 26:, :].abs().max()
+        assert far < 1e-6  # lesion-free rows far from the lesion: no difference made up
+        edge = aug_truth[:, 0, 5, 14:18]
+        blurred += int(((edge > 0.05) & (edge < 0.75 * edge.max())).any(dim=1).sum())
+    assert blurred > 0
+
+
+def test_look_alike_mining_finds_where_a_model_changes_a_healthy_stack():
+    """points_changed_by: the points where the model's output differs from a healthy input by
+    more than MINED_CHANGE, on the valid slices only."""
+
+    class FillsDarkSpots(torch.nn.Module):
+        def forward(self, x):
+            return torch.where(x < -0.5, x + 0.4, x)  # brightens anything darker than 25 %
+
+    stack = np.full((5, 22, 18), 0.6, np.float32)
+    stack[1, 5:8, 5:8] = 0.1
+    stack[3, 10:12, 2:4] = 0.1
+    points = points_changed_by(FillsDarkSpots(), stack, np.array([1, 2]), np.random.default_rng(0))
+    assert {tuple(p) for p in points} == {(1, r, c) for r in range(5, 8) for c in range(5, 8)}
+
+
+def test_pseudo_healthy_sampler_oversamples_mined_points(toy_head):
+    stacks = training_stacks(PSEUDO_HEALTHY, toy_head, np.random.default_rng(0), copies=2)
+    slice_index = int(stacks.valid_slices[0])
+    stacks.mined_points = [np.array([[slice_index, 20, 20]]) for _ in stacks.identity_stacks]
+    sampler = PairSampler(
+        stacks, crop=16, device=torch.device("cpu"), seed=0, identity_fraction=1.0, mined_share=0.5,
+        domain_augment=True,
+    )
+    degraded, truth = sampler(40)
+    assert torch.equal(degraded, truth)  # all identity crops, augmented alike
+    unaugmented = PairSampler(stacks, crop=16, device=torch.device("cpu"), seed=0, identity_fraction=1.0)
+    assert unaugmented.mined is None and not unaugmented.domain_augment
+
+
+def test_the_named_recipe_changes_only_its_plugin_spec():
+    from app.plugins.training import shipped
+
+    spec = shipped._spec("mr_t1_pseudo_healthy", "ph-v3-domain")
+    assert spec["recipe"] == "ph-v3-domain" and spec["domain_augment"] and spec["identity_fraction"] == 0.5
+    assert "recipe" not in shipped.PLUGINS["mr_t1_pseudo_healthy"]
+    assert shipped._spec("mr_t1_pseudo_healthy", None) == shipped.PLUGINS["mr_t1_pseudo_healthy"]
+    with pytest.raises(SystemExit):
+        shipped._spec("mr_t1_denoise", "ph-v3-domain")

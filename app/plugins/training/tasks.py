@@ -52,6 +52,9 @@ class TrainingStacks:
     # remover is tempted to change (``healthy_lookalikes``): identity crops for ``PairSampler``.
     identity_stacks: list[np.ndarray] | None = None
     identity_points: list[np.ndarray] | None = None
+    # Per identity stack: (n, 3) points where an earlier model CHANGED this healthy stack
+    # (``points_changed_by``): hard negatives, oversampled by ``PairSampler(mined_share=...)``.
+    mined_points: list[np.ndarray] | None = None
 
 
 LOOKALIKE_SIZE = 11  # pixels (1 mm): a spot up to about this wide can pass for a lesion
@@ -74,6 +77,40 @@ def healthy_lookalikes(stack: np.ndarray, valid: np.ndarray, rng: np.random.Gene
     tissue = chosen > 0.02
     edge = tissue & ~ndimage.binary_erosion(tissue, structure=np.ones((1, 3, 3), bool))
     points = np.argwhere(((dark | bright) & tissue) | edge)  # on tissue: never air alone
+    if len(points) > LOOKALIKE_POINTS:
+        points = points[np.sort(rng.choice(len(points), LOOKALIKE_POINTS, replace=False))]
+    points[:, 0] = valid[points[:, 0]]
+    return points
+
+
+MINED_CHANGE = 0.05  # of the 99.5th percentile: a change this large on healthy tissue is mined
+MINED_BLUR_SIGMAS = (0.0, 1.0)  # pixels (1 mm): the stacks as they are and blurred in-plane
+
+
+@torch.no_grad()
+def points_changed_by(
+    model: torch.nn.Module, stack: np.ndarray, valid: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """(n, 3) slice,row,col points of a lesion-free (0..1) stack where ``model`` (an earlier
+    pseudo-healthy generator, network range) changes the image by more than ``MINED_CHANGE``,
+    on the ``valid`` slices, with the stack as it is and blurred in-plane (``MINED_BLUR_SIGMAS``:
+    a smoother head, like an average template, has blurrier dark spots); at most
+    ``LOOKALIKE_POINTS``, drawn by ``rng``. Look-alike mining: the healthy spots the model takes
+    for lesions become identity crops."""
+    from scipy import ndimage
+
+    found = np.zeros((len(valid),) + stack.shape[1:], bool)
+    for sigma in MINED_BLUR_SIGMAS:
+        for row, index in enumerate(valid):
+            image = np.asarray(stack[index], np.float32)
+            if sigma:
+                image = ndimage.gaussian_filter(image, sigma)
+            rows, cols = image.shape
+            padded = np.pad(image, ((0, -rows % 4), (0, -cols % 4)), mode="reflect")
+            net = torch.from_numpy(np.clip(padded, 0.0, 1.0) * 2.0 - 1.0)[None, None]
+            change = (model(net) - net)[0, 0, :rows, :cols].numpy() / 2.0
+            found[row] |= np.abs(change) > MINED_CHANGE
+    points = np.argwhere(found)
     if len(points) > LOOKALIKE_POINTS:
         points = points[np.sort(rng.choice(len(points), LOOKALIKE_POINTS, replace=False))]
     points[:, 0] = valid[points[:, 0]]
@@ -151,8 +188,16 @@ class PairSampler:
         empty_fraction: float = 0.0,
         clean_fraction: float = 0.0,
         identity_fraction: float = 0.0,
+        mined_share: float = 0.0,
+        domain_augment: bool = False,
     ) -> None:
         self.gain_range = gain_range
+        # Pseudo-healthy look-alike mining: this share of the identity crops is centred on the
+        # points an earlier model changed (``TrainingStacks.mined_points``), a third of the
+        # rest on the look-alikes. ``domain_augment``: ``augment_domain`` on every pair.
+        self.mined = stacks.mined_points if mined_share > 0.0 else None
+        self.mined_share = mined_share
+        self.domain_augment = domain_augment
         # Pseudo-healthy: a share of every batch from the lesion-free stacks (target = input), two
         # thirds of them centred on healthy look-alikes (ventricles, sulci, vessels, the head's edge), so
         # the generator learns to leave healthy anatomy alone, not only to remove lesions.
@@ -207,7 +252,17 @@ class PairSampler:
                 stack_index = int(self.rng.integers(len(self.identity)))
                 source = target = self.identity[stack_index]
                 points = self.identity_points[stack_index] if self.identity_points else None
-                if points is not None and len(points) and self.rng.random() < 2 / 3:
+                if self.mined is not None:
+                    draw, mined = self.rng.random(), self.mined[stack_index]
+                    if len(mined) and draw < self.mined_share:
+                        points = mined
+                    elif draw > self.mined_share + (1 - self.mined_share) * 2 / 3:
+                        points = None
+                    if points is not None and len(points):
+                        slice_index, *centre = points[self.rng.integers(len(points))]
+                    else:
+                        slice_index = int(self.rng.choice(self.valid))
+                elif points is not None and len(points) and self.rng.random() < 2 / 3:
                     slice_index, *centre = points[self.rng.integers(len(points))]
                 else:
                     slice_index = int(self.rng.choice(self.valid))
@@ -226,6 +281,8 @@ class PairSampler:
             pairs.append(self._crop(source, target, slice_index, centre))
         degraded_batch = torch.stack([p[0] for p in pairs])[:, None]
         truth_batch = torch.stack([p[1] for p in pairs])[:, None]
+        if self.domain_augment:
+            degraded_batch, truth_batch = augment_domain(degraded_batch, truth_batch, self.rng, self.torch_gen)
         if self.noise_sigma is not None:
             low, high = self.noise_sigma
             sigma = low + (high - low) * torch.rand(
@@ -240,6 +297,53 @@ class PairSampler:
             imag = sigma * torch.randn(degraded_batch.shape, device=self.device, generator=self.torch_gen)
             degraded_batch = torch.sqrt(real * real + imag * imag)
         return _to_network(degraded_batch), _to_network(truth_batch)
+
+
+DOMAIN_BLUR_SIGMA = (0.0, 1.5)  # pixels (1 mm), Gaussian, in-plane
+DOMAIN_BIAS = 0.1  # largest linear/bilinear coefficient of the log bias field over a crop
+DOMAIN_GAMMA = 0.2  # |log gamma| at most
+DOMAIN_NOISE = 0.015  # largest Gaussian SD added (of the 99.5th percentile)
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(int(np.ceil(3 * sigma)), 1)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=images.dtype) / sigma) ** 2)
+    taps = (taps / taps.sum()).to(images.device)
+    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="reflect")
+    out = torch.nn.functional.conv2d(padded, taps.view(1, 1, 1, -1))
+    return torch.nn.functional.conv2d(out, taps.view(1, 1, -1, 1))
+
+
+def augment_domain(
+    degraded: torch.Tensor, truth: torch.Tensor, rng: np.random.Generator, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random change of acquisition/averaging applied to each (input, truth) pair,
+    (B, 1, H, W) in 0..1 units, toward a smoother, lower-noise average head like MNI152: in-plane
+    Gaussian blur (``DOMAIN_BLUR_SIGMA``, 3 pairs in 4), a smooth multiplicative bias field (1 in 2),
+    a gamma (1 in 2) and additive Gaussian noise (1 in 4; the same noise in both, so the target is
+    still the input wherever there was no lesion). Lesion and healthy crops alike: blurry dark spots in
+    healthy tissue are identity pairs, and a blurred lesion is still to be removed."""
+    out_degraded, out_truth = [], []
+    rows, cols = degraded.shape[-2:]
+    y = torch.linspace(-1.0, 1.0, rows, device=degraded.device)[:, None]
+    x = torch.linspace(-1.0, 1.0, cols, device=degraded.device)[None, :]
+    for index in range(degraded.shape[0]):
+        pair = torch.stack([degraded[index], truth[index]])  # (2, 1, H, W)
+        if rng.random() < 0.75:
+            sigma = float(rng.uniform(*DOMAIN_BLUR_SIGMA))
+            if sigma > 0.05:
+                pair = _gaussian_blur(pair, sigma)
+        if rng.random() < 0.5:
+            a, b, c = rng.uniform(-DOMAIN_BIAS, DOMAIN_BIAS, 3)
+            pair = pair * torch.exp(float(a) * x + float(b) * y + float(c) * x * y)
+        if rng.random() < 0.5:
+            pair = pair.clamp(min=0.0) ** float(np.exp(rng.uniform(-DOMAIN_GAMMA, DOMAIN_GAMMA)))
+        if rng.random() < 0.25:
+            sd = float(rng.uniform(0.0, DOMAIN_NOISE))
+            pair = pair + sd * torch.randn(pair.shape[1:], device=pair.device, generator=generator)
+        out_degraded.append(pair[0])
+        out_truth.append(pair[1])
+    return torch.stack(out_degraded), torch.stack(out_truth)
 
 
 def _to_network(unit: torch.Tensor) -> torch.Tensor:
