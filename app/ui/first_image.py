@@ -14,6 +14,9 @@ come); the compare grid is never drawn by it.
 
 from __future__ import annotations
 
+import importlib
+import threading
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -171,3 +174,27 @@ class FirstImageGrid(QtWidgets.QWidget):
             painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 
+
+
+PANEL_MODULES = ("app.ui.slice_view", "app.ui.panel_grid", "app.ui.compare_view")  # and pyqtgraph
+
+
+class PanelImport(QtCore.QObject):
+    """Imports the panels' modules (pyqtgraph) in a thread; ``done`` arrives on the UI thread
+    (also after a failed import: the panels' build imports them again and reports the error)."""
+
+    done = QtCore.Signal()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="import panels", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for name in PANEL_MODULES:
+                importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S110 - reported by the build on the UI thread
+            pass
+        try:
+            self.done.emit()  # queued to the UI thread: this object lives there
+        except RuntimeError:  # the window (its parent) closed meanwhile
+            pass

@@ -23,7 +23,7 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.device_status import DeviceStatusLabel
 from app.ui.docks import TOOLS, ToolSpec
-from app.ui.first_image import FirstImageGrid
+from app.ui.first_image import FirstImageGrid, PanelImport
 from app.ui.layouts import mpr_cells, mpr_planes
 from app.ui.loading import (
     LoadTask,
@@ -476,10 +476,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stack.addWidget(grid)
         self._stack.setCurrentWidget(grid)
         self.setWindowTitle(f"SynthView — {current.name}")
-        # After the paint that put it on screen (a window not shown yet: on the next turn).
-        grid.painted.connect(lambda: QtCore.QTimer.singleShot(0, self, self.finish_first_image))
-        if not self.isVisible():
-            QtCore.QTimer.singleShot(0, self, self.finish_first_image)
+        # After the paint that put it on screen (a window not shown yet: at once), the panels'
+        # modules are imported in a thread: pyqtgraph's import (0.13 s here) would hold the UI
+        # thread, which stays free to repaint and resize; the panels are built when it is done.
+        if self.isVisible():
+            grid.painted.connect(self._import_panels, QtCore.Qt.ConnectionType.SingleShotConnection)
+        else:
+            self._import_panels()
+
+    def _import_panels(self) -> None:
+        if getattr(self, "_panel_import", None) is None:
+            self._panel_import = PanelImport(self)
+            self._panel_import.done.connect(self.finish_first_image)
+            self._panel_import.start()
 
     def finish_first_image(self) -> None:
         """Build the panels now if the first image stands in for them (no-op otherwise)."""

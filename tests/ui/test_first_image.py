@@ -108,3 +108,24 @@ def test_two_by_two_leaves_the_3d_cell_dark(started_window, phantom):
 def test_a_window_not_started_by_a_person_builds_its_panels_at_once(main_window, phantom):
     main_window.open_volume(phantom)  # tests, 'view --screenshot': no first image
     assert main_window.first_image is None and len(main_window.panels) == 3
+
+
+def test_the_panels_modules_are_imported_off_the_ui_thread(started_window, phantom, qtbot, tmp_path, monkeypatch):
+    # A panel module whose import takes 0.6 s (pyqtgraph's takes 0.13 s here): the UI thread
+    # keeps turning meanwhile (a 20 ms timer ticks), with the first image on screen.
+    from PySide6 import QtCore
+
+    from app.ui import first_image
+
+    (tmp_path / "slow_panel_module.py").write_text("import time\ntime.sleep(0.6)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(first_image, "PANEL_MODULES", ("slow_panel_module", *first_image.PANEL_MODULES))
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: ticks.append(window.first_image is not None))
+    window = started_window
+    window.open_volume(phantom)
+    timer.start(20)
+    qtbot.waitUntil(lambda: window.view is not None, timeout=5000)
+    timer.stop()
+    assert sum(ticks) >= 10  # >= 0.2 s of ticks while the first image stood in
