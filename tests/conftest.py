@@ -15,6 +15,9 @@ import pytest
 # The de-identification secret (app.io.pseudonym_uids) of a test run never goes into the user's
 # own configuration folder.
 os.environ.setdefault("SYNTHVIEW_CONFIG_DIR", tempfile.mkdtemp(prefix="synthview-test-config-"))
+# Nor do decoded series (patient images) go into the user's cache folder: the cache is off in
+# tests (and in the processes they start) unless a test turns it on with a folder of its own.
+os.environ["SYNTHVIEW_CACHE_DIR"] = "off"
 
 
 @pytest.fixture(scope="session")

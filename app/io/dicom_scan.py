@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import warnings as py_warnings
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from app.core.provenance import Provenance
 from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
 from app.core.tilt import plan_tilt_correction, stack_tilt_deg
 from app.io import dicom_checks
+from app.io.candidate_files import iter_candidate_files
 from app.io.dicom_header import read_explicit_le_header
 from app.io.dicom_marking import SyntheticMarking, read_marking, series_marking
 from app.io.dicom_provenance import TAGS as PROVENANCE_TAGS
@@ -125,20 +125,6 @@ class _Header:
     dataset: pydicom.Dataset
     pixel_offset: int
     transfer_syntax_uid: str
-
-
-def iter_candidate_files(path: Path, recursive: bool = True) -> Iterable[Path]:
-    """Every regular file under ``path`` (recursively unless told, sorted), skipping hidden files."""
-    if path.is_file():
-        yield path
-        return
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-        for name in sorted(files):
-            candidate = Path(root) / name
-            # Regular files only: opening a FIFO or a device would block the scan.
-            if not name.startswith(".") and candidate.is_file():
-                yield candidate
 
 
 def dicomdir_files(dicomdir_path: Path) -> tuple[list[Path], list[SkippedFile]]:

@@ -1,0 +1,619 @@
+"""A cache of decoded series: reopening a study the viewer has already loaded reads one ``.npy``
+array and a JSON record instead of scanning, decoding (JPEG 2000, RLE...) and importing pydicom
+or nibabel.
+
+PHI AT REST: every entry holds a patient's pixels and header values (names, IDs, dates). The
+cache folder is created private to the user (0700); entry names are hashes (nothing of the
+patient in a file name); ``SYNTHVIEW_CACHE_DIR=off`` turns the cache off and
+``python main.py cache --clear`` empties it.
+
+An entry is keyed by what was asked for (the path as given, the working folder when that path is
+relative, the resolved path, the series UID) and recorded with the (name, size, mtime_ns) of every
+file the load reads, as ``app.io.loader`` reads them: a folder, every file ``scan_path`` considers;
+a DICOM file with a series UID, the files beside it (``scan_beside``); a DICOM file alone, that
+file; a NIfTI, the file and its JSON sidecar (or that there is none); plus ``CACHE_VERSION``
+(the format, the application's version and a digest of the loader's source). Any difference is
+a miss, and the stale entry goes. That check is stats only (milliseconds); ``verify`` rehashes
+the source files (and the stored array) against the SHA-256 digests recorded at ``put``, for a
+caller to run in the background after a hit was shown: an edit that kept size and mtime is
+caught there.
+
+No pickle: arrays through ``numpy.lib.format`` with ``allow_pickle=False``, everything else as
+JSON in a tagged form that rebuilds only the dataclasses and enums listed in ``_TYPES``. An
+entry that is truncated, garbled, of another key, or holds an object array is a miss and is
+removed; ``get`` never raises for what is in the folder. Writes are atomic (a partial folder
+renamed into place: a kill mid-write leaves nothing ``get`` accepts); the folder is kept under
+``max_bytes``, least recently used entries evicted first. A folder that cannot be written turns
+the cache off for the process with one line on stderr: loads go on as without it.
+
+Importing this module imports neither pydicom nor nibabel (only numpy and ``app.core``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import math
+import os
+import secrets
+import shutil
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import app
+from app.core.label_map import LabelCode, LabelEntry, LabelMapProvenance
+from app.core.provenance import Provenance
+from app.core.quantity_map import MapKind, QuantityMap
+from app.core.study import FrameRef, ScanResult, SeriesInfo, SkippedFile, StudyInfo
+from app.core.tilt import TiltCorrectionRecord
+from app.core.volume import Geometry, Volume
+from app.io.atomic import atomic_folder, remove_stale_partials
+from app.io.candidate_files import iter_candidate_files
+from app.io.nifti import is_nifti_path, sidecar_path  # nibabel is imported by its loader only
+
+FORMAT_VERSION = 1  # bump when the entry layout changes
+DEFAULT_MAX_BYTES = 4 * 1024**3
+ENV_VARIABLE = "SYNTHVIEW_CACHE_DIR"  # a folder, or "off"
+_META = "entry.json"
+_MAX_META_BYTES = 256 * 1024**2  # a scan of ~500 000 frames; anything larger is not ours
+_ARRAY_KINDS = "biuf"  # bool, integers, floats: what a loader returns (never objects, strings)
+_CHUNK = 4 * 1024**2
+# The dataclasses and enums an entry may hold, by name: nothing else is ever constructed.
+_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        Provenance,
+        LabelMapProvenance,
+        LabelEntry,
+        LabelCode,
+        QuantityMap,
+        MapKind,
+        TiltCorrectionRecord,
+        FrameRef,
+        SeriesInfo,
+        StudyInfo,
+        SkippedFile,
+        ScanResult,
+    )
+}
+
+
+class _NotCacheable(ValueError):
+    """A value the JSON form cannot hold exactly (the volume is then not cached)."""
+
+
+class _BadEntry(ValueError):
+    """What is in the cache folder is not an entry this code wrote for this key."""
+
+
+def default_cache_dir() -> Path | None:
+    """``SYNTHVIEW_CACHE_DIR`` ("off": None), else the platform's user cache folder +
+    SynthView/decoded (XDG_CACHE_HOME or ~/.cache, %LOCALAPPDATA%, ~/Library/Caches)."""
+    configured = os.environ.get(ENV_VARIABLE, "").strip()
+    if configured.lower() in ("off", "0", "none", "false"):
+        return None
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "SynthView" / "decoded"
+
+
+_version_lock = threading.Lock()
+_version: str | None = None
+
+
+def cache_version() -> str:
+    """The format, the application's version and a digest of the source of the packages a load
+    runs through (app.io, app.core): a changed loader never serves what the old one decoded."""
+    global _version
+    with _version_lock:
+        if _version is None:
+            digest = hashlib.sha256()
+            root = Path(app.__file__).parent
+            for package in ("io", "core"):
+                for source in sorted((root / package).glob("*.py")):
+                    try:
+                        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+                    except OSError:
+                        digest.update(source.name.encode() + b"\0unreadable")
+            _version = f"{FORMAT_VERSION}:{app.__version__}:{digest.hexdigest()[:16]}"
+        return _version
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What an entry was made from: the request and a stats snapshot of the files it read."""
+
+    kind: str  # "volume" or "scan"
+    path: str  # as given
+    cwd: str  # the working folder when ``path`` is relative ("" otherwise): a load's paths keep it
+    resolved: str
+    series_uid: str
+    version: str
+    files: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns); (path, -1, -1): absent
+
+    @property
+    def entry_name(self) -> str:
+        """The entry's folder name: a hash of the request only, so that a newer load of the same
+        request replaces the stale entry rather than leaving it to eviction."""
+        request = json.dumps([self.kind, self.path, self.cwd, self.resolved, self.series_uid])
+        return hashlib.sha256(request.encode()).hexdigest()[:40]
+
+    def to_json(self) -> list:
+        return [self.kind, self.path, self.cwd, self.resolved, self.series_uid, self.version,
+                [list(entry) for entry in self.files]]  # fmt: skip
+
+
+def _folder_files(folder: Path, recursive: bool) -> list[Path]:
+    """What ``app.io.dicom_scan.scan(folder, recursive)`` reads. With a DICOMDIR it reads the
+    files the DICOMDIR lists, anywhere below: then every file below, hidden ones too."""
+    if (folder / "DICOMDIR").is_file():
+        return sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
+    return list(iter_candidate_files(folder, recursive))
+
+
+def source_files(path: str | Path, series_uid: str | None = None, kind: str = "volume") -> list[Path] | None:
+    """The files a load (``kind="volume"``: ``app.io.loader.load_volume(path, series_uid)``) or a
+    window's scan (``kind="scan"``: ``scan_beside(path)``) reads; None: nothing to cache."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_files(path, recursive=True)
+    if not path.is_file():
+        return None
+    if is_nifti_path(path):
+        return [path, sidecar_path(path)] if kind == "volume" else None
+    beside = series_uid if kind == "volume" else True
+    if beside and path.name.upper() != "DICOMDIR":
+        return _folder_files(path.parent, recursive=False)
+    return [path]
+
+
+def _stat(path: Path) -> tuple[str, int, int]:
+    try:
+        status = path.stat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), int(status.st_size), int(status.st_mtime_ns))
+
+
+def make_key(path: str | Path, series_uid: str | None = None, kind: str = "volume") -> CacheKey | None:
+    """The key of a request as the files stand now (stats only); None when it is not cacheable."""
+    files = source_files(path, series_uid, kind)
+    if files is None:
+        return None
+    given = str(path)
+    return CacheKey(
+        kind=kind,
+        path=given,
+        cwd="" if os.path.isabs(given) else os.getcwd(),
+        resolved=str(Path(path).resolve()),
+        series_uid=series_uid or "",
+        version=cache_version(),
+        files=tuple(_stat(file) for file in files),
+    )
+
+
+def files_digest(key: CacheKey) -> str:
+    """SHA-256 over the names and bytes of the key's files (an absent file hashes as absent)."""
+    digest = hashlib.sha256()
+    for name, _, _ in key.files:
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            with open(name, "rb") as handle:
+                while block := handle.read(_CHUNK):
+                    digest.update(block)
+            digest.update(b"\0end\0")
+        except OSError:
+            digest.update(b"\0absent\0")
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# ----- the tagged JSON form -------------------------------------------------------------------
+def _encode(value):
+    """A JSON value that ``_decode`` turns back into ``value`` exactly (types included)."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"f": repr(value)}
+    if kind is list:
+        return {"l": [_encode(item) for item in value]}
+    if kind is tuple:
+        return {"t": [_encode(item) for item in value]}
+    if kind is dict:
+        return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    name = kind.__name__
+    if _TYPES.get(name) is kind:
+        if isinstance(value, enum.Enum):
+            return {"e": name, "v": _encode(value.value)}
+        fields = dataclasses.fields(value)
+        if any(not field.init for field in fields):
+            raise _NotCacheable(f"{name} has fields its constructor does not take")
+        return {"c": name, "v": {field.name: _encode(getattr(value, field.name)) for field in fields}}
+    raise _NotCacheable(f"a {kind.__module__}.{kind.__qualname__} cannot be cached")
+
+
+def _decode(value):
+    if value is None or type(value) in (bool, int, str, float):
+        return value
+    if type(value) is not dict or len(value) not in (1, 2):
+        raise _BadEntry("not a tagged value")
+    if "f" in value and len(value) == 1:
+        number = float(value["f"])
+        if math.isfinite(number):
+            raise _BadEntry("a finite number stored as non-finite")
+        return number
+    if "l" in value and len(value) == 1:
+        return [_decode(item) for item in _list(value["l"])]
+    if "t" in value and len(value) == 1:
+        return tuple(_decode(item) for item in _list(value["t"]))
+    if "d" in value and len(value) == 1:
+        pairs = [_list(pair) for pair in _list(value["d"])]
+        if any(len(pair) != 2 for pair in pairs):
+            raise _BadEntry("a dict item is not a pair")
+        return {_hashable(_decode(k)): _decode(v) for k, v in pairs}
+    if "e" in value and "v" in value:
+        cls = _TYPES.get(value["e"]) if isinstance(value["e"], str) else None
+        if cls is None or not issubclass(cls, enum.Enum):
+            raise _BadEntry(f"unknown enum {value['e']!r}")
+        return cls(_decode(value["v"]))
+    if "c" in value and "v" in value:
+        cls = _TYPES.get(value["c"]) if isinstance(value["c"], str) else None
+        if cls is None or not dataclasses.is_dataclass(cls) or type(value["v"]) is not dict:
+            raise _BadEntry(f"unknown record {value['c']!r}")
+        names = {field.name for field in dataclasses.fields(cls)}
+        if set(value["v"]) != names:
+            raise _BadEntry(f"{value['c']} fields differ")
+        return cls(**{name: _decode(item) for name, item in value["v"].items()})
+    raise _BadEntry("unknown tag")
+
+
+def _list(value) -> list:
+    if type(value) is not list:
+        raise _BadEntry("a list was expected")
+    return value
+
+
+def _hashable(key):
+    hash(key)  # TypeError for a list or dict key: caught as a bad entry
+    return key
+
+
+_VOLUME_FIELDS = tuple(field.name for field in dataclasses.fields(Volume))
+_PLAIN_FIELDS = tuple(name for name in _VOLUME_FIELDS if name not in ("voxels", "geometry"))
+
+
+def _geometry_json(geometry: Geometry) -> dict:
+    return {
+        "origin_lps_mm": [float(v) for v in geometry.origin_lps_mm],
+        "spacing_mm": [float(v) for v in geometry.spacing_mm],
+        "direction": [[float(v) for v in row] for row in geometry.direction],
+    }
+
+
+def _geometry_from(record) -> Geometry:
+    if type(record) is not dict or set(record) != {"origin_lps_mm", "spacing_mm", "direction"}:
+        raise _BadEntry("geometry")
+    arrays = {}
+    for name, shape in (("origin_lps_mm", (3,)), ("spacing_mm", (3,)), ("direction", (3, 3))):
+        array = np.array(record[name], dtype=np.float64)
+        if array.shape != shape:
+            raise _BadEntry(f"geometry {name} has shape {array.shape}")
+        arrays[name] = array
+    return Geometry(**arrays)
+
+
+class _HashingWriter:
+    """A file object for ``numpy.lib.format.write_array`` that hashes what it writes."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+
+def _read_array(path: Path, dtype: str, shape: tuple[int, ...], fortran: bool) -> np.ndarray:
+    """The array in ``path``, checked against what the entry's JSON says before any data is read
+    (a hostile header cannot make it allocate more than the file holds)."""
+    expected = np.dtype(dtype)
+    if expected.kind not in _ARRAY_KINDS or expected.hasobject or expected.fields is not None:
+        raise _BadEntry(f"dtype {dtype} is not a voxel type")
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise _BadEntry(f"npy version {version}")
+        found_shape, found_fortran, found_dtype = header
+        if tuple(found_shape) != shape or bool(found_fortran) != fortran or found_dtype != expected:
+            raise _BadEntry("the array's header does not match the entry")
+        data_bytes = int(np.prod(shape, dtype=np.int64)) * expected.itemsize
+        if os.fstat(handle.fileno()).st_size - handle.tell() != data_bytes:
+            raise _BadEntry("the array file is truncated or padded")
+        handle.seek(0)
+        array = np.lib.format.read_array(handle, allow_pickle=False)
+    if array.dtype != expected or array.shape != shape:
+        raise _BadEntry("the array read differs from its header")
+    return array
+
+
+class DecodedCache:
+    """Decoded volumes (and the scans listing them) on disk, keyed by their source files' stats.
+
+    ``get``/``get_scan`` answer None for any miss (absent, stale, damaged: the entry is removed);
+    ``put``/``put_scan`` return whether the entry was stored. Thread-safe within one process;
+    several processes may share a folder (every write is a rename).
+    """
+
+    def __init__(self, folder: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.folder = Path(folder)
+        self.max_bytes = int(max_bytes)
+        self.enabled = True  # False once the folder proved unwritable (one line said why)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedCache | None:
+        """The user's cache (``default_cache_dir``); None when turned off."""
+        folder = default_cache_dir()
+        return None if folder is None else cls(folder, max_bytes)
+
+    # ----- reading -------------------------------------------------------------------------
+    def get(self, path: str | Path, series_uid: str | None = None) -> Volume | None:
+        """The volume ``load_volume(path, series_uid)`` would return, if cached and current."""
+        entry = self._current_entry(make_key(path, series_uid, "volume"))
+        if entry is None:
+            return None
+        folder, meta = entry
+        try:
+            return self._volume_from(folder, meta)
+        except Exception:  # noqa: BLE001 - whatever is wrong with an entry, it is a miss
+            self._discard(folder)
+            return None
+
+    def get_scan(self, path: str | Path) -> ScanResult | None:
+        """What ``scan_beside(path)`` would return, if cached and current."""
+        entry = self._current_entry(make_key(path, None, "scan"))
+        if entry is None:
+            return None
+        folder, meta = entry
+        try:
+            result = _decode(meta["scan"])
+            if type(result) is not ScanResult:
+                raise _BadEntry("not a scan")
+            return result
+        except Exception:  # noqa: BLE001 - a miss
+            self._discard(folder)
+            return None
+
+    def verify(self, path: str | Path, series_uid: str | None = None) -> bool:
+        """Whether the cached volume still matches its source files byte for byte (and its stored
+        array is the one written): rehashes everything, for a background thread after a hit.
+        False removes the entry, and the scan entry of ``path``, which the same files made."""
+        key = make_key(path, series_uid, "volume")
+        entry = self._current_entry(key)
+        if entry is None:
+            return False
+        folder, meta = entry
+        try:
+            array_file = folder / meta["voxels"]["file"]
+            good = meta.get("files_sha256") == files_digest(key)
+            good = good and meta.get("voxels_sha256") == _file_sha256(array_file)
+        except Exception:  # noqa: BLE001 - an unreadable entry is no proof
+            good = False
+        if not good:
+            self._discard(folder)
+            scan_key = make_key(path, None, "scan")
+            if scan_key is not None:
+                self._discard(self.folder / scan_key.entry_name)
+        return good
+
+    def _current_entry(self, key: CacheKey | None) -> tuple[Path, dict] | None:
+        """The entry folder and its record when it was written for exactly ``key``."""
+        if key is None or not self.enabled:
+            return None
+        folder = self.folder / key.entry_name
+        meta_path = folder / _META
+        try:
+            if meta_path.stat().st_size > _MAX_META_BYTES:
+                raise _BadEntry("record too large")
+            meta = json.loads(meta_path.read_bytes())
+            if type(meta) is not dict or meta.get("format") != FORMAT_VERSION:
+                raise _BadEntry("not an entry of this format")
+            if meta.get("key") != key.to_json():
+                raise _BadEntry("another key, or the files changed")
+        except FileNotFoundError:
+            if folder.exists() or folder.is_symlink():
+                self._discard(folder)  # a folder with no record is no entry
+            return None
+        except Exception:  # noqa: BLE001 - garbled, foreign, stale: a miss
+            self._discard(folder)
+            return None
+        try:
+            os.utime(meta_path)  # the least recently used entries are evicted first
+        except OSError:
+            pass
+        return folder, meta
+
+    def _volume_from(self, folder: Path, meta: dict) -> Volume:
+        voxels_record = meta["voxels"]
+        name = voxels_record["file"]
+        if type(name) is not str or not name.startswith("voxels-") or "/" in name or "\\" in name:
+            raise _BadEntry("array file name")
+        shape = tuple(int(n) for n in _list(voxels_record["shape"]))
+        voxels = _read_array(folder / name, voxels_record["dtype"], shape, bool(voxels_record["fortran"]))
+        fields = meta["fields"]
+        if type(fields) is not dict or set(fields) != set(_PLAIN_FIELDS):
+            raise _BadEntry("volume fields differ")
+        values = {field: _decode(fields[field]) for field in _PLAIN_FIELDS}
+        return Volume(voxels=voxels, geometry=_geometry_from(meta["geometry"]), **values)
+
+    # ----- writing -------------------------------------------------------------------------
+    def key(self, path: str | Path, series_uid: str | None = None) -> CacheKey | None:
+        """A volume request's key now: take it before a load and hand it to ``put``, so that
+        files changed during the load are not cached under their new stats."""
+        return make_key(path, series_uid, "volume")
+
+    def put(
+        self, path: str | Path, series_uid: str | None, volume: Volume, key: CacheKey | None = None
+    ) -> bool:
+        """Store ``volume`` as what ``load_volume(path, series_uid)`` returns. ``key`` (from
+        ``key`` before the load): stored only if the files have not changed since."""
+        current = make_key(path, series_uid, "volume")
+        if current is None or not self.enabled or (key is not None and key != current):
+            return False
+        voxels = volume.voxels
+        if not isinstance(voxels, np.ndarray) or voxels.dtype.kind not in _ARRAY_KINDS:
+            return False
+        if voxels.nbytes > self.max_bytes:
+            return False
+        try:
+            fields = {name: _encode(getattr(volume, name)) for name in _PLAIN_FIELDS}
+        except _NotCacheable:
+            return False
+        fortran = bool(voxels.flags.f_contiguous and not voxels.flags.c_contiguous)
+        meta = {
+            "format": FORMAT_VERSION,
+            "key": current.to_json(),
+            "files_sha256": files_digest(current),
+            "geometry": _geometry_json(volume.geometry),
+            "fields": fields,
+            "voxels": {
+                "file": f"voxels-{secrets.token_hex(8)}.npy",
+                "dtype": voxels.dtype.str,
+                "shape": list(voxels.shape),
+                "fortran": fortran,
+            },
+        }
+        return self._write(current, meta, voxels)
+
+    def put_scan(self, path: str | Path, result: ScanResult, key: CacheKey | None = None) -> bool:
+        """Store what ``scan_beside(path)`` returned (``key``: as for ``put``)."""
+        current = make_key(path, None, "scan")
+        if current is None or not self.enabled or (key is not None and key != current):
+            return False
+        try:
+            meta = {"format": FORMAT_VERSION, "key": current.to_json(), "scan": _encode(result)}
+        except _NotCacheable:
+            return False
+        return self._write(current, meta, None)
+
+    def scan_key(self, path: str | Path) -> CacheKey | None:
+        """A scan request's key now (see ``key``)."""
+        return make_key(path, None, "scan")
+
+    def _write(self, key: CacheKey, meta: dict, voxels: np.ndarray | None) -> bool:
+        text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
+        size = len(text) + (voxels.nbytes if voxels is not None else 0)
+        with self._lock:
+            try:
+                self._make_folder()
+                self._evict(size, keep=key.entry_name)
+                with atomic_folder(self.folder / key.entry_name, replace=True) as partial:
+                    if voxels is not None:
+                        with open(partial / meta["voxels"]["file"], "wb") as handle:
+                            writer = _HashingWriter(handle)
+                            np.lib.format.write_array(writer, voxels, allow_pickle=False)
+                        meta["voxels_sha256"] = writer.digest.hexdigest()
+                        text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
+                    (partial / _META).write_text(text, encoding="utf-8")
+            except OSError as error:
+                self._turn_off(error)
+                return False
+        return True
+
+    def _make_folder(self) -> None:
+        if not self.folder.is_dir():
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, exist_ok=True)  # patient images: private to the user
+
+    def _turn_off(self, error: OSError) -> None:
+        if self.enabled:
+            self.enabled = False
+            reason = error.strerror or type(error).__name__
+            print(f"SynthView: decoded-series cache off for this session: cannot write {self.folder} ({reason})",
+                  file=sys.stderr)  # fmt: skip
+
+    # ----- size --------------------------------------------------------------------------
+    def entries(self) -> list[tuple[Path, int, float]]:
+        """(folder, bytes, last used) of every entry, and nothing else in the cache folder."""
+        found = []
+        try:
+            children = list(self.folder.iterdir())
+        except OSError:
+            return found
+        for child in children:
+            if child.name.startswith(".") or not child.is_dir() or child.is_symlink():
+                continue
+            try:
+                files = [item.stat() for item in child.iterdir()]
+                used = (child / _META).stat().st_mtime
+            except OSError:
+                files, used = [], 0.0
+            found.append((child, sum(status.st_size for status in files), used))
+        return found
+
+    def total_bytes(self) -> int:
+        return sum(size for _, size, _ in self.entries())
+
+    def _evict(self, incoming: int, keep: str) -> None:
+        """Remove least recently used entries until ``incoming`` more bytes fit; leftovers of
+        killed writes go too."""
+        for child in self.folder.iterdir():
+            if child.name.startswith(".") and len(child.name) > 41:
+                remove_stale_partials(self.folder / child.name[1:41])
+        entries = sorted(self.entries(), key=lambda entry: entry[2])
+        total = sum(size for folder, size, _ in entries if folder.name != keep)
+        for folder, size, _ in entries:
+            if total + incoming <= self.max_bytes:
+                break
+            if folder.name != keep:
+                self._discard(folder)
+                total -= size
+
+    def clear(self) -> list[tuple[Path, int]]:
+        """Remove every entry; returns (folder, bytes) of each removed."""
+        removed = []
+        with self._lock:
+            for folder, size, _ in self.entries():
+                self._discard(folder)
+                removed.append((folder, size))
+        return removed
+
+    def _discard(self, folder: Path) -> None:
+        """Remove an entry: renamed aside first, so that no reader sees it half deleted."""
+        aside = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        try:
+            if aside.exists() or aside.is_symlink():
+                _remove_tree(aside)
+            os.rename(folder, aside)
+        except OSError:
+            return
+        _remove_tree(aside)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
