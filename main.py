@@ -97,6 +97,9 @@ def _main(argv: list[str] | None) -> int:
         build_parser().parse_args(argv[:1])  # "invalid choice: 'inof' (choose from ...)", exit 2
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         # No command: the desktop application, with any paths given opened at start.
+        from app.cli.desktop_process import prepare_desktop_process
+
+        prepare_desktop_process()  # before numpy's import
         from app.cli.file_services import file_services, import_readers_in_background
 
         import_readers_in_background(argv)  # while the window's modules are imported

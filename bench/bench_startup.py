@@ -44,6 +44,8 @@ phases = []
 def mark(name):
     phases.append((name, time.perf_counter() - start))
 sys.path.insert(0, sys.argv[2])
+from app.cli.desktop_process import prepare_desktop_process
+prepare_desktop_process()  # as main.py and 'view' do, before numpy's import
 from PySide6 import QtCore, QtWidgets
 mark("import PySide6")
 from app.cli.file_services import file_services, import_readers_in_background

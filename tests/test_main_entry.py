@@ -150,3 +150,66 @@ def test_the_viewer_without_a_console_opens_and_exits_cleanly(tmp_path):
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)},
     )
     assert done.returncode == 0 and result.read_text() == "exit 0", done.stderr[-2000:]
+
+
+BLAS_AT_NUMPY_IMPORT_SCRIPT = r"""
+import os, sys
+seen = {}
+
+
+class WatchNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and "numpy" not in seen:
+            seen["numpy"] = os.environ.get("OPENBLAS_NUM_THREADS")
+        return None
+
+
+sys.meta_path.insert(0, WatchNumpy())
+from PySide6 import QtCore, QtWidgets
+
+app = QtWidgets.QApplication([])  # main's GUI path reuses it; the timer below needs it
+
+
+def quit_once_shown():
+    for window in QtWidgets.QApplication.topLevelWidgets():
+        if type(window).__name__ == "MainWindow" and window.session.current is not None:
+            window.close()
+            app.exit(0)
+
+
+timer = QtCore.QTimer()
+timer.timeout.connect(quit_once_shown)
+timer.start(50)
+QtCore.QTimer.singleShot(30000, lambda: app.exit(3))
+import main
+
+code = main.main(sys.argv[1:])
+print("BLAS", seen.get("numpy"), "EXIT", code)
+"""
+
+
+@pytest.mark.parametrize("command", [[], ["view"]])
+def test_the_desktop_process_starts_numpy_with_one_blas_thread(tmp_path, command):
+    # numpy's OpenBLAS starts one thread per core at import (0.04 s of CPU here): the viewer's
+    # process sets one before numpy loads (app.cli.desktop_process); a value the user set is kept.
+    nifti = str(_small_nifti(tmp_path))
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    environment.pop("OPENBLAS_NUM_THREADS", None)
+    for chosen, expected in ((None, "1"), ("3", "3")):
+        if chosen is not None:
+            environment["OPENBLAS_NUM_THREADS"] = chosen
+        done = subprocess.run(
+            [sys.executable, "-c", BLAS_AT_NUMPY_IMPORT_SCRIPT, *command, nifti],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=environment,
+        )
+        assert f"BLAS {expected} EXIT 0" in done.stdout, done.stdout + done.stderr[-2000:]
+
+
+def test_a_command_line_tool_keeps_numpys_blas_threads(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    script = "import os, sys, main; main.main(['info', sys.argv[1]]); print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS'))"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(_small_nifti(tmp_path))],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=environment,
+    )
+    assert "BLAS None" in done.stdout, done.stdout + done.stderr[-2000:]

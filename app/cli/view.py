@@ -127,6 +127,9 @@ def _run_interactive(args: argparse.Namespace) -> int:
     if size is None:
         return 2
     width, height = size
+    from app.cli.desktop_process import prepare_desktop_process
+
+    prepare_desktop_process()  # before numpy's import
     from app.cli.file_services import file_services, import_readers_in_background
 
     import_readers_in_background([args.path])  # while the window's modules are imported
