@@ -1,12 +1,15 @@
 """Start-up of bench_startup: process start to the main window with the demo on screen, against a
 bare PySide6 window started the same way in the same run.
 
-Each side runs in a fresh interpreter (what a user's double-click starts), launched one after the
-other, ``--rounds`` times after one untimed start of each (bytecode compiled, files cached); the figure is the median wall time from launch to the first paint of
-the window (SynthView: the end of the paint pass that drew the demo study's first panel; the
-docks are in place, the tools in them built right after, "tools built"), and their ratio.
-SynthView's phases (imports, window, tools, show, demo loaded and drawn) are printed from the
-child's own clock.
+Each side runs in a fresh interpreter (what a user's double-click starts), launched in turn,
+``--rounds`` times after one untimed start of each (bytecode compiled, files in the system's
+cache, the study in SynthView's decoded-series cache); the figure is the median wall time from
+launch to the end of the paint pass that first drew the demo study ("demo on screen": the first
+image, ``app.ui.first_image``), and its ratio to the bare window. Two SynthView starts: reopening
+the demo (its decoded-series cache holds it) and opening it for the first time (cache off). The
+phases are printed from the child's own clock: imports, window, tools declared, shown, demo on
+screen, "panels on screen" (the interactive pyqtgraph panels replaced the first image), "tools
+built" (the docks' tools, built after the first image).
 
     .venv/bin/python bench/bench_startup.py [--rounds 3] [--demo PATH]
 """
@@ -101,12 +104,14 @@ app.exec()
 """
 
 
-def launch(code: str, *args: str) -> tuple[float, float, str]:
-    """(wall seconds from launch to the first paint, the child's CPU seconds by then, its output)"""
+def launch(code: str, *args: str, cache: str = "off") -> tuple[float, float, str]:
+    """(wall seconds from launch to the first paint, the child's CPU seconds by then, its output);
+    ``cache``: the decoded-series cache folder the child uses ("off": none)."""
     environment = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     # An installed SynthView runs from compiled bytecode; a development shell that sets
     # PYTHONDONTWRITEBYTECODE would have every start compile app/ from source.
     environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment["SYNTHVIEW_CACHE_DIR"] = cache  # never the user's own cache
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -126,6 +131,17 @@ def launch(code: str, *args: str) -> tuple[float, float, str]:
     return elapsed, cpu, "".join(output)
 
 
+def print_phases(output: str) -> None:
+    phases = next(line for line in output.splitlines() if line.startswith("PHASES"))
+    names_times, heavy = phases.removeprefix("PHASES ").split(" HEAVY ")
+    previous = 0.0
+    for entry in names_times.split(";"):
+        name, at = entry.split("=")
+        print(f"    {name:<20} at {float(at):.2f} s (+{float(at) - previous:.2f} s)")
+        previous = float(at)
+    print(f"    heavy modules loaded when the tools were built: {heavy}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -133,35 +149,40 @@ def main() -> int:
     args = parser.parse_args()
     import tempfile
 
-    bare_s, synthview_s, bare_cpu, synthview_cpu, phases = [], [], [], [], ""
+    # Two starts of SynthView: reopening a study it has shown before (its decoded-series cache
+    # holds it: no DICOM decoding, no pydicom), and the first opening of a study (cache off:
+    # pydicom's import and the decoding of every file).
+    sides = {"bare": [], "reopen": [], "first open": []}
+    cpu = {name: [] for name in sides}
+    outputs = {}
     with tempfile.TemporaryDirectory() as folder:
+        settings = str(Path(folder) / "settings.ini")
+        cache = str(Path(folder) / "decoded")
+        starts = {
+            "bare": lambda: launch(BARE),
+            "reopen": lambda: launch(SYNTHVIEW, args.demo, str(ROOT), settings, cache=cache),
+            "first open": lambda: launch(SYNTHVIEW, args.demo, str(ROOT), settings, cache="off"),
+        }
         # One start of each, not timed: bytecode written, files in the system's cache (as for
-        # every start of an installed viewer but its very first).
-        launch(BARE)
-        launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
+        # every start of an installed viewer but its very first), the study in SynthView's.
+        for start in starts.values():
+            start()
         for _ in range(args.rounds):
-            elapsed, cpu, _ = launch(BARE)
-            bare_s.append(elapsed)
-            bare_cpu.append(cpu)
-            elapsed, cpu, output = launch(SYNTHVIEW, args.demo, str(ROOT), str(Path(folder) / "settings.ini"))
-            synthview_s.append(elapsed)
-            synthview_cpu.append(cpu)
-            phases = next(line for line in output.splitlines() if line.startswith("PHASES"))
-    bare, synthview = statistics.median(bare_s), statistics.median(synthview_s)
+            for name, start in starts.items():  # alternated: the machine's load hits all alike
+                elapsed, used, output = start()
+                sides[name].append(elapsed)
+                cpu[name].append(used)
+                outputs[name] = output
+    bare = statistics.median(sides["bare"])
     print(f"bare PySide6 window, launch to first paint: median {bare:.2f} s of {args.rounds}")
-    print(f"SynthView window with the demo on screen: median {synthview:.2f} s = {synthview / bare:.1f}x bare"
-          " (target < 3x)")
-    cpu_bare, cpu_synthview = statistics.median(bare_cpu), statistics.median(synthview_cpu)
-    print(f"CPU time by the first paint (what the machine's other load does not inflate as much):"
-          f" bare {cpu_bare:.2f} s, SynthView {cpu_synthview:.2f} s = {cpu_synthview / cpu_bare:.1f}x")
+    for name in ("reopen", "first open"):
+        wall, used = statistics.median(sides[name]), statistics.median(cpu[name])
+        print(
+            f"SynthView window with the demo on screen, {name}: median {wall:.2f} s = {wall / bare:.1f}x bare"
+            f" (target < 3x); CPU by then {used:.2f} s = {used / statistics.median(cpu['bare']):.1f}x bare's"
+        )
+        print_phases(outputs[name])
     print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
-    names_times, heavy = phases.removeprefix("PHASES ").split(" HEAVY ")
-    previous = 0.0
-    for entry in names_times.split(";"):
-        name, at = entry.split("=")
-        print(f"  {name:<20} at {float(at):.2f} s (+{float(at) - previous:.2f} s)")
-        previous = float(at)
-    print(f"  heavy modules loaded when the tools were built: {heavy}")
     return 0
 
 
