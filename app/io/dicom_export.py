@@ -177,6 +177,8 @@ def write_derived_series(
         )
     if not np.all(np.isfinite(volume.voxels)) and np.issubdtype(volume.voxels.dtype, np.floating):
         raise ExportError("the volume has NaN or infinite voxels; DICOM cannot store them")
+    if volume.voxels.dtype == np.bool_:
+        volume = volume.with_voxels(volume.voxels.astype(np.uint8))  # a mask: stored as 0 / 1
     source_series = source_of(volume, source)
     volume = with_source_marking(volume, source_series)
     if keep_study_uid and source_series is None:

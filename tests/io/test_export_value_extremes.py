@@ -46,3 +46,15 @@ def test_values_no_reader_would_rescale_are_refused_before_writing(tmp_path):
     with pytest.raises(ExportError, match="export it as NIfTI"):
         write_derived_series(volume, tmp_path / "huge")
     assert not (tmp_path / "huge").exists()
+
+
+def test_a_boolean_mask_is_exported_as_zero_and_one(tmp_path):
+    # A mask volume (a threshold, a region) came with numpy's bool: the export stopped with a
+    # TypeError from numpy's percentile (bool subtraction). It is written as 0 / 1.
+    mask = np.zeros((4, 5, 6), bool)
+    mask[1:3, 2:4, 1:5] = True
+    volume = Volume(mask, oblique_geometry(), "MR", name="mask", provenance=Provenance("mask-gen", "1"))
+    write_derived_series(volume, tmp_path / "mask")
+    back = load_volume(str(tmp_path / "mask"))
+    assert np.array_equal(back.voxels, mask.astype(back.voxels.dtype))
+    assert back.geometry.allclose(volume.geometry)
