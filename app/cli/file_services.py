@@ -1,17 +1,26 @@
 """The composition root's file services: ``app.io``'s loader, scanner and exporters for the window.
 
 Each function imports ``app.io`` when first called (in the loading thread): pydicom and nibabel
-cost the window's start-up nothing.
+cost the window's start-up nothing. With the decoded-series cache on (``SYNTHVIEW_CACHE_DIR``,
+see ``app.io.decoded_cache``), a study opened before is listed and shown from the cache, with
+neither pydicom nor nibabel imported; what is loaded from files is cached once it is returned.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.volume import Volume
 from app.ui.services import FileServices, PacsServices
+
+if TYPE_CHECKING:
+    from app.io.decoded_cache import DecodedCache
 
 
 def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | None:
@@ -29,6 +38,8 @@ def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | Non
 
     def import_readers() -> None:
         try:
+            if _all_cached(paths):
+                return  # the window lists and shows them from the decoded-series cache
             import app.io.loader  # noqa: F401
 
             if not all(nifti):
@@ -42,6 +53,117 @@ def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | Non
     thread = threading.Thread(target=import_readers, name="import readers", daemon=True)
     thread.start()
     return thread
+
+
+def _all_cached(paths: Sequence[str]) -> bool:
+    """Whether the cache holds what opening every path starts with: its scan, or a NIfTI's volume."""
+    from app.io.decoded_cache import DecodedCache
+
+    cache = DecodedCache.from_environment()
+    if cache is None:
+        return False
+    return all(
+        cache.holds(path) if str(path).lower().endswith((".nii", ".nii.gz")) else cache.holds(path, scan=True)
+        for path in paths
+    )
+
+
+class CachedFiles:
+    """The window's loader, scanner and previews through a ``DecodedCache``.
+
+    A hit returns the cached scan or volume (no pydicom, no nibabel, no decode) and is noted for
+    ``verify``; a miss reads the files as without a cache and stores the result in a background
+    thread once it has been returned (the window shows it meanwhile). Only what did not change
+    while it was read is stored: the stats are taken before the read and compared after it.
+    """
+
+    def __init__(self, cache: DecodedCache) -> None:
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._unverified: set[tuple[str, str]] = set()  # (path, series UID or "") served from the cache
+        self._scanned_files: dict[str, tuple] = {}  # path -> the file stats its last scan saw
+        self._loaded = weakref.WeakValueDictionary()  # (series UID, folder) -> a volume returned for it
+        self._writers: list[threading.Thread] = []
+
+    def scan_beside(self, path) -> list:
+        cached = self.cache.get_scan(path)
+        key = self.cache.scan_key(path)
+        if cached is not None:
+            self._remember_scan(path, key)
+            return cached
+        result = scan_beside(path)
+        self._remember_scan(path, key)
+        self.cache.put_scan(path, result, key=key)  # a small JSON record: written here
+        return result
+
+    def load_volume(self, path, series_uid: str | None = None, progress=None) -> Volume:
+        return self._load(path, series_uid, lambda: load_volume(path, series_uid, progress))
+
+    def load_scanned(self, series, path, progress=None) -> Volume:
+        files_scanned = self._scanned_files.get(str(path))
+        return self._load(path, series.uid, lambda: load_scanned(series, path, progress), files_scanned)
+
+    def series_preview(self, series) -> Volume:
+        """A series whose volume was returned is its own preview (the middle slice is its
+        thumbnail): no frame decoded again, no pydicom for a study shown from the cache."""
+        volume = self._loaded.get((str(series.uid), str(Path(series.frames[0].path).parent)))
+        if volume is not None and volume.voxels.shape[0] == len(series.frames):
+            return volume
+        return series_preview(series)
+
+    def verify(self, path, series_uid: str | None = None) -> bool | None:
+        """None when the last load of (path, series) did not come from the cache; else whether
+        the cached copy still matches its files, byte for byte (rehashes them: off the UI
+        thread). False removes the stale entries: the next load reads the files."""
+        with self._lock:
+            request = (str(path), series_uid or "")
+            if request not in self._unverified:
+                return None
+            self._unverified.discard(request)
+        return self.cache.verify(path, series_uid)
+
+    def wait_for_writes(self, timeout_s: float | None = None) -> None:
+        """Until the entries being stored are written."""
+        with self._lock:
+            writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.join(timeout_s)
+
+    def _remember_scan(self, path, key) -> None:
+        if key is not None:
+            self._scanned_files[str(path)] = key.files
+
+    def _load(self, path, series_uid: str | None, read: Callable[[], Volume], files_scanned=None) -> Volume:
+        cached = self.cache.get(path, series_uid)
+        if cached is not None:
+            with self._lock:
+                self._unverified.add((str(path), series_uid or ""))
+            self._note_loaded(series_uid, cached)
+            return cached
+        before = self.cache.key(path, series_uid)
+        volume = read()
+        self._note_loaded(series_uid, volume)
+        if before is not None and (files_scanned is None or files_scanned == before.files):
+            writer = threading.Thread(
+                target=self._store,
+                args=(path, series_uid, volume, before),
+                name="decoded cache write",
+                daemon=True,
+            )
+            with self._lock:
+                self._writers = [thread for thread in self._writers if thread.is_alive()] + [writer]
+            writer.start()
+        return volume
+
+    def _store(self, path, series_uid: str | None, volume: Volume, before) -> None:
+        try:
+            self.cache.put(path, series_uid, volume, before)
+        except Exception as error:  # noqa: BLE001 - a cache that cannot store is no failure of the load
+            print(f"SynthView: not cached: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def _note_loaded(self, series_uid: str | None, volume: Volume) -> None:
+        if series_uid:
+            self._loaded[(str(series_uid), volume.source_path)] = volume
 
 
 def load_volume(path, series_uid: str | None = None, progress: Callable[[int, int], None] | None = None) -> Volume:
@@ -115,8 +237,29 @@ def save_nifti(volume: Volume, path, extra_sidecar: dict | None = None):
     return save(volume, path, extra_sidecar=extra_sidecar)
 
 
-def file_services() -> FileServices:
+_FROM_ENVIRONMENT = object()
+
+
+def file_services(cache: DecodedCache | None | object = _FROM_ENVIRONMENT) -> FileServices:
+    """The window's services; ``cache``: the decoded-series cache (default: the user's, as
+    ``SYNTHVIEW_CACHE_DIR`` says; None: none)."""
     pacs = PacsServices(pacs_load_config, pacs_find, pacs_retrieve, pacs_send)
+    if cache is _FROM_ENVIRONMENT:
+        from app.io.decoded_cache import DecodedCache
+
+        cache = DecodedCache.from_environment()
+    if cache is None:
+        return FileServices(
+            load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned, save_nifti
+        )
+    cached = CachedFiles(cache)
     return FileServices(
-        load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned, save_nifti
+        cached.load_volume,
+        cached.scan_beside,
+        cached.series_preview,
+        export_annotations,
+        pacs,
+        cached.load_scanned,
+        save_nifti,
+        verify_cached=cached.verify,
     )

@@ -406,6 +406,10 @@ class DecodedCache:
             self._discard(folder)
             return None
 
+    def holds(self, path: str | Path, series_uid: str | None = None, scan: bool = False) -> bool:
+        """Whether a current entry answers the request (its record checked, nothing decoded)."""
+        return self._current_entry(make_key(path, series_uid, "scan" if scan else "volume")) is not None
+
     def verify(self, path: str | Path, series_uid: str | None = None) -> bool:
         """Whether the cached volume still matches its source files byte for byte (and its stored
         array is the one written): rehashes everything, for a background thread after a hit.

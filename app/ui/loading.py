@@ -107,6 +107,30 @@ class ScanTask(QtCore.QRunnable):
         _emit(self.signals.scanned, self.path, studies)
 
 
+class _CacheCheckSignals(QtCore.QObject):
+    checked = QtCore.Signal(str, str, object)  # path, series UID ("" if none), True/False/None
+
+
+class CacheCheckTask(QtCore.QRunnable):
+    """Rehashes, in the thread pool, the files of a volume the decoded-series cache served
+    (``FileServices.verify_cached``): None when the load did not come from the cache."""
+
+    def __init__(self, path: str, series_uid: str, verify: Callable[[str, str | None], bool | None]) -> None:
+        super().__init__()
+        self.path = path
+        self.series_uid = series_uid
+        self.verify = verify
+        self.signals = _CacheCheckSignals()
+
+    def run(self) -> None:
+        try:
+            result = self.verify(self.path, self.series_uid or None)
+        except Exception:  # noqa: BLE001 - no proof either way: the volume shown stays
+            traceback.print_exc()
+            result = None
+        _emit(self.signals.checked, self.path, self.series_uid, result)
+
+
 class _PreviewSignals(QtCore.QObject):
     preview_ready = QtCore.Signal(str, str, object)  # path, series UID, one-slice Volume
 

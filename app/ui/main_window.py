@@ -26,6 +26,7 @@ from app.ui.docks import TOOLS, ToolSpec
 from app.ui.first_image import FirstImageGrid, PanelImport
 from app.ui.layouts import mpr_cells, mpr_planes
 from app.ui.loading import (
+    CacheCheckTask,
     LoadTask,
     PreviewTask,
     ScanTask,
@@ -82,6 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.first_image: FirstImageGrid | None = None  # on screen until the panels replace it
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
+        self._cache_checks: list[CacheCheckTask] = []  # running: kept alive until they report
         self._waiting_for_load: list[tuple[str, object]] = []  # (path, run once its loads end)
         self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
         self._first_dock_of_area: dict[QtCore.Qt.DockWidgetArea, QtWidgets.QDockWidget] = {}
@@ -760,6 +762,27 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"Loaded {path}", 5000)
         self.volume_loaded.emit(volume)
         self.open_volume(volume)
+        if self.services.verify_cached is not None:
+            self._check_cached_copy(path, series_uid)
+
+    def _check_cached_copy(self, path: str, series_uid: str) -> None:
+        """A volume the decoded-series cache served is shown at once; its files are rehashed in
+        the background, and a change the file stats could not see (same size and time) reloads it."""
+        task = CacheCheckTask(path, series_uid, self.services.verify_cached)
+        task.setAutoDelete(False)
+        task.signals.checked.connect(self._on_cache_checked)
+        self._cache_checks.append(task)
+        QtCore.QThreadPool.globalInstance().start(task)
+
+    def _on_cache_checked(self, path: str, series_uid: str, unchanged: object) -> None:
+        self._cache_checks = [
+            task for task in self._cache_checks if (task.path, task.series_uid) != (path, series_uid)
+        ]
+        if unchanged is False:
+            self.notifications.notify(
+                f"Reloaded {Path(path).name}", "the files changed since they were cached; reloaded"
+            )
+            self._load_series(path, series_uid or None)
 
     def _show_load_warnings(self, warnings: Sequence[str]) -> None:
         label = self.load_warnings_label

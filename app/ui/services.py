@@ -43,3 +43,7 @@ class FileServices:
     # its folder a second time; None: ``load_volume(path, series_uid)`` rescans.
     load_scanned: Callable[..., Volume] | None = None
     save_nifti: Callable[..., Path] | None = None  # (volume, path, extra_sidecar=None) -> path
+    # (path, series_uid) -> None when that load was not served from the decoded-series cache, else
+    # whether the cached copy still matches its files (rehashes them: call it off the UI thread;
+    # False: the stale entry is gone, a load now reads the files).
+    verify_cached: Callable[[str, str | None], bool | None] | None = None

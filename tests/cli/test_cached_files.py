@@ -1,0 +1,64 @@
+"""The window's file services through the decoded-series cache (app.cli.file_services.CachedFiles)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.cli.file_services import CachedFiles, file_services
+from app.io.decoded_cache import DecodedCache
+
+
+@pytest.fixture
+def folder(tmp_path, demo_dicom_dir):
+    copy = tmp_path / "study"
+    copy.mkdir()
+    for source in sorted(demo_dicom_dir.iterdir())[90:98]:
+        shutil.copy2(source, copy / source.name)
+    return copy
+
+
+def test_hit_is_verified_once_a_miss_never(tmp_path, folder):
+    cached = CachedFiles(DecodedCache(tmp_path / "cache"))
+    path = str(folder)
+    series = cached.scan_beside(path).all_series()[0]
+    cached.load_scanned(series, path)
+    assert cached.verify(path, series.uid) is None  # read from the files: nothing to check
+    cached.wait_for_writes()
+    again = CachedFiles(cached.cache)
+    assert again.scan_beside(path).all_series()[0] == series  # from the cache
+    again.load_scanned(series, path)
+    assert again.verify(path, series.uid) is True
+    assert again.verify(path, series.uid) is None  # checked already
+
+
+def test_files_changed_between_scan_and_load_are_not_stored(tmp_path, folder):
+    cached = CachedFiles(DecodedCache(tmp_path / "cache"))
+    path = str(folder)
+    series = cached.scan_beside(path).all_series()[0]
+    (folder / "notes.txt").write_text("added after the scan")
+    cached.load_scanned(series, path)  # the frames the scan listed: not what a load now reads
+    cached.wait_for_writes()
+    assert not cached.cache.holds(path, series.uid)
+
+
+def test_a_store_that_fails_costs_one_line(tmp_path, folder, monkeypatch, capsys):
+    cache = DecodedCache(tmp_path / "cache")
+
+    def broken(*args, **kwargs):
+        raise ValueError("disk on fire")
+
+    monkeypatch.setattr(cache, "put", broken)
+    cached = CachedFiles(cache)
+    volume = cached.load_volume(str(folder))
+    cached.wait_for_writes()
+    assert volume.voxels.shape[0] == 8
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["SynthView: not cached: ValueError: disk on fire"]
+
+
+def test_file_services_without_a_cache(monkeypatch):
+    monkeypatch.setenv("SYNTHVIEW_CACHE_DIR", "off")
+    assert file_services().verify_cached is None
+    assert file_services(None).verify_cached is None

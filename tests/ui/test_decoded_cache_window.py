@@ -1,0 +1,189 @@
+"""The window with the decoded-series cache on: a study opened again is listed and shown from the
+cache (no pydicom), the same pixels at the same place; files changed in a way the stats cannot
+see are caught after the image is shown, reloaded, and the user is told."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from app.cli import file_services as services_module
+from app.cli.file_services import CachedFiles, file_services
+from app.io.decoded_cache import DecodedCache
+from app.io.loader import load_volume
+from app.ui.main_window import MainWindow
+from tests.ui.child_process import run_python_child
+
+
+@pytest.fixture
+def cache(tmp_path) -> DecodedCache:
+    return DecodedCache(tmp_path / "cache")
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The series the window had read from files (not from the cache)."""
+    calls: list[str] = []
+    real_scanned, real_volume = services_module.load_scanned, services_module.load_volume
+
+    def load_scanned(series, path, progress=None):
+        calls.append(series.uid)
+        return real_scanned(series, path, progress)
+
+    def load(path, series_uid=None, progress=None):
+        calls.append(series_uid or "")
+        return real_volume(path, series_uid, progress)
+
+    monkeypatch.setattr(services_module, "load_scanned", load_scanned)
+    monkeypatch.setattr(services_module, "load_volume", load)
+    return calls
+
+
+def open_window(qtbot, viewer_settings, cache, path) -> MainWindow:
+    window = MainWindow(viewer_settings, file_services(cache))
+    window.resize(1000, 700)
+    qtbot.addWidget(window)
+    window.show()
+    window.open_path(str(path))
+    qtbot.waitUntil(lambda: window.session.current is not None and not window.is_loading(), timeout=60000)
+    assert not window.last_error, window.last_error
+    return window
+
+
+def seen_at_crosshair(window: MainWindow) -> tuple:
+    volume = window.session.current
+    cursor = np.asarray(window.state.cursor_lps_mm, dtype=float)
+    panel = window.panels[0]
+    return (
+        tuple(np.round(cursor, 6)),
+        volume.value_at_lps(cursor),
+        tuple(volume.geometry.lps_from_ijk.ravel()),
+        panel.readout_at_scene(panel.lps_to_scene(cursor)),
+    )
+
+
+def test_demo_opened_twice_is_shown_from_the_cache_the_second_time(
+    qtbot, viewer_settings, cache, demo_dicom_dir, reads
+):
+    first = open_window(qtbot, viewer_settings, cache, demo_dicom_dir)
+    assert len(reads) == 1  # read from the files
+    uid = first.session.current.metadata["SeriesInstanceUID"]
+    qtbot.waitUntil(lambda: cache.holds(str(demo_dicom_dir), reads[0]), timeout=30000)  # stored meanwhile
+    assert cache.holds(str(demo_dicom_dir), scan=True)
+    shown_first = seen_at_crosshair(first)
+    rows_first = first.browser.tree.topLevelItemCount()
+
+    second = open_window(qtbot, viewer_settings, cache, demo_dicom_dir)
+    assert len(reads) == 1  # no second read: the cache served it
+    assert second.session.current.metadata["SeriesInstanceUID"] == uid
+    assert seen_at_crosshair(second) == shown_first
+    assert np.array_equal(second.session.current.voxels, first.session.current.voxels)
+    assert second.browser.tree.topLevelItemCount() == rows_first  # the Studies tree lists it
+    assert second.session.current.name == first.session.current.name
+    qtbot.wait(300)  # the check of the cached copy runs and finds it current: nothing said
+    assert not second.notifications.notices
+
+
+def test_files_changed_unseen_by_their_stats_are_reloaded_and_said(
+    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads
+):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for source in sorted(demo_dicom_dir.iterdir())[60:76]:
+        shutil.copy2(source, folder / source.name)
+    first = open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: cache.holds(str(folder), reads[0]), timeout=30000)
+    changed = folder / "IM0070.dcm"
+    status = changed.stat()
+    data = bytearray(changed.read_bytes())
+    data[-2000:] = bytes(2000)  # pixels of the last rows zeroed: same size ...
+    changed.write_bytes(bytes(data))
+    os.utime(changed, ns=(status.st_atime_ns, status.st_mtime_ns))  # ... same time
+    reads.clear()
+
+    second = open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: bool(second.notifications.notices), timeout=30000)
+    notice = second.notifications.notices[-1]
+    assert "the files changed since they were cached; reloaded" in notice.message
+    qtbot.waitUntil(lambda: bool(reads) and not second.is_loading(), timeout=60000)
+    fresh = load_volume(folder)
+    assert np.array_equal(second.session.current.voxels, fresh.voxels)  # what the files hold now
+    assert not np.array_equal(second.session.current.voxels, first.session.current.voxels)
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_window_loading(qtbot, viewer_settings, tmp_path, phantom):
+    from app.io.nifti import save_nifti
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    path = save_nifti(phantom, tmp_path / "p.nii.gz")
+    window = open_window(qtbot, viewer_settings, DecodedCache(blocker / "cache"), path)
+    assert window.session.current.voxels.shape == phantom.voxels.shape
+    assert not window.notifications.notices
+
+
+CACHED_START = r"""
+import sys
+from PySide6 import QtCore, QtWidgets
+from app.cli.file_services import file_services, import_readers_in_background
+import_readers_in_background([sys.argv[1]])
+from app.ui.application import start_interactive_window
+from app.ui.settings import ViewerSettings
+
+settings = ViewerSettings(QtCore.QSettings(sys.argv[2], QtCore.QSettings.Format.IniFormat))
+window = start_interactive_window([sys.argv[1]], file_services(), settings, (1000, 700), "mpr")
+app = QtWidgets.QApplication.instance()
+HEAVY = ("pydicom", "nibabel", "PIL", "requests")
+shown = []
+
+
+def poll():
+    if not shown and window.session.current is not None and not window.is_loading():
+        shown.append([m for m in HEAVY if m in sys.modules])
+        QtCore.QTimer.singleShot(1500, finish)  # previews and the check of the cached copy run
+
+
+def finish():
+    later = [m for m in HEAVY if m in sys.modules]
+    print("SHOWN", ",".join(shown[0]) or "-", "LATER", ",".join(later) or "-",
+          "NOTICES", len(window.notifications.notices), "SHAPE", "x".join(map(str, window.session.current.voxels.shape)))
+    app.exit(0)
+
+
+timer = QtCore.QTimer()
+timer.timeout.connect(poll)
+timer.start(5)
+QtCore.QTimer.singleShot(60000, lambda: app.exit(3))
+sys.exit(app.exec())
+"""
+
+
+def test_a_start_on_a_cached_study_imports_no_pydicom(tmp_path, demo_dicom_dir):
+    folder = tmp_path / "cache"
+    path = str(demo_dicom_dir)
+    cached = CachedFiles(DecodedCache(folder))  # what the window's first open stores
+    result = cached.scan_beside(path)
+    largest = max(result.all_series(), key=lambda series: len(series.frames))
+    cached.load_scanned(largest, path)
+    cached.wait_for_writes()
+    done = run_python_child(
+        CACHED_START,
+        path,
+        str(tmp_path / "settings.ini"),
+        QT_QPA_PLATFORM="offscreen",
+        SYNTHVIEW_CACHE_DIR=str(folder),
+    )
+    line = done.stdout.strip().splitlines()[-1]
+    assert line == "SHOWN - LATER - NOTICES 0 SHAPE 189x233x197", done.stdout[-2000:] + done.stderr[-2000:]
+    # The same start without the cache does import pydicom (the check sees real imports).
+    done = run_python_child(
+        CACHED_START,
+        path,
+        str(tmp_path / "settings2.ini"),
+        QT_QPA_PLATFORM="offscreen",
+        SYNTHVIEW_CACHE_DIR="off",
+    )
+    assert "pydicom" in done.stdout.strip().splitlines()[-1].split("LATER")[0]
