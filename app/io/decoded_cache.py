@@ -115,7 +115,8 @@ _version: str | None = None
 
 def cache_version() -> str:
     """The format, the application's version and a digest of the source of the packages a load
-    runs through (app.io, app.core): a changed loader never serves what the old one decoded."""
+    runs through (app.io, app.core) and of the installed readers' versions (pydicom, its
+    decoders, nibabel, numpy): a changed loader or decoder never serves what the old one decoded."""
     global _version
     with _version_lock:
         if _version is None:
@@ -127,8 +128,27 @@ def cache_version() -> str:
                         digest.update(source.name.encode() + b"\0" + source.read_bytes())
                     except OSError:
                         digest.update(source.name.encode() + b"\0unreadable")
+            digest.update("\n".join(_reader_distributions()).encode())
             _version = f"{FORMAT_VERSION}:{app.__version__}:{digest.hexdigest()[:16]}"
         return _version
+
+
+_READERS = ("pydicom-", "pylibjpeg", "pyjpegls-", "python_gdcm-", "gdcm-", "pillow-", "nibabel-", "numpy-")
+
+
+def _reader_distributions() -> list[str]:
+    """The installed readers' ``NAME-VERSION.dist-info`` folders (the folder names only: a listing
+    of site-packages, not importlib.metadata's scan)."""
+    found = set()
+    for entry in sys.path:
+        if not entry.endswith("site-packages"):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        found.update(n for n in names if n.endswith(".dist-info") and n.lower().startswith(_READERS))
+    return sorted(found)
 
 
 @dataclass(frozen=True)

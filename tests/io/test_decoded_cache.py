@@ -498,3 +498,57 @@ def test_a_changed_loader_is_a_miss(cache, small_demo, monkeypatch):
     _cached(cache, small_demo)
     monkeypatch.setattr(decoded_cache, "_version", "1:0.1.0:another-loader")
     assert cache.get(small_demo) is None
+
+
+KILLED_WRITER = r"""
+import sys
+import numpy as np
+from app.core.volume import Geometry, Volume
+from app.io.decoded_cache import DecodedCache
+
+cache = DecodedCache(sys.argv[1])
+volume = Volume(np.ones((400, 512, 512), dtype=np.int16), Geometry.identity())  # 210 MB
+print("WRITING", flush=True)
+cache.put(sys.argv[2], None, volume)
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_a_writer_killed_mid_write_leaves_nothing_accepted(tmp_path, phantom):
+    import signal
+    import time
+
+    key_file = save_nifti(phantom, tmp_path / "key.nii.gz")
+    folder = tmp_path / "cache"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(folder), str(key_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "WRITING"
+        deadline = time.monotonic() + 30
+        while not any(".partial-" in p.name for p in folder.glob(".*")) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    cache = DecodedCache(folder)
+    assert cache.get(key_file) is None and cache.entries() == []
+    assert any(".partial-" in p.name for p in folder.iterdir())  # killed mid-write, as meant
+    assert cache.put(
+        key_file, None, load_volume(key_file)
+    )  # the next write sweeps the dead writer's leftover
+    assert [p.name for p in folder.iterdir()] == [cache.key(key_file).entry_name]
+
+
+def test_another_decoder_version_is_another_cache_version(monkeypatch):
+    before = decoded_cache.cache_version()
+    assert any(name.startswith("pydicom-") for name in decoded_cache._reader_distributions())
+    monkeypatch.setattr(decoded_cache, "_version", None)
+    monkeypatch.setattr(decoded_cache, "_reader_distributions", lambda: ["pylibjpeg_openjpeg-9.9.dist-info"])
+    assert decoded_cache.cache_version() != before
