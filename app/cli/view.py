@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"view: {error}", file=sys.stderr)
         return 2
     try:
-        loader = file_services().load_volume
+        loader = file_services(cache=None).load_volume  # loaded here, shown unchecked: never a cached copy
         original = load_path(args.path, loader=loader)
         synthesized = load_path(args.synthesized, loader=loader) if args.synthesized else None
     except Exception as error:  # noqa: BLE001 - bad input: a clear message, exit code 2

@@ -62,3 +62,21 @@ def test_file_services_without_a_cache(monkeypatch):
     monkeypatch.setenv("SYNTHVIEW_CACHE_DIR", "off")
     assert file_services().verify_cached is None
     assert file_services(None).verify_cached is None
+
+
+def test_view_screenshot_reads_the_files_not_the_cache(qtbot, tmp_path, monkeypatch):
+    """A screenshot is an output shown unchecked: a cached copy (possibly stale in a way its stats
+    cannot see) never stands in for the files there."""
+    import main
+    from app.core.orientation_phantom import orientation_phantom
+    from app.io.nifti import save_nifti
+
+    monkeypatch.setenv("SYNTHVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    path = save_nifti(orientation_phantom(size_ijk=(12, 10, 8)), tmp_path / "p.nii.gz")
+
+    def no_cached_copy(*args, **kwargs):
+        raise AssertionError("the screenshot asked the cache")
+
+    monkeypatch.setattr(DecodedCache, "get", no_cached_copy)
+    assert main.main(["view", str(path), "--screenshot", str(tmp_path / "shot.png"), "--size", "400x300"]) == 0
+    assert (tmp_path / "shot.png").stat().st_size > 0
