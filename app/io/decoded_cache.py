@@ -37,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -64,6 +65,8 @@ _META = "entry.json"
 _MAX_META_BYTES = 256 * 1024**2  # a scan of ~500 000 frames; anything larger is not ours
 _ARRAY_KINDS = "biuf"  # bool, integers, floats: what a loader returns (never objects, strings)
 _CHUNK = 4 * 1024**2
+_ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")  # CacheKey.entry_name
+_LEFTOVER_NAME = re.compile(r"^\.[0-9a-f]{40}\.(?:partial|old)-\d+$")  # app.io.atomic's, and _discard's
 # The dataclasses and enums an entry may hold, by name: nothing else is ever constructed.
 _TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -587,7 +590,9 @@ class DecodedCache:
         except OSError:
             return found
         for child in children:
-            if child.name.startswith(".") or not child.is_dir() or child.is_symlink():
+            # Only folders named as this code names entries: whatever else a user keeps in a
+            # folder given as SYNTHVIEW_CACHE_DIR is never counted, evicted or cleared.
+            if not _ENTRY_NAME.match(child.name) or not child.is_dir() or child.is_symlink():
                 continue
             try:
                 files = [item.stat() for item in child.iterdir()]
@@ -604,7 +609,7 @@ class DecodedCache:
         """Remove least recently used entries until ``incoming`` more bytes fit; leftovers of
         killed writes go too."""
         for child in self.folder.iterdir():
-            if child.name.startswith(".") and len(child.name) > 41:
+            if _LEFTOVER_NAME.match(child.name):
                 remove_stale_partials(self.folder / child.name[1:41])
         entries = sorted(self.entries(), key=lambda entry: entry[2])
         total = sum(size for folder, size, _ in entries if folder.name != keep)

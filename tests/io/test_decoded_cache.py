@@ -552,3 +552,19 @@ def test_another_decoder_version_is_another_cache_version(monkeypatch):
     monkeypatch.setattr(decoded_cache, "_version", None)
     monkeypatch.setattr(decoded_cache, "_reader_distributions", lambda: ["pylibjpeg_openjpeg-9.9.dist-info"])
     assert decoded_cache.cache_version() != before
+
+
+def test_what_else_is_in_the_folder_is_never_evicted_or_cleared(tmp_path, small_demo):
+    """SYNTHVIEW_CACHE_DIR may name a folder that holds other things (a user's own)."""
+    folder = tmp_path / "shared"
+    (folder / "my documents").mkdir(parents=True)
+    (folder / "my documents" / "thesis.txt").write_bytes(b"x" * 3_000_000)
+    (folder / ".config.partial-1").mkdir()  # named like a leftover, but not one of ours
+    (folder / "notes.txt").write_text("mine")
+    cache = DecodedCache(folder, max_bytes=25_000_000)
+    volume = load_volume(small_demo)
+    assert cache.put(small_demo, None, volume)
+    assert [entry.name for entry, _, _ in cache.entries()] == [cache.key(small_demo).entry_name]
+    cache.clear()
+    assert sorted(p.name for p in folder.iterdir()) == [".config.partial-1", "my documents", "notes.txt"]
+    assert (folder / "my documents" / "thesis.txt").stat().st_size == 3_000_000
