@@ -105,11 +105,19 @@ class CachedFiles:
 
     def series_preview(self, series) -> Volume:
         """A series whose volume was returned is its own preview (the middle slice is its
-        thumbnail): no frame decoded again, no pydicom for a study shown from the cache."""
+        thumbnail); others' previews come from the cache when their frame's file is unchanged:
+        no frame decoded again, no pydicom for a study shown from the cache."""
         volume = self._loaded.get((str(series.uid), str(Path(series.frames[0].path).parent)))
         if volume is not None and volume.voxels.shape[0] == len(series.frames):
             return volume
-        return series_preview(series)
+        frame = series.frames[len(series.frames) // 2].path  # the one file series_preview reads
+        cached = self.cache.get_preview(frame, series.uid)
+        if cached is not None:
+            return cached
+        before = self.cache.preview_key(frame, series.uid)
+        preview = series_preview(series)
+        self.cache.put_preview(frame, series.uid, preview, key=before)  # one frame: written here
+        return preview
 
     def verify(self, path, series_uid: str | None = None) -> bool | None:
         """None when the last load of (path, series) did not come from the cache; else whether

@@ -187,9 +187,12 @@ def _folder_files(folder: Path, recursive: bool) -> list[Path]:
 
 
 def source_files(path: str | Path, series_uid: str | None = None, kind: str = "volume") -> list[Path] | None:
-    """The files a load (``kind="volume"``: ``app.io.loader.load_volume(path, series_uid)``) or a
-    window's scan (``kind="scan"``: ``scan_beside(path)``) reads; None: nothing to cache."""
+    """The files a load (``kind="volume"``: ``app.io.loader.load_volume(path, series_uid)``), a
+    window's scan (``kind="scan"``: ``scan_beside(path)``) or a series' browser preview
+    (``kind="preview"``: one frame of the file ``path``) reads; None: nothing to cache."""
     path = Path(path)
+    if kind == "preview":
+        return [path] if path.is_file() else None
     if path.is_dir():
         return _folder_files(path, recursive=True)
     if not path.is_file():
@@ -404,7 +407,15 @@ class DecodedCache:
     # ----- reading -------------------------------------------------------------------------
     def get(self, path: str | Path, series_uid: str | None = None) -> Volume | None:
         """The volume ``load_volume(path, series_uid)`` would return, if cached and current."""
-        entry = self._current_entry(make_key(path, series_uid, "volume"))
+        return self._get_volume(make_key(path, series_uid, "volume"))
+
+    def get_preview(self, frame_path: str | Path, series_uid: str) -> Volume | None:
+        """A series' browser preview (one frame of ``frame_path``), if cached and current. Not
+        rehashed by ``verify``: a thumbnail, checked by its file's stats only."""
+        return self._get_volume(make_key(frame_path, series_uid, "preview"))
+
+    def _get_volume(self, key: CacheKey | None) -> Volume | None:
+        entry = self._current_entry(key)
         if entry is None:
             return None
         folder, meta = entry
@@ -506,7 +517,19 @@ class DecodedCache:
     ) -> bool:
         """Store ``volume`` as what ``load_volume(path, series_uid)`` returns. ``key`` (from
         ``key`` before the load): stored only if the files have not changed since."""
-        current = make_key(path, series_uid, "volume")
+        return self._put_volume(make_key(path, series_uid, "volume"), volume, key)
+
+    def put_preview(
+        self, frame_path: str | Path, series_uid: str, volume: Volume, key: CacheKey | None = None
+    ) -> bool:
+        """Store a series' browser preview read from ``frame_path`` (``key``: ``preview_key``
+        taken before it was read)."""
+        return self._put_volume(make_key(frame_path, series_uid, "preview"), volume, key)
+
+    def preview_key(self, frame_path: str | Path, series_uid: str) -> CacheKey | None:
+        return make_key(frame_path, series_uid, "preview")
+
+    def _put_volume(self, current: CacheKey | None, volume: Volume, key: CacheKey | None) -> bool:
         if current is None or not self.enabled or (key is not None and key != current):
             return False
         voxels = volume.voxels

@@ -568,3 +568,23 @@ def test_what_else_is_in_the_folder_is_never_evicted_or_cleared(tmp_path, small_
     cache.clear()
     assert sorted(p.name for p in folder.iterdir()) == [".config.partial-1", "my documents", "notes.txt"]
     assert (folder / "my documents" / "thesis.txt").stat().st_size == 3_000_000
+
+
+def test_series_preview_round_trips_and_follows_its_one_file(cache, tmp_path):
+    from app.cli.file_services import series_preview
+
+    folder = tmp_path / "two"
+    write_series(folder, [0.0, 2.0, 4.0, 6.0], series_uid="1.2.3.1", prefix="a")
+    write_series(folder, [0.0, 1.0, 2.0], series_uid="1.2.3.2", prefix="b")
+    series = scan_beside(folder).find_series("1.2.3.1")
+    frame = series.frames[len(series.frames) // 2].path
+    fresh = series_preview(series)
+    assert cache.put_preview(frame, series.uid, fresh)
+    cached = cache.get_preview(frame, series.uid)
+    assert cached is not None and same_volume(cached, fresh)
+    assert cache.get(folder, series.uid) is None  # a preview is not the series' volume
+    (folder / "b000.dcm").unlink()  # another file: the preview reads one file only
+    assert cache.get_preview(frame, series.uid) is not None
+    status = Path(frame).stat()
+    os.utime(frame, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000))
+    assert cache.get_preview(frame, series.uid) is None

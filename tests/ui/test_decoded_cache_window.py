@@ -148,8 +148,15 @@ def poll():
 
 def finish():
     later = [m for m in HEAVY if m in sys.modules]
+    rows = QtWidgets.QTreeWidgetItemIterator(window.browser.tree)
+    icons = 0
+    while rows.value() is not None:  # scanned series rows with a thumbnail
+        row = rows.value()
+        icons += row.data(0, QtCore.Qt.ItemDataRole.UserRole + 1) is not None and not row.icon(0).isNull()
+        rows += 1
     print("SHOWN", ",".join(shown[0]) or "-", "LATER", ",".join(later) or "-",
-          "NOTICES", len(window.notifications.notices), "SHAPE", "x".join(map(str, window.session.current.voxels.shape)))
+          "NOTICES", len(window.notifications.notices), "SHAPE", "x".join(map(str, window.session.current.voxels.shape)),
+          "ICONS", icons)
     app.exit(0)
 
 
@@ -177,13 +184,31 @@ def test_a_start_on_a_cached_study_imports_no_pydicom(tmp_path, demo_dicom_dir):
         SYNTHVIEW_CACHE_DIR=str(folder),
     )
     line = done.stdout.strip().splitlines()[-1]
-    assert line == "SHOWN - LATER - NOTICES 0 SHAPE 189x233x197", done.stdout[-2000:] + done.stderr[-2000:]
+    assert line == "SHOWN - LATER - NOTICES 0 SHAPE 189x233x197 ICONS 1", done.stdout[-2000:] + done.stderr[-2000:]
     # The same start without the cache does import pydicom (the check sees real imports).
     done = run_python_child(
-        CACHED_START,
-        path,
-        str(tmp_path / "settings2.ini"),
-        QT_QPA_PLATFORM="offscreen",
-        SYNTHVIEW_CACHE_DIR="off",
+        CACHED_START, path, str(tmp_path / "settings2.ini"), QT_QPA_PLATFORM="offscreen", SYNTHVIEW_CACHE_DIR="off"
     )
     assert "pydicom" in done.stdout.strip().splitlines()[-1].split("LATER")[0]
+
+
+def test_a_cached_folder_of_two_series_lists_and_previews_both_without_pydicom(tmp_path):
+    from tests.io.series_factory import write_series
+
+    study = tmp_path / "two"
+    write_series(study, [0.0, 2.0, 4.0, 6.0, 8.0], series_uid="1.2.3.1", prefix="a")
+    write_series(study, [0.0, 1.0, 2.0], series_uid="1.2.3.2", prefix="b")
+    folder = tmp_path / "cache"
+    cached = CachedFiles(DecodedCache(folder))  # what the window's first open stores
+    result = cached.scan_beside(str(study))
+    cached.load_scanned(result.find_series("1.2.3.1"), str(study))
+    for series in result.all_series():
+        cached.series_preview(series)
+    cached.wait_for_writes()
+    done = run_python_child(
+        CACHED_START, str(study), str(tmp_path / "settings.ini"), QT_QPA_PLATFORM="offscreen",
+        SYNTHVIEW_CACHE_DIR=str(folder),
+    )  # fmt: skip
+    line = done.stdout.strip().splitlines()[-1]
+    assert line == "SHOWN - LATER - NOTICES 0 SHAPE 5x6x5 ICONS 2", done.stdout[-2000:] + done.stderr[-2000:]
+
