@@ -102,3 +102,37 @@ def test_the_training_line_names_the_lesion_free_crops_and_white_matter_only_dar
     assert "33% of every batch lesion-free crops" in plain and "white matter" not in plain
     placed = _residual_description({**training, "dark_lesions_in_white_matter": True})
     assert "dark training lesions only in white matter, clear of CSF" in placed
+
+
+def test_the_training_line_names_mined_crops_and_domain_augmentation():
+    from app.plugins.training.model_card import _residual_description
+
+    training = {"network": "ResidualUNet(ngf=16)", "crop": 64, "lesion_weight": 10.0, "identity_fraction": 0.5}
+    plain = _residual_description(training)
+    assert "look-alike mining" not in plain and "blur" not in plain
+    mined = _residual_description({**training, "mined_share": 0.5, "domain_augment": True})
+    assert "50% of them centred on healthy training-head spots the initial weights changed" in mined
+    assert "Gaussian blur of 0-1.5 mm" in mined
+
+
+def test_a_recipe_card_reproduces_with_its_recorded_command_and_start_weights():
+    """The shipped pseudo-healthy weights are a fine-tune by a named recipe: the card's Reproduce
+    block gives the run's exact command and where its start weights come from, not the plain one."""
+    import json
+
+    import yaml
+
+    from app.plugins.training.model_card import render_model_card
+
+    folder = PLUGINS_DIR / "mr_t1_pseudo_healthy"
+    record = json.loads((folder / "metrics.json").read_text())
+    manifest = yaml.safe_load((folder / "plugin.yaml").read_text())
+    training = record["training"]
+    assert training["recipe"] == "ph-v3-domain"
+    card = render_model_card(manifest, record)
+    reproduce = card.split("## Reproduce")[1]
+    assert training["command"] in reproduce and "--recipe ph-v3-domain --init-weights" in reproduce
+    assert training["initial_weights_source"] in reproduce
+    assert (folder / "MODEL_CARD.md").read_text().split("## Reproduce")[1] == reproduce
+    plain = {**record, "training": {k: v for k, v in training.items() if k != "recipe"}}
+    assert "--plugins mr_t1_pseudo_healthy [--quick]" in render_model_card(manifest, plain)

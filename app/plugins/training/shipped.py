@@ -117,8 +117,9 @@ PLUGINS: dict[str, dict] = {
     },
     "mr_t1_pseudo_healthy": {
         "kind": PSEUDO_HEALTHY,
-        # The shipped weights' recipe (v1). It fills the held-out head's temporal horns and third
-        # ventricle as if they were dark lesions (7 false regions on the healthy MNI152 head).
+        # v1's recipe (weights sha 6bfa8709bc9e, shipped until 2026-12-05). The shipped weights (v3,
+        # 0219e0cf65d7) are v1 fine-tuned by RECIPES["ph-v3-domain"] (command in metrics.json). v1
+        # fills the held-out head's temporal horns and third ventricle as if they were dark lesions.
         # Tried and NOT shipped (issue 15, 2026-12-05): a fine-tune of these weights with
         # "identity_fraction": 1 / 3, crop 64, batch 12, change_weight 5.0, --learning-rate 5e-4,
         # 3332 steps (3000 s guard, 2 CPU threads, nice 10, loaded machine); dead zone 0.02 chosen on
@@ -159,7 +160,7 @@ PLUGINS: dict[str, dict] = {
 # Named training recipes (``--recipe NAME``): changes to a plugin's spec above, recorded in its
 # metrics.json, so a tried recipe can be rerun exactly.
 RECIPES: dict[str, dict] = {
-    # Issue 15, third pseudo-healthy attempt (2026-12-05): fine-tune the shipped weights
+    # Issue 15, third pseudo-healthy attempt (2026-12-05), SHIPPED as v3: fine-tune the v1 weights
     # (--init-weights, --learning-rate 5e-4) toward a smoother, lower-noise average head like the
     # held-out MNI152: every pair blurred/bias-field/gamma/noise augmented the same way for input
     # and truth (tasks.augment_domain), half of every batch lesion-free crops, half of those
