@@ -138,19 +138,8 @@ class FirstImageGrid(QtWidgets.QWidget):
         bold.setPixelSize(14)
         painter.setFont(bold)
         letter_metrics = painter.fontMetrics()
-        for edge, letter in edge_letters(plane).items():
-            box = letter_metrics.boundingRect(letter).adjusted(-2, 0, 2, 0)
-            box.setSize(QtCore.QSize(letter_metrics.horizontalAdvance(letter) + 4, letter_metrics.height()))
-            x = {"left": rect.x() + 4, "right": rect.right() - box.width() - 4}.get(edge, rect.center().x() - box.width() // 2)
-            y = {"top": area.top() + 2, "bottom": rect.bottom() - box.height() - 2}.get(
-                edge, area.center().y() - box.height() / 2
-            )
-            box.moveTo(round(x), round(y))
-            painter.fillRect(box, LETTER_BACKING)
-            painter.setPen(LETTER_COLOUR)
-            painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, letter)
-
         labels = synthetic_labels([self.volume])
+        label_box = QtCore.QRect()
         if labels:
             # Never elided: wrapped onto as many lines as the cell's width needs.
             text_rect = painter.fontMetrics().boundingRect(
@@ -159,8 +148,23 @@ class FirstImageGrid(QtWidgets.QWidget):
             box = text_rect.adjusted(-4, -2, 4, 2)
             box.moveTo(rect.x() + 4, round(area.top()) + 2)
             painter.fillRect(box, SYNTHETIC_BACKING)
+            label_box = box
             painter.setPen(QtCore.Qt.GlobalColor.white)
             painter.drawText(box.adjusted(4, 2, -4, -2), QtCore.Qt.TextFlag.TextWordWrap, "\n".join(labels))
+
+        for edge, letter in edge_letters(plane).items():
+            box = letter_metrics.boundingRect(letter).adjusted(-2, 0, 2, 0)
+            box.setSize(QtCore.QSize(letter_metrics.horizontalAdvance(letter) + 4, letter_metrics.height()))
+            x = {"left": rect.x() + 4, "right": rect.right() - box.width() - 4}.get(edge, rect.center().x() - box.width() // 2)
+            y = {"top": area.top() + 2, "bottom": rect.bottom() - box.height() - 2}.get(
+                edge, area.center().y() - box.height() / 2
+            )
+            box.moveTo(round(x), round(y))
+            if edge == "top" and box.intersects(label_box):
+                box.moveTop(label_box.bottom() + 2)  # under the label, not hidden by it
+            painter.fillRect(box, LETTER_BACKING)
+            painter.setPen(LETTER_COLOUR)
+            painter.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, letter)
 
         painter.setFont(QtGui.QFont(self.font()))
         text = corner_text(self.volume, plane, self.state.cursor_lps_mm, self.state.display.window)

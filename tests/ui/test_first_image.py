@@ -78,14 +78,19 @@ def test_the_first_image_draws_what_the_panels_draw(started_window, phantom, qtb
 
 def test_a_synthetic_volume_is_labelled_in_the_first_image(started_window, synthetic_phantom, qtbot):
     window = started_window
+    window.resize(900, 600)  # narrow cells: the label reaches the middle, where the top letter is
     window.open_volume(synthetic_phantom)
     image = window.first_image.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
     pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     rgb = pixels[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).astype(int)
     red = (np.abs(rgb - np.array([0xC0, 0x00, 0x1A])).sum(axis=2) <= 12)
+    yellow = (np.abs(rgb - np.array([0xFF, 0xD2, 0x4A])).sum(axis=2) <= 12)
     for rect, _ in window.first_image.cell_rects():  # each cell's top-left carries the label
         cell = red[rect.top() : rect.top() + 80, rect.left() : rect.left() + rect.width() // 2]
         assert cell.sum() > 200
+        # The top letter is moved under the label, not hidden by it (it was, in a wide label).
+        centre = rect.left() + rect.width() // 2
+        assert yellow[rect.top() : rect.top() + 90, centre - 12 : centre + 12].sum() > 10
 
 
 def test_the_compare_grid_is_never_stood_in_for(started_window, phantom, synthetic_phantom):
