@@ -49,3 +49,14 @@ _timer.timeout.connect(_poll)
 _timer.start(50)
 _QtCore.QTimer.singleShot(30000, lambda: _QtWidgets.QApplication.instance().exit(3))  # never hang the suite
 """
+
+
+# Appended to a child script that defines ``app`` (the QApplication) and ``poll()``: calls it
+# every 5 ms until it exits the event loop (exit 3 after 60 s: never hang the suite).
+POLL_EVERY_5_MS = r"""
+timer = QtCore.QTimer()
+timer.timeout.connect(poll)
+timer.start(5)
+QtCore.QTimer.singleShot(60000, lambda: app.exit(3))
+sys.exit(app.exec())
+"""

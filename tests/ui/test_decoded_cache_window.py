@@ -15,7 +15,7 @@ from app.cli.file_services import CachedFiles, file_services
 from app.io.decoded_cache import DecodedCache
 from app.io.loader import load_volume
 from app.ui.main_window import MainWindow
-from tests.ui.child_process import run_python_child
+from tests.ui.child_process import POLL_EVERY_5_MS, run_python_child
 
 
 @pytest.fixture
@@ -159,13 +159,7 @@ def finish():
           "ICONS", icons)
     app.exit(0)
 
-
-timer = QtCore.QTimer()
-timer.timeout.connect(poll)
-timer.start(5)
-QtCore.QTimer.singleShot(60000, lambda: app.exit(3))
-sys.exit(app.exec())
-"""
+""" + POLL_EVERY_5_MS
 
 
 def test_a_start_on_a_cached_study_imports_no_pydicom(tmp_path, demo_dicom_dir):

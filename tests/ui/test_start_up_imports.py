@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.ui.child_process import ROOT, run_python_child
+from tests.ui.child_process import POLL_EVERY_5_MS, ROOT, run_python_child
 
 NEVER_AT_START = {
     "torch", "vtk", "vtkmodules", "scipy.ndimage", "scipy.stats", "scipy.special", "skimage", "matplotlib",
@@ -40,13 +40,7 @@ def poll():
         print("ON-SCREEN", ",".join(sorted(sys.modules)))
         app.exit(0)
 
-
-timer = QtCore.QTimer()
-timer.timeout.connect(poll)
-timer.start(5)
-QtCore.QTimer.singleShot(60000, lambda: app.exit(3))
-sys.exit(app.exec())
-"""
+""" + POLL_EVERY_5_MS
 
 
 def _loaded_modules(stdout: str, marker: str) -> set[str]:
