@@ -81,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view: PanelGrid | CompareView | None = None
         self.paints_first_image = first_image
         self.first_image: FirstImageGrid | None = None  # on screen until the panels replace it
+        self._panel_import: PanelImport | None = None  # started after the first image's paint
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
         self._cache_checks: list[CacheCheckTask] = []  # running: kept alive until they report
@@ -487,7 +488,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._import_panels()
 
     def _import_panels(self) -> None:
-        if getattr(self, "_panel_import", None) is None:
+        if self._panel_import is None:
             self._panel_import = PanelImport(self)
             self._panel_import.done.connect(self.finish_first_image)
             self._panel_import.start()
