@@ -9,13 +9,17 @@ z threshold over all these healthy runs (every region there is false), so ``comp
 the threshold for a stated number of false regions per volume. The held-out MNI152 head is
 never used here: the benchmark evaluates on it.
 
-    python -m app.plugins.training.calibrate_null [--plugins NAME ...] [--seeds 2]
+    python -m app.plugins.training.calibrate_null [--plugins NAME ...] [--seeds 2] [--force]
+
+A plugin folder that already holds a ``calibration.json`` is refused (before anything is
+computed) unless ``--force``: no output is replaced without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugins", nargs="+", default=list(INPUT_KINDS))
     parser.add_argument("--seeds", type=int, default=2, help="noise realisations for noisy inputs")
+    parser.add_argument("--force", action="store_true", help="replace an existing calibration.json")
     args = parser.parse_args(argv)
     from app.plugins.discovery import find_plugin
 
-    for name in args.plugins:
+    paths = {name: Path(find_plugin(name).folder) / CALIBRATION_FILE for name in args.plugins}
+    existing = [str(path) for path in paths.values() if path.exists()]
+    if existing and not args.force:
+        print(f"error: {', '.join(existing)} exists (--force replaces it)", file=sys.stderr)
+        return 2
+    for name, path in paths.items():
         calibration = calibrate(name, args.seeds)
-        path = Path(find_plugin(name).folder) / CALIBRATION_FILE
         temporary = path.with_suffix(".json.partial")
         temporary.write_text(json.dumps(calibration.to_dict(), indent=1) + "\n")
         temporary.replace(path)
