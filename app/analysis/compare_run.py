@@ -33,6 +33,7 @@ from app.analysis.residual_regions import (
 from app.analysis.uncertainty import voxel_sd
 from app.core.quantity_map import MapKind, QuantityMap
 from app.core.resample import resample_like
+from app.core.study import source_study
 from app.core.volume import Volume
 
 NO_RESIDUAL = "none"
@@ -487,7 +488,8 @@ def map_volume(
     """A map (heat colormap in the compare layout: ``Volume.quantity_map``) on ``grid``'s geometry.
 
     ``provenance`` is the synthesized volume's, so a map derived from a synthetic image stays
-    marked synthetic; ``modality`` and ``units`` default to the grid volume's.
+    marked synthetic; ``modality`` and ``units`` default to the grid volume's, and the patient
+    and study are the grid volume's (the Studies tree files the map with its images).
     """
     return Volume(
         np.asarray(values, dtype=np.float32),
@@ -497,4 +499,5 @@ def map_volume(
         name,
         provenance,
         quantity_map=quantity_map,
+        metadata=source_study(grid.metadata),
     )

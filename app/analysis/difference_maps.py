@@ -14,6 +14,7 @@ import numpy as np
 
 from app.core.quantity_map import MapKind, QuantityMap
 from app.core.resample import resample_like
+from app.core.study import source_study
 from app.core.volume import Volume
 
 
@@ -58,6 +59,7 @@ def difference_maps(base: Volume, other: Volume) -> DifferenceMaps:
             f"{kind} {description}",
             other.provenance,
             quantity_map=QuantityMap(kind),
+            metadata=source_study(base.metadata),
         )
 
     return DifferenceMaps(

@@ -24,6 +24,12 @@ SOURCE_STUDY_KEYS = (
 )
 
 
+def source_study(metadata: dict) -> dict:
+    """The patient and study values (``SOURCE_STUDY_KEYS``) among a volume's ``metadata``: what a
+    volume derived from it (a synthesized image, a map) carries to be filed with it."""
+    return {key: metadata[key] for key in SOURCE_STUDY_KEYS if metadata.get(key)}
+
+
 @dataclass(frozen=True)
 class FrameRef:
     """One 2D image on disk: a single-frame file, or frame ``frame_index`` of a multi-frame file.

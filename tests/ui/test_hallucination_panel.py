@@ -187,3 +187,24 @@ def test_regions_sort_by_peak_or_volume_and_the_clicked_one_is_outlined(qtbot, m
     assert peaks == sorted(peaks, reverse=True)
     assert np.allclose(panel.region_at_row(0).centroid_lps_mm, big_lps, atol=0.5)
     main_window.save_screenshot("/tmp/h/hallucination_outline.png")
+
+
+def test_a_map_shown_in_the_compare_is_filed_under_the_patient_and_study(qtbot, main_window, lesion_pair):
+    """Choosing a map adds it to the Studies tree; it went under '(no patient)/(study)' beside
+    the pair it was computed from, as if it were another patient's series."""
+    original, synthesized, _, _ = lesion_pair
+    for volume in (original, synthesized):
+        volume.metadata.update(PatientName="Doe^Jane", StudyDescription="MR brain")
+    panel = install_hallucination_panel(main_window)
+    main_window.show_compare(original, [synthesized])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    panel.map_combo.setCurrentIndex(1)
+    shown_map = main_window.session.compare[-1]
+    assert shown_map.quantity_map is not None
+    tree = main_window.browser.tree
+    patients = [tree.topLevelItem(row).text(0) for row in range(tree.topLevelItemCount())]
+    assert patients == ["Doe^Jane"]
+    studies = tree.topLevelItem(0)
+    assert [studies.child(row).text(0) for row in range(studies.childCount())] == ["MR brain"]
+    assert studies.child(0).childCount() == 3  # original, synthesized and the map
