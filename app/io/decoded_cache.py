@@ -8,15 +8,18 @@ patient in a file name); ``SYNTHVIEW_CACHE_DIR=off`` turns the cache off and
 ``python main.py cache --clear`` empties it.
 
 An entry is keyed by what was asked for (the path as given, the working folder when that path is
-relative, the resolved path, the series UID) and recorded with the (name, size, mtime_ns) of every
-file the load reads, as ``app.io.loader`` reads them: a folder, every file ``scan_path`` considers;
+relative, the resolved path, the series UID) and recorded with the (name, size, mtime_ns,
+ctime_ns) of every file the load reads, as ``app.io.loader`` reads them: a folder, every file ``scan_path`` considers;
 a DICOM file with a series UID, the files beside it (``scan_beside``); a DICOM file alone, that
 file; a NIfTI, the file and its JSON sidecar (or that there is none); plus ``CACHE_VERSION``
 (the format, the application's version and a digest of the loader's source). Any difference is
-a miss, and the stale entry goes. That check is stats only (milliseconds); ``verify`` rehashes
-the source files (and the stored array) against the SHA-256 digests recorded at ``put``, for a
-caller to run in the background after a hit was shown: an edit that kept size and mtime is
-caught there.
+a miss, and the stale entry goes. That check is stats only (milliseconds). The change time is
+in it because an edit can keep size and mtime (``os.utime`` puts the mtime back) but not the
+ctime, which any write or ``utime`` sets to now: without it, such an edit made while a miss was
+being stored left the old pixels cached under the new bytes' digest, served with no warning.
+``verify`` rehashes the source files (and the stored array) against the SHA-256 digests recorded
+at ``put``, for a caller to run in the background after a hit was shown: it catches a damaged
+entry, and an edit on a file system that keeps no change time.
 
 No pickle: arrays through ``numpy.lib.format`` with ``allow_pickle=False``, everything else as
 JSON in a tagged form that rebuilds only the dataclasses and enums listed in ``_TYPES``. An
@@ -58,7 +61,7 @@ from app.io.atomic import atomic_folder, remove_stale_partials
 from app.io.candidate_files import iter_candidate_files
 from app.io.nifti import is_nifti_path, sidecar_path  # nibabel is imported by its loader only
 
-FORMAT_VERSION = 1  # bump when the entry layout changes
+FORMAT_VERSION = 2  # bump when the entry layout changes (2: ctime in the key)
 DEFAULT_MAX_BYTES = 4 * 1024**3
 ENV_VARIABLE = "SYNTHVIEW_CACHE_DIR"  # a folder, or "off"
 _META = "entry.json"
@@ -164,7 +167,7 @@ class CacheKey:
     resolved: str
     series_uid: str
     version: str
-    files: tuple[tuple[str, int, int], ...]  # (path, size, mtime_ns); (path, -1, -1): absent
+    files: tuple[tuple[str, int, int, int], ...]  # (path, size, mtime_ns, ctime_ns); -1s: absent
 
     @property
     def entry_name(self) -> str:
@@ -205,12 +208,12 @@ def source_files(path: str | Path, series_uid: str | None = None, kind: str = "v
     return [path]
 
 
-def _stat(path: Path) -> tuple[str, int, int]:
+def _stat(path: Path) -> tuple[str, int, int, int]:
     try:
         status = path.stat()
     except OSError:
-        return (str(path), -1, -1)
-    return (str(path), int(status.st_size), int(status.st_mtime_ns))
+        return (str(path), -1, -1, -1)
+    return (str(path), int(status.st_size), int(status.st_mtime_ns), int(status.st_ctime_ns))
 
 
 def make_key(path: str | Path, series_uid: str | None = None, kind: str = "volume") -> CacheKey | None:
@@ -233,7 +236,7 @@ def make_key(path: str | Path, series_uid: str | None = None, kind: str = "volum
 def files_digest(key: CacheKey) -> str:
     """SHA-256 over the names and bytes of the key's files (an absent file hashes as absent)."""
     digest = hashlib.sha256()
-    for name, _, _ in key.files:
+    for name, *_ in key.files:
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
         try:
             with open(name, "rb") as handle:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 
+import numpy as np
 import pytest
 
 from app.cli.file_services import CachedFiles, file_services
 from app.io.decoded_cache import DecodedCache
+from app.io.loader import load_volume
 
 
 @pytest.fixture
@@ -80,3 +84,38 @@ def test_view_screenshot_reads_the_files_not_the_cache(qtbot, tmp_path, monkeypa
     monkeypatch.setattr(DecodedCache, "get", no_cached_copy)
     assert main.main(["view", str(path), "--screenshot", str(tmp_path / "shot.png"), "--size", "400x300"]) == 0
     assert (tmp_path / "shot.png").stat().st_size > 0
+
+
+def edit_keeping_size_and_mtime(path) -> None:
+    """Invert the last 200 bytes (pixels of the last rows), then put the mtime back."""
+    status = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-200:] = bytes(255 - byte for byte in data[-200:])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_an_edit_unseen_by_size_and_mtime_during_the_store_is_never_served(tmp_path, folder):
+    # The store runs after the load returned: an edit keeping size and mtime made meanwhile
+    # used to leave the old pixels cached under the new bytes' digest, so that the next open
+    # showed the old pixels and its check found them current.
+    cache = DecodedCache(tmp_path / "cache")
+    gate = threading.Event()
+    real_put = cache.put
+
+    def put_after_the_edit(*args, **kwargs):
+        gate.wait(10)
+        return real_put(*args, **kwargs)
+
+    cache.put = put_after_the_edit
+    cached = CachedFiles(cache)
+    shown = cached.load_volume(str(folder))
+    edit_keeping_size_and_mtime(sorted(folder.iterdir())[4])
+    gate.set()
+    cached.wait_for_writes()
+    fresh = load_volume(str(folder))
+    assert not np.array_equal(fresh.voxels, shown.voxels)  # the edit changed pixels
+    again = CachedFiles(DecodedCache(tmp_path / "cache"))
+    reopened = again.load_volume(str(folder))
+    assert np.array_equal(reopened.voxels, fresh.voxels)  # what the files hold now
+    assert again.verify(str(folder)) is not True

@@ -274,15 +274,32 @@ def test_nifti_sidecar_appearing_is_a_miss(cache, tmp_path, phantom):
     assert load_volume(path).is_synthetic  # what the miss then loads
 
 
-def test_verify_catches_a_same_size_same_mtime_edit(cache, small_demo):
+def edit_keeping_size_and_mtime(path: Path) -> None:
+    status = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # a pixel of the last row
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_an_edit_keeping_size_and_mtime_is_a_miss(cache, small_demo):
+    _cached(cache, small_demo)
+    edit_keeping_size_and_mtime(small_demo / "IM0088.dcm")
+    assert cache.get(small_demo) is None  # its change time moved (any write or utime sets it)
+    assert cache.entries() == []
+
+
+def without_change_time(monkeypatch) -> None:
+    """A file system that keeps no change time (the stats show 0 whatever happens)."""
+    real = decoded_cache._stat
+    monkeypatch.setattr(decoded_cache, "_stat", lambda path: (*real(path)[:3], 0))
+
+
+def test_verify_catches_an_edit_the_stats_cannot_see(cache, small_demo, monkeypatch):
+    without_change_time(monkeypatch)
     _cached(cache, small_demo)
     assert cache.verify(small_demo)
-    one = small_demo / "IM0088.dcm"
-    status = one.stat()
-    data = bytearray(one.read_bytes())
-    data[-1] ^= 0xFF  # a pixel of the last row
-    one.write_bytes(bytes(data))
-    os.utime(one, ns=(status.st_atime_ns, status.st_mtime_ns))
+    edit_keeping_size_and_mtime(small_demo / "IM0088.dcm")
     hit = cache.get(small_demo)
     assert hit is not None  # the stats cannot see it ...
     assert not cache.verify(small_demo)  # ... the digest does

@@ -87,21 +87,50 @@ def test_demo_opened_twice_is_shown_from_the_cache_the_second_time(
     assert not second.notifications.notices
 
 
-def test_files_changed_unseen_by_their_stats_are_reloaded_and_said(
-    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads
-):
+def study_copy(tmp_path, demo_dicom_dir):
     folder = tmp_path / "study"
     folder.mkdir()
     for source in sorted(demo_dicom_dir.iterdir())[60:76]:
         shutil.copy2(source, folder / source.name)
+    return folder
+
+
+def zero_last_rows_keeping_size_and_mtime(path) -> None:
+    status = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-2000:] = bytes(2000)  # pixels of the last rows zeroed: same size ...
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))  # ... same time
+
+
+def test_files_edited_keeping_size_and_mtime_are_read_again(
+    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads
+):
+    folder = study_copy(tmp_path, demo_dicom_dir)
     first = open_window(qtbot, viewer_settings, cache, folder)
     qtbot.waitUntil(lambda: cache.holds(str(folder), reads[0]), timeout=30000)
-    changed = folder / "IM0070.dcm"
-    status = changed.stat()
-    data = bytearray(changed.read_bytes())
-    data[-2000:] = bytes(2000)  # pixels of the last rows zeroed: same size ...
-    changed.write_bytes(bytes(data))
-    os.utime(changed, ns=(status.st_atime_ns, status.st_mtime_ns))  # ... same time
+    zero_last_rows_keeping_size_and_mtime(folder / "IM0070.dcm")
+    reads.clear()
+
+    second = open_window(qtbot, viewer_settings, cache, folder)
+    assert reads  # the change time moved: read from the files, never the cached pixels shown
+    fresh = load_volume(folder)
+    assert np.array_equal(second.session.current.voxels, fresh.voxels)
+    assert not np.array_equal(second.session.current.voxels, first.session.current.voxels)
+    qtbot.wait(300)
+    assert not second.notifications.notices
+
+
+def test_files_changed_unseen_by_their_stats_are_reloaded_and_said(
+    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads, monkeypatch
+):
+    from tests.io.test_decoded_cache import without_change_time
+
+    without_change_time(monkeypatch)  # a file system that keeps no change time
+    folder = study_copy(tmp_path, demo_dicom_dir)
+    first = open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: cache.holds(str(folder), reads[0]), timeout=30000)
+    zero_last_rows_keeping_size_and_mtime(folder / "IM0070.dcm")
     reads.clear()
 
     second = open_window(qtbot, viewer_settings, cache, folder)
