@@ -20,7 +20,7 @@ from app.core.volume import Volume
 from app.ui.services import FileServices, PacsServices
 
 if TYPE_CHECKING:
-    from app.io.decoded_cache import DecodedCache
+    from app.io.decoded_cache import CacheKey, DecodedCache
 
 
 def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | None:
@@ -80,7 +80,8 @@ class CachedFiles:
     def __init__(self, cache: DecodedCache) -> None:
         self.cache = cache
         self._lock = threading.Lock()
-        self._unverified: set[tuple[str, str]] = set()  # (path, series UID or "") served from the cache
+        # (path, series UID or "") served from the cache -> the key (file stats) it was served under
+        self._unverified: dict[tuple[str, str], CacheKey] = {}
         self._scanned_files: dict[str, tuple] = {}  # path -> the file stats its last scan saw
         self._loaded = weakref.WeakValueDictionary()  # (series UID, folder) -> a volume returned for it
         self._writers: list[threading.Thread] = []
@@ -122,12 +123,15 @@ class CachedFiles:
     def verify(self, path, series_uid: str | None = None) -> bool | None:
         """None when the last load of (path, series) did not come from the cache; else whether
         the cached copy still matches its files, byte for byte (rehashes them: off the UI
-        thread). False removes the stale entries: the next load reads the files."""
+        thread). False removes the stale entries: the next load reads the files. An entry gone
+        meanwhile (``cache --clear``, another process's eviction) is no change of the files:
+        None, unless their stats moved since the hit."""
         with self._lock:
-            request = (str(path), series_uid or "")
-            if request not in self._unverified:
-                return None
-            self._unverified.discard(request)
+            shown = self._unverified.pop((str(path), series_uid or ""), None)
+        if shown is None:
+            return None
+        if self.cache.key(path, series_uid) != shown:
+            return False  # the files changed since the cached copy was shown
         return self.cache.verify(path, series_uid)
 
     def wait_for_writes(self, timeout_s: float | None = None) -> None:
@@ -142,13 +146,13 @@ class CachedFiles:
             self._scanned_files[str(path)] = key.files
 
     def _load(self, path, series_uid: str | None, read: Callable[[], Volume], files_scanned=None) -> Volume:
-        cached = self.cache.get(path, series_uid)
+        before = self.cache.key(path, series_uid)
+        cached = self.cache.get(path, series_uid, key=before) if before is not None else None
         if cached is not None:
             with self._lock:
-                self._unverified.add((str(path), series_uid or ""))
+                self._unverified[(str(path), series_uid or "")] = before
             self._note_loaded(series_uid, cached)
             return cached
-        before = self.cache.key(path, series_uid)
         volume = read()
         self._note_loaded(series_uid, volume)
         if before is not None and (files_scanned is None or files_scanned == before.files):

@@ -408,9 +408,10 @@ class DecodedCache:
         return None if folder is None else cls(folder, max_bytes)
 
     # ----- reading -------------------------------------------------------------------------
-    def get(self, path: str | Path, series_uid: str | None = None) -> Volume | None:
-        """The volume ``load_volume(path, series_uid)`` would return, if cached and current."""
-        return self._get_volume(make_key(path, series_uid, "volume"))
+    def get(self, path: str | Path, series_uid: str | None = None, key: CacheKey | None = None) -> Volume | None:
+        """The volume ``load_volume(path, series_uid)`` would return, if cached and current
+        (``key``: the request's ``key`` if the caller took it already)."""
+        return self._get_volume(key if key is not None else make_key(path, series_uid, "volume"))
 
     def get_preview(self, frame_path: str | Path, series_uid: str) -> Volume | None:
         """A series' browser preview (one frame of ``frame_path``), if cached and current. Not
@@ -447,14 +448,16 @@ class DecodedCache:
         """Whether a current entry answers the request (its record checked, nothing decoded)."""
         return self._current_entry(make_key(path, series_uid, "scan" if scan else "volume")) is not None
 
-    def verify(self, path: str | Path, series_uid: str | None = None) -> bool:
+    def verify(self, path: str | Path, series_uid: str | None = None) -> bool | None:
         """Whether the cached volume still matches its source files byte for byte (and its stored
         array is the one written): rehashes everything, for a background thread after a hit.
-        False removes the entry, and the scan entry of ``path``, which the same files made."""
+        False removes the entry, and the scan entry of ``path``, which the same files made. None:
+        no current entry to check (cleared, evicted, or the files' stats changed: the caller
+        compares them with those of the hit it showed)."""
         key = make_key(path, series_uid, "volume")
         entry = self._current_entry(key)
         if entry is None:
-            return False
+            return None
         folder, meta = entry
         try:
             array_file = folder / meta["voxels"]["file"]

@@ -119,3 +119,29 @@ def test_an_edit_unseen_by_size_and_mtime_during_the_store_is_never_served(tmp_p
     reopened = again.load_volume(str(folder))
     assert np.array_equal(reopened.voxels, fresh.voxels)  # what the files hold now
     assert again.verify(str(folder)) is not True
+
+
+def served_from_the_cache(tmp_path, folder) -> tuple[CachedFiles, str]:
+    path = str(folder)
+    first = CachedFiles(DecodedCache(tmp_path / "cache"))
+    first.load_volume(path)
+    first.wait_for_writes()
+    again = CachedFiles(DecodedCache(tmp_path / "cache"))
+    again.load_volume(path)
+    return again, path
+
+
+def test_a_cache_cleared_before_the_check_is_no_change_of_the_files(tmp_path, folder):
+    # 'main.py cache --clear' (or another viewer's eviction) between a hit and its check: the
+    # files did not change, so the window must not say they did (and reload).
+    cached, path = served_from_the_cache(tmp_path, folder)
+    DecodedCache(tmp_path / "cache").clear()  # another process
+    assert cached.verify(path) is None
+
+
+def test_files_touched_after_the_hit_are_a_change_even_with_the_entry_gone(tmp_path, folder):
+    cached, path = served_from_the_cache(tmp_path, folder)
+    one = sorted(folder.iterdir())[2]
+    os.utime(one, ns=(one.stat().st_atime_ns, one.stat().st_mtime_ns + 5_000_000))
+    DecodedCache(tmp_path / "cache").clear()
+    assert cached.verify(path) is False
