@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import hashlib
 import json
 import math
@@ -594,9 +595,17 @@ class DecodedCache:
                         text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
                     (partial / _META).write_text(text, encoding="utf-8")
             except OSError as error:
-                self._turn_off(error)
+                if not self._lost_a_race(error):
+                    self._turn_off(error)
                 return False
         return True
+
+    def _lost_a_race(self, error: OSError) -> bool:
+        """Whether a write failed because another process wrote or removed the same entry at
+        the same moment (its rename first): no reason to turn the cache off."""
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+            return False
+        return self.folder.is_dir() and os.access(self.folder, os.W_OK)
 
     def _make_folder(self) -> None:
         if not self.folder.is_dir():

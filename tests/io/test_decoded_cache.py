@@ -605,3 +605,24 @@ def test_series_preview_round_trips_and_follows_its_one_file(cache, tmp_path):
     status = Path(frame).stat()
     os.utime(frame, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000))
     assert cache.get_preview(frame, series.uid) is None
+
+
+def test_another_process_writing_the_same_entry_leaves_the_cache_on(cache, small_demo, monkeypatch, capsys):
+    # Two viewers storing the same study: the other's entry lands between this writer's check
+    # and its rename. That used to turn the cache off for the session ("cannot write ...:
+    # Directory not empty"); seen with three processes writing one entry 300 times.
+    volume = load_volume(small_demo)
+    entry = cache.folder / decoded_cache.make_key(small_demo).entry_name
+    real_rename = os.rename
+
+    def rename(source, target, *args, **kwargs):
+        if Path(target) == entry and not entry.exists():
+            entry.mkdir()
+            (entry / "entry.json").write_text("{}")  # the other writer's, renamed first
+        return real_rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    assert not cache.put(small_demo, None, volume)  # the other writer's entry stands
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert cache.enabled and capsys.readouterr().err == ""
+    assert cache.put(small_demo, None, volume) and cache.get(small_demo) is not None
