@@ -587,13 +587,17 @@ class DecodedCache:
                 self._make_folder()
                 self._evict(size, keep=key.entry_name)
                 with atomic_folder(self.folder / key.entry_name, replace=True) as partial:
+                    # Private whatever the cache folder is (a folder the user named may be
+                    # readable by all): the entry and its files are the user's only.
+                    os.chmod(partial, 0o700)
                     if voxels is not None:
-                        with open(partial / meta["voxels"]["file"], "wb") as handle:
+                        with _private_file(partial / meta["voxels"]["file"]) as handle:
                             writer = _HashingWriter(handle)
                             np.lib.format.write_array(writer, voxels, allow_pickle=False)
                         meta["voxels_sha256"] = writer.digest.hexdigest()
                         text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
-                    (partial / _META).write_text(text, encoding="utf-8")
+                    with _private_file(partial / _META) as handle:
+                        handle.write(text.encode("utf-8"))
             except OSError as error:
                 if not self._lost_a_race(error):
                     self._turn_off(error)
@@ -677,6 +681,11 @@ class DecodedCache:
         except OSError:
             return
         _remove_tree(aside)
+
+
+def _private_file(path: Path):
+    """A new file open for writing, readable and writable by its owner only (0600)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), "wb")
 
 
 def _remove_tree(path: Path) -> None:

@@ -487,6 +487,24 @@ def test_cache_folder_is_private_and_names_are_hashes(cache, small_demo):
     assert all("MNI" not in name and "demo" not in name and "IM00" not in name for name in names)
 
 
+def test_entries_are_private_in_a_folder_that_is_not(tmp_path, small_demo):
+    # SYNTHVIEW_CACHE_DIR naming a folder that exists, readable by all (or a link to one):
+    # the entries (patient images) were 0755 folders of 0644 files in it.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    link = tmp_path / "link"
+    link.symlink_to(shared)
+    for folder in (shared, link):
+        cache = DecodedCache(folder)
+        _cached(cache, small_demo)
+        assert cache.put_scan(small_demo, scan_beside(small_demo))
+        for entry, _, _ in cache.entries():
+            assert (entry.stat().st_mode & 0o777) == 0o700
+            assert all((item.stat().st_mode & 0o077) == 0 for item in entry.iterdir())
+        cache.clear()
+
+
 def test_clear_removes_everything(cache, small_demo, tmp_path, phantom):
     _cached(cache, small_demo)
     path = save_nifti(phantom, tmp_path / "p.nii.gz")
