@@ -409,7 +409,9 @@ class DecodedCache:
         return None if folder is None else cls(folder, max_bytes)
 
     # ----- reading -------------------------------------------------------------------------
-    def get(self, path: str | Path, series_uid: str | None = None, key: CacheKey | None = None) -> Volume | None:
+    def get(
+        self, path: str | Path, series_uid: str | None = None, key: CacheKey | None = None
+    ) -> Volume | None:
         """The volume ``load_volume(path, series_uid)`` would return, if cached and current
         (``key``: the request's ``key`` if the caller took it already)."""
         return self._get_volume(key if key is not None else make_key(path, series_uid, "volume"))
@@ -685,7 +687,9 @@ class DecodedCache:
 
 def _private_file(path: Path):
     """A new file open for writing, readable and writable by its owner only (0600)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), "wb")
+    return os.fdopen(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), "wb"
+    )
 
 
 def _remove_tree(path: Path) -> None:
