@@ -62,6 +62,17 @@ class ColorBar(QtWidgets.QWidget):
         self._fit_width()
         self.update()
 
+    def picture_at(self, size: QtCore.QSize) -> QtGui.QPixmap:
+        """This bar painted at ``size`` (a figure whose panels are shorter than on screen)."""
+        copy = ColorBar(
+            self.colormap, self.low, self.high, self.units, title=self.title, flag_level=self.flag_level
+        )
+        copy.setFont(self.font())
+        copy.setFixedSize(size)
+        picture = copy.grab()
+        copy.deleteLater()
+        return picture
+
     def labels(self) -> list[str]:
         middle = (self.low + self.high) / 2
         return [f"{value:+.4g}" for value in (self.high, middle, self.low)]

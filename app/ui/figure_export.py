@@ -26,6 +26,8 @@ TITLE_COLOR = QtGui.QColor(221, 221, 221)
 TITLE_HEIGHT = 18
 SYNTHETIC_BACKGROUND = QtGui.QColor(192, 0, 26)
 FOOTER_HEIGHT = 26
+BAND_ROOM_ABOVE = 64  # px kept above the images: the top letter and a two-line SYNTHETIC label
+BAND_ROOM_BELOW = 40  # px kept below them: the scale bar and the bottom letter
 MARGIN = 4
 SYNTHETIC_FOOTER = "Contains SYNTHETIC (generated) images — not acquired data"
 
@@ -66,13 +68,75 @@ def _rects(widgets: list[QtWidgets.QWidget]) -> list[QtCore.QRect]:
     return [rect.translated(-bounds.topLeft()) for rect in rects]
 
 
+@dataclass(frozen=True)
+class Band:
+    """The rows of every panel's viewport a figure keeps: ``top`` to ``bottom`` (exclusive), the
+    image with room for the marks, then the viewport's last ``strip`` rows (the corner read-out)."""
+
+    top: int
+    bottom: int
+    strip: int
+    full_height: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top + self.strip
+
+    @property
+    def cropped(self) -> bool:
+        return self.height < self.full_height
+
+
+def image_band(panels) -> Band:
+    """The band of the viewports that holds the images (the slices' extent), with room above for
+    the top letter and a SYNTHETIC label and below for the scale bar, plus the corner read-out.
+
+    A single-row compare at 1600x950 with the docks open is a row of tall, narrow panels: the
+    whole viewports made a figure ~70 % black above and below the anatomy. Panels of different
+    heights, or a band that would save under 15 % of the height, keep the whole viewports."""
+    heights = {panel.viewport().height() for panel in panels}
+    full = max(heights)
+    whole = Band(0, full, 0, full)
+    if len(heights) != 1:
+        return whole
+    tops, bottoms = [], []
+    for panel in panels:
+        item = getattr(panel, "image_item", None)
+        if item is None or item.image is None:
+            return whole
+        box = panel.mapFromScene(item.sceneBoundingRect()).boundingRect() & panel.viewport().rect()
+        if box.isEmpty():
+            return whole
+        tops.append(box.top())
+        bottoms.append(box.bottom() + 1)
+    strip = 2 * panels[0].viewport().fontMetrics().height() + 6  # the corner read-out and below
+    top = max(0, min(tops) - BAND_ROOM_ABOVE)
+    bottom = min(full - strip, max(bottoms) + BAND_ROOM_BELOW)
+    if bottom <= top:
+        return whole
+    band = Band(top, bottom, strip, full)
+    return band if band.height < 0.85 * full else whole
+
+
 def _panel_rects(panels, extras=()) -> tuple[list[QtCore.QRect], list[QtCore.QRect]]:
     """Each panel's image in the figure, under a title strip of TITLE_HEIGHT, and each extra's
-    place, in the on-screen arrangement; the extras start level with the images."""
+    place, in the on-screen arrangement (rows closed up to the ``image_band``); the extras start
+    level with the images and span the panels' height."""
     panels = shown_panels(panels)
     rects = _rects([p.viewport() for p in panels] + list(extras))
-    images = [r.translated(0, TITLE_HEIGHT) for r in rects[: len(panels)]]
-    others = [r.translated(0, TITLE_HEIGHT) for r in rects[len(panels) :]]
+    images, others = rects[: len(panels)], rects[len(panels) :]
+    band = image_band(panels)
+    if band.cropped:
+        cut = band.full_height - band.height
+        row_tops = sorted({rect.top() for rect in images})
+        images = [
+            QtCore.QRect(r.left(), r.top() - cut * row_tops.index(r.top()), r.width(), band.height)
+            for r in images
+        ]
+        span = max(r.bottom() for r in images) + 1
+        others = [QtCore.QRect(r.left(), r.top(), r.width(), span - r.top()) for r in others]
+    images = [r.translated(0, TITLE_HEIGHT) for r in images]
+    others = [r.translated(0, TITLE_HEIGHT) for r in others]
     return images, others
 
 
@@ -82,6 +146,41 @@ def figure_size(panels, extras=()) -> QtCore.QSize:
     width = max(r.right() for r in rects) + 1
     height = max(r.bottom() for r in rects) + 1 + FOOTER_HEIGHT
     return QtCore.QSize(width, height)
+
+
+def _paint_panel_image(painter, rect: QtCore.QRect, panel, band: Band) -> QtCore.QRect | None:
+    """The panel's rendering in the band; returns where its corner read-out lies (viewport
+    pixels from the rect's top), None when it shows none."""
+    picture = panel.viewport().grab()
+    scale = picture.devicePixelRatio()
+    read_out = getattr(panel, "drawn_position_box", None)
+    if not band.cropped:
+        painter.drawPixmap(rect, picture)
+        return read_out
+    width = panel.viewport().width()
+    image_rows = band.bottom - band.top
+
+    def source(top: int, height: int) -> QtCore.QRect:
+        return QtCore.QRect(0, int(top * scale), int(width * scale), int(height * scale))
+
+    painter.drawPixmap(
+        QtCore.QRect(rect.left(), rect.top(), width, image_rows), picture, source(band.top, image_rows)
+    )
+    strip_top = band.full_height - band.strip
+    painter.drawPixmap(
+        QtCore.QRect(rect.left(), rect.top() + image_rows, width, band.strip),
+        picture,
+        source(strip_top, band.strip),
+    )
+    if read_out is None or read_out.isEmpty():
+        return read_out
+    return read_out.translated(0, image_rows - strip_top)
+
+
+def _extra_picture(widget: QtWidgets.QWidget, size: QtCore.QSize) -> QtGui.QPixmap:
+    """An extra (the colour bar) as it looks, painted at the figure's ``size`` when it has its own."""
+    picture_at = getattr(widget, "picture_at", None)
+    return picture_at(size) if picture_at is not None and size != widget.size() else widget.grab()
 
 
 def title_text(panel) -> tuple[str, str]:
@@ -99,14 +198,15 @@ def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
     painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), QtGui.QColor("black"))
     panels = shown_panels(panels)
     images, others = _panel_rects(panels, extras)
+    band = image_band(panels)
     for widget, rect in zip(extras, others, strict=True):
-        painter.drawPixmap(rect, widget.grab())
+        painter.drawPixmap(rect, _extra_picture(widget, rect.size()))
     any_synthetic = False
     for panel, rect in zip(panels, images, strict=True):
-        painter.drawPixmap(rect, panel.viewport().grab())
+        read_out = _paint_panel_image(painter, rect, panel, band)
         _paint_letters(painter, rect, panel)
         _paint_title(painter, rect, *title_text(panel))
-        _paint_scale_bar(painter, rect, scale_bar(panel), getattr(panel, "drawn_position_box", None))
+        _paint_scale_bar(painter, rect, scale_bar(panel), read_out)
         labels = panel.synthetic_labels()
         if labels:
             any_synthetic = True

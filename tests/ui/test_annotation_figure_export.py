@@ -158,3 +158,49 @@ def test_a_single_row_figure_is_the_row_with_whole_titles_windows_and_marked_sca
     x = int(rect_right - 3 * 4 - bar.length_pixels / 2)
     backing = QtGui.QColor(png.pixel(x, y))
     assert backing.lightness() < 140, backing.getRgb()
+
+
+def test_a_single_row_figure_keeps_the_band_of_the_images_not_the_tall_empty_panels(
+    qtbot, main_window, phantom, synthetic_phantom, tmp_path
+):
+    """At 1600x950 with the docks open a single-row compare is a row of tall, narrow panels: the
+    figure copied them whole and was ~70 % black above and below the anatomy (issue 17)."""
+    from app.ui.application import install_tool_docks
+    from app.ui.figure_export import TITLE_HEIGHT, image_band
+
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    main_window.show_compare(phantom, [synthetic_phantom])
+    main_window.view.show_planes("axial")
+    QtWidgets.QApplication.processEvents()
+    shown = [panel for panel in main_window.panels if panel.isVisible()]
+    viewport_height = shown[0].viewport().height()
+    assert viewport_height > 1.8 * shown[0].viewport().width()  # the tall panels of the scenario
+    extras = figure_extras(main_window)
+    size = figure_size(main_window.panels, extras)
+    band = image_band(shown)
+    image_height = shown[0].mapFromScene(shown[0].image_item.sceneBoundingRect()).boundingRect().height()
+    # The images' height, room for the marks and the corner read-out, the titles (the colour bar
+    # starts level with the panels' own title strip, one more strip up) and the footer; the whole
+    # viewports were 838 px for 457 px of image here.
+    assert size.height() <= image_height + 64 + 40 + band.strip + 2 * TITLE_HEIGHT + 26 + 2
+    assert size.height() < 0.8 * viewport_height
+    for panel in shown:  # every image whole inside the band, with room for the marks
+        image = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect()
+        assert band.top + 40 <= image.top() and image.bottom() <= band.bottom - 20
+    png = QtGui.QImage(str(export_figure(main_window.panels, tmp_path / "row.png", extras)))
+    assert png.height() == size.height()
+    # The corner read-out comes along below the image: its text's light pixels in the strip.
+    strip_y = TITLE_HEIGHT + band.bottom - band.top + band.strip // 2 - 4
+    width = shown[0].viewport().width()
+    light = sum(
+        1
+        for x in range(width // 2, width)
+        for y in range(strip_y - 6, strip_y + 6)
+        if QtGui.QColor(png.pixel(x, y)).lightness() > 180
+    )
+    assert light > 20
+    # The colour bar is painted at the figure's height, its lowest label included.
+    row_y = size.height() - 26 - 30  # near the bottom of the images
+    right_of_panels = range(sum(panel.viewport().width() for panel in shown), png.width())
+    assert any(QtGui.QColor(png.pixel(x, row_y)).saturation() > 60 for x in right_of_panels)
