@@ -67,7 +67,12 @@ class CompareView(QtWidgets.QWidget):
             self.difference.volume,
             fixed_window=WindowLevel(0.0, 2 * span),
             colormap=DEFAULT_DIVERGING,
-            title=f"difference {SIGN_CONVENTION}: {self.difference.volume.name}",
+            # The columns beside it name both volumes: with one other volume the sign convention
+            # says it all (the names made it 'difference original - synthesized: T1 MN...' at
+            # 1600x950); with several, which one it is taken from.
+            title=f"difference {SIGN_CONVENTION}"
+            if len(others) == 1
+            else f"difference original - {others[0].name or 'first'}",
         )
         columns.append(self.difference_content)
         if segmentation is not None and not segmentation.belongs_to(original, others[0]):

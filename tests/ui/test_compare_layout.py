@@ -29,6 +29,8 @@ def test_titles_are_whole_at_1600x950_with_docks(qtbot, docked_compare):
     original, synthesized = window.panels[0], window.panels[1]
     assert _title(original) == "original: T1 MNI152 2009a 1mm"
     assert _title(synthesized) == "synthesized: pseudo T1 from demo"
+    # The difference's title repeated both names and was cut to 'difference original - synthesized: T1 MN...'.
+    assert _title(window.panels[2]) == "difference original - synthesized"
     for panel in window.panels:  # the title strip sits above the image, inside the panel
         title = panel._title_label.geometry()
         assert title.right() <= panel.width() and title.bottom() <= panel.viewport().geometry().top()
