@@ -69,6 +69,7 @@ _META = "entry.json"
 _MAX_META_BYTES = 256 * 1024**2  # a scan of ~500 000 frames; anything larger is not ours
 _ARRAY_KINDS = "biuf"  # bool, integers, floats: what a loader returns (never objects, strings)
 _CHUNK = 4 * 1024**2
+_ARRAY_OVERHEAD = 1024  # beside the voxels: the npy header and the array's digest in the record
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")  # CacheKey.entry_name
 _LEFTOVER_NAME = re.compile(r"^\.[0-9a-f]{40}\.(?:partial|old)-\d+$")  # app.io.atomic's, and _discard's
 # The dataclasses and enums an entry may hold, by name: nothing else is ever constructed.
@@ -583,7 +584,9 @@ class DecodedCache:
 
     def _write(self, key: CacheKey, meta: dict, voxels: np.ndarray | None) -> bool:
         text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
-        size = len(text) + (voxels.nbytes if voxels is not None else 0)
+        size = len(text) + (voxels.nbytes + _ARRAY_OVERHEAD if voxels is not None else 0)
+        if size > self.max_bytes:
+            return False  # could never fit: the folder stays under its limit
         with self._lock:
             try:
                 self._make_folder()

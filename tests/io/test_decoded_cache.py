@@ -432,6 +432,19 @@ def test_eviction_keeps_the_folder_under_its_limit(tmp_path):
     assert cache.total_bytes() <= cache.max_bytes
 
 
+def test_an_entry_whose_array_fits_but_not_with_its_record_is_not_stored(tmp_path):
+    # Tiny limit: the array alone fits, the array with its npy header and JSON record does not.
+    # It was stored, and the folder held more than its limit.
+    key_file = tmp_path / "k.nii.gz"
+    key_file.write_bytes(b"key")
+    volume = Volume(np.zeros((10, 10, 10), dtype=np.uint8), Geometry.identity())
+    cache = DecodedCache(tmp_path / "cache", max_bytes=volume.voxels.nbytes + 10)
+    assert not cache.put(key_file, None, volume)
+    assert cache.total_bytes() <= cache.max_bytes
+    roomy = DecodedCache(tmp_path / "roomy", max_bytes=volume.voxels.nbytes + 64 * 1024)
+    assert roomy.put(key_file, None, volume) and roomy.total_bytes() <= roomy.max_bytes
+
+
 def test_a_write_killed_before_its_rename_leaves_no_entry(cache, small_demo, monkeypatch):
     volume = load_volume(small_demo)
 
