@@ -101,13 +101,14 @@ class _BadEntry(ValueError):
 
 
 def default_cache_dir() -> Path | None:
-    """``SYNTHVIEW_CACHE_DIR`` ("off": None), else the platform's user cache folder +
+    """``SYNTHVIEW_CACHE_DIR`` ("off": None; a relative one from the working folder, made
+    absolute so that ``cache`` says where), else the platform's user cache folder +
     SynthView/decoded (XDG_CACHE_HOME or ~/.cache, %LOCALAPPDATA%, ~/Library/Caches)."""
     configured = os.environ.get(ENV_VARIABLE, "").strip()
     if configured.lower() in ("off", "0", "none", "false"):
         return None
     if configured:
-        return Path(configured).expanduser()
+        return Path(configured).expanduser().absolute()
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
@@ -542,6 +543,8 @@ class DecodedCache:
     def _put_volume(self, current: CacheKey | None, volume: Volume, key: CacheKey | None) -> bool:
         if current is None or not self.enabled or (key is not None and key != current):
             return False
+        if self._inside_opened_folder(current):
+            return False
         voxels = volume.voxels
         if not isinstance(voxels, np.ndarray) or voxels.dtype.kind not in _ARRAY_KINDS:
             return False
@@ -571,6 +574,8 @@ class DecodedCache:
         """Store what ``scan_beside(path)`` returned (``key``: as for ``put``)."""
         current = make_key(path, None, "scan")
         if current is None or not self.enabled or (key is not None and key != current):
+            return False
+        if self._inside_opened_folder(current):
             return False
         try:
             meta = {"format": FORMAT_VERSION, "key": current.to_json(), "scan": _encode(result)}
@@ -615,6 +620,16 @@ class DecodedCache:
         if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
             return False
         return self.folder.is_dir() and os.access(self.folder, os.W_OK)
+
+    def _inside_opened_folder(self, key: CacheKey) -> bool:
+        """Whether a request reads files in the cache folder (a relative SYNTHVIEW_CACHE_DIR and
+        the viewer started in the study's folder): nothing is written among the inputs, and the
+        entries, files of the folder opened, would change its key with every write."""
+        cache = os.path.join(os.path.realpath(self.folder), "")
+        if os.path.isdir(key.resolved) and cache.startswith(os.path.join(key.resolved, "")):
+            return True  # a folder read recursively: the entries would be listed next time
+        folders = {os.path.dirname(name) for name, *_ in key.files}  # a few: realpath each once
+        return any(os.path.join(os.path.realpath(folder), "").startswith(cache) for folder in folders)
 
     def _make_folder(self) -> None:
         if not self.folder.is_dir():

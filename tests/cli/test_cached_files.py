@@ -145,3 +145,20 @@ def test_files_touched_after_the_hit_are_a_change_even_with_the_entry_gone(tmp_p
     os.utime(one, ns=(one.stat().st_atime_ns, one.stat().st_mtime_ns + 5_000_000))
     DecodedCache(tmp_path / "cache").clear()
     assert cached.verify(path) is False
+
+
+def test_a_cache_folder_inside_the_study_opened_writes_nothing_there(tmp_path, folder, monkeypatch):
+    # SYNTHVIEW_CACHE_DIR=cache (relative) and the viewer started in the study's folder: the
+    # entries (patient images) were written among the inputs, and being files of the folder
+    # opened, each write changed the folder's key: never a hit.
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("SYNTHVIEW_CACHE_DIR", "cache")
+    cache = DecodedCache.from_environment()
+    assert cache.folder.is_absolute() and cache.folder == folder / "cache"  # where, said plainly
+    before = sorted(folder.rglob("*"))
+    for _ in range(2):
+        cached = CachedFiles(DecodedCache.from_environment())
+        series = cached.scan_beside(str(folder)).all_series()[0]
+        assert cached.load_scanned(series, str(folder)).voxels.shape[0] == 8
+        cached.wait_for_writes()
+    assert sorted(folder.rglob("*")) == before
