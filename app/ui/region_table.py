@@ -18,6 +18,8 @@ class RegionItem(QtWidgets.QTableWidgetItem):
 
     def __init__(self, value, region_index: int) -> None:
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float) and math.isnan(value):
+            text = "—"  # not measured (a region outside the plugin's input range has no z): not "nan"
         super().__init__(text)
         self.sort_key = value
         self.setData(QtCore.Qt.ItemDataRole.UserRole, region_index)

@@ -208,3 +208,15 @@ def test_a_map_shown_in_the_compare_is_filed_under_the_patient_and_study(qtbot, 
     studies = tree.topLevelItem(0)
     assert [studies.child(row).text(0) for row in range(studies.childCount())] == ["MR brain"]
     assert studies.child(0).childCount() == 3  # original, synthesized and the map
+
+
+def test_a_value_not_measured_reads_as_a_dash_and_sorts_last(qtbot):
+    """A region outside the plugin's input range has no z: its 'Peak |z|' cell read 'nan'."""
+    from app.ui.region_table import fill_rows, region_table
+
+    table = region_table(["Peak |z|", "Kind"])
+    qtbot.addWidget(table)
+    fill_rows(table, [(float("nan"), "outside input range"), (6.5, "changed"), (5.3, "changed")])
+    assert sorted(table.item(row, 0).text() for row in range(3)) == ["5.3", "6.5", "—"]
+    table.sortItems(0, QtCore.Qt.SortOrder.DescendingOrder)
+    assert [table.item(row, 0).text() for row in range(3)] == ["6.5", "5.3", "—"]
