@@ -321,6 +321,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        _elide_headers(self.table)
 
         # The selected ROI measured on each volume, side by side (rows: statistics).
         self.stats_table = QtWidgets.QTableWidget(len(STAT_ROWS), 0)
@@ -331,6 +332,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.stats_table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.stats_table.setWordWrap(False)
         self.stats_table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
+        _elide_headers(self.stats_table)
         self.stats_title = QtWidgets.QLabel("Select an ROI to compare its statistics")
         self.mask_label = QtWidgets.QLabel()
         self.mask_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -376,6 +378,8 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table.blockSignals(True)
         self.table.setColumnCount(len(self.FIXED_COLUMNS) + len(names))
         self.table.setHorizontalHeaderLabels([*self.FIXED_COLUMNS, *names])
+        for column, header in enumerate([*self.FIXED_COLUMNS, *names]):
+            self.table.horizontalHeaderItem(column).setToolTip(header)
         annotations = list(controller.document)
         self.table.setRowCount(len(annotations))
         for row, annotation in enumerate(annotations):
@@ -610,3 +614,12 @@ def install_annotation_tools(window) -> AnnotationPanel:
     if window.panels:
         follow_view()
     return panel
+
+
+def _elide_headers(table: QtWidgets.QTableWidget) -> None:
+    """Column names too long for their share of the dock end in '…' from the left edge
+    ('Meas…', 'synt…'; the whole name in the header's tooltip). Centred and unelided, they were
+    cut at both ends: 'leasur', 'nthesiz', 'fferen' at 1600x950."""
+    header = table.horizontalHeader()
+    header.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+    header.setDefaultAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)

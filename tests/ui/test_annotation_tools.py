@@ -430,3 +430,11 @@ def test_new_annotations_get_new_labels_distinct_colours_and_a_backing(qtbot, co
     assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 2
     listing = tools.table
     assert sum(listing.columnWidth(c) for c in range(listing.columnCount())) <= listing.viewport().width() + 2
+    # A column name too long for its share ends in '…' and is whole in its tooltip; centred and
+    # unelided it was cut at both ends ('leasur', 'nthesiz', 'fferen' in the demo's compare).
+    for shown in (listing, table):
+        header = shown.horizontalHeader()
+        assert header.textElideMode() == QtCore.Qt.TextElideMode.ElideRight
+        assert header.defaultAlignment() & QtCore.Qt.AlignmentFlag.AlignLeft
+        names = [shown.horizontalHeaderItem(c) for c in range(shown.columnCount())]
+        assert all(item.toolTip() == item.text() for item in names)
