@@ -9,6 +9,7 @@ the application: ``session``, ``open_path``, ``open_volume``, ``show_compare``, 
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
 from app.ui.device_status import DeviceStatusLabel
 from app.ui.docks import TOOLS, ToolSpec
-from app.ui.first_image import FirstImageGrid, PanelImport
+from app.ui.first_image import PANEL_MODULES, FirstImageGrid, PanelImport
 from app.ui.layouts import mpr_cells, mpr_planes
 from app.ui.loading import (
     CacheCheckTask,
@@ -82,6 +83,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.paints_first_image = first_image
         self.first_image: FirstImageGrid | None = None  # on screen until the panels replace it
         self._panel_import: PanelImport | None = None  # started after the first image's paint
+        self.panels_unavailable = ""  # why the panels' modules cannot be imported (said once)
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
         self._cache_checks: list[CacheCheckTask] = []  # running: kept alive until they report
@@ -494,9 +496,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self._panel_import.start()
 
     def finish_first_image(self) -> None:
-        """Build the panels now if the first image stands in for them (no-op otherwise)."""
-        if self.first_image is not None:
-            self._build_panels()
+        """Build the panels now if the first image stands in for them (no-op otherwise). Panels
+        whose modules cannot be imported (pyqtgraph missing or broken) are said once, through
+        the session's errors; the first image stays, a still picture."""
+        if self.first_image is None:
+            return
+        try:
+            for name in PANEL_MODULES:
+                importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - any import failure: told, never a blank window
+            if not self.panels_unavailable:
+                self.panels_unavailable = f"{type(error).__name__}: {error}"
+                self.session.report_error(
+                    "Cannot show the image panels",
+                    f"{self.panels_unavailable}. The image shown is a still picture: it cannot be "
+                    "scrolled, windowed or measured.",
+                )
+            return
+        self._build_panels()
 
     def _build_panels(self) -> None:
         from app.ui.compare_view import CompareView

@@ -112,3 +112,19 @@ def wheel(widget: QtWidgets.QWidget, pos: QtCore.QPoint, notches: int, modifiers
 def pixel_at(widget: QtWidgets.QWidget, pos: QtCore.QPoint) -> tuple[int, int, int]:
     color = widget.grab().toImage().pixelColor(pos)
     return color.red(), color.green(), color.blue()
+
+
+@pytest.fixture
+def started_window(qtbot, viewer_settings, monkeypatch):
+    """A window as ``start_interactive_window`` makes it, in a process that has not imported
+    the panels yet (this test process has: the window is told their module is not there)."""
+    from app.cli.file_services import file_services
+    from app.ui import main_window as module
+
+    monkeypatch.setattr(module, "PANEL_MODULE", "app.ui.panels_not_imported_yet")
+    window = module.MainWindow(viewer_settings, file_services(), first_image=True)
+    window.resize(1200, 700)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window

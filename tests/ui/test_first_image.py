@@ -5,27 +5,10 @@ window, SYNTHETIC label)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6 import QtGui
 
 from app.core.session import Layout
 from app.ui.first_image import FirstImageGrid
-
-
-@pytest.fixture
-def started_window(qtbot, viewer_settings, monkeypatch):
-    """A window as ``start_interactive_window`` makes it, in a process that has not imported
-    the panels yet (this test process has: the window is told their module is not there)."""
-    from app.cli.file_services import file_services
-    from app.ui import main_window as module
-
-    monkeypatch.setattr(module, "PANEL_MODULE", "app.ui.panels_not_imported_yet")
-    window = module.MainWindow(viewer_settings, file_services(), first_image=True)
-    window.resize(1200, 700)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
 
 
 def grey(image: QtGui.QImage) -> np.ndarray:
