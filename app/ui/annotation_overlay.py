@@ -34,6 +34,7 @@ SELECTED_COLOR = (0, 230, 255)
 PREVIEW_COLOR = (120, 255, 120)
 MASK_RGBA = (0, 200, 255, 110)
 OVERLAY_Z = 20
+LETTER_ROOM_PX = 28  # the R/L letters' strip at a panel's side edges (4 px margin, bold 16 px letter)
 
 
 class AnnotationOverlay(QtCore.QObject):
@@ -105,13 +106,21 @@ class AnnotationOverlay(QtCore.QObject):
             self._add(pg.PlotDataItem(uv[:, 0], uv[:, 1], pen=pen))
         top = int(np.argmin(uv[:, 1])) if isinstance(annotation, PlanarRegion) else 0  # above a region
         x, y = float(uv[top, 0]), float(uv[top, 1])
-        # Grow toward the middle of the view: clear of the orientation letters at its edges.
+        # Grow toward the middle of the view, and kept inside the band between the R/L letters
+        # at its edges (a label 60 px wide from the middle of a 170 px panel ran into the 'L').
         (left, right), _ = self.panel.view_box.viewRange()
         anchor_x = 1.0 if x > (left + right) / 2 else 0.0
         text = pg.TextItem(
             measurement_text(annotation), color=color, anchor=(anchor_x, 1), fill=pg.mkBrush(*TEXT_BACKING)
         )
-        text.setPos(x, y)
+        units_per_pixel = self.panel.view_box.viewPixelSize()[0]
+        width = text.textItem.boundingRect().width() * units_per_pixel
+        low, high = left + LETTER_ROOM_PX * units_per_pixel, right - LETTER_ROOM_PX * units_per_pixel
+        text_left = x - anchor_x * width
+        if text_left + width > high:
+            text_left = high - width
+        text_left = max(text_left, low)  # a panel narrower than the label: it starts after the letter
+        text.setPos(text_left + anchor_x * width, y)
         self._add(text)
 
     def _draw_mask(self) -> None:

@@ -438,3 +438,28 @@ def test_new_annotations_get_new_labels_distinct_colours_and_a_backing(qtbot, co
         assert header.defaultAlignment() & QtCore.Qt.AlignmentFlag.AlignLeft
         names = [shown.horizontalHeaderItem(c) for c in range(shown.columnCount())]
         assert all(item.toolTip() == item.text() for item in names)
+
+
+@pytest.mark.parametrize("edge", ["right", "left"])
+def test_a_ruler_label_near_an_edge_letter_stays_clear_of_it(qtbot, compare_window, edge):
+    """A ruler measured across at the letters' height, from the middle out to the patient's left
+    (or right) edge and back: its label ran into the 'L' in a compare panel 170 px wide."""
+    import pyqtgraph as pg
+
+    window, tools = compare_window
+    panel = window.panels[0]
+    letter = panel._letter_labels[edge].geometry()  # 'L' on the screen's right (radiological), 'R' left
+    viewport = panel.viewport()
+    x = letter.left() - 6 if edge == "right" else letter.right() + 6
+    end = QtCore.QPoint(x - viewport.x(), letter.center().y() - viewport.y() + 5)
+    start = QtCore.QPoint(viewport.width() // 2, end.y())
+    for first, second in ((start, end), (end, start)):  # drawn toward the letter, and from it
+        click_tool(qtbot, tools, "ruler")
+        drag(viewport, QtCore.Qt.MouseButton.LeftButton, first, second)
+        QtWidgets.QApplication.processEvents()
+        texts = [item for item in panel.items() if isinstance(item, pg.TextItem) and item.isVisible()]
+        assert texts
+        for text in texts:
+            box = panel.mapFromScene(text.sceneBoundingRect()).boundingRect().translated(viewport.pos())
+            assert not box.intersects(letter), (box, letter)
+        tools.controller.undo()
