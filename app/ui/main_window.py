@@ -798,7 +798,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ]
         if unchanged is False:
             self.notifications.notify(
-                f"Reloaded {Path(path).name}", "the files changed since they were cached; reloaded"
+                f"Reloaded {Path(path).name}", "the cached copy did not match the files; reloaded from them"
             )
             self._load_series(path, series_uid or None)
 

@@ -136,7 +136,7 @@ def test_files_changed_unseen_by_their_stats_are_reloaded_and_said(
     second = open_window(qtbot, viewer_settings, cache, folder)
     qtbot.waitUntil(lambda: bool(second.notifications.notices), timeout=30000)
     notice = second.notifications.notices[-1]
-    assert "the files changed since they were cached; reloaded" in notice.message
+    assert "the cached copy did not match the files; reloaded from them" in notice.message
     qtbot.waitUntil(lambda: bool(reads) and not second.is_loading(), timeout=60000)
     fresh = load_volume(folder)
     assert np.array_equal(second.session.current.voxels, fresh.voxels)  # what the files hold now
@@ -235,3 +235,26 @@ def test_a_cached_folder_of_two_series_lists_and_previews_both_without_pydicom(t
     line = done.stdout.strip().splitlines()[-1]
     assert line == "SHOWN - LATER - NOTICES 0 SHAPE 5x6x5 ICONS 2", done.stdout[-2000:] + done.stderr[-2000:]
 
+
+
+def test_a_damaged_cache_entry_is_reloaded_without_blaming_the_files(
+    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads
+):
+    # A bit flipped in the stored array (the files untouched): the check catches it after the
+    # hit is shown and reloads; the notice said "the files changed", which they had not.
+    folder = study_copy(tmp_path, demo_dicom_dir)
+    open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: cache.holds(str(folder), reads[0]), timeout=30000)
+    (entry,) = [item for item, _, _ in cache.entries() if any(item.glob("voxels-*.npy"))]
+    (array_file,) = entry.glob("voxels-*.npy")
+    data = bytearray(array_file.read_bytes())
+    data[-1] ^= 0x40
+    array_file.write_bytes(bytes(data))
+    reads.clear()
+
+    second = open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: bool(second.notifications.notices), timeout=30000)
+    message = second.notifications.notices[-1].message
+    assert "reloaded" in message and "files changed" not in message
+    qtbot.waitUntil(lambda: bool(reads) and not second.is_loading(), timeout=60000)
+    assert np.array_equal(second.session.current.voxels, load_volume(folder).voxels)
