@@ -101,6 +101,32 @@ class Session:
             self._layout = Layout.MPR
         self._present(volume, (), volume)
 
+    def replace_volume(self, old: Volume, new: Volume) -> None:
+        """Put ``new`` where ``old`` was (the same series read again): in the open volumes, and
+        on screen (same display and cursor) only where ``old`` was shown or compared."""
+        index = next((n for n, volume in enumerate(self._volumes) if volume is old), None)
+        if index is None:
+            self.add_volume(new)
+            return
+        self._volumes[index] = new
+        self.volumes_changed.emit(self.volumes)
+        display = self.display_of(old)
+        self._displays.pop(id(old), None)
+        if display is not None:
+            self._displays[id(new)] = (new, display)
+        shown = (self._current, *self._compare)
+        if not any(volume is old for volume in shown):
+            return
+        cursor = self._viewer.cursor_lps_mm if self._viewer is not None else None
+        reference = self._viewer.reference if self._viewer is not None else old
+
+        def swap(volume: Volume) -> Volume:
+            return new if volume is old else volume
+
+        self._present(swap(self._current), tuple(swap(v) for v in self._compare), swap(reference))
+        if cursor is not None:
+            self._viewer.set_cursor(cursor)
+
     def show_compare(
         self,
         original: Volume,

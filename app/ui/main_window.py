@@ -87,6 +87,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_error = ""
         self._pending_loads: list[LoadTask] = []
         self._cache_checks: list[CacheCheckTask] = []  # running: kept alive until they report
+        self._checked_copies: dict[tuple[str, str], Volume] = {}  # (path, series UID): volume checked
+        self._stale_copies: dict[tuple[str, str], Volume] = {}  # found stale: replaced once reloaded
         self._waiting_for_load: list[tuple[str, object]] = []  # (path, run once its loads end)
         self._tool_shortcuts: list[tuple[str, str]] = []  # (key, what it does) added by tool docks
         self._first_dock_of_area: dict[QtCore.Qt.DockWidgetArea, QtWidgets.QDockWidget] = {}
@@ -779,8 +781,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.add_recent_file(path)
         self.statusBar().showMessage(f"Loaded {path}", 5000)
         self.volume_loaded.emit(volume)
-        self.open_volume(volume)
+        stale = self._stale_copies.pop((path, series_uid), None)
+        if stale is not None:  # read again after its cached copy was found stale: in its place
+            self.session.replace_volume(stale, volume)
+            if self.session.current is volume:
+                self._show_load_warnings(volume.load_warnings)
+        else:
+            self.open_volume(volume)
         if self.services.verify_cached is not None:
+            self._checked_copies[(path, series_uid)] = volume
             self._check_cached_copy(path, series_uid)
 
     def _check_cached_copy(self, path: str, series_uid: str) -> None:
@@ -796,7 +805,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._cache_checks = [
             task for task in self._cache_checks if (task.path, task.series_uid) != (path, series_uid)
         ]
+        checked = self._checked_copies.pop((path, series_uid), None)
         if unchanged is False:
+            if checked is not None:
+                self._stale_copies[(path, series_uid)] = checked
             self.notifications.notify(
                 f"Reloaded {Path(path).name}", "the cached copy did not match the files; reloaded from them"
             )

@@ -95,3 +95,30 @@ def test_default_colormap_applies_to_a_volume_shown_for_the_first_time():
     session.show(volume)
     assert session.viewer.display.colormap == "hot" and changes[-1] == (volume, "hot")
 
+
+def test_a_volume_read_again_replaces_its_stale_copy_where_it_was():
+    stale, other, fresh = _volumes(3)
+    session = Session()
+    session.show(other)
+    session.show(stale)
+    session.viewer.set_display(window=WindowLevel(40, 80))
+    cursor = np.array(session.viewer.cursor_lps_mm) + [2.0, 0.0, 0.0]
+    session.viewer.set_cursor(cursor)
+    views = []
+    session.view_changed.connect(lambda: views.append(session.current))
+    session.replace_volume(stale, fresh)
+    assert session.volumes == [other, fresh] and session.current is fresh and views == [fresh]
+    assert session.viewer.reference is fresh
+    assert session.viewer.display.window == WindowLevel(40, 80)  # the reader's window kept
+    assert np.allclose(session.viewer.cursor_lps_mm, cursor)
+    # Not shown: replaced in the list only, what is shown stays.
+    session.show(other)
+    views.clear()
+    newer = orientation_phantom()
+    session.replace_volume(fresh, newer)
+    assert session.volumes == [other, newer] and session.current is other and views == []
+    # In a compare: swapped in place.
+    session.show_compare(other, [newer])
+    newest = orientation_phantom()
+    session.replace_volume(newer, newest)
+    assert session.pair == (other, newest) and session.layout is Layout.COMPARE

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -258,3 +259,38 @@ def test_a_damaged_cache_entry_is_reloaded_without_blaming_the_files(
     assert "reloaded" in message and "files changed" not in message
     qtbot.waitUntil(lambda: bool(reads) and not second.is_loading(), timeout=60000)
     assert np.array_equal(second.session.current.voxels, load_volume(folder).voxels)
+
+
+def test_the_copy_found_stale_is_replaced_not_kept_open(
+    qtbot, viewer_settings, cache, tmp_path, demo_dicom_dir, reads, monkeypatch, phantom
+):
+    # After the reload, the cached copy found stale stayed open beside the fresh one: pressing
+    # compare (6) compared the files with the stale pixels; and a reload arriving after the
+    # user opened another study took the screen from it.
+    from tests.io.test_decoded_cache import without_change_time
+
+    without_change_time(monkeypatch)
+    folder = study_copy(tmp_path, demo_dicom_dir)
+    open_window(qtbot, viewer_settings, cache, folder)
+    qtbot.waitUntil(lambda: cache.holds(str(folder), reads[0]), timeout=30000)
+    zero_last_rows_keeping_size_and_mtime(folder / "IM0070.dcm")
+    reads.clear()
+    answer = threading.Event()
+    real_verify = CachedFiles.verify
+
+    def slow_verify(self, path, series_uid=None):
+        answer.wait(30)
+        return real_verify(self, path, series_uid)
+
+    monkeypatch.setattr(CachedFiles, "verify", slow_verify)
+    window = open_window(qtbot, viewer_settings, cache, folder)
+    stale = window.session.current
+    window.open_volume(phantom)  # the user moves on before the check answers
+    answer.set()
+    qtbot.waitUntil(lambda: bool(reads) and not window.is_loading(), timeout=60000)
+    qtbot.waitUntil(lambda: bool(window.notifications.notices), timeout=30000)
+    assert window.session.current is phantom  # still what the user opened last
+    opened = window.session.volumes
+    assert not any(volume is stale for volume in opened)
+    (fresh,) = [volume for volume in opened if volume is not phantom]
+    assert np.array_equal(fresh.voxels, load_volume(folder).voxels)
