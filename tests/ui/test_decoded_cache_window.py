@@ -294,3 +294,78 @@ def test_the_copy_found_stale_is_replaced_not_kept_open(
     assert not any(volume is stale for volume in opened)
     (fresh,) = [volume for volume in opened if volume is not phantom]
     assert np.array_equal(fresh.voxels, load_volume(folder).voxels)
+
+
+def test_a_synthesized_series_shown_from_the_cache_stays_synthetic_on_screen_and_on_export(
+    qtbot, viewer_settings, cache, tmp_path, reads, monkeypatch
+):
+    import pydicom
+
+    from app.core.provenance import Provenance
+    from app.core.volume import Geometry, Volume
+    from app.io.dicom_export import write_derived_series
+    from app.ui import main_window as module
+    from app.ui.first_image import FirstImageGrid
+
+    voxels = (np.arange(6 * 20 * 18, dtype=np.int16).reshape(6, 20, 18) * 7) - 300
+    geometry = Geometry(np.array([-10.0, 20.0, 30.0]), np.array([0.8, 0.9, 2.5]), np.eye(3)[:, [1, 0, 2]])
+    provenance = Provenance("mr-denoise", "1.2", task="denoising", weights_sha256="ab" * 32, seed=7)
+    write_derived_series(Volume(voxels, geometry, modality="CT", provenance=provenance), tmp_path / "synth")
+    direct = load_volume(tmp_path / "synth")
+    open_window(qtbot, viewer_settings, cache, tmp_path / "synth")
+    qtbot.waitUntil(lambda: cache.holds(str(tmp_path / "synth"), reads[0]), timeout=30000)
+    reads.clear()
+
+    # The window a person starts (first image before the panels), served from the cache.
+    monkeypatch.setattr(module, "PANEL_MODULE", "app.ui.panels_not_imported_yet")
+    monkeypatch.setattr(module.MainWindow, "_import_panels", lambda self: None)  # panels held back
+    window = module.MainWindow(viewer_settings, file_services(cache), first_image=True)
+    window.resize(900, 600)
+    qtbot.addWidget(window)
+    window.show()
+    window.open_path(str(tmp_path / "synth"))
+    qtbot.waitUntil(lambda: window.session.current is not None and not window.is_loading(), timeout=30000)
+    assert reads == []  # from the cache
+    shown = window.session.current
+    assert shown.is_synthetic and shown.provenance == direct.provenance
+    assert np.array_equal(shown.voxels, direct.voxels) and shown.voxels.dtype == direct.voxels.dtype
+    for name in ("origin_lps_mm", "spacing_mm", "direction"):
+        assert np.array_equal(getattr(shown.geometry, name), getattr(direct.geometry, name))
+    assert shown.metadata == direct.metadata
+    grid = window.first_image
+    assert isinstance(grid, FirstImageGrid)
+    image = grid.grab().toImage()
+    image.save(str(tmp_path / "first_image_from_cache.png"))
+    red = 0
+    for x in range(0, image.width(), 2):
+        for y in range(0, min(image.height(), 80), 2):
+            colour = image.pixelColor(x, y)
+            red += colour.red() > 170 and colour.green() < 40 and colour.blue() < 60
+    assert red > 100  # the SYNTHETIC label in every cell
+    window.finish_first_image()
+    labels = [panel.synthetic_labels() for panel in window.panels]
+    assert len(labels) == 3 and all(texts and texts[0].startswith("SYNTHETIC") for texts in labels), labels
+
+    written = write_derived_series(shown, tmp_path / "exported")
+    header = pydicom.dcmread(written[0], stop_before_pixels=True)
+    assert header.SyntheticData == "YES"
+
+
+def test_a_nifti_shown_from_the_cache_is_the_file_bit_for_bit(qtbot, viewer_settings, cache, tmp_path, reads):
+    from app.core.orientation_phantom import orientation_phantom
+    from app.io.nifti import save_nifti
+
+    oblique = np.array([[0.0, -1.0, 0.0], [0.8, 0.0, 0.6], [-0.6, 0.0, 0.8]])  # columns: i, j, k in LPS
+    volume = orientation_phantom(size_ijk=(14, 11, 9), spacing_mm=(0.7, 1.3, 3.1), direction=oblique)
+    path = save_nifti(volume.with_voxels(volume.voxels.astype(np.float32) * 0.37 - 11.5), tmp_path / "o.nii.gz")
+    direct = load_volume(path)
+    open_window(qtbot, viewer_settings, cache, path)
+    qtbot.waitUntil(lambda: cache.holds(str(path)), timeout=30000)
+    reads.clear()
+    second = open_window(qtbot, viewer_settings, cache, path)
+    assert reads == []
+    shown = second.session.current
+    assert shown.voxels.dtype == direct.voxels.dtype and shown.voxels.tobytes() == np.asarray(direct.voxels).tobytes()
+    for name in ("origin_lps_mm", "spacing_mm", "direction"):
+        assert getattr(shown.geometry, name).tobytes() == getattr(direct.geometry, name).tobytes()
+    assert shown.metadata == direct.metadata and shown.name == direct.name
