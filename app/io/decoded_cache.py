@@ -62,7 +62,7 @@ from app.io.atomic import atomic_folder, remove_stale_partials
 from app.io.candidate_files import iter_candidate_files
 from app.io.nifti import is_nifti_path, sidecar_path  # nibabel is imported by its loader only
 
-FORMAT_VERSION = 2  # bump when the entry layout changes (2: ctime in the key)
+FORMAT_VERSION = 3  # bump when the entry layout changes (2: ctime in the key; 3: record digest)
 DEFAULT_MAX_BYTES = 4 * 1024**3
 ENV_VARIABLE = "SYNTHVIEW_CACHE_DIR"  # a folder, or "off"
 _META = "entry.json"
@@ -70,6 +70,7 @@ _MAX_META_BYTES = 256 * 1024**2  # a scan of ~500 000 frames; anything larger is
 _ARRAY_KINDS = "biuf"  # bool, integers, floats: what a loader returns (never objects, strings)
 _CHUNK = 4 * 1024**2
 _ARRAY_OVERHEAD = 1024  # beside the voxels: the npy header and the array's digest in the record
+_DIGEST_BYTES = 128  # the record's own digest in it
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{40}$")  # CacheKey.entry_name
 _LEFTOVER_NAME = re.compile(r"^\.[0-9a-f]{40}\.(?:partial|old)-\d+$")  # app.io.atomic's, and _discard's
 # The dataclasses and enums an entry may hold, by name: nothing else is ever constructed.
@@ -249,6 +250,25 @@ def files_digest(key: CacheKey) -> str:
         except OSError:
             digest.update(b"\0absent\0")
     return digest.hexdigest()
+
+
+def _record_text(meta: dict) -> str:
+    return json.dumps(meta, allow_nan=False, separators=(",", ":"))
+
+
+def _sealed(meta: dict) -> str:
+    """The record's text, ending with the SHA-256 of the rest of it: the record holds what the
+    array does not (geometry, provenance: the SYNTHETIC marking, the scan), so an edit or a
+    flipped bit there that still parses must not be served."""
+    digest = hashlib.sha256(_record_text(meta).encode("utf-8")).hexdigest()
+    return _record_text({**meta, "record_sha256": digest})
+
+
+def _unseal(meta: dict) -> None:
+    """Take the digest off a record read back (its last field); _BadEntry if the rest differs."""
+    claimed = meta.pop("record_sha256", None)
+    if claimed != hashlib.sha256(_record_text(meta).encode("utf-8")).hexdigest():
+        raise _BadEntry("the record was changed")
 
 
 def _file_sha256(path: Path) -> str:
@@ -489,6 +509,7 @@ class DecodedCache:
             meta = json.loads(meta_path.read_bytes())
             if type(meta) is not dict or meta.get("format") != FORMAT_VERSION:
                 raise _BadEntry("not an entry of this format")
+            _unseal(meta)
             if meta.get("key") != key.to_json():
                 raise _BadEntry("another key, or the files changed")
         except FileNotFoundError:
@@ -588,8 +609,8 @@ class DecodedCache:
         return make_key(path, None, "scan")
 
     def _write(self, key: CacheKey, meta: dict, voxels: np.ndarray | None) -> bool:
-        text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
-        size = len(text) + (voxels.nbytes + _ARRAY_OVERHEAD if voxels is not None else 0)
+        text = _record_text(meta)
+        size = len(text) + _DIGEST_BYTES + (voxels.nbytes + _ARRAY_OVERHEAD if voxels is not None else 0)
         if size > self.max_bytes:
             return False  # could never fit: the folder stays under its limit
         with self._lock:
@@ -605,9 +626,8 @@ class DecodedCache:
                             writer = _HashingWriter(handle)
                             np.lib.format.write_array(writer, voxels, allow_pickle=False)
                         meta["voxels_sha256"] = writer.digest.hexdigest()
-                        text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
                     with _private_file(partial / _META) as handle:
-                        handle.write(text.encode("utf-8"))
+                        handle.write(_sealed(meta).encode("utf-8"))
             except OSError as error:
                 if not self._lost_a_race(error):
                     self._turn_off(error)

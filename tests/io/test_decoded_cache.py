@@ -323,11 +323,49 @@ def _entry_files(cache: DecodedCache) -> tuple[Path, Path, dict]:
     return entry / "entry.json", array_file, json.loads((entry / "entry.json").read_text())
 
 
+def reseal(meta_path: Path, meta: dict) -> None:
+    """Write an edited record with a digest that matches it (as a hostile writer could), so
+    that what is tested is how its content is read, not the digest."""
+    meta.pop("record_sha256", None)
+    meta_path.write_text(decoded_cache._sealed(meta))
+
+
 def _damaged_is_a_miss(cache: DecodedCache, folder: Path, damage) -> None:
     _cached(cache, folder)
     damage(*_entry_files(cache))
     assert cache.get(folder) is None
     assert cache.entries() == []
+
+
+def test_an_edited_record_is_a_miss(cache, tmp_path, phantom):
+    # The record holds what is not in the array: geometry, provenance (the SYNTHETIC marking),
+    # the scan. An edit or a flipped bit there that still parses (origin 20.0 -> 28.0, the
+    # provenance gone) was served as such, and the check of the files and array passed it.
+    provenance = Provenance("toy-gan", "0.3")
+    path = save_nifti(
+        phantom.with_voxels(phantom.voxels.astype(np.float32), provenance=provenance), tmp_path / "s.nii.gz"
+    )
+    edits = {
+        "provenance gone": lambda meta: meta["fields"].__setitem__("provenance", None),
+        "origin moved": lambda meta: meta["geometry"]["origin_lps_mm"].__setitem__(1, 28.0),
+        "direction flipped": lambda meta: meta["geometry"]["direction"][0].__setitem__(0, -1.0),
+    }
+    for name, edit in edits.items():
+        assert cache.put(path, None, load_volume(path))
+        (entry,) = [folder for folder, _, _ in cache.entries()]
+        meta = json.loads((entry / "entry.json").read_text())
+        edit(meta)
+        (entry / "entry.json").write_text(json.dumps(meta, separators=(",", ":")))
+        assert cache.get(path) is None, name
+        assert cache.entries() == [], name
+    folder = tmp_path / "series"
+    write_series(folder, [0.0, 1.0, 2.0])
+    assert cache.put_scan(folder, scan_beside(folder))
+    (entry,) = [item for item, _, _ in cache.entries()]
+    text = (entry / "entry.json").read_text()
+    assert "MONOCHROME2" in text
+    (entry / "entry.json").write_text(text.replace("MONOCHROME2", "MONOCHROME1"))  # shown inverted
+    assert cache.get_scan(folder) is None
 
 
 def test_truncated_array_is_a_miss(cache, small_demo):
@@ -347,7 +385,7 @@ def test_garbage_json_is_a_miss(cache, small_demo):
 def test_hostile_tags_in_json_are_a_miss(cache, small_demo):
     def hostile(meta_path, array_file, meta):
         meta["fields"]["metadata"] = {"c": "Popen", "v": {"args": "rm -rf /"}}
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     _damaged_is_a_miss(cache, small_demo, hostile)
 
@@ -364,7 +402,7 @@ def test_object_array_or_pickle_in_the_array_file_is_a_miss(cache, small_demo):
     def object_dtype_in_json(meta_path, array_file, meta):
         np.save(array_file, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
         meta["voxels"].update(dtype="|O", shape=[2])
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     for damage in (object_array, pickle_bytes, object_dtype_in_json):
         _damaged_is_a_miss(cache, small_demo, damage)
@@ -373,11 +411,11 @@ def test_object_array_or_pickle_in_the_array_file_is_a_miss(cache, small_demo):
 def test_wrong_dtype_or_shape_against_the_json_is_a_miss(cache, small_demo):
     def other_dtype(meta_path, array_file, meta):
         meta["voxels"]["dtype"] = "<f4"
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     def other_shape(meta_path, array_file, meta):
         meta["voxels"]["shape"] = meta["voxels"]["shape"][::-1]
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     def array_swapped(meta_path, array_file, meta):
         np.save(array_file, np.zeros(meta["voxels"]["shape"], dtype=np.float64))
@@ -387,11 +425,11 @@ def test_wrong_dtype_or_shape_against_the_json_is_a_miss(cache, small_demo):
             open(array_file, "wb"), {"descr": "<i2", "fortran_order": False, "shape": (10**6, 10**6, 10**6)}
         )
         meta["voxels"]["shape"] = [10**6, 10**6, 10**6]
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     def escaping_array_name(meta_path, array_file, meta):
         meta["voxels"]["file"] = "../../outside.npy"
-        meta_path.write_text(json.dumps(meta))
+        reseal(meta_path, meta)
 
     for damage in (other_dtype, other_shape, array_swapped, huge_claim, escaping_array_name):
         _damaged_is_a_miss(cache, small_demo, damage)
