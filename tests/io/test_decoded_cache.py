@@ -695,3 +695,26 @@ def test_another_process_writing_the_same_entry_leaves_the_cache_on(cache, small
     monkeypatch.setattr(os, "rename", real_rename)
     assert cache.enabled and capsys.readouterr().err == ""
     assert cache.put(small_demo, None, volume) and cache.get(small_demo) is not None
+
+
+SERIES_CASES = {
+    "rescale to float": dict(z=[0.0, 1.5, 3.0, 4.5], slope=0.37, intercept=-1024.25),
+    "oblique": dict(z=[0.0, 2.0, 4.0], orientation=(0.8660254, 0.5, 0.0, -0.5, 0.8660254, 0.0)),
+    "a missing slice": dict(z=[0.0, 1.0, 2.0, 4.0, 5.0]),
+    "one slice": dict(z=[7.5], slope=2.0, intercept=0.0),
+    "sagittal, anisotropic": dict(z=[0.0, 3.0], orientation=(0, 1, 0, 0, 0, -1), spacing=(0.3, 5.0)),
+}
+
+
+@pytest.mark.parametrize("case", list(SERIES_CASES))
+def test_series_shapes_and_scalings_round_trip_bit_for_bit(cache, tmp_path, case):
+    options = dict(SERIES_CASES[case])
+    folder = tmp_path / "series"
+    write_series(folder, options.pop("z"), **options)
+    uid = load_volume(folder).metadata["SeriesInstanceUID"]
+    for path, series_uid in ((folder, None), (sorted(folder.iterdir())[0], uid)):
+        cached, fresh = round_trip(cache, path, series_uid)
+        assert same_volume(cached, fresh), (case, path)
+        assert cached.voxels.tobytes() == fresh.voxels.tobytes()
+        assert cached.geometry.lps_from_ijk.tobytes() == fresh.geometry.lps_from_ijk.tobytes()
+        assert cached.load_warnings == fresh.load_warnings
