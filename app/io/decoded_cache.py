@@ -690,9 +690,7 @@ class DecodedCache:
     def _evict(self, incoming: int, keep: str) -> None:
         """Remove least recently used entries until ``incoming`` more bytes fit; leftovers of
         killed writes go too."""
-        for child in self.folder.iterdir():
-            if _LEFTOVER_NAME.match(child.name):
-                remove_stale_partials(self.folder / child.name[1:41])
+        self._sweep_leftovers()
         entries = sorted(self.entries(), key=lambda entry: entry[2])
         total = sum(size for folder, size, _ in entries if folder.name != keep)
         for folder, size, _ in entries:
@@ -703,13 +701,27 @@ class DecodedCache:
                 total -= size
 
     def clear(self) -> list[tuple[Path, int]]:
-        """Remove every entry; returns (folder, bytes) of each removed."""
+        """Remove every entry, and what writes killed mid-way left; returns (path, bytes) of each."""
         removed = []
         with self._lock:
             for folder, size, _ in self.entries():
                 self._discard(folder)
                 removed.append((folder, size))
+            removed += self._sweep_leftovers()  # part of a patient's pixels too
         return removed
+
+    def _sweep_leftovers(self) -> list[tuple[Path, int]]:
+        """Remove what writes killed mid-way left (named as this code names its writes, their
+        process gone); returns (path, bytes) of each removed."""
+        try:
+            children = [child for child in self.folder.iterdir() if _LEFTOVER_NAME.match(child.name)]
+        except OSError:
+            return []
+        sizes = {child: _tree_bytes(child) for child in children}
+        removed = []
+        for entry_name in sorted({child.name[1:41] for child in children}):
+            removed += remove_stale_partials(self.folder / entry_name)
+        return [(path, sizes.get(path, 0)) for path in removed]
 
     def _discard(self, folder: Path) -> None:
         """Remove an entry: renamed aside first, so that no reader sees it half deleted."""
@@ -728,6 +740,15 @@ def _private_file(path: Path):
     return os.fdopen(
         os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), "wb"
     )
+
+
+def _tree_bytes(path: Path) -> int:
+    try:
+        if path.is_symlink() or not path.is_dir():
+            return path.lstat().st_size
+        return sum(item.lstat().st_size for item in path.iterdir())
+    except OSError:
+        return 0
 
 
 def _remove_tree(path: Path) -> None:

@@ -718,3 +718,21 @@ def test_series_shapes_and_scalings_round_trip_bit_for_bit(cache, tmp_path, case
         assert cached.voxels.tobytes() == fresh.voxels.tobytes()
         assert cached.geometry.lps_from_ijk.tobytes() == fresh.geometry.lps_from_ijk.tobytes()
         assert cached.load_warnings == fresh.load_warnings
+
+
+def test_clear_also_removes_what_killed_writes_left(cache, small_demo):
+    # A writer killed mid-write (kill -9, power cut) leaves '.<entry>.partial-<pid>' with part of
+    # a patient's pixels; 'cache --clear', run before handing the machine on, left it there
+    # (only the next write swept it).
+    _cached(cache, small_demo)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    leftover = cache.folder / f".{'ab' * 20}.partial-{int(dead.stdout)}"
+    leftover.mkdir()
+    (leftover / "voxels-0123456789abcdef.npy").write_bytes(b"\x93NUMPY part of a patient")
+    mine = cache.folder / ".not-ours.partial-1"  # not named as this code names its writes
+    mine.mkdir()
+    removed = cache.clear()
+    assert not leftover.exists() and leftover in [folder for folder, _ in removed]
+    assert mine.exists() and cache.entries() == []
