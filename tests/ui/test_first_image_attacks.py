@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.core.orientation_phantom import orientation_phantom
 from app.core.volume import Geometry, Volume
 from app.ui.first_image import FirstImageGrid
 from tests.ui.test_first_image import grey
@@ -45,6 +46,11 @@ ODD_VOLUMES = {
     ),
     "all nan": lambda: volume_of(np.full((3, 4, 5), np.nan, np.float32)),
     "bool": lambda: volume_of(np.arange(60).reshape(3, 4, 5) % 2 == 0),
+    "RAS-ordered": lambda: orientation_phantom(size_ijk=(12, 10, 8), direction=np.diag([-1.0, -1.0, 1.0])),
+    "oblique": lambda: orientation_phantom(
+        size_ijk=(12, 10, 8), direction=np.array([[0.0, -1.0, 0.0], [0.8, 0.0, 0.6], [-0.6, 0.0, 0.8]])
+    ),
+    "rgb uint8": lambda: volume_of((np.arange(4 * 5 * 6 * 3) % 256).astype(np.uint8).reshape(4, 5, 6, 3)),
 }
 
 
@@ -154,3 +160,13 @@ def test_panels_that_cannot_be_imported_are_said(
     qtbot.wait(100)
     assert window.first_image.volume is synthetic_phantom
     assert len(window.notifications.notices) == 1
+
+
+def test_a_layout_key_before_the_panels_come_is_the_layout_they_come_in(held_window, qtbot, phantom):
+    window = held_window
+    window.open_volume(phantom)
+    window.set_layout("sagittal")
+    assert [plane.value for _, plane in window.first_image.cell_rects()] == ["sagittal"]
+    window.release()
+    qtbot.waitUntil(lambda: window.view is not None, timeout=5000)
+    assert [panel.plane.value for panel in window.view.panels] == ["sagittal"]
