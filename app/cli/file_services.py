@@ -87,8 +87,8 @@ class CachedFiles:
         self._writers: list[threading.Thread] = []
 
     def scan_beside(self, path) -> list:
+        key = self.cache.scan_key(path)  # before the listing is read, from the cache or the files
         cached = self.cache.get_scan(path)
-        key = self.cache.scan_key(path)
         if cached is not None:
             self._remember_scan(path, key)
             return cached

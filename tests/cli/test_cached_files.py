@@ -162,3 +162,28 @@ def test_a_cache_folder_inside_the_study_opened_writes_nothing_there(tmp_path, f
         assert cached.load_scanned(series, str(folder)).voxels.shape[0] == 8
         cached.wait_for_writes()
     assert sorted(folder.rglob("*")) == before
+
+
+def test_a_file_added_while_a_cached_scan_is_read_is_not_cached_without_it(tmp_path, folder, demo_dicom_dir):
+    # The scan came from the cache, then its files' stats were taken: a slice added in between
+    # was in those stats but not in the listing, and the volume loaded from the listing (one
+    # slice short) was stored as what the folder holds.
+    cache = DecodedCache(tmp_path / "cache")
+    first = CachedFiles(cache)
+    first.scan_beside(str(folder))
+    real_get_scan = cache.get_scan
+    extra = sorted(demo_dicom_dir.iterdir())[98]
+
+    def get_scan_then_a_slice_arrives(path):
+        result = real_get_scan(path)
+        shutil.copy2(extra, folder / extra.name)
+        return result
+
+    cache.get_scan = get_scan_then_a_slice_arrives
+    cached = CachedFiles(cache)
+    series = cached.scan_beside(str(folder)).all_series()[0]
+    assert len(series.frames) == 8  # the listing from the cache, before the slice came
+    cached.load_scanned(series, str(folder))
+    cached.wait_for_writes()
+    again = CachedFiles(DecodedCache(tmp_path / "cache")).load_volume(str(folder), series.uid)
+    assert again.voxels.shape[0] == 9
