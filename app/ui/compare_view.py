@@ -264,5 +264,8 @@ class CompareView(QtWidgets.QWidget):
         for panel in self.original_panels():
             panel.set_overlay_opacity(value / 100)
 
+    def reset_zoom(self) -> None:
+        self.grid.reset_zoom()
+
     def detach(self) -> None:
         self.grid.detach()

@@ -576,8 +576,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.readout_label.setText(text)
 
     def _reset_zoom(self) -> None:
-        for panel in self.panels:
-            panel.reset_zoom()
+        if self.panels:  # (built now if the first image stood in for them)
+            self.view.reset_zoom()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

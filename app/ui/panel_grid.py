@@ -59,8 +59,13 @@ class PanelGrid(QtWidgets.QWidget):
         return [panel for panel in self.panels if panel.plane == plane]
 
     def reset_zoom(self) -> None:
+        """Fit every panel; the linked panels of one plane keep room at the top for the tallest
+        SYNTHETIC label among them (they share one field of view)."""
+        rooms: dict[Plane, int] = {}
         for panel in self.panels:
-            panel.reset_zoom()
+            rooms[panel.plane] = max(rooms.get(panel.plane, 0), panel.synthetic_label_room())
+        for panel in self.panels:
+            panel.reset_zoom(rooms[panel.plane])
 
     def detach(self) -> None:
         for panel in self.panels:

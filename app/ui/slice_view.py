@@ -352,13 +352,28 @@ class SliceView(pg.GraphicsView):
         self.overlay_opacity = float(np.clip(opacity, 0.0, 1.0))
         self._overlay_item.setOpacity(self.overlay_opacity)
 
-    def reset_zoom(self) -> None:
-        """Fit the reference volume (the same field of view in every linked panel)."""
+    def synthetic_label_room(self) -> int:
+        """Viewport pixels the SYNTHETIC label takes at the top of the image (0 without one)."""
+        label = self._synthetic_label
+        if not label.isVisibleTo(self) or not label.text():
+            return 0
+        return max(0, label.geometry().bottom() + 1 - self.viewport().y() + 2)
+
+    def reset_zoom(self, top_room_px: int | None = None) -> None:
+        """Fit the reference volume (the same field of view in every linked panel) below the
+        top ``top_room_px`` pixels of the viewport (default: this panel's SYNTHETIC label's
+        room), so that the label never lies over the image: wrapped onto two or three lines in
+        a four-column compare it covered the top of the anatomy (a phantom's superior marker)."""
         low, high = self.state.reference.bounds_lps_mm()
         corners = scene_from_lps(self.plane, np.array([low, high]))
         u_low, v_low = corners.min(axis=0)
         u_high, v_high = corners.max(axis=0)
-        self._view_box.setRange(xRange=(u_low, u_high), yRange=(v_low, v_high), padding=0.02)
+        room = self.synthetic_label_room() if top_room_px is None else top_room_px
+        height = self.viewport().height()
+        # The view's top is v_low (y runs down): room mm above it, in the scale the fit will have
+        # where the height limits it (where the width does, the image sits lower still).
+        above = room * (v_high - v_low) / (height - room) if 0 < room < height else 0.0
+        self._view_box.setRange(xRange=(u_low, u_high), yRange=(v_low - above, v_high), padding=0.02)
 
     # ----- interaction --------------------------------------------------------------------
     def move_cursor_to_scene(self, point_mm: QtCore.QPointF) -> None:

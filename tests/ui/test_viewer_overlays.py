@@ -73,6 +73,45 @@ def test_synthetic_label_is_whole_and_on_top_in_a_crowded_compare_grid(
         )
 
 
+def test_the_synthetic_label_never_lies_over_the_image_in_a_four_column_compare(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    """Four volumes per row at 1600x950 with the docks open: the label wraps onto two or three
+    lines, and the image (a phantom filling its field of view) started under it: the label hid
+    the top of the anatomy, the superior marker of the coronal row. Zoom reset (R) keeps it so."""
+    from app.ui.application import install_tool_docks
+
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    others = [
+        synthetic_phantom.with_voxels(
+            synthetic_phantom.voxels + np.float32(i),
+            provenance=Provenance(f"mr-t1-pseudo-healthy-{i}", "3.0.0"),
+        )
+        for i in range(3)
+    ]
+    main_window.show_compare(phantom, others)
+    qtbot.waitUntil(lambda: main_window.view.width() > 600, timeout=3000)
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(20)  # the zoom reset after the build
+    labelled = [panel for panel in main_window.panels if panel.synthetic_labels()]
+    assert len(labelled) == 12
+    for reset in (False, True):
+        if reset:
+            qtbot.keyClick(main_window.panels[0], QtCore.Qt.Key.Key_R)
+        for panel in labelled:
+            label = panel._synthetic_label.geometry()
+            assert label.height() > 30  # wrapped: the crowded case
+            image = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect()
+            assert not label.intersects(image.translated(panel.viewport().pos())), (panel.plane, label, image)
+    # Panels of one plane keep one field of view (linked): the original's image lines up.
+    for plane_panels in (
+        [p for p in main_window.panels if p.plane == plane] for plane in {p.plane for p in labelled}
+    ):
+        tops = {p.mapFromScene(p.image_item.sceneBoundingRect()).boundingRect().top() for p in plane_panels}
+        assert max(tops) - min(tops) <= 1
+
+
 def test_dicom_series_load_shows_a_real_percentage(qtbot, main_window, tmp_path):
     from tests.io.series_factory import write_series
 
