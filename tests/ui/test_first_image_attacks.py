@@ -170,3 +170,17 @@ def test_a_layout_key_before_the_panels_come_is_the_layout_they_come_in(held_win
     window.release()
     qtbot.waitUntil(lambda: window.view is not None, timeout=5000)
     assert [panel.plane.value for panel in window.view.panels] == ["sagittal"]
+
+
+def test_a_compare_opened_before_the_panels_come_replaces_the_first_image(
+    held_window, qtbot, phantom, synthetic_phantom
+):
+    window = held_window
+    window.open_volume(phantom)
+    assert window.first_image is not None
+    window.show_compare(phantom, [synthetic_phantom])  # built at once: never a first image
+    assert window.first_image is None and window.view is not None
+    compare = window.view
+    window.release()  # the import finishes later: nothing more to replace
+    qtbot.wait(300)
+    assert window.view is compare and window.centralWidget().currentWidget() is compare
