@@ -109,11 +109,28 @@ class FirstImageGrid(QtWidgets.QWidget):
         painter.drawText(strip.adjusted(4, 0, -4, 0), QtCore.Qt.AlignmentFlag.AlignVCenter, title)
         area = QtCore.QRectF(rect.x(), rect.y() + header, rect.width(), rect.height() - header)
 
-        # The field of view of the panels' reset zoom: the reference volume's bounds, padded,
-        # scaled to fit with square pixels (mm on both axes), centred.
+        labels = synthetic_labels([self.volume])
+        label_box = QtCore.QRect()
+        bold = QtGui.QFont(painter.font())
+        bold.setBold(True)
+        bold.setPixelSize(14)
+        if labels:
+            # Never elided: wrapped onto as many lines as the cell's width needs.
+            text_rect = QtGui.QFontMetrics(bold).boundingRect(
+                QtCore.QRect(0, 0, rect.width() - 16, 10_000), QtCore.Qt.TextFlag.TextWordWrap, "\n".join(labels)
+            )
+            label_box = text_rect.adjusted(-4, -2, 4, 2)
+            label_box.moveTo(rect.x() + 4, round(area.top()) + 2)
+
+        # The field of view of the panels' reset zoom: the reference volume's bounds, room at the
+        # top for the SYNTHETIC label (SliceView.reset_zoom), padded, scaled to fit with square
+        # pixels (mm on both axes), centred.
         low, high = self.state.reference.bounds_lps_mm()
         corners = scene_from_lps(plane, np.array([low, high]))
         (u_low, v_low), (u_high, v_high) = corners.min(axis=0), corners.max(axis=0)
+        room = label_box.bottom() + 1 - area.top() + 2 if labels else 0
+        if 0 < room < area.height():
+            v_low -= room * (v_high - v_low) / (area.height() - room)
         pad_u, pad_v = (u_high - u_low) * VIEW_PADDING, (v_high - v_low) * VIEW_PADDING
         u_low, u_high, v_low, v_high = u_low - pad_u, u_high + pad_u, v_low - pad_v, v_high + pad_v
         scale = min(area.width() / max(u_high - u_low, 1e-6), area.height() / max(v_high - v_low, 1e-6))
@@ -133,24 +150,12 @@ class FirstImageGrid(QtWidgets.QWidget):
         painter.drawLine(QtCore.QPointF(area.left(), to_screen(0, v).y()), QtCore.QPointF(area.right(), to_screen(0, v).y()))
 
         painter.setClipRect(rect)
-        bold = QtGui.QFont(painter.font())
-        bold.setBold(True)
-        bold.setPixelSize(14)
         painter.setFont(bold)
         letter_metrics = painter.fontMetrics()
-        labels = synthetic_labels([self.volume])
-        label_box = QtCore.QRect()
         if labels:
-            # Never elided: wrapped onto as many lines as the cell's width needs.
-            text_rect = painter.fontMetrics().boundingRect(
-                QtCore.QRect(0, 0, rect.width() - 16, 10_000), QtCore.Qt.TextFlag.TextWordWrap, "\n".join(labels)
-            )
-            box = text_rect.adjusted(-4, -2, 4, 2)
-            box.moveTo(rect.x() + 4, round(area.top()) + 2)
-            painter.fillRect(box, SYNTHETIC_BACKING)
-            label_box = box
+            painter.fillRect(label_box, SYNTHETIC_BACKING)
             painter.setPen(QtCore.Qt.GlobalColor.white)
-            painter.drawText(box.adjusted(4, 2, -4, -2), QtCore.Qt.TextFlag.TextWordWrap, "\n".join(labels))
+            painter.drawText(label_box.adjusted(4, 2, -4, -2), QtCore.Qt.TextFlag.TextWordWrap, "\n".join(labels))
 
         for edge, letter in edge_letters(plane).items():
             box = letter_metrics.boundingRect(letter).adjusted(-2, 0, 2, 0)

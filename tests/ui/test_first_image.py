@@ -5,6 +5,7 @@ window, SYNTHETIC label)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6 import QtGui
 
 from app.core.session import Layout
@@ -40,9 +41,11 @@ def test_whoever_asks_for_the_panels_gets_them_at_once(started_window, phantom):
     assert len(panels) == 3 and window.first_image is None
 
 
-def test_the_first_image_draws_what_the_panels_draw(started_window, phantom, qtbot, tmp_path):
+@pytest.mark.parametrize("shown", ["phantom", "synthetic_phantom"])
+def test_the_first_image_draws_what_the_panels_draw(started_window, shown, request, qtbot, tmp_path):
+    """A synthesized volume too: the panels keep room for its SYNTHETIC label above the image."""
     window = started_window
-    window.open_volume(phantom)
+    window.open_volume(request.getfixturevalue(shown))
     grid = window.first_image
     first = grid.grab().toImage()
     first.save(str(tmp_path / "first_image.png"))
