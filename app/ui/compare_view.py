@@ -232,8 +232,9 @@ class CompareView(QtWidgets.QWidget):
 
     def show_planes(self, choice: str) -> None:
         """'all planes' (3x3) or one plane's row (1x3); hidden rows stay linked and up to date."""
-        for plane in self.planes:
-            self.grid.set_plane_shown(plane, choice == "all planes" or plane.value == choice)
+        self.grid.show_only(
+            {plane for plane in self.planes if choice == "all planes" or plane.value == choice}
+        )
         if self.plane_combo.currentText() != choice:
             self.plane_combo.setCurrentText(choice)
 

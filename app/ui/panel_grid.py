@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from app.core.planes import Plane
 from app.core.viewer_state import ViewerState
@@ -58,14 +58,44 @@ class PanelGrid(QtWidgets.QWidget):
     def panels_for_plane(self, plane: Plane) -> list[SliceView]:
         return [panel for panel in self.panels if panel.plane == plane]
 
-    def reset_zoom(self) -> None:
-        """Fit every panel; the linked panels of one plane keep room at the top for the tallest
-        SYNTHETIC label among them (they share one field of view)."""
+    def reset_zoom(self, planes: set[Plane] | None = None) -> None:
+        """Fit every panel (of ``planes``: default all); the linked panels of one plane keep room
+        at the top for the tallest SYNTHETIC label among them (they share one field of view)."""
+        panels = [panel for panel in self.panels if planes is None or panel.plane in planes]
         rooms: dict[Plane, int] = {}
-        for panel in self.panels:
+        for panel in panels:
             rooms[panel.plane] = max(rooms.get(panel.plane, 0), panel.synthetic_label_room())
-        for panel in self.panels:
+        for panel in panels:
             panel.reset_zoom(rooms[panel.plane])
+
+    def show_only(self, planes: set[Plane]) -> None:
+        """Show the rows of ``planes`` and put the others aside. A row that stays keeps its zoom
+        and pan; a row shown again is fitted. While the rows change height, linked panels of one
+        plane are resized one after the other, and their locked aspect made each widen the
+        shared range in turn: a single coronal row of the demo showed the head as a dot,
+        +-1000 mm across a 180 px panel."""
+        before = {plane for plane in self.planes() if any(p.is_shown() for p in self.panels_for_plane(plane))}
+        kept = {}  # plane -> (centre u, centre v, mm per pixel): the zoom and pan, whatever the size
+        for plane in before & planes:
+            box = self.panels_for_plane(plane)[0].view_box
+            (u_low, u_high), (v_low, v_high) = box.viewRange()
+            kept[plane] = ((u_low + u_high) / 2, (v_low + v_high) / 2, box.viewPixelSize()[0])
+        for plane in self.planes():
+            self.set_plane_shown(plane, plane in planes)
+
+        def fit() -> None:
+            for plane, (u, v, mm_per_px) in kept.items():
+                box = self.panels_for_plane(plane)[0].view_box
+                half_u, half_v = box.width() * mm_per_px / 2, box.height() * mm_per_px / 2
+                box.setRange(xRange=(u - half_u, u + half_u), yRange=(v - half_v, v + half_v), padding=0)
+            self.reset_zoom(planes - before)
+
+        self.layout().activate()  # the new heights now: the panels are resized before the fit...
+        fit()
+        QtCore.QTimer.singleShot(0, self, fit)  # ...and again once rows shown again have laid out
+
+    def planes(self) -> list[Plane]:
+        return list(dict.fromkeys(panel.plane for panel in self.panels))
 
     def detach(self) -> None:
         for panel in self.panels:

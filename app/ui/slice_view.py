@@ -646,6 +646,10 @@ class SliceView(pg.GraphicsView):
         if top is not None and synthetic and label.geometry().intersects(top.geometry()):
             top.move(top.x(), label.geometry().bottom() + 2)  # under the label, not hidden by it
 
+    def is_shown(self) -> bool:
+        """Not put aside (``set_shown``)."""
+        return not getattr(self, "_put_aside", False)
+
     def set_shown(self, shown: bool) -> None:
         """Show or put aside this panel; a panel put aside skips redraws and catches up when shown."""
         self._put_aside = not shown

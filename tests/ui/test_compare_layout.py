@@ -62,3 +62,36 @@ def test_the_flicker_state_is_in_view(qtbot, docked_compare):
     window.view.toggle_flicker()
     QtWidgets.QApplication.processEvents()
     assert _title(original).startswith("[flicker: base]")
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_a_single_row_keeps_the_zoom_and_the_round_trip_comes_back(qtbot, docked_compare, plane):
+    """The coronal (and sagittal) single row showed the head as a dot: while the rows changed
+    height the linked panels were resized one after the other and each widened the shared range
+    (+-1000 mm across a 180 px panel); back to all planes, the range stayed wide."""
+    window = docked_compare
+    panel = next(p for p in window.panels if p.plane.value == plane)
+
+    def zoom():
+        (u_low, u_high), (v_low, v_high) = panel.view_box.viewRange()
+        return panel.view_box.viewPixelSize()[0], (u_low + u_high) / 2, (v_low + v_high) / 2
+
+    before = zoom()
+    image_width = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect().width()
+    window.view.show_planes(plane)
+    qtbot.wait(20)
+    assert zoom() == pytest.approx(before, rel=0.02, abs=0.5)
+    shown = [p for p in window.panels if p.isVisible()]
+    for other in shown:  # every panel of the row at the same zoom: the image as wide as before
+        drawn = other.mapFromScene(other.image_item.sceneBoundingRect()).boundingRect().width()
+        assert drawn == pytest.approx(image_width, abs=2)
+    window.view.show_planes("all planes")
+    qtbot.wait(20)
+    assert zoom() == pytest.approx(before, rel=0.02, abs=0.5)
+    for hidden_before in {"axial", "coronal", "sagittal"} - {plane}:  # rows shown again: fitted
+        other = next(p for p in window.panels if p.plane.value == hidden_before)
+        image = other.mapFromScene(other.image_item.sceneBoundingRect()).boundingRect()
+        assert (
+            image.width() >= 0.8 * other.viewport().width()
+            or image.height() >= 0.8 * other.viewport().height()
+        )
