@@ -110,7 +110,8 @@ def image_band(panels) -> Band:
         tops.append(box.top())
         bottoms.append(box.bottom() + 1)
     strip = 2 * panels[0].viewport().fontMetrics().height() + 6  # the corner read-out and below
-    top = max(0, min(tops) - BAND_ROOM_ABOVE)
+    above = max(BAND_ROOM_ABOVE, *(_synthetic_labels_bottom(panel) + 4 for panel in panels))
+    top = max(0, min(tops) - above)
     bottom = min(full - strip, max(bottoms) + BAND_ROOM_BELOW)
     if bottom <= top:
         return whole
@@ -295,14 +296,34 @@ def _paint_scale_bar(
     )
 
 
+def _synthetic_font() -> QtGui.QFont:
+    font = QtGui.QFont()
+    font.setPixelSize(13)
+    font.setBold(True)
+    return font
+
+
+def _synthetic_lines(label: str, width: int, metrics: QtGui.QFontMetrics) -> list[str]:
+    # Wrapped, never cut, in a narrow panel (the next panel is painted over any overflow).
+    return wrap_to_width(label, max(width - 2 * MARGIN - 10, 1), metrics.horizontalAdvance)
+
+
+def _synthetic_labels_bottom(panel) -> int:
+    """How far below the image's top edge a figure's SYNTHETIC labels of ``panel`` reach (0: none)."""
+    labels = panel.synthetic_labels()
+    if not labels:
+        return 0
+    metrics = QtGui.QFontMetrics(_synthetic_font())
+    width = panel.viewport().width()
+    return 22 + sum(len(_synthetic_lines(label, width, metrics)) * metrics.height() + 6 for label in labels)
+
+
 def _paint_synthetic(painter, rect: QtCore.QRect, labels: list[str]) -> None:
-    _font(painter, 13, True)
+    painter.setFont(_synthetic_font())
     metrics = QtGui.QFontMetrics(painter.font())
     y = rect.top() + 22
-    room = max(rect.width() - 2 * MARGIN - 10, 1)
     for label in labels:
-        # Wrapped, never cut, in a narrow panel (the next panel is painted over any overflow).
-        lines = wrap_to_width(label, room, metrics.horizontalAdvance)
+        lines = _synthetic_lines(label, rect.width(), metrics)
         box = QtCore.QRect(
             rect.left() + MARGIN,
             y,

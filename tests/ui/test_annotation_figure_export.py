@@ -204,3 +204,34 @@ def test_a_single_row_figure_keeps_the_band_of_the_images_not_the_tall_empty_pan
     row_y = size.height() - 26 - 30  # near the bottom of the images
     right_of_panels = range(sum(panel.viewport().width() for panel in shown), png.width())
     assert any(QtGui.QColor(png.pixel(x, row_y)).saturation() > 60 for x in right_of_panels)
+
+
+def test_a_cropped_figure_keeps_room_for_three_line_synthetic_labels(
+    qtbot, main_window, phantom, synthetic_phantom
+):
+    """Four columns in one row: the figure's labels wrap onto three lines (74 px) and the fixed
+    64 px kept above the images let them run over the top of the images."""
+    from app.core.provenance import Provenance
+    from app.ui.application import install_tool_docks
+    from app.ui.figure_export import _synthetic_labels_bottom, image_band
+
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    others = [
+        synthetic_phantom.with_voxels(
+            synthetic_phantom.voxels + np.float32(i),
+            provenance=Provenance(f"mr-t1-thick-slice-sr-{i}", "1.0.0"),
+        )
+        for i in range(3)
+    ]
+    main_window.show_compare(phantom, others)
+    main_window.view.show_planes("coronal")
+    QtWidgets.QApplication.processEvents()
+    qtbot.wait(20)
+    shown = [panel for panel in main_window.panels if panel.isVisible()]
+    band = image_band(shown)
+    assert band.cropped
+    assert max(_synthetic_labels_bottom(panel) for panel in shown) > 64  # the crowded case
+    for panel in shown:
+        image_top = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect().top()
+        assert band.top + _synthetic_labels_bottom(panel) <= image_top
