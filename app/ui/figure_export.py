@@ -200,13 +200,14 @@ def paint_figure(painter: QtGui.QPainter, panels, extras=()) -> None:
     panels = shown_panels(panels)
     images, others = _panel_rects(panels, extras)
     band = image_band(panels)
+    lines = title_lines(panels)
     for widget, rect in zip(extras, others, strict=True):
         painter.drawPixmap(rect, _extra_picture(widget, rect.size()))
     any_synthetic = False
     for panel, rect in zip(panels, images, strict=True):
         read_out = _paint_panel_image(painter, rect, panel, band)
         _paint_letters(painter, rect, panel)
-        _paint_title(painter, rect, *title_text(panel))
+        _paint_title(painter, rect, *title_text(panel), lines)
         _paint_scale_bar(painter, rect, scale_bar(panel), read_out)
         labels = panel.synthetic_labels()
         if labels:
@@ -252,22 +253,44 @@ def _paint_letters(painter, rect: QtCore.QRect, panel) -> None:
         _text(painter, inner, letter, LETTER_COLOR, bold=True, align=places[edge], pixel_size=16)
 
 
-def _paint_title(painter, rect: QtCore.QRect, title: str, window: str) -> None:
+def _title_font() -> QtGui.QFont:
+    font = QtGui.QFont()
+    font.setPixelSize(13)
+    return font
+
+
+def _title_fits(panel) -> bool:
+    """Whether the panel's whole title and its window fit on one line of its width."""
+    title, window = title_text(panel)
+    metrics = QtGui.QFontMetrics(_title_font())
+    needed = metrics.horizontalAdvance(title) + (metrics.horizontalAdvance(window) + 2 * MARGIN if window else 0)
+    return needed <= panel.viewport().width() - 2 * MARGIN
+
+
+def title_lines(panels) -> int:
+    """Lines of the figure's title strips: two when a title and its window do not fit on one
+    (narrow panels: the window went, and the corner read-out had dropped it too)."""
+    return 1 if all(_title_fits(panel) for panel in shown_panels(panels)) else 2
+
+
+def _paint_title(painter, rect: QtCore.QRect, title: str, window: str, lines: int = 1) -> None:
     """Above the image, the panel's whole width: the title on the left, the window on the right
-    (the panel's corner drops the window when it is narrow; a figure keeps it)."""
-    strip = QtCore.QRect(rect.left(), rect.top() - TITLE_HEIGHT, rect.width(), TITLE_HEIGHT)
-    _font(painter, 13, False)
+    (the panel's corner drops the window when it is narrow; a figure keeps it), on a second line
+    of the strip when they do not fit on one."""
+    strip = QtCore.QRect(rect.left(), rect.top() - TITLE_HEIGHT * lines, rect.width(), TITLE_HEIGHT)
+    painter.setFont(_title_font())
     metrics = QtGui.QFontMetrics(painter.font())
     window_width = metrics.horizontalAdvance(window) + 2 * MARGIN if window else 0
     title_room = strip.width() - window_width - 2 * MARGIN
+    window_strip = strip
     if metrics.horizontalAdvance(title) > title_room and window:  # the title first, then the window
-        window, window_width = "", 0
         title_room = strip.width() - 2 * MARGIN
+        window_strip = strip.translated(0, TITLE_HEIGHT) if lines > 1 else QtCore.QRect()
     elided = metrics.elidedText(title, QtCore.Qt.TextElideMode.ElideRight, title_room)
     _text(painter, strip.adjusted(MARGIN, 0, -MARGIN, 0), elided, TITLE_COLOR)
-    if window:
+    if window and not window_strip.isEmpty():
         right = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
-        _text(painter, strip.adjusted(MARGIN, 0, -MARGIN, 0), window, TITLE_COLOR, align=right)
+        _text(painter, window_strip.adjusted(MARGIN, 0, -MARGIN, 0), window, TITLE_COLOR, align=right)
 
 
 def _paint_scale_bar(

@@ -235,3 +235,33 @@ def test_a_cropped_figure_keeps_room_for_three_line_synthetic_labels(
     for panel in shown:
         image_top = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect().top()
         assert band.top + _synthetic_labels_bottom(panel) <= image_top
+
+
+def test_narrow_panels_keep_their_window_in_the_figure(
+    qtbot, main_window, phantom, synthetic_phantom, tmp_path
+):
+    """Four columns at 1600x950 with the docks: the title took the strip and the window went,
+    and the panels' corner read-out had dropped it too: no W/L anywhere in the figure."""
+    from app.core.provenance import Provenance
+    from app.ui.application import install_tool_docks
+    from app.ui.figure_export import title_lines, title_text
+
+    assert install_tool_docks(main_window) == []
+    main_window.resize(1600, 950)
+    phantom.name = "T1 MNI152 2009a 1mm"
+    others = [
+        synthetic_phantom.with_voxels(
+            synthetic_phantom.voxels + np.float32(i), provenance=Provenance(f"gan-{i}", "1")
+        )
+        for i in range(3)
+    ]
+    main_window.show_compare(phantom, others)
+    main_window.view.show_planes("axial")
+    QtWidgets.QApplication.processEvents()
+    shown = [panel for panel in main_window.panels if panel.isVisible()]
+    assert len(shown) == 5 and title_lines(shown) == 2
+    windows = [title_text(panel)[1] for panel in shown]
+    assert all(window.startswith("W ") for window in windows)
+    svg = export_figure(main_window.panels, tmp_path / "row.svg", figure_extras(main_window)).read_text()
+    for window in windows:
+        assert f">{window}<" in svg
