@@ -263,7 +263,9 @@ def _title_fits(panel) -> bool:
     """Whether the panel's whole title and its window fit on one line of its width."""
     title, window = title_text(panel)
     metrics = QtGui.QFontMetrics(_title_font())
-    needed = metrics.horizontalAdvance(title) + (metrics.horizontalAdvance(window) + 2 * MARGIN if window else 0)
+    needed = metrics.horizontalAdvance(title) + (
+        metrics.horizontalAdvance(window) + 2 * MARGIN if window else 0
+    )
     return needed <= panel.viewport().width() - 2 * MARGIN
 
 
