@@ -69,15 +69,20 @@ class PanelGrid(QtWidgets.QWidget):
             panel.reset_zoom(rooms[panel.plane])
 
     def show_only(self, planes: set[Plane]) -> None:
-        """Show the rows of ``planes`` and put the others aside. A row that stays keeps its zoom
-        and pan; a row shown again is fitted. While the rows change height, linked panels of one
-        plane are resized one after the other, and their locked aspect made each widen the
-        shared range in turn: a single coronal row of the demo showed the head as a dot,
-        +-1000 mm across a 180 px panel."""
+        """Show the rows of ``planes`` and put the others aside. A row that stays keeps the
+        reader's zoom and pan (centre and mm per pixel) where the image was zoomed into; a row
+        showing its whole image, and a row shown again, is fitted. While the rows change height,
+        linked panels of one plane are resized one after the other, and their locked aspect made
+        each widen the shared range in turn: a single coronal row of the demo showed the head as
+        a dot, +-1000 mm across a 180 px panel."""
         before = {plane for plane in self.planes() if any(p.is_shown() for p in self.panels_for_plane(plane))}
         kept = {}  # plane -> (centre u, centre v, mm per pixel): the zoom and pan, whatever the size
         for plane in before & planes:
-            box = self.panels_for_plane(plane)[0].view_box
+            panel = self.panels_for_plane(plane)[0]
+            image = panel.mapFromScene(panel.image_item.sceneBoundingRect()).boundingRect()
+            if panel.viewport().rect().adjusted(-1, -1, 1, 1).contains(image):
+                continue  # the whole image in view: fitted again in the new size
+            box = panel.view_box
             (u_low, u_high), (v_low, v_high) = box.viewRange()
             kept[plane] = ((u_low + u_high) / 2, (v_low + v_high) / 2, box.viewPixelSize()[0])
         for plane in self.planes():
@@ -88,7 +93,7 @@ class PanelGrid(QtWidgets.QWidget):
                 box = self.panels_for_plane(plane)[0].view_box
                 half_u, half_v = box.width() * mm_per_px / 2, box.height() * mm_per_px / 2
                 box.setRange(xRange=(u - half_u, u + half_u), yRange=(v - half_v, v + half_v), padding=0)
-            self.reset_zoom(planes - before)
+            self.reset_zoom(planes - set(kept))
 
         self.layout().activate()  # the new heights now: the panels are resized before the fit...
         fit()
