@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.study import series_to_open
 from app.core.volume import Volume
 from app.ui.services import FileServices, PacsServices
 
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | None:
-    """Import, in a daemon thread, the readers that loading ``paths`` will need (pydicom for
-    DICOM, nibabel for NIfTI), while the window's own modules are imported and its widgets built.
+    """Start, in a daemon thread, what opening ``paths`` will need while the window's own modules
+    are imported and its widgets built: what the decoded-series cache holds of them is read ahead
+    (``CachedFiles.fetch_ahead``; the window's ``file_services()`` takes it over); for the rest,
+    the readers (pydicom for DICOM, nibabel for NIfTI) are imported.
 
     The viewer started with a path loads it in a thread that first imported pydicom (0.35 s)
     once the window existed, with the UI thread idle meanwhile; begun here, the import overlaps
@@ -35,11 +38,16 @@ def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | Non
     if not paths:
         return None
     nifti = [str(path).lower().endswith((".nii", ".nii.gz")) for path in paths]
+    files = _files_fetched_ahead(paths)
 
     def import_readers() -> None:
         try:
-            if _all_cached(paths):
-                return  # the window lists and shows them from the decoded-series cache
+            if files is not None and files.fetch_ahead(paths):
+                return  # the window lists and shows them from what was read ahead
+            if not all(nifti):
+                from app.io.pydicom_import import import_pydicom_offline
+
+                import_pydicom_offline()
             import app.io.loader  # noqa: F401
 
             if not all(nifti):
@@ -55,17 +63,32 @@ def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | Non
     return thread
 
 
-def _all_cached(paths: Sequence[str]) -> bool:
-    """Whether the cache holds what opening every path starts with: its scan, or a NIfTI's volume."""
+_ahead_lock = threading.Lock()
+_ahead: CachedFiles | None = None  # the files import_readers_in_background reads ahead into
+
+
+def _files_fetched_ahead(paths: Sequence[str]) -> CachedFiles | None:
+    """The CachedFiles that reads ``paths`` ahead, for the next ``file_services()`` to take
+    over; None with the cache off."""
+    global _ahead
     from app.io.decoded_cache import DecodedCache
 
     cache = DecodedCache.from_environment()
     if cache is None:
-        return False
-    return all(
-        cache.holds(path) if str(path).lower().endswith((".nii", ".nii.gz")) else cache.holds(path, scan=True)
-        for path in paths
-    )
+        return None
+    files = CachedFiles(cache)
+    files.expect(paths)  # before it is published: a request made meanwhile waits for the read
+    with _ahead_lock:
+        _ahead = files
+    return files
+
+
+def _take_files_fetched_ahead(cache: DecodedCache) -> CachedFiles | None:
+    """The CachedFiles reading ahead into ``cache``'s folder, once (then None)."""
+    global _ahead
+    with _ahead_lock:
+        files, _ahead = _ahead, None
+    return files if files is not None and files.cache.folder == cache.folder else None
 
 
 class CachedFiles:
@@ -85,12 +108,73 @@ class CachedFiles:
         self._scanned_files: dict[str, tuple] = {}  # path -> the file stats its last scan saw
         self._loaded = weakref.WeakValueDictionary()  # (series UID, folder) -> a volume returned for it
         self._writers: list[threading.Thread] = []
+        # Read ahead of the window's requests (fetch_ahead): path -> set once its read is over,
+        # and ("scan", path) or ("volume", path, series UID) -> the result, for one request.
+        self._reading_ahead: dict[str, threading.Event] = {}
+        self._read_ahead: dict[tuple[str, ...], object] = {}
+
+    # ----- reading ahead (the start of the window) -----------------------------------------
+    AHEAD_WAIT_S = 10.0  # a request waits this long for the read ahead of its path, at most
+
+    def expect(self, paths: Sequence[str]) -> None:
+        """Requests for ``paths`` wait for ``fetch_ahead`` to have read them."""
+        with self._lock:
+            for path in paths:
+                self._reading_ahead.setdefault(str(path), threading.Event())
+
+    def fetch_ahead(self, paths: Sequence[str]) -> bool:
+        """Read from the cache what opening each of ``paths`` asks for first, before it is asked:
+        a NIfTI file's volume; a DICOM folder's or file's scan and the series the window shows
+        first (``series_to_open``). Cache hits only, nothing decoded; each result waits in memory
+        for one request, which takes it instead of reading the cache (a request made meanwhile
+        waits for it). Whether the cache held all of it."""
+        self.expect(paths)
+        held = True
+        for path in paths:
+            key = str(path)
+            try:
+                if Path(key).is_dir() or not key.lower().endswith((".nii", ".nii.gz")):
+                    scan = self._scan_from_cache(key)
+                    series = series_to_open(scan, key) if scan is not None else None
+                    volume = self._volume_from_cache(key, series.uid) if series is not None else None
+                    ahead = {("scan", key): scan, ("volume", key, series.uid if series else ""): volume}
+                    held = held and scan is not None and (volume is not None or series is None)
+                else:
+                    volume = self._volume_from_cache(key, None)
+                    ahead = {("volume", key, ""): volume}
+                    held = held and volume is not None
+                with self._lock:
+                    self._read_ahead.update({name: found for name, found in ahead.items() if found is not None})
+            except Exception:  # noqa: BLE001 - a request reads it again and reports what is wrong
+                held = False
+            finally:
+                with self._lock:
+                    event = self._reading_ahead.pop(key, None)
+                if event is not None:
+                    event.set()
+        return held
+
+    def _take_ahead(self, path, name: tuple[str, ...]):
+        """What ``fetch_ahead`` read for ``name`` (waiting for the read of ``path``), once; a
+        volume request also drops the other series read ahead of that path."""
+        with self._lock:
+            event = self._reading_ahead.get(str(path))
+        if event is not None:
+            event.wait(self.AHEAD_WAIT_S)
+        with self._lock:
+            found = self._read_ahead.pop(name, None)
+            if name[0] == "volume":
+                for other in [key for key in self._read_ahead if key[:2] == name[:2]]:
+                    del self._read_ahead[other]
+        return found
 
     def scan_beside(self, path) -> list:
+        ahead = self._take_ahead(path, ("scan", str(path)))
+        if ahead is not None:
+            return ahead
         key = self.cache.scan_key(path)  # before the listing is read, from the cache or the files
-        cached = self.cache.get_scan(path)
+        cached = self._scan_from_cache(path, key)
         if cached is not None:
-            self._remember_scan(path, key)
             return cached
         result = scan_beside(path)
         self._remember_scan(path, key)
@@ -145,13 +229,31 @@ class CachedFiles:
         if key is not None:
             self._scanned_files[str(path)] = key.files
 
-    def _load(self, path, series_uid: str | None, read: Callable[[], Volume], files_scanned=None) -> Volume:
-        before = self.cache.key(path, series_uid)
+    def _scan_from_cache(self, path, key=None):
+        """The cached scan of ``path`` (None: a miss); ``key``: the request's, taken before."""
+        key = key if key is not None else self.cache.scan_key(path)
+        cached = self.cache.get_scan(path)
+        if cached is not None:
+            self._remember_scan(path, key)
+        return cached
+
+    def _volume_from_cache(self, path, series_uid: str | None, before=None) -> Volume | None:
+        """The cached volume (None: a miss), noted for ``verify``; ``before``: the request's key."""
+        before = before if before is not None else self.cache.key(path, series_uid)
         cached = self.cache.get(path, series_uid, key=before) if before is not None else None
         if cached is not None:
             with self._lock:
                 self._unverified[(str(path), series_uid or "")] = before
             self._note_loaded(series_uid, cached)
+        return cached
+
+    def _load(self, path, series_uid: str | None, read: Callable[[], Volume], files_scanned=None) -> Volume:
+        ahead = self._take_ahead(path, ("volume", str(path), series_uid or ""))
+        if ahead is not None:
+            return ahead
+        before = self.cache.key(path, series_uid)
+        cached = self._volume_from_cache(path, series_uid, before)
+        if cached is not None:
             return cached
         volume = read()
         self._note_loaded(series_uid, volume)
@@ -264,7 +366,7 @@ def file_services(cache: DecodedCache | None | object = _FROM_ENVIRONMENT) -> Fi
         return FileServices(
             load_volume, scan_beside, series_preview, export_annotations, pacs, load_scanned, save_nifti
         )
-    cached = CachedFiles(cache)
+    cached = _take_files_fetched_ahead(cache) or CachedFiles(cache)
     return FileServices(
         cached.load_volume,
         cached.scan_beside,

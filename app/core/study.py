@@ -7,6 +7,7 @@ loader reads the frames it lists, and the CLI and the study browser display it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from app.core.messages import one_line
 from app.core.provenance import Provenance
@@ -158,3 +159,17 @@ class ScanResult:
                 return series
         parts = [s for s in everything if s.series_instance_uid == uid]
         return max(parts, key=lambda s: len(s.frames)) if parts else None
+
+
+def series_to_open(studies, path: str | Path) -> SeriesInfo | None:
+    """The series that opening ``path`` shows first, among its scan's ``studies`` (a
+    ``ScanResult`` or a list of ``StudyInfo``): for a file, the series one of whose frames it is;
+    for a folder, the series with the most frames, the first scanned among equals. None: no
+    series (or a file in none of them)."""
+    every_series = [series for study in studies for series in study.series]
+    target = Path(path)
+    if target.is_file():
+        target = target.resolve()
+        holding = (s for s in every_series if any(Path(frame.path).resolve() == target for frame in s.frames))
+        return next(holding, None)
+    return max(every_series, key=lambda series: len(series.frames), default=None)  # the first of equals

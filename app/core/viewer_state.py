@@ -14,8 +14,8 @@ import numpy as np
 from app.core.display import (
     CT_PRESETS_HU,
     WindowLevel,
-    clipped_fraction,
     default_window,
+    header_or_robust_window,
     percentile_window,
     robust_window,
 )
@@ -121,8 +121,9 @@ def initial_window(volume: Volume) -> WindowLevel:
     try:
         if center is not None and width is not None and float(width) > 0:
             header = WindowLevel(float(center), float(width))
-            if volume.modality.upper() == "CT" or clipped_fraction(volume.voxels, header) <= HEADER_WINDOW_MAX_CLIPPED:
+            if volume.modality.upper() == "CT":
                 return header
+            return header_or_robust_window(volume.voxels, header, HEADER_WINDOW_MAX_CLIPPED)
     except (TypeError, ValueError):
         pass
     return default_window(volume.voxels, volume.modality)

@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.planes import Plane
 from app.core.session import Layout, Session
+from app.core.study import series_to_open
 from app.core.viewer_state import PRESET_KEYS, ViewerState, presets_for
 from app.core.volume import Volume
 from app.ui.colormaps import COLORMAP_NAMES
@@ -828,19 +829,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_scanned(self, path: str, studies: list) -> None:
         self._finish_task(path)
-        holding = _series_holding_file(studies, path)
-        if Path(path).is_file() and holding is None:
+        first = series_to_open(studies, path)  # what the file cache fetched ahead, too
+        if first is None and Path(path).is_file():
             self._load_series(path, None)  # in no series: the loader says what the file is
             return
         uids = self.browser.add_scanned(path, studies)
-        if not uids:
+        if first is None or not uids:
             self._on_failed(path, "no image series found in this folder")
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
-        first = holding or uids[0]
-        every_series = [series for study in studies for series in getattr(study, "series", [])]
-        scanned = next((series for series in every_series if getattr(series, "uid", None) == first), None)
-        self._load_series(path, first, scanned)  # never open_path: an empty UID must not rescan
+        every_series = [series for study in studies for series in study.series]
+        self._load_series(path, first.uid, first)  # never open_path: an empty UID must not rescan
         if self.services.series_preview is not None:
             # The thumbnails wait for the series to be on screen: read alongside, they would
             # compete with its load for the interpreter.
@@ -904,16 +903,3 @@ class MainWindow(QtWidgets.QMainWindow):
 
 def _is_folder_or_dicom_file(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and not path.name.lower().endswith((".nii", ".nii.gz")))
-
-
-def _series_holding_file(studies, path: str) -> str | None:
-    """The UID of the scanned series one of whose frames is ``path`` (None for a folder)."""
-    target = Path(path)
-    if not target.is_file():
-        return None
-    target = target.resolve()
-    for study in studies:
-        for series in getattr(study, "series", []):
-            if any(Path(frame.path).resolve() == target for frame in getattr(series, "frames", [])):
-                return series.uid
-    return None
