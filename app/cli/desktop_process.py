@@ -7,11 +7,18 @@ numpy work is element-wise (windowing, resampling, statistics) with small linear
 geometry, a few-dozen-row fit): one BLAS thread is all it uses. Its heavy compute (GAN plugins)
 runs in torch, whose threads this leaves alone. A value the user set is kept.
 
-The command-line tools (``main.py COMMAND``) keep numpy's default.
+Python's cyclic garbage collector is off from here until the window's start is over
+(``app.ui.application.start_interactive_window`` turns it back on once the tools built after the
+first image are built, or ``START_WITHOUT_COLLECTION_S`` after the window was built): the imports and widgets
+of a start allocate enough objects to run it about 100 times, 0.015-0.02 s on the way to the
+first image, for almost no garbage (a start's objects live as long as the window).
+
+The command-line tools (``main.py COMMAND``) keep numpy's default and the collector.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 
 BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
@@ -21,3 +28,4 @@ def prepare_desktop_process() -> None:
     """Before numpy's import (it reads the variable once, when OpenBLAS loads)."""
     for name, value in BLAS_THREADS.items():
         os.environ.setdefault(name, value)
+    gc.disable()  # on again when the start is over: start_interactive_window

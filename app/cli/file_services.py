@@ -71,11 +71,14 @@ def _files_fetched_ahead(paths: Sequence[str]) -> CachedFiles | None:
     """The CachedFiles that reads ``paths`` ahead, for the next ``file_services()`` to take
     over; None with the cache off."""
     global _ahead
-    from app.io.decoded_cache import DecodedCache
+    from app.io.decoded_cache import DecodedCache, cache_version
 
     cache = DecodedCache.from_environment()
     if cache is None:
         return None
+    # Here, before the window's imports: 2 ms; in the thread while the UI thread imports, each of
+    # its 45 file reads waits for the interpreter lock (0.05 s).
+    cache_version()
     files = CachedFiles(cache)
     files.expect(paths)  # before it is published: a request made meanwhile waits for the read
     with _ahead_lock:
@@ -134,9 +137,12 @@ class CachedFiles:
             key = str(path)
             try:
                 if Path(key).is_dir() or not key.lower().endswith((".nii", ".nii.gz")):
-                    scan = self._scan_from_cache(key)
+                    scan_key = self.cache.scan_key(key)
+                    scan = self._scan_from_cache(key, scan_key)
                     series = series_to_open(scan, key) if scan is not None else None
-                    volume = self._volume_from_cache(key, series.uid) if series is not None else None
+                    volume = None
+                    if series is not None:  # the folder's files, stat-ed once for both keys
+                        volume = self._volume_from_cache(key, series.uid, self.cache.key(key, series.uid, like=scan_key))
                     ahead = {("scan", key): scan, ("volume", key, series.uid if series else ""): volume}
                     held = held and scan is not None and (volume is not None or series is None)
                 else:
@@ -153,6 +159,21 @@ class CachedFiles:
                 if event is not None:
                     event.set()
         return held
+
+    IN_MEMORY_WAIT_S = 0.25  # in_memory waits this long for a read ahead still going on, at most
+
+    def in_memory(self, kind: str, path: str, series_uid: str = "") -> bool:
+        """Whether ``fetch_ahead`` read that request's result and it waits in memory. A read of
+        ``path`` still going on is waited for, ``IN_MEMORY_WAIT_S`` at most (the window, not
+        shown yet, then shows with the study in its first paint; a read that takes longer, a
+        large series, goes on while it shows)."""
+        with self._lock:
+            event = self._reading_ahead.get(str(path))
+        if event is not None:
+            event.wait(self.IN_MEMORY_WAIT_S)
+        name = ("scan", str(path)) if kind == "scan" else ("volume", str(path), series_uid or "")
+        with self._lock:
+            return str(path) not in self._reading_ahead and name in self._read_ahead
 
     def _take_ahead(self, path, name: tuple[str, ...]):
         """What ``fetch_ahead`` read for ``name`` (waiting for the read of ``path``), once; a
@@ -232,7 +253,7 @@ class CachedFiles:
     def _scan_from_cache(self, path, key=None):
         """The cached scan of ``path`` (None: a miss); ``key``: the request's, taken before."""
         key = key if key is not None else self.cache.scan_key(path)
-        cached = self.cache.get_scan(path)
+        cached = self.cache.get_scan(path, key) if key is not None else None
         if cached is not None:
             self._remember_scan(path, key)
         return cached
@@ -376,4 +397,5 @@ def file_services(cache: DecodedCache | None | object = _FROM_ENVIRONMENT) -> Fi
         cached.load_scanned,
         save_nifti,
         verify_cached=cached.verify,
+        in_memory=cached.in_memory,
     )

@@ -165,11 +165,14 @@ def series_to_open(studies, path: str | Path) -> SeriesInfo | None:
     """The series that opening ``path`` shows first, among its scan's ``studies`` (a
     ``ScanResult`` or a list of ``StudyInfo``): for a file, the series one of whose frames it is;
     for a folder, the series with the most frames, the first scanned among equals. None: no
-    series (or a file in none of them)."""
-    every_series = [series for study in studies for series in study.series]
+    series (or a file in none of them). Series that list no frames (another scanner's) count as
+    empty."""
+    every_series = [series for study in studies for series in getattr(study, "series", ())]
     target = Path(path)
     if target.is_file():
         target = target.resolve()
-        holding = (s for s in every_series if any(Path(frame.path).resolve() == target for frame in s.frames))
+        holding = (
+            s for s in every_series if any(Path(frame.path).resolve() == target for frame in getattr(s, "frames", ()))
+        )
         return next(holding, None)
-    return max(every_series, key=lambda series: len(series.frames), default=None)  # the first of equals
+    return max(every_series, key=lambda series: len(getattr(series, "frames", ())), default=None)

@@ -220,12 +220,21 @@ def _stat(path: Path) -> tuple[str, int, int, int]:
     return (str(path), int(status.st_size), int(status.st_mtime_ns), int(status.st_ctime_ns))
 
 
-def make_key(path: str | Path, series_uid: str | None = None, kind: str = "volume") -> CacheKey | None:
-    """The key of a request as the files stand now (stats only); None when it is not cacheable."""
+def make_key(
+    path: str | Path, series_uid: str | None = None, kind: str = "volume", like: CacheKey | None = None
+) -> CacheKey | None:
+    """The key of a request as the files stand now (stats only); None when it is not cacheable.
+    ``like``: a key just taken of the same files (a folder's scan key for a series in it): its
+    stats are this key's too, when it lists the same files (a folder of 1,000 files is not
+    stat-ed twice)."""
     files = source_files(path, series_uid, kind)
     if files is None:
         return None
     given = str(path)
+    if like is not None and [entry[0] for entry in like.files] == [str(file) for file in files]:
+        stats = like.files
+    else:
+        stats = tuple(_stat(file) for file in files)
     return CacheKey(
         kind=kind,
         path=given,
@@ -233,7 +242,7 @@ def make_key(path: str | Path, series_uid: str | None = None, kind: str = "volum
         resolved=str(Path(path).resolve()),
         series_uid=series_uid or "",
         version=cache_version(),
-        files=tuple(_stat(file) for file in files),
+        files=stats,
     )
 
 
@@ -454,9 +463,10 @@ class DecodedCache:
             self._discard(folder)
             return None
 
-    def get_scan(self, path: str | Path) -> ScanResult | None:
-        """What ``scan_beside(path)`` would return, if cached and current."""
-        entry = self._current_entry(make_key(path, None, "scan"))
+    def get_scan(self, path: str | Path, key: CacheKey | None = None) -> ScanResult | None:
+        """What ``scan_beside(path)`` would return, if cached and current (``key``: the
+        request's ``scan_key`` if the caller took it already)."""
+        entry = self._current_entry(key if key is not None else make_key(path, None, "scan"))
         if entry is None:
             return None
         folder, meta = entry
@@ -539,10 +549,11 @@ class DecodedCache:
         return Volume(voxels=voxels, geometry=_geometry_from(meta["geometry"]), **values)
 
     # ----- writing -------------------------------------------------------------------------
-    def key(self, path: str | Path, series_uid: str | None = None) -> CacheKey | None:
+    def key(self, path: str | Path, series_uid: str | None = None, like: CacheKey | None = None) -> CacheKey | None:
         """A volume request's key now: take it before a load and hand it to ``put``, so that
-        files changed during the load are not cached under their new stats."""
-        return make_key(path, series_uid, "volume")
+        files changed during the load are not cached under their new stats (``like``: see
+        ``make_key``)."""
+        return make_key(path, series_uid, "volume", like)
 
     def put(
         self, path: str | Path, series_uid: str | None, volume: Volume, key: CacheKey | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
 
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.ui.file_open import install_file_open_handler
+from app.ui.file_open import FileOpenApplication, install_file_open_handler
 from app.ui.main_window import MainWindow
 from app.ui.notifications import install_exception_hooks
 from app.ui.paths import ICON_PATH
@@ -16,6 +17,9 @@ from app.ui.services import FileServices
 from app.ui.settings import ViewerSettings
 
 STYLESHEET_EXTRA = "QToolTip { color: #eeeeee; }"
+# The garbage collector, off for the start (app.cli.desktop_process), is on again at most this long
+# after the window was built (sooner once the tools built after the first image are built).
+START_WITHOUT_COLLECTION_S = 5.0
 
 
 NO_DISPLAY_MESSAGE = (
@@ -95,7 +99,7 @@ def create_application(
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if app is None:
         try:
-            app = QtWidgets.QApplication([sys.argv[0], *(argv or [])])
+            app = FileOpenApplication([sys.argv[0], *(argv or [])])
         finally:
             release_display_probe()  # Qt holds its own connection now: no server reset
         app.setApplicationName("SynthView")
@@ -160,20 +164,24 @@ def start_interactive_window(
     """The window a person works in, on screen, with ``paths`` loading (``bench_startup`` times
     this very function; ``phase(name)`` marks its steps).
 
-    The loads start before the tools and the window are built: the loading thread's imports
-    (pydicom) and the folder's scan run while the window is put together, not after it."""
+    The paths open once the window is built, before it shows: what the decoded-series cache read
+    ahead meanwhile (``import_readers_in_background``) is in the window's first paint; the rest
+    loads in the thread pool, its readers (pydicom) imported while the window was put together."""
     create_application([])
     window = MainWindow(settings, services, first_image=True)
+    # The garbage collector that prepare_desktop_process turned off for the start (if it did).
+    window.startup_tools_built.connect(gc.enable)
+    QtCore.QTimer.singleShot(int(START_WITHOUT_COLLECTION_S * 1000), gc.enable)
     if size is not None:
         window.resize(*size)
     if layout:
         window.session.set_layout(layout)
     phase("MainWindow()")
-    for path in paths:
-        window.open_path(path)
-    phase("loads started")
     prepare_interactive_window(window)
     phase("tools declared")
+    for path in paths:  # what the decoded cache read ahead is in the first paint; the rest loads
+        window.open_path(path)
+    phase("loads started")
     window.show()
     phase("shown")
     return window

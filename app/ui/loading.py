@@ -61,6 +61,11 @@ class LoadTask(QtCore.QRunnable):
         self.loader = loader
         self.signals = _LoadSignals()
 
+    @property
+    def request(self) -> tuple[str, str, str]:
+        """(kind, path, series UID or ""), as ``FileServices.in_memory`` takes it."""
+        return ("volume", self.path, self.series_uid or "")
+
     def run(self) -> None:
         try:
             volume = load_path(
@@ -97,6 +102,11 @@ class ScanTask(QtCore.QRunnable):
         self.path = path
         self.scanner = scanner
         self.signals = _ScanSignals()
+
+    @property
+    def request(self) -> tuple[str, str, str]:
+        """(kind, path, series UID or ""), as ``FileServices.in_memory`` takes it."""
+        return ("scan", self.path, "")
 
     def run(self) -> None:
         try:

@@ -54,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
     volume_loaded = QtCore.Signal(object)  # every Volume that finished loading
     view_changed = QtCore.Signal()  # the panels were rebuilt (new layout or volume)
     startup_tools_built = QtCore.Signal()  # the tools built after the first image are all built
+    first_image_painted = QtCore.Signal()  # a first image (FirstImageGrid) was painted for the first time
 
     def __init__(
         self,
@@ -396,7 +397,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress_bar.setRange(0, 0)  # busy until a fraction arrives
         self.progress_bar.show()
         self.statusBar().showMessage(f"Loading {path} ...")
-        QtCore.QThreadPool.globalInstance().start(task)
+        in_memory = self.services.in_memory
+        if in_memory is not None and in_memory(*task.request):
+            task.run()  # read ahead (the start's study, from the decoded cache): nothing to wait for
+        else:
+            QtCore.QThreadPool.globalInstance().start(task)
 
     def is_loading(self) -> bool:
         return bool(self._pending_loads)
@@ -484,13 +489,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stack.addWidget(grid)
         self._stack.setCurrentWidget(grid)
         self.setWindowTitle(f"SynthView — {current.name}")
-        # After the paint that put it on screen (a window not shown yet: at once), the panels'
-        # modules are imported in a thread: pyqtgraph's import (0.13 s here) would hold the UI
-        # thread, which stays free to repaint and resize; the panels are built when it is done.
-        if self.isVisible():
-            grid.painted.connect(self._import_panels, QtCore.Qt.ConnectionType.SingleShotConnection)
-        else:
-            self._import_panels()
+        # After the paint that put it on screen (a window shown later, as the start shows it:
+        # after its first paint; one never shown builds them when ``panels`` is asked for), the
+        # panels' modules are imported in a thread: pyqtgraph's import (0.13 s here) would hold
+        # the UI thread, which stays free to repaint and resize; the panels are built when it is
+        # done.
+        grid.painted.connect(self.first_image_painted.emit, QtCore.Qt.ConnectionType.SingleShotConnection)
+        grid.painted.connect(self._import_panels, QtCore.Qt.ConnectionType.SingleShotConnection)
 
     def _import_panels(self) -> None:
         if self._panel_import is None:
@@ -838,7 +843,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._on_failed(path, "no image series found in this folder")
             return
         self.statusBar().showMessage(f"{len(uids)} series found in {path}", 5000)
-        every_series = [series for study in studies for series in study.series]
+        every_series = [series for study in studies for series in getattr(study, "series", ())]
         self._load_series(path, first.uid, first)  # never open_path: an empty UID must not rescan
         if self.services.series_preview is not None:
             # The thumbnails wait for the series to be on screen: read alongside, they would

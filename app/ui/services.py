@@ -47,3 +47,8 @@ class FileServices:
     # whether the cached copy still matches its files (rehashes them: call it off the UI thread;
     # False: the stale entry is gone, a load now reads the files).
     verify_cached: Callable[[str, str | None], bool | None] | None = None
+    # (kind, path, series UID or "") -> whether the result of that request ("scan" of a folder or
+    # DICOM file, "volume" of a series or NIfTI file) was read ahead and waits in memory (a read
+    # still going on may be waited for, briefly): the request then runs on the UI thread at once
+    # (no thread to start, no signal to wait for).
+    in_memory: Callable[[str, str, str], bool] | None = None

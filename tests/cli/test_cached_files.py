@@ -174,8 +174,8 @@ def test_a_file_added_while_a_cached_scan_is_read_is_not_cached_without_it(tmp_p
     real_get_scan = cache.get_scan
     extra = sorted(demo_dicom_dir.iterdir())[98]
 
-    def get_scan_then_a_slice_arrives(path):
-        result = real_get_scan(path)
+    def get_scan_then_a_slice_arrives(path, key=None):
+        result = real_get_scan(path, key)
         shutil.copy2(extra, folder / extra.name)
         return result
 

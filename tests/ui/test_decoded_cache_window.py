@@ -369,3 +369,69 @@ def test_a_nifti_shown_from_the_cache_is_the_file_bit_for_bit(qtbot, viewer_sett
     for name in ("origin_lps_mm", "spacing_mm", "direction"):
         assert getattr(shown.geometry, name).tobytes() == getattr(direct.geometry, name).tobytes()
     assert shown.metadata == direct.metadata and shown.name == direct.name
+
+
+FIRST_PAINT_START = r"""
+import gc, sys
+from app.cli.desktop_process import prepare_desktop_process
+prepare_desktop_process()
+from PySide6 import QtCore, QtWidgets
+from app.cli.file_services import file_services, import_readers_in_background
+import_readers_in_background([sys.argv[1]])
+from app.ui.application import start_interactive_window
+from app.ui.settings import ViewerSettings
+
+settings = ViewerSettings(QtCore.QSettings(sys.argv[2], QtCore.QSettings.Format.IniFormat))
+services = file_services()
+window = start_interactive_window([sys.argv[1]], services, settings, (1000, 700), "mpr")
+app = QtWidgets.QApplication.instance()
+current = window.session.current
+print("AT-SHOW", current is not None and current.voxels.shape[0], type(window.first_image).__name__,
+      "gc", gc.isenabled(), "app", type(app).__name__)
+
+
+def painted():
+    print("PAINTED", "numpy.ma" in sys.modules, "requests" in sys.modules, "pydicom" in sys.modules)
+
+
+def tools_built():
+    files = getattr(services.load_volume, "__self__", None)  # the CachedFiles (none with the cache off)
+    left = len(files._read_ahead) if files is not None else 0
+    print("TOOLS", "gc", gc.isenabled(), "left", left, "notices", len(window.notifications.notices))
+    app.exit(0)
+
+
+window.first_image_painted.connect(painted)
+window.startup_tools_built.connect(tools_built)
+QtCore.QTimer.singleShot(60000, lambda: app.exit(3))
+sys.exit(app.exec())
+"""
+
+
+def test_a_cached_start_shows_the_study_in_the_windows_first_paint(tmp_path, demo_dicom_dir):
+    """The start's study, read ahead from the cache while the window was built, is in the
+    window before it shows (no load in the thread pool, no second paint to wait for); nothing
+    read ahead stays in memory; the collector is off during the start and on after it."""
+    folder = tmp_path / "cache"
+    path = str(demo_dicom_dir)
+    cached = CachedFiles(DecodedCache(folder))
+    scan = cached.scan_beside(path)
+    cached.load_scanned(max(scan.all_series(), key=lambda series: len(series.frames)), path)
+    cached.wait_for_writes()
+    done = run_python_child(
+        FIRST_PAINT_START, path, str(tmp_path / "settings.ini"), QT_QPA_PLATFORM="offscreen",
+        SYNTHVIEW_CACHE_DIR=str(folder),
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    assert "AT-SHOW 189 FirstImageGrid gc False app FileOpenApplication" in lines, done.stdout + done.stderr[-2000:]
+    assert "PAINTED False False False" in lines  # no numpy.ma, no pydicom, no requests
+    assert "TOOLS gc True left 0 notices 0" in lines
+    # Without the cache the start shows the window first and the study when it is read.
+    done = run_python_child(
+        FIRST_PAINT_START, path, str(tmp_path / "settings2.ini"), QT_QPA_PLATFORM="offscreen",
+        SYNTHVIEW_CACHE_DIR="off",
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    assert "AT-SHOW False NoneType gc False app FileOpenApplication" in lines, done.stdout + done.stderr[-2000:]
+    painted = next(line for line in lines if line.startswith("PAINTED")).split()
+    assert painted[2:] == ["False", "True"]  # pydicom read it, without its downloader's requests
