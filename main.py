@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("app.cli.export", "export volumes and annotations (DICOM, NIfTI, SR, SEG)"),
     "pacs": ("app.cli.pacs", "query, retrieve and send studies (DIMSE and DICOMweb)"),
     "batch": ("app.cli.batch", "run a plugin over a whole cohort on Dask, with hallucination QA"),
-    "cache": ("app.cli.cache", "the decoded-series cache: where, how large; --clear empties it"),
+    "cache": ("app.cli.cache", "the decoded-series cache: where, how large; --clear empties it, --add decodes studies into it"),
 }
 
 

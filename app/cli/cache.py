@@ -1,5 +1,9 @@
-"""``python main.py cache [--clear]``: where the decoded-series cache is and what it holds;
-``--clear`` removes every entry and prints what was removed.
+"""``python main.py cache [--clear] [--add PATH ...]``: where the decoded-series cache is and what
+it holds; ``--clear`` removes every entry and prints what was removed; ``--add`` decodes studies
+into it now (a DICOM folder or file: its scan and every series; a NIfTI file), so that their
+first opening in the viewer shows them from the cache: a reader study's cases before the
+session, the demo study when it is installed. Nothing is read from a study but its files; a
+study already cached is checked (file stats), not decoded again.
 
 The entries are patient images (PHI at rest, see ``app.io.decoded_cache``): clear the cache
 before handing the machine or the user account on. ``SYNTHVIEW_CACHE_DIR=off`` turns it off.
@@ -8,10 +12,16 @@ before handing the machine or the user account on. ``SYNTHVIEW_CACHE_DIR=off`` t
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clear", action="store_true", help="remove every cached series (patient images)")
+    parser.add_argument(
+        "--add", nargs="+", metavar="PATH", default=[],
+        help="decode these studies (DICOM folder or file: every series; NIfTI file) into the cache now",
+    )  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="with --add: print only what failed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +30,12 @@ def run(args: argparse.Namespace) -> int:
     cache = DecodedCache.from_environment()
     if cache is None:
         print(f"decoded-series cache: off ({ENV_VARIABLE}=off)")
+        if args.add:
+            print("cache: nothing added: the cache is off", file=sys.stderr)
+            return 1
         return 0
+    if args.add:
+        return _add(cache, args.add, args.quiet)
     if args.clear:
         removed = cache.clear()
         for folder, size in removed:
@@ -35,6 +50,49 @@ def run(args: argparse.Namespace) -> int:
         f"{len(entries)} entries, {_megabytes(sum(size for _, size, _ in entries))} of {_megabytes(cache.max_bytes)}"
     )
     return 0
+
+
+def _add(cache, paths: list[str], quiet: bool) -> int:
+    """Decode each path into ``cache``: 0 when every one is there, else 1 (one line each)."""
+    from pathlib import Path
+
+    from app.cli.file_services import CachedFiles
+    from app.core.messages import one_line
+
+    failed = 0
+    for path in paths:
+        if not Path(path).exists():
+            print(f"cache: cannot add {path}: it does not exist", file=sys.stderr)
+            failed += 1
+            continue
+        files = CachedFiles(cache)
+        try:
+            if Path(path).is_dir() or not path.lower().endswith((".nii", ".nii.gz")):
+                series_list = files.scan_beside(path).all_series()
+                if not series_list:
+                    raise ValueError("no image series found")
+                volumes = [files.load_scanned(series, path) for series in series_list]
+                files.wait_for_writes()
+                stored = cache.holds(path, scan=True) and all(cache.holds(path, s.uid) for s in series_list)
+            else:
+                volumes = [files.load_volume(path)]
+                files.wait_for_writes()
+                stored = cache.holds(path)
+        except Exception as error:  # noqa: BLE001 - corrupt or unreadable input: one line, go on
+            print(f"cache: cannot add {path}: {one_line(f'{type(error).__name__}: {error}')}", file=sys.stderr)
+            failed += 1
+            continue
+        if not stored:
+            print(
+                f"cache: {path} was read but not stored (its files changed meanwhile, or the cache "
+                "is full, off or not writable)",
+                file=sys.stderr,
+            )
+            failed += 1
+        elif not quiet:
+            size = sum(volume.voxels.nbytes for volume in volumes)
+            print(f"cached {path}: {len(volumes)} series, {_megabytes(size)}")
+    return 1 if failed else 0
 
 
 def _megabytes(size: int) -> str:
