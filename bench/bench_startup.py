@@ -5,7 +5,10 @@ Each side runs in a fresh interpreter (what a user's double-click starts), launc
 ``--rounds`` times after one untimed start of each (bytecode compiled, files in the system's
 cache, the study in SynthView's decoded-series cache); the figure is the median wall time from
 launch to the end of the paint pass that first drew the demo study ("demo on screen": the first
-image, ``app.ui.first_image``), and its ratio to the bare window. Two SynthView starts: reopening
+image, ``app.ui.first_image``; the pass is over when a zero timer started at the end of the
+image's paintEvent fires, as for the bare window's label), and its ratio to the bare window:
+of the medians, start by start (each SynthView start against the bare start just before it:
+the machine's load comes in bursts), and fastest against fastest. Two SynthView starts: reopening
 the demo (its decoded-series cache holds it) and opening it for the first time (cache off). The
 phases are printed from the child's own clock: imports, window, tools declared, shown, demo on
 screen, "panels on screen" (the interactive pyqtgraph panels replaced the first image), "tools
