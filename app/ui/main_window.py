@@ -885,8 +885,12 @@ class MainWindow(QtWidgets.QMainWindow):
         super().showEvent(event)
         self.device_label.start()
         if not self._docks_fitted:
+            # Before the first paint (a study read ahead from the cache is in it): fitted later,
+            # the docks would widen under the image just drawn and every panel jump. The layout
+            # is laid out first, so that the docks have sizes to change.
             self._docks_fitted = True
-            QtCore.QTimer.singleShot(0, self, self.fit_docks)  # once the docks' sizes are laid out
+            self.layout().activate()
+            self.fit_docks()
 
     def fit_docks(self) -> None:
         """Dock columns at a share of the window's width, so the images keep most of it."""

@@ -383,21 +383,27 @@ from app.ui.settings import ViewerSettings
 
 settings = ViewerSettings(QtCore.QSettings(sys.argv[2], QtCore.QSettings.Format.IniFormat))
 services = file_services()
-window = start_interactive_window([sys.argv[1]], services, settings, (1000, 700), "mpr")
+window = start_interactive_window([sys.argv[1]], services, settings, (1400, 850), "mpr")
 app = QtWidgets.QApplication.instance()
 current = window.session.current
 print("AT-SHOW", current is not None and current.voxels.shape[0], type(window.first_image).__name__,
       "gc", gc.isenabled(), "app", type(app).__name__)
 
 
+def layout():
+    return window._docks["Studies"].width(), window.centralWidget().width()
+
+
 def painted():
     print("PAINTED", "numpy.ma" in sys.modules, "requests" in sys.modules, "pydicom" in sys.modules)
+    print("LAYOUT-AT-PAINT", *layout())
 
 
 def tools_built():
     files = getattr(services.load_volume, "__self__", None)  # the CachedFiles (none with the cache off)
     left = len(files._read_ahead) if files is not None else 0
     print("TOOLS", "gc", gc.isenabled(), "left", left, "notices", len(window.notifications.notices))
+    print("LAYOUT-LATER", *layout())
     app.exit(0)
 
 
@@ -426,6 +432,11 @@ def test_a_cached_start_shows_the_study_in_the_windows_first_paint(tmp_path, dem
     assert "AT-SHOW 189 FirstImageGrid gc False app FileOpenApplication" in lines, done.stdout + done.stderr[-2000:]
     assert "PAINTED False False False" in lines  # no numpy.ma, no pydicom, no requests
     assert "TOOLS gc True left 0 notices 0" in lines
+    # The docks had their widths in that first paint: nothing moves under the image just drawn
+    # (they were fitted after it and widened the left dock from 260 to 308 px, the image shrank).
+    at_paint = next(line for line in lines if line.startswith("LAYOUT-AT-PAINT")).split()[1:]
+    later = next(line for line in lines if line.startswith("LAYOUT-LATER")).split()[1:]
+    assert at_paint == later and int(at_paint[0]) == int(0.22 * 1400), (at_paint, later)
     # Without the cache the start shows the window first and the study when it is read.
     done = run_python_child(
         FIRST_PAINT_START, path, str(tmp_path / "settings2.ini"), QT_QPA_PLATFORM="offscreen",
