@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
 from app.ui.hallucination_reruns import RerunMapsBox
-from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
+from app.ui.region_table import ColumnFit, centroid_text, fill_rows, region_index_at, region_table
 from app.ui.seg_consistency_box import SegConsistencyBox
 
 MAP_NONE = "(difference only)"
@@ -98,13 +98,14 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.note_label.setWordWrap(True)
         self.note_label.setStyleSheet("color: #e0a040")
 
-        self.table = region_table(["mL", "Peak", "Mean", "Centroid LPS (mm)"])  # click a header: sort
+        self.table = region_table(["mL", "Peak", "Mean", "Kind"])  # click a header: sort
         self.table.setToolTip(
             "Sign (+: original - synthesized > 0, the synthesized image is darker), peak |z| of the"
             " calibrated statistic, volume, peak and mean smoothed residual (original - synthesized),"
-            " the mean of each uncertainty / rerun map inside the region, centroid in LPS mm, kind;"
-            " click a header to sort, a row to go there"
+            " the mean of each uncertainty / rerun map inside the region, kind; a row's tooltip"
+            " gives its centroid in LPS mm and every value whole; click a header to sort, a row to go there"
         )
+        ColumnFit(self.table)  # every column in the dock's width: no sideways scrolling
         self.setMinimumWidth(340)
         self.table.verticalHeader().setVisible(True)
         self.table.cellClicked.connect(lambda row, _column: self.activate_region(row))
@@ -284,38 +285,51 @@ class HallucinationPanel(QtWidgets.QWidget):
     def _fill_regions(self) -> None:
         regions = self.result.regions if self.result else []
         map_columns = self._region_map_columns()
-        # Map columns are headed by the map's short name ("MC-dropout SD"), the full one in the tooltip.
+        # Short headers, so that every column fits the dock (1600x950 with the docks open); the
+        # full names are in the headers' tooltips, the centroid (a click goes there) and every
+        # value whole in each row's tooltip. Map columns are headed by the map's short name
+        # ("MC-dropout SD").
         headers = [
-            "±",
-            "Peak |z|",
-            "mL",
-            "Peak",
-            "Mean",
-            *(name.split(" (")[0] for name in map_columns),
-            "Centroid LPS (mm)",
-            "Kind",
+            ("±", "Sign: + the original is brighter (signal removed), - darker (signal added)"),
+            ("|z|", "Peak |z| of the calibrated residual statistic"),
+            ("mL", "Volume (mL)"),
+            ("Peak", "Peak smoothed residual (original - synthesized)"),
+            ("Mean", "Mean smoothed residual (original - synthesized)"),
+            *((name.split(" (")[0], f"Mean of {name} inside the region") for name in map_columns),
+            ("Kind", "What the region is"),
         ]
         self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        for column, name in enumerate(map_columns, start=5):
-            self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
-        rows = []
+        self.table.setHorizontalHeaderLabels([header for header, _ in headers])
+        for column, (_, tooltip) in enumerate(headers):
+            self.table.horizontalHeaderItem(column).setToolTip(tooltip)
+        rows, tooltips = [], []
         for region in regions:
             inside = self.result.region_mask(region)
             map_means = [float(np.nanmean(m.voxels[inside])) for m in map_columns.values()]
+            peak_z = abs(region.peak_z) if region.peak_z is not None else float("nan")
             rows.append(
                 (
                     region.sign,
-                    abs(region.peak_z) if region.peak_z is not None else float("nan"),
+                    peak_z,
                     region.volume_ml,
                     region.peak_residual,
                     region.mean_residual,
                     *map_means,
-                    centroid_text(region.centroid_lps_mm),
                     region.description,
                 )
             )
-        fill_rows(self.table, rows)
+            tooltips.append(
+                "\n".join(
+                    [
+                        f"{region.sign} {region.description}",
+                        f"centroid LPS {centroid_text(region.centroid_lps_mm)} mm",
+                        f"peak |z| {'—' if np.isnan(peak_z) else f'{peak_z:.4g}'}, {region.volume_ml:.4g} mL",
+                        f"residual peak {region.peak_residual:.4g}, mean {region.mean_residual:.4g}",
+                        *(f"{name}: {mean:.4g}" for name, mean in zip(map_columns, map_means, strict=True)),
+                    ]
+                )
+            )
+        fill_rows(self.table, rows, tooltips)
         threshold = self.result.settings.threshold if self.result else 0
         statistic = "|z|" if self.result and self.result.settings.statistic == "z" else "|residual|"
         self.count_label.setText(
