@@ -8,7 +8,7 @@ linked panel beside the original and the synthesized volume.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
 from app.ui.hallucination_reruns import RerunMapsBox
+from app.ui.layouts import MAX_VOLUMES_PER_ROW
 from app.ui.region_table import ColumnFit, centroid_text, fill_rows, region_index_at, region_table
 from app.ui.seg_consistency_box import SegConsistencyBox
 
@@ -234,6 +235,27 @@ class HallucinationPanel(QtWidgets.QWidget):
         if self.result is not None:
             self._fill_regions()  # the new map's mean inside each region joins the table
 
+    def chosen_map(self) -> Volume | None:
+        """The map the list says is shown (None: the difference only)."""
+        return self.maps().get(self.map_combo.currentText())
+
+    def agree_with_view(self, compared: Sequence[Volume]) -> None:
+        """The list says what the compare shows: a chosen map that the compare no longer holds
+        (other volumes were compared since) is unchosen, and the note says why."""
+        chosen = self.chosen_map()
+        if chosen is None or any(volume is chosen for volume in compared):
+            return
+        name = self.map_combo.currentText()
+        self.map_combo.blockSignals(True)
+        self.map_combo.setCurrentIndex(0)
+        self.map_combo.blockSignals(False)
+        self.say(f"The map '{name}' is no longer shown: other volumes were compared. Choose it again to show it.")
+
+    def say(self, message: str) -> None:
+        """A line under the check's own notes (what happened to the map shown); "": none."""
+        notes = list(self.result.notes) if self.result is not None else []
+        self.note_label.setText("\n".join([*notes, *([message] if message else [])]))
+
     def refresh_for_view(self) -> None:
         """The compare changed: forget maps of another synthesized volume, update the rerun buttons."""
         pair = self.pair_provider() if self.pair_provider else None
@@ -385,18 +407,45 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         if window.state is not None:
             window.state.set_cursor(lps_mm)
 
+    put_aside: list[Volume] = []  # compared volumes a map took the place of, back without it
+    put_aside_for: list[tuple[Volume, Volume]] = []  # the pair they were compared with
+
     def show_map(map_volume: Volume | None) -> None:
+        """Show the chosen map as one more column, beside the volumes compared already (as
+        many as a row holds: the map takes the last ones' places, and the note says so); no map:
+        the volumes it took the place of come back. Before, the compare was rebuilt with the
+        pair and the map only, silently dropping the other volumes of a four-volume compare."""
         shown = pair()
         if shown is None and panel.result is not None:
             shown = panel.result.original, panel.result.synthesized
         if shown is None:
             return
         original, synthesized = shown
+        offered = list(panel.maps().values())
+        same_pair = bool(put_aside_for) and put_aside_for[0][0] is original and put_aside_for[0][1] is synthesized
+        others = [
+            volume
+            for volume in (*window.session.compare[1:], *(put_aside if same_pair else []))
+            if volume is not synthesized and not any(volume is known for known in offered)
+        ]
+        put_aside.clear()
+        put_aside_for[:] = [(original, synthesized)]
+        if map_volume is not None:
+            room = MAX_VOLUMES_PER_ROW - 3  # the original, the synthesized volume and the map
+            others, aside = others[:room], others[room:]
+            put_aside.extend(aside)
         # The compare is rebuilt with a new viewer state: keep the reader where they were (a region).
         cursor = window.state.cursor_lps_mm.copy() if window.state is not None else None
-        window.show_compare(original, [synthesized] + ([map_volume] if map_volume is not None else []))
+        window.show_compare(original, [synthesized, *others, *([map_volume] if map_volume is not None else [])])
         if cursor is not None:
             window.state.set_cursor(cursor)
+        names = ", ".join(f"'{volume.name}'" for volume in put_aside)
+        panel.say(
+            f"A compare row holds {MAX_VOLUMES_PER_ROW} volumes: the map takes the place of {names}"
+            " (back with '(difference only)')."
+            if put_aside
+            else ""
+        )
 
     def apply_flag_level(*_args) -> None:
         view, result = window.view, panel.result
@@ -428,6 +477,7 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     window.view_changed.connect(apply_flag_level)
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
+    window.view_changed.connect(lambda: panel.agree_with_view(window.session.compare))
     plugins_changed = getattr(window.dock_widget("GAN plugins"), "plugins_changed", None)
     if plugins_changed is not None:  # its discovery answers in the background: list them then
         plugins_changed.connect(panel.segmentation.refresh)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
@@ -276,3 +276,40 @@ def test_every_region_column_fits_the_dock_at_1600x950(qtbot, main_window, lesio
     QtWidgets.QApplication.processEvents()
     last = table.columnCount() - 1
     assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+
+
+def test_a_map_in_a_four_volume_compare_and_the_map_list_agree(qtbot, main_window, lesion_pair, tmp_path):
+    # Original + three others with 'Residual' chosen: the compare was rebuilt as the pair and the
+    # map only (the two other volumes dropped without a word), and once the four volumes were
+    # compared again the map column was gone while the list still said 'Residual'.
+    original, synthesized, _, _ = lesion_pair
+    window = main_window
+    window.resize(1600, 950)
+    panel = install_hallucination_panel(window)
+    others = [synthesized.with_voxels(synthesized.voxels + n, name=f"pseudo-healthy {n}") for n in (1, 2)]
+    window.show_compare(original, [synthesized, *others])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    residual = next(i for i in range(panel.map_combo.count()) if panel.map_combo.itemText(i).startswith("Residual"))
+    panel.map_combo.setCurrentIndex(residual)
+    QtWidgets.QApplication.processEvents()
+    window.grab().save(str(tmp_path / "four_with_map.png"))
+    titles = [p.shown_title() for p in window.view.panels if p.plane.value == "axial"]
+    compared = window.session.compare
+    # The map is shown, beside the volumes a row still has room for; the one it replaced is said.
+    assert compared[0] is synthesized and compared[-1] is panel.maps()[panel.map_combo.currentText()] and compared[1] is others[0]
+    assert len(compared) == 3 and any(t.startswith("map: residual") for t in titles)
+    assert "'pseudo-healthy 2'" in panel.note_label.text()
+    # Without the map, the volume it took the place of comes back.
+    panel.map_combo.setCurrentIndex(0)
+    assert list(window.session.compare) == [synthesized, *others]
+    assert "takes the place" not in panel.note_label.text()
+    # The four volumes compared again (the browser's 'Compare selected') with the map chosen:
+    # the list says what is shown.
+    panel.map_combo.setCurrentIndex(residual)
+    window.show_compare(original, [synthesized, *others])
+    QtWidgets.QApplication.processEvents()
+    window.grab().save(str(tmp_path / "four_again.png"))
+    assert not any(p.shown_title().startswith("map:") for p in window.view.panels)
+    assert panel.map_combo.currentText() == MAP_NONE
+    assert "no longer shown" in panel.note_label.text()
