@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.core.output_path import file_in_the_way, folder_needed_reason
 from app.core.planes import Plane
 from app.core.session import Layout, Session
 from app.core.study import series_to_open
@@ -445,6 +446,8 @@ class MainWindow(QtWidgets.QMainWindow):
                         widget.synthetic_label.mapTo(self, QtCore.QPoint(0, 0)), widget.synthetic_label.grab()
                     )
         painter.end()
+        if file_in_the_way(path) is None:
+            Path(path).absolute().parent.mkdir(parents=True, exist_ok=True)
         return picture.save(str(path))
 
     # ----- building -----------------------------------------------------------------------
@@ -746,8 +749,10 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
             self, "Save screenshot", "synthview.png", "PNG (*.png)"
         )
-        if path:
-            self.save_screenshot(path)
+        if path and not self.save_screenshot(path):
+            # Qt's image writer gives no reason: a file where a folder is needed is named.
+            reason = folder_needed_reason(path) or "the image could not be written there"
+            self.session.report_error("Cannot save the screenshot", f"{path}: {reason}")
 
     def _fill_recent_menu(self) -> None:
         self._recent_menu.clear()

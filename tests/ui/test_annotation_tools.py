@@ -214,6 +214,9 @@ def test_saving_into_an_unwritable_folder_tells_the_user(qtbot, compare_window, 
     qtbot.mouseClick(tools.save_button, QtCore.Qt.MouseButton.LeftButton)
     (notice,) = window.notifications.notices
     assert notice.title == "Cannot save the annotations" and str(target) in notice.message
+    # The OS said 'File exists' (creating the folder): which file is in the way, said plainly.
+    assert "File exists" not in notice.message
+    assert f"{blocker} is a file where a folder is needed" in notice.message
     assert window.notifications.isVisibleTo(window) and window.notifications.dialog.isVisible()
     assert "not saved" in tools.status and len(tools.controller.document) == 1  # nothing lost
 
