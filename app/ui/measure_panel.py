@@ -122,13 +122,14 @@ class MeasurePanel(QtWidgets.QWidget):
 
     def _show_nps(self, region: PlanarRegion) -> None:
         label = repr(region.label) if region.label else f"({region.kind})"
-        reasons = []
+        reasons: dict[str, list[str]] = {}  # why not measured -> on which panels
         units = ""
-        for index, (name, volume) in enumerate(self._scalar_volumes().items()):
+        volumes = self._scalar_volumes()
+        for index, (name, volume) in enumerate(volumes.items()):
             try:
                 spectrum = nps_2d(volume, region)
             except ValueError as error:
-                reasons.append(f"{name}: {error}")
+                reasons.setdefault(str(error), []).append(name)
                 continue
             units = units or spectrum.units
             self.nps_peaks[name] = spectrum.peak_frequency_per_mm
@@ -136,8 +137,12 @@ class MeasurePanel(QtWidgets.QWidget):
         self.plot.setLabel("bottom", "spatial frequency (cycles/mm)")
         self.plot.setLabel("left", f"NPS ({units}² mm²)" if units else "NPS (value² mm²)")
         text = f"Noise power spectrum of ROI {label} on every panel"
-        if reasons:
-            text += " — not measured on " + "; ".join(reasons)
+        # One reason is said once, not once per panel (a four-volume compare repeated 'the noise
+        # power spectrum needs an ROI of at least 8 x 8 voxels' five times, ten lines of the dock).
+        if list(reasons.values()) == [list(volumes)]:
+            text += f" — not measured on any panel: {next(iter(reasons))}"
+        elif reasons:
+            text += " — not measured on " + "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
         self.title.setText(text)
 
     # ----- ROI figures ---------------------------------------------------------------------------
