@@ -226,6 +226,7 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
         description: str
         shape: tuple
         spacing_mm: tuple
+        frames: list = field(default_factory=list)  # app.core.study.series_to_open counts them
 
     @dataclass
     class Study:
