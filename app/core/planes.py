@@ -70,6 +70,29 @@ def scene_from_lps(plane: Plane, lps_mm) -> np.ndarray:
     return np.stack([lps @ axes.right_lps, lps @ axes.down_lps], axis=-1)
 
 
+def field_of_view_mm(volume: Volume, plane: Plane) -> tuple[float, float, float, float]:
+    """(u_low, v_low, u_high, v_high): the scene rectangle a panel's reset zoom fits (before its
+    padding), shared by the panels and the first image that stands in for them.
+
+    The voxel centres' bounds; along a scene axis where they have no extent (one voxel across:
+    a 1x1xN or single-slice volume) the voxels' own width, else the fit had nothing to scale
+    to: the first image zoomed a 1 x 1 mm voxel to the whole cell, and the panels (pyqtgraph
+    keeps its previous scale for an empty range) showed it at another, arbitrary size.
+    """
+    low, high = volume.bounds_lps_mm()
+    centres = scene_from_lps(plane, np.array([low, high]))
+    lowest, highest = centres.min(axis=0), centres.max(axis=0)
+    ni, nj, nk = volume.size_ijk
+    edges = np.array(
+        [[i, j, k] for i in (-0.5, ni - 0.5) for j in (-0.5, nj - 0.5) for k in (-0.5, nk - 0.5)]
+    )
+    box = scene_from_lps(plane, volume.geometry.lps_from_index(edges))
+    flat = highest - lowest < 1e-6
+    lowest = np.where(flat, box.min(axis=0), lowest)
+    highest = np.where(flat, box.max(axis=0), highest)
+    return float(lowest[0]), float(lowest[1]), float(highest[0]), float(highest[1])
+
+
 def slice_position_mm(plane: Plane, lps_mm) -> float:
     """Position of an LPS point along the plane normal (which slice it lies on)."""
     return float(np.asarray(lps_mm, dtype=float) @ PLANE_AXES[plane].normal_lps)

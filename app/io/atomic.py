@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from app.core.output_path import folder_needed_reason
+
 PARTIAL_MARK = ".partial-"
 # ``.NAME.partial-PID...`` (this module), ``.NAME.old-PID`` (a replaced folder on its way out)
 # and ``.NAME.PID.partial...`` (the NIfTI writer before this module).
@@ -136,7 +138,9 @@ def _guarded(path: Path) -> Iterator[None]:
             raise
         except OSError as error:
             cause = _first_with_errno(error)
-            raise WriteFailed(cause.errno, f"cannot write {path}: {_one_line_reason(cause)}") from error
+            # 'File exists' / 'Not a directory' from a file where a folder is needed: name it.
+            reason = folder_needed_reason(path) or _one_line_reason(cause)
+            raise WriteFailed(cause.errno, f"cannot write {path}: {reason}") from error
 
 
 @contextlib.contextmanager

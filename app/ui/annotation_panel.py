@@ -31,6 +31,7 @@ from app.annotations.sidecar import AnnotationFileError, load_annotations, save_
 from app.core.planes import PLANE_AXES
 from app.core.volume import Volume
 from app.ui.annotation_overlay import AnnotationOverlay, measurement_text
+from app.ui.dock_table import set_column_names, share_dock_width
 
 TOOL_KEYS = {
     Tool.NAVIGATE: "Esc",
@@ -54,6 +55,7 @@ STAT_ROWS = (
     ("area mm²", "area_mm2"),
     ("voxels", "voxel_count"),
 )
+UNIT_ATTRIBUTES = ("mean", "sd", "minimum", "maximum")  # in the image's units (HU ...)
 
 
 class AnnotationController(QtCore.QObject):
@@ -243,6 +245,7 @@ class AnnotationPanel(QtWidgets.QWidget):
     """The dock's contents; ``controller`` holds the state, this widget only shows and asks."""
 
     FIXED_COLUMNS = ("Label", "Type", "Measure")
+    LIST_COLUMN_PX = 80  # 'lesion 1', '38.3 mm²', '100.0 ± 0.0' read whole
 
     def __init__(self, controller: AnnotationController | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -318,22 +321,19 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.table.itemChanged.connect(self._on_item_changed)
         # Every column in the dock's width (a cut cell shows whole in its tooltip): no sideways
         # scrolling to find a measurement.
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        share_dock_width(self.table)
         self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
-        _elide_headers(self.table)
 
         # The selected ROI measured on each volume, side by side (rows: statistics).
         self.stats_table = QtWidgets.QTableWidget(len(STAT_ROWS), 0)
         self.stats_table.setVerticalHeaderLabels([name for name, _ in STAT_ROWS])
         self.stats_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         # The columns share the dock's width (no sideways scrolling); a cut name is in its tooltip.
-        self.stats_table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.stats_table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        share_dock_width(self.stats_table)
         self.stats_table.setWordWrap(False)
-        self.stats_table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
-        _elide_headers(self.stats_table)
+        self.stats_table.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)  # a cut number keeps its lead
         self.stats_title = QtWidgets.QLabel("Select an ROI to compare its statistics")
+        self.stats_title.setWordWrap(True)  # every volume's name, not cut at the dock's edge
         self.mask_label = QtWidgets.QLabel()
         self.mask_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -376,10 +376,7 @@ class AnnotationPanel(QtWidgets.QWidget):
         names = list(controller.volumes)
         statistics = controller.statistics()
         self.table.blockSignals(True)
-        self.table.setColumnCount(len(self.FIXED_COLUMNS) + len(names))
-        self.table.setHorizontalHeaderLabels([*self.FIXED_COLUMNS, *names])
-        for column, header in enumerate([*self.FIXED_COLUMNS, *names]):
-            self.table.horizontalHeaderItem(column).setToolTip(header)
+        set_column_names(self.table, [*self.FIXED_COLUMNS, *names])
         annotations = list(controller.document)
         self.table.setRowCount(len(annotations))
         for row, annotation in enumerate(annotations):
@@ -389,9 +386,12 @@ class AnnotationPanel(QtWidgets.QWidget):
             per_volume = statistics.get(annotation.annotation_id, {})
             for name in names:
                 cells.append(format_statistics(per_volume[name]) if name in per_volume else "")
+            # Each volume's figures are in the row's first cells' tooltips too: those columns
+            # are put aside where the dock is too narrow to read them.
+            listed = "\n".join(f"{name}: {cells[3 + n]}" for n, name in enumerate(names) if cells[3 + n])
             for column, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(f"{text}\n{listed}" if listed and column < len(self.FIXED_COLUMNS) else text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, annotation.annotation_id)
                 if column != 0:
                     item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
@@ -399,9 +399,25 @@ class AnnotationPanel(QtWidgets.QWidget):
             if annotation.annotation_id == controller.selected_id:
                 self.table.selectRow(row)
         self.table.blockSignals(False)
+        self._show_volume_columns_that_fit()
         self.mask_label.setText(mask_summary(controller))
         self._fill_stats_table(statistics.get(controller.selected_id or "", {}))
         self._update_buttons()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._show_volume_columns_that_fit()
+
+    def _show_volume_columns_that_fit(self) -> None:
+        """The list's per-volume columns where each can be read; where the dock is too narrow
+        (a four-volume compare at 1600x950 gave 8 columns of ~39 px: 'L…l', 'T…e', '10… ± …'),
+        they are put aside: the selected ROI's figures are in the statistics table below, every
+        ROI's in its row's tooltip."""
+        table = self.table
+        columns = table.columnCount()
+        readable = columns * self.LIST_COLUMN_PX <= table.viewport().width()
+        for column in range(len(self.FIXED_COLUMNS), columns):
+            table.setColumnHidden(column, not readable)
 
     def _on_selection_changed(self) -> None:
         """An annotation picked on a panel (or just drawn): its row and its statistics."""
@@ -420,10 +436,7 @@ class AnnotationPanel(QtWidgets.QWidget):
 
     def _fill_stats_table(self, per_volume: dict[str, RoiStatistics]) -> None:
         names = list(per_volume)
-        self.stats_table.setColumnCount(len(names))
-        self.stats_table.setHorizontalHeaderLabels(names)
-        for column, name in enumerate(names):
-            self.stats_table.horizontalHeaderItem(column).setToolTip(name)
+        set_column_names(self.stats_table, names)
         selected = self.controller.selected_id
         if per_volume:
             annotation = self.controller.document.get(selected)
@@ -431,15 +444,32 @@ class AnnotationPanel(QtWidgets.QWidget):
             self.stats_title.setText(f"ROI {name} on {' | '.join(names)}")
         else:
             self.stats_title.setText("Select an ROI to compare")
+        # Four significant digits, and the units (when every volume has the same) in the row's
+        # name: a four-volume compare gives each column ~45 px at 1600x950, where '96.452' and
+        # '-42.748 HU' were cut to '9…2' and '-4…48'. The tooltip has the value to six digits.
+        units = {stats.units for stats in per_volume.values()}
+        shared_units = units.pop() if len(units) == 1 else ""
+        self.stats_table.setVerticalHeaderLabels(
+            [
+                f"{label} ({shared_units})" if shared_units and attribute in UNIT_ATTRIBUTES else label
+                for label, attribute in STAT_ROWS
+            ]
+        )
         for column, name in enumerate(names):
             stats = per_volume[name]
-            for row, (_, attribute) in enumerate(STAT_ROWS):
+            cell_units = f" {stats.units}" if stats.units and not shared_units else ""
+            whole_units = f" {stats.units}" if stats.units else ""
+            for row, (statistic, attribute) in enumerate(STAT_ROWS):
                 value = getattr(stats, attribute)
-                text = str(value) if attribute == "voxel_count" else f"{value:.5g}"
-                if attribute in ("mean", "sd", "minimum", "maximum") and stats.units:
-                    text += f" {stats.units}"
-                self.stats_table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
-
+                if attribute == "voxel_count":
+                    text = whole = str(value)
+                else:
+                    text, whole = f"{value:.4g}", f"{value:.6g}"
+                    if attribute in UNIT_ATTRIBUTES:
+                        text, whole = text + cell_units, whole + whole_units
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(f"{statistic} on {name}: {whole}")  # whole where the column is narrow
+                self.stats_table.setItem(row, column, item)
 
     def _on_item_changed(self, item: QtWidgets.QTableWidgetItem) -> None:
         if item.column() == 0:
@@ -614,12 +644,3 @@ def install_annotation_tools(window) -> AnnotationPanel:
     if window.panels:
         follow_view()
     return panel
-
-
-def _elide_headers(table: QtWidgets.QTableWidget) -> None:
-    """Column names too long for their share of the dock end in '…' from the left edge
-    ('Meas…', 'synt…'; the whole name in the header's tooltip). Centred and unelided, they were
-    cut at both ends: 'leasur', 'nthesiz', 'fferen' at 1600x950."""
-    header = table.horizontalHeader()
-    header.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
-    header.setDefaultAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)

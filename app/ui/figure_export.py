@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
+from app.core.output_path import folder_needed_reason
 from app.core.planes import edge_letters
 from app.ui.annotation_overlay import pixels_per_mm
 from app.ui.slice_view import wrap_to_width
@@ -375,6 +376,11 @@ def export_figure(panels, path: str | Path, extras=()) -> Path:
         raise ValueError("there is nothing on screen to export: open a volume first")
     path = Path(path)
     suffix = path.suffix.lower()
+    # Qt's writers give no reason (the SVG one writes nothing and says nothing): a file in the
+    # way of the folder is named before anything is drawn.
+    in_the_way = folder_needed_reason(path)
+    if in_the_way is not None:
+        raise OSError(f"cannot write {path}: {in_the_way}")
     size = figure_size(panels, extras)
     if suffix == ".svg":
         generator = QtSvg.QSvgGenerator()
@@ -394,7 +400,7 @@ def export_figure(panels, path: str | Path, extras=()) -> Path:
         paint_figure(painter, panels, extras)
         painter.end()
         if not image.save(str(path)):
-            raise OSError(f"could not write {path}")
+            raise OSError(f"cannot write {path}: the image could not be written there")
     else:
         raise ValueError(f"figure format {suffix or '(none)'} not supported: use .png or .svg")
     return path
@@ -423,8 +429,8 @@ def install_figure_export(window) -> None:
             try:
                 export_figure(window.panels, path, figure_extras(window))
                 window.statusBar().showMessage(f"Figure written to {path}", 5000)
-            except (OSError, ValueError) as error:
-                QtWidgets.QMessageBox.warning(window, "Cannot export the figure", str(error))
+            except (OSError, ValueError) as error:  # through the window's one error channel
+                window.session.report_error("Cannot export the figure", str(error))
 
     action.triggered.connect(choose)
     # Beside Save screenshot, before the separator that sets Quit apart (Quit stays last).

@@ -20,7 +20,14 @@ import threading
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.core.planes import Plane, edge_letters, extract_slice, scene_from_lps, slice_position_mm
+from app.core.planes import (
+    Plane,
+    edge_letters,
+    extract_slice,
+    field_of_view_mm,
+    scene_from_lps,
+    slice_position_mm,
+)
 from app.core.viewer_state import ViewerState
 from app.core.volume import Volume
 from app.ui.colormaps import lookup_table
@@ -53,6 +60,23 @@ class FirstImageGrid(QtWidgets.QWidget):
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self._images: dict[Plane, tuple[QtGui.QImage, np.ndarray, tuple[float, float, float, float]]] = {}
+        # Keys pressed before the panels come (I, C, T, Alt+N, a window preset) change the shared
+        # state the panels will be built from; the still picture shows them at once too (it
+        # stayed as first painted, so a reader saw nothing happen and pressed again, undoing it).
+        state.display_changed.connect(self._state_changed)
+        state.cursor_changed.connect(self._state_changed)
+
+    def detach(self) -> None:
+        """Stop following the state (the grid is being replaced)."""
+        self.state.display_changed.disconnect(self._state_changed)
+        self.state.cursor_changed.disconnect(self._state_changed)
+
+    def _state_changed(self, *_args) -> None:
+        self._images.clear()
+        try:
+            self.update()
+        except RuntimeError:  # the window closed with it on screen: nothing to repaint
+            pass
 
     def cell_rects(self) -> list[tuple[QtCore.QRect, Plane | None]]:
         """Each cell's rectangle in this widget, with its plane (equal stretch, as the grid)."""
@@ -125,9 +149,7 @@ class FirstImageGrid(QtWidgets.QWidget):
         # The field of view of the panels' reset zoom: the reference volume's bounds, room at the
         # top for the SYNTHETIC label (SliceView.reset_zoom), padded, scaled to fit with square
         # pixels (mm on both axes), centred.
-        low, high = self.state.reference.bounds_lps_mm()
-        corners = scene_from_lps(plane, np.array([low, high]))
-        (u_low, v_low), (u_high, v_high) = corners.min(axis=0), corners.max(axis=0)
+        u_low, v_low, u_high, v_high = field_of_view_mm(self.state.reference, plane)
         room = label_box.bottom() + 1 - area.top() + 2 if labels else 0
         if 0 < room < area.height():
             v_low -= room * (v_high - v_low) / (area.height() - room)

@@ -8,7 +8,7 @@ linked panel beside the original and the synthesized volume.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -16,7 +16,8 @@ from PySide6 import QtCore, QtWidgets
 from app.analysis.compare_run import NO_RESIDUAL, CompareResult, run_compare
 from app.core.volume import Volume
 from app.ui.hallucination_reruns import RerunMapsBox
-from app.ui.region_table import centroid_text, fill_rows, region_index_at, region_table
+from app.ui.layouts import MAX_VOLUMES_PER_ROW
+from app.ui.region_table import ColumnFit, centroid_text, fill_rows, region_index_at, region_table
 from app.ui.seg_consistency_box import SegConsistencyBox
 
 MAP_NONE = "(difference only)"
@@ -98,13 +99,14 @@ class HallucinationPanel(QtWidgets.QWidget):
         self.note_label.setWordWrap(True)
         self.note_label.setStyleSheet("color: #e0a040")
 
-        self.table = region_table(["mL", "Peak", "Mean", "Centroid LPS (mm)"])  # click a header: sort
+        self.table = region_table(["mL", "Peak", "Mean", "Kind"])  # click a header: sort
         self.table.setToolTip(
             "Sign (+: original - synthesized > 0, the synthesized image is darker), peak |z| of the"
             " calibrated statistic, volume, peak and mean smoothed residual (original - synthesized),"
-            " the mean of each uncertainty / rerun map inside the region, centroid in LPS mm, kind;"
-            " click a header to sort, a row to go there"
+            " the mean of each uncertainty / rerun map inside the region, kind; a row's tooltip"
+            " gives its centroid in LPS mm and every value whole; click a header to sort, a row to go there"
         )
+        ColumnFit(self.table)  # every column in the dock's width: no sideways scrolling
         self.setMinimumWidth(340)
         self.table.verticalHeader().setVisible(True)
         self.table.cellClicked.connect(lambda row, _column: self.activate_region(row))
@@ -233,6 +235,27 @@ class HallucinationPanel(QtWidgets.QWidget):
         if self.result is not None:
             self._fill_regions()  # the new map's mean inside each region joins the table
 
+    def chosen_map(self) -> Volume | None:
+        """The map the list says is shown (None: the difference only)."""
+        return self.maps().get(self.map_combo.currentText())
+
+    def agree_with_view(self, compared: Sequence[Volume]) -> None:
+        """The list says what the compare shows: a chosen map that the compare no longer holds
+        (other volumes were compared since) is unchosen, and the note says why."""
+        chosen = self.chosen_map()
+        if chosen is None or any(volume is chosen for volume in compared):
+            return
+        name = self.map_combo.currentText()
+        self.map_combo.blockSignals(True)
+        self.map_combo.setCurrentIndex(0)
+        self.map_combo.blockSignals(False)
+        self.say(f"The map '{name}' is no longer shown: other volumes were compared. Choose it again to show it.")
+
+    def say(self, message: str) -> None:
+        """A line under the check's own notes (what happened to the map shown); "": none."""
+        notes = list(self.result.notes) if self.result is not None else []
+        self.note_label.setText("\n".join([*notes, *([message] if message else [])]))
+
     def refresh_for_view(self) -> None:
         """The compare changed: forget maps of another synthesized volume, update the rerun buttons."""
         pair = self.pair_provider() if self.pair_provider else None
@@ -284,38 +307,51 @@ class HallucinationPanel(QtWidgets.QWidget):
     def _fill_regions(self) -> None:
         regions = self.result.regions if self.result else []
         map_columns = self._region_map_columns()
-        # Map columns are headed by the map's short name ("MC-dropout SD"), the full one in the tooltip.
+        # Short headers, so that every column fits the dock (1600x950 with the docks open); the
+        # full names are in the headers' tooltips, the centroid (a click goes there) and every
+        # value whole in each row's tooltip. Map columns are headed by the map's short name
+        # ("MC-dropout SD").
         headers = [
-            "±",
-            "Peak |z|",
-            "mL",
-            "Peak",
-            "Mean",
-            *(name.split(" (")[0] for name in map_columns),
-            "Centroid LPS (mm)",
-            "Kind",
+            ("±", "Sign: + the original is brighter (signal removed), - darker (signal added)"),
+            ("|z|", "Peak |z| of the calibrated residual statistic"),
+            ("mL", "Volume (mL)"),
+            ("Peak", "Peak smoothed residual (original - synthesized)"),
+            ("Mean", "Mean smoothed residual (original - synthesized)"),
+            *((name.split(" (")[0], f"Mean of {name} inside the region") for name in map_columns),
+            ("Kind", "What the region is"),
         ]
         self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        for column, name in enumerate(map_columns, start=5):
-            self.table.horizontalHeaderItem(column).setToolTip(f"Mean of {name} inside the region")
-        rows = []
+        self.table.setHorizontalHeaderLabels([header for header, _ in headers])
+        for column, (_, tooltip) in enumerate(headers):
+            self.table.horizontalHeaderItem(column).setToolTip(tooltip)
+        rows, tooltips = [], []
         for region in regions:
             inside = self.result.region_mask(region)
             map_means = [float(np.nanmean(m.voxels[inside])) for m in map_columns.values()]
+            peak_z = abs(region.peak_z) if region.peak_z is not None else float("nan")
             rows.append(
                 (
                     region.sign,
-                    abs(region.peak_z) if region.peak_z is not None else float("nan"),
+                    peak_z,
                     region.volume_ml,
                     region.peak_residual,
                     region.mean_residual,
                     *map_means,
-                    centroid_text(region.centroid_lps_mm),
                     region.description,
                 )
             )
-        fill_rows(self.table, rows)
+            tooltips.append(
+                "\n".join(
+                    [
+                        f"{region.sign} {region.description}",
+                        f"centroid LPS {centroid_text(region.centroid_lps_mm)} mm",
+                        f"peak |z| {'—' if np.isnan(peak_z) else f'{peak_z:.4g}'}, {region.volume_ml:.4g} mL",
+                        f"residual peak {region.peak_residual:.4g}, mean {region.mean_residual:.4g}",
+                        *(f"{name}: {mean:.4g}" for name, mean in zip(map_columns, map_means, strict=True)),
+                    ]
+                )
+            )
+        fill_rows(self.table, rows, tooltips)
         threshold = self.result.settings.threshold if self.result else 0
         statistic = "|z|" if self.result and self.result.settings.statistic == "z" else "|residual|"
         self.count_label.setText(
@@ -371,18 +407,45 @@ def install_hallucination_panel(window) -> HallucinationPanel:
         if window.state is not None:
             window.state.set_cursor(lps_mm)
 
+    put_aside: list[Volume] = []  # compared volumes a map took the place of, back without it
+    put_aside_for: list[tuple[Volume, Volume]] = []  # the pair they were compared with
+
     def show_map(map_volume: Volume | None) -> None:
+        """Show the chosen map as one more column, beside the volumes compared already (as
+        many as a row holds: the map takes the last ones' places, and the note says so); no map:
+        the volumes it took the place of come back. Before, the compare was rebuilt with the
+        pair and the map only, silently dropping the other volumes of a four-volume compare."""
         shown = pair()
         if shown is None and panel.result is not None:
             shown = panel.result.original, panel.result.synthesized
         if shown is None:
             return
         original, synthesized = shown
+        offered = list(panel.maps().values())
+        same_pair = bool(put_aside_for) and put_aside_for[0][0] is original and put_aside_for[0][1] is synthesized
+        others = [
+            volume
+            for volume in (*window.session.compare[1:], *(put_aside if same_pair else []))
+            if volume is not synthesized and not any(volume is known for known in offered)
+        ]
+        put_aside.clear()
+        put_aside_for[:] = [(original, synthesized)]
+        if map_volume is not None:
+            room = MAX_VOLUMES_PER_ROW - 3  # the original, the synthesized volume and the map
+            others, aside = others[:room], others[room:]
+            put_aside.extend(aside)
         # The compare is rebuilt with a new viewer state: keep the reader where they were (a region).
         cursor = window.state.cursor_lps_mm.copy() if window.state is not None else None
-        window.show_compare(original, [synthesized] + ([map_volume] if map_volume is not None else []))
+        window.show_compare(original, [synthesized, *others, *([map_volume] if map_volume is not None else [])])
         if cursor is not None:
             window.state.set_cursor(cursor)
+        names = ", ".join(f"'{volume.name}'" for volume in put_aside)
+        panel.say(
+            f"A compare row holds {MAX_VOLUMES_PER_ROW} volumes: the map takes the place of {names}"
+            " (back with '(difference only)')."
+            if put_aside
+            else ""
+        )
 
     def apply_flag_level(*_args) -> None:
         view, result = window.view, panel.result
@@ -414,6 +477,7 @@ def install_hallucination_panel(window) -> HallucinationPanel:
     window.view_changed.connect(apply_flag_level)
     panel.map_selected.connect(show_map)
     window.view_changed.connect(panel.refresh_for_view)
+    window.view_changed.connect(lambda: panel.agree_with_view(window.session.compare))
     plugins_changed = getattr(window.dock_widget("GAN plugins"), "plugins_changed", None)
     if plugins_changed is not None:  # its discovery answers in the background: list them then
         plugins_changed.connect(panel.segmentation.refresh)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.core.output_path import file_in_the_way, folder_needed_reason
 from app.core.planes import Plane
 from app.core.session import Layout, Session
 from app.core.study import series_to_open
@@ -450,6 +451,8 @@ class MainWindow(QtWidgets.QMainWindow):
                         widget.synthetic_label.mapTo(self, QtCore.QPoint(0, 0)), widget.synthetic_label.grab()
                     )
         painter.end()
+        if file_in_the_way(path) is None:
+            Path(path).absolute().parent.mkdir(parents=True, exist_ok=True)
         return picture.save(str(path))
 
     # ----- building -----------------------------------------------------------------------
@@ -465,11 +468,18 @@ class MainWindow(QtWidgets.QMainWindow):
         current = session.current
         if current is None:
             return
-        if (
-            self.paints_first_image
-            and PANEL_MODULE not in sys.modules
-            and not (session.layout is Layout.COMPARE and session.compare)
-        ):
+        compare = session.layout is Layout.COMPARE and bool(session.compare)
+        if self.paints_first_image and PANEL_MODULE not in sys.modules and not compare:
+            self._show_first_image(current)
+            return
+        if compare and self._panel_modules_missing(said=False):
+            # No panels (pyqtgraph missing or broken): said through the error channel, and the
+            # original stays on screen as a still picture. Before, the compare's import raised
+            # out of the session's event (a traceback, the request lost without a word).
+            self.session.report_error(
+                "Cannot show the compare",
+                f"{self.panels_unavailable}. The original is shown as a still picture.",
+            )
             self._show_first_image(current)
             return
         self._build_panels()
@@ -481,8 +491,10 @@ class MainWindow(QtWidgets.QMainWindow):
             old_view.detach()
             self._stack.removeWidget(old_view)
             old_view.deleteLater()
-        grid = FirstImageGrid(self.state, current, mpr_planes(self.session.layout))
+        layout = self.session.layout
+        grid = FirstImageGrid(self.state, current, mpr_planes(Layout.MPR if layout is Layout.COMPARE else layout))
         if self.first_image is not None:
+            self.first_image.detach()
             self._stack.removeWidget(self.first_image)
             self.first_image.deleteLater()
         self.first_image = grid
@@ -507,21 +519,28 @@ class MainWindow(QtWidgets.QMainWindow):
         """Build the panels now if the first image stands in for them (no-op otherwise). Panels
         whose modules cannot be imported (pyqtgraph missing or broken) are said once, through
         the session's errors; the first image stays, a still picture."""
-        if self.first_image is None:
+        if self.first_image is None or self._panel_modules_missing():
             return
+        self._build_panels()
+
+    def _panel_modules_missing(self, said: bool = True) -> bool:
+        """True when the panels' modules cannot be imported (``panels_unavailable`` says why;
+        ``said``: the first time, through the session's errors as 'Cannot show the image
+        panels'; else the caller says what it could not show)."""
         try:
             for name in PANEL_MODULES:
                 importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 - any import failure: told, never a blank window
-            if not self.panels_unavailable:
-                self.panels_unavailable = f"{type(error).__name__}: {error}"
+            first_time = not self.panels_unavailable
+            self.panels_unavailable = self.panels_unavailable or f"{type(error).__name__}: {error}"
+            if first_time and said:
                 self.session.report_error(
                     "Cannot show the image panels",
                     f"{self.panels_unavailable}. The image shown is a still picture: it cannot be "
                     "scrolled, windowed or measured.",
                 )
-            return
-        self._build_panels()
+            return True
+        return False
 
     def _build_panels(self) -> None:
         from app.ui.compare_view import CompareView
@@ -532,6 +551,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if current is None:
             return
         first_image, self.first_image = self.first_image, None
+        if first_image is not None:
+            first_image.detach()
         old = self.view
         if old is not None:
             old.detach()
@@ -751,8 +772,10 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
             self, "Save screenshot", "synthview.png", "PNG (*.png)"
         )
-        if path:
-            self.save_screenshot(path)
+        if path and not self.save_screenshot(path):
+            # Qt's image writer gives no reason: a file where a folder is needed is named.
+            reason = folder_needed_reason(path) or "the image could not be written there"
+            self.session.report_error("Cannot save the screenshot", f"{path}: {reason}")
 
     def _fill_recent_menu(self) -> None:
         self._recent_menu.clear()

@@ -19,8 +19,18 @@ from app.annotations.measurements import is_background
 from app.annotations.nps import nps_2d
 from app.annotations.roi_contrast import cnr, noise_sd
 from app.annotations.shapes import PlanarRegion, Ruler
+from app.ui.dock_table import set_column_names, share_dock_width
 
-ROWS = ("Mean", "Noise SD", "Voxels", "CNR", "Contrast to background", "NPS peak (cycles/mm)")
+# (row name, what it is): short names, so that a four-volume compare's columns keep room for
+# their figures in the dock ('Contrast to background' took half its width at 1600x950).
+ROWS = (
+    ("Mean", "Mean inside the ROI"),
+    ("Noise SD", "Noise SD inside the ROI"),
+    ("Voxels", "Voxels inside the ROI"),
+    ("CNR", "Contrast-to-noise ratio against the background ROI"),
+    ("Contrast", "Contrast to background (against the background ROI)"),
+    ("NPS peak", "Frequency of the noise power spectrum's peak (cycles/mm)"),
+)
 NO_BACKGROUND = "(no background ROI)"
 
 
@@ -46,9 +56,11 @@ class MeasurePanel(QtWidgets.QWidget):
         self.background_combo.setToolTip("The ROI CNR and contrast-to-background are measured against")
         self.background_combo.currentIndexChanged.connect(lambda _index: self._show_region_figures())
         self.table = QtWidgets.QTableWidget(len(ROWS), 0)
-        self.table.setVerticalHeaderLabels(list(ROWS))
+        self.table.setVerticalHeaderLabels([name for name, _ in ROWS])
+        for row, (_, meaning) in enumerate(ROWS):
+            self.table.verticalHeaderItem(row).setToolTip(meaning)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        share_dock_width(self.table)  # every volume's column in view, no sideways scrolling
         self.curves: dict[str, pg.PlotDataItem] = {}  # volume name -> the curve shown
         self.nps_peaks: dict[str, float] = {}  # volume name -> NPS peak of the selected ROI
         background_row = QtWidgets.QFormLayout()
@@ -110,13 +122,14 @@ class MeasurePanel(QtWidgets.QWidget):
 
     def _show_nps(self, region: PlanarRegion) -> None:
         label = repr(region.label) if region.label else f"({region.kind})"
-        reasons = []
+        reasons: dict[str, list[str]] = {}  # why not measured -> on which panels
         units = ""
-        for index, (name, volume) in enumerate(self._scalar_volumes().items()):
+        volumes = self._scalar_volumes()
+        for index, (name, volume) in enumerate(volumes.items()):
             try:
                 spectrum = nps_2d(volume, region)
             except ValueError as error:
-                reasons.append(f"{name}: {error}")
+                reasons.setdefault(str(error), []).append(name)
                 continue
             units = units or spectrum.units
             self.nps_peaks[name] = spectrum.peak_frequency_per_mm
@@ -124,8 +137,12 @@ class MeasurePanel(QtWidgets.QWidget):
         self.plot.setLabel("bottom", "spatial frequency (cycles/mm)")
         self.plot.setLabel("left", f"NPS ({units}² mm²)" if units else "NPS (value² mm²)")
         text = f"Noise power spectrum of ROI {label} on every panel"
-        if reasons:
-            text += " — not measured on " + "; ".join(reasons)
+        # One reason is said once, not once per panel (a four-volume compare repeated 'the noise
+        # power spectrum needs an ROI of at least 8 x 8 voxels' five times, ten lines of the dock).
+        if list(reasons.values()) == [list(volumes)]:
+            text += f" — not measured on any panel: {next(iter(reasons))}"
+        elif reasons:
+            text += " — not measured on " + "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
         self.title.setText(text)
 
     # ----- ROI figures ---------------------------------------------------------------------------
@@ -154,8 +171,7 @@ class MeasurePanel(QtWidgets.QWidget):
         annotation = self.selected()
         volumes = self._scalar_volumes() if isinstance(annotation, PlanarRegion) else {}
         names = list(volumes)
-        self.table.setColumnCount(len(names))
-        self.table.setHorizontalHeaderLabels(names)
+        set_column_names(self.table, names)
         background_id = self.background_combo.currentData()
         background = (
             self.controller.document.get(background_id)
@@ -173,6 +189,7 @@ class MeasurePanel(QtWidgets.QWidget):
             cells.append(_number(self.nps_peaks.get(name, float("nan")), 3))
             for row, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(f"{ROWS[row][1]}, {name}: {text}")  # whole where the column is narrow
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
 

@@ -28,6 +28,7 @@ from app.core.planes import (
     SliceImage,
     edge_letters,
     extract_slice,
+    field_of_view_mm,
     lps_from_scene,
     scene_from_lps,
     slice_position_mm,
@@ -364,10 +365,7 @@ class SliceView(pg.GraphicsView):
         top ``top_room_px`` pixels of the viewport (default: this panel's SYNTHETIC label's
         room), so that the label never lies over the image: wrapped onto two or three lines in
         a four-column compare it covered the top of the anatomy (a phantom's superior marker)."""
-        low, high = self.state.reference.bounds_lps_mm()
-        corners = scene_from_lps(self.plane, np.array([low, high]))
-        u_low, v_low = corners.min(axis=0)
-        u_high, v_high = corners.max(axis=0)
+        u_low, v_low, u_high, v_high = field_of_view_mm(self.state.reference, self.plane)
         room = self.synthetic_label_room() if top_room_px is None else top_room_px
         height = self.viewport().height()
         # The view's top is v_low (y runs down): room mm above it, in the scale the fit will have

@@ -225,3 +225,17 @@ def test_a_real_full_file_system(tmp_path):
         f"export: cannot write {full}/series: No space left on device",
         f"error: cannot write {full}/x.nii.gz: No space left on device",
     ], result.stderr
+
+
+@pytest.mark.parametrize("depth", ["out.json", "deeper/out.json"])
+def test_a_file_where_a_folder_is_needed_is_named(tmp_path, depth):
+    # The OS words were 'File exists' (making the folder) or 'Not a directory': misleading.
+    from app.io.atomic import WriteFailed, write_text_atomic
+
+    blocker = tmp_path / "notes"
+    blocker.write_text("x")
+    with pytest.raises(WriteFailed) as raised:
+        write_text_atomic(blocker / depth, "{}")
+    message = str(raised.value)
+    assert message == f"cannot write {blocker / depth}: {blocker} is a file where a folder is needed"
+    assert "\n" not in message and blocker.read_text() == "x"

@@ -214,6 +214,9 @@ def test_saving_into_an_unwritable_folder_tells_the_user(qtbot, compare_window, 
     qtbot.mouseClick(tools.save_button, QtCore.Qt.MouseButton.LeftButton)
     (notice,) = window.notifications.notices
     assert notice.title == "Cannot save the annotations" and str(target) in notice.message
+    # The OS said 'File exists' (creating the folder): which file is in the way, said plainly.
+    assert "File exists" not in notice.message
+    assert f"{blocker} is a file where a folder is needed" in notice.message
     assert window.notifications.isVisibleTo(window) and window.notifications.dialog.isVisible()
     assert "not saved" in tools.status and len(tools.controller.document) == 1  # nothing lost
 
@@ -430,11 +433,11 @@ def test_new_annotations_get_new_labels_distinct_colours_and_a_backing(qtbot, co
     assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 2
     listing = tools.table
     assert sum(listing.columnWidth(c) for c in range(listing.columnCount())) <= listing.viewport().width() + 2
-    # A column name too long for its share ends in '…' and is whole in its tooltip; centred and
+    # A column name too long for its share is elided and is whole in its tooltip; centred and
     # unelided it was cut at both ends ('leasur', 'nthesiz', 'fferen' in the demo's compare).
     for shown in (listing, table):
         header = shown.horizontalHeader()
-        assert header.textElideMode() == QtCore.Qt.TextElideMode.ElideRight
+        assert header.textElideMode() == QtCore.Qt.TextElideMode.ElideMiddle
         assert header.defaultAlignment() & QtCore.Qt.AlignmentFlag.AlignLeft
         names = [shown.horizontalHeaderItem(c) for c in range(shown.columnCount())]
         assert all(item.toolTip() == item.text() for item in names)
@@ -463,3 +466,93 @@ def test_a_ruler_label_near_an_edge_letter_stays_clear_of_it(qtbot, compare_wind
             box = panel.mapFromScene(text.sceneBoundingRect()).boundingRect().translated(viewport.pos())
             assert not box.intersects(letter), (box, letter)
         tools.controller.undo()
+
+
+def _dock(window, title: str) -> QtWidgets.QDockWidget:
+    dock = next(d for d in window.findChildren(QtWidgets.QDockWidget) if d.windowTitle() == title)
+    dock.raise_()
+    QtWidgets.QApplication.processEvents()
+    return dock
+
+
+def _shown_names(table: QtWidgets.QTableWidget) -> list[str]:
+    """The column names as the header draws them in its sections (elided where too long)."""
+    header = table.horizontalHeader()
+    metrics = header.fontMetrics()
+    return [
+        metrics.elidedText(table.horizontalHeaderItem(c).text(), header.textElideMode(), header.sectionSize(c) - 12)
+        for c in range(table.columnCount())
+        if not table.isColumnHidden(c)
+    ]
+
+
+def docked_window_1600x950(qtbot, viewer_settings):
+    """The window as a reader has it at 1600x950: the application's theme, every tool dock, the
+    dock column at the width the window gives it when it first shows."""
+    from app.cli.file_services import file_services
+    from app.ui.application import create_application, install_tool_docks
+    from app.ui.main_window import MainWindow
+
+    create_application([])  # the theme the application runs with (its sizes count here)
+    window = MainWindow(viewer_settings, file_services())
+    qtbot.addWidget(window)
+    assert install_tool_docks(window) == []
+    window.resize(1600, 950)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def _assert_fits(table: QtWidgets.QTableWidget, figures_whole: bool = False) -> None:
+    """Every column inside the table (no sideways scrolling), each told apart by its shown name;
+    ``figures_whole``: every cell's text read whole, not elided."""
+    last = table.columnCount() - 1
+    assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+    assert table.horizontalScrollBarPolicy() == QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    shown = _shown_names(table)
+    assert len(set(shown)) == len(shown), shown  # every volume's column told apart
+    assert all(table.horizontalHeaderItem(c).toolTip() for c in range(table.columnCount()))
+    if figures_whole:  # they were cut to '9…2', '-4…48' in ~45 px columns
+        metrics = table.fontMetrics()
+        for row in range(table.rowCount()):
+            for column in range(table.columnCount()):
+                text = table.item(row, column).text()
+                assert metrics.horizontalAdvance(text) + 6 <= table.columnWidth(column), (text, row, column)
+
+
+def test_roi_statistics_of_a_four_volume_compare_fit_the_docks_at_1600x950(
+    qtbot, viewer_settings, phantom, synthetic_phantom, tmp_path
+):
+    # The statistics already fit the Annotations dock; the Measurements dock's figures did not
+    # say which synthesized volume a column was: centred, unelided names were cut at both ends
+    # ('nthesized', 'nthesized', 'nthesized', 'ifference'), and the annotation tables ended
+    # three columns in the same 'synthesiz…'.
+    window = docked_window_1600x950(qtbot, viewer_settings)
+    others = [synthetic_phantom.with_voxels(synthetic_phantom.voxels + n, name=f"toy synth {n}") for n in (1, 2)]
+    window.show_compare(phantom, [synthetic_phantom, *others])
+    qtbot.waitUntil(lambda: window.view.width() > 600, timeout=3000)
+    tools = window.dock_widget("Annotations")
+    _dock(window, "Annotations")
+    drag_with_tool(qtbot, window, tools, "ellipse", [8.0, 6.0, 0])
+    QtWidgets.QApplication.processEvents()
+    tools.grab().save(str(tmp_path / "annotations_dock.png"))
+    _assert_fits(tools.table)
+    _assert_fits(tools.stats_table, figures_whole=True)
+    assert tools.stats_table.columnCount() == 5
+    # The list of annotations keeps what it can show readably (label, type, measure: its eight
+    # columns were ~39 px, 'L…l', 'T…e', '10… ± …'); each volume's figures are in the row's tooltip.
+    listing = tools.table
+    shown = [listing.horizontalHeaderItem(c).text() for c in range(listing.columnCount()) if not listing.isColumnHidden(c)]
+    assert shown == ["Label", "Type", "Measure"]
+    assert all(listing.columnWidth(c) >= 80 for c in range(3))
+    assert "toy synth 1" not in listing.item(0, 1).toolTip()  # (the compare names them 'synthesized 2')
+    assert "synthesized 2: 97." in listing.item(0, 1).toolTip()
+    measurements = window.dock_widget("Measurements")
+    _dock(window, "Measurements")
+    qtbot.waitUntil(lambda: measurements.table.columnWidth(0) > 30, timeout=3000)
+    measurements.grab().save(str(tmp_path / "measurements_dock.png"))
+    _assert_fits(measurements.table, figures_whole=True)
+    # A figure cut in a narrow column is whole in its tooltip, with what it is and where.
+    mean_on_synthesized = measurements.table.item(0, 1)
+    assert mean_on_synthesized.toolTip() == f"Mean inside the ROI, synthesized 1: {mean_on_synthesized.text()}"
+    assert tools.stats_table.item(0, 0).toolTip().startswith("mean on original: ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from app.core.provenance import Provenance
 from app.core.volume import Geometry, Volume
@@ -46,10 +46,9 @@ def test_check_click_region_threshold_and_map(qtbot, main_window, lesion_pair):
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     assert panel.run_button.isEnabled()
     assert panel.table.rowCount() == 2, panel.note_label.text()
-    centroid_column = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())].index(
-        "Centroid LPS (mm)"
-    )
-    first_centroid = [float(v) for v in panel.table.item(0, centroid_column).text().split()]
+    # The centroid is in the row's tooltip (the columns fit the dock without it).
+    centroid_line = next(line for line in panel.table.item(0, 0).toolTip().splitlines() if "centroid" in line)
+    first_centroid = [float(v) for v in centroid_line.split("LPS ")[1].removesuffix(" mm").split()]
     assert np.allclose(first_centroid, big_lps, atol=0.2)  # largest residual first
 
     # Clicking the second row moves the shared cursor (all linked panels) to that region.
@@ -169,7 +168,7 @@ def test_regions_sort_by_peak_or_volume_and_the_clicked_one_is_outlined(qtbot, m
     panel.run_check()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
-    assert headers[:3] == ["±", "Peak |z|", "mL"] and headers[-1] == "Kind"
+    assert headers[:3] == ["±", "|z|", "mL"] and headers[-1] == "Kind"
     assert panel.table.item(0, 0).text() == "+"  # the lesions were removed: original brighter
     # Sort by volume, ascending: the small lesion first; the row still leads to its region.
     panel.table.sortItems(2, QtCore.Qt.SortOrder.AscendingOrder)
@@ -220,3 +219,97 @@ def test_a_value_not_measured_reads_as_a_dash_and_sorts_last(qtbot):
     assert sorted(table.item(row, 0).text() for row in range(3)) == ["5.3", "6.5", "—"]
     table.sortItems(0, QtCore.Qt.SortOrder.DescendingOrder)
     assert [table.item(row, 0).text() for row in range(3)] == ["6.5", "5.3", "—"]
+
+
+def test_every_region_column_fits_the_dock_at_1600x950(qtbot, main_window, lesion_pair, tmp_path):
+    # In the dock at 1600x950 the table needed sideways scrolling: Mean, Centroid and Kind lay
+    # beyond the dock's edge (646 px of columns in a 287 px table).
+    from PySide6 import QtWidgets
+
+    from app.ui.application import create_application, install_tool_docks
+
+    create_application([])  # the theme the application runs with (its sizes count here)
+    original, synthesized, _, _ = lesion_pair
+    window = main_window
+    assert install_tool_docks(window) == []
+    window.resize(1600, 950)
+    window.show_compare(original, [synthesized])
+    qtbot.waitUntil(lambda: window.view.width() > 600, timeout=3000)
+    panel = window.dock_widget("Hallucination check")
+    dock = next(
+        d for d in window.findChildren(QtWidgets.QDockWidget) if d.windowTitle() == "Hallucination check"
+    )
+    dock.raise_()
+    qtbot.mouseClick(panel.run_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    table = panel.table
+
+    def assert_fits() -> None:
+        QtWidgets.QApplication.processEvents()
+        last = table.columnCount() - 1
+        assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+        assert table.horizontalScrollBar().maximum() == 0 or not table.horizontalScrollBar().isVisible()
+        metrics = table.fontMetrics()
+        for row in range(table.rowCount()):
+            for column in range(last):  # every number is read whole, not elided
+                text = table.item(row, column).text()
+                assert metrics.horizontalAdvance(text) + 6 <= table.columnWidth(column), (text, column)
+
+    assert table.rowCount() == 2
+    panel.grab().save(str(tmp_path / "regions_dock.png"))
+    assert_fits()
+    # The centroid (and every value, whole) is in the row's tooltip; the kind elided in the
+    # last column is whole there too.
+    tip = table.item(0, table.columnCount() - 1).toolTip()
+    assert "centroid LPS" in tip and panel.region_at_row(0).description in tip
+    centroid = [float(v) for v in tip.split("centroid LPS ")[1].split(" mm")[0].split()]
+    assert np.allclose(centroid, panel.region_at_row(0).centroid_lps_mm, atol=0.05)
+    # A map's mean joins as one more column: still no sideways scrolling.
+    panel.add_map(
+        synthesized.with_voxels(np.abs(original.voxels - synthesized.voxels), name="TTA SD (4 runs)")
+    )
+    assert table.columnCount() == 7
+    panel.grab().save(str(tmp_path / "regions_dock_with_map.png"))
+    assert_fits()
+    # The dock made narrower keeps every column inside it.
+    window.resizeDocks([dock], [300], QtCore.Qt.Orientation.Horizontal)
+    QtWidgets.QApplication.processEvents()
+    last = table.columnCount() - 1
+    assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+
+
+def test_a_map_in_a_four_volume_compare_and_the_map_list_agree(qtbot, main_window, lesion_pair, tmp_path):
+    # Original + three others with 'Residual' chosen: the compare was rebuilt as the pair and the
+    # map only (the two other volumes dropped without a word), and once the four volumes were
+    # compared again the map column was gone while the list still said 'Residual'.
+    original, synthesized, _, _ = lesion_pair
+    window = main_window
+    window.resize(1600, 950)
+    panel = install_hallucination_panel(window)
+    others = [synthesized.with_voxels(synthesized.voxels + n, name=f"pseudo-healthy {n}") for n in (1, 2)]
+    window.show_compare(original, [synthesized, *others])
+    panel.run_check()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
+    residual = next(i for i in range(panel.map_combo.count()) if panel.map_combo.itemText(i).startswith("Residual"))
+    panel.map_combo.setCurrentIndex(residual)
+    QtWidgets.QApplication.processEvents()
+    window.grab().save(str(tmp_path / "four_with_map.png"))
+    titles = [p.shown_title() for p in window.view.panels if p.plane.value == "axial"]
+    compared = window.session.compare
+    # The map is shown, beside the volumes a row still has room for; the one it replaced is said.
+    assert compared[0] is synthesized and compared[-1] is panel.maps()[panel.map_combo.currentText()] and compared[1] is others[0]
+    assert len(compared) == 3 and any(t.startswith("map: residual") for t in titles)
+    assert "'pseudo-healthy 2'" in panel.note_label.text()
+    # Without the map, the volume it took the place of comes back.
+    panel.map_combo.setCurrentIndex(0)
+    assert list(window.session.compare) == [synthesized, *others]
+    assert "takes the place" not in panel.note_label.text()
+    # The four volumes compared again (the browser's 'Compare selected') with the map chosen:
+    # the list says what is shown.
+    panel.map_combo.setCurrentIndex(residual)
+    window.show_compare(original, [synthesized, *others])
+    QtWidgets.QApplication.processEvents()
+    window.grab().save(str(tmp_path / "four_again.png"))
+    assert not any(p.shown_title().startswith("map:") for p in window.view.panels)
+    assert panel.map_combo.currentText() == MAP_NONE
+    assert "no longer shown" in panel.note_label.text()

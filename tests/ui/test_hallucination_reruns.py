@@ -139,7 +139,7 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     main_window.show_compare(original, [synthesized])
     qtbot.mouseClick(panel.run_button, LEFT)
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=20000)
-    assert panel.table.rowCount() >= 1 and panel.table.columnCount() == 7
+    assert panel.table.rowCount() >= 1 and panel.table.columnCount() == 6
     # The first row is the planted change (not something the check found elsewhere).
     assert np.mean(panel.result.label_map[PLANTED] == panel.region_at_row(0).label) > 0.5
 
@@ -149,7 +149,7 @@ def test_a_rerun_map_adds_its_mean_inside_each_flagged_region_to_the_table(
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
     column = headers.index("MC-dropout SD")
     assert panel.table.horizontalHeaderItem(column).toolTip().startswith("Mean of MC-dropout SD (3 samples)")
-    assert headers[-2:] == ["Centroid LPS (mm)", "Kind"]
+    assert headers[-2:] == ["MC-dropout SD", "Kind"]
     sd_map = main_window.session.compare[1]
     region = panel.region_at_row(0)
     expected = float(np.nanmean(sd_map.voxels[panel.result.label_map == region.label]))

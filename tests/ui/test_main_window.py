@@ -226,6 +226,7 @@ def test_folder_scan_lists_every_series_and_loads_the_first(qtbot, viewer_settin
         description: str
         shape: tuple
         spacing_mm: tuple
+        frames: list = field(default_factory=list)  # app.core.study.series_to_open counts them
 
     @dataclass
     class Study:
@@ -664,3 +665,31 @@ def test_a_load_that_ends_after_its_window_went_away_is_dropped_quietly(qtbot, p
     ):
         Shiboken.delete(task.signals)
         task.run()  # raised RuntimeError ("Signal source has been deleted") before
+
+
+def test_a_screenshot_or_figure_under_a_file_says_which_file_is_in_the_way(
+    qtbot, main_window, phantom, tmp_path, monkeypatch
+):
+    # A screenshot there failed without a word (QPixmap.save returned False, ignored); a figure
+    # said 'could not write ...' in a message box of its own, outside the notification area.
+    from app.ui.figure_export import install_figure_export
+
+    main_window.open_volume(phantom)
+    install_figure_export(main_window)
+    blocker = tmp_path / "notes"
+    blocker.write_text("x")
+    for action_text, name, title in (
+        ("Save screenshot...", "shot.png", "Cannot save the screenshot"),
+        ("Export figure (PNG/SVG)...", "figure.svg", "Cannot export the figure"),
+    ):
+        target = blocker / name
+        monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, t=target, **k: (str(t), ""))
+        action = next(a for a in main_window.key_actions() if a.text() == action_text)
+        action.trigger()
+        notice = main_window.notifications.notices[-1]
+        assert notice.title == title
+        assert f"{blocker} is a file where a folder is needed" in notice.message, notice.message
+        assert main_window.notifications.dialog.isVisible()
+        main_window.notifications.dialog.close()
+    # A folder that is not there yet is made for the screenshot.
+    assert main_window.save_screenshot(tmp_path / "new folder" / "shot.png")

@@ -90,3 +90,14 @@ def test_rois_show_noise_cnr_and_nps_per_panel(qtbot, measure_window, tmp_path):
     if shot:
         measure.resize(520, 640)
         measure.grab().save(os.path.join(shot, "measure_nps.png"))
+
+
+def test_an_roi_too_small_for_the_nps_is_said_once(qtbot, measure_window):
+    # The reason was repeated for every panel ('original: the noise power spectrum needs an ROI
+    # of at least 8 x 8 voxels, this one covers 7 x 3; synthesized: the noise power ...'):
+    # ten lines of the dock with four volumes compared.
+    window, tools, measure = measure_window
+    drag_with_tool(qtbot, window, tools, "ellipse", [8.0, 6.0, 0])
+    title = measure.title.text()
+    assert "not measured on any panel: " in title
+    assert title.count("needs an ROI of at least") == 1 and "original:" not in title
