@@ -53,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add(cache, paths: list[str], quiet: bool) -> int:
-    """Decode each path into ``cache``: 0 when every one is there, else 1 (one line each)."""
+    """Decode each path into ``cache``: 0 when every one is there, else 1 (one line each). One
+    series in memory at a time (stored before the next is read): a study of many large series
+    is never held whole."""
     from pathlib import Path
 
-    from app.cli.file_services import CachedFiles
+    from app.cli.file_services import CachedFiles, opens_with_a_scan
     from app.core.messages import one_line
 
     failed = 0
@@ -66,18 +68,21 @@ def _add(cache, paths: list[str], quiet: bool) -> int:
             failed += 1
             continue
         files = CachedFiles(cache)
+        series_count, size = 0, 0
         try:
-            if Path(path).is_dir() or not path.lower().endswith((".nii", ".nii.gz")):
+            if opens_with_a_scan(path):
                 series_list = files.scan_beside(path).all_series()
                 if not series_list:
                     raise ValueError("no image series found")
-                volumes = [files.load_scanned(series, path) for series in series_list]
-                files.wait_for_writes()
+                for series in series_list:
+                    size += files.load_scanned(series, path).voxels.nbytes
+                    files.wait_for_writes()
                 stored = cache.holds(path, scan=True) and all(cache.holds(path, s.uid) for s in series_list)
+                series_count = len(series_list)
             else:
-                volumes = [files.load_volume(path)]
+                size = files.load_volume(path).voxels.nbytes
                 files.wait_for_writes()
-                stored = cache.holds(path)
+                stored, series_count = cache.holds(path), 1
         except Exception as error:  # noqa: BLE001 - corrupt or unreadable input: one line, go on
             print(f"cache: cannot add {path}: {one_line(f'{type(error).__name__}: {error}')}", file=sys.stderr)
             failed += 1
@@ -90,8 +95,7 @@ def _add(cache, paths: list[str], quiet: bool) -> int:
             )
             failed += 1
         elif not quiet:
-            size = sum(volume.voxels.nbytes for volume in volumes)
-            print(f"cached {path}: {len(volumes)} series, {_megabytes(size)}")
+            print(f"cached {path}: {series_count} series, {_megabytes(size)}")
     return 1 if failed else 0
 
 

@@ -63,6 +63,14 @@ def import_readers_in_background(paths: Sequence[str]) -> threading.Thread | Non
     return thread
 
 
+def opens_with_a_scan(path) -> bool:
+    """Whether opening ``path`` starts with a scan of its folder (a folder, or a DICOM file: any
+    file that is not NIfTI), else it is one NIfTI volume, read whole."""
+    from app.io.nifti import is_nifti_path
+
+    return Path(path).is_dir() or not is_nifti_path(path)
+
+
 _ahead_lock = threading.Lock()
 _ahead: CachedFiles | None = None  # the files import_readers_in_background reads ahead into
 
@@ -136,7 +144,7 @@ class CachedFiles:
         for path in paths:
             key = str(path)
             try:
-                if Path(key).is_dir() or not key.lower().endswith((".nii", ".nii.gz")):
+                if opens_with_a_scan(key):
                     scan_key = self.cache.scan_key(key)
                     scan = self._scan_from_cache(key, scan_key)
                     series = series_to_open(scan, key) if scan is not None else None
@@ -167,21 +175,22 @@ class CachedFiles:
         ``path`` still going on is waited for, ``IN_MEMORY_WAIT_S`` at most (the window, not
         shown yet, then shows with the study in its first paint; a read that takes longer, a
         large series, goes on while it shows)."""
-        with self._lock:
-            event = self._reading_ahead.get(str(path))
-        if event is not None:
-            event.wait(self.IN_MEMORY_WAIT_S)
+        self._wait_for_read_ahead(path, self.IN_MEMORY_WAIT_S)
         name = ("scan", str(path)) if kind == "scan" else ("volume", str(path), series_uid or "")
         with self._lock:
             return str(path) not in self._reading_ahead and name in self._read_ahead
 
-    def _take_ahead(self, path, name: tuple[str, ...]):
-        """What ``fetch_ahead`` read for ``name`` (waiting for the read of ``path``), once; a
-        volume request also drops the other series read ahead of that path."""
+    def _wait_for_read_ahead(self, path, timeout_s: float) -> None:
+        """Until ``fetch_ahead``'s read of ``path`` is over (at once when none goes on)."""
         with self._lock:
             event = self._reading_ahead.get(str(path))
         if event is not None:
-            event.wait(self.AHEAD_WAIT_S)
+            event.wait(timeout_s)
+
+    def _take_ahead(self, path, name: tuple[str, ...]):
+        """What ``fetch_ahead`` read for ``name`` (waiting for the read of ``path``), once; a
+        volume request also drops the other series read ahead of that path."""
+        self._wait_for_read_ahead(path, self.AHEAD_WAIT_S)
         with self._lock:
             found = self._read_ahead.pop(name, None)
             if name[0] == "volume":
